@@ -1,0 +1,62 @@
+"""note-requests queue -> draft the encounter's SOAP note from its transcript."""
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from choreography import clients
+from clinical.events import delivery_of, object_created
+from clinical.failures import settle_failure
+from clinical.layout import (
+    TRANSCRIBE_WRITE_CHECK,
+    TRANSCRIPTS_PREFIX,
+    encounter_id_from_key,
+)
+from clinical.observability import logger, metrics, tracer
+from clinical.settings import PipelineSettings
+from clinical.steps import draft_note
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def write_note_for(record: SQSRecord) -> None:
+    settings = PipelineSettings.from_env()
+    transcript = object_created(record)
+    encounter_id = encounter_id_from_key(transcript.key, TRANSCRIPTS_PREFIX, ".json")
+    if encounter_id is None:
+        # Only this pipeline writes under transcripts/; the one other object is Transcribe's probe.
+        logger.info(
+            "not a transcript, skipped",
+            extra={"is_transcribe_write_check": transcript.key.endswith(TRANSCRIBE_WRITE_CHECK)},
+        )
+        return
+    try:
+        draft_note(
+            clients.s3(),
+            clients.bedrock_runtime(),
+            bucket=transcript.bucket,
+            encounter_id=encounter_id,
+            settings=settings,
+        )
+    except Exception as error:
+        settle_failure(
+            clients.s3(),
+            transcript.bucket,
+            error=error,
+            stage="note",
+            encounter_id=encounter_id,
+            source_key=transcript.key,
+            variant=settings.variant,
+            delivery=delivery_of(record, settings.max_receive_count),
+        )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    return process_partial_response(event=event, record_handler=write_note_for, processor=processor, context=context)

@@ -1,0 +1,97 @@
+"""What can go wrong with an encounter, classified by what the pipeline should do about it.
+
+Every error carries a message that is safe to show and to log: it never contains transcript,
+note or model text, nor an object key beyond the encounter id.
+"""
+
+
+class PipelineError(Exception):
+    """An expected failure of one encounter at one stage."""
+
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def error_type(self) -> str:
+        return type(self).__name__
+
+
+class ContractViolation(PipelineError):
+    """The uploaded object breaks the encounter contract; retrying cannot help."""
+
+
+class InvalidEncounterId(ContractViolation):
+    pass
+
+
+class UnsupportedAudioFormat(ContractViolation):
+    pass
+
+
+class EmptyAudio(ContractViolation):
+    pass
+
+
+class AudioNotFound(ContractViolation):
+    pass
+
+
+class PermanentError(PipelineError):
+    """A later stage failed in a way that retrying the same input will not fix."""
+
+
+class TranscriptionRejected(PermanentError):
+    pass
+
+
+class TranscriptionJobFailed(PermanentError):
+    pass
+
+
+class TranscriptionStalled(PermanentError):
+    pass
+
+
+class TranscriptMalformed(PermanentError):
+    pass
+
+
+class EmptyTranscript(PermanentError):
+    pass
+
+
+class InvalidModelOutput(PermanentError):
+    pass
+
+
+class ModelRefused(PermanentError):
+    pass
+
+
+class NoteModelRejected(PermanentError):
+    pass
+
+
+class TransientError(PipelineError):
+    """A dependency is busy or briefly unavailable; the same input will succeed later."""
+
+    retryable = True
+
+
+class TranscriptionThrottled(TransientError):
+    pass
+
+
+class NoteModelThrottled(TransientError):
+    pass
+
+
+class NoteWriteConflict(TransientError):
+    pass
+
+
+class ConfigurationError(Exception):
+    """The function was deployed without a setting it needs: a bug in the stack, not in the data."""

@@ -1,0 +1,147 @@
+"""Failure records: the visible, durable end of an encounter that could not get a note."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from clinical.errors import PipelineError
+from clinical.layout import failure_key, rejected_upload_failure_key
+from clinical.observability import MetricUnit, logger, metrics
+
+Stage = Literal["intake", "transcription", "note"]
+
+
+class FailureRecord(BaseModel):
+    """failures/<encounter_id>.json. The message is safe to show: it never holds PHI."""
+
+    schema_version: Literal["1"] = "1"
+    encounter_id: str | None
+    variant: str
+    stage: Stage
+    error_type: str
+    message: str
+    retryable: bool
+    attempts: int
+    source_key: str
+    first_attempt_at: datetime | None = None
+    recorded_at: datetime
+
+    @property
+    def key(self) -> str:
+        if self.encounter_id is None:
+            return rejected_upload_failure_key(self.source_key)
+        return failure_key(self.encounter_id)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a work item: which attempt it is and how many the queue allows."""
+
+    attempt: int
+    max_attempts: int
+    first_attempt_at: datetime | None = None
+
+    @property
+    def is_last(self) -> bool:
+        return self.attempt >= self.max_attempts
+
+
+def safe_message(error: Exception) -> str:
+    """What may be shown about an error: our own messages, or only the type and AWS error code."""
+    if isinstance(error, PipelineError):
+        return error.message
+    if isinstance(error, ClientError):
+        return f"AWS error {error.response.get('Error', {}).get('Code', 'Unknown')}"
+    return f"unexpected {type(error).__name__}"
+
+
+def error_type_of(error: Exception) -> str:
+    if isinstance(error, PipelineError):
+        return error.error_type
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code", "ClientError")
+    return type(error).__name__
+
+
+def record_failure(s3, bucket: str, record: FailureRecord) -> str:
+    """Write the failure record and count it (the EncounterFailures metric drives an alarm)."""
+    s3.put_object(
+        Bucket=bucket,
+        Key=record.key,
+        Body=record.model_dump_json(indent=2).encode(),
+        ContentType="application/json",
+    )
+    metrics.add_metric(name="EncounterFailures", unit=MetricUnit.Count, value=1)
+    logger.warning(
+        "failure recorded",
+        extra={
+            "encounter_id": record.encounter_id,
+            "stage": record.stage,
+            "error_type": record.error_type,
+            "attempts": record.attempts,
+        },
+    )
+    return record.key
+
+
+def failure_record_exists(s3, bucket: str, encounter_id: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=failure_key(encounter_id))
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def settle_failure(
+    s3,
+    bucket: str,
+    *,
+    error: Exception,
+    stage: Stage,
+    encounter_id: str | None,
+    source_key: str,
+    variant: str,
+    delivery: Delivery,
+) -> None:
+    """Decide what a failed delivery means for the encounter.
+
+    A permanent error is recorded and the delivery acknowledged (retrying cannot help). Anything
+    else is re-raised so the queue delivers it again; on the last allowed attempt it is recorded
+    first, so the encounter has a failure record with a reason when its message reaches the DLQ.
+    """
+    permanent = isinstance(error, PipelineError) and not error.retryable
+    if permanent or delivery.is_last:
+        record_failure(
+            s3,
+            bucket,
+            FailureRecord(
+                encounter_id=encounter_id,
+                variant=variant,
+                stage=stage,
+                error_type=error_type_of(error),
+                message=safe_message(error),
+                retryable=not permanent,
+                attempts=delivery.attempt,
+                source_key=source_key,
+                first_attempt_at=delivery.first_attempt_at,
+                recorded_at=datetime.now(UTC),
+            ),
+        )
+    if not permanent:
+        raise error
+
+
+def clear_failure(s3, bucket: str, encounter_id: str) -> bool:
+    """Remove a superseded failure record once the encounter has its note (versioning keeps it)."""
+    if not failure_record_exists(s3, bucket, encounter_id):
+        return False
+    s3.delete_object(Bucket=bucket, Key=failure_key(encounter_id))
+    logger.info("failure record superseded by note", extra={"encounter_id": encounter_id})
+    return True

@@ -1,0 +1,111 @@
+"""The encounter contract and the S3 layout both variants share.
+
+audio/<encounter_id>.<ext>    uploaded dictation or conversation
+transcripts/<encounter_id>.json   Transcribe Medical output
+notes/<encounter_id>.json     the draft SOAP note
+failures/<encounter_id>.json  the failure record of an encounter that could not get a note
+failures/_rejected-<digest>.json  the failure record of an upload whose key has no valid id
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
+
+AUDIO_PREFIX = "audio/"
+TRANSCRIPTS_PREFIX = "transcripts/"
+NOTES_PREFIX = "notes/"
+FAILURES_PREFIX = "failures/"
+
+ENCOUNTER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+# File extension -> Transcribe Medical MediaFormat.
+MEDIA_FORMATS = {
+    "amr": "amr",
+    "flac": "flac",
+    "m4a": "m4a",
+    "mp3": "mp3",
+    "mp4": "mp4",
+    "ogg": "ogg",
+    "wav": "wav",
+    "webm": "webm",
+}
+# Transcribe writes this probe object next to its output; it is not a transcript.
+TRANSCRIBE_WRITE_CHECK = ".write_access_check_file.temp"
+
+
+@dataclass(frozen=True)
+class AudioUpload:
+    """An object under audio/ that satisfies the encounter contract."""
+
+    key: str
+    encounter_id: str
+    media_format: str
+
+
+def decode_event_key(raw_key: str) -> str:
+    """S3 event notifications carry URL-encoded keys ('+' for space, %XX escapes)."""
+    return unquote_plus(raw_key)
+
+
+def validate_encounter_id(encounter_id: str) -> str:
+    if not ENCOUNTER_ID_PATTERN.fullmatch(encounter_id):
+        raise InvalidEncounterId(
+            "encounter id must be 1-80 characters of letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    return encounter_id
+
+
+def parse_audio_key(key: str) -> AudioUpload:
+    """Check an audio/ key against the encounter contract (the object itself is checked later)."""
+    if not key.startswith(AUDIO_PREFIX):
+        raise InvalidEncounterId(f"audio must be uploaded under {AUDIO_PREFIX}")
+    name = key[len(AUDIO_PREFIX) :]
+    stem, dot, extension = name.rpartition(".")
+    if not dot:
+        raise UnsupportedAudioFormat(f"audio file has no extension; expected one of {', '.join(sorted(MEDIA_FORMATS))}")
+    media_format = MEDIA_FORMATS.get(extension.lower())
+    if media_format is None:
+        raise UnsupportedAudioFormat(
+            f"'.{extension[:10]}' is not a format Transcribe Medical accepts; "
+            f"expected one of {', '.join(sorted(MEDIA_FORMATS))}"
+        )
+    return AudioUpload(key=key, encounter_id=validate_encounter_id(stem), media_format=media_format)
+
+
+def encounter_id_from_key(key: str, prefix: str, suffix: str) -> str | None:
+    """The encounter id of a key shaped <prefix><id><suffix>, or None when the key has no valid id."""
+    if not (key.startswith(prefix) and key.endswith(suffix)):
+        return None
+    candidate = key[len(prefix) : len(key) - len(suffix)]
+    return candidate if ENCOUNTER_ID_PATTERN.fullmatch(candidate) else None
+
+
+def transcript_key(encounter_id: str) -> str:
+    return f"{TRANSCRIPTS_PREFIX}{encounter_id}.json"
+
+
+def note_key(encounter_id: str) -> str:
+    return f"{NOTES_PREFIX}{encounter_id}.json"
+
+
+def failure_key(encounter_id: str) -> str:
+    return f"{FAILURES_PREFIX}{encounter_id}.json"
+
+
+def rejected_upload_failure_key(source_key: str) -> str:
+    """Failure record key for an upload without a valid id: '_' cannot start an encounter id."""
+    digest = hashlib.sha256(source_key.encode()).hexdigest()[:20]
+    return f"{FAILURES_PREFIX}_rejected-{digest}.json"
+
+
+def transcription_job_name(prefix: str, encounter_id: str) -> str:
+    """Deterministic Transcribe job name: one job per encounter per deployment."""
+    return f"{prefix}-{encounter_id}"
+
+
+def encounter_id_from_job_name(prefix: str, job_name: str) -> str | None:
+    return encounter_id_from_key(job_name, f"{prefix}-", "")

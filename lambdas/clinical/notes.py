@@ -1,0 +1,221 @@
+"""Draft SOAP notes: prompt Bedrock (Converse), validate what comes back, write it once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from clinical.errors import (
+    InvalidModelOutput,
+    ModelRefused,
+    NoteModelRejected,
+    NoteModelThrottled,
+    NoteWriteConflict,
+)
+from clinical.layout import note_key
+from clinical.observability import logger
+
+PROMPT_VERSION = "soap-note-v1"
+REVIEW_NOTICE = "AI-generated draft. A clinician must review and sign it before clinical use."
+MAX_OUTPUT_TOKENS = 2048
+THROTTLING_CODES = {
+    "ThrottlingException",
+    "ServiceUnavailableException",
+    "ModelTimeoutException",
+    "ModelNotReadyException",
+    "InternalServerException",
+}
+
+
+class ClinicalOrder(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: Literal["medication", "lab", "imaging", "referral", "procedure", "other"]
+    description: str = Field(min_length=1)
+
+
+class SoapNote(BaseModel):
+    """The schema the model's answer must satisfy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subjective: str = Field(min_length=1)
+    objective: str = Field(min_length=1)
+    assessment: str = Field(min_length=1)
+    plan: str = Field(min_length=1)
+    medications_and_orders: list[ClinicalOrder]
+
+
+class Provenance(BaseModel):
+    encounter_id: str
+    model_id: str
+    prompt_version: str
+    transcript_sha256: str
+    transcription_job_name: str
+    variant: str
+    created_at: datetime
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class Note(BaseModel):
+    """notes/<encounter_id>.json, identical in shape for both variants."""
+
+    schema_version: Literal["1"] = "1"
+    status: Literal["draft"] = "draft"
+    review_notice: str = REVIEW_NOTICE
+    soap: SoapNote
+    provenance: Provenance
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    soap: SoapNote
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+def transcript_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def system_prompt() -> str:
+    return resources.files("clinical").joinpath(f"prompts/{PROMPT_VERSION}.md").read_text()
+
+
+def converse_request(model_id: str, transcript_text: str) -> dict:
+    """The Converse request for one transcript (temperature 0: repeatable drafts)."""
+    return {
+        "modelId": model_id,
+        "system": [{"text": system_prompt()}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"text": f"Encounter transcript:\n<transcript>\n{transcript_text}\n</transcript>"}],
+            }
+        ],
+        "inferenceConfig": {"maxTokens": MAX_OUTPUT_TOKENS, "temperature": 0},
+    }
+
+
+def parse_model_output(text: str) -> SoapNote:
+    """Validate the model's answer. Error messages name fields, never the text itself."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
+        raise InvalidModelOutput("model output holds no JSON object")
+    try:
+        document = json.loads(text[start : end + 1])
+    except ValueError:
+        raise InvalidModelOutput("model output is not valid JSON") from None
+    if isinstance(document, dict) and document.get("cannot_generate"):
+        raise ModelRefused("the model declined to write a note for this transcript")
+    try:
+        return SoapNote.model_validate(document)
+    except ValidationError as error:
+        fields = sorted({".".join(str(part) for part in issue["loc"]) or "(root)" for issue in error.errors()})
+        raise InvalidModelOutput(f"model output does not match the note schema at: {', '.join(fields)}") from None
+
+
+def request_note(bedrock, model_id: str, transcript_text: str) -> ModelReply:
+    """Ask the model for a SOAP note; classify every way that can fail."""
+    try:
+        response = bedrock.converse(**converse_request(model_id, transcript_text))
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code in THROTTLING_CODES:
+            raise NoteModelThrottled(f"Bedrock is unavailable or throttling ({code})") from None
+        raise NoteModelRejected(f"Bedrock rejected the request ({code})") from None
+    stop_reason = response.get("stopReason")
+    if stop_reason in ("guardrail_intervened", "content_filtered"):
+        raise ModelRefused(f"the model's answer was blocked ({stop_reason})")
+    if stop_reason == "max_tokens":
+        raise InvalidModelOutput("model output was cut off at the token limit")
+    blocks = response.get("output", {}).get("message", {}).get("content", [])
+    text = "".join(block.get("text", "") for block in blocks)
+    usage = response.get("usage", {})
+    return ModelReply(
+        soap=parse_model_output(text),
+        input_tokens=usage.get("inputTokens"),
+        output_tokens=usage.get("outputTokens"),
+    )
+
+
+def read_note(s3, bucket: str, encounter_id: str) -> tuple[Note, str] | None:
+    """The stored note and its ETag, or None."""
+    try:
+        response = s3.get_object(Bucket=bucket, Key=note_key(encounter_id))
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return Note.model_validate_json(response["Body"].read()), response["ETag"]
+
+
+def existing_note_for(s3, bucket: str, encounter_id: str, transcript_hash: str) -> Note | None:
+    """A note already written from this very transcript (a duplicate delivery), if any."""
+    stored = read_note(s3, bucket, encounter_id)
+    if stored and stored[0].provenance.transcript_sha256 == transcript_hash:
+        return stored[0]
+    return None
+
+
+def save_note(s3, bucket: str, note: Note) -> bool:
+    """Write the note once per transcript. Returns False when an equal-provenance note won the race.
+
+    The write is conditional: it creates the key only if absent, or replaces exactly the note it
+    read (a note from an earlier transcript of the same encounter). Two concurrent deliveries of
+    the same transcript therefore cannot leave two different notes.
+    """
+    encounter_id = note.provenance.encounter_id
+    stored = read_note(s3, bucket, encounter_id)
+    condition = {"IfNoneMatch": "*"} if stored is None else {"IfMatch": stored[1]}
+    if stored and stored[0].provenance.transcript_sha256 == note.provenance.transcript_sha256:
+        return False
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=note_key(encounter_id),
+            Body=note.model_dump_json(indent=2).encode(),
+            ContentType="application/json",
+            **condition,
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise
+        if existing_note_for(s3, bucket, encounter_id, note.provenance.transcript_sha256):
+            return False
+        raise NoteWriteConflict("another note for this encounter was written concurrently") from None
+    logger.info("note written", extra={"encounter_id": encounter_id, "prompt_version": note.provenance.prompt_version})
+    return True
+
+
+def compose_note(
+    *,
+    encounter_id: str,
+    reply: ModelReply,
+    model_id: str,
+    transcript_hash: str,
+    job_name: str,
+    variant: str,
+) -> Note:
+    return Note(
+        soap=reply.soap,
+        provenance=Provenance(
+            encounter_id=encounter_id,
+            model_id=model_id,
+            prompt_version=PROMPT_VERSION,
+            transcript_sha256=transcript_hash,
+            transcription_job_name=job_name,
+            variant=variant,
+            created_at=datetime.now(UTC),
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+        ),
+    )

@@ -1,0 +1,49 @@
+"""Deployment settings, read from the function's environment (set by the stack from CDK context)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from clinical.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    variant: str
+    job_name_prefix: str
+    kms_key_arn: str
+    medical_specialty: str
+    medical_type: str
+    model_id: str
+    max_receive_count: int
+    stalled_job_minutes: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
+        env = os.environ if env is None else env
+
+        def required(name: str) -> str:
+            value = env.get(name, "")
+            if not value:
+                raise ConfigurationError(f"environment variable {name} is not set")
+            return value
+
+        def integer(name: str) -> int:
+            value = required(name)
+            try:
+                return int(value)
+            except ValueError:
+                raise ConfigurationError(f"environment variable {name} must be an integer") from None
+
+        return cls(
+            variant=required("PIPELINE_VARIANT"),
+            job_name_prefix=required("TRANSCRIPTION_JOB_PREFIX"),
+            kms_key_arn=required("KMS_KEY_ARN"),
+            medical_specialty=env.get("MEDICAL_SPECIALTY", "PRIMARYCARE"),
+            medical_type=env.get("MEDICAL_TYPE", "DICTATION"),
+            model_id=required("BEDROCK_MODEL_ID"),
+            max_receive_count=integer("MAX_RECEIVE_COUNT"),
+            stalled_job_minutes=integer("STALLED_JOB_MINUTES"),
+        )

@@ -1,0 +1,94 @@
+"""The pipeline's steps as both variants call them; only who calls them, and when, differs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clinical.failures import clear_failure
+from clinical.layout import (
+    AudioUpload,
+    note_key,
+    parse_audio_key,
+    transcript_key,
+    transcription_job_name,
+)
+from clinical.notes import (
+    compose_note,
+    existing_note_for,
+    request_note,
+    save_note,
+    transcript_sha256,
+)
+from clinical.observability import MetricUnit, logger, metrics, tracer
+from clinical.settings import PipelineSettings
+from clinical.transcription import (
+    StartedJob,
+    TranscriptionRequest,
+    check_audio_object,
+    read_transcript,
+    start_transcription,
+)
+
+
+@tracer.capture_method
+def accept_upload(s3, *, bucket: str, key: str) -> AudioUpload:
+    """Check an uploaded object against the encounter contract (raises ContractViolation)."""
+    upload = parse_audio_key(key)
+    check_audio_object(s3, bucket, upload)
+    return upload
+
+
+def transcription_request(bucket: str, settings: PipelineSettings) -> TranscriptionRequest:
+    return TranscriptionRequest(
+        bucket=bucket,
+        job_name_prefix=settings.job_name_prefix,
+        kms_key_arn=settings.kms_key_arn,
+        specialty=settings.medical_specialty,
+        type=settings.medical_type,
+    )
+
+
+@tracer.capture_method
+def transcribe_upload(s3, transcribe, *, bucket: str, key: str, settings: PipelineSettings) -> StartedJob:
+    """Validate an upload and start its Transcribe Medical job (idempotent)."""
+    upload = accept_upload(s3, bucket=bucket, key=key)
+    started = start_transcription(transcribe, upload, transcription_request(bucket, settings))
+    if not started.already_started:
+        metrics.add_metric(name="TranscriptionJobsStarted", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "transcription requested",
+        extra={"encounter_id": upload.encounter_id, "already_started": started.already_started},
+    )
+    return started
+
+
+@dataclass(frozen=True)
+class DraftedNote:
+    key: str
+    written: bool
+    transcript_sha256: str
+
+
+@tracer.capture_method
+def draft_note(s3, bedrock, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> DraftedNote:
+    """Turn the encounter's transcript into a stored draft note, at most once per transcript."""
+    transcript = read_transcript(s3, bucket, transcript_key(encounter_id))
+    digest = transcript_sha256(transcript.text)
+    if existing_note_for(s3, bucket, encounter_id, digest):
+        logger.info("note already written for this transcript", extra={"encounter_id": encounter_id})
+        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        return DraftedNote(key=note_key(encounter_id), written=False, transcript_sha256=digest)
+    reply = request_note(bedrock, settings.model_id, transcript.text)
+    note = compose_note(
+        encounter_id=encounter_id,
+        reply=reply,
+        model_id=settings.model_id,
+        transcript_hash=digest,
+        job_name=transcript.job_name or transcription_job_name(settings.job_name_prefix, encounter_id),
+        variant=settings.variant,
+    )
+    written = save_note(s3, bucket, note)
+    if written:
+        metrics.add_metric(name="NotesWritten", unit=MetricUnit.Count, value=1)
+        clear_failure(s3, bucket, encounter_id)
+    return DraftedNote(key=note_key(encounter_id), written=written, transcript_sha256=digest)

@@ -1,0 +1,179 @@
+"""Transcribe Medical: start a job for an upload, read its output, find jobs that failed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from botocore.exceptions import ClientError
+
+from clinical.errors import (
+    AudioNotFound,
+    EmptyAudio,
+    EmptyTranscript,
+    TranscriptionJobFailed,
+    TranscriptionRejected,
+    TranscriptionStalled,
+    TranscriptionThrottled,
+    TranscriptMalformed,
+)
+from clinical.layout import (
+    AudioUpload,
+    encounter_id_from_job_name,
+    note_key,
+    transcript_key,
+    transcription_job_name,
+)
+from clinical.observability import logger
+
+THROTTLING_CODES = {
+    "LimitExceededException",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "InternalFailureException",
+    "ServiceUnavailableException",
+}
+NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    """How this deployment asks for transcripts."""
+
+    bucket: str
+    job_name_prefix: str
+    kms_key_arn: str
+    specialty: str = "PRIMARYCARE"
+    type: str = "DICTATION"
+    language_code: str = "en-US"
+
+
+@dataclass(frozen=True)
+class StartedJob:
+    job_name: str
+    already_started: bool
+
+
+@dataclass(frozen=True)
+class Transcript:
+    job_name: str | None
+    text: str
+
+
+def check_audio_object(s3, bucket: str, upload: AudioUpload) -> int:
+    """The object must still exist and hold audio bytes; returns its size."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=upload.key)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in NOT_FOUND_CODES:
+            raise AudioNotFound("the uploaded audio object no longer exists") from None
+        raise
+    size = head["ContentLength"]
+    if size == 0:
+        raise EmptyAudio("the uploaded audio object is empty (0 bytes)")
+    return size
+
+
+def start_transcription(transcribe, upload: AudioUpload, request: TranscriptionRequest) -> StartedJob:
+    """Start the encounter's job. Idempotent: the job name is derived from the encounter id."""
+    job_name = transcription_job_name(request.job_name_prefix, upload.encounter_id)
+    try:
+        transcribe.start_medical_transcription_job(
+            MedicalTranscriptionJobName=job_name,
+            LanguageCode=request.language_code,
+            MediaFormat=upload.media_format,
+            Media={"MediaFileUri": f"s3://{request.bucket}/{upload.key}"},
+            OutputBucketName=request.bucket,
+            OutputKey=transcript_key(upload.encounter_id),
+            OutputEncryptionKMSKeyId=request.kms_key_arn,
+            Specialty=request.specialty,
+            Type=request.type,
+        )
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code == "ConflictException":
+            logger.info("transcription already started", extra={"encounter_id": upload.encounter_id})
+            return StartedJob(job_name=job_name, already_started=True)
+        if code in THROTTLING_CODES:
+            raise TranscriptionThrottled(f"Transcribe Medical is throttling ({code})") from None
+        if code == "BadRequestException":
+            raise TranscriptionRejected("Transcribe Medical rejected the job request") from None
+        raise
+    return StartedJob(job_name=job_name, already_started=False)
+
+
+def read_transcript(s3, bucket: str, key: str) -> Transcript:
+    """Read a Transcribe Medical output document and return its full transcript text."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        document = json.loads(body)
+        text = document["results"]["transcripts"][0]["transcript"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise TranscriptMalformed("transcript is not a Transcribe Medical output document") from None
+    if not isinstance(text, str):
+        raise TranscriptMalformed("transcript text is not a string")
+    if not text.strip():
+        raise EmptyTranscript("the transcript is empty: no speech was recognized")
+    job_name = document.get("jobName")
+    return Transcript(job_name=job_name if isinstance(job_name, str) else None, text=text)
+
+
+@dataclass(frozen=True)
+class UnfinishedJob:
+    """A job of this deployment that will never produce a transcript."""
+
+    encounter_id: str
+    job_name: str
+    error: TranscriptionJobFailed | TranscriptionStalled
+    started_at: datetime | None
+
+
+def _jobs(transcribe, status: str, prefix: str):
+    kwargs = {"Status": status, "JobNameContains": prefix, "MaxResults": 100}
+    while True:
+        page = transcribe.list_medical_transcription_jobs(**kwargs)
+        yield from page.get("MedicalTranscriptionJobSummaries", [])
+        if not page.get("NextToken"):
+            return
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def _has_note(s3, bucket: str, encounter_id: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=note_key(encounter_id))
+    except ClientError as error:
+        if error.response["Error"]["Code"] in NOT_FOUND_CODES:
+            return False
+        raise
+    return True
+
+
+def find_unfinished_jobs(
+    transcribe, s3, *, bucket: str, prefix: str, stalled_after: timedelta, now: datetime | None = None
+) -> list[UnfinishedJob]:
+    """This deployment's FAILED jobs, and jobs queued or running past the limit, that have no note.
+
+    Transcribe Medical emits no event for a failed job, so without this check such an encounter
+    would simply stop. Jobs of other deployments (other prefixes) are ignored.
+    """
+    now = now or datetime.now(UTC)
+    found: list[UnfinishedJob] = []
+    for status in ("FAILED", "QUEUED", "IN_PROGRESS"):
+        for summary in _jobs(transcribe, status, prefix):
+            job_name = summary["MedicalTranscriptionJobName"]
+            encounter_id = encounter_id_from_job_name(prefix, job_name)
+            if encounter_id is None or _has_note(s3, bucket, encounter_id):
+                continue
+            started_at = summary.get("StartTime") or summary.get("CreationTime")
+            if status == "FAILED":
+                job = transcribe.get_medical_transcription_job(MedicalTranscriptionJobName=job_name)
+                reason = job["MedicalTranscriptionJob"].get("FailureReason") or "no reason given"
+                error = TranscriptionJobFailed(f"Transcribe Medical job failed: {reason[:300]}")
+            elif started_at is not None and now - started_at > stalled_after:
+                minutes = int(stalled_after.total_seconds() // 60)
+                error = TranscriptionStalled(f"transcription job still {status} after {minutes} minutes")
+            else:
+                continue
+            found.append(UnfinishedJob(encounter_id, job_name, error, started_at))
+    return found
