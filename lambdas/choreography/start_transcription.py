@@ -11,19 +11,13 @@ from choreography import clients
 from clinical.errors import ContractViolation
 from clinical.events import delivery_of, object_created
 from clinical.failures import settle_failure
-from clinical.layout import parse_audio_key
+from clinical.layout import claimed_encounter_id
 from clinical.observability import logger, metrics, tracer
 from clinical.settings import PipelineSettings
 from clinical.steps import transcribe_upload
 
-processor = BatchProcessor(event_type=EventType.SQS)
-
-
-def encounter_id_or_none(key: str) -> str | None:
-    try:
-        return parse_audio_key(key).encounter_id
-    except ContractViolation:
-        return None
+# A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @tracer.capture_method
@@ -38,7 +32,7 @@ def start_transcription_for(record: SQSRecord) -> None:
             upload.bucket,
             error=error,
             stage="intake" if isinstance(error, ContractViolation) else "transcription",
-            encounter_id=encounter_id_or_none(upload.key),
+            encounter_id=claimed_encounter_id(upload.key),
             source_key=upload.key,
             variant=settings.variant,
             delivery=delivery_of(record, settings.max_receive_count),

@@ -19,7 +19,8 @@ from clinical.observability import logger, metrics, tracer
 from clinical.settings import PipelineSettings
 from clinical.steps import draft_note
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @tracer.capture_method

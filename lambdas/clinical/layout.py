@@ -76,6 +76,12 @@ def parse_audio_key(key: str) -> AudioUpload:
     return AudioUpload(key=key, encounter_id=validate_encounter_id(stem), media_format=media_format)
 
 
+def claimed_encounter_id(audio_key: str) -> str | None:
+    """The encounter id an audio/ key names, whatever its format; None if the id itself is invalid."""
+    stem = audio_key[len(AUDIO_PREFIX) :].rpartition(".")[0] or audio_key[len(AUDIO_PREFIX) :]
+    return encounter_id_from_key(stem, "", "") if audio_key.startswith(AUDIO_PREFIX) else None
+
+
 def encounter_id_from_key(key: str, prefix: str, suffix: str) -> str | None:
     """The encounter id of a key shaped <prefix><id><suffix>, or None when the key has no valid id."""
     if not (key.startswith(prefix) and key.endswith(suffix)):

@@ -30,7 +30,6 @@ from clinical.transcription import (
 )
 
 
-@tracer.capture_method
 def accept_upload(s3, *, bucket: str, key: str) -> AudioUpload:
     """Check an uploaded object against the encounter contract (raises ContractViolation)."""
     upload = parse_audio_key(key)

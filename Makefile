@@ -1,0 +1,76 @@
+# Two commands do everything on a fresh clone: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CHECKOV_VENV := .venv-checkov
+CDK := node_modules/.bin/cdk
+CDK_OUT := cdk.out
+
+# jsii (under aws-cdk-lib) prints a Node 20 end-of-life banner on every import; Node 20 works here.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# Synth and the tests never need an AWS account: keep boto3 and the CDK away from real credentials.
+OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
+	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
+.PHONY: install test unit scan synth demo deploy lint format lock clean
+
+install: $(VENV)/.installed $(CDK)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+$(CDK): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## test: the whole suite (unit, infrastructure, template scanners) plus ruff
+test: install $(CHECKOV_VENV)/.installed lint
+	$(OFFLINE_ENV) $(BIN)/pytest
+	$(MAKE) --no-print-directory scan
+
+## scan: cfn-lint and checkov over the synthesized templates
+scan: synth $(CHECKOV_VENV)/.installed
+	$(BIN)/cfn-lint --format parseable $(CDK_OUT)/*.template.json
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation \
+		--skip-download --directory $(CDK_OUT) --output cli
+
+## synth: synthesize both stacks into cdk.out (offline, no Docker, cdk-nag packs attached)
+synth: install
+	$(OFFLINE_ENV) $(BIN)/python app.py
+
+## demo: the main job; for now, synthesize and show what would be deployed
+demo: synth
+	$(OFFLINE_ENV) $(BIN)/python -m stacks.summary $(CDK_OUT)
+
+## deploy: deploy both stacks to the AWS account of your current credentials
+deploy: install
+	$(CDK) deploy --all --app "$(BIN)/python app.py"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## lock: re-pin every transitive dependency after changing requirements*.txt
+lock:
+	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	(echo "# Every package make test installs, pinned (pip freeze of a working .venv). Regenerate with: make lock"; \
+		$(BIN)/pip freeze) > constraints.txt
+	touch $(VENV)/.installed
+
+clean:
+	rm -rf $(CDK_OUT) .pytest_cache .ruff_cache

@@ -1,0 +1,122 @@
+"""Fixtures for the domain and handler tests: moto for S3/SQS/Transcribe, Stubber for Bedrock."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from choreography import clients
+from localcloud.sqs_event_source import LambdaContext
+from tests.support.events import load
+
+BUCKET = "encounters"
+PREFIX = "ClinicalScribeTest"
+MODEL_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+TRANSCRIPT_TEXT = load("transcribe_medical_output.json")["results"]["transcripts"][0]["transcript"]
+
+
+@dataclass
+class Cloud:
+    s3: object
+    sqs: object
+    transcribe: object
+    bedrock: object
+    bedrock_stub: Stubber
+    kms_key_arn: str
+    bucket: str = BUCKET
+
+    def put_audio(self, key: str, body: bytes = b"RIFF....WAVEfmt fake audio") -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    def put_transcript(self, encounter_id: str, text: str = TRANSCRIPT_TEXT) -> None:
+        document = load("transcribe_medical_output.json")
+        document["jobName"] = f"{PREFIX}-{encounter_id}"
+        document["results"]["transcripts"][0]["transcript"] = text
+        self.s3.put_object(Bucket=self.bucket, Key=f"transcripts/{encounter_id}.json", Body=json.dumps(document))
+
+    def read_json(self, key: str) -> dict:
+        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def keys(self, prefix: str) -> list[str]:
+        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    def model_answers(self, *responses: dict) -> None:
+        for response in responses:
+            self.bedrock_stub.add_response("converse", response)
+
+    def model_fails(self, code: str, times: int = 1) -> None:
+        for _ in range(times):
+            self.bedrock_stub.add_client_error("converse", service_error_code=code, http_status_code=429)
+
+
+def converse_answer(text: str | None = None, stop_reason: str = "end_turn") -> dict:
+    answer = load("bedrock_converse_soap_note.json")
+    if text is not None:
+        answer["output"]["message"]["content"][0]["text"] = text
+    answer["stopReason"] = stop_reason
+    return answer
+
+
+@pytest.fixture
+def pipeline_env(monkeypatch, cloud_key_arn):
+    env = {
+        "PIPELINE_VARIANT": "choreography",
+        "TRANSCRIPTION_JOB_PREFIX": PREFIX,
+        "KMS_KEY_ARN": cloud_key_arn,
+        "MEDICAL_SPECIALTY": "PRIMARYCARE",
+        "MEDICAL_TYPE": "DICTATION",
+        "BEDROCK_MODEL_ID": MODEL_ID,
+        "MAX_RECEIVE_COUNT": "5",
+        "STALLED_JOB_MINUTES": "120",
+        "ENCOUNTER_BUCKET": BUCKET,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def moto_aws():
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def cloud_key_arn(moto_aws):
+    return boto3.client("kms").create_key(Description="encounters")["KeyMetadata"]["Arn"]
+
+
+@pytest.fixture
+def cloud(moto_aws, cloud_key_arn, pipeline_env, monkeypatch):
+    """moto S3/SQS/Transcribe plus a stubbed bedrock-runtime, wired into the handlers' clients."""
+    for factory in (clients.s3, clients.transcribe, clients.bedrock_runtime):
+        factory.cache_clear()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    bedrock = boto3.client("bedrock-runtime")
+    stub = Stubber(bedrock)
+    stub.activate()
+    monkeypatch.setattr(clients, "bedrock_runtime", lambda: bedrock)
+    yield Cloud(
+        s3=s3,
+        sqs=boto3.client("sqs"),
+        transcribe=boto3.client("transcribe"),
+        bedrock=bedrock,
+        bedrock_stub=stub,
+        kms_key_arn=cloud_key_arn,
+    )
+    stub.deactivate()
+    for factory in (clients.s3, clients.transcribe):
+        factory.cache_clear()
+
+
+@pytest.fixture
+def lambda_context():
+    return LambdaContext(function_name="test-function")

@@ -1,0 +1,83 @@
+"""The encounter contract: which audio keys are accepted, and the clear error for each that is not."""
+
+import pytest
+
+from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
+from clinical.layout import (
+    claimed_encounter_id,
+    decode_event_key,
+    encounter_id_from_job_name,
+    encounter_id_from_key,
+    parse_audio_key,
+    rejected_upload_failure_key,
+    transcription_job_name,
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "encounter_id", "media_format"),
+    [
+        ("audio/enc-0001.wav", "enc-0001", "wav"),
+        ("audio/A.flac", "A", "flac"),
+        ("audio/visit_2026_11_20.MP3", "visit_2026_11_20", "mp3"),
+        ("audio/clinic-7.m4a", "clinic-7", "m4a"),
+        (f"audio/{'x' * 80}.ogg", "x" * 80, "ogg"),
+    ],
+)
+def test_valid_audio_keys_give_encounter_id_and_media_format(key, encounter_id, media_format):
+    upload = parse_audio_key(key)
+    assert (upload.encounter_id, upload.media_format) == (encounter_id, media_format)
+
+
+@pytest.mark.parametrize(
+    ("key", "error", "reason"),
+    [
+        ("audio/-leading-dash.wav", InvalidEncounterId, "starting with a letter or digit"),
+        ("audio/has space.wav", InvalidEncounterId, "letters, digits"),
+        ("audio/dotted.name.wav", InvalidEncounterId, "letters, digits"),
+        (f"audio/{'x' * 81}.wav", InvalidEncounterId, "1-80 characters"),
+        ("audio/nested/enc-1.wav", InvalidEncounterId, "letters, digits"),
+        ("audio/.wav", InvalidEncounterId, "1-80 characters"),
+        ("audio/enc-1", UnsupportedAudioFormat, "no extension"),
+        ("audio/enc-1.txt", UnsupportedAudioFormat, "'.txt' is not a format Transcribe Medical accepts"),
+        ("audio/enc-1.aiff", UnsupportedAudioFormat, "expected one of amr, flac, m4a, mp3, mp4, ogg, wav, webm"),
+        ("uploads/enc-1.wav", InvalidEncounterId, "under audio/"),
+    ],
+)
+def test_contract_violations_raise_a_clear_reason(key, error, reason):
+    with pytest.raises(error) as raised:
+        parse_audio_key(key)
+    assert reason in raised.value.message
+
+
+def test_event_keys_are_url_decoded():
+    assert decode_event_key("audio/my+visit%281%29.wav") == "audio/my visit(1).wav"
+    assert decode_event_key("audio%2Fenc-1.wav") == "audio/enc-1.wav"
+
+
+def test_job_names_round_trip_and_ignore_other_deployments():
+    name = transcription_job_name("ClinicalScribeChoreography", "enc-1")
+    assert name == "ClinicalScribeChoreography-enc-1"
+    assert encounter_id_from_job_name("ClinicalScribeChoreography", name) == "enc-1"
+    assert encounter_id_from_job_name("ClinicalScribeOrchestration", name) is None
+
+
+def test_transcript_keys_give_their_encounter_id_and_nothing_else_does():
+    assert encounter_id_from_key("transcripts/enc-1.json", "transcripts/", ".json") == "enc-1"
+    assert encounter_id_from_key("transcripts/.write_access_check_file.temp", "transcripts/", ".json") is None
+    assert encounter_id_from_key("transcripts/a/b.json", "transcripts/", ".json") is None
+
+
+def test_rejected_uploads_get_a_key_no_valid_encounter_can_have():
+    key = rejected_upload_failure_key("audio/has space.wav")
+    assert key.startswith("failures/_rejected-") and key.endswith(".json")
+    assert key == rejected_upload_failure_key("audio/has space.wav")
+    assert key != rejected_upload_failure_key("audio/other space.wav")
+
+
+@pytest.mark.parametrize(
+    ("key", "claimed"),
+    [("audio/enc-1.txt", "enc-1"), ("audio/enc-1", "enc-1"), ("audio/bad id.wav", None), ("other/enc-1.wav", None)],
+)
+def test_the_claimed_encounter_id_ignores_the_format(key, claimed):
+    assert claimed_encounter_id(key) == claimed

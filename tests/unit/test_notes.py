@@ -1,0 +1,89 @@
+"""Note generation: the Converse request, validation of the model's answer, and error classes."""
+
+import json
+
+import pytest
+
+from clinical.errors import InvalidModelOutput, ModelRefused, NoteModelRejected, NoteModelThrottled
+from clinical.notes import PROMPT_VERSION, converse_request, parse_model_output, request_note, system_prompt
+from tests.unit.conftest import MODEL_ID, TRANSCRIPT_TEXT, converse_answer
+
+VALID = {
+    "subjective": "Cough for three days.",
+    "objective": "Temperature 38.4 C.",
+    "assessment": "Pneumonia.",
+    "plan": "Antibiotics.",
+    "medications_and_orders": [{"category": "medication", "description": "Amoxicillin 1 g TID"}],
+}
+
+
+def test_a_schema_valid_answer_parses():
+    note = parse_model_output(json.dumps(VALID))
+    assert note.assessment == "Pneumonia."
+    assert note.medications_and_orders[0].category == "medication"
+
+
+def test_an_answer_wrapped_in_a_code_fence_still_parses():
+    assert parse_model_output(f"```json\n{json.dumps(VALID)}\n```").plan == "Antibiotics."
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("I am sorry, I cannot help with that.", "holds no JSON object"),
+        ("{subjective: unquoted}", "not valid JSON"),
+        (json.dumps({**VALID, "plan": ""}), "at: plan"),
+        (json.dumps({k: v for k, v in VALID.items() if k != "objective"}), "at: objective"),
+        (json.dumps({**VALID, "diagnosis_codes": ["J18.9"]}), "at: diagnosis_codes"),
+        (
+            json.dumps({**VALID, "medications_and_orders": [{"category": "diet", "description": "x"}]}),
+            "at: medications_and_orders.0.category",
+        ),
+    ],
+)
+def test_invalid_answers_are_rejected_naming_fields_not_content(answer, reason):
+    with pytest.raises(InvalidModelOutput) as raised:
+        parse_model_output(answer)
+    assert reason in raised.value.message
+    assert "Pneumonia" not in raised.value.message and "Antibiotics" not in raised.value.message
+
+
+def test_a_declined_answer_is_a_refusal():
+    with pytest.raises(ModelRefused):
+        parse_model_output('{"cannot_generate": true}')
+
+
+def test_the_request_carries_the_versioned_prompt_and_the_transcript(cloud):
+    cloud.bedrock_stub.add_response("converse", converse_answer(), expected_params=converse_request(MODEL_ID, "hi"))
+    reply = request_note(cloud.bedrock, MODEL_ID, "hi")
+    assert (reply.input_tokens, reply.output_tokens) == (412, 118)
+    assert PROMPT_VERSION == "soap-note-v1" and "SOAP note" in system_prompt()
+    cloud.bedrock_stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    "code", ["ThrottlingException", "ServiceUnavailableException", "ModelTimeoutException", "InternalServerException"]
+)
+def test_throttling_and_unavailability_are_transient(cloud, code):
+    cloud.model_fails(code)
+    with pytest.raises(NoteModelThrottled) as raised:
+        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT)
+    assert raised.value.retryable
+
+
+@pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException", "ResourceNotFoundException"])
+def test_rejected_requests_are_permanent(cloud, code):
+    cloud.model_fails(code)
+    with pytest.raises(NoteModelRejected) as raised:
+        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT)
+    assert not raised.value.retryable and code in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "error"),
+    [("max_tokens", InvalidModelOutput), ("guardrail_intervened", ModelRefused), ("content_filtered", ModelRefused)],
+)
+def test_truncated_or_blocked_answers_are_failures(cloud, stop_reason, error):
+    cloud.model_answers(converse_answer(stop_reason=stop_reason))
+    with pytest.raises(error):
+        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT)

@@ -1,0 +1,125 @@
+"""choreography.start_transcription: an upload becomes exactly one Transcribe Medical job, or a failure record."""
+
+from unittest.mock import patch
+
+import pytest
+from botocore.exceptions import ClientError
+
+from choreography import start_transcription
+from tests.support.events import object_created, sqs_event
+from tests.unit.conftest import BUCKET, PREFIX
+
+
+def run(cloud, lambda_context, *keys, receive_count=1):
+    event = sqs_event(*(object_created(BUCKET, key) for key in keys), receive_count=receive_count)
+    return start_transcription.handler(event, lambda_context)
+
+
+def job(cloud, encounter_id):
+    name = f"{PREFIX}-{encounter_id}"
+    return cloud.transcribe.get_medical_transcription_job(MedicalTranscriptionJobName=name)["MedicalTranscriptionJob"]
+
+
+def test_valid_upload_starts_a_medical_job_with_the_stack_key(cloud, lambda_context):
+    cloud.put_audio("audio/enc-0001.wav")
+    assert run(cloud, lambda_context, "audio/enc-0001.wav") == {"batchItemFailures": []}
+    started = job(cloud, "enc-0001")
+    assert started["Media"]["MediaFileUri"] == f"s3://{BUCKET}/audio/enc-0001.wav"
+    assert (started["Specialty"], started["Type"], started["MediaFormat"]) == ("PRIMARYCARE", "DICTATION", "wav")
+    assert cloud.keys("failures/") == []
+
+
+def test_the_job_request_names_output_key_and_kms_key(cloud, lambda_context):
+    cloud.put_audio("audio/enc-0002.flac")
+    with (
+        patch.object(
+            cloud.transcribe, "start_medical_transcription_job", wraps=cloud.transcribe.start_medical_transcription_job
+        ) as spy,
+        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+    ):
+        run(cloud, lambda_context, "audio/enc-0002.flac")
+    request = spy.call_args.kwargs
+    assert request["OutputKey"] == "transcripts/enc-0002.json"
+    assert request["OutputBucketName"] == BUCKET
+    assert request["OutputEncryptionKMSKeyId"] == cloud.kms_key_arn
+    assert request["MedicalTranscriptionJobName"] == f"{PREFIX}-enc-0002"
+
+
+def test_duplicate_event_does_not_start_a_second_job(cloud, lambda_context):
+    cloud.put_audio("audio/enc-0003.wav")
+    run(cloud, lambda_context, "audio/enc-0003.wav")
+    assert run(cloud, lambda_context, "audio/enc-0003.wav") == {"batchItemFailures": []}
+    jobs = cloud.transcribe.list_medical_transcription_jobs()["MedicalTranscriptionJobSummaries"]
+    assert [j["MedicalTranscriptionJobName"] for j in jobs] == [f"{PREFIX}-enc-0003"]
+    assert cloud.keys("failures/") == []
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "record_key", "error_type", "reason"),
+    [
+        ("audio/bad id!.wav", b"audio", None, "InvalidEncounterId", "letters, digits"),
+        ("audio/enc-0004.txt", b"audio", "failures/enc-0004.json", "UnsupportedAudioFormat", "'.txt' is not a format"),
+        ("audio/enc-0005.wav", b"", "failures/enc-0005.json", "EmptyAudio", "empty (0 bytes)"),
+    ],
+)
+def test_each_contract_violation_gets_a_failure_record_and_no_job(
+    cloud, lambda_context, key, body, record_key, error_type, reason
+):
+    cloud.put_audio(key, body)
+    assert run(cloud, lambda_context, key) == {"batchItemFailures": []}, "a permanent failure is not retried"
+    [written] = cloud.keys("failures/")
+    if record_key:
+        assert written == record_key
+    else:
+        assert written.startswith("failures/_rejected-")
+    record = cloud.read_json(written)
+    assert (record["stage"], record["error_type"], record["variant"]) == ("intake", error_type, "choreography")
+    assert reason in record["message"] and record["retryable"] is False
+    assert record["source_key"] == key
+    assert cloud.transcribe.list_medical_transcription_jobs()["MedicalTranscriptionJobSummaries"] == []
+
+
+def test_upload_deleted_before_processing_is_recorded(cloud, lambda_context):
+    run(cloud, lambda_context, "audio/enc-0006.wav")
+    record = cloud.read_json("failures/enc-0006.json")
+    assert record["error_type"] == "AudioNotFound"
+
+
+def throttled(*args, **kwargs):
+    raise ClientError({"Error": {"Code": "LimitExceededException", "Message": "quota"}}, "StartMedicalTranscriptionJob")
+
+
+def test_limit_exceeded_is_retried_through_the_queue_without_a_record(cloud, lambda_context):
+    cloud.put_audio("audio/enc-0007.wav")
+    with (
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
+        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+    ):
+        response = run(cloud, lambda_context, "audio/enc-0007.wav", receive_count=2)
+    assert len(response["batchItemFailures"]) == 1
+    assert cloud.keys("failures/") == []
+
+
+def test_limit_exceeded_on_the_last_attempt_is_recorded_before_the_dlq(cloud, lambda_context):
+    cloud.put_audio("audio/enc-0008.wav")
+    with (
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
+        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+    ):
+        response = run(cloud, lambda_context, "audio/enc-0008.wav", receive_count=5)
+    assert len(response["batchItemFailures"]) == 1, "the message must still reach the DLQ for redrive"
+    record = cloud.read_json("failures/enc-0008.json")
+    assert (record["stage"], record["error_type"], record["attempts"], record["retryable"]) == (
+        "transcription",
+        "TranscriptionThrottled",
+        5,
+        True,
+    )
+
+
+def test_a_crash_in_one_record_fails_only_that_record(cloud, lambda_context):
+    cloud.put_audio("audio/enc-0009.wav")
+    event = sqs_event(object_created(BUCKET, "audio/enc-0009.wav"), "this is not json")
+    response = start_transcription.handler(event, lambda_context)
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [event["Records"][1]["messageId"]]
+    assert job(cloud, "enc-0009")["MedicalTranscriptionJobName"] == f"{PREFIX}-enc-0009"
