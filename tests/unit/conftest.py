@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from choreography import clients
+from clinical.observability import logger
 from localcloud.sqs_event_source import LambdaContext
 from tests.support.events import load
 
@@ -115,6 +117,16 @@ def cloud(moto_aws, cloud_key_arn, pipeline_env, monkeypatch):
     stub.deactivate()
     for factory in (clients.s3, clients.transcribe):
         factory.cache_clear()
+
+
+@pytest.fixture
+def structured_logs():
+    """Everything the Powertools logger writes during the test (its handler keeps the stdout it was built with)."""
+    handler = logger.registered_handler
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)
 
 
 @pytest.fixture

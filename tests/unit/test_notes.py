@@ -4,8 +4,26 @@ import json
 
 import pytest
 
-from clinical.errors import InvalidModelOutput, ModelRefused, NoteModelRejected, NoteModelThrottled
-from clinical.notes import PROMPT_VERSION, converse_request, parse_model_output, request_note, system_prompt
+from clinical import notes
+from clinical.errors import (
+    InvalidModelOutput,
+    ModelRefused,
+    NoteModelRejected,
+    NoteModelThrottled,
+    NoteWriteConflict,
+)
+from clinical.notes import (
+    PROMPT_VERSION,
+    ModelReply,
+    SoapNote,
+    compose_note,
+    converse_request,
+    parse_model_output,
+    request_note,
+    save_note,
+    system_prompt,
+    transcript_sha256,
+)
 from tests.unit.conftest import MODEL_ID, TRANSCRIPT_TEXT, converse_answer
 
 VALID = {
@@ -87,3 +105,40 @@ def test_truncated_or_blocked_answers_are_failures(cloud, stop_reason, error):
     cloud.model_answers(converse_answer(stop_reason=stop_reason))
     with pytest.raises(error):
         request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT)
+
+
+def note_for(encounter_id, transcript_text, assessment="Pneumonia."):
+    return compose_note(
+        encounter_id=encounter_id,
+        reply=ModelReply(
+            soap=SoapNote.model_validate({**VALID, "assessment": assessment}), input_tokens=1, output_tokens=1
+        ),
+        model_id=MODEL_ID,
+        transcript_hash=transcript_sha256(transcript_text),
+        job_name="job",
+        variant="choreography",
+    )
+
+
+def test_a_delivery_that_loses_the_write_race_keeps_the_winners_note(cloud, monkeypatch):
+    """GIVEN two deliveries of one transcript that both asked the model
+    WHEN the loser writes after the winner (its read saw no note yet)
+    THEN the conditional write refuses, and the stored note is the winner's."""
+    assert save_note(cloud.s3, cloud.bucket, note_for("enc-race", "same transcript", assessment="Winner."))
+    real_read, reads = notes.read_note, []
+
+    def first_read_sees_no_note(*args):
+        reads.append(args)
+        return None if len(reads) == 1 else real_read(*args)
+
+    monkeypatch.setattr(notes, "read_note", first_read_sees_no_note)
+    assert save_note(cloud.s3, cloud.bucket, note_for("enc-race", "same transcript", assessment="Loser.")) is False
+    assert cloud.read_json("notes/enc-race.json")["soap"]["assessment"] == "Winner."
+
+
+def test_a_losing_write_for_a_different_transcript_is_retried(cloud, monkeypatch):
+    assert save_note(cloud.s3, cloud.bucket, note_for("enc-race2", "first transcript"))
+    monkeypatch.setattr(notes, "read_note", lambda *a: None)
+    with pytest.raises(NoteWriteConflict) as raised:
+        save_note(cloud.s3, cloud.bucket, note_for("enc-race2", "second transcript"))
+    assert raised.value.retryable

@@ -1,0 +1,139 @@
+"""choreography.write_note: a transcript becomes one schema-valid draft note, or a failure record."""
+
+import json
+
+import pytest
+
+from choreography import write_note
+from clinical.notes import PROMPT_VERSION, Note, transcript_sha256
+from tests.support.events import object_created, sqs_event
+from tests.unit.conftest import BUCKET, MODEL_ID, PREFIX, TRANSCRIPT_TEXT, converse_answer
+
+
+def run(lambda_context, *keys, receive_count=1):
+    event = sqs_event(*(object_created(BUCKET, key) for key in keys), receive_count=receive_count)
+    return write_note.handler(event, lambda_context)
+
+
+def test_a_transcript_becomes_a_schema_valid_draft_note_with_provenance(cloud, lambda_context):
+    cloud.put_transcript("enc-0001")
+    cloud.model_answers(converse_answer())
+    assert run(lambda_context, "transcripts/enc-0001.json") == {"batchItemFailures": []}
+    note = Note.model_validate(cloud.read_json("notes/enc-0001.json"))
+    assert note.status == "draft" and "clinician must review" in note.review_notice
+    assert note.soap.assessment == "Community-acquired pneumonia."
+    assert [order.category for order in note.soap.medications_and_orders] == ["medication", "imaging"]
+    provenance = note.provenance
+    assert provenance.encounter_id == "enc-0001"
+    assert provenance.model_id == MODEL_ID
+    assert provenance.prompt_version == PROMPT_VERSION
+    assert provenance.transcript_sha256 == transcript_sha256(TRANSCRIPT_TEXT)
+    assert provenance.transcription_job_name == f"{PREFIX}-enc-0001"
+    assert provenance.variant == "choreography"
+    assert (provenance.input_tokens, provenance.output_tokens) == (412, 118)
+
+
+def test_a_duplicate_delivery_neither_calls_the_model_nor_changes_the_note(cloud, lambda_context):
+    cloud.put_transcript("enc-0002")
+    cloud.model_answers(converse_answer())
+    run(lambda_context, "transcripts/enc-0002.json")
+    first = cloud.s3.get_object(Bucket=BUCKET, Key="notes/enc-0002.json")
+    # No further model answer is queued: a second Converse call would fail the test.
+    assert run(lambda_context, "transcripts/enc-0002.json") == {"batchItemFailures": []}
+    second = cloud.s3.get_object(Bucket=BUCKET, Key="notes/enc-0002.json")
+    assert second["ETag"] == first["ETag"]
+    versions = cloud.s3.list_object_versions(Bucket=BUCKET, Prefix="notes/enc-0002.json")["Versions"]
+    assert len(versions) == 1
+
+
+def test_a_new_transcript_for_the_encounter_replaces_the_note(cloud, lambda_context):
+    cloud.put_transcript("enc-0003", "First dictation about a sprained ankle.")
+    cloud.model_answers(converse_answer(), converse_answer())
+    run(lambda_context, "transcripts/enc-0003.json")
+    cloud.put_transcript("enc-0003", "Corrected dictation about a sprained left ankle.")
+    run(lambda_context, "transcripts/enc-0003.json")
+    note = cloud.read_json("notes/enc-0003.json")
+    assert note["provenance"]["transcript_sha256"] == transcript_sha256(
+        "Corrected dictation about a sprained left ankle."
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "error_type", "reason"),
+    [
+        (converse_answer("Sorry, I can't do that."), "InvalidModelOutput", "holds no JSON object"),
+        (converse_answer('{"subjective": "x"}'), "InvalidModelOutput", "objective"),
+        (converse_answer('{"cannot_generate": true}'), "ModelRefused", "declined"),
+        (converse_answer(stop_reason="guardrail_intervened"), "ModelRefused", "blocked"),
+    ],
+)
+def test_invalid_or_refused_output_is_a_failure_record_never_a_placeholder(
+    cloud, lambda_context, answer, error_type, reason
+):
+    cloud.put_transcript("enc-0005")
+    cloud.model_answers(answer)
+    assert run(lambda_context, "transcripts/enc-0005.json") == {"batchItemFailures": []}
+    assert cloud.keys("notes/") == []
+    record = cloud.read_json("failures/enc-0005.json")
+    assert (record["stage"], record["error_type"], record["retryable"]) == ("note", error_type, False)
+    assert reason in record["message"]
+
+
+@pytest.mark.parametrize(("text", "error_type"), [("   ", "EmptyTranscript"), (None, "TranscriptMalformed")])
+def test_an_empty_or_malformed_transcript_is_recorded_without_calling_the_model(
+    cloud, lambda_context, text, error_type
+):
+    if text is None:
+        cloud.s3.put_object(Bucket=BUCKET, Key="transcripts/enc-0006.json", Body=b'{"results": {}}')
+    else:
+        cloud.put_transcript("enc-0006", text)
+    run(lambda_context, "transcripts/enc-0006.json")
+    assert cloud.read_json("failures/enc-0006.json")["error_type"] == error_type
+
+
+def test_bedrock_throttling_is_retried_and_recorded_only_on_the_last_attempt(cloud, lambda_context):
+    cloud.put_transcript("enc-0007")
+    cloud.model_fails("ThrottlingException", times=2)
+    assert len(run(lambda_context, "transcripts/enc-0007.json", receive_count=1)["batchItemFailures"]) == 1
+    assert cloud.keys("failures/") == []
+    assert len(run(lambda_context, "transcripts/enc-0007.json", receive_count=5)["batchItemFailures"]) == 1
+    record = cloud.read_json("failures/enc-0007.json")
+    assert (record["error_type"], record["attempts"], record["retryable"]) == ("NoteModelThrottled", 5, True)
+
+
+def test_a_note_written_after_a_recorded_failure_supersedes_the_record(cloud, lambda_context):
+    cloud.put_transcript("enc-0008")
+    cloud.model_fails("ThrottlingException")
+    run(lambda_context, "transcripts/enc-0008.json", receive_count=5)
+    assert cloud.keys("failures/") == ["failures/enc-0008.json"]
+    cloud.model_answers(converse_answer())
+    run(lambda_context, "transcripts/enc-0008.json", receive_count=1)
+    assert cloud.keys("failures/") == [] and cloud.keys("notes/") == ["notes/enc-0008.json"]
+
+
+def test_transcribes_write_check_object_is_skipped(cloud, lambda_context):
+    cloud.s3.put_object(Bucket=BUCKET, Key="transcripts/.write_access_check_file.temp", Body=b"")
+    assert run(lambda_context, "transcripts/.write_access_check_file.temp") == {"batchItemFailures": []}
+    assert cloud.keys("failures/") == [] and cloud.keys("notes/") == []
+
+
+def test_no_log_line_contains_transcript_or_note_text(cloud, lambda_context, capsys, caplog, structured_logs):
+    cloud.put_transcript("enc-0009")
+    cloud.put_transcript("enc-0010")
+    cloud.model_answers(converse_answer(), converse_answer('{"subjective": "Crackles everywhere"}'))
+    run(lambda_context, "transcripts/enc-0009.json", "transcripts/enc-0010.json")
+    captured = capsys.readouterr()
+    logs = captured.out + captured.err + caplog.text + structured_logs.getvalue()
+    assert "enc-0009" in logs, "the logs are captured (encounter ids are logged)"
+    note = cloud.read_json("notes/enc-0009.json")["soap"]
+    for phrase in [
+        "productive cough",
+        "amoxicillin",
+        "Amoxicillin",
+        "Crackles",
+        "crackles",
+        note["assessment"],
+        note["subjective"],
+    ]:
+        assert phrase not in logs
+    assert json.dumps(note) not in logs
