@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from choreography import clients
-from clinical.observability import logger
+from clinical.observability import logger, metrics
 from localcloud.sqs_event_source import LambdaContext
 from tests.support.events import load
 
@@ -97,7 +97,8 @@ def cloud_key_arn(moto_aws):
 @pytest.fixture
 def cloud(moto_aws, cloud_key_arn, pipeline_env, monkeypatch):
     """moto S3/SQS/Transcribe plus a stubbed bedrock-runtime, wired into the handlers' clients."""
-    for factory in (clients.s3, clients.transcribe, clients.bedrock_runtime):
+    factories = (clients.s3, clients.transcribe, clients.bedrock_runtime)
+    for factory in factories:
         factory.cache_clear()
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
@@ -115,7 +116,7 @@ def cloud(moto_aws, cloud_key_arn, pipeline_env, monkeypatch):
         kms_key_arn=cloud_key_arn,
     )
     stub.deactivate()
-    for factory in (clients.s3, clients.transcribe):
+    for factory in factories:
         factory.cache_clear()
 
 
@@ -132,3 +133,11 @@ def structured_logs():
 @pytest.fixture
 def lambda_context():
     return LambdaContext(function_name="test-function")
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics():
+    """Metrics recorded outside a handler are not flushed; start every test from none."""
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()

@@ -1,0 +1,115 @@
+"""choreography.watchdog: jobs that failed or stalled inside Transcribe become failure records."""
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from choreography import clients, watchdog
+from clinical.settings import PipelineSettings
+from tests.unit.conftest import BUCKET, PREFIX
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def summary(encounter_id, status, started_minutes_ago=10, prefix=PREFIX):
+    return {
+        "MedicalTranscriptionJobName": f"{prefix}-{encounter_id}",
+        "CreationTime": NOW - timedelta(minutes=started_minutes_ago),
+        "StartTime": NOW - timedelta(minutes=started_minutes_ago),
+        "LanguageCode": "en-US",
+        "TranscriptionJobStatus": status,
+        "Specialty": "PRIMARYCARE",
+        "Type": "DICTATION",
+    }
+
+
+@pytest.fixture
+def transcribe(cloud, monkeypatch):
+    client = boto3.client("transcribe")
+    stub = Stubber(client)
+    monkeypatch.setattr(clients, "transcribe", lambda: client)
+    with stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
+def listing(stub, status, *summaries):
+    stub.add_response(
+        "list_medical_transcription_jobs",
+        {"MedicalTranscriptionJobSummaries": list(summaries)},
+        {"Status": status, "JobNameContains": PREFIX, "MaxResults": 100},
+    )
+
+
+def failed_job(stub, encounter_id, reason):
+    stub.add_response(
+        "get_medical_transcription_job",
+        {
+            "MedicalTranscriptionJob": {
+                "MedicalTranscriptionJobName": f"{PREFIX}-{encounter_id}",
+                "TranscriptionJobStatus": "FAILED",
+                "FailureReason": reason,
+            }
+        },
+        {"MedicalTranscriptionJobName": f"{PREFIX}-{encounter_id}"},
+    )
+
+
+def sweep():
+    return watchdog.surface_unfinished_jobs(BUCKET, PipelineSettings.from_env(), now=NOW)
+
+
+def test_a_failed_job_gets_a_failure_record_with_transcribes_reason(cloud, transcribe, structured_logs):
+    listing(transcribe, "FAILED", summary("enc-1", "FAILED"))
+    failed_job(transcribe, "enc-1", "The media format provided does not match the detected media format.")
+    listing(transcribe, "QUEUED")
+    listing(transcribe, "IN_PROGRESS")
+    assert sweep() == 1
+    record = cloud.read_json("failures/enc-1.json")
+    assert (record["stage"], record["error_type"], record["variant"]) == (
+        "transcription",
+        "TranscriptionJobFailed",
+        "choreography",
+    )
+    assert "does not match the detected media format" in record["message"]
+    assert '"failures_recorded": 1' in structured_logs.getvalue().replace('":1', '": 1')
+
+
+def test_failed_jobs_with_a_note_or_a_record_and_other_deployments_jobs_are_left_alone(cloud, transcribe):
+    cloud.s3.put_object(Bucket=BUCKET, Key="notes/enc-2.json", Body=b"{}")
+    cloud.s3.put_object(Bucket=BUCKET, Key="failures/enc-3.json", Body=b"{}")
+    listing(
+        transcribe,
+        "FAILED",
+        summary("enc-2", "FAILED"),
+        summary("enc-3", "FAILED"),
+        summary("enc-4", "FAILED", prefix=f"{PREFIX}Other"),
+    )
+    failed_job(transcribe, "enc-3", "Internal failure")
+    listing(transcribe, "QUEUED")
+    listing(transcribe, "IN_PROGRESS")
+    assert sweep() == 0
+    assert cloud.keys("failures/") == ["failures/enc-3.json"]
+
+
+def test_a_job_running_past_the_limit_is_recorded_as_stalled_and_a_recent_one_is_not(cloud, transcribe):
+    listing(transcribe, "FAILED")
+    listing(transcribe, "QUEUED", summary("enc-5", "QUEUED", started_minutes_ago=5))
+    listing(transcribe, "IN_PROGRESS", summary("enc-6", "IN_PROGRESS", started_minutes_ago=121))
+    assert sweep() == 1
+    record = cloud.read_json("failures/enc-6.json")
+    assert record["error_type"] == "TranscriptionStalled"
+    assert "still IN_PROGRESS after 120 minutes" in record["message"]
+
+
+def test_the_handler_reports_what_it_recorded_and_emits_the_failure_metric(cloud, transcribe, lambda_context, capsys):
+    listing(transcribe, "FAILED", summary("enc-7", "FAILED"))
+    failed_job(transcribe, "enc-7", "Internal failure")
+    listing(transcribe, "QUEUED")
+    listing(transcribe, "IN_PROGRESS")
+    assert watchdog.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, lambda_context) == {
+        "failures_recorded": 1
+    }
+    assert '"EncounterFailures":[1.0]' in capsys.readouterr().out
