@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from choreography import clients
+from clinical import clients
 from clinical.errors import ContractViolation
 from clinical.events import delivery_of, object_created
 from clinical.failures import settle_failure

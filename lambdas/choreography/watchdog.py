@@ -3,7 +3,7 @@
 import os
 from datetime import UTC, datetime, timedelta
 
-from choreography import clients
+from clinical import clients
 from clinical.failures import FailureRecord, failure_record_exists, record_failure
 from clinical.layout import transcript_key
 from clinical.observability import logger, metrics, tracer

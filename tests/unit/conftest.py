@@ -11,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from choreography import clients
+from clinical import clients
 from clinical.observability import logger, metrics
 from localcloud.sqs_event_source import LambdaContext
 from tests.support.events import load
@@ -97,9 +97,7 @@ def cloud_key_arn(moto_aws):
 @pytest.fixture
 def cloud(moto_aws, cloud_key_arn, pipeline_env, monkeypatch):
     """moto S3/SQS/Transcribe plus a stubbed bedrock-runtime, wired into the handlers' clients."""
-    factories = (clients.s3, clients.transcribe, clients.bedrock_runtime)
-    for factory in factories:
-        factory.cache_clear()
+    clients.reset()
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
@@ -116,8 +114,7 @@ def cloud(moto_aws, cloud_key_arn, pipeline_env, monkeypatch):
         kms_key_arn=cloud_key_arn,
     )
     stub.deactivate()
-    for factory in factories:
-        factory.cache_clear()
+    clients.reset()
 
 
 @pytest.fixture

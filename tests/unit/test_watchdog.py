@@ -6,7 +6,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from choreography import clients, watchdog
+from choreography import watchdog
+from clinical import clients
 from clinical.settings import PipelineSettings
 from tests.unit.conftest import BUCKET, PREFIX
 

@@ -1,0 +1,39 @@
+"""AWS clients of the handlers, created once per execution environment (tests clear the caches)."""
+
+from functools import cache
+
+import boto3
+
+
+@cache
+def s3():
+    return boto3.client("s3")
+
+
+@cache
+def transcribe():
+    return boto3.client("transcribe")
+
+
+@cache
+def bedrock_runtime():
+    return boto3.client("bedrock-runtime")
+
+
+@cache
+def stepfunctions():
+    return boto3.client("stepfunctions")
+
+
+@cache
+def dynamodb():
+    return boto3.client("dynamodb")
+
+
+ALL = (s3, transcribe, bedrock_runtime, stepfunctions, dynamodb)
+
+
+def reset() -> None:
+    """Forget every client (after the endpoint or credentials change)."""
+    for factory in ALL:
+        factory.cache_clear()
