@@ -95,3 +95,14 @@ class NoteWriteConflict(TransientError):
 
 class ConfigurationError(Exception):
     """The function was deployed without a setting it needs: a bug in the stack, not in the data."""
+
+
+def pipeline_error_named(name: str) -> type[PipelineError] | None:
+    """The PipelineError class with this name (how Step Functions names a Lambda's error), if any."""
+    pending = [PipelineError]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == name:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None

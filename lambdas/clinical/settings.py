@@ -9,6 +9,14 @@ from dataclasses import dataclass
 from clinical.errors import ConfigurationError
 
 
+def require_env(name: str, env: Mapping[str, str] | None = None) -> str:
+    """A setting only some functions need (a table or state machine name)."""
+    value = (os.environ if env is None else env).get(name, "")
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     variant: str
@@ -25,10 +33,7 @@ class PipelineSettings:
         env = os.environ if env is None else env
 
         def required(name: str) -> str:
-            value = env.get(name, "")
-            if not value:
-                raise ConfigurationError(f"environment variable {name} is not set")
-            return value
+            return require_env(name, env)
 
         def integer(name: str) -> int:
             value = required(name)
@@ -45,5 +50,5 @@ class PipelineSettings:
             medical_type=env.get("MEDICAL_TYPE", "DICTATION"),
             model_id=required("BEDROCK_MODEL_ID"),
             max_receive_count=integer("MAX_RECEIVE_COUNT"),
-            stalled_job_minutes=integer("STALLED_JOB_MINUTES"),
+            stalled_job_minutes=integer("STALLED_JOB_MINUTES") if env.get("STALLED_JOB_MINUTES") else 120,
         )

@@ -129,6 +129,13 @@ class UnfinishedJob:
     started_at: datetime | None
 
 
+def job_failure(transcribe, job_name: str) -> TranscriptionJobFailed:
+    """The failed job's reason as Transcribe gives it (about the media or settings, never its content)."""
+    job = transcribe.get_medical_transcription_job(MedicalTranscriptionJobName=job_name)
+    reason = job["MedicalTranscriptionJob"].get("FailureReason") or "no reason given"
+    return TranscriptionJobFailed(f"Transcribe Medical job failed: {reason[:300]}")
+
+
 def _jobs(transcribe, status: str, prefix: str):
     kwargs = {"Status": status, "JobNameContains": prefix, "MaxResults": 100}
     while True:
@@ -167,9 +174,7 @@ def find_unfinished_jobs(
                 continue
             started_at = summary.get("StartTime") or summary.get("CreationTime")
             if status == "FAILED":
-                job = transcribe.get_medical_transcription_job(MedicalTranscriptionJobName=job_name)
-                reason = job["MedicalTranscriptionJob"].get("FailureReason") or "no reason given"
-                error = TranscriptionJobFailed(f"Transcribe Medical job failed: {reason[:300]}")
+                error = job_failure(transcribe, job_name)
             elif started_at is not None and now - started_at > stalled_after:
                 minutes = int(stalled_after.total_seconds() // 60)
                 error = TranscriptionStalled(f"transcription job still {status} after {minutes} minutes")

@@ -85,7 +85,7 @@ def pipeline_env(monkeypatch, cloud_key_arn):
 
 @pytest.fixture
 def moto_aws():
-    with mock_aws():
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield
 
 

@@ -24,7 +24,7 @@ def test_complete_environment_gives_settings_with_defaults():
     )
 
 
-@pytest.mark.parametrize("missing", sorted(COMPLETE))
+@pytest.mark.parametrize("missing", sorted(set(COMPLETE) - {"STALLED_JOB_MINUTES"}))
 def test_missing_setting_is_named(missing):
     env = {k: v for k, v in COMPLETE.items() if k != missing}
     with pytest.raises(ConfigurationError, match=missing):

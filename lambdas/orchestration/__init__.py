@@ -1,0 +1,1 @@
+"""Orchestration variant: one Step Functions execution per encounter, named by its id."""

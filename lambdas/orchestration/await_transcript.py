@@ -1,0 +1,34 @@
+"""State machine callback task: register the execution's token; resume at once if the transcript is there."""
+
+from botocore.exceptions import ClientError
+
+from clinical import clients
+from clinical.layout import transcript_key
+from clinical.observability import logger, metrics, tracer
+from clinical.settings import require_env
+from orchestration.transcript_waits import register_wait, resume, take_wait
+
+
+def transcript_exists(s3, bucket: str, encounter_id: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=transcript_key(encounter_id))
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    encounter_id, table = event["encounter_id"], require_env("TRANSCRIPT_WAITS_TABLE")
+    register_wait(clients.dynamodb(), table, encounter_id, event["task_token"])
+    already_there = transcript_exists(clients.s3(), require_env("ENCOUNTER_BUCKET"), encounter_id)
+    if already_there:
+        token = take_wait(clients.dynamodb(), table, encounter_id)
+        if token:
+            resume(clients.stepfunctions(), token, encounter_id)
+    logger.info("waiting for transcript", extra={"encounter_id": encounter_id, "already_there": already_there})
+    return {"encounter_id": encounter_id, "transcript_already_there": already_there}

@@ -1,0 +1,46 @@
+"""Starting an encounter's execution: one per encounter id, never a second by accident."""
+
+from __future__ import annotations
+
+import json
+
+from botocore.exceptions import ClientError
+
+from clinical.errors import TransientError
+from clinical.layout import AudioUpload
+from clinical.observability import MetricUnit, logger, metrics
+
+THROTTLING_CODES = {"ThrottlingException", "ExecutionLimitExceeded", "ServiceUnavailable", "InternalServerError"}
+
+
+class ExecutionStartThrottled(TransientError):
+    pass
+
+
+def execution_input(upload: AudioUpload) -> str:
+    """Deterministic: the same upload always gives byte-identical input (so a retry is idempotent)."""
+    return json.dumps(
+        {"encounter_id": upload.encounter_id, "audio_key": upload.key, "media_format": upload.media_format},
+        sort_keys=True,
+    )
+
+
+def start_encounter_execution(stepfunctions, state_machine_arn: str, upload: AudioUpload) -> bool:
+    """Start the encounter's execution; False when it already ran (a duplicate delivery)."""
+    try:
+        stepfunctions.start_execution(
+            stateMachineArn=state_machine_arn, name=upload.encounter_id, input=execution_input(upload)
+        )
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code == "ExecutionAlreadyExists":
+            # A finished run of this encounter exists: re-processing is an operator's redrive, not an accident.
+            logger.info("execution already exists, duplicate delivery", extra={"encounter_id": upload.encounter_id})
+            metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+            return False
+        if code in THROTTLING_CODES:
+            raise ExecutionStartThrottled(f"Step Functions is throttling ({code})") from None
+        raise
+    metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=1)
+    logger.info("execution started", extra={"encounter_id": upload.encounter_id})
+    return True

@@ -1,0 +1,43 @@
+"""intake queue -> validate the upload and start the encounter's execution."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from clinical import clients
+from clinical.events import delivery_of, object_created
+from clinical.failures import settle_failure
+from clinical.layout import claimed_encounter_id
+from clinical.observability import logger, metrics, tracer
+from clinical.settings import PipelineSettings, require_env
+from clinical.steps import accept_upload
+from orchestration.executions import start_encounter_execution
+
+# A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@tracer.capture_method
+def start_encounter(record: SQSRecord) -> None:
+    settings = PipelineSettings.from_env()
+    upload = object_created(record)
+    try:
+        accepted = accept_upload(clients.s3(), bucket=upload.bucket, key=upload.key)
+        start_encounter_execution(clients.stepfunctions(), require_env("STATE_MACHINE_ARN"), accepted)
+    except Exception as error:
+        settle_failure(
+            clients.s3(),
+            upload.bucket,
+            error=error,
+            stage="intake",
+            encounter_id=claimed_encounter_id(upload.key),
+            source_key=upload.key,
+            variant=settings.variant,
+            delivery=delivery_of(record, settings.max_receive_count),
+        )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    return process_partial_response(event=event, record_handler=start_encounter, processor=processor, context=context)

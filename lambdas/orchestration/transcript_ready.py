@@ -1,0 +1,37 @@
+"""transcript-events queue -> resume the execution waiting for this transcript."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from clinical import clients
+from clinical.events import object_created
+from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key
+from clinical.observability import logger, metrics, tracer
+from clinical.settings import require_env
+from orchestration.transcript_waits import resume, take_wait
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@tracer.capture_method
+def resume_waiting_execution(record: SQSRecord) -> None:
+    transcript = object_created(record)
+    encounter_id = encounter_id_from_key(transcript.key, TRANSCRIPTS_PREFIX, ".json")
+    if encounter_id is None:
+        logger.info("not a transcript, skipped")
+        return
+    token = take_wait(clients.dynamodb(), require_env("TRANSCRIPT_WAITS_TABLE"), encounter_id)
+    if token is None:
+        # The execution has not registered yet; when it does, it finds this transcript itself.
+        logger.info("no execution waiting yet", extra={"encounter_id": encounter_id})
+        return
+    resume(clients.stepfunctions(), token, encounter_id)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    return process_partial_response(
+        event=event, record_handler=resume_waiting_execution, processor=processor, context=context
+    )
