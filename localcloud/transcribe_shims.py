@@ -1,0 +1,24 @@
+"""Make moto's Transcribe Medical answer like AWS where this project depends on it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from unittest import mock
+
+from moto.transcribe.models import FakeMedicalTranscriptionJob
+
+
+@contextlib.contextmanager
+def failure_reason_in_get() -> Iterator[None]:
+    """AWS's GetMedicalTranscriptionJob includes FailureReason for a FAILED job; moto 5.2.5 omits it."""
+    real_response_object = FakeMedicalTranscriptionJob.response_object
+
+    def response_object(self, response_type: str):
+        response = real_response_object(self, response_type)
+        if response_type == "GET" and self.failure_reason:
+            response["MedicalTranscriptionJob"]["FailureReason"] = self.failure_reason
+        return response
+
+    with mock.patch.object(FakeMedicalTranscriptionJob, "response_object", response_object):
+        yield

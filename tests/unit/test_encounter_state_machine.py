@@ -1,0 +1,271 @@
+"""The orchestration variant's state machine, executed by moto's ASL interpreter.
+
+The definition is statemachines/encounter.asl.json with the stack's substitutions; its Lambda
+tasks run the real handlers in-process. Time is compressed 1000x (15 min callback timeout = 0.9 s).
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto.core.exceptions import JsonRESTError
+from moto.moto_api import state_manager
+from moto.transcribe.models import transcribe_backends
+
+from clinical.layout import transcript_key
+from localcloud.lambda_runtime import in_process_lambdas
+from localcloud.stepfunctions_shims import aws_error_names, compressed_time
+from localcloud.transcribe_shims import failure_reason_in_get
+from tests.support.events import object_created, sqs_event
+from tests.support.orchestration import (
+    ASL_FILE,
+    Deployed,
+    deploy_function,
+    finished,
+    invoke,
+    state_transitions,
+    substitute,
+    wait_for,
+)
+from tests.unit.conftest import BUCKET, PREFIX, TRANSCRIPT_TEXT, converse_answer
+
+TABLE = "transcript-waits"
+FUNCTIONS = {
+    "AwaitTranscript": "orchestration.await_transcript.handler",
+    "GenerateNote": "orchestration.generate_note.handler",
+    "RecordFailure": "orchestration.record_failure.handler",
+    "TranscriptReady": "orchestration.transcript_ready.handler",
+}
+
+
+@pytest.fixture
+def machine(cloud, pipeline_env):
+    """The state machine and its functions deployed into moto, with AWS error names and fast time."""
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "encounter_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "encounter_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    environment = {
+        **pipeline_env,
+        "PIPELINE_VARIANT": "orchestration",
+        "TRANSCRIPT_WAITS_TABLE": TABLE,
+        "POWERTOOLS_SERVICE_NAME": "ClinicalScribeTest",
+        "POWERTOOLS_METRICS_NAMESPACE": "ClinicalScribe",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    with in_process_lambdas(), aws_error_names(), compressed_time(0.001), failure_reason_in_get():
+        arns = {name: deploy_function(name, handler, environment) for name, handler in FUNCTIONS.items()}
+        definition = substitute(
+            ASL_FILE.read_text(),
+            {
+                "TranscriptionJobPrefix": PREFIX,
+                "EncounterBucket": BUCKET,
+                "KmsKeyArn": cloud.kms_key_arn,
+                "MedicalSpecialty": "PRIMARYCARE",
+                "MedicalType": "DICTATION",
+                "AwaitTranscriptFunctionArn": arns["AwaitTranscript"],
+                "GenerateNoteFunctionArn": arns["GenerateNote"],
+                "RecordFailureFunctionArn": arns["RecordFailure"],
+            },
+        )
+        sfn = boto3.client("stepfunctions")
+        arn = sfn.create_state_machine(
+            name="encounter", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
+        )["stateMachineArn"]
+        arns["Intake"] = deploy_function(
+            "Intake", "orchestration.intake.handler", {**environment, "STATE_MACHINE_ARN": arn}
+        )
+        deployed = Deployed(state_machine_arn=arn, function_arns=arns)
+        yield deployed
+        for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+            sfn.stop_execution(executionArn=execution["executionArn"])
+            finished(execution["executionArn"])
+
+
+def waiting(encounter_id: str) -> bool:
+    item = boto3.client("dynamodb").get_item(TableName=TABLE, Key={"encounter_id": {"S": encounter_id}})
+    return "Item" in item
+
+
+def awaiting_transcript(machine, execution_arn: str) -> None:
+    """Block until the callback task's Lambda has returned (its token stored, the transcript looked for)."""
+    wait_for(
+        lambda: any(e["type"] == "TaskSubmitted" for e in machine.history(execution_arn)),
+        what="the callback task to register",
+    )
+
+
+def start(cloud, machine, encounter_id: str) -> str:
+    cloud.put_audio(f"audio/{encounter_id}.wav")
+    invoke("Intake", sqs_event(object_created(BUCKET, f"audio/{encounter_id}.wav")))
+    return f"{machine.state_machine_arn.replace(':stateMachine:', ':execution:')}:{encounter_id}"
+
+
+def transcribe_finishes(cloud, encounter_id: str, *, event_delivered: bool = True) -> None:
+    """What Transcribe does when a job completes: write the output, and S3 emits its event."""
+    cloud.put_transcript(encounter_id)
+    if event_delivered:
+        invoke("TranscriptReady", sqs_event(object_created(BUCKET, transcript_key(encounter_id))))
+
+
+def errors_in(events: list[dict]) -> list[str]:
+    return [
+        event[key]["error"]
+        for event in events
+        for key in ("taskFailedEventDetails", "lambdaFunctionFailedEventDetails")
+        if key in event
+    ]
+
+
+def test_happy_path_writes_the_note_in_few_transitions_without_polling(cloud, machine, capsys):
+    cloud.model_answers(converse_answer())
+    execution = start(cloud, machine, "enc-1")
+    awaiting_transcript(machine, execution)
+    transcribe_finishes(cloud, "enc-1")
+    result = finished(execution)
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"]) == {
+        "note_key": "notes/enc-1.json",
+        "written": True,
+        "transcript_sha256": cloud.read_json("notes/enc-1.json")["provenance"]["transcript_sha256"],
+    }
+    events = machine.history(execution)
+    transitions = state_transitions(events)
+    status_checks = sum("getMedicalTranscriptionJob" in json.dumps(e, default=str) for e in events)
+    with capsys.disabled():
+        print(f"\nhappy path: {transitions} state transitions, {status_checks} GetMedicalTranscriptionJob calls")
+    assert transitions <= 12
+    assert status_checks == 0
+    assert cloud.read_json("notes/enc-1.json")["provenance"]["variant"] == "orchestration"
+
+
+def test_transcript_already_there_when_the_wait_registers_resumes_at_once(cloud, machine):
+    cloud.model_answers(converse_answer())
+    cloud.put_transcript("enc-2")
+    result = finished(start(cloud, machine, "enc-2"))
+    assert result["status"] == "SUCCEEDED"
+    assert not waiting("enc-2")
+
+
+def test_the_same_upload_twice_runs_one_execution(cloud, machine):
+    cloud.model_answers(converse_answer())
+    first = start(cloud, machine, "enc-3")
+    assert start(cloud, machine, "enc-3") == first, "same name and input while running is the same execution"
+    awaiting_transcript(machine, first)
+    transcribe_finishes(cloud, "enc-3")
+    assert finished(first)["status"] == "SUCCEEDED"
+    invoke("Intake", sqs_event(object_created(BUCKET, "audio/enc-3.wav")))
+    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=machine.state_machine_arn)
+    assert [e["name"] for e in executions["executions"]] == ["enc-3"]
+    assert cloud.keys("failures/") == []
+
+
+class LimitExceeded(JsonRESTError):
+    def __init__(self):
+        super().__init__("LimitExceededException", "You have exceeded the concurrent job limit")
+
+
+def test_transcribe_throttled_then_succeeding_retries_the_start_step(cloud, machine, monkeypatch):
+    backend = transcribe_backends["123456789012"]["us-east-1"]
+    real_start, calls = backend.start_medical_transcription_job, []
+
+    def throttled_twice(**kwargs):
+        calls.append(kwargs)
+        if len(calls) <= 2:
+            raise LimitExceeded()
+        return real_start(**kwargs)
+
+    monkeypatch.setattr(backend, "start_medical_transcription_job", throttled_twice)
+    cloud.model_answers(converse_answer())
+    execution = start(cloud, machine, "enc-4")
+    awaiting_transcript(machine, execution)
+    transcribe_finishes(cloud, "enc-4")
+    assert finished(execution)["status"] == "SUCCEEDED"
+    assert errors_in(machine.history(execution)) == ["Transcribe.LimitExceededException"] * 2
+    assert len(calls) == 3
+
+
+def test_a_failed_job_ends_in_a_failure_record_and_a_failed_execution(cloud, machine):
+    execution = start(cloud, machine, "enc-5")
+    awaiting_transcript(machine, execution)
+    job = transcribe_backends["123456789012"]["us-east-1"].medical_transcriptions[f"{PREFIX}-enc-5"]
+    job.status, job.failure_reason = "FAILED", "The media format provided does not match the detected media format."
+    result = finished(execution)
+    assert result["status"] == "FAILED" and result["error"] == "EncounterFailed"
+    record = cloud.read_json("failures/enc-5.json")
+    assert (record["stage"], record["error_type"], record["variant"]) == (
+        "transcription",
+        "TranscriptionJobFailed",
+        "orchestration",
+    )
+    assert "does not match the detected media format" in record["message"]
+
+
+def test_a_lost_callback_times_out_checks_the_job_and_continues(cloud, machine):
+    state_manager.set_transition(
+        model_name="transcribe::medicaltranscriptionjob", transition={"progression": "immediate"}
+    )
+    try:
+        cloud.model_answers(converse_answer())
+        execution = start(cloud, machine, "enc-6")
+        awaiting_transcript(machine, execution)
+        transcribe_finishes(cloud, "enc-6", event_delivered=False)
+        assert finished(execution)["status"] == "SUCCEEDED"
+    finally:
+        state_manager.unset_transition("transcribe::medicaltranscriptionjob")
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in machine.history(execution) if "stateEnteredEventDetails" in e
+    ]
+    assert entered[entered.index("WaitForTranscript") + 1 : entered.index("GenerateNote")] == [
+        "CheckTranscriptionJob",
+        "TranscriptionJobStatus",
+    ]
+
+
+def test_bedrock_throttled_then_succeeding_retries_only_the_note_step(cloud, machine):
+    cloud.model_fails("ThrottlingException", times=2)
+    cloud.model_answers(converse_answer())
+    execution = start(cloud, machine, "enc-7")
+    awaiting_transcript(machine, execution)
+    transcribe_finishes(cloud, "enc-7")
+    assert finished(execution)["status"] == "SUCCEEDED"
+    events = machine.history(execution)
+    assert errors_in(events) == ["NoteModelThrottled"] * 2
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    assert entered.count("StartTranscription") == 1, "a retry of step 3 does not repeat step 1"
+
+
+def test_invalid_note_output_is_recorded_and_fails_the_execution(cloud, machine):
+    cloud.model_answers(converse_answer("not a note"), converse_answer("still not a note"))
+    execution = start(cloud, machine, "enc-8")
+    awaiting_transcript(machine, execution)
+    transcribe_finishes(cloud, "enc-8")
+    assert finished(execution)["status"] == "FAILED"
+    record = cloud.read_json("failures/enc-8.json")
+    assert (record["stage"], record["error_type"]) == ("note", "InvalidModelOutput")
+    assert "holds no JSON object" in record["message"]
+    assert cloud.keys("notes/") == []
+
+
+def test_a_bad_upload_gets_a_failure_record_and_no_execution(cloud, machine):
+    cloud.put_audio("audio/enc-9.txt")
+    invoke("Intake", sqs_event(object_created(BUCKET, "audio/enc-9.txt")))
+    assert cloud.read_json("failures/enc-9.json")["error_type"] == "UnsupportedAudioFormat"
+    assert boto3.client("stepfunctions").list_executions(stateMachineArn=machine.state_machine_arn)["executions"] == []
+
+
+def test_execution_history_holds_no_transcript_or_note_text(cloud, machine):
+    cloud.model_answers(converse_answer())
+    execution = start(cloud, machine, "enc-10")
+    awaiting_transcript(machine, execution)
+    transcribe_finishes(cloud, "enc-10")
+    assert finished(execution)["status"] == "SUCCEEDED"
+    history = json.dumps(machine.history(execution), default=str)
+    assert "notes/enc-10.json" in history, "the history is captured"
+    note = cloud.read_json("notes/enc-10.json")["soap"]
+    for text in [TRANSCRIPT_TEXT, "productive cough", "amoxicillin", note["assessment"], note["plan"]]:
+        assert text not in history
