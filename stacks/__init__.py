@@ -1,0 +1,1 @@
+"""CDK stacks: one per pipeline variant; constructs/ holds the shapes both repeat."""

@@ -1,0 +1,23 @@
+"""Builds the CDK app exactly as `cdk synth` does, for app.py and the infrastructure tests."""
+
+from __future__ import annotations
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, ServerlessChecks
+
+from stacks.choreography_stack import ChoreographyStack
+from stacks.config import PipelineConfig
+
+CHOREOGRAPHY_STACK = "ClinicalScribeChoreography"
+
+
+# Feature flags this app relies on, whether or not the CDK CLI (and so cdk.json) is in play.
+FEATURE_FLAGS = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
+
+
+def build_app(context: dict | None = None, outdir: str | None = None) -> App:
+    app = App(context={**FEATURE_FLAGS, **(context or {})}, outdir=outdir)
+    config = PipelineConfig.from_context(app.node)
+    ChoreographyStack(app, CHOREOGRAPHY_STACK, config=config, description="Clinical scribe pipeline: choreography")
+    Validations.of(app).add_plugins(HIPAASecurityChecks(app), AwsSolutionsChecks(app), ServerlessChecks(app))
+    return app

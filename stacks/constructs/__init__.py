@@ -1,0 +1,1 @@
+"""The shapes both variants repeat: foundation (key, buckets, topic), function, work queue."""

@@ -1,0 +1,220 @@
+"""What every variant stands on: its KMS key, encounter bucket, access-log bucket and alarm topic."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.compliance import acknowledge
+from stacks.config import LOG_RETENTION_DAYS, PipelineConfig
+
+DATA_PREFIXES = ("audio/", "transcripts/", "notes/", "failures/")
+
+
+class PipelineFoundation(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"{Stack.of(self).stack_name}: encounter audio, transcripts, notes, queues, logs",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self._let_services_use_key()
+        self.log_retention = LOG_RETENTION_DAYS[config.log_retention_days]
+        self.access_logs = self._access_log_bucket()
+        self.bucket = self._encounter_bucket()
+        self.topic = sns.Topic(
+            self, "AlarmTopic", display_name="Clinical scribe pipeline alarms", master_key=self.key, enforce_ssl=True
+        )
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        self.vpc = self._vpc() if config.deploy_in_vpc else None
+
+    def _let_services_use_key(self) -> None:
+        region, account = Aws.REGION, Aws.ACCOUNT_ID
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsEncryptThisStacksLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:DescribeKey",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:log-group:*"}
+                },
+            )
+        )
+        for service, purpose in (
+            ("cloudwatch.amazonaws.com", "AlarmsPublishToEncryptedTopic"),
+            ("events.amazonaws.com", "EventBridgeDeliversToEncryptedQueues"),
+        ):
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=purpose,
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": account}},
+                )
+            )
+
+    def _lifecycle(self, prefixes: tuple[str, ...]) -> list[s3.LifecycleRule]:
+        return [
+            s3.LifecycleRule(
+                id=f"expire-{prefix.strip('/') or 'all'}",
+                prefix=prefix,
+                expiration=Duration.days(self.config.retention_days),
+                noncurrent_version_expiration=Duration.days(30),
+                abort_incomplete_multipart_upload_after=Duration.days(1),
+            )
+            for prefix in prefixes
+        ]
+
+    def _access_log_bucket(self) -> s3.Bucket:
+        bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=self._lifecycle(("",)),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            bucket, "AwsSolutions-S1", "This is the server access log target; logging it into itself would loop."
+        )
+        acknowledge(
+            bucket,
+            "HIPAA.Security-S3BucketLoggingEnabled",
+            "This is the server access log target; logging it into itself would loop.",
+        )
+        acknowledge(
+            bucket,
+            "HIPAA.Security-S3DefaultEncryptionKMS",
+            "S3 server access logging delivers only to buckets encrypted with SSE-S3, not SSE-KMS.",
+        )
+        acknowledge(
+            bucket,
+            "HIPAA.Security-S3BucketReplicationEnabled",
+            "Access logs hold request metadata, not PHI; replicating them is not worth a second region.",
+        )
+        return bucket
+
+    def _encounter_bucket(self) -> s3.Bucket:
+        config = self.config
+        replication = None
+        if config.replication_destination_bucket_arn:
+            replication = [
+                s3.ReplicationRule(
+                    destination=s3.Bucket.from_bucket_arn(
+                        self, "ReplicaBucket", config.replication_destination_bucket_arn
+                    ),
+                    kms_key=kms.Key.from_key_arn(self, "ReplicaKey", config.replication_destination_kms_key_arn),
+                    sse_kms_encrypted_objects=True,
+                    priority=1,
+                    delete_marker_replication=True,
+                )
+            ]
+        bucket = s3.Bucket(
+            self,
+            "Encounters",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="encounters/",
+            lifecycle_rules=self._lifecycle(DATA_PREFIXES),
+            replication_rules=replication,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # S3 -> EventBridge natively, not via event_bridge_enabled (a custom-resource Lambda).
+        bucket.node.default_child.add_property_override(
+            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+        )
+        if not replication:
+            acknowledge(
+                bucket,
+                "HIPAA.Security-S3BucketReplicationEnabled",
+                "Cross-region replication is opt-in: set the replication_destination_bucket_arn and "
+                "replication_destination_kms_key_arn context values to enable it.",
+            )
+        return bucket
+
+    def _vpc(self) -> ec2.Vpc:
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=2,
+            nat_gateways=0,
+            subnet_configuration=[ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)],
+        )
+        vpc.add_flow_log(
+            "FlowLogs",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                logs.LogGroup(self, "FlowLogGroup", encryption_key=self.key, retention=self.log_retention)
+            ),
+        )
+        vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
+        for name, service in {
+            "Sqs": ec2.InterfaceVpcEndpointAwsService.SQS,
+            "Transcribe": ec2.InterfaceVpcEndpointAwsService.TRANSCRIBE,
+            "BedrockRuntime": ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME,
+            "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
+            "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+            "Monitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+            "XRay": ec2.InterfaceVpcEndpointAwsService.XRAY,
+            "Events": ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
+            "StepFunctions": ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
+        }.items():
+            vpc.add_interface_endpoint(name, service=service, private_dns_enabled=True)
+        return vpc
+
+    def alarm(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        metric: cloudwatch.IMetric,
+        threshold: float,
+        description: str,
+        comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods: int = 1,
+    ) -> cloudwatch.Alarm:
+        """Every alarm of the stack goes through here, so every alarm notifies the topic."""
+        alarm = cloudwatch.Alarm(
+            scope,
+            construct_id,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=comparison,
+            evaluation_periods=evaluation_periods,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        return alarm

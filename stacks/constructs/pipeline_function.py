@@ -1,0 +1,136 @@
+"""A pipeline Lambda with this project's defaults: its own role and encrypted log group, Powertools, X-Ray, alarms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.compliance import acknowledge
+from stacks.constructs.foundation import PipelineFoundation
+
+LAMBDA_SOURCE = str(Path(__file__).resolve().parents[2] / "lambdas")
+METRICS_NAMESPACE = "ClinicalScribe"
+
+
+def powertools_layer_arn(version: int) -> str:
+    return f"arn:aws:lambda:{Aws.REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:{version}"
+
+
+class PipelineFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        foundation: PipelineFoundation,
+        handler: str,
+        description: str,
+        environment: dict[str, str],
+        timeout: Duration,
+        memory_size: int,
+        reserved_concurrency: int,
+        async_failure_queue: sqs.IQueue | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        config = foundation.config
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=foundation.key,
+            retention=foundation.log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=handler,
+            code=lambda_.Code.from_asset(LAMBDA_SOURCE, exclude=["**/__pycache__", "**/*.pyc"]),
+            layers=[
+                lambda_.LayerVersion.from_layer_version_arn(
+                    self, "Powertools", powertools_layer_arn(config.powertools_layer_version)
+                )
+            ],
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            tracing=lambda_.Tracing.ACTIVE,
+            timeout=timeout,
+            memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrency,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": Stack.of(self).stack_name,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                **environment,
+            },
+            environment_encryption=foundation.key,
+            dead_letter_queue=async_failure_queue,
+            vpc=foundation.vpc,
+        )
+        self.log_group.grant_write(self.role)
+        acknowledge(
+            self.role,
+            "HIPAA.Security-IAMNoInlinePolicy",
+            "Each function has a role of its own; its permissions are that one role's policy, built from "
+            "resource-scoped grants. A managed policy would be reused by nothing.",
+        )
+        foundation.key.grant_decrypt(self.role)
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
+        )
+        if foundation.vpc is None:
+            acknowledge(
+                self.function,
+                "HIPAA.Security-LambdaInsideVPC",
+                "The function reaches only AWS APIs over TLS with IAM auth; set the deploy_in_vpc context "
+                "value to run it in private subnets with VPC endpoints (interface endpoints bill hourly).",
+            )
+        else:
+            acknowledge(
+                self.role,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]",
+                "The AWS-managed VPC access policy is what Lambda needs to manage its ENIs.",
+            )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Python 3.12 is pinned to match the AWS-managed Powertools layer build (python312) the code is tested with.",
+        )
+        acknowledge(
+            self.function,
+            "Serverless-LambdaLatestVersion",
+            "Python 3.12 is pinned to match the AWS-managed Powertools layer build (python312) the code is tested with.",
+        )
+        for metric_name, what in (("Errors", "crashed (unhandled error or timeout)"), ("Throttles", "was throttled")):
+            foundation.alarm(
+                self,
+                f"{metric_name}Alarm",
+                metric=cloudwatch.Metric(
+                    namespace="AWS/Lambda",
+                    metric_name=metric_name,
+                    dimensions_map={"FunctionName": self.function.function_name},
+                    statistic="Sum",
+                    period=Duration.minutes(1),
+                ),
+                threshold=0,
+                description=f"{construct_id} {what}",
+            )
+
+    def allow(self, actions: list[str], resources: list[str]) -> None:
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))

@@ -1,0 +1,87 @@
+"""Least-privilege grants, one method per kind of work, shared by both variants' functions."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+
+from stacks.compliance import acknowledge
+from stacks.config import PipelineConfig
+from stacks.constructs.pipeline_function import PipelineFunction
+
+KEY_USE = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+
+
+class Permissions:
+    def __init__(self, stack: Stack, bucket: s3.IBucket, key: kms.IKey) -> None:
+        self.stack, self.bucket, self.key = stack, bucket, key
+
+    def _objects(self, function: PipelineFunction, actions: list[str], prefix: str) -> None:
+        function.allow(actions, [self.bucket.arn_for_objects(f"{prefix}*")])
+        bucket_logical_id = self.stack.get_logical_id(self.bucket.node.default_child)
+        acknowledge(
+            function.role,
+            f"AwsSolutions-IAM5[Resource::<{bucket_logical_id}.Arn>/{prefix}*]",
+            f"Scoped to the {prefix} prefix of this stack's encounter bucket; object keys are per encounter.",
+        )
+
+    def _bucket_and_key(self, function: PipelineFunction) -> None:
+        # ListBucket makes a HEAD of a missing key answer 404 instead of 403.
+        function.allow(["s3:ListBucket"], [self.bucket.bucket_arn])
+        function.allow(KEY_USE, [self.key.key_arn])
+
+    def job_name_arn(self) -> str:
+        return f"arn:{Aws.PARTITION}:transcribe:{Aws.REGION}:{Aws.ACCOUNT_ID}:medical-transcription-job/{self.stack.stack_name}-*"
+
+    def _transcribe_jobs(self, function: PipelineFunction, actions: list[str]) -> None:
+        function.allow(actions, [self.job_name_arn()])
+        acknowledge(
+            function.role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:<AWS::AccountId>:"
+            f"medical-transcription-job/{self.stack.stack_name}-*]",
+            "Scoped to this stack's job name prefix; one job per encounter.",
+        )
+
+    def transcribe_starter(self, function: PipelineFunction) -> None:
+        """Transcribe reads the media and writes the output with the caller's permissions."""
+        self._bucket_and_key(function)
+        self._objects(function, ["s3:GetObject"], "audio/")
+        self._objects(function, ["s3:PutObject"], "transcripts/")
+        self._transcribe_jobs(function, ["transcribe:StartMedicalTranscriptionJob"])
+
+    def failure_recorder(self, function: PipelineFunction) -> None:
+        self._bucket_and_key(function)
+        self._objects(function, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "failures/")
+
+    def note_writer(self, function: PipelineFunction, config: PipelineConfig) -> None:
+        self._bucket_and_key(function)
+        self._objects(function, ["s3:GetObject"], "transcripts/")
+        self._objects(function, ["s3:GetObject", "s3:PutObject"], "notes/")
+        region, account = Aws.REGION, Aws.ACCOUNT_ID
+        if config.is_inference_profile:
+            resources = [
+                f"arn:{Aws.PARTITION}:bedrock:{region}:{account}:inference-profile/{config.bedrock_model_id}",
+                f"arn:{Aws.PARTITION}:bedrock:*::foundation-model/{config.foundation_model_id}",
+            ]
+            acknowledge(
+                function.role,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{config.foundation_model_id}]",
+                "A cross-region inference profile routes to the same model in any of its regions; "
+                "the grant names that one model only.",
+            )
+        else:
+            resources = [f"arn:{Aws.PARTITION}:bedrock:{region}::foundation-model/{config.bedrock_model_id}"]
+        function.allow(["bedrock:InvokeModel"], resources)
+
+    def job_watcher(self, function: PipelineFunction) -> None:
+        self._bucket_and_key(function)
+        self._objects(function, ["s3:GetObject"], "notes/")
+        # ListMedicalTranscriptionJobs supports no resource-level permissions.
+        function.allow(["transcribe:ListMedicalTranscriptionJobs"], ["*"])
+        acknowledge(
+            function.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "transcribe:ListMedicalTranscriptionJobs (like X-Ray's PutTraceSegments) supports no resource-level permissions.",
+        )
+        self._transcribe_jobs(function, ["transcribe:GetMedicalTranscriptionJob"])
