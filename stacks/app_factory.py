@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, ServerlessChecks
 
@@ -16,6 +18,8 @@ FEATURE_FLAGS = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
 
 
 def build_app(context: dict | None = None, outdir: str | None = None) -> App:
+    # The CDK CLI passes CDK_OUTDIR; `python app.py` on its own writes where `make scan` looks.
+    outdir = outdir or os.environ.get("CDK_OUTDIR") or "cdk.out"
     app = App(context={**FEATURE_FLAGS, **(context or {})}, outdir=outdir)
     config = PipelineConfig.from_context(app.node)
     ChoreographyStack(app, CHOREOGRAPHY_STACK, config=config, description="Clinical scribe pipeline: choreography")

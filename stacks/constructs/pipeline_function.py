@@ -80,6 +80,7 @@ class PipelineFunction(Construct):
             environment_encryption=foundation.key,
             dead_letter_queue=async_failure_queue,
             vpc=foundation.vpc,
+            security_groups=foundation.function_security_groups,
         )
         self.log_group.grant_write(self.role)
         acknowledge(

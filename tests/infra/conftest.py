@@ -1,0 +1,34 @@
+"""One synth per session, with the cdk-nag packs attached exactly as app.py attaches them.
+
+Template.from_stack raises if any nag finding is unacknowledged, so every infra test also proves
+the stack is compliant.
+"""
+
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.app_factory import CHOREOGRAPHY_STACK, build_app
+
+
+def synthesized(tmp_path_factory, context: dict | None = None) -> Template:
+    app = build_app(context=context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    return Template.from_stack(app.node.find_child(CHOREOGRAPHY_STACK))
+
+
+@pytest.fixture(scope="session")
+def choreography(tmp_path_factory) -> Template:
+    return synthesized(tmp_path_factory)
+
+
+def resources(template: Template, type_: str) -> dict[str, dict]:
+    return template.find_resources(type_)
+
+
+def ref_id(value) -> str | None:
+    """The logical id a Ref or Fn::GetAtt points at."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            return value["Fn::GetAtt"][0]
+    return None

@@ -1,0 +1,260 @@
+"""What the synthesized choreography template guarantees (one behaviour per test)."""
+
+import json
+
+import pytest
+
+from stacks.config import PipelineConfig
+from tests.infra.conftest import ref_id, resources, synthesized
+
+POWERTOOLS_LAYER = "017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64"
+
+
+def key_id(template) -> str:
+    [key] = resources(template, "AWS::KMS::Key")
+    return key
+
+
+def work_queues(template) -> dict[str, dict]:
+    return {k: v for k, v in resources(template, "AWS::SQS::Queue").items() if "RedrivePolicy" in v["Properties"]}
+
+
+def alarms_on(template, metric_name: str) -> list[dict]:
+    return [
+        a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == metric_name
+    ]
+
+
+def test_every_work_queue_redrives_to_a_dlq_after_five_receives(choreography):
+    """GIVEN the template WHEN reading each queue's redrive policy THEN it names a DLQ with maxReceiveCount 5."""
+    queues = work_queues(choreography)
+    assert len(queues) == 2
+    for queue in queues.values():
+        policy = queue["Properties"]["RedrivePolicy"]
+        assert policy["maxReceiveCount"] == 5
+        assert ref_id(policy["deadLetterTargetArn"]) in resources(choreography, "AWS::SQS::Queue")
+
+
+def test_every_dlq_has_an_alarm_from_its_first_message(choreography):
+    dlqs = {ref_id(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) for q in work_queues(choreography).values()}
+    dlqs |= {
+        ref_id(t["DeadLetterConfig"]["Arn"])
+        for rule in resources(choreography, "AWS::Events::Rule").values()
+        for t in rule["Properties"]["Targets"]
+    }
+    alarmed = {
+        ref_id(a["Dimensions"][0]["Value"])
+        for a in alarms_on(choreography, "ApproximateNumberOfMessagesVisible")
+        if a["Threshold"] == 1 and a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    }
+    assert len(dlqs) == 3 and dlqs <= alarmed
+
+
+def test_every_alarm_notifies_the_alarm_topic(choreography):
+    [topic] = resources(choreography, "AWS::SNS::Topic")
+    alarms = resources(choreography, "AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 12
+    for alarm in alarms.values():
+        assert [ref_id(action) for action in alarm["Properties"]["AlarmActions"]] == [topic]
+
+
+def test_functions_have_error_and_throttle_alarms_and_the_failure_metric_is_alarmed(choreography):
+    functions = set(resources(choreography, "AWS::Lambda::Function"))
+    for metric in ("Errors", "Throttles"):
+        assert {ref_id(a["Dimensions"][0]["Value"]) for a in alarms_on(choreography, metric)} == functions
+    [failures] = alarms_on(choreography, "EncounterFailures")
+    assert (failures["Namespace"], failures["Threshold"]) == ("ClinicalScribe", 0)
+    assert failures["Dimensions"] == [{"Name": "service", "Value": "ClinicalScribeChoreography"}]
+
+
+def test_work_queue_visibility_timeout_is_at_least_six_times_its_consumers_timeout(choreography):
+    functions = resources(choreography, "AWS::Lambda::Function")
+    mappings = resources(choreography, "AWS::Lambda::EventSourceMapping").values()
+    assert len(mappings) == 2
+    for mapping in mappings:
+        props = mapping["Properties"]
+        queue = resources(choreography, "AWS::SQS::Queue")[ref_id(props["EventSourceArn"])]
+        timeout = functions[ref_id(props["FunctionName"])]["Properties"]["Timeout"]
+        assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_bucket_queues_topic_and_log_groups_use_the_stack_key_with_rotation(choreography):
+    key = key_id(choreography)
+    assert resources(choreography, "AWS::KMS::Key")[key]["Properties"]["EnableKeyRotation"] is True
+    encounters = [
+        b
+        for b in resources(choreography, "AWS::S3::Bucket").values()
+        if b["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+            "SSEAlgorithm"
+        ]
+        == "aws:kms"
+    ]
+    [bucket] = encounters
+    sse = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert ref_id(sse["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]) == key
+    for queue in resources(choreography, "AWS::SQS::Queue").values():
+        assert ref_id(queue["Properties"]["KmsMasterKeyId"]) == key
+    for topic in resources(choreography, "AWS::SNS::Topic").values():
+        assert ref_id(topic["Properties"]["KmsMasterKeyId"]) == key
+    for group in resources(choreography, "AWS::Logs::LogGroup").values():
+        assert ref_id(group["Properties"]["KmsKeyId"]) == key
+    for function in resources(choreography, "AWS::Lambda::Function").values():
+        assert ref_id(function["Properties"]["KmsKeyArn"]) == key
+
+
+def test_transcribe_output_is_encrypted_with_the_stack_key(choreography):
+    for function in resources(choreography, "AWS::Lambda::Function").values():
+        assert ref_id(function["Properties"]["Environment"]["Variables"]["KMS_KEY_ARN"]) == key_id(choreography)
+
+
+def test_every_bucket_denies_requests_without_tls(choreography):
+    policies = resources(choreography, "AWS::S3::BucketPolicy").values()
+    buckets = set(resources(choreography, "AWS::S3::Bucket"))
+    denied = {
+        ref_id(p["Properties"]["Bucket"])
+        for p in policies
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    }
+    assert denied == buckets
+
+
+def test_encounter_bucket_sends_events_to_eventbridge_and_blocks_public_access(choreography):
+    for bucket in resources(choreography, "AWS::S3::Bucket").values():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    kms_buckets = [
+        b for b in resources(choreography, "AWS::S3::Bucket").values() if "LoggingConfiguration" in b["Properties"]
+    ]
+    [encounters] = kms_buckets
+    assert encounters["Properties"]["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}
+    }
+    assert not resources(choreography, "Custom::S3BucketNotifications")
+
+
+def iam_statements(template):
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        yield from policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def test_no_iam_statement_has_a_wildcard_action_or_a_wildcard_data_resource(choreography):
+    statements = list(iam_statements(choreography))
+    assert statements
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not [a for a in actions if "*" in a], statement
+        if statement["Resource"] == "*":
+            assert {a.split(":")[0] for a in actions} <= {"xray", "transcribe"}, statement
+            assert "transcribe:StartMedicalTranscriptionJob" not in actions
+
+
+def test_every_function_has_powertools_tracing_json_logs_and_reserved_concurrency(choreography):
+    functions = resources(choreography, "AWS::Lambda::Function").values()
+    assert len(functions) == 3
+    for function in functions:
+        props = function["Properties"]
+        assert POWERTOOLS_LAYER in json.dumps(props["Layers"])
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["ReservedConcurrentExecutions"] >= 1
+        assert props["Runtime"] == "python3.12" and props["Architectures"] == ["arm64"]
+
+
+def bedrock_resources(template) -> list:
+    return [s["Resource"] for s in iam_statements(template) if s["Action"] == "bedrock:InvokeModel"]
+
+
+def test_bedrock_invoke_is_limited_to_the_configured_inference_profile(choreography):
+    [resources_] = bedrock_resources(choreography)
+    rendered = json.dumps(resources_)
+    assert "inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0" in rendered
+    assert "foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0" in rendered
+    assert len(resources_) == 2
+
+
+def test_bedrock_invoke_follows_a_different_model_from_context(tmp_path_factory):
+    template = synthesized(tmp_path_factory, {"bedrock_model_id": "amazon.nova-lite-v1:0"})
+    [resource] = bedrock_resources(template)
+    rendered = json.dumps(resource)
+    assert "foundation-model/amazon.nova-lite-v1:0" in rendered and "anthropic" not in rendered
+
+
+def test_rules_route_audio_and_transcripts_to_their_queues(choreography):
+    routes = {}
+    for rule in resources(choreography, "AWS::Events::Rule").values():
+        pattern = rule["Properties"].get("EventPattern")
+        if pattern:
+            [target] = rule["Properties"]["Targets"]
+            routes[pattern["detail"]["object"]["key"][0]["prefix"]] = ref_id(target["Arn"])
+    mappings = {
+        ref_id(m["Properties"]["EventSourceArn"]): m["Properties"]["FunctionName"]
+        for m in resources(choreography, "AWS::Lambda::EventSourceMapping").values()
+    }
+    functions = resources(choreography, "AWS::Lambda::Function")
+    handlers = {prefix: functions[ref_id(mappings[queue])]["Properties"]["Handler"] for prefix, queue in routes.items()}
+    assert handlers == {
+        "audio/": "choreography.start_transcription.handler",
+        "transcripts/": "choreography.write_note.handler",
+    }
+
+
+def test_the_schedule_runs_the_watchdog(choreography):
+    [schedule] = [
+        r["Properties"]
+        for r in resources(choreography, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    assert schedule["ScheduleExpression"] == "rate(15 minutes)"
+    functions = resources(choreography, "AWS::Lambda::Function")
+    assert functions[ref_id(schedule["Targets"][0]["Arn"])]["Properties"]["Handler"] == "choreography.watchdog.handler"
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"medical_type": "NOTES"}, "medical_type must be one of DICTATION, CONVERSATION"),
+        ({"medical_specialty": "DERMATOLOGY"}, "medical_specialty must be one of"),
+        ({"log_retention_days": 42}, "log_retention_days must be one of"),
+        ({"max_receive_count": "five"}, "context max_receive_count must be an integer"),
+        ({"replication_destination_bucket_arn": "arn:aws:s3:::replica"}, "go together"),
+    ],
+)
+def test_bad_configuration_fails_with_a_clear_error(context, message):
+    from aws_cdk import App
+
+    with pytest.raises(ValueError, match=message):
+        PipelineConfig.from_context(App(context=context).node)
+
+
+def test_the_optional_vpc_puts_every_function_in_private_subnets_and_stays_compliant(tmp_path_factory):
+    template = synthesized(tmp_path_factory, {"deploy_in_vpc": True})
+    for function in resources(template, "AWS::Lambda::Function").values():
+        assert function["Properties"]["VpcConfig"]["SubnetIds"]
+    assert not resources(template, "AWS::EC2::NatGateway")
+    endpoints = [e["Properties"]["ServiceName"] for e in resources(template, "AWS::EC2::VPCEndpoint").values()]
+    assert any("bedrock-runtime" in json.dumps(name) for name in endpoints)
+
+
+def test_optional_replication_replicates_encrypted_objects_and_stays_compliant(tmp_path_factory):
+    template = synthesized(
+        tmp_path_factory,
+        {
+            "replication_destination_bucket_arn": "arn:aws:s3:::encounters-replica",
+            "replication_destination_kms_key_arn": "arn:aws:kms:us-west-2:123456789012:key/replica",
+        },
+    )
+    [replicated] = [
+        b for b in resources(template, "AWS::S3::Bucket").values() if "ReplicationConfiguration" in b["Properties"]
+    ]
+    rule = replicated["Properties"]["ReplicationConfiguration"]["Rules"][0]
+    assert rule["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"].endswith("key/replica")
