@@ -74,7 +74,7 @@ class WorkQueue(Construct):
             foundation,
             # Lambda's guidance: at least six times the function timeout, so retries of a batch don't overlap.
             visibility_timeout=Duration.seconds(6 * consumer.function.timeout.to_seconds()),
-            retention_period=DLQ_RETENTION,
+            # Default 4-day retention: a message keeps its age when moved, so the DLQ (14 days) must outlive it.
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=config.max_receive_count, queue=self.dlq),
         )
         consumer.function.add_event_source(

@@ -258,3 +258,28 @@ def test_optional_replication_replicates_encrypted_objects_and_stays_compliant(t
     ]
     rule = replicated["Properties"]["ReplicationConfiguration"]["Rules"][0]
     assert rule["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"].endswith("key/replica")
+
+
+def test_dlqs_outlive_their_source_queues(choreography):
+    queues = resources(choreography, "AWS::SQS::Queue")
+    for queue in work_queues(choreography).values():
+        dlq = queues[ref_id(queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])]
+        assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+        assert queue["Properties"].get("MessageRetentionPeriod", 4 * 24 * 3600) < 14 * 24 * 3600
+
+
+def test_the_demo_summary_lists_functions_queues_and_alarms(tmp_path_factory):
+    from stacks.app_factory import build_app
+    from stacks.summary import main
+
+    outdir = tmp_path_factory.mktemp("summary")
+    build_app(outdir=str(outdir)).synth()
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["summary", str(outdir)]) == 0
+    text = printed.getvalue()
+    assert "choreography.write_note.handler" in text
+    assert "after 5 receives" in text and "EncounterFailures(ClinicalScribeChoreography)" in text
