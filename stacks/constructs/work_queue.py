@@ -8,7 +8,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.compliance import acknowledge
+from stacks.compliance import acknowledge, skip_checkov
 from stacks.constructs.foundation import PipelineFoundation
 from stacks.constructs.pipeline_function import PipelineFunction
 
@@ -79,6 +79,17 @@ class WorkQueue(Construct):
         )
         consumer.function.add_event_source(
             event_sources.SqsEventSource(self.queue, batch_size=batch_size, report_batch_item_failures=True)
+        )
+        sqs_invoked = (
+            "Invoked synchronously by its SQS event source: failed messages go to the queue's DLQ, which has an alarm."
+        )
+        skip_checkov(consumer.function, "CKV_AWS_116", sqs_invoked)
+        acknowledge(consumer.function, "HIPAA.Security-LambdaDLQ", sqs_invoked)
+        acknowledge(consumer.function, "Serverless-LambdaDLQ", sqs_invoked)
+        acknowledge(
+            consumer.function,
+            "Serverless-LambdaEventSourceMappingDestination",
+            "SQS event sources take no on-failure destination; the queue's redrive policy sends failed messages to its DLQ.",
         )
         foundation.alarm(
             self,

@@ -1,0 +1,84 @@
+"""What both variant stacks share: foundation, function environment, S3 event routing, failure alarm, outputs."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from constructs import Construct
+
+from stacks.config import PipelineConfig
+from stacks.constructs.foundation import PipelineFoundation
+from stacks.constructs.pipeline_function import METRICS_NAMESPACE, PipelineFunction
+from stacks.constructs.work_queue import WorkQueue, dead_letter_queue
+from stacks.permissions import Permissions
+
+
+class PipelineStack(Stack):
+    variant: str
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.foundation = PipelineFoundation(self, "Foundation", config=config)
+        self.bucket = self.foundation.bucket
+        self.permissions = Permissions(self, self.bucket, self.foundation.key)
+        # Where EventBridge puts events it could not deliver, and failed async invocations.
+        self.undelivered = dead_letter_queue(self, "EventDeliveryDlq", self.foundation)
+        self.function_environment = {
+            "PIPELINE_VARIANT": self.variant,
+            "TRANSCRIPTION_JOB_PREFIX": self.stack_name,
+            "KMS_KEY_ARN": self.foundation.key.key_arn,
+            "MEDICAL_SPECIALTY": config.medical_specialty,
+            "MEDICAL_TYPE": config.medical_type,
+            "BEDROCK_MODEL_ID": config.bedrock_model_id,
+            "MAX_RECEIVE_COUNT": str(config.max_receive_count),
+            "STALLED_JOB_MINUTES": str(config.stalled_job_minutes),
+            "ENCOUNTER_BUCKET": self.bucket.bucket_name,
+        }
+
+    def function(self, construct_id: str, **kwargs) -> PipelineFunction:
+        environment = {**self.function_environment, **kwargs.pop("environment", {})}
+        return PipelineFunction(self, construct_id, foundation=self.foundation, environment=environment, **kwargs)
+
+    def route_objects(self, construct_id: str, prefix: str, work: WorkQueue) -> events.Rule:
+        """S3 "Object Created" under prefix -> EventBridge -> the work queue (undeliverable: the DLQ)."""
+        return events.Rule(
+            self,
+            construct_id,
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [self.bucket.bucket_name]}, "object": {"key": [{"prefix": prefix}]}},
+            ),
+            targets=[targets.SqsQueue(work.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
+        )
+
+    def alarm_on_encounter_failures(self) -> None:
+        self.foundation.alarm(
+            self,
+            "EncounterFailuresAlarm",
+            metric=cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="EncounterFailures",
+                dimensions_map={"service": self.stack_name},
+                statistic="Sum",
+                period=Duration.minutes(5),
+            ),
+            threshold=0,
+            description="An encounter ended with a failure record instead of a note",
+        )
+
+    def outputs(self, values: dict[str, str]) -> None:
+        """Stable names the operator CLI and the local cloud read."""
+        common = {
+            "Variant": self.variant,
+            "EncounterBucketName": self.bucket.bucket_name,
+            "KmsKeyArn": self.foundation.key.key_arn,
+            "AlarmTopicArn": self.foundation.topic.topic_arn,
+            "EventDeliveryDlqUrl": self.undelivered.queue_url,
+            "Region": Aws.REGION,
+        }
+        for name, value in {**common, **values}.items():
+            CfnOutput(self, name, value=value)
