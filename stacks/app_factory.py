@@ -9,8 +9,10 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, ServerlessChecks
 
 from stacks.choreography_stack import ChoreographyStack
 from stacks.config import PipelineConfig
+from stacks.orchestration_stack import OrchestrationStack
 
 CHOREOGRAPHY_STACK = "ClinicalScribeChoreography"
+ORCHESTRATION_STACK = "ClinicalScribeOrchestration"
 
 
 # Feature flags this app relies on, whether or not the CDK CLI (and so cdk.json) is in play.
@@ -23,5 +25,6 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> App:
     app = App(context={**FEATURE_FLAGS, **(context or {})}, outdir=outdir)
     config = PipelineConfig.from_context(app.node)
     ChoreographyStack(app, CHOREOGRAPHY_STACK, config=config, description="Clinical scribe pipeline: choreography")
+    OrchestrationStack(app, ORCHESTRATION_STACK, config=config, description="Clinical scribe pipeline: orchestration")
     Validations.of(app).add_plugins(HIPAASecurityChecks(app), AwsSolutionsChecks(app), ServerlessChecks(app))
     return app

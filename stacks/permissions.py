@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Aws, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
@@ -49,6 +50,47 @@ class Permissions:
         self._objects(function, ["s3:GetObject"], "audio/")
         self._objects(function, ["s3:PutObject"], "transcripts/")
         self._transcribe_jobs(function, ["transcribe:StartMedicalTranscriptionJob"])
+
+    def transcription_runner(self, role: iam.IRole) -> None:
+        """The state machine starts and checks jobs itself (aws-sdk integrations), with Transcribe acting as it."""
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
+        role.add_to_principal_policy(iam.PolicyStatement(actions=KEY_USE, resources=[self.key.key_arn]))
+        bucket_logical_id = self.stack.get_logical_id(self.bucket.node.default_child)
+        for actions, prefix in ((["s3:GetObject"], "audio/"), (["s3:PutObject"], "transcripts/")):
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=actions, resources=[self.bucket.arn_for_objects(f"{prefix}*")])
+            )
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::<{bucket_logical_id}.Arn>/{prefix}*]",
+                f"Scoped to the {prefix} prefix of this stack's encounter bucket; Transcribe uses the caller's access.",
+            )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["transcribe:StartMedicalTranscriptionJob", "transcribe:GetMedicalTranscriptionJob"],
+                resources=[self.job_name_arn()],
+            )
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:<AWS::AccountId>:medical-transcription-job/{self.stack.stack_name}-*]",
+            "Scoped to this stack's job name prefix; one job per encounter.",
+        )
+
+    def upload_checker(self, function: PipelineFunction) -> None:
+        self._bucket_and_key(function)
+        self._objects(function, ["s3:GetObject"], "audio/")
+
+    def transcript_checker(self, function: PipelineFunction) -> None:
+        self._bucket_and_key(function)
+        self._objects(function, ["s3:GetObject"], "transcripts/")
+
+    def task_responder(self, function: PipelineFunction, state_machine_name: str) -> None:
+        arn = f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:stateMachine:{state_machine_name}"
+        function.allow(["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"], [arn])
+
+    def job_reader(self, function: PipelineFunction) -> None:
+        self._transcribe_jobs(function, ["transcribe:GetMedicalTranscriptionJob"])
 
     def failure_recorder(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)

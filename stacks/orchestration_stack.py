@@ -1,0 +1,202 @@
+"""Orchestration: one Step Functions Standard execution per encounter, named by its id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+
+from stacks.compliance import acknowledge, skip_checkov
+from stacks.constructs.work_queue import WorkQueue
+from stacks.pipeline_stack import PipelineStack
+
+DEFINITION_FILE = Path(__file__).resolve().parent.parent / "statemachines" / "encounter.asl.json"
+
+
+class OrchestrationStack(PipelineStack):
+    variant = "orchestration"
+
+    def __init__(self, scope, construct_id: str, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        config, foundation, permissions = self.config, self.foundation, self.permissions
+        waits = dynamodb.Table(
+            self,
+            "TranscriptWaits",
+            partition_key=dynamodb.Attribute(name="encounter_id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=foundation.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            waits,
+            "HIPAA.Security-DynamoDBInBackupPlan",
+            "Holds only task tokens of running executions, each expiring within 2 days; point-in-time recovery covers it.",
+        )
+        self.function_environment["TRANSCRIPT_WAITS_TABLE"] = waits.table_name
+
+        await_transcript = self.function(
+            "AwaitTranscript",
+            handler="orchestration.await_transcript.handler",
+            description="Stores an execution's task token until its transcript arrives",
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            reserved_concurrency=10,
+        )
+        generate_note = self.function(
+            "GenerateNote",
+            handler="orchestration.generate_note.handler",
+            description="Drafts the SOAP note of an encounter with Bedrock",
+            timeout=Duration.seconds(120),
+            memory_size=512,
+            reserved_concurrency=5,
+        )
+        record_failure = self.function(
+            "RecordFailure",
+            handler="orchestration.record_failure.handler",
+            description="Writes the failure record of an encounter the state machine could not finish",
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            reserved_concurrency=5,
+        )
+        for task in (await_transcript, generate_note, record_failure):
+            synchronous = "Invoked synchronously by the state machine, whose Retry and Catch handle its failures."
+            skip_checkov(task.function, "CKV_AWS_116", synchronous)
+            for rule in ("HIPAA.Security-LambdaDLQ", "Serverless-LambdaDLQ"):
+                acknowledge(task.function, rule, synchronous)
+
+        execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            encryption_key=foundation.key,
+            retention=foundation.log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "EncounterStateMachine",
+            state_machine_name=self.state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(DEFINITION_FILE.read_text()),
+            definition_substitutions=self.definition_substitutions(
+                await_transcript=await_transcript.function.function_arn,
+                generate_note=generate_note.function.function_arn,
+                record_failure=record_failure.function.function_arn,
+            ),
+            logs=sfn.LogOptions(destination=execution_logs, level=sfn.LogLevel.ALL, include_execution_data=False),
+            tracing_enabled=True,
+            encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(foundation.key),
+            timeout=Duration.days(2),
+        )
+        machine = self.state_machine
+        for task in (await_transcript, generate_note, record_failure):
+            task.function.grant_invoke(machine)
+        permissions.transcription_runner(machine.role)
+        acknowledge(
+            machine.role,
+            "HIPAA.Security-IAMNoInlinePolicy",
+            "The state machine's own role; its policy is CDK's grants plus the resource-scoped Transcribe and S3 access.",
+        )
+        acknowledge(
+            machine.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray tracing and CloudWatch Logs delivery (logs:*LogDelivery) support no resource-level permissions.",
+        )
+        for task in (await_transcript, generate_note, record_failure):
+            task_id = self.get_logical_id(task.function.node.default_child)
+            acknowledge(
+                machine.role,
+                f"AwsSolutions-IAM5[Resource::<{task_id}.Arn>:*]",
+                "CDK's invoke grant covers the function's versions and aliases; the function itself is named.",
+            )
+
+        intake = self.function(
+            "Intake",
+            handler="orchestration.intake.handler",
+            description="Validates each upload and starts its encounter execution",
+            environment={"STATE_MACHINE_ARN": machine.state_machine_arn},
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            reserved_concurrency=10,
+        )
+        transcript_ready = self.function(
+            "TranscriptReady",
+            handler="orchestration.transcript_ready.handler",
+            description="Resumes the execution waiting for each new transcript",
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            reserved_concurrency=10,
+        )
+        intake_queue = WorkQueue(self, "IntakeRequests", foundation=foundation, consumer=intake)
+        transcript_events = WorkQueue(self, "TranscriptEvents", foundation=foundation, consumer=transcript_ready)
+        self.route_objects("AudioUploaded", "audio/", intake_queue)
+        self.route_objects("TranscriptWritten", "transcripts/", transcript_events)
+
+        permissions.upload_checker(intake)
+        permissions.failure_recorder(intake)
+        machine.grant_start_execution(intake.role)
+        permissions.transcript_checker(await_transcript)
+        waits.grant(await_transcript.role, "dynamodb:PutItem", "dynamodb:DeleteItem")
+        permissions.task_responder(await_transcript, self.state_machine_name)
+        waits.grant(transcript_ready.role, "dynamodb:DeleteItem")
+        permissions.task_responder(transcript_ready, self.state_machine_name)
+        permissions.note_writer(generate_note, config)
+        permissions.failure_recorder(generate_note)
+        permissions.failure_recorder(record_failure)
+        permissions.job_reader(record_failure)
+
+        for metric, what in (
+            (machine.metric_failed, "an encounter execution FAILED"),
+            (machine.metric_timed_out, "an encounter execution TIMED OUT"),
+            (machine.metric_aborted, "an encounter execution was ABORTED"),
+            (machine.metric_throttled, "StartExecution or state transitions were throttled"),
+        ):
+            foundation.alarm(
+                self,
+                f"Executions{metric.__name__.removeprefix('metric_').title().replace('_', '')}Alarm",
+                metric=metric(statistic="Sum", period=Duration.minutes(1)),
+                threshold=0,
+                description=what,
+            )
+        self.alarm_on_encounter_failures()
+        self.outputs(
+            {
+                "StateMachineArn": machine.state_machine_arn,
+                "IntakeQueueUrl": intake_queue.queue.queue_url,
+                "IntakeDlqUrl": intake_queue.dlq.queue_url,
+                "TranscriptEventsQueueUrl": transcript_events.queue.queue_url,
+                "TranscriptEventsDlqUrl": transcript_events.dlq.queue_url,
+                "TranscriptWaitsTableName": waits.table_name,
+                "ExecutionLogGroupName": execution_logs.log_group_name,
+                "IntakeFunctionName": intake.function.function_name,
+                "TranscriptReadyFunctionName": transcript_ready.function.function_name,
+                "AwaitTranscriptFunctionName": await_transcript.function.function_name,
+                "GenerateNoteFunctionName": generate_note.function.function_name,
+                "RecordFailureFunctionName": record_failure.function.function_name,
+            }
+        )
+
+    @property
+    def state_machine_name(self) -> str:
+        # A fixed name lets the callback Lambdas be granted SendTaskSuccess without a circular reference.
+        return f"{self.stack_name}-encounters"
+
+    def definition_substitutions(self, *, await_transcript: str, generate_note: str, record_failure: str) -> dict:
+        """The values of the ${Placeholders} in statemachines/encounter.asl.json."""
+        return {
+            "TranscriptionJobPrefix": self.stack_name,
+            "EncounterBucket": self.bucket.bucket_name,
+            "KmsKeyArn": self.foundation.key.key_arn,
+            "MedicalSpecialty": self.config.medical_specialty,
+            "MedicalType": self.config.medical_type,
+            "AwaitTranscriptFunctionArn": await_transcript,
+            "GenerateNoteFunctionArn": generate_note,
+            "RecordFailureFunctionArn": record_failure,
+        }
