@@ -11,7 +11,7 @@ import json
 import re
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -43,7 +43,7 @@ def dummy_zip() -> bytes:
 @dataclass
 class Deployed:
     state_machine_arn: str
-    function_arns: dict[str, str] = field(default_factory=dict)
+    job_prefix: str
 
     def history(self, execution_arn: str) -> list[dict]:
         sfn = boto3.client("stepfunctions")

@@ -18,9 +18,9 @@ from clinical.layout import transcript_key
 from localcloud.lambda_runtime import in_process_lambdas
 from localcloud.stepfunctions_shims import aws_error_names, compressed_time
 from localcloud.transcribe_shims import failure_reason_in_get
+from stacks.app_factory import ORCHESTRATION_STACK
 from tests.support.events import object_created, sqs_event
 from tests.support.orchestration import (
-    ASL_FILE,
     Deployed,
     deploy_function,
     finished,
@@ -29,20 +29,30 @@ from tests.support.orchestration import (
     substitute,
     wait_for,
 )
-from tests.unit.conftest import BUCKET, PREFIX, TRANSCRIPT_TEXT, converse_answer
+from tests.support.templates import ref_id, resources_of_type, synthesized_template
+from tests.unit.conftest import BUCKET, TRANSCRIPT_TEXT, converse_answer
 
 TABLE = "transcript-waits"
-FUNCTIONS = {
-    "AwaitTranscript": "orchestration.await_transcript.handler",
-    "GenerateNote": "orchestration.generate_note.handler",
-    "RecordFailure": "orchestration.record_failure.handler",
-    "TranscriptReady": "orchestration.transcript_ready.handler",
-}
+
+
+def resolve(value, template: dict, known: dict[str, str]) -> str:
+    """A substitution value as CloudFormation would resolve it, against the resources of this test."""
+    if isinstance(value, str):
+        return value
+    logical_id = ref_id(value)
+    if logical_id not in known:
+        raise KeyError(f"the test has no stand-in for {logical_id} ({template['Resources'][logical_id]['Type']})")
+    return known[logical_id]
 
 
 @pytest.fixture
 def machine(cloud, pipeline_env):
-    """The state machine and its functions deployed into moto, with AWS error names and fast time."""
+    """The stack's state machine (its definition and substitutions from the synthesized template) and
+    the stack's orchestration functions, deployed into moto with AWS error names and fast time."""
+    template = synthesized_template(ORCHESTRATION_STACK)
+    [props] = [r["Properties"] for r in resources_of_type(template, "AWS::StepFunctions::StateMachine").values()]
+    substitutions = props["DefinitionSubstitutions"]
+    prefix = substitutions["TranscriptionJobPrefix"]
     boto3.client("dynamodb").create_table(
         TableName=TABLE,
         KeySchema=[{"AttributeName": "encounter_id", "KeyType": "HASH"}],
@@ -52,35 +62,35 @@ def machine(cloud, pipeline_env):
     environment = {
         **pipeline_env,
         "PIPELINE_VARIANT": "orchestration",
+        "TRANSCRIPTION_JOB_PREFIX": prefix,
         "TRANSCRIPT_WAITS_TABLE": TABLE,
         "POWERTOOLS_SERVICE_NAME": "ClinicalScribeTest",
         "POWERTOOLS_METRICS_NAMESPACE": "ClinicalScribe",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
+    functions = {
+        logical_id: resource["Properties"]["Handler"]
+        for logical_id, resource in resources_of_type(template, "AWS::Lambda::Function").items()
+    }
     with in_process_lambdas(), aws_error_names(), compressed_time(0.001), failure_reason_in_get():
-        arns = {name: deploy_function(name, handler, environment) for name, handler in FUNCTIONS.items()}
+        known = {
+            ref_id(substitutions["EncounterBucket"]): BUCKET,
+            ref_id(substitutions["KmsKeyArn"]): cloud.kms_key_arn,
+        }
+        tasks = {ref_id(v) for k, v in substitutions.items() if k.endswith("FunctionArn")}
+        for logical_id in tasks:
+            known[logical_id] = deploy_function(logical_id, functions[logical_id], environment)
         definition = substitute(
-            ASL_FILE.read_text(),
-            {
-                "TranscriptionJobPrefix": PREFIX,
-                "EncounterBucket": BUCKET,
-                "KmsKeyArn": cloud.kms_key_arn,
-                "MedicalSpecialty": "PRIMARYCARE",
-                "MedicalType": "DICTATION",
-                "AwaitTranscriptFunctionArn": arns["AwaitTranscript"],
-                "GenerateNoteFunctionArn": arns["GenerateNote"],
-                "RecordFailureFunctionArn": arns["RecordFailure"],
-            },
+            props["DefinitionString"], {name: resolve(v, template, known) for name, v in substitutions.items()}
         )
         sfn = boto3.client("stepfunctions")
         arn = sfn.create_state_machine(
             name="encounter", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
         )["stateMachineArn"]
-        arns["Intake"] = deploy_function(
-            "Intake", "orchestration.intake.handler", {**environment, "STATE_MACHINE_ARN": arn}
-        )
-        deployed = Deployed(state_machine_arn=arn, function_arns=arns)
-        yield deployed
+        for handler in functions.values():
+            if handler in ("orchestration.intake.handler", "orchestration.transcript_ready.handler"):
+                deploy_function(handler.split(".")[1], handler, {**environment, "STATE_MACHINE_ARN": arn})
+        yield Deployed(state_machine_arn=arn, job_prefix=prefix)
         for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
             sfn.stop_execution(executionArn=execution["executionArn"])
             finished(execution["executionArn"])
@@ -101,7 +111,7 @@ def awaiting_transcript(machine, execution_arn: str) -> None:
 
 def start(cloud, machine, encounter_id: str) -> str:
     cloud.put_audio(f"audio/{encounter_id}.wav")
-    invoke("Intake", sqs_event(object_created(BUCKET, f"audio/{encounter_id}.wav")))
+    invoke("intake", sqs_event(object_created(BUCKET, f"audio/{encounter_id}.wav")))
     return f"{machine.state_machine_arn.replace(':stateMachine:', ':execution:')}:{encounter_id}"
 
 
@@ -109,7 +119,7 @@ def transcribe_finishes(cloud, encounter_id: str, *, event_delivered: bool = Tru
     """What Transcribe does when a job completes: write the output, and S3 emits its event."""
     cloud.put_transcript(encounter_id)
     if event_delivered:
-        invoke("TranscriptReady", sqs_event(object_created(BUCKET, transcript_key(encounter_id))))
+        invoke("transcript_ready", sqs_event(object_created(BUCKET, transcript_key(encounter_id))))
 
 
 def errors_in(events: list[dict]) -> list[str]:
@@ -158,7 +168,7 @@ def test_the_same_upload_twice_runs_one_execution(cloud, machine):
     awaiting_transcript(machine, first)
     transcribe_finishes(cloud, "enc-3")
     assert finished(first)["status"] == "SUCCEEDED"
-    invoke("Intake", sqs_event(object_created(BUCKET, "audio/enc-3.wav")))
+    invoke("intake", sqs_event(object_created(BUCKET, "audio/enc-3.wav")))
     executions = boto3.client("stepfunctions").list_executions(stateMachineArn=machine.state_machine_arn)
     assert [e["name"] for e in executions["executions"]] == ["enc-3"]
     assert cloud.keys("failures/") == []
@@ -192,7 +202,7 @@ def test_transcribe_throttled_then_succeeding_retries_the_start_step(cloud, mach
 def test_a_failed_job_ends_in_a_failure_record_and_a_failed_execution(cloud, machine):
     execution = start(cloud, machine, "enc-5")
     awaiting_transcript(machine, execution)
-    job = transcribe_backends["123456789012"]["us-east-1"].medical_transcriptions[f"{PREFIX}-enc-5"]
+    job = transcribe_backends["123456789012"]["us-east-1"].medical_transcriptions[f"{machine.job_prefix}-enc-5"]
     job.status, job.failure_reason = "FAILED", "The media format provided does not match the detected media format."
     result = finished(execution)
     assert result["status"] == "FAILED" and result["error"] == "EncounterFailed"
@@ -253,7 +263,7 @@ def test_invalid_note_output_is_recorded_and_fails_the_execution(cloud, machine)
 
 def test_a_bad_upload_gets_a_failure_record_and_no_execution(cloud, machine):
     cloud.put_audio("audio/enc-9.txt")
-    invoke("Intake", sqs_event(object_created(BUCKET, "audio/enc-9.txt")))
+    invoke("intake", sqs_event(object_created(BUCKET, "audio/enc-9.txt")))
     assert cloud.read_json("failures/enc-9.json")["error_type"] == "UnsupportedAudioFormat"
     assert boto3.client("stepfunctions").list_executions(stateMachineArn=machine.state_machine_arn)["executions"] == []
 
