@@ -1,0 +1,103 @@
+"""What the synthesized orchestration template guarantees."""
+
+import json
+import re
+
+from stacks.orchestration_stack import DEFINITION_FILE
+from tests.infra.conftest import ref_id, resources
+
+
+def machine(template) -> dict:
+    [props] = [r["Properties"] for r in resources(template, "AWS::StepFunctions::StateMachine").values()]
+    return props
+
+
+def test_the_asl_placeholders_are_exactly_the_stacks_substitutions(orchestration):
+    placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", DEFINITION_FILE.read_text()))
+    assert placeholders == set(machine(orchestration)["DefinitionSubstitutions"])
+    assert len(placeholders) == 8
+
+
+def test_the_definition_is_inline_so_cfn_lint_validates_it(orchestration):
+    props = machine(orchestration)
+    assert props["DefinitionString"] == DEFINITION_FILE.read_text()
+    assert "DefinitionS3Location" not in props
+
+
+def test_standard_machine_logs_all_without_execution_data_and_is_traced(orchestration):
+    props = machine(orchestration)
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+    assert props["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_executions_failed_timed_out_aborted_and_throttled_raise_alarms(orchestration):
+    [machine_id] = resources(orchestration, "AWS::StepFunctions::StateMachine")
+    alarmed = {
+        a["Properties"]["MetricName"]
+        for a in resources(orchestration, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Namespace") == "AWS/States"
+        and ref_id(a["Properties"]["Dimensions"][0]["Value"]) == machine_id
+    }
+    assert alarmed == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "ExecutionThrottled"}
+
+
+def test_the_task_functions_are_the_ones_the_substitutions_name(orchestration):
+    functions = resources(orchestration, "AWS::Lambda::Function")
+    named = {
+        name: functions[ref_id(value)]["Properties"]["Handler"]
+        for name, value in machine(orchestration)["DefinitionSubstitutions"].items()
+        if name.endswith("FunctionArn")
+    }
+    assert named == {
+        "AwaitTranscriptFunctionArn": "orchestration.await_transcript.handler",
+        "GenerateNoteFunctionArn": "orchestration.generate_note.handler",
+        "RecordFailureFunctionArn": "orchestration.record_failure.handler",
+    }
+
+
+def test_callback_tokens_live_in_an_encrypted_table_with_ttl(orchestration):
+    [table] = resources(orchestration, "AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["KeySchema"] == [{"AttributeName": "encounter_id", "KeyType": "HASH"}]
+    assert props["SSESpecification"]["SSEType"] == "KMS"
+
+
+def test_uploads_go_to_intake_and_transcripts_to_the_callback(orchestration):
+    functions = resources(orchestration, "AWS::Lambda::Function")
+    consumers = {
+        ref_id(m["Properties"]["EventSourceArn"]): functions[ref_id(m["Properties"]["FunctionName"])]["Properties"][
+            "Handler"
+        ]
+        for m in resources(orchestration, "AWS::Lambda::EventSourceMapping").values()
+    }
+    routes = {
+        r["Properties"]["EventPattern"]["detail"]["object"]["key"][0]["prefix"]: consumers[
+            ref_id(r["Properties"]["Targets"][0]["Arn"])
+        ]
+        for r in resources(orchestration, "AWS::Events::Rule").values()
+    }
+    assert routes == {
+        "audio/": "orchestration.intake.handler",
+        "transcripts/": "orchestration.transcript_ready.handler",
+    }
+
+
+def test_only_intake_may_start_executions_and_only_the_callbacks_may_resume_them(orchestration):
+    roles = {}
+    for policy in resources(orchestration, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            for action in actions:
+                for role in policy["Properties"]["Roles"]:
+                    roles.setdefault(action, set()).add(ref_id(role))
+    functions = resources(orchestration, "AWS::Lambda::Function")
+    handler_of_role = {ref_id(f["Properties"]["Role"]): f["Properties"]["Handler"] for f in functions.values()}
+    assert {handler_of_role[r] for r in roles["states:StartExecution"]} == {"orchestration.intake.handler"}
+    assert {handler_of_role[r] for r in roles["states:SendTaskSuccess"]} == {
+        "orchestration.await_transcript.handler",
+        "orchestration.transcript_ready.handler",
+    }
+    assert json.dumps(sorted(roles["transcribe:StartMedicalTranscriptionJob"])) != "[]"
