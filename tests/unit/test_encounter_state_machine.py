@@ -268,14 +268,17 @@ def test_a_bad_upload_gets_a_failure_record_and_no_execution(cloud, machine):
     assert boto3.client("stepfunctions").list_executions(stateMachineArn=machine.state_machine_arn)["executions"] == []
 
 
-def test_execution_history_holds_no_transcript_or_note_text(cloud, machine):
+def test_execution_history_and_logs_hold_no_transcript_or_note_text(cloud, machine, structured_logs):
     cloud.model_answers(converse_answer())
     execution = start(cloud, machine, "enc-10")
     awaiting_transcript(machine, execution)
     transcribe_finishes(cloud, "enc-10")
     assert finished(execution)["status"] == "SUCCEEDED"
     history = json.dumps(machine.history(execution), default=str)
+    logs = structured_logs.getvalue()
     assert "notes/enc-10.json" in history, "the history is captured"
+    assert "enc-10" in logs, "the logs are captured"
     note = cloud.read_json("notes/enc-10.json")["soap"]
     for text in [TRANSCRIPT_TEXT, "productive cough", "amoxicillin", note["assessment"], note["plan"]]:
         assert text not in history
+        assert text not in logs
