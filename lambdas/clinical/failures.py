@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from clinical.errors import PipelineError
 from clinical.layout import failure_key, rejected_upload_failure_key
+from clinical.objects import object_exists
 from clinical.observability import MetricUnit, logger, metrics
 
 Stage = Literal["intake", "transcription", "note"]
@@ -90,13 +91,7 @@ def record_failure(s3, bucket: str, record: FailureRecord) -> str:
 
 
 def failure_record_exists(s3, bucket: str, encounter_id: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=failure_key(encounter_id))
-    except ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
+    return object_exists(s3, bucket, failure_key(encounter_id))
 
 
 def settle_failure(

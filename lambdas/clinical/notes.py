@@ -20,6 +20,7 @@ from clinical.errors import (
     NoteWriteConflict,
 )
 from clinical.layout import note_key
+from clinical.objects import is_not_found
 from clinical.observability import logger
 
 PROMPT_VERSION = "soap-note-v1"
@@ -152,7 +153,7 @@ def read_note(s3, bucket: str, encounter_id: str) -> tuple[Note, str] | None:
     try:
         response = s3.get_object(Bucket=bucket, Key=note_key(encounter_id))
     except ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+        if is_not_found(error):
             return None
         raise
     return Note.model_validate_json(response["Body"].read()), response["ETag"]

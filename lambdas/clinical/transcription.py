@@ -25,6 +25,7 @@ from clinical.layout import (
     transcript_key,
     transcription_job_name,
 )
+from clinical.objects import is_not_found, object_exists
 from clinical.observability import logger
 
 THROTTLING_CODES = {
@@ -34,7 +35,6 @@ THROTTLING_CODES = {
     "InternalFailureException",
     "ServiceUnavailableException",
 }
-NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def check_audio_object(s3, bucket: str, upload: AudioUpload) -> int:
     try:
         head = s3.head_object(Bucket=bucket, Key=upload.key)
     except ClientError as error:
-        if error.response["Error"]["Code"] in NOT_FOUND_CODES:
+        if is_not_found(error):
             raise AudioNotFound("the uploaded audio object no longer exists") from None
         raise
     size = head["ContentLength"]
@@ -146,16 +146,6 @@ def _jobs(transcribe, status: str, prefix: str):
         kwargs["NextToken"] = page["NextToken"]
 
 
-def _has_note(s3, bucket: str, encounter_id: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=note_key(encounter_id))
-    except ClientError as error:
-        if error.response["Error"]["Code"] in NOT_FOUND_CODES:
-            return False
-        raise
-    return True
-
-
 def find_unfinished_jobs(
     transcribe, s3, *, bucket: str, prefix: str, stalled_after: timedelta, now: datetime | None = None
 ) -> list[UnfinishedJob]:
@@ -170,7 +160,7 @@ def find_unfinished_jobs(
         for summary in _jobs(transcribe, status, prefix):
             job_name = summary["MedicalTranscriptionJobName"]
             encounter_id = encounter_id_from_job_name(prefix, job_name)
-            if encounter_id is None or _has_note(s3, bucket, encounter_id):
+            if encounter_id is None or object_exists(s3, bucket, note_key(encounter_id)):
                 continue
             started_at = summary.get("StartTime") or summary.get("CreationTime")
             if status == "FAILED":

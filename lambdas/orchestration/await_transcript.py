@@ -1,22 +1,11 @@
 """State machine callback task: register the execution's token; resume at once if the transcript is there."""
 
-from botocore.exceptions import ClientError
-
 from clinical import clients
 from clinical.layout import transcript_key
+from clinical.objects import object_exists
 from clinical.observability import logger, metrics, tracer
 from clinical.settings import require_env
 from orchestration.transcript_waits import register_wait, resume, take_wait
-
-
-def transcript_exists(s3, bucket: str, encounter_id: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=transcript_key(encounter_id))
-    except ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
 
 
 @logger.inject_lambda_context
@@ -25,7 +14,7 @@ def transcript_exists(s3, bucket: str, encounter_id: str) -> bool:
 def handler(event, context):
     encounter_id, table = event["encounter_id"], require_env("TRANSCRIPT_WAITS_TABLE")
     register_wait(clients.dynamodb(), table, encounter_id, event["task_token"])
-    already_there = transcript_exists(clients.s3(), require_env("ENCOUNTER_BUCKET"), encounter_id)
+    already_there = object_exists(clients.s3(), require_env("ENCOUNTER_BUCKET"), transcript_key(encounter_id))
     if already_there:
         token = take_wait(clients.dynamodb(), table, encounter_id)
         if token:

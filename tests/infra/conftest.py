@@ -8,6 +8,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK, build_app
+from tests.support.templates import ref_id  # noqa: F401 (the tests import it from here)
 
 
 def synthesized(tmp_path_factory, context: dict | None = None, stack: str = CHOREOGRAPHY_STACK) -> Template:
@@ -38,13 +39,3 @@ def variant(request, app) -> Template:
 
 def resources(template: Template, type_: str) -> dict[str, dict]:
     return template.find_resources(type_)
-
-
-def ref_id(value) -> str | None:
-    """The logical id a Ref or Fn::GetAtt points at."""
-    if isinstance(value, dict):
-        if "Ref" in value:
-            return value["Ref"]
-        if "Fn::GetAtt" in value:
-            return value["Fn::GetAtt"][0]
-    return None

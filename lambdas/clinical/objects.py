@@ -1,0 +1,20 @@
+"""Small S3 reads every step needs: does this key exist?"""
+
+from botocore.exceptions import ClientError
+
+# With s3:ListBucket a missing key answers 404 (NoSuchKey from GET); without it, 403.
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def is_not_found(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES
+
+
+def object_exists(s3, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if is_not_found(error):
+            return False
+        raise
+    return True
