@@ -1,0 +1,96 @@
+"""LOCAL stand-in for Bedrock Converse: a deterministic note model, not an LLM.
+
+moto 5.2.5 implements no Converse. This answers it with a schema-valid SOAP note assembled from
+the transcript's own sentences, so the pipeline's parsing, validation, provenance and storage run
+for real. Faults on demand: throttling and malformed output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from unittest import mock
+
+from moto.bedrockruntime.responses import BedrockRuntimeResponse
+from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult
+
+LOCAL_MODEL_NOTICE = "[local note model] "
+SECTION_CUES = {
+    "subjective": ("complain", "report", "states", "history", "days", "weeks", "pain", "cough", "feels"),
+    "objective": ("exam", "temperature", "blood pressure", "pulse", "lungs", "heart", "weight", "oxygen"),
+    "assessment": ("assessment", "diagnosis", "likely", "consistent with", "impression"),
+    "plan": ("plan", "start", "prescribe", "follow", "return", "order", "refer", "continue", "stop"),
+}
+ORDER_CUES = {
+    "medication": re.compile(r"\b\d+(\.\d+)?\s*(mg|milligrams?|g|grams?|mcg|units?)\b", re.I),
+    "imaging": re.compile(r"\b(x-?ray|ct|mri|ultrasound|imaging)\b", re.I),
+    "lab": re.compile(r"\b(blood test|cbc|panel|culture|a1c|labs?)\b", re.I),
+    "referral": re.compile(r"\brefer(ral)?\b", re.I),
+}
+
+
+class ThrottlingException(JsonRESTError):
+    def __init__(self) -> None:
+        super().__init__("ThrottlingException", "Too many requests, please wait before trying again. (local fault)")
+
+
+def transcript_from_request(messages: list[dict]) -> str:
+    text = "".join(block.get("text", "") for message in messages for block in message.get("content", []))
+    found = re.search(r"<transcript>\s*(.*?)\s*</transcript>", text, re.S)
+    return found.group(1) if found else text
+
+
+def local_soap_note(transcript: str) -> dict:
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", transcript) if s.strip()]
+    sections = {name: [] for name in SECTION_CUES}
+    for sentence in sentences:
+        lowered = sentence.lower()
+        for name, cues in SECTION_CUES.items():
+            if any(cue in lowered for cue in cues):
+                sections[name].append(sentence)
+                break
+        else:
+            sections["subjective"].append(sentence)
+    orders = [
+        {"category": category, "description": sentence}
+        for sentence in sentences
+        for category, pattern in ORDER_CUES.items()
+        if pattern.search(sentence)
+    ]
+    return {
+        **{name: LOCAL_MODEL_NOTICE + (" ".join(found) or "Not discussed.") for name, found in sections.items()},
+        "medications_and_orders": orders,
+    }
+
+
+@contextlib.contextmanager
+def local_converse(fault: Callable[[str], str | None] = lambda _kind: None) -> Iterator[None]:
+    """Within this block bedrock-runtime Converse answers with the local note model.
+
+    `fault(kind)` is asked once per call and may answer "throttle" or "malformed".
+    """
+
+    def converse(self: BedrockRuntimeResponse) -> ActionResult:
+        injected = fault("bedrock")
+        if injected == "throttle":
+            raise ThrottlingException()
+        transcript = transcript_from_request(self._get_param("messages") or [])
+        text = "Here is the note you asked for." if injected == "malformed" else json.dumps(local_soap_note(transcript))
+        return ActionResult(
+            {
+                "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+                "stopReason": "end_turn",
+                "usage": {
+                    "inputTokens": len(transcript.split()) + 350,
+                    "outputTokens": len(text.split()),
+                    "totalTokens": len(transcript.split()) + 350 + len(text.split()),
+                },
+                "metrics": {"latencyMs": 1200},
+            }
+        )
+
+    with mock.patch.object(BedrockRuntimeResponse, "converse", converse, create=True):
+        yield

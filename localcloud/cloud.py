@@ -1,0 +1,165 @@
+"""The local cloud: moto plus the shims that make it run this project's stacks like AWS.
+
+    with LocalCloud(Path("cdk.out")) as cloud:
+        outputs = cloud.deploy("ClinicalScribeChoreography")
+        ...
+        cloud.run_until_quiet()
+
+Deploys the unmodified synthesized templates through moto's CloudFormation (after publishing
+their file assets), runs the Lambda handlers in-process, delivers SQS messages to functions with
+Lambda's event source semantics, and stands in for Transcribe Medical and Bedrock Converse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+
+import boto3
+from moto import mock_aws
+from moto.sqs.models import sqs_backends
+
+from localcloud import assets
+from localcloud.bedrock_converse import local_converse
+from localcloud.clock import SimulatedClock
+from localcloud.cloudformation_shims import complete_stack, state_machines_in_the_interpreter
+from localcloud.events_shims import scheduled_rules_ignore_events
+from localcloud.faults import NO_FAULTS, FaultPlan
+from localcloud.lambda_runtime import in_process_lambdas
+from localcloud.sqs_event_source import SqsEventSource
+from localcloud.stepfunctions_shims import aws_error_names, compressed_time
+from localcloud.transcribe_medical import LocalTranscribeMedical
+from localcloud.transcribe_shims import failure_reason_in_get
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+class FunctionError(Exception):
+    """The invoked function raised (Lambda reports FunctionError)."""
+
+
+class LocalCloud:
+    def __init__(self, cdk_out: Path, *, time_factor: float = 0.001, faults: FaultPlan = NO_FAULTS) -> None:
+        self.cdk_out = Path(cdk_out)
+        self.clock = SimulatedClock(time_factor)
+        self.faults = faults
+        self.transcribe = LocalTranscribeMedical(self.clock.now, fault=faults.transcribe)
+        self.outputs: dict[str, dict[str, str]] = {}
+        self.event_sources: list[SqsEventSource] = []
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> LocalCloud:
+        enter = self._stack.enter_context
+        enter(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        enter(in_process_lambdas())
+        enter(aws_error_names())
+        enter(compressed_time(self.clock.factor))
+        enter(failure_reason_in_get())
+        enter(state_machines_in_the_interpreter())
+        enter(scheduled_rules_ignore_events())
+        enter(local_converse(self.faults.bedrock))
+        enter(self.transcribe.installed())
+        assets.bootstrap(self.client("s3"), self.client("ssm"), ACCOUNT, REGION)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with contextlib.suppress(Exception):
+            self._stop_running_executions()
+        self._stack.close()
+
+    def client(self, service: str):
+        return boto3.client(service, region_name=REGION)
+
+    def deploy(self, stack_name: str) -> dict[str, str]:
+        """Deploy a synthesized stack as `cdk deploy` would; returns its outputs."""
+        template_text = (self.cdk_out / f"{stack_name}.template.json").read_text()
+        assets.publish_file_assets(self.client("s3"), self.cdk_out, stack_name, ACCOUNT, REGION)
+        cloudformation = self.client("cloudformation")
+        cloudformation.create_stack(
+            StackName=stack_name, TemplateBody=template_text, Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+        )
+        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise RuntimeError(f"{stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
+        complete_stack(
+            cloudformation, self.client("s3"), self.client("cloudwatch"), stack_name, json.loads(template_text)
+        )
+        self._take_over_event_source_mappings()
+        self.outputs[stack_name] = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        return self.outputs[stack_name]
+
+    def _take_over_event_source_mappings(self) -> None:
+        """moto invokes mapped functions inside SendMessage, one record at a time, with no retries;
+        detach that and poll each mapped queue with Lambda's semantics instead."""
+        for queue in sqs_backends[ACCOUNT][REGION].queues.values():
+            queue.lambda_event_source_mappings.clear()
+        known = {source.queue_arn for source in self.event_sources}
+        sqs, lambda_ = self.client("sqs"), self.client("lambda")
+        for mapping in lambda_.list_event_source_mappings()["EventSourceMappings"]:
+            queue_arn = mapping["EventSourceArn"]
+            if queue_arn in known:
+                continue
+            queue_url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+            function_name = mapping["FunctionArn"].rsplit(":", 1)[-1]
+            self.event_sources.append(
+                SqsEventSource(
+                    sqs,
+                    queue_url,
+                    self._invoker(function_name),
+                    batch_size=mapping.get("BatchSize", 10),
+                    report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
+                    function_name=function_name,
+                    retry_immediately=True,
+                )
+            )
+
+    def _invoker(self, function_name: str):
+        lambda_ = self.client("lambda")
+
+        def invoke(event: dict, _context) -> dict:
+            response = lambda_.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
+            payload = json.loads(response["Payload"].read() or b"null")
+            if response.get("FunctionError"):
+                raise FunctionError(payload.get("errorType") if isinstance(payload, dict) else payload)
+            return payload
+
+        return invoke
+
+    def pump(self) -> int:
+        """One round of everything the cloud does by itself; returns how much happened."""
+        activity = self.transcribe.advance()
+        for source in self.event_sources:
+            activity += source.poll_once().received
+        return activity
+
+    def running_executions(self) -> int:
+        sfn = self.client("stepfunctions")
+        running = 0
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            running += len(
+                sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")["executions"]
+            )
+        return running
+
+    def run_until_quiet(self, timeout: float = 60.0, quiet_rounds: int = 5) -> float:
+        """Pump until nothing happens and nothing is pending; returns the simulated seconds it took."""
+        started, quiet = self.clock.now(), 0
+        deadline = time.monotonic() + timeout
+        while quiet < quiet_rounds:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the local cloud did not become quiet")
+            busy = self.pump() or self.transcribe.pending or self.running_executions()
+            quiet = 0 if busy else quiet + 1
+            time.sleep(0.01)
+        return self.clock.now() - started
+
+    def _stop_running_executions(self) -> None:
+        sfn = self.client("stepfunctions")
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")[
+                "executions"
+            ]:
+                sfn.stop_execution(executionArn=execution["executionArn"])

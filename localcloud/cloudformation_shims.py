@@ -1,0 +1,107 @@
+"""What moto's CloudFormation skips or does differently from AWS for these stacks.
+
+- State machines: moto creates them in the plain Step Functions backend and ignores
+  DefinitionSubstitutions; the interpreter reads the parser backend. The shim applies the
+  substitutions and creates the machine where the interpreter runs it.
+- After a stack is created, `complete_stack` applies what moto's CloudFormation skipped:
+  the bucket's EventBridge notification configuration and the CloudWatch alarms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from unittest import mock
+
+from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.responses import get_backend
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def apply_substitutions(definition: str, substitutions: dict) -> str:
+    return PLACEHOLDER.sub(lambda m: str(substitutions.get(m.group(1), m.group(0))), definition)
+
+
+@contextlib.contextmanager
+def state_machines_in_the_interpreter() -> Iterator[None]:
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        definition = apply_substitutions(
+            properties.get("DefinitionString", ""), properties.get("DefinitionSubstitutions") or {}
+        )
+        return get_backend(account_id, region_name).create_state_machine(
+            properties.get("StateMachineName", resource_name),
+            definition,
+            properties.get("RoleArn", ""),
+            tags=[],
+        )
+
+    with mock.patch.object(
+        StateMachine, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json)
+    ):
+        yield
+
+
+class StackResources:
+    """Resolves template references to the physical resources of a created stack."""
+
+    def __init__(self, cloudformation, stack_name: str) -> None:
+        summaries = cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+        self.physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
+        self.types = {r["LogicalResourceId"]: r["ResourceType"] for r in summaries}
+
+    def resolve(self, value):
+        if isinstance(value, str | int | float):
+            return value
+        if "Ref" in value:
+            return self.physical[value["Ref"]]
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            physical = self.physical[logical_id]
+            if attribute == "QueueName":
+                return physical.rsplit("/", 1)[-1]
+            if attribute == "Arn" and self.types[logical_id] == "AWS::SQS::Queue":
+                return physical
+            return physical
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(self.resolve(part)) for part in parts)
+        raise ValueError(f"cannot resolve {value}")
+
+
+def complete_stack(cloudformation, s3, cloudwatch, stack_name: str, template: dict) -> dict[str, int]:
+    """Apply the resources and properties moto's CloudFormation skipped; returns what was applied."""
+    resources = StackResources(cloudformation, stack_name)
+    applied = {"event_bridge_notifications": 0, "alarms": 0}
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::S3::Bucket" and properties.get("NotificationConfiguration", {}).get(
+            "EventBridgeConfiguration", {}
+        ).get("EventBridgeEnabled"):
+            s3.put_bucket_notification_configuration(
+                Bucket=resources.physical[logical_id],
+                NotificationConfiguration={"EventBridgeConfiguration": {}},
+            )
+            applied["event_bridge_notifications"] += 1
+        elif resource["Type"] == "AWS::CloudWatch::Alarm":
+            cloudwatch.put_metric_alarm(
+                AlarmName=f"{stack_name}-{logical_id}",
+                AlarmDescription=properties.get("AlarmDescription", ""),
+                Namespace=properties["Namespace"],
+                MetricName=properties["MetricName"],
+                Dimensions=[
+                    {"Name": d["Name"], "Value": str(resources.resolve(d["Value"]))}
+                    for d in properties.get("Dimensions", [])
+                ],
+                Statistic=properties["Statistic"],
+                Period=properties["Period"],
+                EvaluationPeriods=properties["EvaluationPeriods"],
+                Threshold=float(properties["Threshold"]),
+                ComparisonOperator=properties["ComparisonOperator"],
+                TreatMissingData=properties.get("TreatMissingData", "missing"),
+                AlarmActions=[resources.resolve(a) for a in properties.get("AlarmActions", [])],
+            )
+            applied["alarms"] += 1
+    return applied

@@ -1,0 +1,171 @@
+"""LOCAL stand-in for Transcribe Medical jobs.
+
+moto records jobs but never fails one, writes no output and advances a status per API call. Here
+a job checks that its media exists (FAILED with a reason if not), moves QUEUED -> IN_PROGRESS ->
+COMPLETED on the simulated clock, and writes its transcript in Transcribe's output format to
+OutputBucketName/OutputKey, so the S3 event chain fires as on AWS. The text comes from a
+reference transcript registered for the audio's bytes (the demo's and tests' deterministic path).
+Faults on demand: LimitExceededException on start, and jobs that FAIL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from unittest import mock
+
+import boto3
+from botocore.exceptions import ClientError
+from moto.core.exceptions import JsonRESTError
+from moto.moto_api import state_manager
+from moto.transcribe.models import TranscribeBackend
+
+MODEL_NAME = "transcribe::medicaltranscriptionjob"
+
+
+class LimitExceededException(JsonRESTError):
+    def __init__(self) -> None:
+        super().__init__("LimitExceededException", "The concurrent job limit was exceeded. (local fault)")
+
+
+def audio_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def transcribe_output(job_name: str, account: str, text: str) -> dict:
+    """The shape of a Transcribe Medical output document (items are one per word)."""
+    items = []
+    for index, word in enumerate(text.split()):
+        items.append(
+            {
+                "start_time": f"{index * 0.4:.2f}",
+                "end_time": f"{index * 0.4 + 0.35:.2f}",
+                "alternatives": [{"confidence": "0.9500", "content": word.strip(".,")}],
+                "type": "pronunciation",
+            }
+        )
+    return {
+        "jobName": job_name,
+        "accountId": account,
+        "results": {"transcripts": [{"transcript": text}], "items": items},
+        "status": "COMPLETED",
+    }
+
+
+@dataclass
+class PendingJob:
+    backend: TranscribeBackend
+    name: str
+    media_uri: str
+    output_bucket: str
+    output_key: str
+    due_at: float
+    fails_with: str | None = None
+
+
+class LocalTranscribeMedical:
+    def __init__(
+        self,
+        now: Callable[[], float],
+        *,
+        job_seconds: float = 90.0,
+        fault: Callable[[str], str | None] = lambda _kind: None,
+    ) -> None:
+        self.now = now
+        self.job_seconds = job_seconds
+        self.fault = fault
+        self.references: dict[str, str] = {}
+        self.pending: dict[str, PendingJob] = {}
+        self.completed = 0
+        self._lock = threading.Lock()
+
+    def register(self, audio: bytes, transcript: str) -> None:
+        """What this audio says (the stand-in's deterministic recognizer)."""
+        self.references[audio_digest(audio)] = transcript
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[LocalTranscribeMedical]:
+        stand_in = self
+        real_start = TranscribeBackend.start_medical_transcription_job
+
+        def start_medical_transcription_job(backend: TranscribeBackend, **kwargs):
+            if stand_in.fault("transcribe_start") == "limit_exceeded":
+                raise LimitExceededException()
+            output_key = kwargs.pop("output_key", None)
+            response = real_start(backend, **kwargs)
+            name = kwargs["medical_transcription_job_name"]
+            output_key = output_key or f"medical/{name}.json"
+            with stand_in._lock:
+                stand_in.pending[name] = PendingJob(
+                    backend=backend,
+                    name=name,
+                    media_uri=kwargs["media"]["MediaFileUri"],
+                    output_bucket=kwargs["output_bucket_name"],
+                    output_key=output_key,
+                    due_at=stand_in.now() + stand_in.job_seconds,
+                    fails_with="Internal failure while transcribing the media (local fault)"
+                    if stand_in.fault("transcribe_job") == "fail"
+                    else None,
+                )
+            return response
+
+        # moto's responses pass OutputKey nowhere; read it from the request parameters ourselves.
+        from moto.transcribe.responses import TranscribeResponse
+
+        real_response = TranscribeResponse.start_medical_transcription_job
+
+        def response_with_output_key(self):
+            with mock.patch.object(
+                TranscribeBackend,
+                "start_medical_transcription_job",
+                lambda backend, **kw: start_medical_transcription_job(
+                    backend, output_key=self._get_param("OutputKey"), **kw
+                ),
+            ):
+                return real_response(self)
+
+        state_manager.set_transition(model_name=MODEL_NAME, transition={"progression": "manual", "times": 10**9})
+        try:
+            with mock.patch.object(TranscribeResponse, "start_medical_transcription_job", response_with_output_key):
+                yield self
+        finally:
+            state_manager.unset_transition(MODEL_NAME)
+
+    def advance(self) -> int:
+        """Finish every job whose simulated duration has passed; returns how many finished."""
+        with self._lock:
+            due = [job for job in self.pending.values() if job.due_at <= self.now()]
+            for job in due:
+                del self.pending[job.name]
+        for job in due:
+            self._finish(job)
+        return len(due)
+
+    def _finish(self, job: PendingJob) -> None:
+        moto_job = job.backend.medical_transcriptions[job.name]
+        bucket_name, _, key = job.media_uri.removeprefix("s3://").partition("/")
+        s3 = boto3.client("s3", region_name=job.backend.region_name)
+        try:
+            audio = s3.get_object(Bucket=bucket_name, Key=key)["Body"].read()
+        except ClientError:
+            audio = None
+        if audio is None:
+            moto_job.status, moto_job.failure_reason = "FAILED", "The media file could not be found at the given URI."
+            return
+        if job.fails_with:
+            moto_job.status, moto_job.failure_reason = "FAILED", job.fails_with
+            return
+        text = self.references.get(audio_digest(audio))
+        if text is None:
+            moto_job.status = "FAILED"
+            moto_job.failure_reason = "The local Transcribe stand-in has no reference transcript for this audio."
+            return
+        document = transcribe_output(job.name, job.backend.account_id, text)
+        s3.put_object(Bucket=job.output_bucket, Key=job.output_key, Body=json.dumps(document).encode())
+        moto_job.status = "COMPLETED"
+        moto_job.transcript = {"TranscriptFileUri": f"s3://{job.output_bucket}/{job.output_key}"}
+        self.completed += 1

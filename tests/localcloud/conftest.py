@@ -1,0 +1,50 @@
+"""Both synthesized stacks deployed into the in-process local cloud."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from localcloud.cloud import LocalCloud
+from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK, build_app
+
+STACKS = (CHOREOGRAPHY_STACK, ORCHESTRATION_STACK)
+DICTATION = (
+    "Patient is a 54 year old man who reports three days of productive cough and fever. "
+    "Temperature is 38.4 and lungs have crackles at the right base on exam. "
+    "Assessment is community acquired pneumonia. "
+    "Plan is amoxicillin 1 gram three times daily for 5 days and a chest x-ray."
+)
+
+
+@pytest.fixture(scope="session")
+def cdk_out() -> Path:
+    outdir = Path(tempfile.mkdtemp(prefix="cdk.out-"))
+    build_app(outdir=str(outdir)).synth()
+    return outdir
+
+
+@pytest.fixture
+def local_cloud(cdk_out):
+    with LocalCloud(cdk_out) as cloud:
+        for stack in STACKS:
+            cloud.deploy(stack)
+        yield cloud
+
+
+def upload(cloud: LocalCloud, stack: str, key: str, body: bytes) -> None:
+    cloud.client("s3").put_object(Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key, Body=body)
+
+
+def keys(cloud: LocalCloud, stack: str, prefix: str = "") -> list[str]:
+    listing = cloud.client("s3").list_objects_v2(Bucket=cloud.outputs[stack]["EncounterBucketName"], Prefix=prefix)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def read_json(cloud: LocalCloud, stack: str, key: str) -> dict:
+    import json
+
+    body = cloud.client("s3").get_object(Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key)["Body"]
+    return json.loads(body.read())

@@ -1,0 +1,44 @@
+"""Both variants, deployed from their synthesized templates, take the same upload to the same note."""
+
+import pytest
+
+from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
+from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
+
+AUDIO = b"RIFF....WAVEfmt local test dictation"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_an_upload_becomes_a_transcript_and_a_draft_note(local_cloud, stack):
+    local_cloud.transcribe.register(AUDIO, DICTATION)
+    upload(local_cloud, stack, "audio/enc-1.wav", AUDIO)
+    local_cloud.run_until_quiet()
+    assert keys(local_cloud, stack) == ["audio/enc-1.wav", "notes/enc-1.json", "transcripts/enc-1.json"]
+    transcript = read_json(local_cloud, stack, "transcripts/enc-1.json")
+    assert transcript["results"]["transcripts"][0]["transcript"] == DICTATION
+    note = read_json(local_cloud, stack, "notes/enc-1.json")
+    assert note["status"] == "draft"
+    assert note["provenance"]["variant"] == local_cloud.outputs[stack]["Variant"]
+    assert note["soap"]["assessment"].startswith(LOCAL_MODEL_NOTICE)
+    assert {o["category"] for o in note["soap"]["medications_and_orders"]} == {"medication", "imaging"}
+
+
+def test_both_variants_run_side_by_side_on_the_same_work(local_cloud):
+    local_cloud.transcribe.register(AUDIO, DICTATION)
+    for stack in STACKS:
+        upload(local_cloud, stack, "audio/enc-2.wav", AUDIO)
+    local_cloud.run_until_quiet()
+    notes = [read_json(local_cloud, stack, "notes/enc-2.json") for stack in STACKS]
+    assert notes[0]["soap"] == notes[1]["soap"]
+    assert notes[0]["provenance"]["transcript_sha256"] == notes[1]["provenance"]["transcript_sha256"]
+    sfn = local_cloud.client("stepfunctions")
+    arn = local_cloud.outputs["ClinicalScribeOrchestration"]["StateMachineArn"]
+    assert [e["status"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]] == ["SUCCEEDED"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_bad_upload_ends_in_a_failure_record(local_cloud, stack):
+    upload(local_cloud, stack, "audio/enc-3.txt", b"not audio")
+    local_cloud.run_until_quiet()
+    assert keys(local_cloud, stack, "notes/") == []
+    assert read_json(local_cloud, stack, "failures/enc-3.json")["error_type"] == "UnsupportedAudioFormat"
