@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -37,6 +39,23 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
+def rate_seconds(expression: str) -> float | None:
+    """Seconds between runs of an EventBridge rate() schedule, or None for anything else."""
+    found = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if not found:
+        return None
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[found.group(2).rstrip("s")]
+    return int(found.group(1)) * unit
+
+
+@dataclass
+class Schedule:
+    rule_name: str
+    function_name: str
+    period: float
+    next_at: float
+
+
 class FunctionError(Exception):
     """The invoked function raised (Lambda reports FunctionError)."""
 
@@ -49,12 +68,13 @@ class LocalCloud:
         self.transcribe = LocalTranscribeMedical(self.clock.now, fault=faults.transcribe)
         self.outputs: dict[str, dict[str, str]] = {}
         self.event_sources: list[SqsEventSource] = []
+        self.schedules: list[Schedule] = []
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> LocalCloud:
         enter = self._stack.enter_context
         enter(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
-        enter(in_process_lambdas())
+        enter(in_process_lambdas(crash=lambda _name: self.faults.draw("lambda_crash") is not None))
         enter(aws_error_names())
         enter(compressed_time(self.clock.factor))
         enter(failure_reason_in_get())
@@ -88,6 +108,7 @@ class LocalCloud:
             cloudformation, self.client("s3"), self.client("cloudwatch"), stack_name, json.loads(template_text)
         )
         self._take_over_event_source_mappings()
+        self._schedule_rules(stack_name)
         self.outputs[stack_name] = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         return self.outputs[stack_name]
 
@@ -116,10 +137,40 @@ class LocalCloud:
                 )
             )
 
+    def _schedule_rules(self, stack_name: str) -> None:
+        """moto creates scheduled rules but never fires them: the local cloud does, on the simulated clock."""
+        events = self.client("events")
+        for rule in events.list_rules(NamePrefix=stack_name)["Rules"]:
+            period = rate_seconds(rule.get("ScheduleExpression", ""))
+            if period is None:
+                continue
+            for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
+                function_name = target["Arn"].rsplit(":", 1)[-1]
+                self.schedules.append(Schedule(rule["Name"], function_name, period, self.clock.now() + period))
+
+    def _run_due_schedules(self) -> int:
+        ran = 0
+        lambda_ = self.client("lambda")
+        for schedule in self.schedules:
+            while schedule.next_at <= self.clock.now():
+                lambda_.invoke(
+                    FunctionName=schedule.function_name,
+                    Payload=json.dumps(
+                        {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+                    ).encode(),
+                )
+                schedule.next_at += schedule.period
+                ran += 1
+        return ran
+
     def _invoker(self, function_name: str):
         lambda_ = self.client("lambda")
 
         def invoke(event: dict, _context) -> dict:
+            kept = [r for r in event["Records"] if self.faults.draw("event_lost") is None]
+            if not kept:
+                return {"batchItemFailures": []}
+            event = {**event, "Records": kept}
             response = lambda_.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
             payload = json.loads(response["Payload"].read() or b"null")
             if response.get("FunctionError"):
@@ -130,7 +181,7 @@ class LocalCloud:
 
     def pump(self) -> int:
         """One round of everything the cloud does by itself; returns how much happened."""
-        activity = self.transcribe.advance()
+        activity = self.transcribe.advance() + self._run_due_schedules()
         for source in self.event_sources:
             activity += source.poll_once().received
         return activity

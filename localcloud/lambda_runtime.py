@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -57,7 +57,16 @@ def function_environment(variables: dict[str, str]) -> Iterator[None]:
             os.environ.update(saved)
 
 
-def invoke_in_process(function: LambdaFunction, event: Any, extra_environment: dict[str, str]) -> tuple[str, bool, str]:
+class InjectedCrash(RuntimeError):
+    """A LOCAL fault: the function's runtime died before the handler returned."""
+
+
+def invoke_in_process(
+    function: LambdaFunction,
+    event: Any,
+    extra_environment: dict[str, str],
+    crash: Callable[[str], bool] = lambda _: False,
+) -> tuple[str, bool, str]:
     if isinstance(event, str | bytes):
         event = json.loads(event or "{}")
     context = LambdaContext(
@@ -66,20 +75,41 @@ def invoke_in_process(function: LambdaFunction, event: Any, extra_environment: d
         invoked_function_arn=function.function_arn,
     )
     with function_environment({**extra_environment, **(function.environment_vars or {})}):
+        _powertools_follow_environment()
         try:
+            if crash(function.function_name):
+                raise InjectedCrash("Runtime exited unexpectedly (local fault)")
             result = resolve_handler(function.handler)(event, context)
         except Exception as error:
             return json.dumps(error_payload(error)), True, ""
     return json.dumps(result), False, ""
 
 
+def _powertools_follow_environment() -> None:
+    """On AWS each function has its own process, so Powertools reads its service name and namespace
+    once. Here every function shares this process: point the shared Logger and Metrics at the
+    invoked function's settings before its handler runs."""
+    observability = sys.modules.get("clinical.observability")
+    if observability is None:
+        return
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
+    observability.logger.append_keys(service=service)
+    observability.metrics.service = service
+    observability.metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
+
+
 @contextlib.contextmanager
-def in_process_lambdas(extra_environment: dict[str, str] | None = None) -> Iterator[None]:
-    """Within this block every moto Lambda function runs its handler in this process."""
+def in_process_lambdas(
+    extra_environment: dict[str, str] | None = None, crash: Callable[[str], bool] = lambda _: False
+) -> Iterator[None]:
+    """Within this block every moto Lambda function runs its handler in this process.
+
+    `crash(function_name)` is asked before each invocation; True makes it fail as a crashed runtime.
+    """
     extra = dict(extra_environment or {})
 
     def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-        return invoke_in_process(self, event, extra)
+        return invoke_in_process(self, event, extra, crash)
 
     with mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda):
         yield

@@ -98,6 +98,8 @@ class LocalTranscribeMedical:
             output_key = kwargs.pop("output_key", None)
             response = real_start(backend, **kwargs)
             name = kwargs["medical_transcription_job_name"]
+            # moto's state stays None under manual progression; the stand-in owns the status now.
+            backend.medical_transcriptions[name].status = "IN_PROGRESS"
             output_key = output_key or f"medical/{name}.json"
             with stand_in._lock:
                 stand_in.pending[name] = PendingJob(

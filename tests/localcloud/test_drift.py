@@ -29,7 +29,9 @@ def test_queue_redrive_and_visibility_match_the_template(local_cloud, cdk_out, s
         if "RedrivePolicy" in expected:
             redrive = json.loads(attributes["RedrivePolicy"])
             assert int(redrive["maxReceiveCount"]) == expected["RedrivePolicy"]["maxReceiveCount"]
-            assert redrive["deadLetterTargetArn"].endswith(ids[expected["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]].rsplit("/", 1)[-1])
+            assert redrive["deadLetterTargetArn"].endswith(
+                ids[expected["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]].rsplit("/", 1)[-1]
+            )
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -40,7 +42,9 @@ def test_event_sources_poll_with_the_templates_batch_size_and_partial_failures(l
     for mapping in mappings:
         source = by_function[ids[mapping["Properties"]["FunctionName"]["Ref"]]]
         assert source.batch_size == mapping["Properties"]["BatchSize"]
-        assert source.report_batch_item_failures == ("ReportBatchItemFailures" in mapping["Properties"]["FunctionResponseTypes"])
+        assert source.report_batch_item_failures == (
+            "ReportBatchItemFailures" in mapping["Properties"]["FunctionResponseTypes"]
+        )
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -1,0 +1,79 @@
+"""Each fault kind, injected on every occasion, and what each variant shows for it."""
+
+import json
+
+import pytest
+
+from localcloud.cloud import LocalCloud
+from localcloud.faults import FaultPlan
+from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
+
+AUDIO = b"RIFF....WAVEfmt fault test dictation"
+CHOREOGRAPHY, ORCHESTRATION = STACKS
+
+
+@pytest.fixture
+def faulty_cloud(cdk_out, request):
+    with LocalCloud(cdk_out, faults=FaultPlan(rates=request.param, seed=3)) as cloud:
+        for stack in STACKS:
+            cloud.deploy(stack)
+        cloud.transcribe.register(AUDIO, DICTATION)
+        for stack in STACKS:
+            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+        cloud.run_until_quiet(timeout=90)
+        yield cloud
+
+
+def dlq_messages(cloud, stack, output) -> list[dict]:
+    sqs = cloud.client("sqs")
+    messages = sqs.receive_message(QueueUrl=cloud.outputs[stack][output], MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def execution(cloud) -> dict:
+    sfn = cloud.client("stepfunctions")
+    [summary] = sfn.list_executions(stateMachineArn=cloud.outputs[ORCHESTRATION]["StateMachineArn"])["executions"]
+    return sfn.describe_execution(executionArn=summary["executionArn"])
+
+
+@pytest.mark.parametrize("faulty_cloud", [{"transcribe_start": 1.0}], indirect=True)
+def test_transcribe_always_throttled(faulty_cloud):
+    record = read_json(faulty_cloud, CHOREOGRAPHY, "failures/enc-1.json")
+    assert (record["error_type"], record["attempts"]) == ("TranscriptionThrottled", 5)
+    assert len(dlq_messages(faulty_cloud, CHOREOGRAPHY, "TranscriptionRequestsDlqUrl")) == 1
+    record = read_json(faulty_cloud, ORCHESTRATION, "failures/enc-1.json")
+    assert record["error_type"] == "Transcribe.LimitExceededException"
+    assert execution(faulty_cloud)["status"] == "FAILED"
+
+
+@pytest.mark.parametrize("faulty_cloud", [{"transcribe_job": 1.0}], indirect=True)
+def test_transcription_job_failed(faulty_cloud):
+    for stack in STACKS:
+        record = read_json(faulty_cloud, stack, "failures/enc-1.json")
+        assert record["error_type"] == "TranscriptionJobFailed", stack
+        assert "local fault" in record["message"]
+    assert execution(faulty_cloud)["status"] == "FAILED"
+
+
+@pytest.mark.parametrize("faulty_cloud", [{"bedrock_throttle": 1.0}], indirect=True)
+def test_bedrock_always_throttled(faulty_cloud):
+    for stack in STACKS:
+        record = read_json(faulty_cloud, stack, "failures/enc-1.json")
+        assert record["error_type"] == "NoteModelThrottled", record
+        assert keys(faulty_cloud, stack, "notes/") == []
+    assert len(dlq_messages(faulty_cloud, CHOREOGRAPHY, "NoteRequestsDlqUrl")) == 1
+
+
+@pytest.mark.parametrize("faulty_cloud", [{"bedrock_malformed": 1.0}], indirect=True)
+def test_model_output_always_malformed(faulty_cloud):
+    for stack in STACKS:
+        record = read_json(faulty_cloud, stack, "failures/enc-1.json")
+        assert (record["stage"], record["error_type"]) == ("note", "InvalidModelOutput")
+
+
+@pytest.mark.parametrize("faulty_cloud", [{"lambda_crash": 0.3}], indirect=True)
+def test_lambda_crashes_are_retried_and_nothing_is_lost(faulty_cloud):
+    assert faulty_cloud.faults.injected["lambda_crash"] > 0
+    for stack in STACKS:
+        outcomes = keys(faulty_cloud, stack, "notes/") + keys(faulty_cloud, stack, "failures/")
+        assert outcomes in (["notes/enc-1.json"], ["failures/enc-1.json"]), stack
