@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from unittest import mock
 
+import botocore.endpoint
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
@@ -24,7 +25,7 @@ def aws_error_names() -> Iterator[None]:
 
 
 class _ScaledClock:
-    """Stands in for the `time` module inside moto's retrier: sleeps are scaled, the rest is time itself."""
+    """Stands in for the `time` module inside a retrier: sleeps are scaled, the rest is time itself."""
 
     def __init__(self, factor: float) -> None:
         self.factor = factor
@@ -38,7 +39,7 @@ class _ScaledClock:
 
 @contextlib.contextmanager
 def compressed_time(factor: float) -> Iterator[None]:
-    """Wait states, Retry intervals and callback timeouts take `factor` times their real duration."""
+    """Wait states, Retry intervals, callback timeouts and SDK retry backoff take `factor` times their real duration."""
     real_wait_interval = WaitFunction._wait_interval
     real_callback_wait = CallbackEndpoint.wait
 
@@ -49,6 +50,8 @@ def compressed_time(factor: float) -> Iterator[None]:
         return real_callback_wait(self, None if timeout is None else timeout * factor)
 
     with (
+        # The SDK's own retry backoff (botocore sleeps between attempts) runs on the same clock.
+        mock.patch.object(botocore.endpoint, "time", _ScaledClock(factor)),
         mock.patch.object(WaitFunction, "_wait_interval", wait_interval),
         mock.patch.object(retrier_decl, "time", _ScaledClock(factor)),
         mock.patch.object(CallbackEndpoint, "wait", callback_wait),
