@@ -1,0 +1,166 @@
+"""One small test per moto shim: each fails loudly if a moto upgrade changes what it patches."""
+
+import json
+import time
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.transcribe.models import transcribe_backends
+
+from localcloud.cloudformation_shims import state_machines_in_the_interpreter
+from localcloud.events_shims import scheduled_rules_ignore_events
+from localcloud.lambda_runtime import in_process_lambdas
+from localcloud.stepfunctions_shims import aws_error_names, compressed_time
+from localcloud.transcribe_medical import LocalTranscribeMedical
+from localcloud.transcribe_shims import failure_reason_in_get
+from tests.support.orchestration import deploy_function, finished
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def moto():
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield
+
+
+def run_machine(definition: dict, name: str = "shim") -> dict:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name="run", input="{}")["executionArn"]
+    return finished(execution)
+
+
+def start_job(name: str) -> dict:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:transcribe:startMedicalTranscriptionJob",
+        "Parameters": {
+            "MedicalTranscriptionJobName": name,
+            "LanguageCode": "en-US",
+            "Media": {"MediaFileUri": "s3://bucket/audio/a.wav"},
+            "OutputBucketName": "bucket",
+            "Specialty": "PRIMARYCARE",
+            "Type": "DICTATION",
+        },
+    }
+
+
+def test_aws_sdk_errors_carry_the_aws_service_name(moto):
+    definition = {
+        "StartAt": "First",
+        "States": {
+            "First": {**start_job("job-1"), "Next": "Again"},
+            "Again": {
+                **start_job("job-1"),
+                "Catch": [{"ErrorEquals": ["Transcribe.ConflictException"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Succeed"},
+        },
+    }
+    with aws_error_names():
+        assert run_machine(definition)["status"] == "SUCCEEDED"
+
+
+def test_compressed_time_shortens_wait_states(moto):
+    with compressed_time(0.001):
+        started = time.monotonic()
+        result = run_machine({"StartAt": "Hour", "States": {"Hour": {"Type": "Wait", "Seconds": 3600, "End": True}}})
+    assert result["status"] == "SUCCEEDED"
+    assert time.monotonic() - started < 30, "an hour-long Wait ran at 1000x"
+
+
+def test_get_job_includes_the_failure_reason(moto):
+    transcribe = boto3.client("transcribe", region_name=REGION)
+    transcribe.start_medical_transcription_job(**start_job("job-2")["Parameters"])
+    job = transcribe_backends["123456789012"][REGION].medical_transcriptions["job-2"]
+    job.status, job.failure_reason = "FAILED", "Unsupported media"
+    with failure_reason_in_get():
+        got = transcribe.get_medical_transcription_job(MedicalTranscriptionJobName="job-2")["MedicalTranscriptionJob"]
+    assert got["FailureReason"] == "Unsupported media"
+
+
+def test_lambda_handlers_run_in_process_with_their_own_environment_and_error_type(moto):
+    with in_process_lambdas():
+        deploy_function("hello", "tests.support.lambda_handlers.report_environment", {"GREETING": "hi"})
+        deploy_function("broken", "tests.support.lambda_handlers.fail", {})
+        lambda_ = boto3.client("lambda", region_name=REGION)
+        ok = lambda_.invoke(FunctionName="hello", Payload=b'{"n": 1}')
+        assert json.loads(ok["Payload"].read()) == {"greeting": "hi", "function": "hello", "event": {"n": 1}}
+        failed = lambda_.invoke(FunctionName="broken", Payload=b"{}")
+        assert failed["FunctionError"]
+        assert json.loads(failed["Payload"].read())["errorType"] == "DeliberateFailure"
+
+
+def test_cloudformation_state_machines_get_their_substitutions_and_run(moto):
+    template = {
+        "Resources": {
+            "Machine": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "StateMachineName": "substituted",
+                    "RoleArn": "arn:aws:iam::123456789012:role/sfn",
+                    "DefinitionString": '{"StartAt":"S","States":{"S":{"Type":"Pass","Result":"${Greeting}","End":true}}}',
+                    "DefinitionSubstitutions": {"Greeting": "hello"},
+                },
+            }
+        }
+    }
+    with state_machines_in_the_interpreter():
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName="shim", TemplateBody=json.dumps(template)
+        )
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:substituted"
+    assert '"Result":"hello"' in sfn.describe_state_machine(stateMachineArn=arn)["definition"]
+    execution = sfn.start_execution(stateMachineArn=arn, name="run", input="{}")["executionArn"]
+    assert finished(execution)["status"] == "SUCCEEDED"
+
+
+def test_a_scheduled_rule_does_not_swallow_s3_events_meant_for_other_rules(moto):
+    s3, events, sqs = (boto3.client(s, region_name=REGION) for s in ("s3", "events", "sqs"))
+    with in_process_lambdas():
+        function_arn = deploy_function("scheduled", "tests.support.lambda_handlers.report_environment", {})
+    events.put_rule(Name="a-schedule", ScheduleExpression="rate(5 minutes)")
+    events.put_targets(Rule="a-schedule", Targets=[{"Id": "fn", "Arn": function_arn}])
+    queue_url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="z-uploads", EventPattern=json.dumps({"source": ["aws.s3"]}))
+    events.put_targets(Rule="z-uploads", Targets=[{"Id": "q", "Arn": queue_arn}])
+    s3.create_bucket(Bucket="bucket")
+    s3.put_bucket_notification_configuration(
+        Bucket="bucket", NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    with scheduled_rules_ignore_events():
+        s3.put_object(Bucket="bucket", Key="audio/a.wav", Body=b"x")
+    assert len(sqs.receive_message(QueueUrl=queue_url).get("Messages", [])) == 1
+
+
+def test_the_transcribe_stand_in_fails_a_job_whose_media_is_missing_and_writes_real_output_otherwise(moto):
+    clock = [0.0]
+    stand_in = LocalTranscribeMedical(lambda: clock[0], job_seconds=60)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="bucket")
+    s3.put_object(Bucket="bucket", Key="audio/present.wav", Body=b"present audio")
+    stand_in.register(b"present audio", "Patient reports a cough.")
+    transcribe = boto3.client("transcribe", region_name=REGION)
+    with stand_in.installed():
+        for name, key in (("missing", "audio/missing.wav"), ("present", "audio/present.wav")):
+            params = {**start_job(name)["Parameters"], "Media": {"MediaFileUri": f"s3://bucket/{key}"}}
+            transcribe.start_medical_transcription_job(**params, OutputKey=f"transcripts/{name}.json")
+        assert stand_in.advance() == 0, "nothing finishes before its simulated duration"
+        clock[0] = 61
+        assert stand_in.advance() == 2
+        jobs = {
+            name: transcribe.get_medical_transcription_job(MedicalTranscriptionJobName=name)["MedicalTranscriptionJob"]
+            for name in ("missing", "present")
+        }
+    assert jobs["missing"]["TranscriptionJobStatus"] == "FAILED"
+    assert jobs["present"]["TranscriptionJobStatus"] == "COMPLETED"
+    output = json.loads(s3.get_object(Bucket="bucket", Key="transcripts/present.json")["Body"].read())
+    assert output["results"]["transcripts"][0]["transcript"] == "Patient reports a cough."
+    assert output["jobName"] == "present"
