@@ -8,6 +8,7 @@ for real. Faults on demand: throttling and malformed output.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -67,17 +68,17 @@ def local_soap_note(transcript: str) -> dict:
 
 
 @contextlib.contextmanager
-def local_converse(fault: Callable[[str], str | None] = lambda _kind: None) -> Iterator[None]:
+def local_converse(fault: Callable[[str], str | None] = lambda _subject: None) -> Iterator[None]:
     """Within this block bedrock-runtime Converse answers with the local note model.
 
-    `fault(kind)` is asked once per call and may answer "throttle" or "malformed".
+    `fault(transcript_digest)` is asked once per call and may answer "throttle" or "malformed".
     """
 
     def converse(self: BedrockRuntimeResponse) -> ActionResult:
-        injected = fault("bedrock")
+        transcript = transcript_from_request(self._get_param("messages") or [])
+        injected = fault(hashlib.sha256(transcript.encode()).hexdigest())
         if injected == "throttle":
             raise ThrottlingException()
-        transcript = transcript_from_request(self._get_param("messages") or [])
         text = "Here is the note you asked for." if injected == "malformed" else json.dumps(local_soap_note(transcript))
         return ActionResult(
             {

@@ -48,6 +48,14 @@ def rate_seconds(expression: str) -> float | None:
     return int(found.group(1)) * unit
 
 
+def event_subject(body: str) -> str:
+    """What a message is about, the same in both variants: the S3 object key of the event it carries."""
+    try:
+        return json.loads(body)["detail"]["object"]["key"]
+    except (ValueError, KeyError, TypeError):
+        return body
+
+
 @dataclass
 class Schedule:
     rule_name: str
@@ -65,7 +73,7 @@ class LocalCloud:
         self.cdk_out = Path(cdk_out)
         self.clock = SimulatedClock(time_factor)
         self.faults = faults
-        self.transcribe = LocalTranscribeMedical(self.clock.now, fault=faults.transcribe)
+        self.transcribe = LocalTranscribeMedical(self.clock.now, fault=faults.draw)
         self.outputs: dict[str, dict[str, str]] = {}
         self.event_sources: list[SqsEventSource] = []
         self.schedules: list[Schedule] = []
@@ -74,7 +82,7 @@ class LocalCloud:
     def __enter__(self) -> LocalCloud:
         enter = self._stack.enter_context
         enter(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
-        enter(in_process_lambdas(crash=lambda _name: self.faults.draw("lambda_crash") is not None))
+        enter(in_process_lambdas(crash=lambda name: self.faults.draw("lambda_crash", name) is not None))
         enter(aws_error_names())
         enter(compressed_time(self.clock.factor))
         enter(failure_reason_in_get())
@@ -167,7 +175,7 @@ class LocalCloud:
         lambda_ = self.client("lambda")
 
         def invoke(event: dict, _context) -> dict:
-            kept = [r for r in event["Records"] if self.faults.draw("event_lost") is None]
+            kept = [r for r in event["Records"] if self.faults.draw("event_lost", event_subject(r["body"])) is None]
             if not kept:
                 return {"batchItemFailures": []}
             event = {**event, "Records": kept}

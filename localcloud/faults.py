@@ -1,4 +1,10 @@
-"""Faults on demand, by rate and seed, so the same scenario replays exactly."""
+"""Faults on demand, by rate and seed, so the same scenario replays exactly.
+
+Each decision is drawn from a stream seeded by (seed, fault kind, subject, how many times that
+subject was asked), where the subject is what the fault is about: the encounter id for
+Transcribe, the transcript for Bedrock, the object key for a lost event. So the decisions do not
+depend on thread timing, and both variants meet the same faults on the same work.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +26,6 @@ FAULT_KINDS = {
 
 @dataclass
 class FaultPlan:
-    """Rates per fault kind (0..1). Each kind draws from its own seeded stream, so one kind's
-    rate never shifts another kind's draws."""
-
     rates: dict[str, float] = field(default_factory=dict)
     seed: int = 7
     injected: Counter = field(default_factory=Counter)
@@ -31,26 +34,28 @@ class FaultPlan:
         unknown = set(self.rates) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {sorted(FAULT_KINDS)}")
-        # Reproducible fault schedules, not secrets: a seeded PRNG is the point.
-        self._streams = {kind: random.Random(f"{self.seed}:{kind}") for kind in FAULT_KINDS}  # noqa: S311
+        bad = {kind: rate for kind, rate in self.rates.items() if not 0 <= rate <= 1}
+        if bad:
+            raise ValueError(f"fault rates must be between 0 and 1: {bad}")
+        self._asked: Counter = Counter()
         self._lock = threading.Lock()
 
-    def draw(self, kind: str) -> str | None:
-        """The fault to inject now for this kind, or None."""
+    def draw(self, kind: str, subject: str = "") -> str | None:
+        """The fault to inject now for this kind and subject, or None."""
         rate = self.rates.get(kind, 0.0)
         if rate <= 0:
             return None
         with self._lock:
-            hit = self._streams[kind].random() < rate
+            nth = self._asked[(kind, subject)]
+            self._asked[(kind, subject)] += 1
+            # Reproducible fault schedules, not secrets: a seeded PRNG is the point.
+            hit = random.Random(f"{self.seed}:{kind}:{subject}:{nth}").random() < rate  # noqa: S311
             if hit:
                 self.injected[kind] += 1
         return FAULT_KINDS[kind] if hit else None
 
-    def bedrock(self, _service: str) -> str | None:
-        return self.draw("bedrock_throttle") or self.draw("bedrock_malformed")
-
-    def transcribe(self, kind: str) -> str | None:
-        return self.draw(kind)
+    def bedrock(self, transcript_digest: str) -> str | None:
+        return self.draw("bedrock_throttle", transcript_digest) or self.draw("bedrock_malformed", transcript_digest)
 
 
 NO_FAULTS = FaultPlan()

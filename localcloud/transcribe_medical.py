@@ -73,7 +73,7 @@ class LocalTranscribeMedical:
         now: Callable[[], float],
         *,
         job_seconds: float = 90.0,
-        fault: Callable[[str], str | None] = lambda _kind: None,
+        fault: Callable[[str, str], str | None] = lambda _kind, _subject: None,
     ) -> None:
         self.now = now
         self.job_seconds = job_seconds
@@ -93,7 +93,10 @@ class LocalTranscribeMedical:
         real_start = TranscribeBackend.start_medical_transcription_job
 
         def start_medical_transcription_job(backend: TranscribeBackend, **kwargs):
-            if stand_in.fault("transcribe_start") == "limit_exceeded":
+            # The subject of a Transcribe fault is the encounter: the job name after its deployment prefix
+            # (a stack name, which holds no '-').
+            encounter = kwargs["medical_transcription_job_name"].partition("-")[2]
+            if stand_in.fault("transcribe_start", encounter) == "limit_exceeded":
                 raise LimitExceededException()
             output_key = kwargs.pop("output_key", None)
             response = real_start(backend, **kwargs)
@@ -110,7 +113,7 @@ class LocalTranscribeMedical:
                     output_key=output_key,
                     due_at=stand_in.now() + stand_in.job_seconds,
                     fails_with="Internal failure while transcribing the media (local fault)"
-                    if stand_in.fault("transcribe_job") == "fail"
+                    if stand_in.fault("transcribe_job", encounter) == "fail"
                     else None,
                 )
             return response

@@ -164,3 +164,21 @@ def test_the_transcribe_stand_in_fails_a_job_whose_media_is_missing_and_writes_r
     output = json.loads(s3.get_object(Bucket="bucket", Key="transcripts/present.json")["Body"].read())
     assert output["results"]["transcripts"][0]["transcript"] == "Patient reports a cough."
     assert output["jobName"] == "present"
+
+
+def test_fault_decisions_depend_on_seed_kind_and_subject_not_on_call_order():
+    from localcloud.faults import FaultPlan
+
+    first, second = (
+        FaultPlan(rates={"bedrock_throttle": 0.5}, seed=11),
+        FaultPlan(rates={"bedrock_throttle": 0.5}, seed=11),
+    )
+    subjects = [f"transcript-{n}" for n in range(40)]
+    forwards = {s: [first.draw("bedrock_throttle", s) for _ in range(3)] for s in subjects}
+    backwards = {s: [second.draw("bedrock_throttle", s) for _ in range(3)] for s in reversed(subjects)}
+    assert forwards == backwards
+    assert 0 < first.injected["bedrock_throttle"] < 120
+    other_seed = FaultPlan(rates={"bedrock_throttle": 0.5}, seed=12)
+    assert {s: [other_seed.draw("bedrock_throttle", s) for _ in range(3)] for s in subjects} != forwards
+    with pytest.raises(ValueError, match="unknown fault kinds"):
+        FaultPlan(rates={"disk_full": 0.1})
