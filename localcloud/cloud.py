@@ -24,6 +24,7 @@ from moto import mock_aws
 from moto.sqs.models import sqs_backends
 
 from localcloud import assets
+from localcloud.alarms import AlarmEvaluator
 from localcloud.bedrock_converse import local_converse
 from localcloud.clock import SimulatedClock
 from localcloud.cloudformation_shims import complete_stack, state_machines_in_the_interpreter
@@ -73,7 +74,11 @@ class LocalCloud:
         self.cdk_out = Path(cdk_out)
         self.clock = SimulatedClock(time_factor)
         self.faults = faults
-        self.transcribe = LocalTranscribeMedical(self.clock.now, fault=faults.draw)
+        self.transcribe = LocalTranscribeMedical(
+            self.clock.now, fault=lambda kind, subject: self.faults.draw(kind, subject)
+        )
+        self.alarms = AlarmEvaluator(self.client, self.clock.now)
+        self._pumps = 0
         self.outputs: dict[str, dict[str, str]] = {}
         self.event_sources: list[SqsEventSource] = []
         self.schedules: list[Schedule] = []
@@ -88,7 +93,7 @@ class LocalCloud:
         enter(failure_reason_in_get())
         enter(state_machines_in_the_interpreter())
         enter(scheduled_rules_ignore_events())
-        enter(local_converse(self.faults.bedrock))
+        enter(local_converse(lambda digest: self.faults.bedrock(digest)))
         enter(self.transcribe.installed())
         assets.bootstrap(self.client("s3"), self.client("ssm"), ACCOUNT, REGION)
         return self
@@ -117,6 +122,7 @@ class LocalCloud:
         )
         self._take_over_event_source_mappings()
         self._schedule_rules(stack_name)
+        self._subscribe_alarm_inbox(stack.get("Outputs", []))
         self.outputs[stack_name] = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         return self.outputs[stack_name]
 
@@ -144,6 +150,28 @@ class LocalCloud:
                     retry_immediately=True,
                 )
             )
+
+    ALARM_INBOX = "local-alarm-inbox"
+
+    def _subscribe_alarm_inbox(self, outputs: list[dict]) -> None:
+        """A queue subscribed to every alarm topic: where the local cloud's alarm notifications land."""
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=self.ALARM_INBOX)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for output in outputs:
+            if output["OutputKey"] == "AlarmTopicArn":
+                self.client("sns").subscribe(TopicArn=output["OutputValue"], Protocol="sqs", Endpoint=arn)
+
+    def alarm_notifications(self) -> list[dict]:
+        """The alarm messages SNS delivered (drains the inbox)."""
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=self.ALARM_INBOX)["QueueUrl"]
+        delivered = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                delivered.append(json.loads(json.loads(message["Body"])["Message"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return delivered
 
     def _schedule_rules(self, stack_name: str) -> None:
         """moto creates scheduled rules but never fires them: the local cloud does, on the simulated clock."""
@@ -192,6 +220,9 @@ class LocalCloud:
         activity = self.transcribe.advance() + self._run_due_schedules()
         for source in self.event_sources:
             activity += source.poll_once().received
+        self._pumps += 1
+        if self._pumps % 25 == 0:
+            self.alarms.evaluate()
         return activity
 
     def running_executions(self) -> int:
@@ -213,6 +244,7 @@ class LocalCloud:
             busy = self.pump() or self.transcribe.pending or self.running_executions()
             quiet = 0 if busy else quiet + 1
             time.sleep(0.01)
+        self.alarms.evaluate()
         return self.clock.now() - started
 
     def _stop_running_executions(self) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import json
 import os
 import sys
 import threading
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,30 @@ from localcloud.sqs_event_source import LambdaContext
 LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambdas"
 # Environment variables are process-wide: one invocation at a time sees its function's environment.
 _ENVIRONMENT_LOCK = threading.RLock()
+
+
+class InvocationRecord:
+    """What CloudWatch would have learned from the invocations: errors per function, and the
+    embedded-metric-format (EMF) lines the handlers printed."""
+
+    def __init__(self) -> None:
+        self.errors: Counter = Counter()
+        self.invocations: Counter = Counter()
+        self.emf: list[dict] = []
+        self.lock = threading.Lock()
+
+    def add(self, function_name: str, errored: bool, printed: str) -> None:
+        with self.lock:
+            self.invocations[function_name] += 1
+            if errored:
+                self.errors[function_name] += 1
+            for line in printed.splitlines():
+                if line.startswith('{"_aws"'):
+                    with contextlib.suppress(ValueError):
+                        self.emf.append(json.loads(line))
+
+
+INVOCATIONS = InvocationRecord()
 
 
 def resolve_handler(handler: str):
@@ -74,15 +100,22 @@ def invoke_in_process(
         memory_limit_in_mb=int(function.memory_size or 128),
         invoked_function_arn=function.function_arn,
     )
+    printed = io.StringIO()
     with function_environment({**extra_environment, **(function.environment_vars or {})}):
         _powertools_follow_environment()
         try:
-            if crash(function.function_name):
-                raise InjectedCrash("Runtime exited unexpectedly (local fault)")
-            result = resolve_handler(function.handler)(event, context)
+            with contextlib.redirect_stdout(printed):
+                if crash(function.function_name):
+                    raise InjectedCrash("Runtime exited unexpectedly (local fault)")
+                result = resolve_handler(function.handler)(event, context)
         except Exception as error:
-            return json.dumps(error_payload(error)), True, ""
-    return json.dumps(result), False, ""
+            outcome = json.dumps(error_payload(error)), True, ""
+        else:
+            outcome = json.dumps(result), False, ""
+        finally:
+            sys.stdout.write(printed.getvalue())
+    INVOCATIONS.add(function.function_name, outcome[1], printed.getvalue())
+    return outcome
 
 
 def _powertools_follow_environment() -> None:

@@ -77,3 +77,22 @@ def test_lambda_crashes_are_retried_and_nothing_is_lost(faulty_cloud):
     for stack in STACKS:
         outcomes = keys(faulty_cloud, stack, "notes/") + keys(faulty_cloud, stack, "failures/")
         assert outcomes in (["notes/enc-1.json"], ["failures/enc-1.json"]), stack
+
+
+@pytest.mark.parametrize("faulty_cloud", [{"bedrock_malformed": 1.0}], indirect=True)
+def test_permanent_failures_put_alarms_in_alarm_and_notify_the_topic(faulty_cloud):
+    fired = {(event.alarm_name.split("-", 1)[0], event.metric) for event in faulty_cloud.alarms.fired}
+    assert (CHOREOGRAPHY, "EncounterFailures") in fired
+    assert (ORCHESTRATION, "EncounterFailures") in fired
+    assert (ORCHESTRATION, "ExecutionsFailed") in fired
+    cloudwatch = faulty_cloud.client("cloudwatch")
+    in_alarm = {a["MetricName"] for a in cloudwatch.describe_alarms(StateValue="ALARM")["MetricAlarms"]}
+    assert {"EncounterFailures", "ExecutionsFailed"} <= in_alarm
+    delivered = {n["AlarmName"] for n in faulty_cloud.alarm_notifications()}
+    assert {e.alarm_name for e in faulty_cloud.alarms.fired} == delivered
+
+
+@pytest.mark.parametrize("faulty_cloud", [{"bedrock_throttle": 1.0}], indirect=True)
+def test_messages_in_a_dlq_put_its_alarm_in_alarm(faulty_cloud):
+    fired = {(event.alarm_name.split("-", 1)[0], event.metric) for event in faulty_cloud.alarms.fired}
+    assert (CHOREOGRAPHY, "ApproximateNumberOfMessagesVisible") in fired

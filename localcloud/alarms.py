@@ -1,0 +1,111 @@
+"""Evaluates the stacks' CloudWatch alarms, which moto stores but never evaluates.
+
+Each evaluation reads the metrics these stacks alarm on from where the local cloud can see them:
+SQS queue depth (the queue itself), Lambda errors (the in-process runtime), Step Functions
+executions (their status), and the handlers' own metrics (the EMF lines they print). A breach
+puts the alarm into ALARM and publishes its action to the SNS topic, as CloudWatch would.
+Count metrics are evaluated over what happened since the previous evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from collections import Counter
+from dataclasses import dataclass
+
+from localcloud.lambda_runtime import INVOCATIONS
+
+COMPARISONS = {
+    "GreaterThanThreshold": operator.gt,
+    "GreaterThanOrEqualToThreshold": operator.ge,
+    "LessThanThreshold": operator.lt,
+    "LessThanOrEqualToThreshold": operator.le,
+}
+EXECUTION_METRICS = {"ExecutionsFailed": "FAILED", "ExecutionsTimedOut": "TIMED_OUT", "ExecutionsAborted": "ABORTED"}
+
+
+@dataclass(frozen=True)
+class AlarmFired:
+    alarm_name: str
+    metric: str
+    value: float
+    simulated_at: float
+    description: str
+
+
+class AlarmEvaluator:
+    def __init__(self, client_factory, now) -> None:
+        self.client = client_factory
+        self.now = now
+        self.fired: list[AlarmFired] = []
+        # What happened before this evaluator existed (another local cloud in this process) is not news.
+        self._seen_errors: Counter = Counter(INVOCATIONS.errors)
+        self._seen_emf = len(INVOCATIONS.emf)
+        self._seen_executions: set[str] = set()
+        self.unevaluated: set[str] = set()
+
+    def _count_deltas(self) -> dict[tuple, float]:
+        """Count-metric datapoints since the previous evaluation, keyed by (namespace, metric, dimension value)."""
+        deltas: Counter = Counter()
+        for function, errors in list(INVOCATIONS.errors.items()):
+            deltas[("AWS/Lambda", "Errors", function)] += errors - self._seen_errors[function]
+            self._seen_errors[function] = errors
+        new_emf = INVOCATIONS.emf[self._seen_emf :]
+        self._seen_emf += len(new_emf)
+        for document in new_emf:
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    values = document.get(metric["Name"], [])
+                    total = sum(values) if isinstance(values, list) else values
+                    deltas[(directive["Namespace"], metric["Name"], document.get("service"))] += total
+        sfn = self.client("stepfunctions")
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
+                if execution["executionArn"] in self._seen_executions or execution["status"] == "RUNNING":
+                    continue
+                self._seen_executions.add(execution["executionArn"])
+                for metric, status in EXECUTION_METRICS.items():
+                    if execution["status"] == status:
+                        deltas[("AWS/States", metric, machine["stateMachineArn"])] += 1
+        return deltas
+
+    def _queue_depth(self, queue_name: str) -> float:
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        return float(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+    def evaluate(self) -> list[AlarmFired]:
+        cloudwatch, sns = self.client("cloudwatch"), self.client("sns")
+        deltas = self._count_deltas()
+        fired = []
+        for alarm in cloudwatch.describe_alarms()["MetricAlarms"]:
+            dimension = alarm["Dimensions"][0]["Value"] if alarm.get("Dimensions") else None
+            metric = alarm["MetricName"]
+            if metric == "ApproximateNumberOfMessagesVisible":
+                value = self._queue_depth(dimension)
+            elif metric == "ApproximateAgeOfOldestMessage":
+                # moto keeps no per-message age metric; this alarm is created but never evaluated here.
+                self.unevaluated.add(metric)
+                continue
+            else:
+                value = deltas.get((alarm["Namespace"], metric, dimension), 0.0)
+            breaching = COMPARISONS[alarm["ComparisonOperator"]](value, alarm["Threshold"])
+            if breaching and alarm["StateValue"] != "ALARM":
+                reason = f"{metric} = {value:g} (threshold {alarm['Threshold']:g}), evaluated by the local cloud"
+                cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="ALARM", StateReason=reason)
+                for topic in alarm.get("AlarmActions", []):
+                    sns.publish(
+                        TopicArn=topic,
+                        Subject=f"ALARM: {alarm['AlarmName']}"[:100],
+                        Message=json.dumps(
+                            {"AlarmName": alarm["AlarmName"], "NewStateValue": "ALARM", "NewStateReason": reason}
+                        ),
+                    )
+                event = AlarmFired(alarm["AlarmName"], metric, value, self.now(), alarm.get("AlarmDescription", ""))
+                fired.append(event)
+                self.fired.append(event)
+            elif not breaching and alarm["StateValue"] == "ALARM" and metric == "ApproximateNumberOfMessagesVisible":
+                cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="OK", StateReason="queue drained")
+        return fired
