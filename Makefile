@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit scan synth demo deploy lint format lock clean
+.PHONY: install test unit scan synth demo plan deploy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
@@ -48,8 +48,12 @@ scan: synth $(CHECKOV_VENV)/.installed
 synth: install
 	$(OFFLINE_ENV) $(BIN)/python app.py
 
-## demo: the main job; for now, synthesize and show what would be deployed
+## demo: the main job offline: deploy both stacks on the local cloud, run the samples through them, then a fault scenario
 demo: synth
+	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.demo $(CDK_OUT) 2>/dev/null | grep -v '^{"'
+
+## plan: what the synthesized stacks would deploy (functions, queues, alarms, outputs)
+plan: synth
 	$(OFFLINE_ENV) $(BIN)/python -m stacks.summary $(CDK_OUT)
 
 ## deploy: deploy both stacks to the AWS account of your current credentials

@@ -45,6 +45,13 @@ class AlarmEvaluator:
         self._seen_executions: set[str] = set()
         self.unevaluated: set[str] = set()
 
+    def reset(self) -> None:
+        """Put every alarm back to OK (an operator acknowledging them), so the next breach fires again."""
+        cloudwatch = self.client("cloudwatch")
+        for alarm in cloudwatch.describe_alarms(StateValue="ALARM")["MetricAlarms"]:
+            cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="OK", StateReason="reset")
+        self.fired.clear()
+
     def _count_deltas(self) -> dict[tuple, float]:
         """Count-metric datapoints since the previous evaluation, keyed by (namespace, metric, dimension value)."""
         deltas: Counter = Counter()

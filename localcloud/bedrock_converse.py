@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from unittest import mock
@@ -19,11 +20,12 @@ from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 
 LOCAL_MODEL_NOTICE = "[local note model] "
+# Checked in this order: a sentence that states the plan also mentions symptoms and days.
 SECTION_CUES = {
-    "subjective": ("complain", "report", "states", "history", "days", "weeks", "pain", "cough", "feels"),
+    "plan": ("plan", "prescribe", "follow up", "refer", "continue"),
+    "assessment": ("assessment", "diagnosis", "consistent with", "impression"),
     "objective": ("exam", "temperature", "blood pressure", "pulse", "lungs", "heart", "weight", "oxygen"),
-    "assessment": ("assessment", "diagnosis", "likely", "consistent with", "impression"),
-    "plan": ("plan", "start", "prescribe", "follow", "return", "order", "refer", "continue", "stop"),
+    "subjective": ("complain", "report", "states", "history", "days", "weeks", "pain", "cough", "feels"),
 }
 ORDER_CUES = {
     "medication": re.compile(r"\b\d+(\.\d+)?\s*(mg|milligrams?|g|grams?|mcg|units?)\b", re.I),
@@ -68,15 +70,16 @@ def local_soap_note(transcript: str) -> dict:
 
 
 @contextlib.contextmanager
-def local_converse(fault: Callable[[str], str | None] = lambda _subject: None) -> Iterator[None]:
+def local_converse(fault: Callable[[str, str], str | None] = lambda _subject, _scope: None) -> Iterator[None]:
     """Within this block bedrock-runtime Converse answers with the local note model.
 
-    `fault(transcript_digest)` is asked once per call and may answer "throttle" or "malformed".
+    `fault(transcript_digest, deployment)` is asked once per call and may answer "throttle" or "malformed".
     """
 
     def converse(self: BedrockRuntimeResponse) -> ActionResult:
         transcript = transcript_from_request(self._get_param("messages") or [])
-        injected = fault(hashlib.sha256(transcript.encode()).hexdigest())
+        # The calling function's deployment (the in-process runtime sets its environment).
+        injected = fault(hashlib.sha256(transcript.encode()).hexdigest(), os.environ.get("POWERTOOLS_SERVICE_NAME", ""))
         if injected == "throttle":
             raise ThrottlingException()
         text = "Here is the note you asked for." if injected == "malformed" else json.dumps(local_soap_note(transcript))

@@ -30,7 +30,7 @@ from localcloud.clock import SimulatedClock
 from localcloud.cloudformation_shims import complete_stack, state_machines_in_the_interpreter
 from localcloud.events_shims import scheduled_rules_ignore_events
 from localcloud.faults import NO_FAULTS, FaultPlan
-from localcloud.lambda_runtime import in_process_lambdas
+from localcloud.lambda_runtime import in_process_lambdas, resolve_handler
 from localcloud.sqs_event_source import SqsEventSource
 from localcloud.stepfunctions_shims import aws_error_names, compressed_time
 from localcloud.transcribe_medical import LocalTranscribeMedical
@@ -74,9 +74,7 @@ class LocalCloud:
         self.cdk_out = Path(cdk_out)
         self.clock = SimulatedClock(time_factor)
         self.faults = faults
-        self.transcribe = LocalTranscribeMedical(
-            self.clock.now, fault=lambda kind, subject: self.faults.draw(kind, subject)
-        )
+        self.transcribe = LocalTranscribeMedical(self.clock.now, fault=lambda *args: self.faults.draw(*args))
         self.alarms = AlarmEvaluator(self.client, self.clock.now)
         self._pumps = 0
         self.outputs: dict[str, dict[str, str]] = {}
@@ -93,7 +91,7 @@ class LocalCloud:
         enter(failure_reason_in_get())
         enter(state_machines_in_the_interpreter())
         enter(scheduled_rules_ignore_events())
-        enter(local_converse(lambda digest: self.faults.bedrock(digest)))
+        enter(local_converse(lambda digest, scope: self.faults.bedrock(digest, scope)))
         enter(self.transcribe.installed())
         assets.bootstrap(self.client("s3"), self.client("ssm"), ACCOUNT, REGION)
         return self
@@ -122,6 +120,7 @@ class LocalCloud:
         )
         self._take_over_event_source_mappings()
         self._schedule_rules(stack_name)
+        self._load_handlers(stack_name)
         self._subscribe_alarm_inbox(stack.get("Outputs", []))
         self.outputs[stack_name] = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         return self.outputs[stack_name]
@@ -150,6 +149,13 @@ class LocalCloud:
                     retry_immediately=True,
                 )
             )
+
+    def _load_handlers(self, stack_name: str) -> None:
+        """Import each function's handler now, as Lambda's init phase would, so a first invocation
+        does not spend (compressed, so magnified) time importing code."""
+        for function in self.client("lambda").list_functions()["Functions"]:
+            if function["FunctionName"].startswith(f"{stack_name}-"):
+                resolve_handler(function["Handler"])
 
     ALARM_INBOX = "local-alarm-inbox"
 
@@ -203,7 +209,12 @@ class LocalCloud:
         lambda_ = self.client("lambda")
 
         def invoke(event: dict, _context) -> dict:
-            kept = [r for r in event["Records"] if self.faults.draw("event_lost", event_subject(r["body"])) is None]
+            deployment = function_name.partition("-")[0]
+            kept = [
+                r
+                for r in event["Records"]
+                if self.faults.draw("event_lost", event_subject(r["body"]), deployment) is None
+            ]
             if not kept:
                 return {"batchItemFailures": []}
             event = {**event, "Records": kept}
@@ -234,16 +245,24 @@ class LocalCloud:
             )
         return running
 
-    def run_until_quiet(self, timeout: float = 60.0, quiet_rounds: int = 5) -> float:
-        """Pump until nothing happens and nothing is pending; returns the simulated seconds it took."""
+    def run_until_quiet(self, timeout: float = 60.0, quiet_rounds: int = 5, progress=None) -> float:
+        """Pump until nothing happens and nothing is pending; returns the simulated seconds it took.
+
+        `progress()` is called about five times a real second, for a display.
+        """
         started, quiet = self.clock.now(), 0
         deadline = time.monotonic() + timeout
+        next_progress = time.monotonic()
         while quiet < quiet_rounds:
             if time.monotonic() > deadline:
                 raise TimeoutError("the local cloud did not become quiet")
+            if progress and time.monotonic() >= next_progress:
+                progress()
+                next_progress = time.monotonic() + 0.2
             busy = self.pump() or self.transcribe.pending or self.running_executions()
             quiet = 0 if busy else quiet + 1
-            time.sleep(0.01)
+            if not busy:
+                time.sleep(0.005)
         self.alarms.evaluate()
         return self.clock.now() - started
 

@@ -1,9 +1,9 @@
 """Faults on demand, by rate and seed, so the same scenario replays exactly.
 
 Each decision is drawn from a stream seeded by (seed, fault kind, subject, how many times that
-subject was asked), where the subject is what the fault is about: the encounter id for
-Transcribe, the transcript for Bedrock, the object key for a lost event. So the decisions do not
-depend on thread timing, and both variants meet the same faults on the same work.
+deployment asked about that subject), where the subject is what the fault is about: the
+encounter id for Transcribe, the transcript for Bedrock, the object key for a lost event. So the
+decisions do not depend on thread timing, and both variants meet the same faults on the same work.
 """
 
 from __future__ import annotations
@@ -40,22 +40,28 @@ class FaultPlan:
         self._asked: Counter = Counter()
         self._lock = threading.Lock()
 
-    def draw(self, kind: str, subject: str = "") -> str | None:
-        """The fault to inject now for this kind and subject, or None."""
+    def draw(self, kind: str, subject: str = "", scope: str = "") -> str | None:
+        """The fault to inject now for this kind and subject, or None.
+
+        `scope` (the deployment asking) keeps separate counts, so the nth attempt at the same work
+        gets the same answer in each variant.
+        """
         rate = self.rates.get(kind, 0.0)
         if rate <= 0:
             return None
         with self._lock:
-            nth = self._asked[(kind, subject)]
-            self._asked[(kind, subject)] += 1
+            nth = self._asked[(kind, subject, scope)]
+            self._asked[(kind, subject, scope)] += 1
             # Reproducible fault schedules, not secrets: a seeded PRNG is the point.
             hit = random.Random(f"{self.seed}:{kind}:{subject}:{nth}").random() < rate  # noqa: S311
             if hit:
                 self.injected[kind] += 1
         return FAULT_KINDS[kind] if hit else None
 
-    def bedrock(self, transcript_digest: str) -> str | None:
-        return self.draw("bedrock_throttle", transcript_digest) or self.draw("bedrock_malformed", transcript_digest)
+    def bedrock(self, transcript_digest: str, scope: str = "") -> str | None:
+        return self.draw("bedrock_throttle", transcript_digest, scope) or self.draw(
+            "bedrock_malformed", transcript_digest, scope
+        )
 
 
 NO_FAULTS = FaultPlan()

@@ -73,7 +73,7 @@ class LocalTranscribeMedical:
         now: Callable[[], float],
         *,
         job_seconds: float = 90.0,
-        fault: Callable[[str, str], str | None] = lambda _kind, _subject: None,
+        fault: Callable[[str, str, str], str | None] = lambda _kind, _subject, _scope: None,
     ) -> None:
         self.now = now
         self.job_seconds = job_seconds
@@ -81,6 +81,7 @@ class LocalTranscribeMedical:
         self.references: dict[str, str] = {}
         self.pending: dict[str, PendingJob] = {}
         self.completed = 0
+        self.finished_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def register(self, audio: bytes, transcript: str) -> None:
@@ -95,8 +96,8 @@ class LocalTranscribeMedical:
         def start_medical_transcription_job(backend: TranscribeBackend, **kwargs):
             # The subject of a Transcribe fault is the encounter: the job name after its deployment prefix
             # (a stack name, which holds no '-').
-            encounter = kwargs["medical_transcription_job_name"].partition("-")[2]
-            if stand_in.fault("transcribe_start", encounter) == "limit_exceeded":
+            deployment, _, encounter = kwargs["medical_transcription_job_name"].partition("-")
+            if stand_in.fault("transcribe_start", encounter, deployment) == "limit_exceeded":
                 raise LimitExceededException()
             output_key = kwargs.pop("output_key", None)
             response = real_start(backend, **kwargs)
@@ -113,7 +114,7 @@ class LocalTranscribeMedical:
                     output_key=output_key,
                     due_at=stand_in.now() + stand_in.job_seconds,
                     fails_with="Internal failure while transcribing the media (local fault)"
-                    if stand_in.fault("transcribe_job", encounter) == "fail"
+                    if stand_in.fault("transcribe_job", encounter, deployment) == "fail"
                     else None,
                 )
             return response
@@ -151,6 +152,7 @@ class LocalTranscribeMedical:
         return len(due)
 
     def _finish(self, job: PendingJob) -> None:
+        self.finished_at[job.name] = self.now()
         moto_job = job.backend.medical_transcriptions[job.name]
         bucket_name, _, key = job.media_uri.removeprefix("s3://").partition("/")
         s3 = boto3.client("s3", region_name=job.backend.region_name)

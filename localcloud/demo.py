@@ -1,0 +1,228 @@
+"""`make demo`: the main job on the local cloud.
+
+Deploys both synthesized stacks, uploads the bundled sample dictations to both variants, follows
+each encounter to its note, replays a fault scenario, and prints what each variant showed.
+Usage: python -m localcloud.demo [cdk.out]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
+from localcloud.cloud import LocalCloud
+from localcloud.faults import FaultPlan
+from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
+FAULT_SCENARIO = FaultPlan(
+    rates={"transcribe_start": 0.3, "transcribe_job": 0.34, "bedrock_throttle": 0.6, "bedrock_malformed": 0.2}, seed=5
+)
+
+
+@dataclass
+class Outcome:
+    result: str
+    simulated_seconds: float | None
+    evidence: str
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def progress_line(cloud: LocalCloud, expected: int) -> callable:
+    def show() -> None:
+        parts = []
+        for variant, stack in VARIANTS.items():
+            done = len(list_keys(cloud, stack, "notes/")) + len(list_keys(cloud, stack, "failures/"))
+            parts.append(f"{variant} {done}/{expected} finished")
+        line = f"  [{cloud.clock.now() / 60:6.1f} simulated min] " + ", ".join(parts)
+        if sys.stdout.isatty():
+            print("\r" + line, end="", flush=True)
+
+    return show
+
+
+def list_keys(cloud: LocalCloud, stack: str, prefix: str) -> list[str]:
+    listing = cloud.client("s3").list_objects_v2(Bucket=cloud.outputs[stack]["EncounterBucketName"], Prefix=prefix)
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def read_json(cloud: LocalCloud, stack: str, key: str) -> dict:
+    body = cloud.client("s3").get_object(Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key)["Body"]
+    return json.loads(body.read())
+
+
+def dlq_depths(cloud: LocalCloud, stack: str) -> dict[str, int]:
+    sqs, depths = cloud.client("sqs"), {}
+    for name, url in cloud.outputs[stack].items():
+        if name.endswith("DlqUrl"):
+            count = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            depths[name.removesuffix("Url")] = int(count["Attributes"]["ApproximateNumberOfMessages"])
+    return depths
+
+
+def execution_of(cloud: LocalCloud, encounter_id: str) -> tuple[str, int, str] | None:
+    """(status, state transitions, the step that failed) of the encounter's execution."""
+    sfn = cloud.client("stepfunctions")
+    arn = cloud.outputs[ORCHESTRATION_STACK]["StateMachineArn"].replace(":stateMachine:", ":execution:")
+    try:
+        described = sfn.describe_execution(executionArn=f"{arn}:{encounter_id}")
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return None
+    events = sfn.get_execution_history(executionArn=described["executionArn"], maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    failed_step = next(
+        (
+            entered[i - 1]
+            for i, name in enumerate(entered)
+            if name.endswith(("NotStarted", "NotReceived", "JobFailed", "Stalled", "NotWritten"))
+        ),
+        "",
+    )
+    return described["status"], len(entered), failed_step
+
+
+def outcome(cloud: LocalCloud, variant: str, encounter_id: str, uploaded_at: float) -> Outcome:
+    stack = VARIANTS[variant]
+    keys = set(list_keys(cloud, stack, ""))
+    execution = execution_of(cloud, encounter_id) if variant == "orchestration" else None
+    if f"notes/{encounter_id}.json" in keys:
+        note = read_json(cloud, stack, f"notes/{encounter_id}.json")
+        from datetime import datetime
+
+        at = cloud.clock.at(datetime.fromisoformat(note["provenance"]["created_at"])) - uploaded_at
+        evidence = f"execution {execution[0]}, {execution[1]} transitions" if execution else "notes/ object"
+        return Outcome("note", at, evidence)
+    failure_key = f"failures/{encounter_id}.json"
+    if failure_key not in keys:
+        rejected = [k for k in keys if k.startswith("failures/_rejected-")]
+        if rejected:
+            record = read_json(cloud, stack, rejected[0])
+            return Outcome(f"rejected: {record['error_type']}", None, "failure record, no job or execution")
+        return Outcome("NO OUTCOME", None, "nothing recorded")
+    from datetime import datetime
+
+    record = read_json(cloud, stack, failure_key)
+    at = cloud.clock.at(datetime.fromisoformat(record["recorded_at"])) - uploaded_at
+    if variant == "choreography":
+        dlqs = [name for name, depth in dlq_depths(cloud, stack).items() if depth]
+        evidence = f"failure record ({record['stage']}, attempts: {record['attempts']})" + (
+            f" + {', '.join(dlqs)}" if dlqs else ""
+        )
+    else:
+        evidence = f"execution {execution[0]} at {execution[2]}" if execution else "failure record (intake)"
+    return Outcome(f"failed: {record['error_type']}", at, evidence)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        say("  " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+        if index == 0:
+            say("  " + "-+-".join("-" * w for w in widths))
+
+
+def run_scenario(cloud: LocalCloud, title: str, uploads: list[tuple[str, bytes]]) -> None:
+    say(f"\n== {title}")
+    cloud.alarms.reset()
+    s3 = cloud.client("s3")
+    uploaded: dict[str, float] = {}
+    for key, body in uploads:
+        for stack in VARIANTS.values():
+            s3.put_object(Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key, Body=body)
+        uploaded.setdefault(key.removeprefix("audio/").rpartition(".")[0], cloud.clock.now())
+        say(f"  uploaded {key} to both variants")
+    expected = len(uploaded)
+    started = time.monotonic()
+    simulated = cloud.run_until_quiet(timeout=90, progress=progress_line(cloud, expected))
+    if sys.stdout.isatty():
+        print()
+    say(f"  quiet after {duration(simulated)} simulated ({time.monotonic() - started:.1f} s real)")
+    rows = [["encounter", "choreography", "where it shows", "orchestration", "where it shows"]]
+    for encounter_id, at in uploaded.items():
+        row = [encounter_id]
+        for variant in VARIANTS:
+            result = outcome(cloud, variant, encounter_id, at)
+            row += [f"{result.result} after {duration(result.simulated_seconds)}", result.evidence]
+        rows.append(row)
+    table(rows)
+    fired = cloud.alarms.fired
+    notified = cloud.alarm_notifications()
+    if fired:
+        say(f"  alarms that went to ALARM ({len(notified)} notifications delivered to the SNS topics):")
+        for event in fired:
+            stack, _, name = event.alarm_name.partition("-")
+            say(
+                f"    {VARIANTS_BY_STACK[stack]:13} {name}: {event.metric} = {event.value:g}, at {duration(event.simulated_at)}"
+            )
+        fired.clear()
+    else:
+        say("  no alarm fired")
+
+
+VARIANTS_BY_STACK = {stack: variant for variant, stack in VARIANTS.items()}
+
+
+def main(argv: list[str]) -> int:
+    cdk_out = Path(argv[1] if len(argv) > 1 else "cdk.out")
+    real_start = time.monotonic()
+    say("Local cloud: moto 5.2.5 with this project's shims. Stand-ins, LOCAL ONLY:")
+    say("  Transcribe Medical = the reference transcript of each sample (samples/*.txt); jobs take 90 simulated s")
+    say(
+        f"  Bedrock Converse   = a deterministic local note model (its sections start with {LOCAL_MODEL_NOTICE.strip()!r})"
+    )
+    say("  time runs 1000x faster than on AWS; durations below are simulated")
+    samples = sorted(SAMPLES.glob("*.wav"))
+    with LocalCloud(cdk_out) as cloud:
+        for stack in VARIANTS.values():
+            say(f"deploying {stack} from {cdk_out}/{stack}.template.json ...")
+            outputs = cloud.deploy(stack)
+            resources = cloud.client("cloudformation").list_stack_resources(StackName=stack)["StackResourceSummaries"]
+            say(f"  {len(resources)} resources, bucket {outputs['EncounterBucketName']}")
+        for sample in samples:
+            cloud.transcribe.register(sample.read_bytes(), sample.with_suffix(".txt").read_text().strip())
+
+        clean = [(f"audio/{s.stem}.wav", s.read_bytes()) for s in samples]
+        clean += [(f"audio/{samples[0].stem}.wav", samples[0].read_bytes()), ("audio/visit notes.txt", b"not audio")]
+        run_scenario(cloud, "Scenario 1: the sample dictations, a duplicate upload and a bad file, no faults", clean)
+
+        cloud.faults = FAULT_SCENARIO
+        rates = ", ".join(f"{kind} {rate:.0%}" for kind, rate in FAULT_SCENARIO.rates.items())
+        faulty = [(f"audio/{s.stem}-retake.wav", s.read_bytes()) for s in samples]
+        run_scenario(
+            cloud, f"Scenario 2: the same dictations again under faults ({rates}, seed {FAULT_SCENARIO.seed})", faulty
+        )
+        say(f"  faults injected: {dict(FAULT_SCENARIO.injected)}")
+
+        note = read_json(cloud, ORCHESTRATION_STACK, f"notes/{samples[0].stem}.json")
+        say(f"\n== The note for {samples[0].stem} (orchestration; choreography wrote the same)")
+        say(f"  status: {note['status'].upper()}. {note['review_notice']}")
+        for section in ("subjective", "objective", "assessment", "plan"):
+            say(f"  {section.upper()}: {note['soap'][section].removeprefix(LOCAL_MODEL_NOTICE)}")
+        for order in note["soap"]["medications_and_orders"]:
+            say(f"  ORDER ({order['category']}): {order['description']}")
+        provenance = note["provenance"]
+        say(
+            f"  provenance: model {provenance['model_id']}, prompt {provenance['prompt_version']}, "
+            f"transcript sha256 {provenance['transcript_sha256'][:12]}..., job {provenance['transcription_job_name']}"
+        )
+    say(f"\ndemo finished in {time.monotonic() - real_start:.1f} s real; the local cloud is stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

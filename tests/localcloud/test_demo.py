@@ -1,0 +1,24 @@
+"""`make demo` runs the main job: every sample reaches a note in both variants, and the fault scenario shows."""
+
+import contextlib
+import io
+
+from localcloud import demo
+
+
+def test_the_demo_takes_the_samples_to_notes_and_shows_the_fault_scenario(cdk_out):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert demo.main(["demo", str(cdk_out)]) == 0
+    lines = [line for line in printed.getvalue().splitlines() if not line.startswith('{"')]
+    text = "\n".join(lines)
+    for sample in ("ankle-sprain", "cough-visit", "diabetes-review"):
+        [row] = [line for line in lines if line.strip().startswith(f"{sample} ")]
+        assert row.count("note after") == 2, row
+        assert row.count("execution SUCCEEDED") == 1, row
+    [rejected] = [line for line in lines if line.strip().startswith("visit notes")]
+    assert rejected.count("rejected: UnsupportedAudioFormat") == 2
+    assert "failed: TranscriptionJobFailed" in text
+    assert "ExecutionsFailed" in text and "EncounterFailures" in text
+    assert "NO OUTCOME" not in text
+    assert "status: DRAFT" in text and "the local cloud is stopped" in text
