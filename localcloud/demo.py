@@ -166,9 +166,7 @@ def run_scenario(cloud: LocalCloud, title: str, uploads: list[tuple[str, bytes]]
         say(f"  alarms that went to ALARM ({len(notified)} notifications delivered to the SNS topics):")
         for event in fired:
             stack, _, name = event.alarm_name.partition("-")
-            say(
-                f"    {VARIANTS_BY_STACK[stack]:13} {name}: {event.metric} = {event.value:g}, at {duration(event.simulated_at)}"
-            )
+            say(f"    {VARIANTS_BY_STACK[stack]:13} {name}: {event.metric} = {event.value:g}")
         fired.clear()
     else:
         say("  no alarm fired")

@@ -21,6 +21,7 @@ from unittest import mock
 import boto3
 from botocore.exceptions import ClientError
 from moto.core.exceptions import JsonRESTError
+from moto.core.utils import utcnow
 from moto.moto_api import state_manager
 from moto.transcribe.models import TranscribeBackend
 
@@ -154,6 +155,7 @@ class LocalTranscribeMedical:
     def _finish(self, job: PendingJob) -> None:
         self.finished_at[job.name] = self.now()
         moto_job = job.backend.medical_transcriptions[job.name]
+        moto_job.completion_time = utcnow()
         bucket_name, _, key = job.media_uri.removeprefix("s3://").partition("/")
         s3 = boto3.client("s3", region_name=job.backend.region_name)
         try:

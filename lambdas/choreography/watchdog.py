@@ -33,7 +33,7 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
             FailureRecord(
                 encounter_id=job.encounter_id,
                 variant=settings.variant,
-                stage="transcription",
+                stage=job.stage,
                 error_type=job.error.error_type,
                 message=job.error.message,
                 retryable=False,

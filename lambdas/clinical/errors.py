@@ -55,6 +55,10 @@ class TranscriptionStalled(PermanentError):
     pass
 
 
+class TranscriptNotProcessed(PermanentError):
+    pass
+
+
 class TranscriptMalformed(PermanentError):
     pass
 

@@ -17,6 +17,7 @@ from clinical.errors import (
     TranscriptionStalled,
     TranscriptionThrottled,
     TranscriptMalformed,
+    TranscriptNotProcessed,
 )
 from clinical.layout import (
     AudioUpload,
@@ -125,8 +126,12 @@ class UnfinishedJob:
 
     encounter_id: str
     job_name: str
-    error: TranscriptionJobFailed | TranscriptionStalled
+    error: TranscriptionJobFailed | TranscriptionStalled | TranscriptNotProcessed
     started_at: datetime | None
+
+    @property
+    def stage(self) -> str:
+        return "note" if isinstance(self.error, TranscriptNotProcessed) else "transcription"
 
 
 def job_failure(transcribe, job_name: str) -> TranscriptionJobFailed:
@@ -149,14 +154,16 @@ def _jobs(transcribe, status: str, prefix: str):
 def find_unfinished_jobs(
     transcribe, s3, *, bucket: str, prefix: str, stalled_after: timedelta, now: datetime | None = None
 ) -> list[UnfinishedJob]:
-    """This deployment's FAILED jobs, and jobs queued or running past the limit, that have no note.
+    """This deployment's jobs that will not lead to a note by themselves: FAILED ones, ones queued or
+    running past the limit, and COMPLETED ones still without a note past the limit.
 
-    Transcribe Medical emits no event for a failed job, so without this check such an encounter
-    would simply stop. Jobs of other deployments (other prefixes) are ignored.
+    Transcribe Medical emits no event for a failed job, and a lost transcript event leaves a
+    completed job with no note; without this check such an encounter would simply stop. Jobs of
+    other deployments (other prefixes) are ignored.
     """
     now = now or datetime.now(UTC)
     found: list[UnfinishedJob] = []
-    for status in ("FAILED", "QUEUED", "IN_PROGRESS"):
+    for status in ("FAILED", "QUEUED", "IN_PROGRESS", "COMPLETED"):
         for summary in _jobs(transcribe, status, prefix):
             job_name = summary["MedicalTranscriptionJobName"]
             encounter_id = encounter_id_from_job_name(prefix, job_name)
@@ -165,6 +172,14 @@ def find_unfinished_jobs(
             started_at = summary.get("StartTime") or summary.get("CreationTime")
             if status == "FAILED":
                 error = job_failure(transcribe, job_name)
+            elif status == "COMPLETED":
+                completed_at = summary.get("CompletionTime")
+                if completed_at is None or now - completed_at <= stalled_after:
+                    continue
+                minutes = int(stalled_after.total_seconds() // 60)
+                error = TranscriptNotProcessed(
+                    f"the transcript was written but no note followed within {minutes} minutes (its event may have been lost)"
+                )
             elif started_at is not None and now - started_at > stalled_after:
                 minutes = int(stalled_after.total_seconds() // 60)
                 error = TranscriptionStalled(f"transcription job still {status} after {minutes} minutes")

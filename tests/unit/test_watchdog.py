@@ -67,6 +67,7 @@ def test_a_failed_job_gets_a_failure_record_with_transcribes_reason(cloud, trans
     failed_job(transcribe, "enc-1", "The media format provided does not match the detected media format.")
     listing(transcribe, "QUEUED")
     listing(transcribe, "IN_PROGRESS")
+    listing(transcribe, "COMPLETED")
     assert sweep() == 1
     record = cloud.read_json("failures/enc-1.json")
     assert (record["stage"], record["error_type"], record["variant"]) == (
@@ -91,6 +92,7 @@ def test_failed_jobs_with_a_note_or_a_record_and_other_deployments_jobs_are_left
     failed_job(transcribe, "enc-3", "Internal failure")
     listing(transcribe, "QUEUED")
     listing(transcribe, "IN_PROGRESS")
+    listing(transcribe, "COMPLETED")
     assert sweep() == 0
     assert cloud.keys("failures/") == ["failures/enc-3.json"]
 
@@ -99,6 +101,7 @@ def test_a_job_running_past_the_limit_is_recorded_as_stalled_and_a_recent_one_is
     listing(transcribe, "FAILED")
     listing(transcribe, "QUEUED", summary("enc-5", "QUEUED", started_minutes_ago=5))
     listing(transcribe, "IN_PROGRESS", summary("enc-6", "IN_PROGRESS", started_minutes_ago=121))
+    listing(transcribe, "COMPLETED")
     assert sweep() == 1
     record = cloud.read_json("failures/enc-6.json")
     assert record["error_type"] == "TranscriptionStalled"
@@ -110,7 +113,28 @@ def test_the_handler_reports_what_it_recorded_and_emits_the_failure_metric(cloud
     failed_job(transcribe, "enc-7", "Internal failure")
     listing(transcribe, "QUEUED")
     listing(transcribe, "IN_PROGRESS")
+    listing(transcribe, "COMPLETED")
     assert watchdog.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, lambda_context) == {
         "failures_recorded": 1
     }
     assert '"EncounterFailures":[1.0]' in capsys.readouterr().out
+
+
+def completed(encounter_id, minutes_ago):
+    return {
+        **summary(encounter_id, "COMPLETED", started_minutes_ago=minutes_ago + 2),
+        "CompletionTime": NOW - timedelta(minutes=minutes_ago),
+    }
+
+
+def test_a_completed_job_with_no_note_past_the_limit_is_recorded_as_not_processed(cloud, transcribe):
+    """GIVEN a transcript whose S3 event was lost WHEN the watchdog sweeps THEN the encounter gets a record."""
+    cloud.s3.put_object(Bucket=BUCKET, Key="notes/enc-9.json", Body=b"{}")
+    listing(transcribe, "FAILED")
+    listing(transcribe, "QUEUED")
+    listing(transcribe, "IN_PROGRESS")
+    listing(transcribe, "COMPLETED", completed("enc-8", 150), completed("enc-9", 150), completed("enc-10", 30))
+    assert sweep() == 1
+    record = cloud.read_json("failures/enc-8.json")
+    assert (record["stage"], record["error_type"]) == ("note", "TranscriptNotProcessed")
+    assert cloud.keys("failures/") == ["failures/enc-8.json"]
