@@ -14,20 +14,29 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import boto3
 from moto import mock_aws
+from moto.core.config import default_user_config
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.sqs.models import sqs_backends
 
 from localcloud import assets
 from localcloud.alarms import AlarmEvaluator
 from localcloud.bedrock_converse import local_converse
 from localcloud.clock import SimulatedClock
-from localcloud.cloudformation_shims import complete_stack, state_machines_in_the_interpreter
+from localcloud.cloudformation_shims import (
+    complete_stack,
+    outputs_after_change_sets,
+    state_machines_in_the_interpreter,
+)
 from localcloud.events_shims import scheduled_rules_ignore_events
 from localcloud.faults import NO_FAULTS, FaultPlan
 from localcloud.lambda_runtime import in_process_lambdas, resolve_handler
@@ -38,6 +47,17 @@ from localcloud.transcribe_shims import failure_reason_in_get
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# moto accepts any credentials; these name the local cloud so they are never mistaken for real ones.
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local-cloud",
+    "AWS_SECRET_ACCESS_KEY": "local-cloud",
+    "AWS_SESSION_TOKEN": "local-cloud",
+}
+CLIENT_CREDENTIALS = {
+    "aws_access_key_id": "local-cloud",
+    "aws_secret_access_key": "local-cloud",
+    "aws_session_token": "local-cloud",
+}
 
 
 def rate_seconds(expression: str) -> float | None:
@@ -70,11 +90,20 @@ class FunctionError(Exception):
 
 
 class LocalCloud:
-    def __init__(self, cdk_out: Path, *, time_factor: float = 0.001, faults: FaultPlan = NO_FAULTS) -> None:
+    """The local cloud, in-process (tests: boto3 is patched by moto) or, with `port`, as a moto
+    server on loopback that the CDK CLI and any AWS client can use through AWS_ENDPOINT_URL."""
+
+    def __init__(
+        self, cdk_out: Path, *, time_factor: float = 0.001, faults: FaultPlan = NO_FAULTS, port: int | None = None
+    ) -> None:
         self.cdk_out = Path(cdk_out)
+        self.port = port
+        self.endpoint_url = f"http://localhost:{port}" if port else None
         self.clock = SimulatedClock(time_factor)
         self.faults = faults
-        self.transcribe = LocalTranscribeMedical(self.clock.now, fault=lambda *args: self.faults.draw(*args))
+        self.transcribe = LocalTranscribeMedical(
+            self.clock.now, fault=lambda *args: self.faults.draw(*args), client=self.client
+        )
         self.alarms = AlarmEvaluator(self.client, self.clock.now)
         self._pumps = 0
         self.outputs: dict[str, dict[str, str]] = {}
@@ -84,8 +113,19 @@ class LocalCloud:
 
     def __enter__(self) -> LocalCloud:
         enter = self._stack.enter_context
-        enter(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
-        enter(in_process_lambdas(crash=lambda name: self.faults.draw("lambda_crash", name) is not None))
+        function_environment = {}
+        if self.port:
+            enter(mock.patch.dict(default_user_config["stepfunctions"], {"execute_state_machine": True}))
+            # The Step Functions interpreter's own AWS calls go to the server on this port.
+            enter(mock.patch.dict(os.environ, {"MOTO_PORT": str(self.port)}))
+            function_environment = {"AWS_ENDPOINT_URL": self.endpoint_url, **LOCAL_CREDENTIALS}
+        else:
+            enter(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        enter(
+            in_process_lambdas(
+                function_environment, crash=lambda name: self.faults.draw("lambda_crash", name) is not None
+            )
+        )
         enter(aws_error_names())
         enter(compressed_time(self.clock.factor))
         enter(failure_reason_in_get())
@@ -93,7 +133,14 @@ class LocalCloud:
         enter(scheduled_rules_ignore_events())
         enter(local_converse(lambda digest, scope: self.faults.bedrock(digest, scope)))
         enter(self.transcribe.installed())
-        assets.bootstrap(self.client("s3"), self.client("ssm"), ACCOUNT, REGION)
+        enter(outputs_after_change_sets())
+        if self.port:
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            server.start()
+            self._stack.callback(server.stop)
+        else:
+            assets.bootstrap(self.client("s3"), self.client("ssm"), ACCOUNT, REGION)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -102,7 +149,18 @@ class LocalCloud:
         self._stack.close()
 
     def client(self, service: str):
+        if self.endpoint_url:
+            return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url, **CLIENT_CREDENTIALS)
         return boto3.client(service, region_name=REGION)
+
+    def cli_environment(self) -> dict[str, str]:
+        """What a process needs to use this local cloud as its AWS (the CDK CLI, the AWS CLI, boto3)."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            **LOCAL_CREDENTIALS,
+        }
 
     def deploy(self, stack_name: str) -> dict[str, str]:
         """Deploy a synthesized stack as `cdk deploy` would; returns its outputs."""
@@ -112,12 +170,17 @@ class LocalCloud:
         cloudformation.create_stack(
             StackName=stack_name, TemplateBody=template_text, Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
         )
+        return self.adopt(stack_name)
+
+    def adopt(self, stack_name: str) -> dict[str, str]:
+        """Finish a stack that CloudFormation created (by `deploy` or by the CDK CLI): apply what moto
+        skipped, take over its event sources and schedules, load its handlers; returns its outputs."""
+        cloudformation = self.client("cloudformation")
         stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-        if stack["StackStatus"] != "CREATE_COMPLETE":
+        if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
             raise RuntimeError(f"{stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
-        complete_stack(
-            cloudformation, self.client("s3"), self.client("cloudwatch"), stack_name, json.loads(template_text)
-        )
+        template = json.loads((self.cdk_out / f"{stack_name}.template.json").read_text())
+        complete_stack(cloudformation, self.client("s3"), self.client("cloudwatch"), stack_name, template)
         self._take_over_event_source_mappings()
         self._schedule_rules(stack_name)
         self._load_handlers(stack_name)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from unittest import mock
 
+from moto.cloudformation.models import CloudFormationBackend
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.responses import get_backend
 
@@ -41,6 +42,25 @@ def state_machines_in_the_interpreter() -> Iterator[None]:
     with mock.patch.object(
         StateMachine, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json)
     ):
+        yield
+
+
+@contextlib.contextmanager
+def outputs_after_change_sets() -> Iterator[None]:
+    """`cdk deploy` creates stacks through change sets; moto 5.2.5 then leaves the stack's Outputs
+    empty (it parsed them from the empty template the stack was created with). Rebuild them once
+    the change set ran."""
+    real_execute = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self, change_set_name, stack_name=None):
+        real_execute(self, change_set_name, stack_name)
+        for change_set in self.change_sets.values():
+            if change_set_name in (change_set.change_set_id, change_set.change_set_name):
+                stack = self.stacks[change_set.stack_id]
+                stack._parse_template()  # the change set set stack.template but left template_dict empty
+                stack.output_map = stack._create_output_map()
+
+    with mock.patch.object(CloudFormationBackend, "execute_change_set", execute_change_set):
         yield
 
 

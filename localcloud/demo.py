@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
+from localcloud.cdk_cli import deploy_all, free_port
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
 from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
@@ -185,12 +186,13 @@ def main(argv: list[str]) -> int:
     )
     say("  time runs 1000x faster than on AWS; durations below are simulated")
     samples = sorted(SAMPLES.glob("*.wav"))
-    with LocalCloud(cdk_out) as cloud:
-        for stack in VARIANTS.values():
-            say(f"deploying {stack} from {cdk_out}/{stack}.template.json ...")
-            outputs = cloud.deploy(stack)
+    port = free_port()
+    with LocalCloud(cdk_out, port=port) as cloud:
+        say(f"local cloud listening on {cloud.endpoint_url} (AWS_ENDPOINT_URL for any AWS client)")
+        say("cdk bootstrap + cdk deploy --all (the real CDK CLI from node_modules) ...")
+        for stack in deploy_all(cloud):
             resources = cloud.client("cloudformation").list_stack_resources(StackName=stack)["StackResourceSummaries"]
-            say(f"  {len(resources)} resources, bucket {outputs['EncounterBucketName']}")
+            say(f"  {stack}: {len(resources)} resources, bucket {cloud.outputs[stack]['EncounterBucketName']}")
         for sample in samples:
             cloud.transcribe.register(sample.read_bytes(), sample.with_suffix(".txt").read_text().strip())
 
@@ -218,7 +220,7 @@ def main(argv: list[str]) -> int:
             f"  provenance: model {provenance['model_id']}, prompt {provenance['prompt_version']}, "
             f"transcript sha256 {provenance['transcript_sha256'][:12]}..., job {provenance['transcription_job_name']}"
         )
-    say(f"\ndemo finished in {time.monotonic() - real_start:.1f} s real; the local cloud is stopped")
+    say(f"\ndemo finished in {time.monotonic() - real_start:.1f} s real; the local cloud on port {port} is stopped")
     return 0
 
 

@@ -101,7 +101,15 @@ def invoke_in_process(
         invoked_function_arn=function.function_arn,
     )
     printed = io.StringIO()
-    with function_environment({**extra_environment, **(function.environment_vars or {})}):
+    region = function.function_arn.split(":")[3]
+    # What the Lambda service sets in every function's environment.
+    reserved = {
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size or 128),
+    }
+    with function_environment({**extra_environment, **(function.environment_vars or {}), **reserved}):
         _powertools_follow_environment()
         try:
             with contextlib.redirect_stdout(printed):
@@ -116,6 +124,14 @@ def invoke_in_process(
             sys.stdout.write(printed.getvalue())
     INVOCATIONS.add(function.function_name, outcome[1], printed.getvalue())
     return outcome
+
+
+def _forget_handler_clients() -> None:
+    """The handlers cache their AWS clients per process, as on Lambda; a new local cloud (another
+    endpoint, or moto's in-process mock) must not inherit the previous one's."""
+    clients = sys.modules.get("clinical.clients")
+    if clients is not None:
+        clients.reset()
 
 
 def _powertools_follow_environment() -> None:
@@ -144,5 +160,9 @@ def in_process_lambdas(
     def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
         return invoke_in_process(self, event, extra, crash)
 
-    with mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda):
-        yield
+    _forget_handler_clients()
+    try:
+        with mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda):
+            yield
+    finally:
+        _forget_handler_clients()

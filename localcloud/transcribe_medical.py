@@ -75,7 +75,9 @@ class LocalTranscribeMedical:
         *,
         job_seconds: float = 90.0,
         fault: Callable[[str, str, str], str | None] = lambda _kind, _subject, _scope: None,
+        client: Callable[[str], object] = lambda service: boto3.client(service, region_name="us-east-1"),
     ) -> None:
+        self.client = client
         self.now = now
         self.job_seconds = job_seconds
         self.fault = fault
@@ -157,7 +159,7 @@ class LocalTranscribeMedical:
         moto_job = job.backend.medical_transcriptions[job.name]
         moto_job.completion_time = utcnow()
         bucket_name, _, key = job.media_uri.removeprefix("s3://").partition("/")
-        s3 = boto3.client("s3", region_name=job.backend.region_name)
+        s3 = self.client("s3")
         try:
             audio = s3.get_object(Bucket=bucket_name, Key=key)["Body"].read()
         except ClientError:

@@ -21,4 +21,4 @@ def test_the_demo_takes_the_samples_to_notes_and_shows_the_fault_scenario(cdk_ou
     assert "failed: TranscriptionJobFailed" in text
     assert "ExecutionsFailed" in text and "EncounterFailures" in text
     assert "NO OUTCOME" not in text
-    assert "status: DRAFT" in text and "the local cloud is stopped" in text
+    assert "status: DRAFT" in text and "is stopped" in text and "cdk deploy --all" in text
