@@ -1,10 +1,21 @@
-"""Simulated time: the local cloud runs `factor` times faster than AWS and reports AWS-scale durations."""
+"""Simulated time: the local cloud runs `factor` times faster than AWS and reports AWS-scale durations.
+
+Handlers see it too: while a handler runs, `datetime.now()` in the project's Lambda modules is the
+simulated wall clock (it started with the real one), so records carry simulated timestamps and a
+duration check such as the watchdog's "stalled for 120 minutes" means 120 simulated minutes.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+
+HANDLER_PACKAGES = ("clinical.", "choreography.", "orchestration.")
 
 
 @dataclass
@@ -13,13 +24,40 @@ class SimulatedClock:
     _started: float = field(default_factory=time.monotonic)
     _wall_started: float = field(default_factory=time.time)
 
-    def at(self, moment: datetime) -> float:
-        """Simulated seconds since the clock started, of a wall-clock moment (a timestamp in a record)."""
-        return (moment.timestamp() - self._wall_started) / self.factor
-
     def now(self) -> float:
         """Simulated seconds since the clock started."""
         return (time.monotonic() - self._started) / self.factor
 
-    def real_seconds(self, simulated_seconds: float) -> float:
-        return simulated_seconds * self.factor
+    def wall(self, simulated_seconds: float | None = None) -> datetime:
+        """The simulated wall-clock time (now, or of a simulated moment)."""
+        seconds = self.now() if simulated_seconds is None else simulated_seconds
+        return datetime.fromtimestamp(self._wall_started, UTC) + timedelta(seconds=seconds)
+
+    def at(self, moment: datetime) -> float:
+        """Simulated seconds since the clock started, of a simulated wall-clock moment (a record's timestamp)."""
+        return moment.timestamp() - self._wall_started
+
+    def datetime_class(self) -> type[datetime]:
+        clock = self
+
+        class SimulatedDatetime(datetime):
+            @classmethod
+            def now(cls, tz=None):
+                moment = clock.wall()
+                return moment.astimezone(tz) if tz else moment.astimezone().replace(tzinfo=None)
+
+            @classmethod
+            def utcnow(cls):
+                return clock.wall().replace(tzinfo=None)
+
+        return SimulatedDatetime
+
+    @contextlib.contextmanager
+    def seen_by_handlers(self) -> Iterator[None]:
+        """Within this block the project's handler modules read the simulated wall clock."""
+        simulated = self.datetime_class()
+        with contextlib.ExitStack() as patches:
+            for name, module in list(sys.modules.items()):
+                if name.startswith(HANDLER_PACKAGES) and getattr(module, "datetime", None) is datetime:
+                    patches.enter_context(mock.patch.object(module, "datetime", simulated))
+            yield

@@ -102,7 +102,7 @@ class LocalCloud:
         self.clock = SimulatedClock(time_factor)
         self.faults = faults
         self.transcribe = LocalTranscribeMedical(
-            self.clock.now, fault=lambda *args: self.faults.draw(*args), client=self.client
+            self.clock.now, fault=lambda *args: self.faults.draw(*args), client=self.client, wall=self.clock.wall
         )
         self.alarms = AlarmEvaluator(self.client, self.clock.now)
         self._pumps = 0
@@ -123,7 +123,9 @@ class LocalCloud:
             enter(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         enter(
             in_process_lambdas(
-                function_environment, crash=lambda name: self.faults.draw("lambda_crash", name) is not None
+                function_environment,
+                crash=lambda name: self.faults.draw("lambda_crash", name) is not None,
+                clock_for_handlers=self.clock.seen_by_handlers,
             )
         )
         enter(aws_error_names())

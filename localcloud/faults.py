@@ -28,6 +28,8 @@ FAULT_KINDS = {
 class FaultPlan:
     rates: dict[str, float] = field(default_factory=dict)
     seed: int = 7
+    # Optional: a kind applies only to subjects containing this text (e.g. event_lost: "transcripts/").
+    only: dict[str, str] = field(default_factory=dict)
     injected: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -47,7 +49,7 @@ class FaultPlan:
         gets the same answer in each variant.
         """
         rate = self.rates.get(kind, 0.0)
-        if rate <= 0:
+        if rate <= 0 or self.only.get(kind, "") not in subject:
             return None
         with self._lock:
             nth = self._asked[(kind, subject, scope)]

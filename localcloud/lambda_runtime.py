@@ -92,6 +92,7 @@ def invoke_in_process(
     event: Any,
     extra_environment: dict[str, str],
     crash: Callable[[str], bool] = lambda _: False,
+    clock_for_handlers: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> tuple[str, bool, str]:
     if isinstance(event, str | bytes):
         event = json.loads(event or "{}")
@@ -112,7 +113,7 @@ def invoke_in_process(
     with function_environment({**extra_environment, **(function.environment_vars or {}), **reserved}):
         _powertools_follow_environment()
         try:
-            with contextlib.redirect_stdout(printed):
+            with contextlib.redirect_stdout(printed), clock_for_handlers():
                 if crash(function.function_name):
                     raise InjectedCrash("Runtime exited unexpectedly (local fault)")
                 result = resolve_handler(function.handler)(event, context)
@@ -149,7 +150,9 @@ def _powertools_follow_environment() -> None:
 
 @contextlib.contextmanager
 def in_process_lambdas(
-    extra_environment: dict[str, str] | None = None, crash: Callable[[str], bool] = lambda _: False
+    extra_environment: dict[str, str] | None = None,
+    crash: Callable[[str], bool] = lambda _: False,
+    clock_for_handlers: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> Iterator[None]:
     """Within this block every moto Lambda function runs its handler in this process.
 
@@ -158,7 +161,7 @@ def in_process_lambdas(
     extra = dict(extra_environment or {})
 
     def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-        return invoke_in_process(self, event, extra, crash)
+        return invoke_in_process(self, event, extra, crash, clock_for_handlers)
 
     _forget_handler_clients()
     try:

@@ -16,12 +16,12 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from unittest import mock
 
 import boto3
 from botocore.exceptions import ClientError
 from moto.core.exceptions import JsonRESTError
-from moto.core.utils import utcnow
 from moto.moto_api import state_manager
 from moto.transcribe.models import TranscribeBackend
 
@@ -76,8 +76,10 @@ class LocalTranscribeMedical:
         job_seconds: float = 90.0,
         fault: Callable[[str, str, str], str | None] = lambda _kind, _subject, _scope: None,
         client: Callable[[str], object] = lambda service: boto3.client(service, region_name="us-east-1"),
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.client = client
+        self.wall = wall
         self.now = now
         self.job_seconds = job_seconds
         self.fault = fault
@@ -106,7 +108,8 @@ class LocalTranscribeMedical:
             response = real_start(backend, **kwargs)
             name = kwargs["medical_transcription_job_name"]
             # moto's state stays None under manual progression; the stand-in owns the status now.
-            backend.medical_transcriptions[name].status = "IN_PROGRESS"
+            job = backend.medical_transcriptions[name]
+            job.status, job.creation_time = "QUEUED", stand_in.wall()
             output_key = output_key or f"medical/{name}.json"
             with stand_in._lock:
                 stand_in.pending[name] = PendingJob(
@@ -147,7 +150,13 @@ class LocalTranscribeMedical:
     def advance(self) -> int:
         """Finish every job whose simulated duration has passed; returns how many finished."""
         with self._lock:
-            due = [job for job in self.pending.values() if job.due_at <= self.now()]
+            now = self.now()
+            for job in self.pending.values():
+                # A job waits in the queue for the first tenth of its duration.
+                moto_job = job.backend.medical_transcriptions[job.name]
+                if job.due_at - self.job_seconds * 0.9 <= now and moto_job.status == "QUEUED":
+                    moto_job.status, moto_job.start_time = "IN_PROGRESS", self.wall()
+            due = [job for job in self.pending.values() if job.due_at <= now]
             for job in due:
                 del self.pending[job.name]
         for job in due:
@@ -157,7 +166,7 @@ class LocalTranscribeMedical:
     def _finish(self, job: PendingJob) -> None:
         self.finished_at[job.name] = self.now()
         moto_job = job.backend.medical_transcriptions[job.name]
-        moto_job.completion_time = utcnow()
+        moto_job.completion_time = self.wall()
         bucket_name, _, key = job.media_uri.removeprefix("s3://").partition("/")
         s3 = self.client("s3")
         try:

@@ -42,3 +42,19 @@ def test_a_bad_upload_ends_in_a_failure_record(local_cloud, stack):
     local_cloud.run_until_quiet()
     assert keys(local_cloud, stack, "notes/") == []
     assert read_json(local_cloud, stack, "failures/enc-3.json")["error_type"] == "UnsupportedAudioFormat"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_duplicate_upload_makes_one_job_one_note_and_no_failure(local_cloud, stack):
+    local_cloud.transcribe.register(AUDIO, DICTATION)
+    upload(local_cloud, stack, "audio/enc-4.wav", AUDIO)
+    upload(local_cloud, stack, "audio/enc-4.wav", AUDIO)
+    local_cloud.run_until_quiet()
+    assert keys(local_cloud, stack, "notes/") == ["notes/enc-4.json"]
+    assert keys(local_cloud, stack, "failures/") == []
+    jobs = local_cloud.client("transcribe").list_medical_transcription_jobs(JobNameContains=stack)
+    assert [j["MedicalTranscriptionJobName"] for j in jobs["MedicalTranscriptionJobSummaries"]] == [f"{stack}-enc-4"]
+    versions = local_cloud.client("s3").list_object_versions(
+        Bucket=local_cloud.outputs[stack]["EncounterBucketName"], Prefix="notes/enc-4.json"
+    )["Versions"]
+    assert len(versions) == 1, "the second delivery wrote no second note"

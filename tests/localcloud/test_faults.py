@@ -96,3 +96,36 @@ def test_permanent_failures_put_alarms_in_alarm_and_notify_the_topic(faulty_clou
 def test_messages_in_a_dlq_put_its_alarm_in_alarm(faulty_cloud):
     fired = {(event.alarm_name.split("-", 1)[0], event.metric) for event in faulty_cloud.alarms.fired}
     assert (CHOREOGRAPHY, "ApproximateNumberOfMessagesVisible") in fired
+
+
+@pytest.fixture
+def transcript_events_lost(cdk_out):
+    plan = FaultPlan(rates={"event_lost": 1.0}, only={"event_lost": "transcripts/"}, seed=3)
+    with LocalCloud(cdk_out, faults=plan) as cloud:
+        for stack in STACKS:
+            cloud.deploy(stack)
+        cloud.transcribe.register(AUDIO, DICTATION)
+        # Jobs (50 minutes) outlast the callback timeout: the machine is waiting when the transcript lands.
+        cloud.transcribe.job_seconds = 3000
+        for stack in STACKS:
+            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+        uploaded = cloud.clock.now()
+        # The choreography watchdog records the encounter once it is stalled past stalled_job_minutes (120).
+        cloud.run_until_quiet(timeout=90)
+        while cloud.clock.now() - uploaded < 3 * 3600 and not keys(cloud, CHOREOGRAPHY, "failures/"):
+            cloud.run_until_quiet(timeout=90)
+        yield cloud
+
+
+def test_a_lost_transcript_event(transcript_events_lost):
+    """Choreography: the encounter stops until the watchdog records it. Orchestration: the callback
+    times out, the machine asks Transcribe, sees COMPLETED and writes the note."""
+    cloud = transcript_events_lost
+    assert cloud.faults.injected["event_lost"] >= 2
+    record = read_json(cloud, CHOREOGRAPHY, "failures/enc-1.json")
+    assert (record["stage"], record["error_type"]) == ("note", "TranscriptNotProcessed")
+    assert keys(cloud, ORCHESTRATION, "notes/") == ["notes/enc-1.json"]
+    sfn = cloud.client("stepfunctions")
+    history = sfn.get_execution_history(executionArn=execution(cloud)["executionArn"], maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert "CheckTranscriptionJob" in entered and entered[-1] == "NoteWritten"
