@@ -53,6 +53,16 @@ class SimulatedClock:
         return SimulatedDatetime
 
     @contextlib.contextmanager
+    def stamping_s3_objects(self) -> Iterator[None]:
+        """moto stamps S3 objects with `moto.s3.models.utcnow` (naive UTC): make it the simulated wall clock,
+        so LastModified and the handlers' `datetime.now()` are on the same clock (the lost-upload sweep
+        compares them)."""
+        import moto.s3.models
+
+        with mock.patch.object(moto.s3.models, "utcnow", lambda: self.wall().replace(tzinfo=None)):
+            yield
+
+    @contextlib.contextmanager
     def seen_by_handlers(self) -> Iterator[None]:
         """Within this block the project's handler modules read the simulated wall clock."""
         simulated = self.datetime_class()

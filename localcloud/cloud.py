@@ -136,6 +136,7 @@ class LocalCloud:
         enter(local_converse(lambda digest, scope: self.faults.bedrock(digest, scope)))
         enter(self.transcribe.installed())
         enter(outputs_after_change_sets())
+        enter(self.clock.stamping_s3_objects())
         if self.port:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)

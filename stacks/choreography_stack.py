@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 
-from stacks.compliance import acknowledge
 from stacks.constructs.work_queue import WorkQueue
 from stacks.pipeline_stack import PipelineStack
 
@@ -36,7 +33,7 @@ class ChoreographyStack(PipelineStack):
         watchdog = self.function(
             "Watchdog",
             handler="choreography.watchdog.handler",
-            description="Records failures for Transcribe jobs that failed or stalled",
+            description="Records failed or stalled Transcribe jobs; takes in uploads whose event was lost",
             timeout=Duration.seconds(300),
             memory_size=256,
             reserved_concurrency=1,
@@ -48,17 +45,7 @@ class ChoreographyStack(PipelineStack):
         note_requests = WorkQueue(self, "NoteRequests", foundation=foundation, consumer=write_note, batch_size=5)
         self.route_objects("AudioUploaded", "audio/", transcription_requests)
         self.route_objects("TranscriptWritten", "transcripts/", note_requests)
-        events.Rule(
-            self,
-            "WatchdogSchedule",
-            schedule=events.Schedule.rate(Duration.minutes(config.watchdog_interval_minutes)),
-            targets=[targets.LambdaFunction(watchdog.function, dead_letter_queue=self.undelivered, retry_attempts=2)],
-        )
-        acknowledge(
-            watchdog.function,
-            "Serverless-LambdaAsyncFailureDestination",
-            "Async failures go to the function's dead-letter queue (EventDeliveryDlq), which has an alarm.",
-        )
+        self.run_on_schedule("WatchdogSchedule", watchdog)
 
         permissions = self.permissions
         permissions.transcribe_starter(start_transcription)
@@ -67,6 +54,7 @@ class ChoreographyStack(PipelineStack):
         permissions.failure_recorder(write_note)
         permissions.job_watcher(watchdog)
         permissions.failure_recorder(watchdog)
+        permissions.transcribe_starter(watchdog)
         self.alarm_on_encounter_failures()
         self.outputs(
             {

@@ -30,6 +30,8 @@ class PipelineConfig:
     alarm_email: str | None = None
     stalled_job_minutes: int = 120
     watchdog_interval_minutes: int = 15
+    upload_grace_minutes: int = 15
+    upload_window_hours: int = 24
     max_receive_count: int = 5
     oldest_message_alarm_seconds: int = 900
     powertools_layer_version: int = 27
@@ -46,7 +48,14 @@ class PipelineConfig:
             raise ValueError(f"medical_type must be one of {', '.join(MEDICAL_TYPES)}, not {self.medical_type!r}")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise ValueError(f"log_retention_days must be one of {sorted(LOG_RETENTION_DAYS)}")
-        for name in ("retention_days", "stalled_job_minutes", "watchdog_interval_minutes", "max_receive_count"):
+        for name in (
+            "retention_days",
+            "stalled_job_minutes",
+            "watchdog_interval_minutes",
+            "upload_grace_minutes",
+            "upload_window_hours",
+            "max_receive_count",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer")
         if not self.bedrock_model_id or "/" in self.bedrock_model_id:

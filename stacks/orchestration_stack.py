@@ -134,6 +134,17 @@ class OrchestrationStack(PipelineStack):
             memory_size=256,
             reserved_concurrency=10,
         )
+        upload_sweep = self.function(
+            "UploadSweep",
+            handler="orchestration.upload_sweep.handler",
+            description="Starts the execution of each upload whose event was lost",
+            environment={"STATE_MACHINE_ARN": machine.state_machine_arn},
+            timeout=Duration.seconds(300),
+            memory_size=256,
+            reserved_concurrency=1,
+            async_failure_queue=self.undelivered,
+        )
+        self.run_on_schedule("UploadSweepSchedule", upload_sweep)
         intake_queue = WorkQueue(self, "IntakeRequests", foundation=foundation, consumer=intake)
         transcript_events = WorkQueue(self, "TranscriptEvents", foundation=foundation, consumer=transcript_ready)
         self.route_objects("AudioUploaded", "audio/", intake_queue)
@@ -142,6 +153,10 @@ class OrchestrationStack(PipelineStack):
         permissions.upload_checker(intake)
         permissions.failure_recorder(intake)
         machine.grant_start_execution(intake.role)
+        permissions.upload_checker(upload_sweep)
+        permissions.failure_recorder(upload_sweep)
+        machine.grant_start_execution(upload_sweep.role)
+        permissions.execution_reader(upload_sweep, self.state_machine_name)
         permissions.transcript_checker(await_transcript)
         waits.grant(await_transcript.role, "dynamodb:PutItem", "dynamodb:DeleteItem")
         permissions.task_responder(await_transcript, self.state_machine_name)
@@ -180,6 +195,7 @@ class OrchestrationStack(PipelineStack):
                 "AwaitTranscriptFunctionName": await_transcript.function.function_name,
                 "GenerateNoteFunctionName": generate_note.function.function_name,
                 "RecordFailureFunctionName": record_failure.function.function_name,
+                "UploadSweepFunctionName": upload_sweep.function.function_name,
             }
         )
 

@@ -89,6 +89,16 @@ class Permissions:
         arn = f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:stateMachine:{state_machine_name}"
         function.allow(["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"], [arn])
 
+    def execution_reader(self, function: PipelineFunction, state_machine_name: str) -> None:
+        """DescribeExecution on this state machine's executions (each is named by its encounter id)."""
+        arn = f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:{state_machine_name}:*"
+        function.allow(["states:DescribeExecution"], [arn])
+        acknowledge(
+            function.role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{state_machine_name}:*]",
+            "Scoped to the executions of this stack's one state machine; each execution is named by its encounter id.",
+        )
+
     def job_reader(self, function: PipelineFunction) -> None:
         self._transcribe_jobs(function, ["transcribe:GetMedicalTranscriptionJob"])
 

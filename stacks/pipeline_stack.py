@@ -8,6 +8,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
+from stacks.compliance import acknowledge
 from stacks.config import PipelineConfig
 from stacks.constructs.foundation import PipelineFoundation
 from stacks.constructs.pipeline_function import METRICS_NAMESPACE, PipelineFunction
@@ -35,6 +36,8 @@ class PipelineStack(Stack):
             "BEDROCK_MODEL_ID": config.bedrock_model_id,
             "MAX_RECEIVE_COUNT": str(config.max_receive_count),
             "STALLED_JOB_MINUTES": str(config.stalled_job_minutes),
+            "UPLOAD_GRACE_MINUTES": str(config.upload_grace_minutes),
+            "UPLOAD_WINDOW_HOURS": str(config.upload_window_hours),
             "ENCOUNTER_BUCKET": self.bucket.bucket_name,
         }
 
@@ -53,6 +56,20 @@ class PipelineStack(Stack):
                 detail={"bucket": {"name": [self.bucket.bucket_name]}, "object": {"key": [{"prefix": prefix}]}},
             ),
             targets=[targets.SqsQueue(work.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
+        )
+
+    def run_on_schedule(self, construct_id: str, sweep: PipelineFunction) -> events.Rule:
+        """A scheduled sweep, every watchdog_interval_minutes (undeliverable or failed runs: the DLQ)."""
+        acknowledge(
+            sweep.function,
+            "Serverless-LambdaAsyncFailureDestination",
+            "Async failures go to the function's dead-letter queue (EventDeliveryDlq), which has an alarm.",
+        )
+        return events.Rule(
+            self,
+            construct_id,
+            schedule=events.Schedule.rate(Duration.minutes(self.config.watchdog_interval_minutes)),
+            targets=[targets.LambdaFunction(sweep.function, dead_letter_queue=self.undelivered, retry_attempts=2)],
         )
 
     def alarm_on_encounter_failures(self) -> None:

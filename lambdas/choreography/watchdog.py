@@ -1,14 +1,18 @@
-"""Scheduled: record failures for Transcribe jobs that failed or stalled (Transcribe emits no event for them)."""
+"""Scheduled: record failures for Transcribe jobs that failed or stalled (Transcribe emits no event for
+them), and take in uploads whose event never arrived (nothing else would ever notice them)."""
 
 import os
 from datetime import UTC, datetime, timedelta
 
 from clinical import clients
+from clinical.errors import ContractViolation
 from clinical.failures import FailureRecord, failure_record_exists, record_failure
-from clinical.layout import transcript_key
+from clinical.layout import transcript_key, transcription_job_name
 from clinical.observability import logger, metrics, tracer
+from clinical.reconcile import SweepResult, take_in_lost_uploads, unclaimed_uploads
 from clinical.settings import PipelineSettings
-from clinical.transcription import find_unfinished_jobs
+from clinical.steps import transcribe_upload
+from clinical.transcription import find_unfinished_jobs, job_exists
 
 
 @tracer.capture_method
@@ -48,8 +52,37 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
     return recorded
 
 
+@tracer.capture_method
+def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: datetime | None = None) -> SweepResult:
+    """Start the job of each upload that has none yet (its event was lost): the same idempotent start."""
+    s3, transcribe = clients.s3(), clients.transcribe()
+    now = now or datetime.now(UTC)
+    keys = unclaimed_uploads(
+        s3,
+        bucket,
+        is_claimed=lambda encounter_id: job_exists(
+            transcribe, transcription_job_name(settings.job_name_prefix, encounter_id)
+        ),
+        grace=timedelta(minutes=settings.upload_grace_minutes),
+        window=timedelta(hours=settings.upload_window_hours),
+        now=now,
+    )
+    return take_in_lost_uploads(
+        s3,
+        bucket,
+        keys,
+        take_in=lambda key: transcribe_upload(s3, transcribe, bucket=bucket, key=key, settings=settings),
+        stage_of=lambda error: "intake" if isinstance(error, ContractViolation) else "transcription",
+        variant=settings.variant,
+        now=now,
+    )
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
-    return {"failures_recorded": surface_unfinished_jobs(os.environ["ENCOUNTER_BUCKET"], PipelineSettings.from_env())}
+    bucket, settings = os.environ["ENCOUNTER_BUCKET"], PipelineSettings.from_env()
+    recorded = surface_unfinished_jobs(bucket, settings)
+    lost = take_in_lost_uploads_of(bucket, settings)
+    return {"failures_recorded": recorded, "lost_uploads_taken_in": len(lost.taken_in)}

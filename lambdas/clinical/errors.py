@@ -97,6 +97,10 @@ class NoteWriteConflict(TransientError):
     pass
 
 
+class SweepIncomplete(TransientError):
+    """Some lost uploads could not be taken in; the next sweep tries them again."""
+
+
 class ConfigurationError(Exception):
     """The function was deployed without a setting it needs: a bug in the stack, not in the data."""
 

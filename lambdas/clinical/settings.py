@@ -27,6 +27,9 @@ class PipelineSettings:
     model_id: str
     max_receive_count: int
     stalled_job_minutes: int
+    # The lost-upload sweep examines uploads older than the grace period and younger than the window.
+    upload_grace_minutes: int = 15
+    upload_window_hours: int = 24
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -51,4 +54,6 @@ class PipelineSettings:
             model_id=required("BEDROCK_MODEL_ID"),
             max_receive_count=integer("MAX_RECEIVE_COUNT"),
             stalled_job_minutes=integer("STALLED_JOB_MINUTES") if env.get("STALLED_JOB_MINUTES") else 120,
+            upload_grace_minutes=integer("UPLOAD_GRACE_MINUTES") if env.get("UPLOAD_GRACE_MINUTES") else 15,
+            upload_window_hours=integer("UPLOAD_WINDOW_HOURS") if env.get("UPLOAD_WINDOW_HOURS") else 24,
         )

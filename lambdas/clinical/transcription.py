@@ -134,6 +134,17 @@ class UnfinishedJob:
         return "note" if isinstance(self.error, TranscriptNotProcessed) else "transcription"
 
 
+def job_exists(transcribe, job_name: str) -> bool:
+    try:
+        transcribe.get_medical_transcription_job(MedicalTranscriptionJobName=job_name)
+    except ClientError as error:
+        # Transcribe answers a missing job with BadRequestException ("The requested job couldn't be found").
+        if error.response["Error"]["Code"] in ("BadRequestException", "NotFoundException"):
+            return False
+        raise
+    return True
+
+
 def job_failure(transcribe, job_name: str) -> TranscriptionJobFailed:
     """The failed job's reason as Transcribe gives it (about the media or settings, never its content)."""
     job = transcribe.get_medical_transcription_job(MedicalTranscriptionJobName=job_name)

@@ -25,6 +25,11 @@ def execution_input(upload: AudioUpload) -> str:
     )
 
 
+def execution_arn(state_machine_arn: str, encounter_id: str) -> str:
+    """The execution an encounter id names (executions are named by encounter id)."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{encounter_id}"
+
+
 def start_encounter_execution(stepfunctions, state_machine_arn: str, upload: AudioUpload) -> bool:
     """Start the encounter's execution; False when it already ran (a duplicate delivery)."""
     try:

@@ -78,6 +78,7 @@ def test_uploads_go_to_intake_and_transcripts_to_the_callback(orchestration):
             ref_id(r["Properties"]["Targets"][0]["Arn"])
         ]
         for r in resources(orchestration, "AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]
     }
     assert routes == {
         "audio/": "orchestration.intake.handler",
@@ -85,7 +86,9 @@ def test_uploads_go_to_intake_and_transcripts_to_the_callback(orchestration):
     }
 
 
-def test_only_intake_may_start_executions_and_only_the_callbacks_may_resume_them(orchestration):
+def test_only_intake_and_the_lost_upload_sweep_may_start_executions_and_only_the_callbacks_may_resume_them(
+    orchestration,
+):
     roles = {}
     for policy in resources(orchestration, "AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -95,7 +98,10 @@ def test_only_intake_may_start_executions_and_only_the_callbacks_may_resume_them
                     roles.setdefault(action, set()).add(ref_id(role))
     functions = resources(orchestration, "AWS::Lambda::Function")
     handler_of_role = {ref_id(f["Properties"]["Role"]): f["Properties"]["Handler"] for f in functions.values()}
-    assert {handler_of_role[r] for r in roles["states:StartExecution"]} == {"orchestration.intake.handler"}
+    assert {handler_of_role[r] for r in roles["states:StartExecution"]} == {
+        "orchestration.intake.handler",
+        "orchestration.upload_sweep.handler",
+    }
     assert {handler_of_role[r] for r in roles["states:SendTaskSuccess"]} == {
         "orchestration.await_transcript.handler",
         "orchestration.transcript_ready.handler",

@@ -129,3 +129,22 @@ def test_a_lost_transcript_event(transcript_events_lost):
     history = sfn.get_execution_history(executionArn=execution(cloud)["executionArn"], maxResults=1000)["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     assert "CheckTranscriptionJob" in entered and entered[-1] == "NoteWritten"
+
+
+def test_a_lost_upload_event_is_taken_in_by_the_scheduled_sweep_in_both_variants(cdk_out):
+    plan = FaultPlan(rates={"event_lost": 1.0}, only={"event_lost": "audio/"}, seed=3)
+    with LocalCloud(cdk_out, faults=plan) as cloud:
+        for stack in STACKS:
+            cloud.deploy(stack)
+        cloud.transcribe.register(AUDIO, DICTATION)
+        for stack in STACKS:
+            upload(cloud, stack, "audio/enc-2.wav", AUDIO)
+        uploaded = cloud.clock.now()
+        cloud.run_until_quiet(timeout=90)
+        while cloud.clock.now() - uploaded < 2 * 3600 and not all(keys(cloud, s, "notes/") for s in STACKS):
+            cloud.run_until_quiet(timeout=90)
+        assert cloud.faults.injected["event_lost"] == 2, "both upload events were lost"
+        for stack in STACKS:
+            assert keys(cloud, stack, "notes/") == ["notes/enc-2.json"], stack
+            assert keys(cloud, stack, "failures/") == [], stack
+        assert execution(cloud)["status"] == "SUCCEEDED"

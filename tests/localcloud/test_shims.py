@@ -182,3 +182,23 @@ def test_fault_decisions_depend_on_seed_kind_and_subject_not_on_call_order():
     assert {s: [other_seed.draw("bedrock_throttle", s) for _ in range(3)] for s in subjects} != forwards
     with pytest.raises(ValueError, match="unknown fault kinds"):
         FaultPlan(rates={"disk_full": 0.1})
+
+
+def test_s3_objects_and_handlers_share_the_simulated_wall_clock(moto):
+    from datetime import UTC, datetime
+
+    import clinical.notes
+    from localcloud.clock import SimulatedClock
+
+    clock = SimulatedClock(factor=0.001)
+    time.sleep(0.05)  # 50 simulated seconds
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="clock")
+    with clock.stamping_s3_objects():
+        s3.put_object(Bucket="clock", Key="a", Body=b"x")
+    stamped = s3.head_object(Bucket="clock", Key="a")["LastModified"]
+    assert abs((stamped - clock.wall()).total_seconds()) < 5, "LastModified is the simulated time"
+    assert (stamped - datetime.now(UTC)).total_seconds() > 30, "simulated time runs ahead of real time"
+    with clock.seen_by_handlers():
+        seen = clinical.notes.datetime.now(UTC)
+    assert abs((seen - clock.wall()).total_seconds()) < 5

@@ -1,0 +1,122 @@
+"""Uploads whose event never arrived: the scheduled safety net both variants run.
+
+An upload reaches intake only through its S3 -> EventBridge -> SQS event. If that event is lost (a
+rule disabled or edited while uploads arrive, a target that stayed unreachable past EventBridge's
+retries, a bucket's EventBridge notifications switched off), the encounter has no job, no execution
+and no record: it would be silently lost. The sweep finds audio objects old enough to have been
+taken in (past a grace period) that have neither a note, nor a failure record, nor a claim (a
+Transcribe job in choreography, an execution in orchestration), and hands each to the variant's
+normal intake step, which is idempotent, so a sweep racing a late event does no harm.
+
+Only uploads younger than the window are examined, so the cost per sweep is three listings plus
+one claim check per upload in flight, not a check per upload ever made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from clinical.errors import SweepIncomplete
+from clinical.failures import Delivery, Stage, settle_failure
+from clinical.layout import (
+    AUDIO_PREFIX,
+    FAILURES_PREFIX,
+    NOTES_PREFIX,
+    claimed_encounter_id,
+    failure_key,
+    note_key,
+    rejected_upload_failure_key,
+)
+from clinical.observability import MetricUnit, logger, metrics
+
+
+@dataclass
+class SweepResult:
+    taken_in: list[str] = field(default_factory=list)
+    recorded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # audio key -> error type
+
+
+def _objects(s3, bucket: str, prefix: str) -> Iterator[dict]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
+
+
+def unclaimed_uploads(
+    s3,
+    bucket: str,
+    *,
+    is_claimed: Callable[[str], bool],
+    grace: timedelta,
+    window: timedelta,
+    now: datetime,
+) -> list[str]:
+    """Audio keys aged between grace and window with no note, no failure record and no claim."""
+    settled = {item["Key"] for prefix in (NOTES_PREFIX, FAILURES_PREFIX) for item in _objects(s3, bucket, prefix)}
+    unclaimed = []
+    for item in _objects(s3, bucket, AUDIO_PREFIX):
+        age = now - item["LastModified"]
+        if not grace <= age <= window:
+            continue
+        key = item["Key"]
+        encounter_id = claimed_encounter_id(key)
+        if encounter_id is None:
+            if rejected_upload_failure_key(key) not in settled:
+                unclaimed.append(key)
+            continue
+        if note_key(encounter_id) in settled or failure_key(encounter_id) in settled or is_claimed(encounter_id):
+            continue
+        unclaimed.append(key)
+    return unclaimed
+
+
+def take_in_lost_uploads(
+    s3,
+    bucket: str,
+    keys: list[str],
+    *,
+    take_in: Callable[[str], None],
+    stage_of: Callable[[Exception], Stage],
+    variant: str,
+    now: datetime,
+) -> SweepResult:
+    """Run the variant's intake step for each key. A contract violation gets its failure record; any
+    other error leaves the upload to the next sweep, and the sweep then raises SweepIncomplete, so
+    the function's Errors alarm shows it."""
+    result = SweepResult()
+    for key in keys:
+        try:
+            take_in(key)
+            result.taken_in.append(key)
+        except Exception as error:
+            try:
+                settle_failure(
+                    s3,
+                    bucket,
+                    error=error,
+                    stage=stage_of(error),
+                    encounter_id=claimed_encounter_id(key),
+                    source_key=key,
+                    variant=variant,
+                    # Not the last attempt: only a permanent error is recorded; the next sweep retries the rest.
+                    delivery=Delivery(attempt=1, max_attempts=2, first_attempt_at=now),
+                )
+                result.recorded.append(key)
+            except Exception as unsettled:
+                result.failed[key] = type(unsettled).__name__
+    if result.taken_in:
+        metrics.add_metric(name="LostUploadsTakenIn", unit=MetricUnit.Count, value=len(result.taken_in))
+    logger.info(
+        "lost upload sweep finished",
+        extra={
+            "taken_in": len(result.taken_in),
+            "recorded": len(result.recorded),
+            "failed": len(result.failed),
+            "error_types": sorted(set(result.failed.values())),
+        },
+    )
+    if result.failed:
+        raise SweepIncomplete(f"{len(result.failed)} lost uploads could not be taken in; the next sweep retries them")
+    return result

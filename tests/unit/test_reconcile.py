@@ -1,0 +1,88 @@
+"""The lost-upload sweep: uploads whose event never arrived are taken in by the variant's own intake step."""
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from choreography import watchdog
+from clinical.errors import SweepIncomplete, TranscriptionThrottled, UnsupportedAudioFormat
+from clinical.layout import rejected_upload_failure_key
+from clinical.reconcile import take_in_lost_uploads, unclaimed_uploads
+from clinical.settings import PipelineSettings
+from orchestration.executions import execution_arn
+from orchestration.upload_sweep import execution_exists
+from tests.unit.conftest import BUCKET, PREFIX
+
+GRACE, WINDOW = timedelta(minutes=15), timedelta(hours=24)
+
+
+def later(minutes: float) -> datetime:
+    """moto stamps objects with the real time; the sweep runs this many minutes after the uploads."""
+    return datetime.now(UTC) + timedelta(minutes=minutes)
+
+
+def unclaimed(cloud, *, claimed=(), now=None):
+    return unclaimed_uploads(
+        cloud.s3, BUCKET, is_claimed=lambda eid: eid in claimed, grace=GRACE, window=WINDOW, now=now or later(30)
+    )
+
+
+def test_only_uploads_with_no_note_record_or_claim_are_unclaimed(cloud):
+    for name in ("lost", "noted", "failed", "claimed"):
+        cloud.put_audio(f"audio/{name}.wav")
+    cloud.put_audio("audio/bad name.wav")
+    cloud.put_audio("audio/bad id, recorded.wav")
+    cloud.s3.put_object(Bucket=BUCKET, Key="notes/noted.json", Body=b"{}")
+    cloud.s3.put_object(Bucket=BUCKET, Key="failures/failed.json", Body=b"{}")
+    cloud.s3.put_object(Bucket=BUCKET, Key=rejected_upload_failure_key("audio/bad id, recorded.wav"), Body=b"{}")
+    assert unclaimed(cloud, claimed={"claimed"}) == ["audio/bad name.wav", "audio/lost.wav"]
+
+
+def test_uploads_younger_than_the_grace_period_or_older_than_the_window_are_left_alone(cloud):
+    cloud.put_audio("audio/enc-1.wav")
+    assert unclaimed(cloud, now=later(5)) == []
+    assert unclaimed(cloud, now=later(25 * 60)) == []
+    assert unclaimed(cloud, now=later(16)) == ["audio/enc-1.wav"]
+
+
+def test_a_contract_violation_is_recorded_and_a_transient_error_fails_the_sweep_for_the_next_one(cloud):
+    taken = []
+
+    def take_in(key):
+        if "bad" in key:
+            raise UnsupportedAudioFormat("'.txt' is not a format Transcribe Medical accepts")
+        if "busy" in key:
+            raise TranscriptionThrottled("Transcribe Medical is throttling (LimitExceededException)")
+        taken.append(key)
+
+    keys = ["audio/ok.wav", "audio/bad.txt", "audio/busy.wav"]
+    with pytest.raises(SweepIncomplete, match="1 lost uploads could not be taken in"):
+        take_in_lost_uploads(
+            cloud.s3, BUCKET, keys, take_in=take_in, stage_of=lambda _e: "intake", variant="choreography", now=later(0)
+        )
+    assert taken == ["audio/ok.wav"]
+    assert cloud.keys("failures/") == ["failures/bad.json"]
+    assert cloud.read_json("failures/bad.json")["error_type"] == "UnsupportedAudioFormat"
+
+
+def test_the_choreography_watchdog_starts_the_job_of_a_lost_upload_once(cloud):
+    cloud.put_audio("audio/enc-2.wav")
+    settings = PipelineSettings.from_env()
+    assert watchdog.take_in_lost_uploads_of(BUCKET, settings, now=later(20)).taken_in == ["audio/enc-2.wav"]
+    job = cloud.transcribe.get_medical_transcription_job(MedicalTranscriptionJobName=f"{PREFIX}-enc-2")
+    assert job["MedicalTranscriptionJob"]["Media"]["MediaFileUri"] == f"s3://{BUCKET}/audio/enc-2.wav"
+    assert watchdog.take_in_lost_uploads_of(BUCKET, settings, now=later(40)).taken_in == [], "its job claims it"
+
+
+def test_an_encounter_is_claimed_in_orchestration_once_its_execution_exists(cloud):
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"{PREFIX}-encounters",
+        definition='{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}',
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    assert not execution_exists(sfn, machine, "enc-3")
+    started = sfn.start_execution(stateMachineArn=machine, name="enc-3", input="{}")["executionArn"]
+    assert execution_arn(machine, "enc-3") == started
+    assert execution_exists(sfn, machine, "enc-3")
