@@ -41,7 +41,13 @@ from localcloud.events_shims import scheduled_rules_ignore_events
 from localcloud.faults import NO_FAULTS, FaultPlan
 from localcloud.lambda_runtime import in_process_lambdas, resolve_handler
 from localcloud.sqs_event_source import SqsEventSource
-from localcloud.stepfunctions_shims import aws_error_names, compressed_time
+from localcloud.sqs_shims import dlq_redrive
+from localcloud.stepfunctions_shims import (
+    aws_error_names,
+    compressed_time,
+    execution_status_events,
+    redrive_execution,
+)
 from localcloud.transcribe_medical import LocalTranscribeMedical
 from localcloud.transcribe_shims import failure_reason_in_get
 
@@ -137,6 +143,9 @@ class LocalCloud:
         enter(self.transcribe.installed())
         enter(outputs_after_change_sets())
         enter(self.clock.stamping_s3_objects())
+        enter(execution_status_events())
+        enter(redrive_execution())
+        enter(dlq_redrive())
         if self.port:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
 import time
 from collections.abc import Iterator
 from unittest import mock
 
 import botocore.endpoint
+from moto.core.responses import ActionResult
+from moto.events.models import events_backends
+from moto.stepfunctions.exceptions import AWSError
+from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+from moto.stepfunctions.parser.asl.eval.evaluation_details import (
+    EvaluationDetails,
+    ExecutionDetails,
+    StateMachineDetails,
+)
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.responses import StepFunctionResponse
 
 # AWS names aws-sdk integration errors "<Service>.<Error>" in PascalCase (Transcribe.ConflictException);
 # moto knows only dynamodb and sfn and otherwise falls back to the lowercase API name.
@@ -55,5 +70,146 @@ def compressed_time(factor: float) -> Iterator[None]:
         mock.patch.object(WaitFunction, "_wait_interval", wait_interval),
         mock.patch.object(retrier_decl, "time", _ScaledClock(factor)),
         mock.patch.object(CallbackEndpoint, "wait", callback_wait),
+    ):
+        yield
+
+
+class ExecutionNotRedrivable(AWSError):
+    TYPE = "ExecutionNotRedrivable"
+    STATUS = 400
+
+
+TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+def _status_change_event(execution) -> dict:
+    """The "Step Functions Execution Status Change" event AWS puts on the default bus."""
+    to_millis = lambda moment: int(moment.timestamp() * 1000) if moment else None  # noqa: E731
+    return {
+        "Source": "aws.states",
+        "DetailType": "Step Functions Execution Status Change",
+        "Resources": [execution.exec_arn],
+        "Detail": json.dumps(
+            {
+                "executionArn": execution.exec_arn,
+                "stateMachineArn": execution.state_machine.arn,
+                "name": execution.name,
+                "status": execution.status,
+                "startDate": to_millis(execution.start_date),
+                "stopDate": to_millis(execution.stop_date),
+            }
+        ),
+        "EventBusName": "default",
+    }
+
+
+@contextlib.contextmanager
+def execution_status_events() -> Iterator[None]:
+    """moto never emits Step Functions' execution status change events; emit them when an execution ends."""
+    real_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self) -> None:
+        real_terminated(self)
+        execution = self.execution
+        if execution.status in TERMINAL_STATUSES:
+            events_backends[execution.account_id][execution.region_name].put_events([_status_change_event(execution)])
+
+    with mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated):
+        yield
+
+
+def _redrive(execution: Execution) -> None:
+    """Continue an unsuccessful execution at the state it ended in, with that state's input, keeping its
+    history and ARN (AWS's RedriveExecution); a redrive that fails again can be redriven again."""
+    if execution.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
+        raise ExecutionNotRedrivable(f"Execution {execution.exec_arn} has status {execution.status}")
+    history = execution.to_history_output()["events"]
+    entered = [event for event in history if "stateEnteredEventDetails" in event]
+    if not entered:
+        raise ExecutionNotRedrivable(f"Execution {execution.exec_arn} never entered a state")
+    failed = entered[-1]["stateEnteredEventDetails"]
+    definition = json.loads(execution.state_machine.definition)
+    definition["StartAt"] = failed["name"]
+    execution._prior_history = history
+    execution.redrive_count = getattr(execution, "redrive_count", 0) + 1
+    execution.redrive_date = datetime.datetime.now(tz=datetime.UTC)
+    details = EvaluationDetails(
+        aws_execution_details=execution._get_start_aws_execution_details(),
+        execution_details=ExecutionDetails(
+            arn=execution.exec_arn,
+            name=execution.name,
+            role_arn=execution.role_arn,
+            inpt=json.loads(failed.get("input") or "{}"),
+            start_time=execution.start_date,
+        ),
+        state_machine_details=StateMachineDetails(
+            arn=execution.state_machine.arn,
+            name=execution.state_machine.name,
+            typ=execution.state_machine.sm_type,
+            definition=json.dumps(definition),
+        ),
+    )
+    execution.exec_worker = ExecutionWorker(
+        evaluation_details=details,
+        exec_comm=execution._get_start_execution_worker_comm(),
+        cloud_watch_logging_session=execution._cloud_watch_logging_session,
+        activity_store=execution._activity_store,
+    )
+    execution.stop_date, execution.error, execution.cause = None, None, None
+    execution.exec_status = ExecutionStatus.RUNNING
+    execution.exec_worker.start()
+
+
+def _history_across_redrives(execution: Execution) -> dict:
+    """The history of every attempt, event ids continuing, each redrive marked by ExecutionRedriven."""
+    prior = getattr(execution, "_prior_history", None)
+    current = _real_history_output(execution)
+    if not prior:
+        return current
+    events = list(prior)
+    for event in current["events"]:
+        event = dict(event)
+        if event["type"] == "ExecutionStarted":
+            event = {
+                "type": "ExecutionRedriven",
+                "timestamp": event["timestamp"],
+                "executionRedrivenEventDetails": {"redriveCount": execution.redrive_count},
+            }
+        event["id"] = len(events) + 1
+        event["previousEventId"] = len(events)
+        events.append(event)
+    return {"events": events}
+
+
+_real_history_output = Execution.to_history_output
+
+
+@contextlib.contextmanager
+def redrive_execution() -> Iterator[None]:
+    """moto 5.2.5 has no RedriveExecution: add it to the backend and the API, with AWS's semantics."""
+
+    def backend_redrive(backend, execution_arn: str) -> Execution:
+        execution = backend.describe_execution(execution_arn=execution_arn)
+        _redrive(execution)
+        return execution
+
+    def response_redrive(self):
+        execution = self.stepfunction_backend.redrive_execution(self._get_param("executionArn"))
+        return ActionResult({"redriveDate": execution.redrive_date})
+
+    real_describe = StepFunctionResponse.describe_execution
+
+    def describe_with_redrives(self):
+        result = real_describe(self)
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        if getattr(execution, "redrive_count", 0):
+            result.result.update(redriveCount=execution.redrive_count, redriveDate=execution.redrive_date)
+        return result
+
+    with (
+        mock.patch.object(StepFunctionsParserBackend, "redrive_execution", backend_redrive, create=True),
+        mock.patch.object(StepFunctionResponse, "redrive_execution", response_redrive, create=True),
+        mock.patch.object(StepFunctionResponse, "describe_execution", describe_with_redrives),
+        mock.patch.object(Execution, "to_history_output", _history_across_redrives),
     ):
         yield

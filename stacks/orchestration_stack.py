@@ -6,6 +6,8 @@ from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 
@@ -13,6 +15,8 @@ from stacks.compliance import acknowledge, skip_checkov
 from stacks.constructs.work_queue import WorkQueue
 from stacks.pipeline_stack import PipelineStack
 
+# Execution ends that leave an encounter without a note; each becomes a failure record.
+UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
 DEFINITION_FILE = Path(__file__).resolve().parent.parent / "statemachines" / "encounter.asl.json"
 
 
@@ -61,12 +65,12 @@ class OrchestrationStack(PipelineStack):
         record_failure = self.function(
             "RecordFailure",
             handler="orchestration.record_failure.handler",
-            description="Writes the failure record of an encounter the state machine could not finish",
+            description="Writes the failure record of each execution that ended FAILED, TIMED_OUT or ABORTED",
             timeout=Duration.seconds(30),
             memory_size=256,
             reserved_concurrency=5,
         )
-        for task in (await_transcript, generate_note, record_failure):
+        for task in (await_transcript, generate_note):
             synchronous = "Invoked synchronously by the state machine, whose Retry and Catch handle its failures."
             skip_checkov(task.function, "CKV_AWS_116", synchronous)
             for rule in ("HIPAA.Security-LambdaDLQ", "Serverless-LambdaDLQ"):
@@ -88,7 +92,6 @@ class OrchestrationStack(PipelineStack):
             definition_substitutions=self.definition_substitutions(
                 await_transcript=await_transcript.function.function_arn,
                 generate_note=generate_note.function.function_arn,
-                record_failure=record_failure.function.function_arn,
             ),
             logs=sfn.LogOptions(destination=execution_logs, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
@@ -96,7 +99,7 @@ class OrchestrationStack(PipelineStack):
             timeout=Duration.days(2),
         )
         machine = self.state_machine
-        for task in (await_transcript, generate_note, record_failure):
+        for task in (await_transcript, generate_note):
             task.function.grant_invoke(machine)
         permissions.transcription_runner(machine.role)
         acknowledge(
@@ -109,7 +112,7 @@ class OrchestrationStack(PipelineStack):
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray tracing and CloudWatch Logs delivery (logs:*LogDelivery) support no resource-level permissions.",
         )
-        for task in (await_transcript, generate_note, record_failure):
+        for task in (await_transcript, generate_note):
             task_id = self.get_logical_id(task.function.node.default_child)
             acknowledge(
                 machine.role,
@@ -137,7 +140,7 @@ class OrchestrationStack(PipelineStack):
         upload_sweep = self.function(
             "UploadSweep",
             handler="orchestration.upload_sweep.handler",
-            description="Starts the execution of each upload whose event was lost",
+            description="Starts executions of uploads whose event was lost; records unrecorded failed executions",
             environment={"STATE_MACHINE_ARN": machine.state_machine_arn},
             timeout=Duration.seconds(300),
             memory_size=256,
@@ -149,6 +152,17 @@ class OrchestrationStack(PipelineStack):
         transcript_events = WorkQueue(self, "TranscriptEvents", foundation=foundation, consumer=transcript_ready)
         self.route_objects("AudioUploaded", "audio/", intake_queue)
         self.route_objects("TranscriptWritten", "transcripts/", transcript_events)
+        ended_executions = WorkQueue(self, "EndedExecutions", foundation=foundation, consumer=record_failure)
+        events.Rule(
+            self,
+            "ExecutionEndedUnsuccessfully",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"status": list(UNSUCCESSFUL), "stateMachineArn": [machine.state_machine_arn]},
+            ),
+            targets=[targets.SqsQueue(ended_executions.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
+        )
 
         permissions.upload_checker(intake)
         permissions.failure_recorder(intake)
@@ -157,6 +171,7 @@ class OrchestrationStack(PipelineStack):
         permissions.failure_recorder(upload_sweep)
         machine.grant_start_execution(upload_sweep.role)
         permissions.execution_reader(upload_sweep, self.state_machine_name)
+        permissions.job_reader(upload_sweep)
         permissions.transcript_checker(await_transcript)
         waits.grant(await_transcript.role, "dynamodb:PutItem", "dynamodb:DeleteItem")
         permissions.task_responder(await_transcript, self.state_machine_name)
@@ -166,6 +181,7 @@ class OrchestrationStack(PipelineStack):
         permissions.failure_recorder(generate_note)
         permissions.failure_recorder(record_failure)
         permissions.job_reader(record_failure)
+        permissions.execution_reader(record_failure, self.state_machine_name)
 
         for metric, what in (
             (machine.metric_failed, "an encounter execution FAILED"),
@@ -188,6 +204,8 @@ class OrchestrationStack(PipelineStack):
                 "IntakeDlqUrl": intake_queue.dlq.queue_url,
                 "TranscriptEventsQueueUrl": transcript_events.queue.queue_url,
                 "TranscriptEventsDlqUrl": transcript_events.dlq.queue_url,
+                "EndedExecutionsQueueUrl": ended_executions.queue.queue_url,
+                "EndedExecutionsDlqUrl": ended_executions.dlq.queue_url,
                 "TranscriptWaitsTableName": waits.table_name,
                 "ExecutionLogGroupName": execution_logs.log_group_name,
                 "IntakeFunctionName": intake.function.function_name,
@@ -204,7 +222,7 @@ class OrchestrationStack(PipelineStack):
         # A fixed name lets the callback Lambdas be granted SendTaskSuccess without a circular reference.
         return f"{self.stack_name}-encounters"
 
-    def definition_substitutions(self, *, await_transcript: str, generate_note: str, record_failure: str) -> dict:
+    def definition_substitutions(self, *, await_transcript: str, generate_note: str) -> dict:
         """The values of the ${Placeholders} in statemachines/encounter.asl.json."""
         return {
             "TranscriptionJobPrefix": self.stack_name,
@@ -214,5 +232,4 @@ class OrchestrationStack(PipelineStack):
             "MedicalType": self.config.medical_type,
             "AwaitTranscriptFunctionArn": await_transcript,
             "GenerateNoteFunctionArn": generate_note,
-            "RecordFailureFunctionArn": record_failure,
         }

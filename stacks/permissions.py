@@ -90,9 +90,9 @@ class Permissions:
         function.allow(["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"], [arn])
 
     def execution_reader(self, function: PipelineFunction, state_machine_name: str) -> None:
-        """DescribeExecution on this state machine's executions (each is named by its encounter id)."""
+        """Describe this state machine's executions and read their history (each is named by its encounter id)."""
         arn = f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:{state_machine_name}:*"
-        function.allow(["states:DescribeExecution"], [arn])
+        function.allow(["states:DescribeExecution", "states:GetExecutionHistory"], [arn])
         acknowledge(
             function.role,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{state_machine_name}:*]",

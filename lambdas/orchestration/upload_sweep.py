@@ -1,4 +1,5 @@
-"""Scheduled: start the execution of each upload whose event never arrived (it has no execution)."""
+"""Scheduled: start the execution of each upload whose event never arrived (it has no execution), and
+record the failure of each execution that ended unsuccessfully without one (its status event was lost)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -10,16 +11,21 @@ from clinical.reconcile import SweepResult, take_in_lost_uploads, unclaimed_uplo
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import accept_upload
 from orchestration.executions import execution_arn, start_encounter_execution
+from orchestration.failed_executions import UNSUCCESSFUL, record_execution_failure
+
+
+def execution_status(stepfunctions, state_machine_arn: str, encounter_id: str) -> str | None:
+    try:
+        described = stepfunctions.describe_execution(executionArn=execution_arn(state_machine_arn, encounter_id))
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            return None
+        raise
+    return described["status"]
 
 
 def execution_exists(stepfunctions, state_machine_arn: str, encounter_id: str) -> bool:
-    try:
-        stepfunctions.describe_execution(executionArn=execution_arn(state_machine_arn, encounter_id))
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
-            return False
-        raise
-    return True
+    return execution_status(stepfunctions, state_machine_arn, encounter_id) is not None
 
 
 @tracer.capture_method
@@ -28,14 +34,26 @@ def take_in_lost_uploads_of(
 ) -> SweepResult:
     s3, stepfunctions = clients.s3(), clients.stepfunctions()
     now = now or datetime.now(UTC)
+    ended_unrecorded: list[str] = []
+
+    def is_claimed(encounter_id: str) -> bool:
+        status = execution_status(stepfunctions, state_machine_arn, encounter_id)
+        if status in UNSUCCESSFUL:  # no failure record yet, or the upload would not be a candidate
+            ended_unrecorded.append(encounter_id)
+        return status is not None
+
     keys = unclaimed_uploads(
         s3,
         bucket,
-        is_claimed=lambda encounter_id: execution_exists(stepfunctions, state_machine_arn, encounter_id),
+        is_claimed=is_claimed,
         grace=timedelta(minutes=settings.upload_grace_minutes),
         window=timedelta(hours=settings.upload_window_hours),
         now=now,
     )
+    for encounter_id in ended_unrecorded:
+        record_execution_failure(stepfunctions, s3, bucket, execution_arn(state_machine_arn, encounter_id), settings)
+    if ended_unrecorded:
+        logger.info("unrecorded execution failures recorded", extra={"count": len(ended_unrecorded)})
     return take_in_lost_uploads(
         s3,
         bucket,

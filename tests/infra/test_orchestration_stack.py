@@ -15,7 +15,7 @@ def machine(template) -> dict:
 def test_the_asl_placeholders_are_exactly_the_stacks_substitutions(orchestration):
     placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", DEFINITION_FILE.read_text()))
     assert placeholders == set(machine(orchestration)["DefinitionSubstitutions"])
-    assert len(placeholders) == 8
+    assert len(placeholders) == 7
 
 
 def test_the_definition_is_inline_so_cfn_lint_validates_it(orchestration):
@@ -53,8 +53,26 @@ def test_the_task_functions_are_the_ones_the_substitutions_name(orchestration):
     assert named == {
         "AwaitTranscriptFunctionArn": "orchestration.await_transcript.handler",
         "GenerateNoteFunctionArn": "orchestration.generate_note.handler",
-        "RecordFailureFunctionArn": "orchestration.record_failure.handler",
     }
+
+
+def test_every_unsuccessful_end_of_this_machines_executions_goes_to_record_failure(orchestration):
+    [machine_id] = resources(orchestration, "AWS::StepFunctions::StateMachine")
+    functions = resources(orchestration, "AWS::Lambda::Function")
+    consumers = {
+        ref_id(m["Properties"]["EventSourceArn"]): functions[ref_id(m["Properties"]["FunctionName"])]["Properties"][
+            "Handler"
+        ]
+        for m in resources(orchestration, "AWS::Lambda::EventSourceMapping").values()
+    }
+    [rule] = [
+        r["Properties"]
+        for r in resources(orchestration, "AWS::Events::Rule").values()
+        if r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]
+    ]
+    assert rule["EventPattern"]["detail"]["status"] == ["FAILED", "TIMED_OUT", "ABORTED"]
+    assert ref_id(rule["EventPattern"]["detail"]["stateMachineArn"][0]) == machine_id
+    assert consumers[ref_id(rule["Targets"][0]["Arn"])] == "orchestration.record_failure.handler"
 
 
 def test_callback_tokens_live_in_an_encrypted_table_with_ttl(orchestration):
@@ -78,7 +96,7 @@ def test_uploads_go_to_intake_and_transcripts_to_the_callback(orchestration):
             ref_id(r["Properties"]["Targets"][0]["Arn"])
         ]
         for r in resources(orchestration, "AWS::Events::Rule").values()
-        if "EventPattern" in r["Properties"]
+        if "object" in r["Properties"].get("EventPattern", {}).get("detail", {})
     }
     assert routes == {
         "audio/": "orchestration.intake.handler",

@@ -112,7 +112,7 @@ def transcript_events_lost(cdk_out):
         uploaded = cloud.clock.now()
         # The choreography watchdog records the encounter once it is stalled past stalled_job_minutes (120).
         cloud.run_until_quiet(timeout=90)
-        while cloud.clock.now() - uploaded < 3 * 3600 and not keys(cloud, CHOREOGRAPHY, "failures/"):
+        while cloud.clock.now() - uploaded < 5 * 3600 and not keys(cloud, CHOREOGRAPHY, "failures/"):
             cloud.run_until_quiet(timeout=90)
         yield cloud
 

@@ -202,3 +202,75 @@ def test_s3_objects_and_handlers_share_the_simulated_wall_clock(moto):
     with clock.seen_by_handlers():
         seen = clinical.notes.datetime.now(UTC)
     assert abs((seen - clock.wall()).total_seconds()) < 5
+
+
+def test_an_ended_execution_puts_its_status_change_event_on_the_default_bus(moto):
+    from localcloud.stepfunctions_shims import execution_status_events
+
+    sqs, events = boto3.client("sqs", region_name=REGION), boto3.client("events", region_name=REGION)
+    queue = sqs.create_queue(QueueName="ended")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="ended",
+        EventPattern=json.dumps({"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"]}),
+    )
+    events.put_targets(Rule="ended", Targets=[{"Id": "q", "Arn": queue_arn}])
+    with execution_status_events():
+        run_machine({"StartAt": "No", "States": {"No": {"Type": "Fail", "Error": "Broken", "Cause": "test"}}})
+    [message] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    detail = json.loads(message["Body"])["detail"]
+    assert (detail["status"], detail["name"]) == ("FAILED", "run")
+
+
+def test_redrive_execution_continues_at_the_failed_state_with_its_input_and_keeps_the_history(moto):
+    from localcloud.stepfunctions_shims import redrive_execution
+
+    definition = {
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Pass", "Result": {"step": "second"}, "Next": "Gate"},
+            "Gate": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.open", "IsPresent": True, "Next": "Done"}],
+                "Default": "Closed",
+            },
+            "Closed": {"Type": "Fail", "Error": "Closed"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    with redrive_execution():
+        failed = run_machine(definition, name="redrive")
+        assert failed["status"] == "FAILED"
+        succeeded = run_machine({"StartAt": "Ok", "States": {"Ok": {"Type": "Succeed"}}}, name="fine")
+        with pytest.raises(sfn.exceptions.ExecutionNotRedrivable):
+            sfn.redrive_execution(executionArn=succeeded["executionArn"])
+        sfn.redrive_execution(executionArn=failed["executionArn"])
+        again = finished(failed["executionArn"])
+        assert (again["status"], again["redriveCount"]) == ("FAILED", 1), "the Fail state failed again"
+        history = sfn.get_execution_history(executionArn=failed["executionArn"])["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered == ["First", "Gate", "Closed", "Closed"], "First is not run again"
+    assert [e["type"] for e in history].count("ExecutionRedriven") == 1
+    assert [e["id"] for e in history] == list(range(1, len(history) + 1))
+
+
+def test_a_dlq_message_move_task_returns_messages_to_the_source_queue(moto):
+    from localcloud.sqs_shims import dlq_redrive
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = sqs.create_queue(QueueName="work-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    work = sqs.create_queue(
+        QueueName="work",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=dlq, MessageBody="one")
+    sqs.send_message(QueueUrl=dlq, MessageBody="two")
+    with dlq_redrive():
+        sqs.start_message_move_task(SourceArn=dlq_arn)
+        [task] = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+    assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("COMPLETED", 2)
+    bodies = {m["Body"] for m in sqs.receive_message(QueueUrl=work, MaxNumberOfMessages=10)["Messages"]}
+    assert bodies == {"one", "two"}
+    assert "Messages" not in sqs.receive_message(QueueUrl=dlq)

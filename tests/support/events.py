@@ -50,3 +50,15 @@ def sqs_event(*bodies: dict | str, receive_count: int = 1, queue: str = "work") 
             for index, body in enumerate(bodies)
         ]
     }
+
+
+def execution_status_change(execution_arn: str, status: str = "FAILED") -> dict:
+    """The EventBridge "Step Functions Execution Status Change" event of an execution that ended."""
+    event = copy.deepcopy(load("eventbridge_sfn_execution_status_change.json"))
+    event["id"] = str(uuid.uuid4())
+    event["resources"] = [execution_arn]
+    machine = execution_arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
+    event["detail"].update(
+        executionArn=execution_arn, stateMachineArn=machine, name=execution_arn.rsplit(":", 1)[1], status=status
+    )
+    return event

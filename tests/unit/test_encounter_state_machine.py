@@ -19,7 +19,7 @@ from localcloud.lambda_runtime import in_process_lambdas
 from localcloud.stepfunctions_shims import aws_error_names, compressed_time
 from localcloud.transcribe_shims import failure_reason_in_get
 from stacks.app_factory import ORCHESTRATION_STACK
-from tests.support.events import object_created, sqs_event
+from tests.support.events import execution_status_change, object_created, sqs_event
 from tests.support.orchestration import (
     Deployed,
     deploy_function,
@@ -88,7 +88,11 @@ def machine(cloud, pipeline_env):
             name="encounter", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
         )["stateMachineArn"]
         for handler in functions.values():
-            if handler in ("orchestration.intake.handler", "orchestration.transcript_ready.handler"):
+            if handler in (
+                "orchestration.intake.handler",
+                "orchestration.transcript_ready.handler",
+                "orchestration.record_failure.handler",
+            ):
                 deploy_function(handler.split(".")[1], handler, {**environment, "STATE_MACHINE_ARN": arn})
         yield Deployed(state_machine_arn=arn, job_prefix=prefix)
         for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
@@ -120,6 +124,15 @@ def transcribe_finishes(cloud, encounter_id: str, *, event_delivered: bool = Tru
     cloud.put_transcript(encounter_id)
     if event_delivered:
         invoke("transcript_ready", sqs_event(object_created(BUCKET, transcript_key(encounter_id))))
+
+
+def ended(execution_arn: str) -> dict:
+    """The execution's end, and what its status change event makes of it (EventBridge -> SQS -> record_failure)."""
+    result = finished(execution_arn)
+    assert invoke("record_failure", sqs_event(execution_status_change(execution_arn, result["status"]))) == {
+        "batchItemFailures": []
+    }
+    return result
 
 
 def errors_in(events: list[dict]) -> list[str]:
@@ -204,8 +217,8 @@ def test_a_failed_job_ends_in_a_failure_record_and_a_failed_execution(cloud, mac
     awaiting_transcript(machine, execution)
     job = transcribe_backends["123456789012"]["us-east-1"].medical_transcriptions[f"{machine.job_prefix}-enc-5"]
     job.status, job.failure_reason = "FAILED", "The media format provided does not match the detected media format."
-    result = finished(execution)
-    assert result["status"] == "FAILED" and result["error"] == "EncounterFailed"
+    result = ended(execution)
+    assert result["status"] == "FAILED" and result["error"] == "TranscriptionJobFailed"
     record = cloud.read_json("failures/enc-5.json")
     assert (record["stage"], record["error_type"], record["variant"]) == (
         "transcription",
@@ -254,9 +267,9 @@ def test_invalid_note_output_is_recorded_and_fails_the_execution(cloud, machine)
     execution = start(cloud, machine, "enc-8")
     awaiting_transcript(machine, execution)
     transcribe_finishes(cloud, "enc-8")
-    assert finished(execution)["status"] == "FAILED"
+    assert ended(execution)["status"] == "FAILED"
     record = cloud.read_json("failures/enc-8.json")
-    assert (record["stage"], record["error_type"]) == ("note", "InvalidModelOutput")
+    assert (record["stage"], record["error_type"], record["attempts"]) == ("note", "InvalidModelOutput", 2)
     assert "holds no JSON object" in record["message"]
     assert cloud.keys("notes/") == []
 
