@@ -15,13 +15,15 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit scan synth demo plan deploy lint format lock clean
+.PHONY: install test unit scan synth demo localcloud plan deploy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	# The project itself, editable, for the `scribe` command (setuptools from the venv: no download).
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
@@ -51,6 +53,10 @@ synth: install
 ## demo: the main job offline: deploy both stacks on the local cloud, run the samples through them, then a fault scenario
 demo: synth
 	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.demo $(CDK_OUT) 2>/dev/null | grep -v '^{"'
+
+## localcloud: a local cloud that stays up (both stacks deployed with the CDK CLI) for `scribe --local`; Ctrl-C stops it
+localcloud: synth
+	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.serve $(CDK_OUT) 2>/dev/null | grep --line-buffered -v '^{"'
 
 ## plan: what the synthesized stacks would deploy (functions, queues, alarms, outputs)
 plan: synth

@@ -63,6 +63,24 @@ class SimulatedClock:
             yield
 
     @contextlib.contextmanager
+    def stamping_executions(self) -> Iterator[None]:
+        """Step Functions start/stop dates and history timestamps on the simulated wall clock too."""
+        import datetime as datetime_module
+        import types
+
+        import moto.stepfunctions.parser.backend.execution as execution_module
+        import moto.stepfunctions.parser.models as parser_models
+        from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+
+        simulated = types.SimpleNamespace(datetime=self.datetime_class(), timezone=datetime_module.timezone)
+        with (
+            mock.patch.object(EventManager, "_get_current_timestamp", staticmethod(self.wall)),
+            mock.patch.object(execution_module, "datetime", simulated),
+            mock.patch.object(parser_models, "datetime", simulated),
+        ):
+            yield
+
+    @contextlib.contextmanager
     def seen_by_handlers(self) -> Iterator[None]:
         """Within this block the project's handler modules read the simulated wall clock."""
         simulated = self.datetime_class()

@@ -130,7 +130,9 @@ class LocalCloud:
         enter(
             in_process_lambdas(
                 function_environment,
-                crash=lambda name: self.faults.draw("lambda_crash", name) is not None,
+                # The subject is the function's name without the random suffix CloudFormation gives it,
+                # so a seed replays the same crashes in every deployment.
+                crash=lambda name: self.faults.draw("lambda_crash", name.rsplit("-", 1)[0]) is not None,
                 clock_for_handlers=self.clock.seen_by_handlers,
             )
         )
@@ -143,6 +145,7 @@ class LocalCloud:
         enter(self.transcribe.installed())
         enter(outputs_after_change_sets())
         enter(self.clock.stamping_s3_objects())
+        enter(self.clock.stamping_executions())
         enter(execution_status_events())
         enter(redrive_execution())
         enter(dlq_redrive())

@@ -8,15 +8,22 @@ Usage: python -m localcloud.demo [cdk.out]
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
+
+import click
 
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
 from localcloud.cdk_cli import deploy_all, free_port
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
+from scribe import cli as scribe_cli
 from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -137,16 +144,34 @@ def table(rows: list[list[str]]) -> None:
             say("  " + "-+-".join("-" * w for w in widths))
 
 
-def run_scenario(cloud: LocalCloud, title: str, uploads: list[tuple[str, bytes]]) -> None:
+def scribe(*args: str) -> int:
+    """An operator command, as typed, run against this local cloud (AWS_ENDPOINT_URL points at it)."""
+    say(f"$ scribe {' '.join(shlex.quote(a) for a in args)}")
+    try:
+        code = scribe_cli.main(list(args), standalone_mode=False)
+    except click.ClickException as error:
+        say(f"Error: {error.format_message()}")
+        return error.exit_code
+    return code or 0
+
+
+def run_scenario(cloud: LocalCloud, title: str, commands: list[list[str]], direct: list[tuple[str, bytes]]) -> None:
+    """Upload with scribe (and `direct` puts, as a client that bypasses scribe would), then follow everything."""
     say(f"\n== {title}")
     cloud.alarms.reset()
-    s3 = cloud.client("s3")
     uploaded: dict[str, float] = {}
-    for key, body in uploads:
+    for command in commands:
+        if scribe(*command) == 0:
+            files = [a for a in command[1:] if a.endswith(".wav")]
+            ids = [command[command.index("--encounter-id") + 1]] if "--encounter-id" in command else None
+            for encounter_id in ids or [Path(f).stem for f in files]:
+                uploaded.setdefault(encounter_id, cloud.clock.now())
+    s3 = cloud.client("s3")
+    for key, body in direct:
         for stack in VARIANTS.values():
             s3.put_object(Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key, Body=body)
         uploaded.setdefault(key.removeprefix("audio/").rpartition(".")[0], cloud.clock.now())
-        say(f"  uploaded {key} to both variants")
+        say(f"(a client that bypasses scribe puts {key!r} straight into both buckets)")
     expected = len(uploaded)
     started = time.monotonic()
     simulated = cloud.run_until_quiet(timeout=90, progress=progress_line(cloud, expected))
@@ -196,30 +221,34 @@ def main(argv: list[str]) -> int:
         for sample in samples:
             cloud.transcribe.register(sample.read_bytes(), sample.with_suffix(".txt").read_text().strip())
 
-        clean = [(f"audio/{s.stem}.wav", s.read_bytes()) for s in samples]
-        clean += [(f"audio/{samples[0].stem}.wav", samples[0].read_bytes()), ("audio/visit notes.txt", b"not audio")]
-        run_scenario(cloud, "Scenario 1: the sample dictations, a duplicate upload and a bad file, no faults", clean)
+        # scribe, run in this process, talks to the local cloud (only for the demo's duration).
+        with mock.patch.dict(os.environ, cloud.cli_environment()):
+            paths = [str(s.relative_to(Path.cwd())) if s.is_relative_to(Path.cwd()) else str(s) for s in samples]
+            with tempfile.TemporaryDirectory() as scratch:
+                bad = Path(scratch) / "visit notes.txt"
+                bad.write_bytes(b"not audio")
+                run_scenario(
+                    cloud,
+                    "Scenario 1: the sample dictations, a duplicate upload and a bad file, no faults",
+                    [["upload", *paths], ["upload", paths[0]], ["upload", str(bad)]],
+                    [("audio/visit notes.txt", b"not audio")],
+                )
 
-        cloud.faults = FAULT_SCENARIO
-        rates = ", ".join(f"{kind} {rate:.0%}" for kind, rate in FAULT_SCENARIO.rates.items())
-        faulty = [(f"audio/{s.stem}-retake.wav", s.read_bytes()) for s in samples]
-        run_scenario(
-            cloud, f"Scenario 2: the same dictations again under faults ({rates}, seed {FAULT_SCENARIO.seed})", faulty
-        )
-        say(f"  faults injected: {dict(FAULT_SCENARIO.injected)}")
+            cloud.faults = FaultPlan(rates=dict(FAULT_SCENARIO.rates), seed=FAULT_SCENARIO.seed)  # a fresh replay
+            rates = ", ".join(f"{kind} {rate:.0%}" for kind, rate in FAULT_SCENARIO.rates.items())
+            run_scenario(
+                cloud,
+                f"Scenario 2: the same dictations again under faults ({rates}, seed {FAULT_SCENARIO.seed})",
+                [["upload", path, "--encounter-id", f"{Path(path).stem}-retake"] for path in paths],
+                [],
+            )
+            say(f"  faults injected: {dict(cloud.faults.injected)}")
 
-        note = read_json(cloud, ORCHESTRATION_STACK, f"notes/{samples[0].stem}.json")
-        say(f"\n== The note for {samples[0].stem} (orchestration; choreography wrote the same)")
-        say(f"  status: {note['status'].upper()}. {note['review_notice']}")
-        for section in ("subjective", "objective", "assessment", "plan"):
-            say(f"  {section.upper()}: {note['soap'][section].removeprefix(LOCAL_MODEL_NOTICE)}")
-        for order in note["soap"]["medications_and_orders"]:
-            say(f"  ORDER ({order['category']}): {order['description']}")
-        provenance = note["provenance"]
-        say(
-            f"  provenance: model {provenance['model_id']}, prompt {provenance['prompt_version']}, "
-            f"transcript sha256 {provenance['transcript_sha256'][:12]}..., job {provenance['transcription_job_name']}"
-        )
+            failed = f"{samples[0].stem}-retake"
+            say(f"\n== Where is {failed}? One execution history, or several services pieced together")
+            scribe("status", failed)
+            say(f"\n== The note for {samples[0].stem} (orchestration; choreography wrote the same)")
+            scribe("note", samples[0].stem, "--variant", "orchestration")
     say(f"\ndemo finished in {time.monotonic() - real_start:.1f} s real; the local cloud on port {port} is stopped")
     return 0
 

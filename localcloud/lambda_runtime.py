@@ -74,13 +74,41 @@ def error_payload(error: BaseException) -> dict:
 @contextlib.contextmanager
 def function_environment(variables: dict[str, str]) -> Iterator[None]:
     with _ENVIRONMENT_LOCK:
-        saved = dict(os.environ)
+        saved = {name: os.environ.get(name) for name in variables}
         os.environ.update(variables)
         try:
             yield
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            # Put back only what this invocation set (no clear(): other threads may read os.environ meanwhile).
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+# Powertools prints its EMF metric documents; the modules whose `print` the runtime takes over.
+EMF_PRINTING_MODULES = (
+    "aws_lambda_powertools.metrics.base",
+    "aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch",
+)
+
+
+class _HandlerOutput(threading.local):
+    """What a handler prints goes to its own invocation's buffer, per thread: another thread (an
+    operator command run in-process while a state machine invokes a handler) keeps its stdout."""
+
+    buffer: io.StringIO | None = None
+    stream = None  # shared by all threads (a class attribute)
+
+
+_OUTPUT = _HandlerOutput()
+
+
+def _handler_print(*args, **kwargs) -> None:
+    if _OUTPUT.buffer is not None and "file" not in kwargs:
+        kwargs["file"] = _OUTPUT.buffer
+    print(*args, **kwargs)
 
 
 class InjectedCrash(RuntimeError):
@@ -113,7 +141,8 @@ def invoke_in_process(
     with function_environment({**extra_environment, **(function.environment_vars or {}), **reserved}):
         _powertools_follow_environment()
         try:
-            with contextlib.redirect_stdout(printed), clock_for_handlers():
+            _OUTPUT.buffer = printed
+            with clock_for_handlers():
                 if crash(function.function_name):
                     raise InjectedCrash("Runtime exited unexpectedly (local fault)")
                 result = resolve_handler(function.handler)(event, context)
@@ -122,7 +151,8 @@ def invoke_in_process(
         else:
             outcome = json.dumps(result), False, ""
         finally:
-            sys.stdout.write(printed.getvalue())
+            _OUTPUT.buffer = None
+            (_OUTPUT.stream or sys.stdout).write(printed.getvalue())
     INVOCATIONS.add(function.function_name, outcome[1], printed.getvalue())
     return outcome
 
@@ -164,8 +194,14 @@ def in_process_lambdas(
         return invoke_in_process(self, event, extra, crash, clock_for_handlers)
 
     _forget_handler_clients()
+    _HandlerOutput.stream = sys.stdout  # where invocations' output goes afterwards, as CloudWatch Logs would
     try:
-        with mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda):
+        with contextlib.ExitStack() as patches:
+            patches.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda))
+            for name in EMF_PRINTING_MODULES:
+                module = importlib.import_module(name)
+                patches.enter_context(mock.patch.object(module, "print", _handler_print, create=True))
             yield
     finally:
+        _HandlerOutput.stream = None
         _forget_handler_clients()

@@ -71,7 +71,7 @@ def test_model_output_always_malformed(faulty_cloud):
         assert (record["stage"], record["error_type"]) == ("note", "InvalidModelOutput")
 
 
-@pytest.mark.parametrize("faulty_cloud", [{"lambda_crash": 0.3}], indirect=True)
+@pytest.mark.parametrize("faulty_cloud", [{"lambda_crash": 0.6}], indirect=True)
 def test_lambda_crashes_are_retried_and_nothing_is_lost(faulty_cloud):
     assert faulty_cloud.faults.injected["lambda_crash"] > 0
     for stack in STACKS:

@@ -217,7 +217,8 @@ def test_an_ended_execution_puts_its_status_change_event_on_the_default_bus(moto
     events.put_targets(Rule="ended", Targets=[{"Id": "q", "Arn": queue_arn}])
     with execution_status_events():
         run_machine({"StartAt": "No", "States": {"No": {"Type": "Fail", "Error": "Broken", "Cause": "test"}}})
-    [message] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    # The event follows the status by a moment (the worker thread emits it after recording the end).
+    [message] = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5)["Messages"]
     detail = json.loads(message["Body"])["detail"]
     assert (detail["status"], detail["name"]) == ("FAILED", "run")
 

@@ -1,0 +1,192 @@
+"""scribe: upload, follow and repair encounters in both variants, on AWS or on the local cloud.
+
+Exit codes: 0 success; 1 not found, nothing to do, or the target cannot be used; 2 bad input
+(nothing was changed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from clinical.errors import ContractViolation
+from scribe import encounters, redrive, uploads
+from scribe.encounters import EncounterNotFound
+from scribe.rendering import list_text, note_text, status_text
+from scribe.target import VARIANTS, Target, TargetError
+
+VARIANT_CHOICE = click.Choice([*VARIANTS, "both"])
+
+
+class BadInput(click.ClickException):
+    exit_code = 2
+
+
+class Failed(click.ClickException):
+    exit_code = 1
+
+
+def _variants(choice: str) -> tuple[str, ...]:
+    return VARIANTS if choice == "both" else (choice,)
+
+
+def _target(ctx: click.Context) -> Target:
+    try:
+        return Target.choose(ctx.obj["local"])
+    except TargetError as error:
+        raise Failed(str(error)) from None
+
+
+def _deployment(ctx: click.Context, variant: str):
+    try:
+        return _target(ctx).deployment(variant, ctx.obj["stack"])
+    except TargetError as error:
+        raise Failed(str(error)) from None
+
+
+def _emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--local", is_flag=True, help="Use the local cloud (`make localcloud`) instead of AWS.")
+@click.option("--stack", default=None, help="The stack to use when a variant is deployed more than once.")
+@click.pass_context
+def main(ctx: click.Context, local: bool, stack: str | None) -> None:
+    """Operate the clinical scribe pipelines: upload dictations, follow encounters, read notes, redrive failures.
+
+    AWS by default (the standard credential chain and region); the local cloud with --local or when
+    AWS_ENDPOINT_URL points at it. Stacks are found from their CloudFormation outputs.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj.update(local=local, stack=stack)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
+@click.option("--encounter-id", default=None, help="The encounter id (default: the file name without extension).")
+@click.pass_context
+def upload(ctx: click.Context, files: tuple[Path, ...], variant: str, encounter_id: str | None) -> None:
+    """Upload dictation audio to audio/<encounter_id>.<ext>, checked against the contract first."""
+    try:
+        planned = uploads.plan_uploads(list(files), encounter_id)
+    except ContractViolation as error:
+        raise BadInput(f"{error.message} (nothing was uploaded)") from None
+    deployments = [_deployment(ctx, v) for v in _variants(variant)]
+    steps = [(d, p) for p in planned for d in deployments]
+    if len(steps) > 1 and sys.stderr.isatty():
+        with click.progressbar(steps, label="uploading", file=sys.stderr) as bar:
+            for deployment, item in bar:
+                uploads.upload(deployment, item)
+    else:
+        for deployment, item in steps:
+            uploads.upload(deployment, item)
+    for deployment, item in steps:
+        click.echo(f"uploaded {item.path} -> s3://{deployment.bucket}/{item.key} ({deployment.variant})")
+
+
+@main.command()
+@click.argument("encounter_id")
+@click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -> None:
+    """Where an encounter is: stage, timeline, retries, failure, evidence, and how the answer was found."""
+    found, missing = [], []
+    for name in _variants(variant):
+        deployment = _deployment(ctx, name)
+        try:
+            found.append(encounters.status_of(deployment, encounter_id))
+        except ContractViolation as error:
+            raise BadInput(f"{encounter_id}: {error.message}") from None
+        except EncounterNotFound as error:
+            missing.append({"variant": name, "found": False, "reason": str(error)})
+    if as_json:
+        _emit_json([s.to_json() | {"found": True} for s in found] + missing)
+    else:
+        for item in found:
+            click.echo(status_text(item))
+        for item in missing:
+            click.echo(f"{encounter_id} ({item['variant']}): not found: {item['reason']}")
+    if not found:
+        ctx.exit(1)
+
+
+@main.command("list")
+@click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
+@click.option("--state", "stage", type=click.Choice(encounters.STAGES), default=None, help="Only this stage.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def list_command(ctx: click.Context, variant: str, stage: str | None, limit: int, as_json: bool) -> None:
+    """Recent encounters (by upload time) and their stage."""
+    listed = []
+    for name in _variants(variant):
+        listed += encounters.list_encounters(_deployment(ctx, name), limit)
+    if stage:
+        listed = [item for item in listed if item.stage == stage]
+    if as_json:
+        _emit_json([vars(item) for item in listed])
+    else:
+        click.echo(list_text(listed))
+
+
+@main.command()
+@click.argument("encounter_id")
+@click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="The stored note document(s).")
+@click.pass_context
+def note(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -> None:
+    """The draft SOAP note, rendered for a person (--json: the stored document)."""
+    notes = {}
+    for name in _variants(variant):
+        deployment = _deployment(ctx, name)
+        document = encounters._get_json(deployment, f"notes/{encounter_id}.json")
+        if document is not None:
+            notes[name] = document
+    if not notes:
+        raise Failed(f"no note for encounter {encounter_id} ({', '.join(_variants(variant))}): see `scribe status`")
+    if as_json:
+        _emit_json(notes if variant == "both" else notes[variant])
+        return
+    for name, document in notes.items():
+        click.echo(f"== {encounter_id} ({name})")
+        click.echo(note_text(document))
+
+
+@main.command("redrive")
+@click.argument("encounter_id", required=False)
+@click.option("--all", "everything", is_flag=True, help="Every failed encounter that can be redriven.")
+@click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
+@click.pass_context
+def redrive_command(ctx: click.Context, encounter_id: str | None, everything: bool, variant: str) -> None:
+    """Retry what failed: choreography moves DLQ messages back to their queue; orchestration redrives the
+    failed execution from the failed step. Then `scribe status` shows the recovery."""
+    if bool(encounter_id) == everything:
+        raise BadInput("give an ENCOUNTER_ID or --all")
+    done, refused = 0, []
+    for name in _variants(variant):
+        try:
+            result = redrive.redrive(_deployment(ctx, name), encounter_id)
+        except redrive.NothingToRedrive as error:
+            refused.append(f"{name}: {error}")
+            continue
+        done += len(result.encounters)
+        what = (
+            f"{result.messages_moved} DLQ message(s) moved back"
+            if name == "choreography"
+            else f"{len(result.executions)} execution(s) redriven"
+        )
+        click.echo(f"{name}: {what} ({', '.join(result.encounters) or 'none'})")
+    for line in refused:
+        click.echo(line, err=True)
+    if refused and not done:
+        ctx.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""What a person reads: statuses, lists and notes as text."""
+
+from __future__ import annotations
+
+import textwrap
+
+from scribe.encounters import EncounterStatus, Listed
+
+DRAFT_BANNER = "DRAFT - AI-generated. A clinician must review and sign it before any clinical use."
+
+
+def when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def status_text(status: EncounterStatus) -> str:
+    lines = [
+        f"{status.encounter_id} ({status.variant}, stack {status.stack}): {status.stage.upper()}",
+        "  timeline:",
+        *(f"    {when(m.at)}  {m.what}" for m in status.timeline),
+        f"  retries so far: {status.retries}",
+    ]
+    if status.failure:
+        failure = status.failure
+        step = f", step {failure['failed_step']}" if failure.get("failed_step") else ""
+        lines.append(
+            f"  failure: {failure['error_type']} at stage {failure['stage']}{step}: {failure.get('message') or ''}"
+        )
+    lines.append("  evidence:")
+    lines += [f"    {item}" for item in status.evidence]
+    asked = ", ".join(status.services_asked)
+    how = (
+        "one execution history"
+        if status.services_asked == ["stepfunctions"]
+        else "pieced together from several services (nobody is in charge)"
+        if status.variant == "choreography"
+        else "no execution, so S3 was asked too"
+    )
+    lines.append(f"  answered by asking {len(status.services_asked)} service(s): {asked} ({how})")
+    for name, link in status.links.items():
+        lines.append(f"  console ({name}): {link}")
+    return "\n".join(lines)
+
+
+def list_text(listed: list[Listed]) -> str:
+    if not listed:
+        return "no encounters"
+    width = max(len(item.encounter_id) for item in listed)
+    return "\n".join(
+        f"{item.encounter_id:<{width}}  {item.variant:<13}  {item.stage:<12}  uploaded {when(item.uploaded_at)}"
+        for item in listed
+    )
+
+
+def note_text(note: dict) -> str:
+    soap, provenance = note["soap"], note["provenance"]
+    wrap = lambda text: textwrap.fill(text, width=96, initial_indent="  ", subsequent_indent="  ")  # noqa: E731
+    lines = [f"*** {DRAFT_BANNER} ***", f"status: {note['status']}", ""]
+    for section in ("subjective", "objective", "assessment", "plan"):
+        lines += [section.upper(), wrap(soap[section]), ""]
+    lines.append("MEDICATIONS AND ORDERS")
+    orders = soap.get("medications_and_orders") or []
+    lines += [f"  - [{order['category']}] {order['description']}" for order in orders] or ["  (none)"]
+    lines += [
+        "",
+        "PROVENANCE",
+        f"  encounter {provenance['encounter_id']}, variant {provenance['variant']}, created {provenance['created_at']}",
+        f"  model {provenance['model_id']}, prompt {provenance['prompt_version']}",
+        f"  transcript sha256 {provenance['transcript_sha256']}",
+        f"  transcription job {provenance['transcription_job_name']}",
+    ]
+    return "\n".join(lines)

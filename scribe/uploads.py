@@ -1,0 +1,53 @@
+"""Uploading dictations: the encounter contract is checked before anything is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from clinical.errors import ContractViolation, EmptyAudio
+from clinical.layout import AUDIO_PREFIX, parse_audio_key
+from scribe.target import Deployment
+
+
+@dataclass(frozen=True)
+class PlannedUpload:
+    path: Path
+    encounter_id: str
+    key: str
+
+
+def plan_uploads(paths: list[Path], encounter_id: str | None = None) -> list[PlannedUpload]:
+    """Check every file against the contract; raises ContractViolation (naming the file) before any upload."""
+    if encounter_id is not None and len(paths) != 1:
+        raise ContractViolation("--encounter-id names one encounter: give exactly one file with it")
+    planned, seen = [], {}
+    for path in paths:
+        if not path.is_file():
+            raise ContractViolation(f"{path}: no such file")
+        stem = encounter_id or path.stem
+        try:
+            upload = parse_audio_key(f"{AUDIO_PREFIX}{stem}{path.suffix.lower()}")
+            if path.stat().st_size == 0:
+                raise EmptyAudio("the audio file is empty")
+        except ContractViolation as error:
+            raise type(error)(f"{path}: {error.message}") from None
+        if upload.encounter_id in seen:
+            raise ContractViolation(
+                f"{path} and {seen[upload.encounter_id]} would both be encounter {upload.encounter_id}"
+            )
+        seen[upload.encounter_id] = path
+        planned.append(PlannedUpload(path, upload.encounter_id, upload.key))
+    return planned
+
+
+def upload(deployment: Deployment, planned: PlannedUpload) -> None:
+    """Server-side encrypted with the stack's own KMS key."""
+    with planned.path.open("rb") as body:
+        deployment.client("s3").put_object(
+            Bucket=deployment.bucket,
+            Key=planned.key,
+            Body=body,
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=deployment.outputs["KmsKeyArn"],
+        )

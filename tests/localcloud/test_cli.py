@@ -1,0 +1,174 @@
+"""scribe against the in-process local cloud with both variants deployed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from localcloud.cloud import LocalCloud
+from localcloud.faults import FaultPlan
+from scribe.cli import main
+from tests.localcloud.conftest import DICTATION, STACKS, keys
+
+AUDIO = b"RIFF....WAVEfmt cli test dictation"
+
+
+@pytest.fixture
+def cloud(cdk_out):
+    with LocalCloud(cdk_out, faults=FaultPlan(seed=3)) as cloud:
+        for stack in STACKS:
+            cloud.deploy(stack)
+        cloud.transcribe.register(AUDIO, DICTATION)
+        yield cloud
+
+
+def scribe(*args: str, exit_code: int = 0):
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == exit_code, (result.output, result.exception)
+    return result
+
+
+def scribe_json(*args: str, exit_code: int = 0):
+    output = scribe(*args, "--json", exit_code=exit_code).stdout
+    try:
+        return json.loads(output)
+    except ValueError:
+        raise AssertionError(output) from None
+
+
+def dictation(tmp_path, name: str, body: bytes = AUDIO):
+    path = tmp_path / name
+    path.write_bytes(body)
+    return str(path)
+
+
+def by_variant(statuses: list[dict]) -> dict[str, dict]:
+    return {status["variant"]: status for status in statuses}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "reason"),
+    [
+        ("visit notes.wav", AUDIO, "encounter id must be"),
+        ("visit.txt", AUDIO, "not a format Transcribe Medical accepts"),
+        ("visit.wav", b"", "the audio file is empty"),
+    ],
+)
+def test_a_bad_file_is_rejected_before_anything_is_uploaded(cloud, tmp_path, name, body, reason):
+    good = dictation(tmp_path, "good-one.wav")
+    result = scribe("upload", good, dictation(tmp_path, name, body), exit_code=2)
+    assert reason in result.output and "nothing was uploaded" in result.output
+    for stack in STACKS:
+        assert keys(cloud, stack, "audio/") == [], "not even the good file"
+
+
+def test_upload_uses_the_file_name_as_id_and_the_stacks_key(cloud, tmp_path):
+    scribe("upload", dictation(tmp_path, "enc-1.wav"), "--variant", "both")
+    s3 = cloud.client("s3")
+    for stack in STACKS:
+        head = s3.head_object(Bucket=cloud.outputs[stack]["EncounterBucketName"], Key="audio/enc-1.wav")
+        assert head["ServerSideEncryption"] == "aws:kms"
+        assert head["SSEKMSKeyId"] == cloud.outputs[stack]["KmsKeyArn"]
+    scribe("upload", dictation(tmp_path, "whatever.wav"), "--encounter-id", "enc-2", "--variant", "orchestration")
+    assert keys(cloud, STACKS[1], "audio/") == ["audio/enc-1.wav", "audio/enc-2.wav"]
+
+
+def test_status_of_a_running_then_a_finished_encounter(cloud, tmp_path):
+    cloud.transcribe.job_seconds = 10**7  # the job stays in progress until we finish it
+    scribe("upload", dictation(tmp_path, "enc-3.wav"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        cloud.pump()
+        statuses = by_variant(scribe_json("status", "enc-3"))
+        if all(s["stage"] == "transcribing" for s in statuses.values()):
+            break
+    assert {v: s["stage"] for v, s in statuses.items()} == {
+        "choreography": "transcribing",
+        "orchestration": "transcribing",
+    }
+    assert any(m["what"] == "entered WaitForTranscript" for m in statuses["orchestration"]["timeline"])
+    for job in cloud.transcribe.pending.values():
+        job.due_at = 0
+    cloud.run_until_quiet(timeout=90)
+    statuses = by_variant(scribe_json("status", "enc-3"))
+    assert {v: s["stage"] for v, s in statuses.items()} == {
+        "choreography": "note written",
+        "orchestration": "note written",
+    }
+    assert statuses["orchestration"]["services_asked"] == ["stepfunctions"]
+    assert statuses["choreography"]["services_asked"] == ["s3", "transcribe", "sqs"]
+    text = scribe("status", "enc-3", "--variant", "choreography").output
+    assert "pieced together from several services" in text and "NOTE WRITTEN" in text
+
+
+def test_status_of_an_unknown_encounter_is_a_clear_not_found(cloud):
+    result = scribe("status", "never-uploaded", exit_code=1)
+    assert "never-uploaded (choreography): not found" in result.output
+    assert "never-uploaded (orchestration): not found" in result.output
+    assert "must be" in scribe("status", "bad id!", exit_code=2).output
+
+
+def test_a_transient_failure_is_shown_then_redriven_to_a_note_in_each_variant(cloud, tmp_path):
+    cloud.faults.rates["bedrock_throttle"] = 1.0
+    scribe("upload", dictation(tmp_path, "enc-4.wav"))
+    cloud.run_until_quiet(timeout=90)
+    failed = by_variant(scribe_json("status", "enc-4"))
+    assert {v: (s["stage"], s["failure"]["error_type"]) for v, s in failed.items()} == {
+        "choreography": ("failed", "NoteModelThrottled"),
+        "orchestration": ("failed", "NoteModelThrottled"),
+    }
+    assert failed["orchestration"]["failure"]["failed_step"] == "GenerateNote"
+    assert any("NoteRequestsDlq" in e for e in failed["choreography"]["evidence"])
+    assert failed["choreography"]["retries"] == 4 and failed["orchestration"]["retries"] >= 6
+
+    cloud.faults.rates.clear()  # Bedrock recovers
+    output = scribe("redrive", "enc-4").output
+    assert "choreography: 1 DLQ message(s) moved back (enc-4)" in output
+    assert "orchestration: 1 execution(s) redriven (enc-4)" in output
+    cloud.run_until_quiet(timeout=90)
+    recovered = by_variant(scribe_json("status", "enc-4"))
+    assert {v: s["stage"] for v, s in recovered.items()} == {
+        "choreography": "note written",
+        "orchestration": "note written",
+    }
+    assert any(m["what"] == "redriven" for m in recovered["orchestration"]["timeline"])
+    history = [m["what"] for m in recovered["orchestration"]["timeline"]]
+    assert history.count("entered StartTranscription") == 1, "the redrive resumed at the failed step"
+    for stack in STACKS:
+        assert keys(cloud, stack, "failures/") == []
+
+
+def test_nothing_to_redrive_is_said_and_exits_non_zero(cloud, tmp_path):
+    cloud.faults.rates["bedrock_malformed"] = 1.0
+    scribe("upload", dictation(tmp_path, "enc-5.wav"), "--variant", "choreography")
+    cloud.run_until_quiet(timeout=90)
+    result = scribe("redrive", "enc-5", "--variant", "choreography", exit_code=1)
+    assert "the failure was permanent" in result.output
+    assert "give an ENCOUNTER_ID or --all" in scribe("redrive", exit_code=2).output
+
+
+def test_note_list_and_their_json(cloud, tmp_path):
+    scribe("upload", dictation(tmp_path, "enc-6.wav"), dictation(tmp_path, "enc-7.wav"))
+    cloud.run_until_quiet(timeout=90)
+    text = scribe("note", "enc-6", "--variant", "orchestration").output
+    assert "DRAFT - AI-generated" in text and "ASSESSMENT" in text and "PROVENANCE" in text
+    stored = scribe_json("note", "enc-6", "--variant", "choreography")
+    assert stored["status"] == "draft" and stored["provenance"]["variant"] == "choreography"
+    listed = scribe_json("list")
+    assert sorted((item["encounter_id"], item["variant"], item["stage"]) for item in listed) == [
+        ("enc-6", "choreography", "note written"),
+        ("enc-6", "orchestration", "note written"),
+        ("enc-7", "choreography", "note written"),
+        ("enc-7", "orchestration", "note written"),
+    ]
+    assert scribe_json("list", "--state", "failed") == []
+    assert "no note for encounter enc-99" in scribe("note", "enc-99", exit_code=1).output
+
+
+def test_local_without_a_running_local_cloud_says_how_to_start_one(monkeypatch, tmp_path):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setattr("scribe.target.LOCAL_ENDPOINT_FILE", tmp_path / "missing.json")
+    assert "make localcloud" in scribe("--local", "list", exit_code=1).output
