@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit scan synth demo localcloud plan deploy lint format lock clean
+.PHONY: install test unit scan synth demo localcloud measure plan deploy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
@@ -57,6 +57,10 @@ demo: synth
 ## localcloud: a local cloud that stays up (both stacks deployed with the CDK CLI) for `scribe --local`; Ctrl-C stops it
 localcloud: synth
 	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.serve $(CDK_OUT) 2>/dev/null | grep --line-buffered -v '^{"'
+
+## measure: count the AWS operations one encounter takes in each variant (writes scribe/measured_operations.json for scribe cost)
+measure: synth
+	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.measure $(CDK_OUT) --encounters 30 2>/dev/null | grep -v '^{"'
 
 ## plan: what the synthesized stacks would deploy (functions, queues, alarms, outputs)
 plan: synth

@@ -40,6 +40,7 @@ from localcloud.cloudformation_shims import (
 from localcloud.events_shims import scheduled_rules_ignore_events
 from localcloud.faults import NO_FAULTS, FaultPlan
 from localcloud.lambda_runtime import in_process_lambdas, resolve_handler
+from localcloud.operations import OperationCounter, mark_harness
 from localcloud.sqs_event_source import SqsEventSource
 from localcloud.sqs_shims import dlq_redrive
 from localcloud.stepfunctions_shims import (
@@ -113,6 +114,7 @@ class LocalCloud:
         self.alarms = AlarmEvaluator(self.client, self.clock.now)
         self._pumps = 0
         self.outputs: dict[str, dict[str, str]] = {}
+        self.operations = OperationCounter()
         self.event_sources: list[SqsEventSource] = []
         self.schedules: list[Schedule] = []
         self._stack = contextlib.ExitStack()
@@ -145,6 +147,7 @@ class LocalCloud:
         enter(self.transcribe.installed())
         enter(outputs_after_change_sets())
         enter(self.clock.stamping_s3_objects())
+        enter(self.operations.counting())
         enter(self.clock.stamping_executions())
         enter(execution_status_events())
         enter(redrive_execution())
@@ -164,9 +167,12 @@ class LocalCloud:
         self._stack.close()
 
     def client(self, service: str):
+        """A client of the local cloud itself (its pollers, evaluators, tests): not counted as pipeline work."""
         if self.endpoint_url:
-            return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url, **CLIENT_CREDENTIALS)
-        return boto3.client(service, region_name=REGION)
+            client = boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url, **CLIENT_CREDENTIALS)
+        else:
+            client = boto3.client(service, region_name=REGION)
+        return mark_harness(client)
 
     def cli_environment(self) -> dict[str, str]:
         """What a process needs to use this local cloud as its AWS (the CDK CLI, the AWS CLI, boto3)."""
@@ -308,7 +314,12 @@ class LocalCloud:
         """One round of everything the cloud does by itself; returns how much happened."""
         activity = self.transcribe.advance() + self._run_due_schedules()
         for source in self.event_sources:
-            activity += source.poll_once().received
+            received = source.poll_once().received
+            if received:
+                # What Lambda's poller asks of SQS for a batch (billed on AWS): a receive and a delete.
+                self.operations.add("sqs", "ReceiveMessage")
+                self.operations.add("sqs", "DeleteMessageBatch")
+            activity += received
         self._pumps += 1
         if self._pumps % 25 == 0:
             self.alarms.evaluate()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=None, help="loopback port (default: a free one)")
     args = parser.parse_args(argv[1:])
     port = args.port or free_port()
+    # A TERM (a supervisor, `timeout`) stops it as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with LocalCloud(args.cdk_out, port=port) as cloud:
         print(f"local cloud on {cloud.endpoint_url}: deploying with the CDK CLI ...", flush=True)
         for stack in deploy_all(cloud):

@@ -13,12 +13,14 @@ from pathlib import Path
 import click
 
 from clinical.errors import ContractViolation
+from scribe import cost as cost_model
 from scribe import encounters, redrive, uploads
 from scribe.encounters import EncounterNotFound
-from scribe.rendering import list_text, note_text, status_text
+from scribe.rendering import cost_text, list_text, note_text, status_text
 from scribe.target import VARIANTS, Target, TargetError
 
 VARIANT_CHOICE = click.Choice([*VARIANTS, "both"])
+DEFAULT_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # the stacks' default (cdk.json)
 
 
 class BadInput(click.ClickException):
@@ -186,6 +188,26 @@ def redrive_command(ctx: click.Context, encounter_id: str | None, everything: bo
         click.echo(line, err=True)
     if refused and not done:
         ctx.exit(1)
+
+
+@main.command()
+@click.option("--minutes", type=float, default=5.0, show_default=True, help="Audio minutes per encounter.")
+@click.option("--encounters", type=int, default=1000, show_default=True, help="How many encounters to price.")
+@click.option(
+    "--model", "model_id", default=DEFAULT_MODEL, show_default=True, help="Bedrock model or inference profile."
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cost(minutes: float, encounters: int, model_id: str, as_json: bool) -> None:
+    """Cost per encounter and per N encounters in each variant, from a dated price table and operation
+    counts measured on the local cloud (`make measure`). Needs no AWS access."""
+    try:
+        estimate = cost_model.estimate(minutes, encounters, model_id)
+    except (cost_model.UnknownModel, ValueError) as error:
+        raise BadInput(str(error)) from None
+    if as_json:
+        _emit_json(estimate)
+    else:
+        click.echo(cost_text(estimate))
 
 
 if __name__ == "__main__":

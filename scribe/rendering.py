@@ -70,3 +70,26 @@ def note_text(note: dict) -> str:
         f"  transcription job {provenance['transcription_job_name']}",
     ]
     return "\n".join(lines)
+
+
+def cost_text(estimate: dict) -> str:
+    n = estimate["encounters"]
+    lines = [
+        f"{estimate['minutes_per_encounter']:g} min of audio per encounter, {n} encounters, "
+        f"{estimate['model_id']}, {estimate['region']} list prices recorded {estimate['prices_recorded']}",
+        f"operation counts: {estimate['measured']}",
+    ]
+    for variant, figures in estimate["variants"].items():
+        lines += ["", f"{variant}:", f"  {'item':<20} {'per encounter':>14} {f'per {n}':>12}  basis"]
+        for line in figures["lines"]:
+            lines.append(
+                f"  {line['item']:<20} {line['usd_per_encounter']:>14.6f} {line['usd_per_n']:>12.4f}  {line['basis']}"
+            )
+        lines.append(f"  {'total':<20} {figures['usd_per_encounter']:>14.6f} {figures['usd_per_n']:>12.4f}")
+        lines.append(
+            f"  Transcribe is {figures['transcribe_share']:.1%} of it; the coordination (Lambda, Step Functions, "
+            f"SQS, S3 requests, DynamoDB) costs ${figures['coordination_usd_per_encounter'] * 1000:.4f} per 1,000 encounters"
+        )
+    fixed = ", ".join(f"{k} ${v:.2f}" for k, v in estimate["fixed_per_month"].items())
+    lines += ["", f"fixed per month: {fixed}", estimate["caveat"]]
+    return "\n".join(lines)

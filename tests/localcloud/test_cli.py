@@ -172,3 +172,25 @@ def test_local_without_a_running_local_cloud_says_how_to_start_one(monkeypatch, 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setattr("scribe.target.LOCAL_ENDPOINT_FILE", tmp_path / "missing.json")
     assert "make localcloud" in scribe("--local", "list", exit_code=1).output
+
+
+def test_cost_prices_both_variants_and_rejects_an_unknown_model():
+    estimate = scribe_json("cost", "--minutes", "3", "--encounters", "500")
+    assert set(estimate["variants"]) == {"choreography", "orchestration"}
+    for figures in estimate["variants"].values():
+        transcribe = figures["lines"][0]
+        assert transcribe["item"] == "Transcribe Medical"
+        assert transcribe["usd_per_n"] == pytest.approx(3 * 0.075 * 500)
+    assert "Transcribe is" in scribe("cost").output
+    assert "no price for model" in scribe("cost", "--model", "unknown", exit_code=2).output
+
+
+def test_the_measurement_counts_one_converse_call_and_four_transitions_per_encounter(cdk_out):
+    from localcloud.measure import measure
+
+    figures = measure(cdk_out, encounters=2)["per_encounter"]
+    for variant in ("choreography", "orchestration"):
+        assert figures[variant]["operations"]["bedrock-runtime:Converse"] == 1.0, variant
+        assert figures[variant]["operations"]["transcribe:StartMedicalTranscriptionJob"] == 1.0, variant
+    assert figures["orchestration"]["state_transitions"] == 4.0
+    assert figures["choreography"]["lambda"]["choreography.write_note.handler"]["invocations"] == 1.0

@@ -1,0 +1,120 @@
+"""`make measure`: what one encounter costs in AWS operations, measured on the local cloud.
+
+Runs N sample dictations through both deployed variants (no faults), counts every AWS call the
+pipeline makes (service and operation), the Lambda invocations per function, and the state
+transitions, and writes the per-encounter figures to scribe/measured_operations.json, which
+`scribe cost` prices. Prints the figures.
+Usage: python -m localcloud.measure [cdk.out] [--encounters N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from localcloud.cloud import LocalCloud
+from localcloud.lambda_runtime import INVOCATIONS
+from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+MEASURED = Path(__file__).resolve().parent.parent / "scribe" / "measured_operations.json"
+VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
+
+
+def _function_memory(cloud: LocalCloud, stack: str) -> dict[str, tuple[str, int]]:
+    """function name -> (handler, memory MB)"""
+    return {
+        f["FunctionName"]: (f["Handler"], f["MemorySize"])
+        for f in cloud.client("lambda").list_functions()["Functions"]
+        if f["FunctionName"].startswith(f"{stack}-")
+    }
+
+
+def _transitions(cloud: LocalCloud) -> int:
+    sfn, total = cloud.client("stepfunctions"), 0
+    arn = cloud.outputs[ORCHESTRATION_STACK]["StateMachineArn"]
+    for execution in sfn.list_executions(stateMachineArn=arn, maxResults=1000)["executions"]:
+        history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+        total += sum(1 for e in history if e["type"].endswith("StateEntered"))
+    return total
+
+
+def measure(cdk_out: Path, encounters: int, burst: bool = False) -> dict:
+    samples = sorted(SAMPLES.glob("*.wav"))
+    result = {}
+    for variant, stack in VARIANTS.items():
+        with LocalCloud(cdk_out) as cloud:
+            cloud.deploy(stack)
+            for sample in samples:
+                cloud.transcribe.register(sample.read_bytes(), sample.with_suffix(".txt").read_text().strip())
+            invocations_before = Counter(INVOCATIONS.invocations)
+            cloud.operations.counts.clear()
+            s3 = cloud.client("s3")
+            for n in range(encounters):
+                sample = samples[n % len(samples)]
+                s3.put_object(
+                    Bucket=cloud.outputs[stack]["EncounterBucketName"],
+                    Key=f"audio/m-{n:04d}.wav",
+                    Body=sample.read_bytes(),
+                )
+                cloud.operations.add("s3", "PutObject")  # the upload itself (made by the harness here)
+                if not burst:  # one encounter at a time, as a clinic's uploads trickle in: no batching
+                    cloud.run_until_quiet(timeout=300)
+            cloud.run_until_quiet(timeout=300)
+            notes = s3.list_objects_v2(Bucket=cloud.outputs[stack]["EncounterBucketName"], Prefix="notes/")
+            if notes.get("KeyCount", 0) != encounters:
+                raise RuntimeError(f"{variant}: {notes.get('KeyCount', 0)} notes for {encounters} encounters")
+            memory = _function_memory(cloud, stack)
+            invoked = Counter(INVOCATIONS.invocations) - invocations_before
+            functions = {
+                handler: {"invocations": invoked[name] / encounters, "memory_mb": mb}
+                for name, (handler, mb) in memory.items()
+                if invoked[name]
+            }
+            result[variant] = {
+                "operations": {
+                    f"{service}:{operation}": count / encounters
+                    for (service, operation), count in sorted(cloud.operations.counts.items())
+                },
+                "lambda": functions,
+                "state_transitions": _transitions(cloud) / encounters if variant == "orchestration" else 0,
+            }
+    return {
+        "measured_at": datetime.now(UTC).date().isoformat(),
+        "how": (
+            f"python -m localcloud.measure --encounters {encounters}{' --burst' if burst else ''}: sample dictations, "
+            f"{'all uploaded at once' if burst else 'one at a time'}, no faults, moto 5.2.5; scheduled sweeps during "
+            "the run are included"
+        ),
+        "encounters": encounters,
+        "per_encounter": result,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localcloud.measure", description=__doc__.splitlines()[0])
+    parser.add_argument("cdk_out", nargs="?", default="cdk.out", type=Path)
+    parser.add_argument("--encounters", type=int, default=30)
+    parser.add_argument("--output", type=Path, default=MEASURED)
+    parser.add_argument("--burst", action="store_true", help="upload all at once (queues then batch messages)")
+    args = parser.parse_args(argv[1:])
+    measured = measure(args.cdk_out, args.encounters, args.burst)
+    args.output.write_text(json.dumps(measured, indent=2) + "\n")
+    for variant, figures in measured["per_encounter"].items():
+        print(f"{variant}: per encounter ({args.encounters} measured)")
+        for name, count in figures["operations"].items():
+            print(f"  {name:<55} {count:8.2f}")
+        for handler, function in figures["lambda"].items():
+            print(f"  lambda {handler:<48} {function['invocations']:8.2f} invocations ({function['memory_mb']} MB)")
+        if figures["state_transitions"]:
+            print(f"  {'state transitions':<55} {figures['state_transitions']:8.2f}")
+    print(f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
