@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import click
+from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
 from clinical.errors import ContractViolation
 from scribe import cost as cost_model
@@ -53,7 +54,21 @@ def _emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ScribeGroup(click.Group):
+    """Turns "AWS cannot be reached as configured" into a clear message and exit code 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NoRegionError:
+            raise Failed("no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION), or use --local") from None
+        except NoCredentialsError:
+            raise Failed("no AWS credentials found: configure them (aws configure / SSO), or use --local") from None
+        except EndpointConnectionError as error:
+            raise Failed(f"cannot reach {error.kwargs.get('endpoint_url')}: is the local cloud running?") from None
+
+
+@click.group(cls=ScribeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--local", is_flag=True, help="Use the local cloud (`make localcloud`) instead of AWS.")
 @click.option("--stack", default=None, help="The stack to use when a variant is deployed more than once.")
 @click.pass_context

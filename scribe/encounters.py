@@ -182,10 +182,9 @@ def choreography_status(deployment: Deployment, encounter_id: str) -> EncounterS
     if transcript:
         status.stage = "transcribed"
         status.timeline.append(Moment(_parse_time(transcript["LastModified"]), "transcript written"))
-    for name, url, message in in_dlq:
-        # Its receive count is not reported: every look at a DLQ (this one included) adds to it.
-        sent = datetime.fromtimestamp(int(message["Attributes"]["SentTimestamp"]) / 1000, UTC)
-        status.timeline.append(Moment(sent, f"message sent that ended in {name.removesuffix('Url')}"))
+    for name, url, _message in in_dlq:
+        # Neither its receive count (every look at a DLQ, this one included, adds to it) nor its sent time
+        # (the local cloud's SQS keeps real time) is reported.
         status.evidence.append(f"DLQ message in {name.removesuffix('Url')} (redrive it with `scribe redrive`)")
         if link := deployment.queue_link(url):
             status.links[name.removesuffix("Url")] = link

@@ -194,3 +194,12 @@ def test_the_measurement_counts_one_converse_call_and_four_transitions_per_encou
         assert figures[variant]["operations"]["transcribe:StartMedicalTranscriptionJob"] == 1.0, variant
     assert figures["orchestration"]["state_transitions"] == 4.0
     assert figures["choreography"]["lambda"]["choreography.write_note.handler"]["invocations"] == 1.0
+
+
+def test_no_region_or_no_reachable_endpoint_is_a_clear_error_not_a_traceback(monkeypatch):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    assert "no AWS region configured" in scribe("list", exit_code=1).output
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://localhost:9")
+    assert "cannot reach http://localhost:9" in scribe("list", exit_code=1).output
