@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit scan synth demo localcloud measure plan deploy lint format lock clean
+.PHONY: install test unit scan synth demo localcloud measure compare plan deploy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
@@ -61,6 +61,10 @@ localcloud: synth
 ## measure: count the AWS operations one encounter takes in each variant (writes scribe/measured_operations.json for scribe cost)
 measure: synth
 	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.measure $(CDK_OUT) --encounters 30 2>/dev/null | grep -v '^{"'
+
+## compare: 200 encounters through both variants under the default faults; writes reports/compare-default and the README section
+compare: synth
+	@$(OFFLINE_ENV) $(BIN)/scribe compare --encounters 200 --faults default --report reports/compare-default --update-readme 2>/dev/null | grep -v '^{"'
 
 ## plan: what the synthesized stacks would deploy (functions, queues, alarms, outputs)
 plan: synth

@@ -45,6 +45,7 @@ from localcloud.sqs_event_source import SqsEventSource
 from localcloud.sqs_shims import dlq_redrive
 from localcloud.stepfunctions_shims import (
     aws_error_names,
+    callbacks_skip_unstarted_executions,
     compressed_time,
     execution_status_events,
     redrive_execution,
@@ -151,6 +152,7 @@ class LocalCloud:
         enter(self.clock.stamping_executions())
         enter(execution_status_events())
         enter(redrive_execution())
+        enter(callbacks_skip_unstarted_executions())
         enter(dlq_redrive())
         if self.port:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request

@@ -94,9 +94,16 @@ class StackResources:
 def complete_stack(cloudformation, s3, cloudwatch, stack_name: str, template: dict) -> dict[str, int]:
     """Apply the resources and properties moto's CloudFormation skipped; returns what was applied."""
     resources = StackResources(cloudformation, stack_name)
-    applied = {"event_bridge_notifications": 0, "alarms": 0}
+    applied = {"event_bridge_notifications": 0, "alarms": 0, "bucket_versioning": 0}
     for logical_id, resource in template["Resources"].items():
         properties = resource.get("Properties", {})
+        versioning = properties.get("VersioningConfiguration", {}).get("Status")
+        if resource["Type"] == "AWS::S3::Bucket" and versioning:
+            # moto's CloudFormation ignores VersioningConfiguration (the note write relies on versions).
+            s3.put_bucket_versioning(
+                Bucket=resources.physical[logical_id], VersioningConfiguration={"Status": versioning}
+            )
+            applied["bucket_versioning"] += 1
         if resource["Type"] == "AWS::S3::Bucket" and properties.get("NotificationConfiguration", {}).get(
             "EventBridgeConfiguration", {}
         ).get("EventBridgeEnabled"):

@@ -105,6 +105,11 @@ class _HandlerOutput(threading.local):
 _OUTPUT = _HandlerOutput()
 
 
+def send_handler_output_to(stream) -> None:
+    """Where invocations' printed output (EMF metric lines) goes afterwards; INVOCATIONS keeps it anyway."""
+    _HandlerOutput.stream = stream
+
+
 def _handler_print(*args, **kwargs) -> None:
     if _OUTPUT.buffer is not None and "file" not in kwargs:
         kwargs["file"] = _OUTPUT.buffer

@@ -213,3 +213,20 @@ def redrive_execution() -> Iterator[None]:
         mock.patch.object(Execution, "to_history_output", _history_across_redrives),
     ):
         yield
+
+
+@contextlib.contextmanager
+def callbacks_skip_unstarted_executions() -> Iterator[None]:
+    """moto marks an execution RUNNING before its worker thread has built its environment; a
+    SendTaskSuccess/Failure/Heartbeat made meanwhile (by another execution's callback) scans it and
+    fails with AttributeError. Skip executions whose environment does not exist yet: they hold no tokens."""
+    real = StepFunctionsParserBackend._get_executions
+
+    def _get_executions(self, execution_status=None):
+        executions = real(self, execution_status)
+        if execution_status == ExecutionStatus.RUNNING:
+            executions = [e for e in executions if e.exec_worker is not None and e.exec_worker.env is not None]
+        return executions
+
+    with mock.patch.object(StepFunctionsParserBackend, "_get_executions", _get_executions):
+        yield

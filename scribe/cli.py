@@ -225,5 +225,45 @@ def cost(minutes: float, encounters: int, model_id: str, as_json: bool) -> None:
         click.echo(cost_text(estimate))
 
 
+@main.command("compare")
+@click.option("--encounters", type=click.IntRange(1, 5000), default=200, show_default=True)
+@click.option(
+    "--faults", "profile", default="default", show_default=True, help="A profile of localcloud/fault_profiles.json."
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write report.json and report.md here.",
+)
+@click.option("--cdk-out", type=click.Path(path_type=Path), default=Path("cdk.out"), show_default=True)
+@click.option("--update-readme", is_flag=True, help="Regenerate the README's comparison section from this report.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def compare_command(ctx, encounters, profile, seed, report_dir, cdk_out, update_readme, as_json) -> None:
+    """Run the same workload with the same seeded faults through both variants on the local cloud,
+    redrive, check the invariants and report. Exits 1 if any invariant fails."""
+    from localcloud import compare as comparison
+
+    if not (cdk_out / "manifest.json").exists():
+        raise BadInput(f"{cdk_out} holds no synthesized app: run `make synth` first")
+    try:
+        report = comparison.compare(cdk_out, encounters, profile, seed, comparison.progress_printer())
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    if report_dir:
+        comparison.write_report(report, report_dir)
+    if update_readme:
+        comparison.update_readme(Path("README.md"), report)
+    click.echo(json.dumps(report, indent=2) if as_json else comparison.markdown(report))
+    if not report["all_invariants_pass"]:
+        click.echo("INVARIANT FAILED", err=True)
+        ctx.exit(1)
+
+
 if __name__ == "__main__":
     main()

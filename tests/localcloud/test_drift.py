@@ -64,3 +64,14 @@ def test_alarms_exist_with_the_templates_metric_threshold_and_action(local_cloud
             expected["ComparisonOperator"],
         )
         assert actual["AlarmActions"] == [topic]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_bucket_versioning_matches_the_template(local_cloud, cdk_out, stack):
+    ids, s3 = physical_ids(local_cloud, stack), local_cloud.client("s3")
+    buckets = resources_of_type(template(cdk_out, stack), "AWS::S3::Bucket")
+    versioned = {i for i, b in buckets.items() if b["Properties"].get("VersioningConfiguration", {}).get("Status")}
+    assert versioned, "the encounter bucket is versioned"
+    for logical_id in buckets:
+        status = s3.get_bucket_versioning(Bucket=ids[logical_id]).get("Status")
+        assert (status == "Enabled") == (logical_id in versioned), logical_id

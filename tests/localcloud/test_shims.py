@@ -278,3 +278,21 @@ def test_a_dlq_message_move_task_returns_messages_to_the_source_queue(moto):
     bodies = {m["Body"] for m in sqs.receive_message(QueueUrl=work, MaxNumberOfMessages=10)["Messages"]}
     assert bodies == {"one", "two"}
     assert "Messages" not in sqs.receive_message(QueueUrl=dlq)
+
+
+def test_a_callback_skips_executions_whose_worker_has_not_built_its_environment_yet(moto):
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    from localcloud.stepfunctions_shims import callbacks_skip_unstarted_executions
+
+    backend = stepfunctions_parser_backends["123456789012"][REGION]
+    starting = SimpleNamespace(status=ExecutionStatus.RUNNING, exec_worker=SimpleNamespace(env=None))
+    backend.state_machines.append(SimpleNamespace(executions=[starting]))
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    with pytest.raises(AttributeError):
+        backend.send_task_success("token", "{}")  # moto alone trips over the unstarted execution
+    with callbacks_skip_unstarted_executions(), pytest.raises(sfn.exceptions.InvalidToken):
+        sfn.send_task_success(taskToken="token", output="{}")  # the token is simply unknown

@@ -1,0 +1,87 @@
+"""The comparison run and its invariant checker: they pass on a real run, and fail when the guarantee is broken."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from localcloud import compare
+from localcloud.invariants import check
+
+
+@pytest.fixture(scope="module")
+def report(cdk_out):
+    return compare.compare(cdk_out, encounters=20, profile="default", seed=7)
+
+
+def test_a_small_compare_under_default_faults_passes_every_invariant_in_both_variants(report):
+    assert report["all_invariants_pass"], json.dumps(report["variants"], indent=1)
+    for variant, figures in report["variants"].items():
+        assert [i["status"] for i in figures["invariants"]] == ["PASS"] * 6, variant
+        outcomes = figures["outcomes"]
+        assert outcomes["notes"] + outcomes["failure_records"] >= outcomes["valid_encounters"]
+        assert sum(outcomes["faults_injected"].values()) > 0, "the run met faults"
+    orchestration = report["variants"]["orchestration"]["operations_per_upload"]
+    assert orchestration["state_transitions"] > 3, "4 per encounter with an execution (invalid uploads have none)"
+    markdown = compare.markdown(report)
+    assert "| no silent loss | PASS" in markdown
+
+
+def test_an_unknown_profile_is_a_clear_error(cdk_out):
+    with pytest.raises(ValueError, match="unknown fault profile 'hurricane'; profiles: default, none, storm"):
+        compare.compare(cdk_out, encounters=1, profile="hurricane", seed=1)
+
+
+def tampered_run(cdk_out, tamper):
+    workload = compare.make_workload(6, seed=3)
+    return compare.run_variant(cdk_out, "choreography", workload, {}, 3, lambda _line: None, tamper=tamper)
+
+
+def bucket_of(cloud, stack):
+    return cloud.outputs[stack]["EncounterBucketName"]
+
+
+def test_the_checker_fails_when_a_note_is_deleted_or_duplicated_behind_the_pipelines_back(cdk_out):
+    tampered = {}
+
+    def delete_one_note_and_rewrite_another(cloud, stack):
+        s3 = cloud.client("s3")
+        first, second = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket_of(cloud, stack))["Contents"]
+                               if o["Key"].startswith("notes/"))[:2]  # fmt: skip
+        s3.delete_object(Bucket=bucket_of(cloud, stack), Key=first)
+        s3.put_object(Bucket=bucket_of(cloud, stack), Key=second, Body=b'{"status": "draft"}')
+        tampered.update(deleted=first, rewritten=second)
+
+    verdicts = {v.name: v for v in tampered_run(cdk_out, delete_one_note_and_rewrite_another).invariants}
+    deleted_id = tampered["deleted"].removeprefix("notes/").removesuffix(".json")
+    assert not verdicts["no silent loss"].passed and deleted_id in verdicts["no silent loss"].detail
+    assert not verdicts["exactly one terminal record per valid encounter"].passed
+    assert not verdicts["no second note for an encounter"].passed
+    assert tampered["rewritten"] in verdicts["no second note for an encounter"].detail
+    assert verdicts["every invalid upload has a failure record"].passed
+
+
+def test_the_checker_fails_on_phi_in_a_log_line_an_unrecorded_invalid_upload_or_an_unalarmed_failure(cdk_out):
+    snapshot = tampered_run(cdk_out, None).snapshot
+    assert all(v.passed for v in check(snapshot))
+    snapshot.logs += '\n{"message": "note drafted", "text": "' + snapshot.phi_texts[0] + '"}'
+    snapshot.invalid_keys.append("audio/never recorded.wav")
+    snapshot.failure_keys.add("failures/enc-0003.json")
+    snapshot.failure_alarm_fired = False
+    failed = {v.name for v in check(snapshot) if not v.passed}
+    assert {
+        "no transcript or note text in logs or execution history",
+        "every invalid upload has a failure record",
+        "every permanent failure raised an alarm",
+        "exactly one terminal record per valid encounter",
+    } <= failed
+
+
+def test_the_readmes_comparison_section_is_generated_from_the_committed_report():
+    root = compare.PROJECT
+    report = json.loads((root / "reports" / "compare-default" / "report.json").read_text())
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index(compare.README_BEGIN) + len(compare.README_BEGIN) : readme.index(compare.README_END)]
+    assert section == "\n" + compare.markdown(report)
+    assert report["all_invariants_pass"] and report["parameters"]["encounters"] == 200
