@@ -195,6 +195,12 @@ def run_variant(
         progress["phase"] = "settling"
         _settle(cloud, stack, workload, tick)
         failed_before = {k.removeprefix("failures/").removesuffix(".json") for k in _keys(cloud, stack, "failures/")}
+        # Failure to alarm, before the redrive rewrites records: each record's time to the next ALARM
+        # transition of EncounterFailures (0 if the alarm was already in ALARM from an earlier failure).
+        cloud.alarms.evaluate()
+        first_records = [_json(cloud, stack, f"failures/{i}.json") for i in sorted(failed_before)]
+        first_fired = [e.simulated_at for e in cloud.alarms.fired if e.alarm_name.startswith(f"{stack}-")
+                       and e.metric == "EncounterFailures"]  # fmt: skip
         progress["phase"] = "redriving"
         deployment = Target(region="us-east-1", local=True).deployment(variant)
         redriven = set(redrive(deployment, None).encounters)
@@ -271,12 +277,15 @@ def run_variant(
             transcribing = (job["CompletionTime"] - job["CreationTime"]).total_seconds()
             overheads.append(max(note_at - uploaded_at[encounter_id] - transcribing, 0.0))
         to_alarm = []
-        alarm_times = sorted(e.simulated_at for e in fired if e.metric == "EncounterFailures")
-        for record in records:
+        alarm_times = sorted(first_fired)
+        for record in first_records:
             at = cloud.clock.at(datetime.fromisoformat(record["recorded_at"]))
             later = [t - at for t in alarm_times if t >= at - 1]
+            earlier = [t for t in alarm_times if t < at - 1]
             if later:
                 to_alarm.append(max(later[0], 0.0))
+            elif earlier:
+                to_alarm.append(0.0)  # the alarm was already in ALARM
         run.latency = {
             "overhead_p50_s": _percentile(overheads, 50),
             "overhead_p95_s": _percentile(overheads, 95),
@@ -438,10 +447,69 @@ def update_readme(readme: Path, report: dict) -> None:
     readme.write_text(text[:begin] + "\n" + markdown(report) + text[end:])
 
 
+CHARTS = {
+    "outcomes.png": (
+        "Outcomes",
+        "encounters",
+        {
+            "notes": lambda v: v["outcomes"]["notes"],
+            "failure records": lambda v: v["outcomes"]["failure_records"],
+            "recovered by redrive": lambda v: v["outcomes"]["recovered_by_redrive"],
+            "left in DLQs": lambda v: sum(v["outcomes"]["dlq_messages"].values()),
+        },
+    ),
+    "operations.png": (
+        "Operations per upload",
+        "count",
+        {
+            "Lambda invocations": lambda v: v["operations_per_upload"]["lambda_invocations"],
+            "state transitions": lambda v: v["operations_per_upload"]["state_transitions"],
+            "SQS requests": lambda v: v["operations_per_upload"]["sqs_requests"],
+            "S3 requests": lambda v: v["operations_per_upload"]["s3_requests"],
+        },
+    ),
+    "latency.png": (
+        "Simulated coordination overhead and time to alarm",
+        "simulated minutes",
+        {
+            "overhead p50": lambda v: (v["simulated_latency"]["overhead_p50_s"] or 0) / 60,
+            "overhead p95": lambda v: (v["simulated_latency"]["overhead_p95_s"] or 0) / 60,
+            "failure to alarm p50": lambda v: (v["simulated_latency"]["failure_to_alarm_p50_s"] or 0) / 60,
+        },
+    ),
+}
+
+
+def write_charts(report: dict, directory: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    variants = list(report["variants"])
+    for name, (title, unit, series) in CHARTS.items():
+        figure, axes = pyplot.subplots(figsize=(7, 3.2))
+        width = 0.8 / len(variants)
+        for index, variant in enumerate(variants):
+            values = [get(report["variants"][variant]) for get in series.values()]
+            positions = [x + index * width for x in range(len(series))]
+            axes.bar(positions, values, width=width, label=variant)
+        axes.set_xticks([x + width * (len(variants) - 1) / 2 for x in range(len(series))], list(series))
+        axes.set_title(f"{title} ({report['parameters']['faults']} faults)")
+        axes.set_ylabel(unit)
+        axes.legend()
+        figure.tight_layout()
+        figure.savefig(directory / name, dpi=100)
+        pyplot.close(figure)
+    return list(CHARTS)
+
+
 def write_report(report: dict, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (directory / "report.md").write_text("# Side by side under faults\n\n" + markdown(report))
+    charts = write_charts(report, directory)
+    images = "".join(f"![{name.removesuffix('.png')}]({name})\n" for name in charts)
+    (directory / "report.md").write_text("# Side by side under faults\n\n" + markdown(report) + "\n" + images)
 
 
 def progress_printer():

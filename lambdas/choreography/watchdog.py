@@ -28,6 +28,7 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
         prefix=settings.job_name_prefix,
         stalled_after=timedelta(minutes=settings.stalled_job_minutes),
         now=now,
+        lookback=timedelta(hours=settings.upload_window_hours),
     ):
         if failure_record_exists(s3, bucket, job.encounter_id):
             continue

@@ -20,13 +20,14 @@ from clinical.errors import (
     TranscriptNotProcessed,
 )
 from clinical.layout import (
+    NOTES_PREFIX,
     AudioUpload,
     encounter_id_from_job_name,
     note_key,
     transcript_key,
     transcription_job_name,
 )
-from clinical.objects import is_not_found, object_exists
+from clinical.objects import is_not_found
 from clinical.observability import logger
 
 THROTTLING_CODES = {
@@ -162,39 +163,60 @@ def _jobs(transcribe, status: str, prefix: str):
         kwargs["NextToken"] = page["NextToken"]
 
 
+def _keys_under(s3, bucket: str, prefix: str) -> set[str]:
+    keys: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.update(item["Key"] for item in page.get("Contents", []))
+    return keys
+
+
 def find_unfinished_jobs(
-    transcribe, s3, *, bucket: str, prefix: str, stalled_after: timedelta, now: datetime | None = None
+    transcribe,
+    s3,
+    *,
+    bucket: str,
+    prefix: str,
+    stalled_after: timedelta,
+    now: datetime | None = None,
+    lookback: timedelta | None = None,
 ) -> list[UnfinishedJob]:
     """This deployment's jobs that will not lead to a note by themselves: FAILED ones, ones queued or
     running past the limit, and COMPLETED ones still without a note past the limit.
 
     Transcribe Medical emits no event for a failed job, and a lost transcript event leaves a
     completed job with no note; without this check such an encounter would simply stop. Jobs of
-    other deployments (other prefixes) are ignored.
+    other deployments (other prefixes) are ignored, and so are jobs that ended more than `lookback`
+    ago (earlier sweeps settled them), so a sweep's S3 checks do not grow with the whole history.
     """
     now = now or datetime.now(UTC)
     found: list[UnfinishedJob] = []
+    noted: set[str] | None = None  # the notes/ listing, read once per sweep when first needed
     for status in ("FAILED", "QUEUED", "IN_PROGRESS", "COMPLETED"):
         for summary in _jobs(transcribe, status, prefix):
             job_name = summary["MedicalTranscriptionJobName"]
             encounter_id = encounter_id_from_job_name(prefix, job_name)
-            if encounter_id is None or object_exists(s3, bucket, note_key(encounter_id)):
+            if encounter_id is None:
                 continue
             started_at = summary.get("StartTime") or summary.get("CreationTime")
+            ended_at = summary.get("CompletionTime")
+            if lookback is not None and ended_at is not None and now - ended_at > lookback + stalled_after:
+                continue
+            if status == "COMPLETED" and (ended_at is None or now - ended_at <= stalled_after):
+                continue
+            if status in ("QUEUED", "IN_PROGRESS") and (started_at is None or now - started_at <= stalled_after):
+                continue
+            if noted is None:
+                noted = _keys_under(s3, bucket, NOTES_PREFIX)
+            if note_key(encounter_id) in noted:
+                continue
+            minutes = int(stalled_after.total_seconds() // 60)
             if status == "FAILED":
                 error = job_failure(transcribe, job_name)
             elif status == "COMPLETED":
-                completed_at = summary.get("CompletionTime")
-                if completed_at is None or now - completed_at <= stalled_after:
-                    continue
-                minutes = int(stalled_after.total_seconds() // 60)
                 error = TranscriptNotProcessed(
                     f"the transcript was written but no note followed within {minutes} minutes (its event may have been lost)"
                 )
-            elif started_at is not None and now - started_at > stalled_after:
-                minutes = int(stalled_after.total_seconds() // 60)
-                error = TranscriptionStalled(f"transcription job still {status} after {minutes} minutes")
             else:
-                continue
+                error = TranscriptionStalled(f"transcription job still {status} after {minutes} minutes")
             found.append(UnfinishedJob(encounter_id, job_name, error, started_at))
     return found

@@ -28,6 +28,14 @@ def test_a_small_compare_under_default_faults_passes_every_invariant_in_both_var
     assert "| no silent loss | PASS" in markdown
 
 
+def test_the_report_is_json_markdown_and_charts(report, tmp_path):
+    compare.write_report(report, tmp_path)
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+    assert "![outcomes](outcomes.png)" in (tmp_path / "report.md").read_text()
+    for chart in ("outcomes.png", "operations.png", "latency.png"):
+        assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", chart
+
+
 def test_an_unknown_profile_is_a_clear_error(cdk_out):
     with pytest.raises(ValueError, match="unknown fault profile 'hurricane'; profiles: default, none, storm"):
         compare.compare(cdk_out, encounters=1, profile="hurricane", seed=1)

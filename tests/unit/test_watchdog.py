@@ -139,3 +139,13 @@ def test_a_completed_job_with_no_note_past_the_limit_is_recorded_as_not_processe
     record = cloud.read_json("failures/enc-8.json")
     assert (record["stage"], record["error_type"]) == ("note", "TranscriptNotProcessed")
     assert cloud.keys("failures/") == ["failures/enc-8.json"]
+
+
+def test_jobs_that_ended_before_the_lookback_are_not_checked_again(cloud, transcribe):
+    """Each sweep checks S3 only for recent jobs (upload_window_hours + the stall limit), not the whole history."""
+    listing(transcribe, "FAILED", summary("enc-11", "FAILED") | {"CompletionTime": NOW - timedelta(hours=30)})
+    listing(transcribe, "QUEUED")
+    listing(transcribe, "IN_PROGRESS")
+    listing(transcribe, "COMPLETED", completed("enc-12", 30 * 60))
+    assert sweep() == 0, "no GetMedicalTranscriptionJob, no record: earlier sweeps settled these"
+    assert cloud.keys("failures/") == []
