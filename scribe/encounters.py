@@ -192,6 +192,11 @@ def choreography_status(deployment: Deployment, encounter_id: str) -> EncounterS
         status.stage = "failed"
         status.retries = max(status.retries, int(record.get("attempts", 1)) - 1)
         _record_failure_moments(status, deployment, record)
+        function = deployment.outputs.get(
+            "WriteNoteFunctionName" if record.get("stage") == "note" else "StartTranscriptionFunctionName"
+        )
+        if function and (link := deployment.function_logs_link(function)):
+            status.links["function logs"] = link
     if note:
         status.stage = "note written"
         _note_moment(status, deployment, note)
@@ -233,6 +238,8 @@ def orchestration_status(deployment: Deployment, encounter_id: str) -> Encounter
     status.evidence.append(f"execution {arn}: {execution['status']}")
     if link := deployment.execution_link(arn):
         status.links["execution"] = link
+    if (group := deployment.outputs.get("ExecutionLogGroupName")) and (link := deployment.log_group_link(group)):
+        status.links["execution logs"] = link
     state, failed_task = None, False
     for event in history:
         at, kind = _parse_time(event["timestamp"]), event["type"]

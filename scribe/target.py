@@ -112,5 +112,8 @@ class Deployment:
     def execution_link(self, execution_arn: str) -> str | None:
         return self._console(f"states/home?region={{region}}#/v2/executions/details/{execution_arn}")
 
+    def function_logs_link(self, function_name: str) -> str | None:
+        return self._console(f"lambda/home?region={{region}}#/functions/{function_name}?tab=monitoring")
+
     def log_group_link(self, name: str) -> str | None:
         return self._console(f"cloudwatch/home?region={{region}}#logsV2:log-groups/log-group/{quote(name, safe='')}")

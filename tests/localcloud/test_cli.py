@@ -203,3 +203,15 @@ def test_no_region_or_no_reachable_endpoint_is_a_clear_error_not_a_traceback(mon
     assert "no AWS region configured" in scribe("list", exit_code=1).output
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://localhost:9")
     assert "cannot reach http://localhost:9" in scribe("list", exit_code=1).output
+
+
+def test_console_links_are_given_on_aws_only(cloud, tmp_path, monkeypatch):
+    from scribe.encounters import status_of
+    from scribe.target import Target
+
+    scribe("upload", dictation(tmp_path, "enc-8.wav"), "--variant", "orchestration")
+    cloud.run_until_quiet(timeout=90)
+    on_aws = status_of(Target(region="us-east-1").deployment("orchestration"), "enc-8")
+    assert on_aws.links["execution"].startswith("https://us-east-1.console.aws.amazon.com/states/home")
+    assert "logsV2:log-groups/log-group/" in on_aws.links["execution logs"]
+    assert status_of(Target(region="us-east-1", local=True).deployment("orchestration"), "enc-8").links == {}
