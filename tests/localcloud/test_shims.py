@@ -296,3 +296,21 @@ def test_a_callback_skips_executions_whose_worker_has_not_built_its_environment_
         backend.send_task_success("token", "{}")  # moto alone trips over the unstarted execution
     with callbacks_skip_unstarted_executions(), pytest.raises(sfn.exceptions.InvalidToken):
         sfn.send_task_success(taskToken="token", output="{}")  # the token is simply unknown
+
+
+def test_execution_dates_and_history_timestamps_follow_the_simulated_clock(moto):
+    from datetime import UTC, datetime
+
+    from localcloud.clock import SimulatedClock
+
+    clock = SimulatedClock(factor=0.001)
+    time.sleep(0.05)  # 50 simulated seconds ahead of the real clock
+    with clock.stamping_executions():
+        result = run_machine({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}, name="clocked")
+        history = boto3.client("stepfunctions", region_name=REGION).get_execution_history(
+            executionArn=result["executionArn"]
+        )["events"]
+    now = datetime.now(UTC)
+    assert (result["startDate"] - now).total_seconds() > 30
+    assert (result["stopDate"] - now).total_seconds() > 30
+    assert all((event["timestamp"] - now).total_seconds() > 30 for event in history)
