@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from clinical.objects import keys_under
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
 from localcloud.invariants import Snapshot, check
 from localcloud.lambda_runtime import INVOCATIONS, send_handler_output_to
+from localcloud.measure import execution_histories, per_encounter_figures, state_transitions
 from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -89,12 +91,7 @@ class VariantRun:
 
 
 def _keys(cloud: LocalCloud, stack: str, prefix: str) -> list[str]:
-    s3, keys = cloud.client("s3"), []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=cloud.outputs[stack]["EncounterBucketName"], Prefix=prefix
-    ):
-        keys += [item["Key"] for item in page.get("Contents", [])]
-    return keys
+    return sorted(keys_under(cloud.client("s3"), cloud.outputs[stack]["EncounterBucketName"], prefix))
 
 
 def _json(cloud: LocalCloud, stack: str, key: str) -> dict:
@@ -116,20 +113,6 @@ def _settle(cloud: LocalCloud, stack: str, workload: Workload, show) -> None:
         and cloud.clock.now() - started < SETTLE_BUDGET_SECONDS
     ):
         cloud.run_until_quiet(timeout=900, progress=show)
-
-
-def _histories(cloud: LocalCloud, stack: str) -> tuple[str, int, dict[str, str]]:
-    """(all execution histories as text, state transitions, encounter -> status)."""
-    if "StateMachineArn" not in cloud.outputs[stack]:
-        return "", 0, {}
-    sfn, texts, transitions, statuses = cloud.client("stepfunctions"), [], 0, {}
-    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=cloud.outputs[stack]["StateMachineArn"]):
-        for execution in page["executions"]:
-            statuses[execution["name"]] = execution["status"]
-            events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-            transitions += sum(1 for e in events if e["type"].endswith("StateEntered"))
-            texts.append(json.dumps(events, default=str))
-    return "\n".join(texts), transitions, statuses
 
 
 def _emf_sum(documents: list[dict], metric: str, service: str) -> float:
@@ -217,7 +200,10 @@ def run_variant(
             for version in page.get("Versions", []):
                 versions[version["Key"]] += 1
         records = [_json(cloud, stack, key) for key in failures]
-        histories, transitions, statuses = _histories(cloud, stack)
+        executions = execution_histories(cloud, stack)
+        histories = "\n".join(json.dumps(events, default=str) for _name, _status, events in executions)
+        transitions = state_transitions(executions)
+        statuses = {name: status for name, status, _events in executions}
         emf = INVOCATIONS.emf[emf_start:]
         fired = [event for event in cloud.alarms.fired if event.alarm_name.startswith(f"{stack}-")]
         sqs = cloud.client("sqs")
@@ -295,41 +281,19 @@ def run_variant(
 
         n = len(workload.uploads)
         invoked = Counter(INVOCATIONS.invocations) - invocations_start
-        lambda_invocations = sum(invoked[name] for name in invoked if name.startswith(f"{stack}-"))
+        figures = per_encounter_figures(cloud, stack, invoked, transitions, n)
         by_service = Counter()
         for (service, _operation), count in cloud.operations.counts.items():
             by_service[service] += count
         run.operations_per_encounter = {
-            "lambda_invocations": lambda_invocations / n,
-            "state_transitions": transitions / n,
+            "lambda_invocations": sum(f["invocations"] for f in figures["lambda"].values()),
+            "state_transitions": figures["state_transitions"],
             "sqs_requests": by_service["sqs"] / n,
             "s3_requests": by_service["s3"] / n,
             "transcribe_calls": by_service["transcribe"] / n,
             "bedrock_calls": by_service["bedrock-runtime"] / n,
         }
-        memory = {
-            f["Handler"]: f["MemorySize"]
-            for f in cloud.client("lambda").list_functions()["Functions"]
-            if f["FunctionName"].startswith(f"{stack}-")
-        }
-        handler_of = {
-            f["FunctionName"]: f["Handler"]
-            for f in cloud.client("lambda").list_functions()["Functions"]
-            if f["FunctionName"].startswith(f"{stack}-")
-        }
-        measured = {
-            "per_encounter": {
-                variant: {
-                    "operations": {f"{s}:{o}": c / n for (s, o), c in cloud.operations.counts.items()},
-                    "lambda": {
-                        handler_of[name]: {"invocations": count / n, "memory_mb": memory[handler_of[name]]}
-                        for name, count in invoked.items()
-                        if name in handler_of
-                    },
-                    "state_transitions": transitions / n,
-                }
-            }
-        }
+        measured = {"per_encounter": {variant: figures}}
         lines = encounter_cost(
             variant,
             COST_MINUTES,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import INVOCATIONS
+from orchestration.executions import execution_history
 from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -25,22 +26,43 @@ MEASURED = Path(__file__).resolve().parent.parent / "scribe" / "measured_operati
 VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
 
 
-def _function_memory(cloud: LocalCloud, stack: str) -> dict[str, tuple[str, int]]:
-    """function name -> (handler, memory MB)"""
-    return {
+def execution_histories(cloud: LocalCloud, stack: str) -> list[tuple[str, str, list[dict]]]:
+    """(encounter id, status, history events) of each execution of the stack's state machine, if it has one."""
+    arn = cloud.outputs[stack].get("StateMachineArn")
+    if arn is None:
+        return []
+    sfn = cloud.client("stepfunctions")
+    return [
+        (execution["name"], execution["status"], execution_history(sfn, execution["executionArn"]))
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
+        for execution in page["executions"]
+    ]
+
+
+def state_transitions(histories: list[tuple[str, str, list[dict]]]) -> int:
+    """Billed state transitions: one per state entered."""
+    return sum(1 for _name, _status, events in histories for e in events if e["type"].endswith("StateEntered"))
+
+
+def per_encounter_figures(cloud: LocalCloud, stack: str, invoked: Counter, transitions: int, n: int) -> dict:
+    """What `scribe cost` prices: operations, Lambda invocations (with memory) and transitions, per encounter."""
+    functions = {
         f["FunctionName"]: (f["Handler"], f["MemorySize"])
         for f in cloud.client("lambda").list_functions()["Functions"]
         if f["FunctionName"].startswith(f"{stack}-")
     }
-
-
-def _transitions(cloud: LocalCloud) -> int:
-    sfn, total = cloud.client("stepfunctions"), 0
-    arn = cloud.outputs[ORCHESTRATION_STACK]["StateMachineArn"]
-    for execution in sfn.list_executions(stateMachineArn=arn, maxResults=1000)["executions"]:
-        history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-        total += sum(1 for e in history if e["type"].endswith("StateEntered"))
-    return total
+    return {
+        "operations": {
+            f"{service}:{operation}": count / n
+            for (service, operation), count in sorted(cloud.operations.counts.items())
+        },
+        "lambda": {
+            handler: {"invocations": invoked[name] / n, "memory_mb": mb}
+            for name, (handler, mb) in functions.items()
+            if invoked[name]
+        },
+        "state_transitions": transitions / n,
+    }
 
 
 def measure(cdk_out: Path, encounters: int, burst: bool = False) -> dict:
@@ -68,21 +90,9 @@ def measure(cdk_out: Path, encounters: int, burst: bool = False) -> dict:
             notes = s3.list_objects_v2(Bucket=cloud.outputs[stack]["EncounterBucketName"], Prefix="notes/")
             if notes.get("KeyCount", 0) != encounters:
                 raise RuntimeError(f"{variant}: {notes.get('KeyCount', 0)} notes for {encounters} encounters")
-            memory = _function_memory(cloud, stack)
             invoked = Counter(INVOCATIONS.invocations) - invocations_before
-            functions = {
-                handler: {"invocations": invoked[name] / encounters, "memory_mb": mb}
-                for name, (handler, mb) in memory.items()
-                if invoked[name]
-            }
-            result[variant] = {
-                "operations": {
-                    f"{service}:{operation}": count / encounters
-                    for (service, operation), count in sorted(cloud.operations.counts.items())
-                },
-                "lambda": functions,
-                "state_transitions": _transitions(cloud) / encounters if variant == "orchestration" else 0,
-            }
+            transitions = state_transitions(execution_histories(cloud, stack))
+            result[variant] = per_encounter_figures(cloud, stack, invoked, transitions, encounters)
     return {
         "measured_at": datetime.now(UTC).date().isoformat(),
         "how": (

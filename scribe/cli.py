@@ -14,6 +14,7 @@ import click
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
 from clinical.errors import ContractViolation
+from clinical.layout import note_key
 from scribe import cost as cost_model
 from scribe import encounters, redrive, uploads
 from scribe.encounters import EncounterNotFound
@@ -162,7 +163,7 @@ def note(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -> 
     notes = {}
     for name in _variants(variant):
         deployment = _deployment(ctx, name)
-        document = encounters._get_json(deployment, f"notes/{encounter_id}.json")
+        document = encounters.read_json(deployment, note_key(encounter_id))
         if document is not None:
             notes[name] = document
     if not notes:

@@ -27,7 +27,8 @@ from clinical.layout import (
     transcription_job_name,
     validate_encounter_id,
 )
-from orchestration.executions import execution_arn
+from clinical.objects import is_not_found
+from orchestration.executions import execution_arn, execution_history
 from orchestration.failed_executions import STAGE_OF_STATE, UNSUCCESSFUL
 from scribe.target import Deployment
 
@@ -70,11 +71,11 @@ def _parse_time(value) -> datetime | None:
     return datetime.fromisoformat(str(value)).astimezone(UTC)
 
 
-def _get_json(deployment: Deployment, key: str) -> dict | None:
+def read_json(deployment: Deployment, key: str) -> dict | None:
     try:
         body = deployment.client("s3").get_object(Bucket=deployment.bucket, Key=key)["Body"].read()
     except ClientError as error:
-        if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+        if is_not_found(error):
             return None
         raise
     return json.loads(body)
@@ -84,7 +85,7 @@ def _head(deployment: Deployment, key: str) -> dict | None:
     try:
         return deployment.client("s3").head_object(Bucket=deployment.bucket, Key=key)
     except ClientError as error:
-        if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+        if is_not_found(error):
             return None
         raise
 
@@ -150,8 +151,8 @@ def choreography_status(deployment: Deployment, encounter_id: str) -> EncounterS
     status.services_asked = ["s3"]
     audio = _audio(deployment, encounter_id)
     transcript = _head(deployment, transcript_key(encounter_id))
-    note = _get_json(deployment, note_key(encounter_id))
-    record = _get_json(deployment, failure_key(encounter_id))
+    note = read_json(deployment, note_key(encounter_id))
+    record = read_json(deployment, failure_key(encounter_id))
     status.services_asked.append("transcribe")
     job_name = transcription_job_name(deployment.stack_name, encounter_id)
     try:
@@ -204,16 +205,6 @@ def choreography_status(deployment: Deployment, encounter_id: str) -> EncounterS
     return status
 
 
-def _history(deployment: Deployment, arn: str) -> list[dict]:
-    sfn, events, token = deployment.client("stepfunctions"), [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            return events
-
-
 def _cause_message(cause: str | None) -> str | None:
     if not cause:
         return None
@@ -234,7 +225,7 @@ def orchestration_status(deployment: Deployment, encounter_id: str) -> Encounter
         if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
             raise
         return _before_any_execution(deployment, status)
-    history = _history(deployment, arn)
+    history = execution_history(sfn, arn)
     status.evidence.append(f"execution {arn}: {execution['status']}")
     if link := deployment.execution_link(arn):
         status.links["execution"] = link
@@ -276,7 +267,7 @@ def orchestration_status(deployment: Deployment, encounter_id: str) -> Encounter
 def _before_any_execution(deployment: Deployment, status: EncounterStatus) -> EncounterStatus:
     """No execution: rejected at intake (a failure record), or not taken in yet (audio only)."""
     status.services_asked.append("s3")
-    record = _get_json(deployment, failure_key(status.encounter_id))
+    record = read_json(deployment, failure_key(status.encounter_id))
     audio = _audio(deployment, status.encounter_id)
     if not record and not audio:
         raise EncounterNotFound(f"no trace of encounter {status.encounter_id} in {deployment.stack_name}")

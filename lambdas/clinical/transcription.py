@@ -27,7 +27,7 @@ from clinical.layout import (
     transcript_key,
     transcription_job_name,
 )
-from clinical.objects import is_not_found
+from clinical.objects import is_not_found, keys_under
 from clinical.observability import logger
 
 THROTTLING_CODES = {
@@ -163,13 +163,6 @@ def _jobs(transcribe, status: str, prefix: str):
         kwargs["NextToken"] = page["NextToken"]
 
 
-def _keys_under(s3, bucket: str, prefix: str) -> set[str]:
-    keys: set[str] = set()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.update(item["Key"] for item in page.get("Contents", []))
-    return keys
-
-
 def find_unfinished_jobs(
     transcribe,
     s3,
@@ -206,7 +199,7 @@ def find_unfinished_jobs(
             if status in ("QUEUED", "IN_PROGRESS") and (started_at is None or now - started_at <= stalled_after):
                 continue
             if noted is None:
-                noted = _keys_under(s3, bucket, NOTES_PREFIX)
+                noted = keys_under(s3, bucket, NOTES_PREFIX)
             if note_key(encounter_id) in noted:
                 continue
             minutes = int(stalled_after.total_seconds() // 60)

@@ -30,6 +30,19 @@ def execution_arn(state_machine_arn: str, encounter_id: str) -> str:
     return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{encounter_id}"
 
 
+def execution_history(stepfunctions, execution_arn: str) -> list[dict]:
+    """Every event of an execution's history, across pages."""
+    events, token = [], None
+    while True:
+        page = stepfunctions.get_execution_history(
+            executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {})
+        )
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
 def start_encounter_execution(stepfunctions, state_machine_arn: str, upload: AudioUpload) -> bool:
     """Start the encounter's execution; False when it already ran (a duplicate delivery)."""
     try:

@@ -20,6 +20,7 @@ from clinical.layout import failure_key, transcription_job_name
 from clinical.objects import is_not_found
 from clinical.settings import PipelineSettings
 from clinical.transcription import THROTTLING_CODES, job_failure
+from orchestration.executions import execution_history
 
 UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
 STAGE_OF_STATE = {"GenerateNote": "note", "NoteWritten": "note"}  # every other state is about the transcript
@@ -57,18 +58,6 @@ def failed_step(history: list[dict]) -> tuple[str | None, int]:
     return state, max(tries, 1)
 
 
-def _history(stepfunctions, execution_arn: str) -> list[dict]:
-    events, token = [], None
-    while True:
-        page = stepfunctions.get_execution_history(
-            executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {})
-        )
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            return events
-
-
 def _recorded_since(s3, bucket: str, encounter_id: str, moment: datetime) -> bool:
     """A failure record written after the execution stopped: this end is already recorded."""
     try:
@@ -96,7 +85,7 @@ def record_execution_failure(stepfunctions, s3, bucket: str, execution_arn: str,
     message, retryable = describe(
         error_name, execution.get("cause"), transcription_job_name(settings.job_name_prefix, encounter_id)
     )
-    state, tries = failed_step(_history(stepfunctions, execution_arn))
+    state, tries = failed_step(execution_history(stepfunctions, execution_arn))
     record_failure(
         s3,
         bucket,
