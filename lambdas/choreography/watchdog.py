@@ -9,7 +9,7 @@ from clinical.errors import ContractViolation
 from clinical.failures import FailureRecord, failure_record_exists, record_failure
 from clinical.layout import transcript_key, transcription_job_name
 from clinical.observability import logger, metrics, tracer
-from clinical.reconcile import SweepResult, take_in_lost_uploads, unclaimed_uploads
+from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.settings import PipelineSettings
 from clinical.steps import transcribe_upload
 from clinical.transcription import find_unfinished_jobs, job_exists
@@ -58,23 +58,15 @@ def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: dateti
     """Start the job of each upload that has none yet (its event was lost): the same idempotent start."""
     s3, transcribe = clients.s3(), clients.transcribe()
     now = now or datetime.now(UTC)
-    keys = unclaimed_uploads(
+    return sweep_lost_uploads(
         s3,
         bucket,
+        settings,
         is_claimed=lambda encounter_id: job_exists(
             transcribe, transcription_job_name(settings.job_name_prefix, encounter_id)
         ),
-        grace=timedelta(minutes=settings.upload_grace_minutes),
-        window=timedelta(hours=settings.upload_window_hours),
-        now=now,
-    )
-    return take_in_lost_uploads(
-        s3,
-        bucket,
-        keys,
         take_in=lambda key: transcribe_upload(s3, transcribe, bucket=bucket, key=key, settings=settings),
         stage_of=lambda error: "intake" if isinstance(error, ContractViolation) else "transcription",
-        variant=settings.variant,
         now=now,
     )
 

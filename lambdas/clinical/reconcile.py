@@ -30,6 +30,7 @@ from clinical.layout import (
     rejected_upload_failure_key,
 )
 from clinical.observability import MetricUnit, logger, metrics
+from clinical.settings import PipelineSettings
 
 
 @dataclass
@@ -120,3 +121,25 @@ def take_in_lost_uploads(
     if result.failed:
         raise SweepIncomplete(f"{len(result.failed)} lost uploads could not be taken in; the next sweep retries them")
     return result
+
+
+def sweep_lost_uploads(
+    s3,
+    bucket: str,
+    settings: PipelineSettings,
+    *,
+    is_claimed: Callable[[str], bool],
+    take_in: Callable[[str], None],
+    stage_of: Callable[[Exception], Stage],
+    now: datetime,
+) -> SweepResult:
+    """One sweep with the deployment's grace period and window: find the unclaimed uploads, take them in."""
+    keys = unclaimed_uploads(
+        s3,
+        bucket,
+        is_claimed=is_claimed,
+        grace=timedelta(minutes=settings.upload_grace_minutes),
+        window=timedelta(hours=settings.upload_window_hours),
+        now=now,
+    )
+    return take_in_lost_uploads(s3, bucket, keys, take_in=take_in, stage_of=stage_of, variant=settings.variant, now=now)

@@ -1,13 +1,13 @@
 """Scheduled: start the execution of each upload whose event never arrived (it has no execution), and
 record the failure of each execution that ended unsuccessfully without one (its status event was lost)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
 from clinical import clients
 from clinical.observability import logger, metrics, tracer
-from clinical.reconcile import SweepResult, take_in_lost_uploads, unclaimed_uploads
+from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import accept_upload
 from orchestration.executions import execution_arn, start_encounter_execution
@@ -24,10 +24,6 @@ def execution_status(stepfunctions, state_machine_arn: str, encounter_id: str) -
     return described["status"]
 
 
-def execution_exists(stepfunctions, state_machine_arn: str, encounter_id: str) -> bool:
-    return execution_status(stepfunctions, state_machine_arn, encounter_id) is not None
-
-
 @tracer.capture_method
 def take_in_lost_uploads_of(
     bucket: str, state_machine_arn: str, settings: PipelineSettings, now: datetime | None = None
@@ -42,29 +38,26 @@ def take_in_lost_uploads_of(
             ended_unrecorded.append(encounter_id)
         return status is not None
 
-    keys = unclaimed_uploads(
-        s3,
-        bucket,
-        is_claimed=is_claimed,
-        grace=timedelta(minutes=settings.upload_grace_minutes),
-        window=timedelta(hours=settings.upload_window_hours),
-        now=now,
-    )
-    for encounter_id in ended_unrecorded:
-        record_execution_failure(stepfunctions, s3, bucket, execution_arn(state_machine_arn, encounter_id), settings)
-    if ended_unrecorded:
-        logger.info("unrecorded execution failures recorded", extra={"count": len(ended_unrecorded)})
-    return take_in_lost_uploads(
-        s3,
-        bucket,
-        keys,
-        take_in=lambda key: start_encounter_execution(
-            stepfunctions, state_machine_arn, accept_upload(s3, bucket=bucket, key=key)
-        ),
-        stage_of=lambda _error: "intake",
-        variant=settings.variant,
-        now=now,
-    )
+    try:
+        return sweep_lost_uploads(
+            s3,
+            bucket,
+            settings,
+            is_claimed=is_claimed,
+            take_in=lambda key: start_encounter_execution(
+                stepfunctions, state_machine_arn, accept_upload(s3, bucket=bucket, key=key)
+            ),
+            stage_of=lambda _error: "intake",
+            now=now,
+        )
+    finally:
+        # Even when some uploads could not be taken in, the ended executions the sweep met get their records.
+        for encounter_id in ended_unrecorded:
+            record_execution_failure(
+                stepfunctions, s3, bucket, execution_arn(state_machine_arn, encounter_id), settings
+            )
+        if ended_unrecorded:
+            logger.info("unrecorded execution failures recorded", extra={"count": len(ended_unrecorded)})
 
 
 @logger.inject_lambda_context

@@ -1,5 +1,6 @@
 """Each fault kind, injected on every occasion, and what each variant shows for it."""
 
+import contextlib
 import json
 
 import pytest
@@ -98,22 +99,35 @@ def test_messages_in_a_dlq_put_its_alarm_in_alarm(faulty_cloud):
     assert (CHOREOGRAPHY, "ApproximateNumberOfMessagesVisible") in fired
 
 
-@pytest.fixture
-def transcript_events_lost(cdk_out):
-    plan = FaultPlan(rates={"event_lost": 1.0}, only={"event_lost": "transcripts/"}, seed=3)
+@contextlib.contextmanager
+def events_lost_under(cdk_out, prefix: str, key: str, job_seconds: float | None = None):
+    """Both stacks deployed with every S3 event under `prefix` lost, and `key` uploaded to both."""
+    plan = FaultPlan(rates={"event_lost": 1.0}, only={"event_lost": prefix}, seed=3)
     with LocalCloud(cdk_out, faults=plan) as cloud:
         for stack in STACKS:
             cloud.deploy(stack)
         cloud.transcribe.register(AUDIO, DICTATION)
-        # Jobs (50 minutes) outlast the callback timeout: the machine is waiting when the transcript lands.
-        cloud.transcribe.job_seconds = 3000
+        if job_seconds is not None:
+            cloud.transcribe.job_seconds = job_seconds
         for stack in STACKS:
-            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
-        uploaded = cloud.clock.now()
-        # The choreography watchdog records the encounter once it is stalled past stalled_job_minutes (120).
+            upload(cloud, stack, key, AUDIO)
+        yield cloud
+
+
+def run_until(cloud, done, simulated_hours: float) -> None:
+    """Let the cloud run (its schedules included) until done() or the simulated hours have passed."""
+    started = cloud.clock.now()
+    cloud.run_until_quiet(timeout=90)
+    while cloud.clock.now() - started < simulated_hours * 3600 and not done():
         cloud.run_until_quiet(timeout=90)
-        while cloud.clock.now() - uploaded < 5 * 3600 and not keys(cloud, CHOREOGRAPHY, "failures/"):
-            cloud.run_until_quiet(timeout=90)
+
+
+@pytest.fixture
+def transcript_events_lost(cdk_out):
+    # Jobs (50 minutes) outlast the callback timeout: the machine is waiting when the transcript lands.
+    with events_lost_under(cdk_out, "transcripts/", "audio/enc-1.wav", job_seconds=3000) as cloud:
+        # The choreography watchdog records the encounter once it is stalled past stalled_job_minutes (120).
+        run_until(cloud, lambda: keys(cloud, CHOREOGRAPHY, "failures/"), simulated_hours=5)
         yield cloud
 
 
@@ -132,17 +146,8 @@ def test_a_lost_transcript_event(transcript_events_lost):
 
 
 def test_a_lost_upload_event_is_taken_in_by_the_scheduled_sweep_in_both_variants(cdk_out):
-    plan = FaultPlan(rates={"event_lost": 1.0}, only={"event_lost": "audio/"}, seed=3)
-    with LocalCloud(cdk_out, faults=plan) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        cloud.transcribe.register(AUDIO, DICTATION)
-        for stack in STACKS:
-            upload(cloud, stack, "audio/enc-2.wav", AUDIO)
-        uploaded = cloud.clock.now()
-        cloud.run_until_quiet(timeout=90)
-        while cloud.clock.now() - uploaded < 2 * 3600 and not all(keys(cloud, s, "notes/") for s in STACKS):
-            cloud.run_until_quiet(timeout=90)
+    with events_lost_under(cdk_out, "audio/", "audio/enc-2.wav") as cloud:
+        run_until(cloud, lambda: all(keys(cloud, s, "notes/") for s in STACKS), simulated_hours=2)
         assert cloud.faults.injected["event_lost"] == 2, "both upload events were lost"
         for stack in STACKS:
             assert keys(cloud, stack, "notes/") == ["notes/enc-2.json"], stack

@@ -11,7 +11,7 @@ from clinical.layout import rejected_upload_failure_key
 from clinical.reconcile import take_in_lost_uploads, unclaimed_uploads
 from clinical.settings import PipelineSettings
 from orchestration.executions import execution_arn
-from orchestration.upload_sweep import execution_exists
+from orchestration.upload_sweep import execution_status
 from tests.unit.conftest import BUCKET, PREFIX
 
 GRACE, WINDOW = timedelta(minutes=15), timedelta(hours=24)
@@ -82,7 +82,7 @@ def test_an_encounter_is_claimed_in_orchestration_once_its_execution_exists(clou
         definition='{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}',
         roleArn="arn:aws:iam::123456789012:role/sfn",
     )["stateMachineArn"]
-    assert not execution_exists(sfn, machine, "enc-3")
+    assert execution_status(sfn, machine, "enc-3") is None
     started = sfn.start_execution(stateMachineArn=machine, name="enc-3", input="{}")["executionArn"]
     assert execution_arn(machine, "enc-3") == started
-    assert execution_exists(sfn, machine, "enc-3")
+    assert execution_status(sfn, machine, "enc-3") in ("RUNNING", "SUCCEEDED")
