@@ -1,5 +1,7 @@
 # Two commands do everything on a fresh clone: `make demo` and `make test`.
 SHELL := /bin/bash
+# A recipe fails when any command of a pipeline fails, not only the last.
+.SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -52,19 +54,19 @@ synth: install
 
 ## demo: the main job offline: deploy both stacks on the local cloud, run the samples through them, then a fault scenario
 demo: synth
-	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.demo $(CDK_OUT) 2>/dev/null | grep -v '^{"'
+	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.demo $(CDK_OUT)
 
 ## localcloud: a local cloud that stays up (both stacks deployed with the CDK CLI) for `scribe --local`; Ctrl-C stops it
 localcloud: synth
-	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.serve $(CDK_OUT) 2>/dev/null | grep --line-buffered -v '^{"'
+	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.serve $(CDK_OUT)
 
 ## measure: count the AWS operations one encounter takes in each variant (writes scribe/measured_operations.json for scribe cost)
 measure: synth
-	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.measure $(CDK_OUT) --encounters 30 2>/dev/null | grep -v '^{"'
+	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.measure $(CDK_OUT) --encounters 30 | grep -v '^{"'
 
 ## compare: 200 encounters through both variants under the default faults; writes reports/compare-default and the README section
 compare: synth
-	@$(OFFLINE_ENV) $(BIN)/scribe compare --encounters 200 --faults default --report reports/compare-default --update-readme 2>/dev/null | grep -v '^{"'
+	@$(OFFLINE_ENV) $(BIN)/scribe compare --encounters 200 --faults default --report reports/compare-default --update-readme | grep -v '^{"'
 
 ## plan: what the synthesized stacks would deploy (functions, queues, alarms, outputs)
 plan: synth

@@ -36,8 +36,8 @@ ORDER_CUES = {
 
 
 class ThrottlingException(JsonRESTError):
-    def __init__(self) -> None:
-        super().__init__("ThrottlingException", "Too many requests, please wait before trying again. (local fault)")
+    def __init__(self, message: str = "Too many requests, please wait before trying again. (local fault)") -> None:
+        super().__init__("ThrottlingException", message)
 
 
 def transcript_from_request(messages: list[dict]) -> str:
@@ -70,10 +70,14 @@ def local_soap_note(transcript: str) -> dict:
 
 
 @contextlib.contextmanager
-def local_converse(fault: Callable[[str, str], str | None] = lambda _subject, _scope: None) -> Iterator[None]:
+def local_converse(
+    fault: Callable[[str, str], str | None] = lambda _subject, _scope: None,
+    admit: Callable[[int, int], bool] = lambda _input_tokens, _output_tokens: True,
+) -> Iterator[None]:
     """Within this block bedrock-runtime Converse answers with the local note model.
 
-    `fault(transcript_digest, deployment)` is asked once per call and may answer "throttle" or "malformed".
+    `fault(transcript_digest, deployment)` is asked once per call and may answer "throttle" or "malformed";
+    `admit(input_tokens, output_tokens)` is the quota check (False: ThrottlingException, as Bedrock answers).
     """
 
     def converse(self: BedrockRuntimeResponse) -> ActionResult:
@@ -83,14 +87,18 @@ def local_converse(fault: Callable[[str, str], str | None] = lambda _subject, _s
         if injected == "throttle":
             raise ThrottlingException()
         text = "Here is the note you asked for." if injected == "malformed" else json.dumps(local_soap_note(transcript))
+        # Roughly 1.3 tokens per English word, plus the prompt's instructions and schema.
+        input_tokens, output_tokens = round(len(transcript.split()) * 1.3) + 350, round(len(text.split()) * 1.3)
+        if not admit(input_tokens, output_tokens):
+            raise ThrottlingException("Too many tokens, please wait before trying again.")
         return ActionResult(
             {
                 "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
                 "stopReason": "end_turn",
                 "usage": {
-                    "inputTokens": len(transcript.split()) + 350,
-                    "outputTokens": len(text.split()),
-                    "totalTokens": len(transcript.split()) + 350 + len(text.split()),
+                    "inputTokens": input_tokens,
+                    "outputTokens": output_tokens,
+                    "totalTokens": input_tokens + output_tokens,
                 },
                 "metrics": {"latencyMs": 1200},
             }

@@ -8,6 +8,10 @@
 Deploys the unmodified synthesized templates through moto's CloudFormation (after publishing
 their file assets), runs the Lambda handlers in-process, delivers SQS messages to functions with
 Lambda's event source semantics, and stands in for Transcribe Medical and Bedrock Converse.
+
+Time is simulated (localcloud.simulation): every step costs its modelled latency
+(localcloud/model/latencies.json), AWS quotas are enforced (localcloud/model/quotas.json), and the
+clock jumps over idle time, so a run's results never depend on how fast this machine is.
 """
 
 from __future__ import annotations
@@ -17,37 +21,55 @@ import json
 import logging
 import os
 import re
-import time
-from dataclasses import dataclass
+from collections import Counter
 from pathlib import Path
 from unittest import mock
 
 import boto3
+import botocore.config
+import botocore.retries.standard
+import botocore.retryhandler
+from botocore.client import BaseClient
 from moto import mock_aws
+from moto.awslambda.models import lambda_backends
 from moto.core.config import default_user_config
+from moto.core.exceptions import JsonRESTError
+from moto.moto_api._internal import mock_random
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.sqs.models import sqs_backends
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from localcloud import assets
 from localcloud.alarms import AlarmEvaluator
 from localcloud.bedrock_converse import local_converse
-from localcloud.clock import SimulatedClock
 from localcloud.cloudformation_shims import (
     complete_stack,
+    names_from_logical_ids,
     outputs_after_change_sets,
     state_machines_in_the_interpreter,
 )
+from localcloud.event_sources import Periodic, QueuePoller, ScheduledRule
 from localcloud.events_shims import scheduled_rules_ignore_events
 from localcloud.faults import NO_FAULTS, FaultPlan
 from localcloud.lambda_runtime import in_process_lambdas, resolve_handler
-from localcloud.operations import OperationCounter, mark_harness
+from localcloud.operations import HARNESS, OperationCounter, mark_harness
+from localcloud.service_model import (
+    Latencies,
+    QuotaLedger,
+    Quotas,
+    SlidingMinute,
+    TokenBucket,
+    load_latencies,
+    quotas_named,
+)
+from localcloud.simulation import Simulation, actors_follow_requests, http_dates_on_real_time
 from localcloud.sqs_event_source import SqsEventSource
 from localcloud.sqs_shims import dlq_redrive
 from localcloud.stepfunctions_shims import (
     aws_error_names,
     callbacks_skip_unstarted_executions,
-    compressed_time,
     execution_status_events,
+    on_simulated_time,
     redrive_execution,
 )
 from localcloud.transcribe_medical import LocalTranscribeMedical
@@ -85,49 +107,108 @@ def event_subject(body: str) -> str:
         return body
 
 
-@dataclass
-class Schedule:
-    rule_name: str
-    function_name: str
-    period: float
-    next_at: float
-
-
 class FunctionError(Exception):
     """The invoked function raised (Lambda reports FunctionError)."""
 
 
+class TooManyRequestsException(JsonRESTError):
+    """Lambda's throttle (429): the function's or the account's concurrency is used up."""
+
+    code = 429
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("TooManyRequestsException", f"Rate Exceeded. ({reason})")
+
+
+class StepFunctionsThrottlingException(JsonRESTError):
+    def __init__(self) -> None:
+        super().__init__("ThrottlingException", "Rate exceeded")
+
+
+ALARM_EVALUATION_SECONDS = 60  # CloudWatch evaluates these stacks' alarms once a period (60 s)
+
+
 class LocalCloud:
     """The local cloud, in-process (tests: boto3 is patched by moto) or, with `port`, as a moto
-    server on loopback that the CDK CLI and any AWS client can use through AWS_ENDPOINT_URL."""
+    server on loopback that the CDK CLI and any AWS client can use through AWS_ENDPOINT_URL.
+
+    `time_mode` "skip" (tests, demo, comparisons) jumps over idle time; "wall" (a cloud a person drives)
+    keeps wall-clock time and skips only when asked (`advance`)."""
 
     def __init__(
-        self, cdk_out: Path, *, time_factor: float = 0.001, faults: FaultPlan = NO_FAULTS, port: int | None = None
+        self,
+        cdk_out: Path,
+        *,
+        faults: FaultPlan = NO_FAULTS,
+        port: int | None = None,
+        time_mode: str = "skip",
+        seed: int = 7,
+        quotas: Quotas | str = "default",
+        latencies: Latencies | None = None,
     ) -> None:
         self.cdk_out = Path(cdk_out)
         self.port = port
         self.endpoint_url = f"http://localhost:{port}" if port else None
-        self.clock = SimulatedClock(time_factor)
+        self.seed = seed
+        self.simulation = Simulation(mode=time_mode, seed=seed)
+        self.clock = self.simulation
         self.faults = faults
+        self.quotas = quotas_named(quotas) if isinstance(quotas, str) else quotas
+        self.latencies = latencies or load_latencies()
+        self.quota_ledger = QuotaLedger()
         self.transcribe = LocalTranscribeMedical(
-            self.clock.now, fault=lambda *args: self.faults.draw(*args), client=self.client, wall=self.clock.wall
+            self.simulation.epoch,
+            job_seconds=self.latencies.transcribe_job,
+            fault=lambda *args: self.faults.draw(*args),
+            client=self.client,
+            wall=self.simulation.wall,
+            concurrent_jobs=self.quotas.transcribe_medical_concurrent_jobs,
+            starts=TokenBucket(
+                self.quotas.transcribe_medical_starts_per_second,
+                self.quotas.transcribe_medical_starts_per_second,
+                self.simulation.start.timestamp(),
+            ),
+            ledger=self.quota_ledger,
         )
-        self.alarms = AlarmEvaluator(self.client, self.clock.now)
-        self._pumps = 0
+        self.alarms = AlarmEvaluator(self.client, self.simulation.now)
         self.outputs: dict[str, dict[str, str]] = {}
         self.operations = OperationCounter()
-        self.event_sources: list[SqsEventSource] = []
-        self.schedules: list[Schedule] = []
+        self.event_sources: list[QueuePoller] = []
+        self.schedules: list[ScheduledRule] = []
+        self._lambda_in_flight: Counter[str] = Counter()
+        self._lambda_idle: dict[str, list[float]] = {}
+        self.lambda_starts: Counter[str] = Counter()
+        self._bedrock_tokens = SlidingMinute(self.quotas.bedrock_tokens_per_minute)
+        self._bedrock_requests = SlidingMinute(self.quotas.bedrock_requests_per_minute)
+        self._start_executions = TokenBucket(
+            self.quotas.sfn_start_execution_bucket,
+            self.quotas.sfn_start_execution_per_second,
+            self.simulation.start.timestamp(),
+        )
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> LocalCloud:
         enter = self._stack.enter_context
+        enter(self.simulation)
+        self.simulation.sources += [
+            self.transcribe,
+            Periodic(self.simulation, "alarm evaluation", ALARM_EVALUATION_SECONDS, self.alarms.evaluate),
+        ]
         function_environment = {}
         if self.port:
             enter(mock.patch.dict(default_user_config["stepfunctions"], {"execute_state_machine": True}))
             # The Step Functions interpreter's own AWS calls go to the server on this port.
             enter(mock.patch.dict(os.environ, {"MOTO_PORT": str(self.port)}))
             function_environment = {"AWS_ENDPOINT_URL": self.endpoint_url, **LOCAL_CREDENTIALS}
+            # An actor's call may be answered only after other actors ran (the server thread works as the
+            # actor and waits its turn): no SDK read timeout may cut it short and retry it.
+            enter(
+                mock.patch.object(
+                    botocore.config.Config,
+                    "OPTION_DEFAULTS",
+                    {**botocore.config.Config.OPTION_DEFAULTS, "read_timeout": 3600},
+                )
+            )
         else:
             enter(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         enter(
@@ -136,26 +217,33 @@ class LocalCloud:
                 # The subject is the function's name without the random suffix CloudFormation gives it,
                 # so a seed replays the same crashes in every deployment.
                 crash=lambda name: self.faults.draw("lambda_crash", name.rsplit("-", 1)[0]) is not None,
-                clock_for_handlers=self.clock.seen_by_handlers,
+                around=self._lambda_invocation,
             )
         )
+        enter(actors_follow_requests())
+        # The SDK's retry jitter (standard and legacy modes) from the run's seeded random too.
+        enter(mock.patch.object(botocore.retryhandler, "random", self.simulation.random))
+        backoff = botocore.retries.standard.ExponentialBackoff.__init__
+        enter(mock.patch.object(backoff, "__defaults__", (20, self.simulation.random.random, None, None)))
         enter(aws_error_names())
-        enter(compressed_time(self.clock.factor))
+        enter(on_simulated_time(self.latencies.sfn_transition))
         enter(failure_reason_in_get())
         enter(state_machines_in_the_interpreter())
         enter(scheduled_rules_ignore_events())
-        enter(local_converse(lambda digest, scope: self.faults.bedrock(digest, scope)))
+        enter(local_converse(lambda digest, scope: self.faults.bedrock(digest, scope), self._admit_bedrock))
         enter(self.transcribe.installed())
         enter(outputs_after_change_sets())
-        enter(self.clock.stamping_s3_objects())
+        enter(names_from_logical_ids())
         enter(self.operations.counting())
-        enter(self.clock.stamping_executions())
+        enter(self._api_latency())
+        enter(self._start_execution_quota())
         enter(execution_status_events())
         enter(redrive_execution())
         enter(callbacks_skip_unstarted_executions())
         enter(dlq_redrive())
         if self.port:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+            enter(http_dates_on_real_time())
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             server.start()
             self._stack.callback(server.stop)
@@ -168,6 +256,83 @@ class LocalCloud:
             self._stop_running_executions()
         self._stack.close()
 
+    # ---- the modelled service behaviour ------------------------------------------------------
+    @contextlib.contextmanager
+    def _lambda_invocation(self, function_name: str):
+        """One invocation as Lambda runs it: admitted within the account's concurrency (else a throttle),
+        then a cold or warm start (an idle environment of the function is reused while it is warm)."""
+        if sum(self._lambda_in_flight.values()) >= self.quotas.lambda_account_concurrency:
+            self.quota_ledger.throttle("lambda_account_concurrency")
+            raise TooManyRequestsException("ConcurrentInvocationLimitExceeded")
+        self._lambda_in_flight[function_name] += 1
+        now = self.simulation.epoch()
+        idle = [t for t in self._lambda_idle.get(function_name, []) if now - t <= self.latencies.lambda_idle_expiry]
+        warm = bool(idle)
+        if warm:
+            idle.pop()
+        self._lambda_idle[function_name] = idle
+        self.lambda_starts["warm" if warm else "cold"] += 1
+        try:
+            self.simulation.sleep(self.latencies.lambda_warm_start if warm else self.latencies.lambda_cold_start)
+            yield
+        finally:
+            self._lambda_in_flight[function_name] -= 1
+            self._lambda_idle[function_name].append(self.simulation.epoch())
+
+    def lambda_capacity(self) -> int:
+        return int(self.quotas.lambda_account_concurrency) - sum(self._lambda_in_flight.values())
+
+    def _admit_bedrock(self, input_tokens: int, output_tokens: int) -> bool:
+        now = self.simulation.epoch()
+        charged = input_tokens + output_tokens * self.quotas.bedrock_output_token_burndown
+        if not self._bedrock_requests.fits(now, 1):
+            self.quota_ledger.throttle("bedrock_requests_per_minute")
+            return False
+        if not self._bedrock_tokens.fits(now, charged):
+            self.quota_ledger.throttle("bedrock_tokens_per_minute")
+            return False
+        self._bedrock_requests.add(now, 1)
+        self._bedrock_tokens.add(now, charged)
+        return True
+
+    @contextlib.contextmanager
+    def _api_latency(self):
+        """Every AWS call of the pipeline (handlers, the state machine's SDK tasks) takes its modelled time;
+        a Converse call as long as its tokens take. The local cloud's own clients take none."""
+        real = BaseClient._make_api_call
+        simulation, latencies = self.simulation, self.latencies
+
+        def _make_api_call(client, operation_name, api_params):
+            if getattr(client, HARNESS, False) or simulation.current_actor() is None:
+                return real(client, operation_name, api_params)
+            seconds = latencies.aws_api_call
+            try:
+                response = real(client, operation_name, api_params)
+                if operation_name == "Converse":
+                    usage = response.get("usage", {})
+                    seconds = latencies.bedrock(usage.get("inputTokens", 0), usage.get("outputTokens", 0))
+                return response
+            finally:
+                simulation.sleep(seconds)
+
+        with mock.patch.object(BaseClient, "_make_api_call", _make_api_call):
+            yield
+
+    @contextlib.contextmanager
+    def _start_execution_quota(self):
+        real = StepFunctionsParserBackend.start_execution
+        cloud = self
+
+        def start_execution(backend, *args, **kwargs):
+            if not cloud._start_executions.take(cloud.simulation.epoch()):
+                cloud.quota_ledger.throttle("sfn_start_execution")
+                raise StepFunctionsThrottlingException()
+            return real(backend, *args, **kwargs)
+
+        with mock.patch.object(StepFunctionsParserBackend, "start_execution", start_execution):
+            yield
+
+    # ---- clients and deployment ---------------------------------------------------------------
     def client(self, service: str):
         """A client of the local cloud itself (its pollers, evaluators, tests): not counted as pipeline work."""
         if self.endpoint_url:
@@ -208,6 +373,9 @@ class LocalCloud:
         self._schedule_rules(stack_name)
         self._load_handlers(stack_name)
         self._subscribe_alarm_inbox(stack.get("Outputs", []))
+        # From here on moto's generated ids (message ids, task tokens) follow the run's seed: how many
+        # the deployment drew depends on the CDK CLI's polling, which depends on real time.
+        mock_random.seed(f"{self.seed}:{stack_name}")
         self.outputs[stack_name] = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         return self.outputs[stack_name]
 
@@ -224,17 +392,35 @@ class LocalCloud:
                 continue
             queue_url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
             function_name = mapping["FunctionArn"].rsplit(":", 1)[-1]
-            self.event_sources.append(
-                SqsEventSource(
-                    sqs,
-                    queue_url,
-                    self._invoker(function_name),
-                    batch_size=mapping.get("BatchSize", 10),
-                    report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
-                    function_name=function_name,
-                    retry_immediately=True,
-                )
+            queue = SqsEventSource(
+                sqs,
+                queue_url,
+                lambda event, _context: event,  # the poller below invokes the function itself
+                batch_size=mapping.get("BatchSize", 10),
+                report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
+                function_name=function_name,
             )
+            poller = QueuePoller(
+                self.simulation,
+                queue,
+                self._invoker(function_name),
+                account=ACCOUNT,
+                region=REGION,
+                capacity=lambda name=function_name: self._function_capacity(name),
+                delivery_seconds=self.latencies.event_delivery,
+                initial_concurrency=self.quotas.lambda_sqs_initial_concurrency,
+                scale_up_per_minute=self.quotas.lambda_sqs_scale_up_per_minute,
+            )
+            self.event_sources.append(poller)
+            self.simulation.sources.append(poller)
+
+    def _function_capacity(self, function_name: str) -> int:
+        function = lambda_backends[ACCOUNT][REGION].get_function(function_name)
+        reserved = function.reserved_concurrency
+        capacity = self.lambda_capacity()
+        if reserved:
+            capacity = min(capacity, int(reserved) - self._lambda_in_flight[function_name])
+        return capacity
 
     def _load_handlers(self, stack_name: str) -> None:
         """Import each function's handler now, as Lambda's init phase would, so a first invocation
@@ -274,58 +460,32 @@ class LocalCloud:
                 continue
             for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
                 function_name = target["Arn"].rsplit(":", 1)[-1]
-                self.schedules.append(Schedule(rule["Name"], function_name, period, self.clock.now() + period))
-
-    def _run_due_schedules(self) -> int:
-        ran = 0
-        lambda_ = self.client("lambda")
-        for schedule in self.schedules:
-            while schedule.next_at <= self.clock.now():
-                lambda_.invoke(
-                    FunctionName=schedule.function_name,
-                    Payload=json.dumps(
-                        {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-                    ).encode(),
-                )
-                schedule.next_at += schedule.period
-                ran += 1
-        return ran
+                schedule = ScheduledRule(self.simulation, rule["Name"], period, self._invoker(function_name))
+                self.schedules.append(schedule)
+                self.simulation.sources.append(schedule)
 
     def _invoker(self, function_name: str):
-        lambda_ = self.client("lambda")
+        """Invokes the function as Lambda's own pollers and EventBridge do: in the calling actor, no API call."""
 
-        def invoke(event: dict, _context) -> dict:
+        def invoke(event: dict) -> dict:
             deployment = function_name.partition("-")[0]
-            kept = [
-                r
-                for r in event["Records"]
-                if self.faults.draw("event_lost", event_subject(r["body"]), deployment) is None
-            ]
-            if not kept:
-                return {"batchItemFailures": []}
-            event = {**event, "Records": kept}
-            response = lambda_.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
-            payload = json.loads(response["Payload"].read() or b"null")
-            if response.get("FunctionError"):
+            if "Records" in event:
+                kept = [
+                    r
+                    for r in event["Records"]
+                    if self.faults.draw("event_lost", event_subject(r["body"]), deployment) is None
+                ]
+                if not kept:
+                    return {"batchItemFailures": []}
+                event = {**event, "Records": kept}
+            function = lambda_backends[ACCOUNT][REGION].get_function(function_name)
+            payload_text, errored, _logs = function._invoke_lambda(json.dumps(event))
+            payload = json.loads(payload_text or "null")
+            if errored:
                 raise FunctionError(payload.get("errorType") if isinstance(payload, dict) else payload)
             return payload
 
         return invoke
-
-    def pump(self) -> int:
-        """One round of everything the cloud does by itself; returns how much happened."""
-        activity = self.transcribe.advance() + self._run_due_schedules()
-        for source in self.event_sources:
-            received = source.poll_once().received
-            if received:
-                # What Lambda's poller asks of SQS for a batch (billed on AWS): a receive and a delete.
-                self.operations.add("sqs", "ReceiveMessage")
-                self.operations.add("sqs", "DeleteMessageBatch")
-            activity += received
-        self._pumps += 1
-        if self._pumps % 25 == 0:
-            self.alarms.evaluate()
-        return activity
 
     def running_executions(self) -> int:
         sfn = self.client("stepfunctions")
@@ -336,26 +496,21 @@ class LocalCloud:
             )
         return running
 
-    def run_until_quiet(self, timeout: float = 60.0, quiet_rounds: int = 5, progress=None) -> float:
-        """Pump until nothing happens and nothing is pending; returns the simulated seconds it took.
-
-        `progress()` is called about five times a real second, for a display.
-        """
-        started, quiet = self.clock.now(), 0
-        deadline = time.monotonic() + timeout
-        next_progress = time.monotonic()
-        while quiet < quiet_rounds:
-            if time.monotonic() > deadline:
-                raise TimeoutError("the local cloud did not become quiet")
-            if progress and time.monotonic() >= next_progress:
-                progress()
-                next_progress = time.monotonic() + 0.2
-            busy = self.pump() or self.transcribe.pending or self.running_executions()
-            quiet = 0 if busy else quiet + 1
-            if not busy:
-                time.sleep(0.005)
+    def run_until_quiet(self, *, horizon: float = 7 * 24 * 3600, progress=None) -> float:
+        """Run until nothing is pending (no message, job, execution or invocation; the periodic sweeps and
+        alarm evaluations do not count); returns the simulated seconds it took. Pending work past
+        `horizon` simulated seconds is an error that lists it."""
+        simulated = self.simulation.run_until(horizon=horizon, progress=progress)
         self.alarms.evaluate()
-        return self.clock.now() - started
+        return simulated
+
+    def run_until(self, done, *, horizon: float = 7 * 24 * 3600, progress=None) -> float:
+        """Run until `done()` holds (the sweeps keep running meanwhile); returns the simulated seconds."""
+        return self.simulation.run_until(done, horizon=horizon, quiet_ends=False, progress=progress)
+
+    def run_for(self, seconds: float) -> float:
+        """Let `seconds` of simulated time pass with everything that is due meanwhile."""
+        return self.simulation.run_for(seconds)
 
     def _stop_running_executions(self) -> None:
         sfn = self.client("stepfunctions")

@@ -132,3 +132,25 @@ def complete_stack(cloudformation, s3, cloudwatch, stack_name: str, template: di
             )
             applied["alarms"] += 1
     return applied
+
+
+@contextlib.contextmanager
+def names_from_logical_ids() -> Iterator[None]:
+    """moto suffixes generated physical names (bucket names among them) at random; derive the suffix
+    from the stack and logical id instead, so every deployment of a template names its resources alike
+    (CloudFormation's own suffix is random too: nothing may depend on it)."""
+    import random
+    import string
+
+    from moto.cloudformation import parsing
+
+    real = parsing.generate_resource_name
+
+    def generate_resource_name(resource_type: str, stack_name: str, logical_id: str) -> str:
+        draw = random.Random(f"{stack_name}/{logical_id}")  # noqa: S311 (a name, not a secret)
+        alphabet = string.digits + string.ascii_uppercase
+        with mock.patch.object(parsing, "random_suffix", lambda: "".join(draw.choice(alphabet) for _ in range(12))):
+            return real(resource_type, stack_name, logical_id)
+
+    with mock.patch.object(parsing, "generate_resource_name", generate_resource_name):
+        yield

@@ -7,12 +7,14 @@ Usage: python -m localcloud.demo [cdk.out]
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import shlex
 import sys
-import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -23,9 +25,12 @@ from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
 from localcloud.cdk_cli import deploy_all, free_port
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
+from localcloud.lambda_runtime import send_handler_output_to
+from localcloud.service_model import load_latencies
 from scribe import cli as scribe_cli
 from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
+LATENCIES = load_latencies()
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
 FAULT_SCENARIO = FaultPlan(
@@ -42,6 +47,11 @@ class Outcome:
 
 def say(text: str = "") -> None:
     print(text, flush=True)
+
+
+def note(text: str) -> None:
+    """What differs from run to run (real seconds, the port): stderr, so stdout is the same every time."""
+    print(text, file=sys.stderr, flush=True)
 
 
 def progress_line(cloud: LocalCloud, expected: int) -> callable:
@@ -174,15 +184,18 @@ def run_scenario(cloud: LocalCloud, title: str, commands: list[list[str]], direc
         say(f"(a client that bypasses scribe puts {key!r} straight into both buckets)")
     expected = len(uploaded)
     started = time.monotonic()
-    simulated = cloud.run_until_quiet(timeout=90, progress=progress_line(cloud, expected))
+    simulated = cloud.run_until_quiet(progress=progress_line(cloud, expected))
     if sys.stdout.isatty():
         print()
-    say(f"  quiet after {duration(simulated)} simulated ({time.monotonic() - started:.1f} s real)")
+    say(f"  quiet after {duration(simulated)} simulated")
+    note(f"  ({time.monotonic() - started:.1f} s real)")
     rows = [["encounter", "choreography", "where it shows", "orchestration", "where it shows"]]
     for encounter_id, at in uploaded.items():
         row = [encounter_id]
         for variant in VARIANTS:
             result = outcome(cloud, variant, encounter_id, at)
+            if result.result == "NO OUTCOME":
+                MISSING_OUTCOMES.append(f"{variant}/{encounter_id}")
             row += [f"{result.result} after {duration(result.simulated_seconds)}", result.evidence]
         rows.append(row)
     table(rows)
@@ -199,40 +212,55 @@ def run_scenario(cloud: LocalCloud, title: str, commands: list[list[str]], direc
 
 
 VARIANTS_BY_STACK = {stack: variant for variant, stack in VARIANTS.items()}
+# Uploads that ended with neither a note nor a failure record: the promise broken, so the demo fails.
+MISSING_OUTCOMES: list[str] = []
 
 
 def main(argv: list[str]) -> int:
     cdk_out = Path(argv[1] if len(argv) > 1 else "cdk.out")
     real_start = time.monotonic()
+    MISSING_OUTCOMES.clear()
     say("Local cloud: moto 5.2.5 with this project's shims. Stand-ins, LOCAL ONLY:")
-    say("  Transcribe Medical = the reference transcript of each sample (samples/*.txt); jobs take 90 simulated s")
+    say(
+        "  Transcribe Medical = the reference transcript of each sample (samples/*.txt); a job takes "
+        f"{LATENCIES.transcribe_job_fixed:g} s + {LATENCIES.transcribe_job_per_audio_second:g} x the audio's length"
+    )
     say(
         f"  Bedrock Converse   = a deterministic local note model (its sections start with {LOCAL_MODEL_NOTICE.strip()!r})"
     )
-    say("  time runs 1000x faster than on AWS; durations below are simulated")
+    say("  time is simulated: each step takes its modelled latency (localcloud/model/latencies.json), AWS quotas")
+    say("  apply (localcloud/model/quotas.json) and the clock jumps over idle time, so every run prints the same")
     samples = sorted(SAMPLES.glob("*.wav"))
     port = free_port()
+    # The handlers' JSON logs and moto's notes on what its CloudFormation skips are not the demo's story.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", "No application metrics to publish")
     with LocalCloud(cdk_out, port=port) as cloud:
-        say(f"local cloud listening on {cloud.endpoint_url} (AWS_ENDPOINT_URL for any AWS client)")
+        send_handler_output_to(io.StringIO())
+        note(f"local cloud listening on {cloud.endpoint_url} (AWS_ENDPOINT_URL for any AWS client)")
         say("cdk bootstrap + cdk deploy --all (the real CDK CLI from node_modules) ...")
         for stack in deploy_all(cloud):
             resources = cloud.client("cloudformation").list_stack_resources(StackName=stack)["StackResourceSummaries"]
-            say(f"  {stack}: {len(resources)} resources, bucket {cloud.outputs[stack]['EncounterBucketName']}")
+            say(f"  {stack}: {len(resources)} resources")
+        from clinical import observability  # loaded by the deploy (as Lambda's init would)
+
+        observability.logger.registered_handler.setStream(io.StringIO())
         for sample in samples:
             cloud.transcribe.register(sample.read_bytes(), sample.with_suffix(".txt").read_text().strip())
 
         # scribe, run in this process, talks to the local cloud (only for the demo's duration).
         with mock.patch.dict(os.environ, cloud.cli_environment()):
             paths = [str(s.relative_to(Path.cwd())) if s.is_relative_to(Path.cwd()) else str(s) for s in samples]
-            with tempfile.TemporaryDirectory() as scratch:
-                bad = Path(scratch) / "visit notes.txt"
-                bad.write_bytes(b"not audio")
-                run_scenario(
-                    cloud,
-                    "Scenario 1: the sample dictations, a duplicate upload and a bad file, no faults",
-                    [["upload", *paths], ["upload", paths[0]], ["upload", str(bad)]],
-                    [("audio/visit notes.txt", b"not audio")],
-                )
+            # A bad file at a fixed path (under cdk.out, which git ignores), so the demo prints the same every time.
+            bad = cdk_out / "demo" / "visit notes.txt"
+            bad.parent.mkdir(parents=True, exist_ok=True)
+            bad.write_bytes(b"not audio")
+            run_scenario(
+                cloud,
+                "Scenario 1: the sample dictations, a duplicate upload and a bad file, no faults",
+                [["upload", *paths], ["upload", paths[0]], ["upload", str(bad)]],
+                [("audio/visit notes.txt", b"not audio")],
+            )
 
             cloud.faults = FaultPlan(rates=dict(FAULT_SCENARIO.rates), seed=FAULT_SCENARIO.seed)  # a fresh replay
             rates = ", ".join(f"{kind} {rate:.0%}" for kind, rate in FAULT_SCENARIO.rates.items())
@@ -249,7 +277,10 @@ def main(argv: list[str]) -> int:
             scribe("status", failed)
             say(f"\n== The note for {samples[0].stem} (orchestration; choreography wrote the same)")
             scribe("note", samples[0].stem, "--variant", "orchestration")
-    say(f"\ndemo finished in {time.monotonic() - real_start:.1f} s real; the local cloud on port {port} is stopped")
+    note(f"demo finished in {time.monotonic() - real_start:.1f} s real; the local cloud on port {port} is stopped")
+    if MISSING_OUTCOMES:
+        say(f"\nFAILED: {len(MISSING_OUTCOMES)} upload(s) ended with no note and no failure record: {MISSING_OUTCOMES}")
+        return 1
     return 0
 
 

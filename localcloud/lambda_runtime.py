@@ -5,6 +5,10 @@ Every invocation path of moto (Invoke, Step Functions tasks, event source mappin
 function's handler from the project's Lambda source and calls it with the function's own
 environment, returning what Lambda returns: the JSON result, or an error payload whose errorType
 is the exception's class name (which Step Functions uses as the error name).
+
+On Lambda each execution environment is its own process; here all share one. So each invocation
+gets its own `os.environ` (a copy with its function's variables) and its own output buffer, and
+under a simulation the shared Powertools Logger and Metrics state is swapped with the actor.
 """
 
 from __future__ import annotations
@@ -18,18 +22,17 @@ import sys
 import threading
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 from moto.awslambda.models import LambdaFunction
 
+from localcloud import simulation as simulation_module
 from localcloud.sqs_event_source import LambdaContext
 
 LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambdas"
-# Environment variables are process-wide: one invocation at a time sees its function's environment.
-_ENVIRONMENT_LOCK = threading.RLock()
 
 
 class InvocationRecord:
@@ -71,20 +74,79 @@ def error_payload(error: BaseException) -> dict:
     }
 
 
+class _ThreadInvocation(threading.local):
+    invocation: dict | None = None
+
+
+_THREAD = _ThreadInvocation()
+
+
+def current_invocation() -> dict | None:
+    """The in-process invocation this thread works for: the simulation's current actor's, else this thread's."""
+    simulation = simulation_module.ACTIVE
+    actor = simulation.current_actor() if simulation is not None else None
+    if actor is not None:
+        return actor.context.get("invocation")
+    return _THREAD.invocation
+
+
 @contextlib.contextmanager
-def function_environment(variables: dict[str, str]) -> Iterator[None]:
-    with _ENVIRONMENT_LOCK:
-        saved = {name: os.environ.get(name) for name in variables}
-        os.environ.update(variables)
-        try:
-            yield
-        finally:
-            # Put back only what this invocation set (no clear(): other threads may read os.environ meanwhile).
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+def _invocation(record: dict) -> Iterator[None]:
+    simulation = simulation_module.ACTIVE
+    actor = simulation.current_actor() if simulation is not None else None
+    holder = actor.context if actor is not None else None
+    previous = holder.get("invocation") if holder is not None else _THREAD.invocation
+    if holder is not None:
+        holder["invocation"] = record
+    else:
+        _THREAD.invocation = record
+    try:
+        yield
+    finally:
+        if holder is not None:
+            holder["invocation"] = previous
+        else:
+            _THREAD.invocation = previous
+
+
+class InvocationEnvironment(MutableMapping):
+    """`os.environ` as each in-process invocation sees it: its own copy (the process environment plus its
+    function's variables), as on Lambda where every function has its own process. Outside an invocation,
+    the process environment itself. Nothing is shared between concurrent invocations."""
+
+    def __init__(self, process: MutableMapping) -> None:
+        self.process = process
+
+    def _target(self) -> MutableMapping:
+        invocation = current_invocation()
+        return invocation["environ"] if invocation is not None else self.process
+
+    def __getitem__(self, name: str) -> str:
+        return self._target()[name]
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self._target()[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._target()[name]
+
+    def __iter__(self):
+        return iter(list(self._target()))
+
+    def __len__(self) -> int:
+        return len(self._target())
+
+    def copy(self) -> dict[str, str]:
+        return dict(self._target())
+
+
+@contextlib.contextmanager
+def per_invocation_environment() -> Iterator[None]:
+    if isinstance(os.environ, InvocationEnvironment):
+        yield
+        return
+    with mock.patch.object(os, "environ", InvocationEnvironment(os.environ)):
+        yield
 
 
 # Powertools prints its EMF metric documents; the modules whose `print` the runtime takes over.
@@ -94,15 +156,8 @@ EMF_PRINTING_MODULES = (
 )
 
 
-class _HandlerOutput(threading.local):
-    """What a handler prints goes to its own invocation's buffer, per thread: another thread (an
-    operator command run in-process while a state machine invokes a handler) keeps its stdout."""
-
-    buffer: io.StringIO | None = None
-    stream = None  # shared by all threads (a class attribute)
-
-
-_OUTPUT = _HandlerOutput()
+class _HandlerOutput:
+    stream = None  # where invocations' output goes afterwards (shared by all invocations)
 
 
 def send_handler_output_to(stream) -> None:
@@ -111,8 +166,11 @@ def send_handler_output_to(stream) -> None:
 
 
 def _handler_print(*args, **kwargs) -> None:
-    if _OUTPUT.buffer is not None and "file" not in kwargs:
-        kwargs["file"] = _OUTPUT.buffer
+    """What a handler prints goes to its own invocation's buffer: another thread (an operator command run
+    in-process while a state machine invokes a handler) keeps its stdout."""
+    invocation = current_invocation()
+    if invocation is not None and "file" not in kwargs:
+        kwargs["file"] = invocation["output"]
     print(*args, **kwargs)
 
 
@@ -125,8 +183,10 @@ def invoke_in_process(
     event: Any,
     extra_environment: dict[str, str],
     crash: Callable[[str], bool] = lambda _: False,
-    clock_for_handlers: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    around: Callable[[str], contextlib.AbstractContextManager] = lambda _name: contextlib.nullcontext(),
 ) -> tuple[str, bool, str]:
+    """One invocation: `around(function_name)` admits it (or raises a throttle) and models its start;
+    the handler then runs with its function's own environment."""
     if isinstance(event, str | bytes):
         event = json.loads(event or "{}")
     context = LambdaContext(
@@ -134,7 +194,6 @@ def invoke_in_process(
         memory_limit_in_mb=int(function.memory_size or 128),
         invoked_function_arn=function.function_arn,
     )
-    printed = io.StringIO()
     region = function.function_arn.split(":")[3]
     # What the Lambda service sets in every function's environment.
     reserved = {
@@ -143,22 +202,24 @@ def invoke_in_process(
         "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size or 128),
     }
-    with function_environment({**extra_environment, **(function.environment_vars or {}), **reserved}):
+    process = os.environ.process if isinstance(os.environ, InvocationEnvironment) else os.environ
+    record = {
+        "environ": {**process, **extra_environment, **(function.environment_vars or {}), **reserved},
+        "output": io.StringIO(),
+    }
+    with around(function.function_name), _invocation(record):
         _powertools_follow_environment()
         try:
-            _OUTPUT.buffer = printed
-            with clock_for_handlers():
-                if crash(function.function_name):
-                    raise InjectedCrash("Runtime exited unexpectedly (local fault)")
-                result = resolve_handler(function.handler)(event, context)
+            if crash(function.function_name):
+                raise InjectedCrash("Runtime exited unexpectedly (local fault)")
+            result = resolve_handler(function.handler)(event, context)
         except Exception as error:
             outcome = json.dumps(error_payload(error)), True, ""
         else:
             outcome = json.dumps(result), False, ""
         finally:
-            _OUTPUT.buffer = None
-            (_OUTPUT.stream or sys.stdout).write(printed.getvalue())
-    INVOCATIONS.add(function.function_name, outcome[1], printed.getvalue())
+            (_HandlerOutput.stream or sys.stdout).write(record["output"].getvalue())
+    INVOCATIONS.add(function.function_name, outcome[1], record["output"].getvalue())
     return outcome
 
 
@@ -183,26 +244,67 @@ def _powertools_follow_environment() -> None:
     observability.metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
 
 
+def _save_powertools(actor) -> None:
+    """Switching away from an invocation: keep its Powertools state (pending metrics, log keys) with it
+    and leave the shared Logger and Metrics clean for whoever runs next."""
+    invocation = actor.context.get("invocation")
+    observability = sys.modules.get("clinical.observability")
+    if invocation is None or observability is None:
+        return
+    metrics, formatter = observability.metrics, observability.logger.registered_formatter
+    invocation["powertools"] = {
+        "metrics": dict(metrics.metric_set),
+        "dimensions": dict(metrics.dimension_set),
+        "metadata": dict(metrics.metadata_set),
+        "service": metrics.service,
+        "namespace": metrics.namespace,
+        "log_format": dict(formatter.log_format),
+    }
+    metrics.metric_set.clear()
+    metrics.dimension_set.clear()
+    metrics.metadata_set.clear()
+
+
+def _restore_powertools(actor) -> None:
+    invocation = actor.context.get("invocation")
+    observability = sys.modules.get("clinical.observability")
+    if invocation is None or observability is None or "powertools" not in invocation:
+        return
+    saved, metrics = invocation.pop("powertools"), observability.metrics
+    for name, current in (("metrics", metrics.metric_set), ("dimensions", metrics.dimension_set),
+                          ("metadata", metrics.metadata_set)):  # fmt: skip
+        current.clear()
+        current.update(saved[name])
+    metrics.service, metrics.namespace = saved["service"], saved["namespace"]
+    observability.logger.registered_formatter.log_format = saved["log_format"]
+
+
 @contextlib.contextmanager
 def in_process_lambdas(
     extra_environment: dict[str, str] | None = None,
     crash: Callable[[str], bool] = lambda _: False,
-    clock_for_handlers: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    around: Callable[[str], contextlib.AbstractContextManager] = lambda _name: contextlib.nullcontext(),
 ) -> Iterator[None]:
     """Within this block every moto Lambda function runs its handler in this process.
 
     `crash(function_name)` is asked before each invocation; True makes it fail as a crashed runtime.
+    `around(function_name)` wraps each invocation (the local cloud's concurrency and start latency).
     """
     extra = dict(extra_environment or {})
 
     def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-        return invoke_in_process(self, event, extra, crash, clock_for_handlers)
+        return invoke_in_process(self, event, extra, crash, around)
 
     _forget_handler_clients()
     _HandlerOutput.stream = sys.stdout  # where invocations' output goes afterwards, as CloudWatch Logs would
     try:
         with contextlib.ExitStack() as patches:
             patches.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda))
+            patches.enter_context(per_invocation_environment())
+            if simulation_module.ACTIVE is not None:
+                hooks = simulation_module.ACTIVE.switch_hooks
+                hooks.append((_restore_powertools, _save_powertools))
+                patches.callback(hooks.remove, (_restore_powertools, _save_powertools))
             for name in EMF_PRINTING_MODULES:
                 module = importlib.import_module(name)
                 patches.enter_context(mock.patch.object(module, "print", _handler_print, create=True))

@@ -85,8 +85,8 @@ def measure(cdk_out: Path, encounters: int, burst: bool = False) -> dict:
                 )
                 cloud.operations.add("s3", "PutObject")  # the upload itself (made by the harness here)
                 if not burst:  # one encounter at a time, as a clinic's uploads trickle in: no batching
-                    cloud.run_until_quiet(timeout=300)
-            cloud.run_until_quiet(timeout=300)
+                    cloud.run_until_quiet()
+            cloud.run_until_quiet()
             notes = s3.list_objects_v2(Bucket=cloud.outputs[stack]["EncounterBucketName"], Prefix="notes/")
             if notes.get("KeyCount", 0) != encounters:
                 raise RuntimeError(f"{variant}: {notes.get('KeyCount', 0)} notes for {encounters} encounters")

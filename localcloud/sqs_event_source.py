@@ -86,7 +86,7 @@ class SqsEventSource:
         self.batch_size = batch_size
         self.report_batch_item_failures = report_batch_item_failures
         self.function_name = function_name
-        # Compresses time: a failed message becomes visible again at once instead of after the timeout.
+        # For tests without simulated time: a failed message becomes visible again at once, not after the timeout.
         self.retry_immediately = retry_immediately
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         self.queue_arn = attributes["QueueArn"]
@@ -94,24 +94,33 @@ class SqsEventSource:
 
     def poll_once(self) -> PollResult:
         """Receive one batch and settle it as Lambda would. Returns what happened."""
-        messages = self.sqs.receive_message(
+        messages = self.receive()
+        if not messages:
+            return PollResult()
+        try:
+            response = self.handler(self.event(messages), LambdaContext(function_name=self.function_name))
+        except Exception:
+            return self.settle(messages, None, crashed=True)
+        return self.settle(messages, response)
+
+    def receive(self, limit: int | None = None) -> list[dict]:
+        """One ReceiveMessage of up to a batch (no long polling: the caller decides when to poll)."""
+        return self.sqs.receive_message(
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=min(self.batch_size, 10),
+            MaxNumberOfMessages=min(self.batch_size, 10, limit or 10),
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
         ).get("Messages", [])
-        result = PollResult(received=len(messages))
-        if not messages:
-            return result
-        event = {"Records": [sqs_record(m, self.queue_arn, self.region) for m in messages]}
-        failed_ids: set[str]
-        try:
-            response = self.handler(event, LambdaContext(function_name=self.function_name))
-        except Exception:
-            result.invocation_errors = 1
-            failed_ids = {m["MessageId"] for m in messages}
-        else:
-            failed_ids = self._failed_ids(response, messages)
+
+    def event(self, messages: list[dict]) -> dict:
+        return {"Records": [sqs_record(m, self.queue_arn, self.region) for m in messages]}
+
+    def settle(self, messages: list[dict], response: Any, *, crashed: bool = False) -> PollResult:
+        """Delete what succeeded; what failed reappears after the visibility timeout (and moves to the
+        DLQ once its receive count passes maxReceiveCount)."""
+        result = PollResult(received=len(messages), invocation_errors=int(crashed))
+        failed_ids = {m["MessageId"] for m in messages} if crashed else self._failed_ids(response, messages)
         for message in messages:
             if message["MessageId"] in failed_ids:
                 result.failed += 1

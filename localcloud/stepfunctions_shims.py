@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import time
+import threading
 from collections.abc import Iterator
 from unittest import mock
 
@@ -17,7 +17,6 @@ from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
-from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
 from moto.stepfunctions.parser.asl.eval.evaluation_details import (
     EvaluationDetails,
     ExecutionDetails,
@@ -27,6 +26,8 @@ from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommu
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
+
+from localcloud.simulation import SimEvent, SimThread, SimulatedTime, active
 
 # AWS names aws-sdk integration errors "<Service>.<Error>" in PascalCase (Transcribe.ConflictException);
 # moto knows only dynamodb and sfn and otherwise falls back to the lowercase API name.
@@ -39,37 +40,50 @@ def aws_error_names() -> Iterator[None]:
         yield
 
 
-class _ScaledClock:
-    """Stands in for the `time` module inside a retrier: sleeps are scaled, the rest is time itself."""
-
-    def __init__(self, factor: float) -> None:
-        self.factor = factor
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds * self.factor)
-
-    def __getattr__(self, name: str):
-        return getattr(time, name)
-
-
 @contextlib.contextmanager
-def compressed_time(factor: float) -> Iterator[None]:
-    """Wait states, Retry intervals, callback timeouts and SDK retry backoff take `factor` times their real duration."""
-    real_wait_interval = WaitFunction._wait_interval
-    real_callback_wait = CallbackEndpoint.wait
+def on_simulated_time(transition_seconds: float = 0.0) -> Iterator[None]:
+    """The interpreter's threads become actors of the installed simulation (localcloud.simulation):
+    executions, task timeouts, callback waits, Wait states, Retry backoff (with its jitter drawn from the
+    simulation's seeded random) and the SDK's own retry backoff all run in simulated time. Every state
+    entered costs `transition_seconds` (the modelled Step Functions transition latency)."""
+    import types
+
+    from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl
+    from moto.stepfunctions.parser.asl.component.program import program
+    from moto.stepfunctions.parser.asl.component.state import state as state_module
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+    from moto.stepfunctions.parser.asl.eval.callback import callback
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    simulation = active()
+    simulated_threading = types.SimpleNamespace(
+        Thread=SimThread, Event=SimEvent, Lock=threading.Lock, RLock=threading.RLock
+    )
+    real_state_eval = state_module.CommonStateField.eval
 
     def wait_interval(self, env, wait_seconds):
-        return real_wait_interval(self, env, wait_seconds * factor)
+        if wait_seconds > 0:
+            simulation.sleep(wait_seconds)
 
-    def callback_wait(self, timeout=None):
-        return real_callback_wait(self, None if timeout is None else timeout * factor)
+    def state_eval(self, env):
+        simulation.sleep(transition_seconds)
+        return real_state_eval(self, env)
 
     with (
-        # The SDK's own retry backoff (botocore sleeps between attempts) runs on the same clock.
-        mock.patch.object(botocore.endpoint, "time", _ScaledClock(factor)),
+        mock.patch.object(execution_worker, "Thread", SimThread),
+        mock.patch.object(program, "threading", simulated_threading),
+        mock.patch.object(execute_state, "threading", simulated_threading),
+        mock.patch.object(execute_state, "Thread", SimThread),
+        mock.patch.object(callback, "Event", SimEvent),
+        mock.patch.object(state_task_service_callback, "threading", simulated_threading),
+        mock.patch.object(state_task_service_callback, "time", SimulatedTime()),
+        mock.patch.object(retrier_decl, "time", SimulatedTime()),
+        mock.patch.object(jitter_strategy_decl, "random", simulation.random),
         mock.patch.object(WaitFunction, "_wait_interval", wait_interval),
-        mock.patch.object(retrier_decl, "time", _ScaledClock(factor)),
-        mock.patch.object(CallbackEndpoint, "wait", callback_wait),
+        mock.patch.object(state_module.CommonStateField, "eval", state_eval),
+        # The SDK's own retry backoff (botocore sleeps between attempts) runs on the same clock.
+        mock.patch.object(botocore.endpoint, "time", SimulatedTime()),
     ):
         yield
 

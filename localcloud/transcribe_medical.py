@@ -2,18 +2,22 @@
 
 moto records jobs but never fails one, writes no output and advances a status per API call. Here
 a job checks that its media exists (FAILED with a reason if not), moves QUEUED -> IN_PROGRESS ->
-COMPLETED on the simulated clock, and writes its transcript in Transcribe's output format to
-OutputBucketName/OutputKey, so the S3 event chain fires as on AWS. The text comes from a
-reference transcript registered for the audio's bytes (the demo's and tests' deterministic path).
-Faults on demand: LimitExceededException on start, and jobs that FAIL.
+COMPLETED on the simulated clock, taking the modelled time for its audio's length, and writes its
+transcript in Transcribe's output format to OutputBucketName/OutputKey, so the S3 event chain fires
+as on AWS. The text comes from a reference transcript registered for the audio's bytes (the demo's
+and tests' deterministic path). The concurrent-job quota and the start-call rate are enforced as
+Transcribe does (LimitExceededException: medical jobs do not queue). Faults on demand:
+LimitExceededException on start, and jobs that FAIL.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import threading
+import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,12 +29,23 @@ from moto.core.exceptions import JsonRESTError
 from moto.moto_api import state_manager
 from moto.transcribe.models import TranscribeBackend
 
+from localcloud.service_model import QuotaLedger, TokenBucket
+
 MODEL_NAME = "transcribe::medicaltranscriptionjob"
 
 
 class LimitExceededException(JsonRESTError):
-    def __init__(self) -> None:
-        super().__init__("LimitExceededException", "The concurrent job limit was exceeded. (local fault)")
+    def __init__(self, message: str = "The concurrent job limit was exceeded. (local fault)") -> None:
+        super().__init__("LimitExceededException", message)
+
+
+def audio_seconds(body: bytes) -> float | None:
+    """The length of a WAV recording from its header, or None for anything else."""
+    try:
+        with wave.open(io.BytesIO(body)) as recording:
+            return recording.getnframes() / float(recording.getframerate())
+    except (wave.Error, EOFError, ZeroDivisionError):
+        return None
 
 
 def audio_digest(body: bytes) -> str:
@@ -65,33 +80,72 @@ class PendingJob:
     output_bucket: str
     output_key: str
     due_at: float
+    in_progress_at: float
     fails_with: str | None = None
 
 
 class LocalTranscribeMedical:
+    """Also a source of the simulation: its next event is the next job's status change."""
+
+    name = "Transcribe Medical"
+
     def __init__(
         self,
         now: Callable[[], float],
         *,
-        job_seconds: float = 90.0,
+        job_seconds: Callable[[float], float] = lambda audio: 45 + 0.3 * audio,
         fault: Callable[[str, str, str], str | None] = lambda _kind, _subject, _scope: None,
         client: Callable[[str], object] = lambda service: boto3.client(service, region_name="us-east-1"),
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        concurrent_jobs: float = float("inf"),
+        starts: TokenBucket | None = None,
+        ledger: QuotaLedger | None = None,
     ) -> None:
+        """`now()` is epoch seconds on the simulated clock; `job_seconds(audio_seconds)` a job's duration."""
         self.client = client
         self.wall = wall
         self.now = now
         self.job_seconds = job_seconds
         self.fault = fault
-        self.references: dict[str, str] = {}
+        self.concurrent_jobs = concurrent_jobs
+        self.starts = starts
+        self.ledger = ledger or QuotaLedger()
+        self.references: dict[str, tuple[str, float | None]] = {}
         self.pending: dict[str, PendingJob] = {}
         self.completed = 0
+        self.peak_concurrency = 0
         self.finished_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def register(self, audio: bytes, transcript: str) -> None:
-        """What this audio says (the stand-in's deterministic recognizer)."""
-        self.references[audio_digest(audio)] = transcript
+    def register(self, audio: bytes, transcript: str, seconds: float | None = None) -> None:
+        """What this audio says (the stand-in's deterministic recognizer) and how long it lasts (default:
+        from its WAV header)."""
+        self.references[audio_digest(audio)] = (transcript, seconds if seconds is not None else audio_seconds(audio))
+
+    def _audio_length(self, media_uri: str) -> float:
+        bucket_name, _, key = media_uri.removeprefix("s3://").partition("/")
+        try:
+            audio = self.client("s3").get_object(Bucket=bucket_name, Key=key)["Body"].read()
+        except ClientError:
+            return 0.0
+        _text, seconds = self.references.get(audio_digest(audio), ("", None))
+        return seconds if seconds is not None else (audio_seconds(audio) or 0.0)
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            moments = [job.due_at for job in self.pending.values()]
+            moments += [
+                job.in_progress_at
+                for job in self.pending.values()
+                if job.backend.medical_transcriptions[job.name].status == "QUEUED"
+            ]
+        return min(moments) if moments else None
+
+    def run_due(self, now: float) -> int:
+        return self.advance()
+
+    def pending_work(self) -> list[str]:
+        return [f"Transcribe job {name}" for name in sorted(self.pending)]
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[LocalTranscribeMedical]:
@@ -102,6 +156,19 @@ class LocalTranscribeMedical:
             # The subject of a Transcribe fault is the encounter: the job name after its deployment prefix
             # (a stack name, which holds no '-').
             deployment, _, encounter = kwargs["medical_transcription_job_name"].partition("-")
+            if stand_in.starts is not None and not stand_in.starts.take(stand_in.now()):
+                stand_in.ledger.throttle("transcribe_medical_starts_per_second")
+                raise LimitExceededException("Rate exceeded for StartMedicalTranscriptionJob.")
+            with stand_in._lock:
+                running = len(stand_in.pending)
+            if (
+                running >= stand_in.concurrent_jobs
+                and kwargs["medical_transcription_job_name"] not in backend.medical_transcriptions
+            ):
+                stand_in.ledger.throttle("transcribe_medical_concurrent_jobs")
+                raise LimitExceededException(
+                    "You have too many jobs running at the same time. Try your request again later."
+                )
             if stand_in.fault("transcribe_start", encounter, deployment) == "limit_exceeded":
                 raise LimitExceededException()
             output_key = kwargs.pop("output_key", None)
@@ -111,6 +178,8 @@ class LocalTranscribeMedical:
             job = backend.medical_transcriptions[name]
             job.status, job.creation_time = "QUEUED", stand_in.wall()
             output_key = output_key or f"medical/{name}.json"
+            duration = stand_in.job_seconds(stand_in._audio_length(kwargs["media"]["MediaFileUri"]))
+            started = stand_in.now()
             with stand_in._lock:
                 stand_in.pending[name] = PendingJob(
                     backend=backend,
@@ -118,11 +187,13 @@ class LocalTranscribeMedical:
                     media_uri=kwargs["media"]["MediaFileUri"],
                     output_bucket=kwargs["output_bucket_name"],
                     output_key=output_key,
-                    due_at=stand_in.now() + stand_in.job_seconds,
+                    due_at=started + duration,
+                    in_progress_at=started + duration * 0.1,  # a job is QUEUED for the first tenth of its time
                     fails_with="Internal failure while transcribing the media (local fault)"
                     if stand_in.fault("transcribe_job", encounter, deployment) == "fail"
                     else None,
                 )
+                stand_in.peak_concurrency = max(stand_in.peak_concurrency, len(stand_in.pending))
             return response
 
         # moto's responses pass OutputKey nowhere; read it from the request parameters ourselves.
@@ -152,9 +223,8 @@ class LocalTranscribeMedical:
         with self._lock:
             now = self.now()
             for job in self.pending.values():
-                # A job waits in the queue for the first tenth of its duration.
                 moto_job = job.backend.medical_transcriptions[job.name]
-                if job.due_at - self.job_seconds * 0.9 <= now and moto_job.status == "QUEUED":
+                if job.in_progress_at <= now and moto_job.status == "QUEUED":
                     moto_job.status, moto_job.start_time = "IN_PROGRESS", self.wall()
             due = [job for job in self.pending.values() if job.due_at <= now]
             for job in due:
@@ -179,7 +249,7 @@ class LocalTranscribeMedical:
         if job.fails_with:
             moto_job.status, moto_job.failure_reason = "FAILED", job.fails_with
             return
-        text = self.references.get(audio_digest(audio))
+        text, _seconds = self.references.get(audio_digest(audio), (None, None))
         if text is None:
             moto_job.status = "FAILED"
             moto_job.failure_reason = "The local Transcribe stand-in has no reference transcript for this audio."

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -77,22 +76,26 @@ def test_upload_uses_the_file_name_as_id_and_the_stacks_key(cloud, tmp_path):
 
 
 def test_status_of_a_running_then_a_finished_encounter(cloud, tmp_path):
-    cloud.transcribe.job_seconds = 10**7  # the job stays in progress until we finish it
+    cloud.transcribe.job_seconds = lambda _audio_seconds: 10**7  # the job stays in progress until we finish it
     scribe("upload", dictation(tmp_path, "enc-3.wav"))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        cloud.pump()
+
+    def waiting_for_the_transcript() -> bool:
         statuses = by_variant(scribe_json("status", "enc-3"))
-        if all(s["stage"] == "transcribing" for s in statuses.values()):
-            break
+        timeline = statuses["orchestration"]["timeline"]
+        return all(s["stage"] == "transcribing" for s in statuses.values()) and any(
+            m["what"] == "entered WaitForTranscript" for m in timeline
+        )
+
+    cloud.run_until(waiting_for_the_transcript, horizon=600)
+    statuses = by_variant(scribe_json("status", "enc-3"))
     assert {v: s["stage"] for v, s in statuses.items()} == {
         "choreography": "transcribing",
         "orchestration": "transcribing",
     }
     assert any(m["what"] == "entered WaitForTranscript" for m in statuses["orchestration"]["timeline"])
     for job in cloud.transcribe.pending.values():
-        job.due_at = 0
-    cloud.run_until_quiet(timeout=90)
+        job.due_at = cloud.clock.epoch()
+    cloud.run_until_quiet()
     statuses = by_variant(scribe_json("status", "enc-3"))
     assert {v: s["stage"] for v, s in statuses.items()} == {
         "choreography": "note written",
@@ -114,7 +117,7 @@ def test_status_of_an_unknown_encounter_is_a_clear_not_found(cloud):
 def test_a_transient_failure_is_shown_then_redriven_to_a_note_in_each_variant(cloud, tmp_path):
     cloud.faults.rates["bedrock_throttle"] = 1.0
     scribe("upload", dictation(tmp_path, "enc-4.wav"))
-    cloud.run_until_quiet(timeout=90)
+    cloud.run_until_quiet()
     failed = by_variant(scribe_json("status", "enc-4"))
     assert {v: (s["stage"], s["failure"]["error_type"]) for v, s in failed.items()} == {
         "choreography": ("failed", "NoteModelThrottled"),
@@ -128,7 +131,7 @@ def test_a_transient_failure_is_shown_then_redriven_to_a_note_in_each_variant(cl
     output = scribe("redrive", "enc-4").output
     assert "choreography: 1 DLQ message(s) moved back (enc-4)" in output
     assert "orchestration: 1 execution(s) redriven (enc-4)" in output
-    cloud.run_until_quiet(timeout=90)
+    cloud.run_until_quiet()
     recovered = by_variant(scribe_json("status", "enc-4"))
     assert {v: s["stage"] for v, s in recovered.items()} == {
         "choreography": "note written",
@@ -144,7 +147,7 @@ def test_a_transient_failure_is_shown_then_redriven_to_a_note_in_each_variant(cl
 def test_nothing_to_redrive_is_said_and_exits_non_zero(cloud, tmp_path):
     cloud.faults.rates["bedrock_malformed"] = 1.0
     scribe("upload", dictation(tmp_path, "enc-5.wav"), "--variant", "choreography")
-    cloud.run_until_quiet(timeout=90)
+    cloud.run_until_quiet()
     result = scribe("redrive", "enc-5", "--variant", "choreography", exit_code=1)
     assert "the failure was permanent" in result.output
     assert "give an ENCOUNTER_ID or --all" in scribe("redrive", exit_code=2).output
@@ -152,7 +155,7 @@ def test_nothing_to_redrive_is_said_and_exits_non_zero(cloud, tmp_path):
 
 def test_note_list_and_their_json(cloud, tmp_path):
     scribe("upload", dictation(tmp_path, "enc-6.wav"), dictation(tmp_path, "enc-7.wav"))
-    cloud.run_until_quiet(timeout=90)
+    cloud.run_until_quiet()
     text = scribe("note", "enc-6", "--variant", "orchestration").output
     assert "DRAFT - AI-generated" in text and "ASSESSMENT" in text and "PROVENANCE" in text
     stored = scribe_json("note", "enc-6", "--variant", "choreography")
@@ -210,7 +213,7 @@ def test_console_links_are_given_on_aws_only(cloud, tmp_path, monkeypatch):
     from scribe.target import Target
 
     scribe("upload", dictation(tmp_path, "enc-8.wav"), "--variant", "orchestration")
-    cloud.run_until_quiet(timeout=90)
+    cloud.run_until_quiet()
     on_aws = status_of(Target(region="us-east-1").deployment("orchestration"), "enc-8")
     assert on_aws.links["execution"].startswith("https://us-east-1.console.aws.amazon.com/states/home")
     assert "logsV2:log-groups/log-group/" in on_aws.links["execution logs"]

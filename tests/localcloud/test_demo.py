@@ -21,7 +21,7 @@ def test_the_demo_takes_the_samples_to_notes_and_shows_the_fault_scenario(cdk_ou
     assert "failed: TranscriptionJobFailed" in text
     assert "ExecutionsFailed" in text and "EncounterFailures" in text
     assert "NO OUTCOME" not in text
-    assert "DRAFT - AI-generated" in text and "is stopped" in text and "cdk deploy --all" in text
+    assert "DRAFT - AI-generated" in text and "cdk deploy --all" in text
     assert "$ scribe upload samples/ankle-sprain.wav samples/cough-visit.wav samples/diabetes-review.wav" in text
     assert "the audio file" in text or "not a format Transcribe Medical accepts" in text, "scribe refused the bad file"
     assert "answered by asking 1 service(s): stepfunctions (one execution history)" in text

@@ -38,7 +38,7 @@ def test_queue_redrive_and_visibility_match_the_template(local_cloud, cdk_out, s
 def test_event_sources_poll_with_the_templates_batch_size_and_partial_failures(local_cloud, cdk_out, stack):
     ids = physical_ids(local_cloud, stack)
     mappings = resources_of_type(template(cdk_out, stack), "AWS::Lambda::EventSourceMapping").values()
-    by_function = {source.function_name: source for source in local_cloud.event_sources}
+    by_function = {poller.queue.function_name: poller.queue for poller in local_cloud.event_sources}
     for mapping in mappings:
         source = by_function[ids[mapping["Properties"]["FunctionName"]["Ref"]]]
         assert source.batch_size == mapping["Properties"]["BatchSize"]

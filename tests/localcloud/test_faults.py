@@ -21,7 +21,7 @@ def faulty_cloud(cdk_out, request):
         cloud.transcribe.register(AUDIO, DICTATION)
         for stack in STACKS:
             upload(cloud, stack, "audio/enc-1.wav", AUDIO)
-        cloud.run_until_quiet(timeout=90)
+        cloud.run_until_quiet()
         yield cloud
 
 
@@ -108,18 +108,17 @@ def events_lost_under(cdk_out, prefix: str, key: str, job_seconds: float | None 
             cloud.deploy(stack)
         cloud.transcribe.register(AUDIO, DICTATION)
         if job_seconds is not None:
-            cloud.transcribe.job_seconds = job_seconds
+            cloud.transcribe.job_seconds = lambda _audio_seconds: job_seconds
         for stack in STACKS:
             upload(cloud, stack, key, AUDIO)
         yield cloud
 
 
 def run_until(cloud, done, simulated_hours: float) -> None:
-    """Let the cloud run (its schedules included) until done() or the simulated hours have passed."""
-    started = cloud.clock.now()
-    cloud.run_until_quiet(timeout=90)
-    while cloud.clock.now() - started < simulated_hours * 3600 and not done():
-        cloud.run_until_quiet(timeout=90)
+    """Let the cloud run (its schedules included) until done() and then until nothing is pending; the
+    simulated hours are the horizon."""
+    cloud.run_until(done, horizon=simulated_hours * 3600)
+    cloud.run_until_quiet(horizon=simulated_hours * 3600)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """One small test per moto shim: each fails loudly if a moto upgrade changes what it patches."""
 
 import json
-import time
 
 import boto3
 import pytest
@@ -11,7 +10,8 @@ from moto.transcribe.models import transcribe_backends
 from localcloud.cloudformation_shims import state_machines_in_the_interpreter
 from localcloud.events_shims import scheduled_rules_ignore_events
 from localcloud.lambda_runtime import in_process_lambdas
-from localcloud.stepfunctions_shims import aws_error_names, compressed_time
+from localcloud.simulation import Simulation
+from localcloud.stepfunctions_shims import aws_error_names, on_simulated_time
 from localcloud.transcribe_medical import LocalTranscribeMedical
 from localcloud.transcribe_shims import failure_reason_in_get
 from tests.support.orchestration import deploy_function, finished
@@ -21,8 +21,13 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def moto():
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield
+    """moto with the interpreter on simulated time (executions are actors of the simulation)."""
+    with (
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+        Simulation() as simulation,
+        on_simulated_time(),
+    ):
+        yield simulation
 
 
 def run_machine(definition: dict, name: str = "shim") -> dict:
@@ -66,12 +71,11 @@ def test_aws_sdk_errors_carry_the_aws_service_name(moto):
         assert run_machine(definition)["status"] == "SUCCEEDED"
 
 
-def test_compressed_time_shortens_wait_states(moto):
-    with compressed_time(0.001):
-        started = time.monotonic()
-        result = run_machine({"StartAt": "Hour", "States": {"Hour": {"Type": "Wait", "Seconds": 3600, "End": True}}})
+def test_an_hour_long_wait_state_takes_an_hour_of_simulated_time(moto):
+    result = run_machine({"StartAt": "Hour", "States": {"Hour": {"Type": "Wait", "Seconds": 3600, "End": True}}})
     assert result["status"] == "SUCCEEDED"
-    assert time.monotonic() - started < 30, "an hour-long Wait ran at 1000x"
+    assert (result["stopDate"] - result["startDate"]).total_seconds() == 3600
+    assert moto.now() == 3600, "the clock jumped to the Wait's end: nothing else was scheduled"
 
 
 def test_get_job_includes_the_failure_reason(moto):
@@ -142,7 +146,7 @@ def test_a_scheduled_rule_does_not_swallow_s3_events_meant_for_other_rules(moto)
 
 def test_the_transcribe_stand_in_fails_a_job_whose_media_is_missing_and_writes_real_output_otherwise(moto):
     clock = [0.0]
-    stand_in = LocalTranscribeMedical(lambda: clock[0], job_seconds=60)
+    stand_in = LocalTranscribeMedical(lambda: clock[0], job_seconds=lambda _audio: 60)
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="bucket")
     s3.put_object(Bucket="bucket", Key="audio/present.wav", Body=b"present audio")
@@ -185,26 +189,16 @@ def test_fault_decisions_depend_on_seed_kind_and_subject_not_on_call_order():
 
 
 def test_s3_objects_and_handlers_share_the_simulated_wall_clock(moto):
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     import clinical.notes
-    from localcloud.clock import SimulatedClock
 
-    clock = SimulatedClock(factor=0.001)
-    time.sleep(0.05)  # 50 simulated seconds
+    moto.run_for(50)
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="clock")
-    before = clock.wall()
-    with clock.stamping_s3_objects():
-        s3.put_object(Bucket="clock", Key="a", Body=b"x")
-    stamped = s3.head_object(Bucket="clock", Key="a")["LastModified"]
-    after = clock.wall()
-    # LastModified has whole seconds.
-    assert before.replace(microsecond=0) <= stamped <= after, "LastModified is the simulated time"
-    assert (stamped - datetime.now(UTC)).total_seconds() > 30, "simulated time runs ahead of real time"
-    with clock.seen_by_handlers():
-        seen = clinical.notes.datetime.now(UTC)
-    assert after <= seen <= clock.wall()
+    s3.put_object(Bucket="clock", Key="a", Body=b"x")
+    assert s3.head_object(Bucket="clock", Key="a")["LastModified"] == moto.wall(50), "LastModified is simulated"
+    assert clinical.notes.datetime.now(UTC) == moto.wall(50), "handlers read the same clock"
 
 
 def test_an_ended_execution_puts_its_status_change_event_on_the_default_bus(moto):
@@ -299,18 +293,11 @@ def test_a_callback_skips_executions_whose_worker_has_not_built_its_environment_
 
 
 def test_execution_dates_and_history_timestamps_follow_the_simulated_clock(moto):
-    from datetime import UTC, datetime
-
-    from localcloud.clock import SimulatedClock
-
-    clock = SimulatedClock(factor=0.001)
-    time.sleep(0.05)  # 50 simulated seconds ahead of the real clock
-    with clock.stamping_executions():
-        result = run_machine({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}, name="clocked")
-        history = boto3.client("stepfunctions", region_name=REGION).get_execution_history(
-            executionArn=result["executionArn"]
-        )["events"]
-    now = datetime.now(UTC)
-    assert (result["startDate"] - now).total_seconds() > 30
-    assert (result["stopDate"] - now).total_seconds() > 30
-    assert all((event["timestamp"] - now).total_seconds() > 30 for event in history)
+    moto.run_for(50)
+    result = run_machine({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}, name="clocked")
+    history = boto3.client("stepfunctions", region_name=REGION).get_execution_history(
+        executionArn=result["executionArn"]
+    )["events"]
+    assert result["startDate"] == moto.wall(50)
+    assert result["stopDate"] == moto.wall(50), "no modelled latency here: the run took no simulated time"
+    assert {event["timestamp"] for event in history} == {moto.wall(50)}

@@ -9,12 +9,13 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+
+from localcloud.simulation import HorizonReached, active
 
 ASL_FILE = Path(__file__).resolve().parents[2] / "statemachines" / "encounter.asl.json"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
@@ -73,17 +74,22 @@ def deploy_function(name: str, handler: str, environment: dict[str, str]) -> str
     )["FunctionArn"]
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.02, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out waiting for {what}")
+def wait_for(predicate, timeout: float = 24 * 3600.0, what: str = "condition"):
+    """Run the installed simulation until `predicate()` holds; `timeout` is simulated seconds."""
+    found = [None]
+
+    def done() -> bool:
+        found[0] = predicate()
+        return bool(found[0])
+
+    try:
+        active().run_until(done, horizon=timeout, quiet_ends=False)
+    except HorizonReached as stuck:
+        raise TimeoutError(f"{what} never happened: {stuck}") from None
+    return found[0]
 
 
-def finished(execution_arn: str, timeout: float = 30.0) -> dict:
+def finished(execution_arn: str, timeout: float = 24 * 3600.0) -> dict:
     sfn = boto3.client("stepfunctions")
     return wait_for(
         lambda: (d := sfn.describe_execution(executionArn=execution_arn))["status"] in TERMINAL and d,

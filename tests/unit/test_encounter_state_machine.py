@@ -1,7 +1,8 @@
 """The orchestration variant's state machine, executed by moto's ASL interpreter.
 
 The definition is statemachines/encounter.asl.json with the stack's substitutions; its Lambda
-tasks run the real handlers in-process. Time is compressed 1000x (15 min callback timeout = 0.9 s).
+tasks run the real handlers in-process. Time is simulated: a 15-minute callback timeout is 15 simulated
+minutes, skipped over when nothing else can happen (localcloud.simulation).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from moto.transcribe.models import transcribe_backends
 
 from clinical.layout import transcript_key
 from localcloud.lambda_runtime import in_process_lambdas
-from localcloud.stepfunctions_shims import aws_error_names, compressed_time
+from localcloud.simulation import Simulation
+from localcloud.stepfunctions_shims import aws_error_names, on_simulated_time
 from localcloud.transcribe_shims import failure_reason_in_get
 from stacks.app_factory import ORCHESTRATION_STACK
 from tests.support.events import execution_status_change, object_created, sqs_event
@@ -48,7 +50,7 @@ def resolve(value, template: dict, known: dict[str, str]) -> str:
 @pytest.fixture
 def machine(cloud, pipeline_env):
     """The stack's state machine (its definition and substitutions from the synthesized template) and
-    the stack's orchestration functions, deployed into moto with AWS error names and fast time."""
+    the stack's orchestration functions, deployed into moto with AWS error names and simulated time."""
     template = synthesized_template(ORCHESTRATION_STACK)
     [props] = [r["Properties"] for r in resources_of_type(template, "AWS::StepFunctions::StateMachine").values()]
     substitutions = props["DefinitionSubstitutions"]
@@ -72,7 +74,7 @@ def machine(cloud, pipeline_env):
         logical_id: resource["Properties"]["Handler"]
         for logical_id, resource in resources_of_type(template, "AWS::Lambda::Function").items()
     }
-    with in_process_lambdas(), aws_error_names(), compressed_time(0.001), failure_reason_in_get():
+    with Simulation(), in_process_lambdas(), aws_error_names(), on_simulated_time(), failure_reason_in_get():
         known = {
             ref_id(substitutions["EncounterBucket"]): BUCKET,
             ref_id(substitutions["KmsKeyArn"]): cloud.kms_key_arn,
