@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit scan synth demo localcloud measure compare plan deploy lint format lock clean
+.PHONY: install test unit scan synth demo localcloud measure compare burst plan deploy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
@@ -67,6 +67,10 @@ measure: synth
 ## compare: 200 encounters through both variants under the default faults; writes reports/compare-default and the README section
 compare: synth
 	@$(OFFLINE_ENV) $(BIN)/scribe compare --encounters 200 --faults default --report reports/compare-default --update-readme | grep -v '^{"'
+
+## burst: the end-of-clinic burst through both variants at default and tight quotas; writes reports/clinic-burst and docs/results.md
+burst: synth
+	@$(OFFLINE_ENV) $(BIN)/scribe compare --workload clinic-burst --faults none --workers 2 --report reports/clinic-burst --results docs/results.md | grep -v '^{"'
 
 ## plan: what the synthesized stacks would deploy (functions, queues, alarms, outputs)
 plan: synth

@@ -33,7 +33,6 @@ def run_cdk(args: list[str], cdk_out: Path, environment: dict[str, str]) -> str:
         capture_output=True,
         text=True,
         check=False,
-        timeout=300,
     )
     if completed.returncode:
         raise RuntimeError(f"cdk {' '.join(args)} failed:\n{completed.stderr[-2000:]}")

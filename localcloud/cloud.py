@@ -69,6 +69,7 @@ from localcloud.stepfunctions_shims import (
     aws_error_names,
     callbacks_skip_unstarted_executions,
     execution_status_events,
+    interpreter_caches,
     on_simulated_time,
     redrive_execution,
 )
@@ -185,6 +186,7 @@ class LocalCloud:
             self.quotas.sfn_start_execution_per_second,
             self.simulation.start.timestamp(),
         )
+        self._clients: dict[str, object] = {}
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> LocalCloud:
@@ -227,6 +229,7 @@ class LocalCloud:
         enter(mock.patch.object(backoff, "__defaults__", (20, self.simulation.random.random, None, None)))
         enter(aws_error_names())
         enter(on_simulated_time(self.latencies.sfn_transition))
+        enter(interpreter_caches())
         enter(failure_reason_in_get())
         enter(state_machines_in_the_interpreter())
         enter(scheduled_rules_ignore_events())
@@ -335,6 +338,11 @@ class LocalCloud:
     # ---- clients and deployment ---------------------------------------------------------------
     def client(self, service: str):
         """A client of the local cloud itself (its pollers, evaluators, tests): not counted as pipeline work."""
+        if service not in self._clients:
+            self._clients[service] = self._new_client(service)
+        return self._clients[service]
+
+    def _new_client(self, service: str):
         if self.endpoint_url:
             client = boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url, **CLIENT_CREDENTIALS)
         else:

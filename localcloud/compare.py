@@ -14,12 +14,11 @@ import contextlib
 import io
 import json
 import logging
-import random
 import statistics
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -29,56 +28,23 @@ from localcloud.faults import FaultPlan
 from localcloud.invariants import Snapshot, check
 from localcloud.lambda_runtime import INVOCATIONS, send_handler_output_to
 from localcloud.measure import execution_histories, per_encounter_figures, state_transitions
+from localcloud.service_model import load_latencies, quotas_named
 from localcloud.simulation import HorizonReached
-from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
+from localcloud.workloads import Plan, plan, workload_named
+from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 PROJECT = Path(__file__).resolve().parent.parent
 SAMPLES = PROJECT / "samples"
 PROFILES_FILE = Path(__file__).resolve().parent / "fault_profiles.json"
 VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
-SETTLE_BUDGET_SECONDS = 6 * 3600  # simulated: past the watchdog's 120-minute stall limit and several sweeps
+SETTLE_BUDGET_SECONDS = 12 * 3600  # simulated: past the watchdog's 120-minute stall limit and several sweeps
 COST_MINUTES = 5.0
-UPLOAD_INTERVAL_SECONDS = 120
+FIRST_UPLOAD_AFTER_SECONDS = 120  # the deployed cloud idles a little before the first upload
 README_BEGIN, README_END = "<!-- compare:begin -->", "<!-- compare:end -->"
 
 
 def profiles() -> dict[str, dict[str, float]]:
     return {name: rates for name, rates in json.loads(PROFILES_FILE.read_text()).items() if not name.startswith("_")}
-
-
-@dataclass
-class Workload:
-    uploads: list[tuple[str, bytes]]  # in order, duplicates included
-    valid_ids: set[str]
-    invalid_keys: list[str]
-    duplicates: int
-
-
-def make_workload(encounters: int, seed: int) -> Workload:
-    """N encounters: sample audio, about 5% uploaded twice, about 5% breaking the contract."""
-    rng = random.Random(f"workload:{seed}")  # noqa: S311 (a reproducible workload, not a secret)
-    samples = [path.read_bytes() for path in sorted(SAMPLES.glob("*.wav"))]
-    uploads, valid, invalid, duplicates = [], set(), [], 0
-    for n in range(encounters):
-        audio = samples[n % len(samples)]
-        draw = rng.random()
-        if draw < 0.05:
-            key, body = rng.choice(
-                [
-                    (f"audio/visit {n:04d}.wav", audio),
-                    (f"audio/enc-{n:04d}.txt", audio),
-                    (f"audio/enc-{n:04d}.wav", b""),
-                ]
-            )
-            invalid.append(key)
-        else:
-            key, body = f"audio/enc-{n:04d}.wav", audio
-            valid.add(f"enc-{n:04d}")
-        uploads.append((key, body))
-        if draw > 0.95 and key not in invalid:
-            uploads.append((key, body))
-            duplicates += 1
-    return Workload(uploads, valid, invalid, duplicates)
 
 
 @dataclass
@@ -89,6 +55,8 @@ class VariantRun:
     operations_per_encounter: dict = field(default_factory=dict)
     cost_per_1000: float = 0.0
     latency: dict = field(default_factory=dict)
+    drain: dict = field(default_factory=dict)
+    timeline: list = field(default_factory=list)
     snapshot: Snapshot | None = None
 
 
@@ -107,14 +75,14 @@ def _settled(cloud: LocalCloud, stack: str, valid: set[str]) -> int:
     return len(valid & done)
 
 
-def _settle(cloud: LocalCloud, stack: str, workload: Workload, show) -> None:
+def _settle(cloud: LocalCloud, stack: str, workload: Plan, show) -> None:
     """Run until every valid encounter has an outcome, or the simulated budget is spent (then the
     invariants report what is missing)."""
     checked_at = [None]
 
     def settled() -> bool:
-        # Listing the bucket is not free: look once per simulated minute at most.
-        if checked_at[0] is not None and cloud.clock.now() - checked_at[0] < 60:
+        # Listing the bucket is not free: look once every five simulated minutes at most.
+        if checked_at[0] is not None and cloud.clock.now() - checked_at[0] < 300:
             return False
         checked_at[0] = cloud.clock.now()
         return _settled(cloud, stack, workload.valid_ids) >= len(workload.valid_ids)
@@ -134,6 +102,18 @@ def _emf_sum(documents: list[dict], metric: str, service: str) -> float:
     return total
 
 
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _sample_seconds(encounter_id: str, workload: Plan) -> float:
+    """The length of a sample dictation (its WAV header), for workloads that upload the samples as they are."""
+    from localcloud.transcribe_medical import audio_seconds
+
+    body = next((u.body for u in workload.uploads if u.key == f"audio/{encounter_id}.wav"), b"")
+    return audio_seconds(body) or 0.0
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -143,20 +123,27 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def run_variant(
-    cdk_out: Path, variant: str, workload: Workload, rates: dict, seed: int, show, tamper=None
+    cdk_out: Path,
+    variant: str,
+    workload: Plan,
+    rates: dict,
+    seed: int,
+    show,
+    tamper=None,
+    quotas: str = "default",
 ) -> VariantRun:
-    """One variant's run. `tamper(cloud, stack)`, if given, acts behind the pipeline's back before the
-    check (the tests use it to prove the checker can fail)."""
+    """One variant's run under one quota setting. `tamper(cloud, stack)`, if given, acts behind the
+    pipeline's back before the check (the tests use it to prove the checker can fail)."""
     from scribe.cost import PRICES, encounter_cost
     from scribe.redrive import redrive
     from scribe.target import Target
 
     stack = VARIANTS[variant]
     run = VariantRun(variant)
-    with LocalCloud(cdk_out, faults=FaultPlan(rates=dict(rates), seed=seed), seed=seed) as cloud:
+    with LocalCloud(cdk_out, faults=FaultPlan(rates=dict(rates), seed=seed), seed=seed, quotas=quotas) as cloud:
         cloud.deploy(stack)
-        for sample in sorted(SAMPLES.glob("*.wav")):
-            cloud.transcribe.register(sample.read_bytes(), sample.with_suffix(".txt").read_text().strip())
+        for upload in workload.uploads:
+            cloud.transcribe.register(upload.body, upload.transcript, upload.audio_seconds)
         from clinical import observability  # loaded by the deploy (as Lambda's init would)
 
         logs = io.StringIO()
@@ -174,16 +161,16 @@ def run_variant(
             show(f"{variant:13} {progress['phase']:<10} {done}/{len(workload.valid_ids)} settled, "
                  f"{cloud.clock.now() / 3600:5.1f} simulated h")  # fmt: skip
 
-        for key, body in workload.uploads:
-            # Uploads trickle in, one every UPLOAD_INTERVAL simulated seconds, as from a clinic's day: a burst
-            # of hundreds would only measure how slowly this one process works through a queue.
-            cloud.run_for(UPLOAD_INTERVAL_SECONDS)
-            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        first_upload = cloud.clock.now() + FIRST_UPLOAD_AFTER_SECONDS
+        for upload in workload.uploads:
+            # Each upload at its moment of the workload's simulated time; the cloud runs meanwhile.
+            cloud.run_for(max(first_upload + upload.at - cloud.clock.now(), 0.0))
+            s3.put_object(Bucket=bucket, Key=upload.key, Body=upload.body)
             cloud.operations.add("s3", "PutObject")  # the upload (the harness makes it here)
-            if (encounter_id := key.removeprefix("audio/").rpartition(".")[0]) in workload.valid_ids:
+            if (encounter_id := upload.key.removeprefix("audio/").rpartition(".")[0]) in workload.valid_ids:
                 uploaded_at.setdefault(encounter_id, cloud.clock.now())
         progress["phase"] = "settling"
-        _settle(cloud, stack, workload, tick)
+        _settle(cloud, stack, workload, tick if show is not None else None)
         failed_before = {k.removeprefix("failures/").removesuffix(".json") for k in _keys(cloud, stack, "failures/")}
         # Failure to alarm, before the redrive rewrites records: each record's time to the next ALARM
         # transition of EncounterFailures (0 if the alarm was already in ALARM from an earlier failure).
@@ -195,7 +182,7 @@ def run_variant(
         deployment = Target(region="us-east-1", local=True).deployment(variant)
         redriven = set(redrive(deployment, None).encounters)
         progress["phase"] = "settling"
-        _settle(cloud, stack, workload, tick)
+        _settle(cloud, stack, workload, tick if show is not None else None)
         cloud.alarms.evaluate()
         if tamper is not None:
             tamper(cloud, stack)
@@ -257,18 +244,60 @@ def run_variant(
                 if not page.get("NextToken"):
                     break
                 kwargs["NextToken"] = page["NextToken"]
-        overheads = []
+        # Per encounter: time to note, and the coordination overhead in it (less its own Transcribe job and
+        # its own model call, as the latency model prices them).
+        latencies, concurrency = cloud.latencies, cloud.quotas.transcribe_medical_concurrent_jobs
+        time_to_note, overheads, timeline, own_work = [], [], [], {}
+        for encounter_id in sorted(uploaded_at):
+            audio = workload.audio_seconds.get(encounter_id)
+            if audio is None:
+                audio = next((u.audio_seconds for u in workload.uploads if u.key == f"audio/{encounter_id}.wav"), None)
+            own_work[encounter_id] = latencies.transcribe_job(
+                audio if audio is not None else _sample_seconds(encounter_id, workload)
+            )
         for key in notes:
             encounter_id = key.removeprefix("notes/").removesuffix(".json")
             job = jobs.get(encounter_id)
-            if encounter_id not in uploaded_at or encounter_id in redriven or not job or not job.get("CompletionTime"):
+            if encounter_id not in uploaded_at or encounter_id in redriven or not job:
                 continue
             provenance = _json(cloud, stack, key).get("provenance")
             if not provenance:
                 continue
             note_at = cloud.clock.at(datetime.fromisoformat(provenance["created_at"]))
-            transcribing = (job["CompletionTime"] - job["CreationTime"]).total_seconds()
-            overheads.append(max(note_at - uploaded_at[encounter_id] - transcribing, 0.0))
+            model = latencies.bedrock(provenance.get("input_tokens") or 0, provenance.get("output_tokens") or 0)
+            took = note_at - uploaded_at[encounter_id]
+            time_to_note.append(took)
+            overheads.append(max(took - own_work[encounter_id] - model, 0.0))
+            timeline.append((uploaded_at[encounter_id], cloud.clock.at(job["CreationTime"]), note_at))
+        run.timeline = sorted(timeline)
+        note_times = [t[2] for t in timeline]
+        first = min(uploaded_at.values()) if uploaded_at else 0.0
+        # The physical floor: the longest single encounter (from its upload), or all Transcribe work spread
+        # over the concurrent-job quota, whichever is larger.
+        bound = max(
+            max((uploaded_at[e] - first + work for e, work in own_work.items()), default=0.0),
+            sum(own_work.values()) / max(concurrency, 1),
+        )
+        drain = (max(note_times) - first) if note_times else None
+        starts = cloud.operations.counts[("transcribe", "StartMedicalTranscriptionJob")]
+        outcome_ids = {k.removeprefix("notes/").removesuffix(".json") for k in notes}
+        outcome_ids |= {k.removeprefix("failures/").removesuffix(".json") for k in failures}
+        run.drain = {
+            "drain_seconds": _round(drain),
+            "lower_bound_seconds": _round(bound),
+            "drain_to_bound_ratio": _round(drain / bound, 3) if drain and bound else None,
+            "time_to_note_p50_seconds": _round(_percentile(time_to_note, 50)),
+            "time_to_note_p95_seconds": _round(_percentile(time_to_note, 95)),
+            "time_to_note_p99_seconds": _round(_percentile(time_to_note, 99)),
+            "overhead_p50_seconds": _round(_percentile(overheads, 50)),
+            "overhead_p95_seconds": _round(_percentile(overheads, 95)),
+            "lost": len(workload.valid_ids - outcome_ids),
+            "duplicates": sum(1 for count in versions.values() if count > 1),
+            "throttled": dict(sorted(cloud.quota_ledger.throttled.items())),
+            "transcribe_start_retries": max(starts - len(jobs), 0),
+            "peak_transcribe_jobs": cloud.transcribe.peak_concurrency,
+            "lambda_starts": dict(sorted(cloud.lambda_starts.items())),
+        }
         to_alarm = []
         alarm_times = sorted(first_fired)
         for record in first_records:
@@ -280,10 +309,10 @@ def run_variant(
             elif earlier:
                 to_alarm.append(0.0)  # the alarm was already in ALARM
         run.latency = {
-            "overhead_p50_s": _percentile(overheads, 50),
-            "overhead_p95_s": _percentile(overheads, 95),
-            "failure_to_alarm_p50_s": _percentile(to_alarm, 50),
-            "failure_to_alarm_max_s": max(to_alarm) if to_alarm else None,
+            "overhead_p50_s": _round(_percentile(overheads, 50)),
+            "overhead_p95_s": _round(_percentile(overheads, 95)),
+            "failure_to_alarm_p50_s": _round(_percentile(to_alarm, 50)),
+            "failure_to_alarm_max_s": _round(max(to_alarm)) if to_alarm else None,
         }
 
         n = len(workload.uploads)
@@ -329,39 +358,96 @@ def run_variant(
     return run
 
 
-def compare(cdk_out: Path, encounters: int, profile: str, seed: int, show=lambda _line: None) -> dict:
+def _run_one(args: tuple) -> tuple[str, str, dict]:
+    """One (quota setting, variant) run, as a plain dict (it may run in a worker process)."""
+    cdk_out, variant, workload, rates, seed, quotas = args
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    run = run_variant(cdk_out, variant, workload, rates, seed, None, quotas=quotas)
+    return (
+        quotas,
+        variant,
+        {
+            "outcomes": run.outcomes,
+            "invariants": [{"name": v.name, "status": v.status, "detail": v.detail} for v in run.invariants],
+            "operations_per_upload": run.operations_per_encounter,
+            "cost_per_1000_encounters_usd": round(run.cost_per_1000, 4),
+            "simulated_latency": run.latency,
+            "drain": run.drain,
+            "timeline": run.timeline,
+        },
+    )
+
+
+def compare(
+    cdk_out: Path,
+    encounters: int | None = None,
+    profile: str = "default",
+    seed: int = 7,
+    show=lambda _line: None,
+    *,
+    workload: str = "steady",
+    quotas: list[str] | None = None,
+    workers: int = 1,
+) -> dict:
+    """Both variants through the same workload, faults and seed, under each quota setting of the workload.
+    `workers` > 1 runs the (setting, variant) runs in that many processes (each run is independent)."""
     known = profiles()
     if profile not in known:
         raise ValueError(f"unknown fault profile {profile!r}; profiles: {', '.join(sorted(known))}")
-    workload = make_workload(encounters, seed)
+    spec = workload_named(workload)
+    settings = quotas or list(spec.quotas)
+    for name in settings:
+        quotas_named(name)  # an unknown setting fails here, before anything runs
+    uploads = plan(spec, seed, encounters)
     started = time.monotonic()
     # moto's interpreter logs every failed state at ERROR: under faults that is noise, not news.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
-    runs = {variant: run_variant(cdk_out, variant, workload, known[profile], seed, show) for variant in VARIANTS}
+    jobs = [(cdk_out, variant, uploads, known[profile], seed, setting) for setting in settings for variant in VARIANTS]
+    results: dict[str, dict[str, dict]] = {setting: {} for setting in settings}
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for setting, variant, figures in pool.map(_run_one, jobs):
+                show(f"{setting}/{variant} done")
+                results[setting][variant] = figures
+    else:
+        for job in jobs:
+            setting, variant, figures = _run_one(job)
+            show(f"{setting}/{variant} done")
+            results[setting][variant] = figures
     return {
         "parameters": {
-            "encounters": encounters,
-            "uploads": len(workload.uploads),
-            "duplicates": workload.duplicates,
-            "invalid": len(workload.invalid_keys),
+            "workload": workload,
+            "encounters": uploads.encounters,
+            "uploads": len(uploads.uploads),
+            "duplicates": uploads.duplicates,
+            "invalid": len(uploads.invalid_keys),
             "faults": profile,
             "rates": known[profile],
             "seed": seed,
+            "quota_settings": settings,
             "cost_minutes_per_encounter": COST_MINUTES,
         },
         "real_seconds": round(time.monotonic() - started, 1),
-        "all_invariants_pass": all(v.passed for run in runs.values() for v in run.invariants),
-        "variants": {
-            variant: {
-                "outcomes": run.outcomes,
-                "invariants": [{"name": v.name, "status": v.status, "detail": v.detail} for v in run.invariants],
-                "operations_per_upload": run.operations_per_encounter,
-                "cost_per_1000_encounters_usd": round(run.cost_per_1000, 4),
-                "simulated_latency": run.latency,
-            }
-            for variant, run in runs.items()
+        "all_invariants_pass": all(
+            v["status"] == "PASS"
+            for by_variant in results.values()
+            for run in by_variant.values()
+            for v in run["invariants"]
+        ),
+        "latency_model": asdict(load_latencies()),
+        "quotas": {
+            setting: {"values": asdict(quotas_named(setting)), "variants": by_variant}
+            for setting, by_variant in results.items()
         },
     }
+
+
+def variants_of(report: dict, setting: str | None = None) -> dict:
+    """The per-variant figures of one quota setting (the first, by default)."""
+    return report["quotas"][setting or report["parameters"]["quota_settings"][0]]["variants"]
 
 
 def _seconds(value) -> str:
@@ -372,7 +458,44 @@ def _seconds(value) -> str:
 
 
 def markdown(report: dict) -> str:
-    p, variants = report["parameters"], report["variants"]
+    p = report["parameters"]
+    text = _markdown_for(report, variants_of(report), p["quota_settings"][0])
+    for setting in p["quota_settings"][1:]:
+        text += f"\nUnder the `{setting}` quotas:\n\n" + _drain_table(variants_of(report, setting))
+    return text
+
+
+def _drain_table(variants: dict) -> str:
+    names = list(variants)
+    lines = ["| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"]
+    for label, key in DRAIN_ROWS:
+        cells = [variants[v]["drain"].get(key) for v in names]
+        shown = [_seconds(c) if key.endswith("_seconds") else ("-" if c is None else c) for c in cells]
+        if key == "throttled":
+            shown = ["<br>".join(f"{q} ({n})" for q, n in c.items()) or "0" for c in cells]
+        if key == "lost":
+            shown = [f"{variants[v]['drain']['lost']} / {variants[v]['drain']['duplicates']}" for v in names]
+        lines.append(f"| {label} | " + " | ".join(str(c) for c in shown) + " |\n")
+    return "".join(lines)
+
+
+DRAIN_ROWS = (
+    ("drain (first upload to last note)", "drain_seconds"),
+    ("physical lower bound", "lower_bound_seconds"),
+    ("drain / bound", "drain_to_bound_ratio"),
+    ("time to note p50", "time_to_note_p50_seconds"),
+    ("time to note p95", "time_to_note_p95_seconds"),
+    ("time to note p99", "time_to_note_p99_seconds"),
+    ("coordination overhead p95", "overhead_p95_seconds"),
+    ("lost / duplicated", "lost"),
+    ("throttled, by quota", "throttled"),
+    ("Transcribe start retries", "transcribe_start_retries"),
+    ("peak concurrent Transcribe jobs", "peak_transcribe_jobs"),
+)
+
+
+def _markdown_for(report: dict, variants: dict, setting: str) -> str:
+    p = report["parameters"]
     names = list(variants)
     header = "| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"
 
@@ -380,8 +503,9 @@ def markdown(report: dict) -> str:
         return f"| {label} | " + " | ".join(str(get(variants[v])) for v in names) + " |\n"
 
     lines = [
-        f"{p['encounters']} encounters ({p['uploads']} uploads: {p['duplicates']} duplicates, {p['invalid']} breaking "
-        f"the contract), fault profile `{p['faults']}`, seed {p['seed']}; {report['real_seconds']} s real.\n\n",
+        f"Workload `{p['workload']}`: {p['encounters']} encounters ({p['uploads']} uploads: {p['duplicates']} "
+        f"duplicates, {p['invalid']} breaking the contract), fault profile `{p['faults']}`, seed {p['seed']}, "
+        f"quotas `{setting}`; {report['real_seconds']} s real.\n\n",
         header,
         row("notes", lambda v: v["outcomes"]["notes"]),
         row("failure records", lambda v: v["outcomes"]["failure_records"]),
@@ -409,6 +533,50 @@ def markdown(report: dict) -> str:
             for v in names
         ]
         lines.append(f"| {invariant['name']} | " + " | ".join(cells) + " |\n")
+    lines.append("\n" + _drain_table(variants))
+    return "".join(lines)
+
+
+def results_markdown(report: dict) -> str:
+    """docs/results.md: the figures of a run, with the latency table and the quotas they came from."""
+    from localcloud.service_model import LATENCIES_FILE
+
+    p = report["parameters"]
+    sources = json.loads(LATENCIES_FILE.read_text())
+    lines = [
+        "# Results\n\n",
+        f"Generated by `scribe compare --workload {p['workload']} --faults {p['faults']} --seed {p['seed']}"
+        f" --quotas {','.join(p['quota_settings'])} --results docs/results.md` from the run in "
+        f"`reports/{p['workload']}/`. Every figure is simulated time on the local cloud (docs/simulated-time.md):"
+        " the same on any machine, and as good as the latency model below.\n\n",
+        f"Workload `{p['workload']}`: {p['encounters']} encounters, {p['uploads']} uploads; fault profile "
+        f"`{p['faults']}`, seed {p['seed']}.\n",
+    ]
+    for setting in p["quota_settings"]:
+        quotas = report["quotas"][setting]["values"]
+        lines.append(
+            f"\n## Quotas `{setting}`\n\nTranscribe Medical {quotas['transcribe_medical_concurrent_jobs']:g} concurrent "
+            f"jobs and {quotas['transcribe_medical_starts_per_second']:g} starts per second; Bedrock "
+            f"{quotas['bedrock_tokens_per_minute']:,.0f} tokens and {quotas['bedrock_requests_per_minute']:,.0f} requests "
+            f"per minute; Lambda {quotas['lambda_account_concurrency']:g} concurrent executions.\n\n"
+        )
+        lines.append(_drain_table(variants_of(report, setting)))
+        outcomes = {v: run["outcomes"] for v, run in variants_of(report, setting).items()}
+        lines.append(
+            "\nOutcomes: "
+            + "; ".join(
+                f"{v} {o['notes']} notes, {o['failure_records']} failure records"
+                + (f" ({', '.join(f'{k}: {n}' for k, n in o['failures_by_stage_and_reason'].items())})" if o["failures_by_stage_and_reason"] else "")
+                for v, o in outcomes.items()
+            )
+            + ".\n"
+        )  # fmt: skip
+    lines.append("\n## The latency model these figures come from (localcloud/model/latencies.json)\n\n")
+    lines.append("| step | seconds | source |\n|---|---|---|\n")
+    for name, value in report["latency_model"].items():
+        entry = sources.get(name, {})
+        note = ("assumption: " if entry.get("assumption") else "") + entry.get("source", "")
+        lines.append(f"| `{name}` | {value:g} | {note} |\n")
     return "".join(lines)
 
 
@@ -457,12 +625,13 @@ def write_charts(report: dict, directory: Path) -> list[str]:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    variants = list(report["variants"])
+    by_variant = variants_of(report)
+    variants = list(by_variant)
     for name, (title, unit, series) in CHARTS.items():
         figure, axes = pyplot.subplots(figsize=(7, 3.2))
         width = 0.8 / len(variants)
         for index, variant in enumerate(variants):
-            values = [get(report["variants"][variant]) for get in series.values()]
+            values = [get(by_variant[variant]) for get in series.values()]
             positions = [x + index * width for x in range(len(series))]
             axes.bar(positions, values, width=width, label=variant)
         axes.set_xticks([x + width * (len(variants) - 1) / 2 for x in range(len(series))], list(series))
@@ -472,12 +641,55 @@ def write_charts(report: dict, directory: Path) -> list[str]:
         figure.tight_layout()
         figure.savefig(directory / name, dpi=100)
         pyplot.close(figure)
-    return list(CHARTS)
+    charts = list(CHARTS)
+    for setting in report["parameters"]["quota_settings"]:
+        name = f"encounters-over-time-{setting}.png"
+        _timeline_chart(
+            pyplot, variants_of(report, setting), f"Encounters over simulated time ({setting} quotas)", directory / name
+        )
+        charts.append(name)
+    return charts
+
+
+def _timeline_chart(pyplot, variants: dict, title: str, path: Path) -> None:
+    """Encounters waiting (uploaded, no Transcribe job yet), in flight (job started, no note) and done (note),
+    minute by minute, both variants on one chart."""
+    figure, axes = pyplot.subplots(figsize=(8, 3.6))
+    styles = {"choreography": "-", "orchestration": "--"}
+    end = max((t[2] for run in variants.values() for t in run["timeline"]), default=0.0)
+    start = min((t[0] for run in variants.values() for t in run["timeline"]), default=0.0)
+    minutes = [start + 60 * m for m in range(int((end - start) / 60) + 2)]
+    for variant, run in variants.items():
+        timeline = run["timeline"]
+        for label, color, inside in (
+            ("waiting", "tab:orange", lambda t, m: t[0] <= m < t[1]),
+            ("in flight", "tab:blue", lambda t, m: t[1] <= m < t[2]),
+            ("done", "tab:green", lambda t, m: t[2] <= m),
+        ):
+            counts = [sum(1 for t in timeline if inside(t, m)) for m in minutes]
+            axes.plot([(m - start) / 60 for m in minutes], counts, styles.get(variant, "-"), color=color,
+                      label=f"{variant} {label}")  # fmt: skip
+    axes.set_title(title)
+    axes.set_xlabel("simulated minutes after the first upload")
+    axes.set_ylabel("encounters")
+    axes.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+def report_json(report: dict) -> str:
+    """The report as stored: the per-encounter timelines (the charts' data) left out."""
+    stored = json.loads(json.dumps(report))
+    for setting in stored["quotas"].values():
+        for run in setting["variants"].values():
+            run.pop("timeline", None)
+    return json.dumps(stored, indent=2) + "\n"
 
 
 def write_report(report: dict, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (directory / "report.json").write_text(report_json(report))
     charts = write_charts(report, directory)
     images = "".join(f"![{name.removesuffix('.png')}]({name})\n" for name in charts)
     (directory / "report.md").write_text("# Side by side under faults\n\n" + markdown(report) + "\n" + images)

@@ -28,7 +28,7 @@ from localcloud.faults import FaultPlan
 from localcloud.lambda_runtime import send_handler_output_to
 from localcloud.service_model import load_latencies
 from scribe import cli as scribe_cli
-from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
+from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 LATENCIES = load_latencies()
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -120,6 +120,7 @@ class ScheduledRule:
         self.period = period
         self.invoke = invoke
         self.next_at = simulation.epoch() + period
+        self.failed_runs = 0
 
     def next_due(self) -> float:
         return self.next_at
@@ -127,10 +128,18 @@ class ScheduledRule:
     def run_due(self, now: float) -> int:
         ran = 0
         while self.next_at <= now:
-            self.simulation.spawn(lambda: self.invoke(dict(SCHEDULED_EVENT)), f"{self.name} run")
+            self.simulation.spawn(self._run, f"{self.name} run")
             self.next_at += self.period
             ran += 1
         return ran
+
+    def _run(self) -> None:
+        try:
+            self.invoke(dict(SCHEDULED_EVENT))
+        except Exception:
+            # The runtime counted the error (the function's Errors metric and alarm); the next run tries
+            # again. EventBridge's own two retries of an asynchronous invocation are not modelled.
+            self.failed_runs += 1
 
     def pending_work(self) -> list[str]:
         return []  # periodic: never keeps a run from being quiet

@@ -19,7 +19,7 @@ from pathlib import Path
 from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import INVOCATIONS
 from orchestration.executions import execution_history
-from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
+from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MEASURED = Path(__file__).resolve().parent.parent / "scribe" / "measured_operations.json"

@@ -106,8 +106,8 @@ def main(argv: list[str]) -> int:
     logging.getLogger("moto").setLevel(logging.ERROR)
     LOCAL_ENDPOINT_FILE.parent.mkdir(parents=True, exist_ok=True)
     handler_log = (LOCAL_ENDPOINT_FILE.parent / "handlers.log").open("a")
-    send_handler_output_to(handler_log)
     with LocalCloud(args.cdk_out, port=port, time_mode="wall") as cloud:
+        send_handler_output_to(handler_log)
         print(f"local cloud on {cloud.endpoint_url}: deploying with the CDK CLI ...", flush=True)
         for stack in deploy_all(cloud):
             print(f"  {stack}: bucket {cloud.outputs[stack]['EncounterBucketName']}", flush=True)

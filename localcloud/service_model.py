@@ -93,12 +93,12 @@ class Quotas:
 
 
 def load_latencies(path: Path = LATENCIES_FILE) -> Latencies:
-    return _fields_from(path.name, Latencies, _read(path))
+    return _fields_from(path.name, Latencies, read_model_file(path))
 
 
 def quota_settings(path: Path = QUOTAS_FILE) -> dict[str, Quotas]:
     """Every named quota setting of a file: `default` in full, the others as overrides of it."""
-    data = _read(path)
+    data = read_model_file(path)
     if "default" not in data:
         raise ModelError(f"{path.name}.default: missing")
     default = _quotas(f"{path.name}.default", data["default"], None, "default")
@@ -123,7 +123,8 @@ def quotas_named(name: str, path: Path = QUOTAS_FILE) -> Quotas:
     return settings[name]
 
 
-def _read(path: Path) -> dict:
+def read_model_file(path: Path) -> dict:
+    """A model file's JSON object, or a one-line ModelError."""
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:

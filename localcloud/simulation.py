@@ -226,27 +226,22 @@ class Simulation:
         return actor.woken_by_event
 
     def _driver_block(self, reason: str, timeout: float | None, register) -> bool:
-        if threading.get_ident() != self._driver:
-            raise RuntimeError(
-                f"{reason}: a thread that is neither an actor nor the driver cannot wait in simulated time"
-            )
-        if self._running:
-            # The driver's own clients (pollers, evaluators) inside a step: time cannot pass mid-step.
-            with self._lock:
-                return bool(register is not None and register(Actor(name="driver", number=0, simulation=self)))
-        woken = [False]
         marker = Actor(name="driver", number=0, simulation=self)
+        if threading.get_ident() != self._driver or self._running:
+            # Not an actor's work (a deployment's custom resource, an outside client's request), or the
+            # driver's own clients within a step: no simulated time passes for them.
+            with self._lock:
+                return bool(register is not None and register(marker))
         marker.blocked_on = reason
-
-        def check() -> bool:
-            if register is not None:
-                with self._lock:
-                    woken[0] = woken[0] or register(marker) or marker.woken_by_event
-            return woken[0]
-
+        with self._lock:
+            if register is not None and register(marker):
+                return True
         deadline = None if timeout is None else self.now() + timeout
-        self.run_until(check, until=deadline, quiet_ends=False)
-        return woken[0]
+        self.run_until(lambda: marker.woken_by_event, until=deadline, quiet_ends=False)
+        if marker.waiting_in is not None:
+            with contextlib.suppress(ValueError):
+                marker.waiting_in.remove(marker)
+        return marker.woken_by_event
 
     def sleep(self, seconds: float) -> None:
         """Simulated sleep of the current actor (from the driver: the simulation runs meanwhile)."""
@@ -265,14 +260,7 @@ class Simulation:
                 self._wake_locked(actor, by_event=True)
 
     def join(self, actor: Actor, timeout: float | None) -> bool:
-        def register(me: Actor) -> bool:
-            if actor.finished:
-                return True
-            actor.joiners.append(me)
-            me.waiting_in = actor.joiners
-            return False
-
-        return self.block(f"joins {actor.name}", timeout, register)
+        return self.block(f"joins {actor.name}", timeout, waiting_in(actor.joiners, lambda: actor.finished))
 
     # ---- the driver ------------------------------------------------------------------------
     def _run_ready(self) -> int:
@@ -337,11 +325,13 @@ class Simulation:
         started = self.now()
         limit = started + horizon
         self._running = True
+        shown_at = None
         try:
             while True:
                 if self._run_ready() + self._fire_timers() + self._run_sources():
                     continue
-                if progress is not None:
+                if progress is not None and (shown_at is None or self.now() - shown_at >= 60):
+                    shown_at = self.now()  # a display: once a simulated minute is enough
                     progress()
                 if done is not None and done():
                     break
@@ -423,6 +413,19 @@ class Simulation:
 ACTIVE: Simulation | None = None
 
 
+def waiting_in(waiters: list[Actor], done: Callable[[], bool]) -> Callable[[Actor], bool]:
+    """A `block` registration: no wait if `done()`, else the actor joins `waiters` (and leaves it on a timeout)."""
+
+    def register(actor: Actor) -> bool:
+        if done():
+            return True
+        waiters.append(actor)
+        actor.waiting_in = waiters
+        return False
+
+    return register
+
+
 def active() -> Simulation:
     if ACTIVE is None:
         raise RuntimeError("no simulation is installed (use `with Simulation():`)")
@@ -451,14 +454,7 @@ class SimEvent:
         if self._flag:
             return True
 
-        def register(actor: Actor) -> bool:
-            if self._flag:
-                return True
-            self._waiters.append(actor)
-            actor.waiting_in = self._waiters
-            return False
-
-        active().block("waits for an event", timeout, register)
+        active().block("waits for an event", timeout, waiting_in(self._waiters, lambda: self._flag))
         return self._flag
 
 

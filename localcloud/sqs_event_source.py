@@ -58,7 +58,17 @@ def sqs_record(message: dict, queue_arn: str, region: str) -> dict:
             )
             if name in attributes
         },
-        "messageAttributes": message.get("MessageAttributes", {}),
+        "messageAttributes": {
+            # Lambda's spelling of ReceiveMessage's attributes.
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value["DataType"],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
         "md5OfBody": message.get("MD5OfBody", ""),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,

@@ -88,6 +88,36 @@ def on_simulated_time(transition_seconds: float = 0.0) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def interpreter_caches() -> Iterator[None]:
+    """moto's interpreter builds a new boto3 client for every SDK and Lambda task and parses every JSONPath
+    anew; on a burst that is most of its time. Reuse clients (they are thread-safe and carry no state of
+    the call) and parsed paths. Nothing an execution sees changes."""
+    import functools
+    import importlib
+
+    from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+
+    real = boto_client.boto_client_for
+    clients = {}
+
+    def boto_client_for(region: str, service: str, state_credentials=None):
+        key = (region, service, boto_client.botocore_stubber.enabled)
+        if key not in clients:
+            clients[key] = real(region, service, state_credentials)
+        return clients[key]
+
+    users = [
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    ]
+    with contextlib.ExitStack() as patches:
+        for name in users:
+            patches.enter_context(mock.patch.object(importlib.import_module(name), "boto_client_for", boto_client_for))
+        patches.enter_context(mock.patch.object(json_path, "parse", functools.lru_cache(maxsize=1024)(json_path.parse)))
+        yield
+
+
 class ExecutionNotRedrivable(AWSError):
     TYPE = "ExecutionNotRedrivable"
     STATUS = 400

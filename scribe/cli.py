@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 not found, nothing to do, or the target cannot be used;
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -226,8 +227,56 @@ def cost(minutes: float, encounters: int, model_id: str, as_json: bool) -> None:
         click.echo(cost_text(estimate))
 
 
+DURATION = re.compile(r"(\d+(?:\.\d+)?)(s|m|h|d)")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> float:
+    """'90s', '15m', '2h', '1d' or a combination such as '1h30m', in seconds."""
+    parts = DURATION.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise BadInput(f"{text!r} is not a duration: write it like 90s, 15m, 2h or 1h30m")
+    return sum(float(number) * UNIT_SECONDS[unit] for number, unit in parts)
+
+
+@main.command()
+@click.argument("duration")
+@click.pass_context
+def advance(ctx: click.Context, duration: str) -> None:
+    """Skip the local cloud's clock ahead by DURATION (e.g. 2h), running everything due on the way:
+    jobs finish, timeouts fire, the sweeps run. Only the local cloud (`make localcloud`) has a clock to skip."""
+    seconds = duration_seconds(duration)
+    target = _target(ctx)
+    if not target.local:
+        raise BadInput("advance works only on the local cloud (use --local): AWS keeps its own time")
+    answer = clock_control(target, f"/advance?seconds={seconds:g}", method="POST")
+    click.echo(f"the local cloud's clock is now {answer['now']} (advanced {duration})")
+
+
+def clock_control(target: Target, path: str, method: str = "GET") -> dict:
+    import urllib.error
+    import urllib.request
+
+    from scribe.target import local_control_url
+
+    url = local_control_url()
+    if url is None:
+        raise BadInput("no clock control found: start the local cloud with `make localcloud`")
+    request = urllib.request.Request(url + path, method=method)  # noqa: S310 (a loopback URL we wrote)
+    try:
+        with urllib.request.urlopen(request) as response:  # noqa: S310
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise BadInput(json.loads(error.read() or b"{}").get("error", str(error))) from None
+    except urllib.error.URLError as error:
+        raise BadInput(f"the local cloud's clock control at {url} does not answer ({error.reason})") from None
+
+
 @main.command("compare")
-@click.option("--encounters", type=click.IntRange(1, 5000), default=200, show_default=True)
+@click.option("--workload", default="steady", show_default=True, help="A workload of localcloud/model/workloads.json.")
+@click.option("--encounters", type=click.IntRange(1, 5000), default=None, help="Override the workload's count.")
+@click.option("--quotas", default=None, help="Quota settings to run under, comma-separated (default: the workload's).")
+@click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True, help="Runs in parallel processes.")
 @click.option(
     "--faults", "profile", default="default", show_default=True, help="A profile of localcloud/fault_profiles.json."
 )
@@ -241,17 +290,32 @@ def cost(minutes: float, encounters: int, model_id: str, as_json: bool) -> None:
 )
 @click.option("--cdk-out", type=click.Path(path_type=Path), default=Path("cdk.out"), show_default=True)
 @click.option("--update-readme", is_flag=True, help="Regenerate the README's comparison section from this report.")
+@click.option(
+    "--results", "results_file", type=click.Path(path_type=Path), default=None, help="Write the results page here."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def compare_command(ctx, encounters, profile, seed, report_dir, cdk_out, update_readme, as_json) -> None:
-    """Run the same workload with the same seeded faults through both variants on the local cloud,
-    redrive, check the invariants and report. Exits 1 if any invariant fails."""
+def compare_command(
+    ctx, workload, encounters, quotas, workers, profile, seed, report_dir, cdk_out, update_readme, results_file, as_json
+) -> None:
+    """Run the same workload with the same seeded faults through both variants on the local cloud, under
+    each quota setting, redrive, check the invariants and report. Exits 1 if any invariant fails."""
     from localcloud import compare as comparison
 
     if not (cdk_out / "manifest.json").exists():
         raise BadInput(f"{cdk_out} holds no synthesized app: run `make synth` first")
+    settings = [name.strip() for name in quotas.split(",")] if quotas else None
     try:
-        report = comparison.compare(cdk_out, encounters, profile, seed, comparison.progress_printer())
+        report = comparison.compare(
+            cdk_out,
+            encounters,
+            profile,
+            seed,
+            comparison.progress_printer(),
+            workload=workload,
+            quotas=settings,
+            workers=workers,
+        )
     except ValueError as error:
         raise BadInput(str(error)) from None
     if sys.stderr.isatty():
@@ -260,7 +324,10 @@ def compare_command(ctx, encounters, profile, seed, report_dir, cdk_out, update_
         comparison.write_report(report, report_dir)
     if update_readme:
         comparison.update_readme(Path("README.md"), report)
-    click.echo(json.dumps(report, indent=2) if as_json else comparison.markdown(report))
+    if results_file:
+        results_file.parent.mkdir(parents=True, exist_ok=True)
+        results_file.write_text(comparison.results_markdown(report))
+    click.echo(comparison.report_json(report) if as_json else comparison.markdown(report))
     if not report["all_invariants_pass"]:
         click.echo("INVARIANT FAILED", err=True)
         ctx.exit(1)

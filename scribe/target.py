@@ -117,3 +117,10 @@ class Deployment:
 
     def log_group_link(self, name: str) -> str | None:
         return self._console(f"cloudwatch/home?region={{region}}#logsV2:log-groups/log-group/{quote(name, safe='')}")
+
+
+def local_control_url() -> str | None:
+    """Where the running local cloud takes clock commands (`scribe --local advance`), if one runs."""
+    if not LOCAL_ENDPOINT_FILE.exists():
+        return None
+    return json.loads(LOCAL_ENDPOINT_FILE.read_text()).get("control_url")

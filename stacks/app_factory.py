@@ -9,10 +9,10 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, ServerlessChecks
 
 from stacks.choreography_stack import ChoreographyStack
 from stacks.config import PipelineConfig
+from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 from stacks.orchestration_stack import OrchestrationStack
 
-CHOREOGRAPHY_STACK = "ClinicalScribeChoreography"
-ORCHESTRATION_STACK = "ClinicalScribeOrchestration"
+__all__ = ["CHOREOGRAPHY_STACK", "ORCHESTRATION_STACK", "build_app"]
 
 
 # Feature flags this app relies on, whether or not the CDK CLI (and so cdk.json) is in play.

@@ -43,12 +43,16 @@ class ChoreographyStack(PipelineStack):
             self, "TranscriptionRequests", foundation=foundation, consumer=start_transcription
         )
         note_requests = WorkQueue(self, "NoteRequests", foundation=foundation, consumer=write_note, batch_size=5)
+        # A request throttled by Transcribe's quota goes back into its own queue with a delay.
+        start_transcription.function.add_environment("WORK_QUEUE_URL", transcription_requests.queue.queue_url)
+        start_transcription.function.add_environment("QUOTA_WAIT_MINUTES", str(config.quota_wait_minutes))
         self.route_objects("AudioUploaded", "audio/", transcription_requests)
         self.route_objects("TranscriptWritten", "transcripts/", note_requests)
         self.run_on_schedule("WatchdogSchedule", watchdog)
 
         permissions = self.permissions
         permissions.transcribe_starter(start_transcription)
+        permissions.request_requeuer(start_transcription, transcription_requests.queue.queue_arn)
         permissions.failure_recorder(start_transcription)
         permissions.note_writer(write_note, config)
         permissions.failure_recorder(write_note)

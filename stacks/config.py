@@ -32,6 +32,7 @@ class PipelineConfig:
     watchdog_interval_minutes: int = 15
     upload_grace_minutes: int = 15
     upload_window_hours: int = 24
+    quota_wait_minutes: int = 180
     max_receive_count: int = 5
     oldest_message_alarm_seconds: int = 900
     powertools_layer_version: int = 27
@@ -54,6 +55,7 @@ class PipelineConfig:
             "watchdog_interval_minutes",
             "upload_grace_minutes",
             "upload_window_hours",
+            "quota_wait_minutes",
             "max_receive_count",
         ):
             if getattr(self, name) < 1:

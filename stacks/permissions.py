@@ -77,6 +77,12 @@ class Permissions:
             "Scoped to this stack's job name prefix; one job per encounter.",
         )
 
+    def request_requeuer(self, function: PipelineFunction, queue_arn: str) -> None:
+        """Put a request back into its own work queue (a throttled Transcribe start waits there); the queue
+        is encrypted with the stack's key, which KEY_USE already covers."""
+        self._bucket_and_key(function)
+        function.allow(["sqs:SendMessage"], [queue_arn])
+
     def upload_checker(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)
         self._objects(function, ["s3:GetObject"], "audio/")

@@ -1,4 +1,11 @@
-"""transcription-requests queue -> start the encounter's Transcribe Medical job."""
+"""transcription-requests queue -> start the encounter's Transcribe Medical job.
+
+When Transcribe's concurrent-job quota is full, the request goes back into the queue with a short
+delay (clinical.throttling) instead of failing the delivery, so waiting for quota does not use up
+the message's receives (and land it in the DLQ) while the slots it waits for free up.
+"""
+
+from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -8,13 +15,14 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
-from clinical.errors import ContractViolation
+from clinical.errors import ContractViolation, TranscriptionQuotaExhausted, TranscriptionThrottled
 from clinical.events import delivery_of, object_created
 from clinical.failures import settle_failure
 from clinical.layout import claimed_encounter_id
-from clinical.observability import logger, metrics, tracer
+from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.settings import PipelineSettings
 from clinical.steps import transcribe_upload
+from clinical.throttling import defer_throttled_start
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -25,7 +33,18 @@ def start_transcription_for(record: SQSRecord) -> None:
     settings = PipelineSettings.from_env()
     upload = object_created(record)
     try:
-        transcribe_upload(clients.s3(), clients.transcribe(), bucket=upload.bucket, key=upload.key, settings=settings)
+        try:
+            transcribe_upload(
+                clients.s3(), clients.transcribe(), bucket=upload.bucket, key=upload.key, settings=settings
+            )
+        except TranscriptionThrottled:
+            if not settings.work_queue_url:
+                raise  # no queue to wait in: the delivery fails and SQS redelivers it
+            if wait_for_quota(record, settings):
+                return
+            raise TranscriptionQuotaExhausted(
+                f"Transcribe Medical's concurrent-job quota stayed full for {settings.quota_wait_minutes} minutes"
+            ) from None
     except Exception as error:
         settle_failure(
             clients.s3(),
@@ -37,6 +56,36 @@ def start_transcription_for(record: SQSRecord) -> None:
             variant=settings.variant,
             delivery=delivery_of(record, settings.max_receive_count),
         )
+
+
+def wait_for_quota(record: SQSRecord, settings: PipelineSettings) -> bool:
+    """Put the request back with a delay; False once it has waited long enough."""
+    attributes = record.message_attributes
+    throttles = int(attributes["throttles"].string_value) if "throttles" in attributes else 0
+    since = attributes["throttled_since"].string_value if "throttled_since" in attributes else None
+    deferral = defer_throttled_start(
+        claimed_encounter_id(object_created(record).key) or "",
+        throttles,
+        datetime.fromisoformat(since) if since else None,
+        datetime.now(UTC),
+        settings.quota_wait_minutes,
+    )
+    if deferral is None:
+        return False
+    clients.sqs().send_message(
+        QueueUrl=settings.work_queue_url,
+        MessageBody=record.body,
+        DelaySeconds=deferral.delay_seconds,
+        MessageAttributes={
+            "throttles": {"DataType": "Number", "StringValue": str(deferral.throttles)},
+            "throttled_since": {"DataType": "String", "StringValue": deferral.throttled_since.isoformat()},
+        },
+    )
+    metrics.add_metric(name="TranscriptionStartsDeferred", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "waiting for Transcribe quota", extra={"throttles": deferral.throttles, "delay": deferral.delay_seconds}
+    )
+    return True
 
 
 @logger.inject_lambda_context

@@ -21,6 +21,11 @@ def bedrock_runtime():
 
 
 @cache
+def sqs():
+    return boto3.client("sqs")
+
+
+@cache
 def stepfunctions():
     return boto3.client("stepfunctions")
 
@@ -30,7 +35,7 @@ def dynamodb():
     return boto3.client("dynamodb")
 
 
-ALL = (s3, transcribe, bedrock_runtime, stepfunctions, dynamodb)
+ALL = (s3, transcribe, bedrock_runtime, sqs, stepfunctions, dynamodb)
 
 
 def reset() -> None:

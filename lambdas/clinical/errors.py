@@ -55,6 +55,10 @@ class TranscriptionStalled(PermanentError):
     pass
 
 
+class TranscriptionQuotaExhausted(PermanentError):
+    """Transcribe Medical's concurrent-job quota stayed full for longer than the pipeline waits."""
+
+
 class TranscriptNotProcessed(PermanentError):
     pass
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from clinical.errors import SweepIncomplete
+from clinical.errors import SweepIncomplete, TranscriptionThrottled
 from clinical.failures import Delivery, Stage, settle_failure
 from clinical.layout import (
     AUDIO_PREFIX,
@@ -38,6 +38,7 @@ class SweepResult:
     taken_in: list[str] = field(default_factory=list)
     recorded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # audio key -> error type
+    deferred: list[str] = field(default_factory=list)  # Transcribe's quota was full: the next sweep tries
 
 
 def _objects(s3, bucket: str, prefix: str) -> Iterator[dict]:
@@ -91,6 +92,9 @@ def take_in_lost_uploads(
         try:
             take_in(key)
             result.taken_in.append(key)
+        except TranscriptionThrottled:
+            # The quota is full (an upload waiting its turn looks lost to a sweep): not an error.
+            result.deferred.append(key)
         except Exception as error:
             try:
                 settle_failure(
@@ -115,6 +119,7 @@ def take_in_lost_uploads(
             "taken_in": len(result.taken_in),
             "recorded": len(result.recorded),
             "failed": len(result.failed),
+            "deferred": len(result.deferred),
             "error_types": sorted(set(result.failed.values())),
         },
     )

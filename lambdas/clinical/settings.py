@@ -30,6 +30,10 @@ class PipelineSettings:
     # The lost-upload sweep examines uploads older than the grace period and younger than the window.
     upload_grace_minutes: int = 15
     upload_window_hours: int = 24
+    # How long a throttled Transcribe start keeps trying (clinical.throttling), and where choreography
+    # puts a throttled request back (its own work queue).
+    quota_wait_minutes: int = 180
+    work_queue_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -56,4 +60,6 @@ class PipelineSettings:
             stalled_job_minutes=integer("STALLED_JOB_MINUTES") if env.get("STALLED_JOB_MINUTES") else 120,
             upload_grace_minutes=integer("UPLOAD_GRACE_MINUTES") if env.get("UPLOAD_GRACE_MINUTES") else 15,
             upload_window_hours=integer("UPLOAD_WINDOW_HOURS") if env.get("UPLOAD_WINDOW_HOURS") else 24,
+            quota_wait_minutes=integer("QUOTA_WAIT_MINUTES") if env.get("QUOTA_WAIT_MINUTES") else 180,
+            work_queue_url=env.get("WORK_QUEUE_URL", ""),
         )

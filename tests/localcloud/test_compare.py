@@ -8,6 +8,8 @@ import pytest
 
 from localcloud import compare
 from localcloud.invariants import check
+from localcloud.service_model import ModelError
+from localcloud.workloads import plan, workload_named, workloads
 
 
 @pytest.fixture(scope="module")
@@ -16,13 +18,13 @@ def report(cdk_out):
 
 
 def test_a_small_compare_under_default_faults_passes_every_invariant_in_both_variants(report):
-    assert report["all_invariants_pass"], json.dumps(report["variants"], indent=1)
-    for variant, figures in report["variants"].items():
+    assert report["all_invariants_pass"], compare.report_json(report)
+    for variant, figures in compare.variants_of(report).items():
         assert [i["status"] for i in figures["invariants"]] == ["PASS"] * 6, variant
         outcomes = figures["outcomes"]
         assert outcomes["notes"] + outcomes["failure_records"] >= outcomes["valid_encounters"]
         assert sum(outcomes["faults_injected"].values()) > 0, "the run met faults"
-    orchestration = report["variants"]["orchestration"]["operations_per_upload"]
+    orchestration = compare.variants_of(report)["orchestration"]["operations_per_upload"]
     assert orchestration["state_transitions"] > 3, "4 per encounter with an execution (invalid uploads have none)"
     markdown = compare.markdown(report)
     assert "| no silent loss | PASS" in markdown
@@ -30,9 +32,9 @@ def test_a_small_compare_under_default_faults_passes_every_invariant_in_both_var
 
 def test_the_report_is_json_markdown_and_charts(report, tmp_path):
     compare.write_report(report, tmp_path)
-    assert json.loads((tmp_path / "report.json").read_text()) == report
+    assert (tmp_path / "report.json").read_text() == compare.report_json(report)
     assert "![outcomes](outcomes.png)" in (tmp_path / "report.md").read_text()
-    for chart in ("outcomes.png", "operations.png", "latency.png"):
+    for chart in ("outcomes.png", "operations.png", "latency.png", "encounters-over-time-default.png"):
         assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", chart
 
 
@@ -42,7 +44,7 @@ def test_an_unknown_profile_is_a_clear_error(cdk_out):
 
 
 def tampered_run(cdk_out, tamper):
-    workload = compare.make_workload(6, seed=3)
+    workload = plan(workload_named("steady"), 3, 6)
     return compare.run_variant(cdk_out, "choreography", workload, {}, 3, lambda _line: None, tamper=tamper)
 
 
@@ -93,3 +95,66 @@ def test_the_readmes_comparison_section_is_generated_from_the_committed_report()
     section = readme[readme.index(compare.README_BEGIN) + len(compare.README_BEGIN) : readme.index(compare.README_END)]
     assert section == "\n" + compare.markdown(report)
     assert report["all_invariants_pass"] and report["parameters"]["encounters"] == 200
+
+
+def without_wall_time(report: dict) -> str:
+    return compare.report_json({**report, "real_seconds": None})
+
+
+def test_the_same_run_twice_gives_the_same_report_apart_from_the_wall_time(cdk_out):
+    first = compare.compare(cdk_out, encounters=8, profile="storm", seed=7)
+    second = compare.compare(cdk_out, encounters=8, profile="storm", seed=7)
+    assert sum(compare.variants_of(first)["orchestration"]["outcomes"]["faults_injected"].values()) > 0
+    assert without_wall_time(first) == without_wall_time(second)
+
+
+def test_a_burst_under_tight_quotas_is_throttled_and_loses_nothing(cdk_out):
+    report = compare.compare(cdk_out, encounters=60, profile="none", seed=7, workload="clinic-burst", quotas=["tight"])
+    for variant, figures in compare.variants_of(report, "tight").items():
+        drain = figures["drain"]
+        assert sum(drain["throttled"].values()) > 0, variant
+        assert drain["peak_transcribe_jobs"] <= 25, f"{variant}: the tight setting allows 25 concurrent jobs"
+        assert (drain["lost"], drain["duplicates"]) == (0, 0), variant
+        assert drain["drain_seconds"] >= drain["lower_bound_seconds"] > 0, variant
+        assert figures["outcomes"]["notes"] + figures["outcomes"]["failure_records"] == 60, variant
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"encounter": 5}, r"workloads.json.bad.encounter: unknown name"),
+        ({"upload_window_seconds": -600}, r"workloads.json.bad.upload_window_seconds: must not be negative"),
+        (
+            {
+                "audio": {
+                    "distribution": "lognormal",
+                    "median_minutes": -1,
+                    "sigma": 1,
+                    "min_minutes": 1,
+                    "max_minutes": 2,
+                }
+            },
+            r"workloads.json.bad.audio.median_minutes: must not be negative",
+        ),
+        (
+            {"audio": {"distribution": "uniform"}},
+            r"workloads.json.bad.audio.distribution: unknown distribution 'uniform'",
+        ),
+        ({"quotas": ["generous"]}, r"workloads.json.bad.quotas: unknown quota setting 'generous'"),
+        ({"duplicate_rate": 2}, r"workloads.json.bad.duplicate_rate: must be at most 1"),
+    ],
+)
+def test_a_bad_workload_fails_before_anything_runs_with_one_line_naming_the_field(tmp_path, change, message):
+    spec = {"encounters": 3, "upload_interval_seconds": 60, **change}
+    path = tmp_path / "workloads.json"
+    path.write_text(json.dumps({"bad": spec}))
+    with pytest.raises(ModelError, match=message) as raised:
+        workloads(path)
+    assert "\n" not in str(raised.value)
+
+
+def test_an_unknown_workload_or_quota_setting_is_refused_before_anything_runs(cdk_out):
+    with pytest.raises(ModelError, match="unknown workload 'rush-hour'"):
+        compare.compare(cdk_out, workload="rush-hour")
+    with pytest.raises(ModelError, match="unknown setting 'generous'"):
+        compare.compare(cdk_out, quotas=["generous"])

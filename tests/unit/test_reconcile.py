@@ -52,11 +52,11 @@ def test_a_contract_violation_is_recorded_and_a_transient_error_fails_the_sweep_
     def take_in(key):
         if "bad" in key:
             raise UnsupportedAudioFormat("'.txt' is not a format Transcribe Medical accepts")
-        if "busy" in key:
-            raise TranscriptionThrottled("Transcribe Medical is throttling (LimitExceededException)")
+        if "down" in key:
+            raise ConnectionError("S3 did not answer")
         taken.append(key)
 
-    keys = ["audio/ok.wav", "audio/bad.txt", "audio/busy.wav"]
+    keys = ["audio/ok.wav", "audio/bad.txt", "audio/down.wav"]
     with pytest.raises(SweepIncomplete, match="1 lost uploads could not be taken in"):
         take_in_lost_uploads(
             cloud.s3, BUCKET, keys, take_in=take_in, stage_of=lambda _e: "intake", variant="choreography", now=later(0)
@@ -64,6 +64,17 @@ def test_a_contract_violation_is_recorded_and_a_transient_error_fails_the_sweep_
     assert taken == ["audio/ok.wav"]
     assert cloud.keys("failures/") == ["failures/bad.json"]
     assert cloud.read_json("failures/bad.json")["error_type"] == "UnsupportedAudioFormat"
+
+
+def test_an_upload_throttled_by_transcribes_quota_is_left_to_the_next_sweep_without_an_error(cloud):
+    def take_in(_key):
+        raise TranscriptionThrottled("Transcribe Medical is throttling (LimitExceededException)")
+
+    result = take_in_lost_uploads(
+        cloud.s3, BUCKET, ["audio/busy.wav"], take_in=take_in, stage_of=lambda _e: "intake", variant="choreography",
+        now=later(0),
+    )  # fmt: skip
+    assert (result.deferred, result.failed, cloud.keys("failures/")) == (["audio/busy.wav"], {}, [])
 
 
 def test_the_choreography_watchdog_starts_the_job_of_a_lost_upload_once(cloud):

@@ -117,6 +117,70 @@ def test_limit_exceeded_on_the_last_attempt_is_recorded_before_the_dlq(cloud, la
     )
 
 
+@pytest.fixture
+def work_queue(cloud, monkeypatch):
+    url = cloud.sqs.create_queue(QueueName="transcription-requests")["QueueUrl"]
+    monkeypatch.setenv("WORK_QUEUE_URL", url)
+    return url
+
+
+def throttled_since(minutes_ago: float) -> dict:
+    from datetime import UTC, datetime, timedelta
+
+    since = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
+    return {
+        "throttles": {"stringValue": "3", "dataType": "Number"},
+        "throttled_since": {"stringValue": since, "dataType": "String"},
+    }
+
+
+def test_a_start_throttled_by_the_quota_waits_in_its_queue_with_a_short_delay(cloud, lambda_context, work_queue):
+    cloud.put_audio("audio/enc-0010.wav")
+    with (
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
+        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+    ):
+        response = run(cloud, lambda_context, "audio/enc-0010.wav", receive_count=1)
+    assert response == {"batchItemFailures": []}, "waiting for quota uses up no receive"
+    assert cloud.keys("failures/") == []
+    [message] = cloud.sqs.receive_message(
+        QueueUrl=work_queue, MessageAttributeNames=["All"], WaitTimeSeconds=0, AttributeNames=["All"]
+    ).get("Messages", []) or [None]
+    assert message is None, "the request comes back only after its delay"
+    queued = cloud.sqs.get_queue_attributes(QueueUrl=work_queue, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert queued["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_a_start_throttled_past_the_wait_is_a_permanent_failure_with_a_record(cloud, lambda_context, work_queue):
+    cloud.put_audio("audio/enc-0011.wav")
+    event = sqs_event(object_created(BUCKET, "audio/enc-0011.wav"))
+    event["Records"][0]["messageAttributes"] = throttled_since(minutes_ago=181)
+    with (
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
+        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+    ):
+        assert start_transcription.handler(event, lambda_context) == {"batchItemFailures": []}
+    record = cloud.read_json("failures/enc-0011.json")
+    assert (record["stage"], record["error_type"], record["retryable"]) == (
+        "transcription",
+        "TranscriptionQuotaExhausted",
+        False,
+    )
+    assert "180 minutes" in record["message"]
+
+
+def test_the_wait_for_quota_backs_off_to_at_most_a_minute_with_jitter_that_replays():
+    from datetime import UTC, datetime
+
+    from clinical.throttling import defer_throttled_start
+
+    now = datetime(2026, 1, 5, 17, 0, tzinfo=UTC)
+    delays = [defer_throttled_start("enc-1", n, now, now, 180).delay_seconds for n in range(8)]
+    assert delays[0] <= 10 and max(delays) <= 60 and delays[-1] >= 30
+    assert delays == [defer_throttled_start("enc-1", n, now, now, 180).delay_seconds for n in range(8)]
+    assert defer_throttled_start("enc-1", 3, now.replace(hour=13), now, 180) is None, "waited 4 hours"
+
+
 def test_a_crash_in_one_record_fails_only_that_record(cloud, lambda_context):
     cloud.put_audio("audio/enc-0009.wav")
     event = sqs_event(object_created(BUCKET, "audio/enc-0009.wav"), "this is not json")
