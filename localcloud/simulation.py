@@ -535,7 +535,8 @@ def http_dates_on_real_time() -> Iterator[None]:
     from http.server import BaseHTTPRequestHandler
 
     def date_time_string(_handler, timestamp=None) -> str:
-        return email.utils.formatdate(time_machine.escape_hatch.time.time(), usegmt=True)
+        hatch = time_machine.escape_hatch
+        return email.utils.formatdate(hatch.time.time() if hatch.is_travelling() else time.time(), usegmt=True)
 
     with mock.patch.object(BaseHTTPRequestHandler, "date_time_string", date_time_string):
         yield

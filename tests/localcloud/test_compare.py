@@ -145,7 +145,8 @@ def test_a_burst_under_tight_quotas_is_throttled_and_loses_nothing(cdk_out):
     ],
 )
 def test_a_bad_workload_fails_before_anything_runs_with_one_line_naming_the_field(tmp_path, change, message):
-    spec = {"encounters": 3, "upload_interval_seconds": 60, **change}
+    arrival = {} if "upload_window_seconds" in change else {"upload_interval_seconds": 60}
+    spec = {"encounters": 3, **arrival, **change}
     path = tmp_path / "workloads.json"
     path.write_text(json.dumps({"bad": spec}))
     with pytest.raises(ModelError, match=message) as raised:

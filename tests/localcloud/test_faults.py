@@ -39,11 +39,17 @@ def execution(cloud) -> dict:
 
 @pytest.mark.parametrize("faulty_cloud", [{"transcribe_start": 1.0}], indirect=True)
 def test_transcribe_always_throttled(faulty_cloud):
+    """Both variants wait for the quota for quota_wait_minutes (180), then record the failure."""
+    from datetime import datetime
+
     record = read_json(faulty_cloud, CHOREOGRAPHY, "failures/enc-1.json")
-    assert (record["error_type"], record["attempts"]) == ("TranscriptionThrottled", 5)
-    assert len(dlq_messages(faulty_cloud, CHOREOGRAPHY, "TranscriptionRequestsDlqUrl")) == 1
+    assert (record["error_type"], record["retryable"]) == ("TranscriptionQuotaExhausted", False)
+    waited = datetime.fromisoformat(record["recorded_at"]) - faulty_cloud.clock.wall(0)
+    assert 180 * 60 <= waited.total_seconds() < 190 * 60, waited
+    assert dlq_messages(faulty_cloud, CHOREOGRAPHY, "TranscriptionRequestsDlqUrl") == [], "waiting used no receives"
     record = read_json(faulty_cloud, ORCHESTRATION, "failures/enc-1.json")
     assert record["error_type"] == "Transcribe.LimitExceededException"
+    assert record["attempts"] == 361, "the first try and 360 retries"
     assert execution(faulty_cloud)["status"] == "FAILED"
 
 
