@@ -44,12 +44,37 @@ class Permissions:
             "Scoped to this stack's job name prefix; one job per encounter.",
         )
 
+    def job_start_statement(self) -> iam.PolicyStatement:
+        """StartMedicalTranscriptionJob supports no resource type (Service Authorization Reference, Amazon
+        Transcribe): a statement naming a job ARN never matches, so every start would be denied. It is
+        granted on "*" and narrowed by the condition keys the action does support: the output goes to
+        this stack's bucket, encrypted with this stack's key."""
+        return iam.PolicyStatement(
+            actions=["transcribe:StartMedicalTranscriptionJob"],
+            resources=["*"],
+            conditions={
+                "StringEquals": {
+                    "transcribe:OutputBucketName": self.bucket.bucket_name,
+                    "transcribe:OutputEncryptionKMSKeyId": self.key.key_arn,
+                }
+            },
+        )
+
+    def _acknowledge_job_start(self, role: iam.IRole) -> None:
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "transcribe:StartMedicalTranscriptionJob supports no resource type; the statement is narrowed by "
+            "transcribe:OutputBucketName and transcribe:OutputEncryptionKMSKeyId to this stack's bucket and key.",
+        )
+
     def transcribe_starter(self, function: PipelineFunction) -> None:
         """Transcribe reads the media and writes the output with the caller's permissions."""
         self._bucket_and_key(function)
         self._objects(function, ["s3:GetObject"], "audio/")
         self._objects(function, ["s3:PutObject"], "transcripts/")
-        self._transcribe_jobs(function, ["transcribe:StartMedicalTranscriptionJob"])
+        function.role.add_to_principal_policy(self.job_start_statement())
+        self._acknowledge_job_start(function.role)
 
     def transcription_runner(self, role: iam.IRole) -> None:
         """The state machine starts and checks jobs itself (aws-sdk integrations), with Transcribe acting as it."""
@@ -65,11 +90,10 @@ class Permissions:
                 f"AwsSolutions-IAM5[Resource::<{bucket_logical_id}.Arn>/{prefix}*]",
                 f"Scoped to the {prefix} prefix of this stack's encounter bucket; Transcribe uses the caller's access.",
             )
+        role.add_to_principal_policy(self.job_start_statement())
+        self._acknowledge_job_start(role)
         role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["transcribe:StartMedicalTranscriptionJob", "transcribe:GetMedicalTranscriptionJob"],
-                resources=[self.job_name_arn()],
-            )
+            iam.PolicyStatement(actions=["transcribe:GetMedicalTranscriptionJob"], resources=[self.job_name_arn()])
         )
         acknowledge(
             role,

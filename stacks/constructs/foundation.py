@@ -38,6 +38,22 @@ class PipelineFoundation(Construct):
         self.topic = sns.Topic(
             self, "AlarmTopic", display_name="Clinical scribe pipeline alarms", master_key=self.key, enforce_ssl=True
         )
+        # A topic policy replaces SNS's default one: without this statement CloudWatch may not publish, and
+        # every alarm would go to ALARM and notify nobody ("not authorized to perform: SNS:Publish").
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisAccountPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
+                    },
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
+        )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         self.vpc = self._vpc() if config.deploy_in_vpc else None

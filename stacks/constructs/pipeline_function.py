@@ -138,5 +138,7 @@ class PipelineFunction(Construct):
                 description=f"{construct_id} {what}",
             )
 
-    def allow(self, actions: list[str], resources: list[str]) -> None:
-        self.role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
+    def allow(self, actions: list[str], resources: list[str], conditions: dict | None = None) -> None:
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions)
+        )

@@ -158,9 +158,35 @@ def test_no_iam_statement_has_a_wildcard_action_or_a_wildcard_data_resource(vari
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not [a for a in actions if "*" in a], statement
         if statement["Resource"] == "*":
-            # X-Ray, Transcribe's job listing and CloudWatch Logs delivery have no resource-level permissions.
+            # X-Ray, Transcribe's job start and listing and CloudWatch Logs delivery have no resource type.
             assert {a.split(":")[0] for a in actions} <= {"xray", "transcribe", "logs"}, statement
-            assert "transcribe:StartMedicalTranscriptionJob" not in actions
+            if "transcribe:StartMedicalTranscriptionJob" in actions:
+                assert set(statement["Condition"]["StringEquals"]) == {
+                    "transcribe:OutputBucketName",
+                    "transcribe:OutputEncryptionKMSKeyId",
+                }, statement
+
+
+def test_transcription_starts_are_granted_as_the_action_allows_on_star_narrowed_to_this_stack(variant):
+    """StartMedicalTranscriptionJob supports no resource type: a statement naming a job ARN never matches."""
+    starts = [
+        s for s in iam_statements(variant) if "transcribe:StartMedicalTranscriptionJob" in json.dumps(s["Action"])
+    ]
+    assert starts
+    for statement in starts:
+        assert statement["Resource"] == "*", statement
+        assert statement["Action"] == "transcribe:StartMedicalTranscriptionJob", "Get keeps its own, scoped statement"
+
+
+def test_cloudwatch_may_publish_this_accounts_alarms_to_the_alarm_topic(variant):
+    """A topic policy replaces SNS's default: without an allow for CloudWatch, no alarm notifies anyone."""
+    [policy] = resources(variant, "AWS::SNS::TopicPolicy").values()
+    allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    [publish] = [s for s in allows if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert publish["Action"] == "sns:Publish"
+    assert set(publish["Condition"]) == {"ArnLike", "StringEquals"}
+    assert "aws:SourceArn" in publish["Condition"]["ArnLike"]
+    assert "aws:SourceAccount" in publish["Condition"]["StringEquals"]
 
 
 def test_every_function_has_powertools_tracing_json_logs_and_reserved_concurrency(variant):
