@@ -264,7 +264,7 @@ class LocalCloud:
     def _lambda_invocation(self, function_name: str):
         """One invocation as Lambda runs it: admitted within the account's concurrency (else a throttle),
         then a cold or warm start (an idle environment of the function is reused while it is warm)."""
-        if sum(self._lambda_in_flight.values()) >= self.quotas.lambda_account_concurrency:
+        if self.lambda_capacity() <= 0:
             self.quota_ledger.throttle("lambda_account_concurrency")
             raise TooManyRequestsException("ConcurrentInvocationLimitExceeded")
         self._lambda_in_flight[function_name] += 1
@@ -414,7 +414,7 @@ class LocalCloud:
                 self._invoker(function_name),
                 account=ACCOUNT,
                 region=REGION,
-                capacity=lambda name=function_name: self._function_capacity(name),
+                capacity=self._capacity_of(function_name),
                 delivery_seconds=self.latencies.event_delivery,
                 initial_concurrency=self.quotas.lambda_sqs_initial_concurrency,
                 scale_up_per_minute=self.quotas.lambda_sqs_scale_up_per_minute,
@@ -422,12 +422,16 @@ class LocalCloud:
             self.event_sources.append(poller)
             self.simulation.sources.append(poller)
 
-    def _function_capacity(self, function_name: str) -> int:
-        function = lambda_backends[ACCOUNT][REGION].get_function(function_name)
-        reserved = function.reserved_concurrency
-        capacity = self.lambda_capacity()
-        if reserved:
-            capacity = min(capacity, int(reserved) - self._lambda_in_flight[function_name])
+    def _capacity_of(self, function_name: str):
+        """How many more invocations the function may start now: the account's headroom, within the
+        function's reserved concurrency (read once: a deployment does not change it)."""
+        reserved = lambda_backends[ACCOUNT][REGION].get_function(function_name).reserved_concurrency
+
+        def capacity() -> int:
+            if not reserved:
+                return self.lambda_capacity()
+            return min(self.lambda_capacity(), int(reserved) - self._lambda_in_flight[function_name])
+
         return capacity
 
     def _load_handlers(self, stack_name: str) -> None:

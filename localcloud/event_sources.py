@@ -53,12 +53,15 @@ class QueuePoller:
     def _allowed(self) -> int:
         return max(0, min(int(self.concurrency) - self.in_flight, self.capacity()))
 
+    def _ready_at(self) -> list[float]:
+        """When each message of the queue is (or becomes) receivable, in epoch milliseconds."""
+        return [max(m.visible_at, m.delayed_until) for m in self._backend_queue._messages]
+
     def next_due(self) -> float | None:
-        messages = list(self._backend_queue._messages)
-        if not messages:
+        ready_at = self._ready_at()
+        if not ready_at:
             return None
         now_ms = self.simulation.epoch() * 1000
-        ready_at = [max(m.visible_at, m.delayed_until) for m in messages]
         if any(at < now_ms for at in ready_at):
             # Visible now: due at once if there is capacity, else when an invocation ends (an actor runs).
             return self.simulation.epoch() if self._allowed() > 0 else None
@@ -89,7 +92,7 @@ class QueuePoller:
 
     def queue_visible(self) -> int:
         now_ms = self.simulation.epoch() * 1000
-        return sum(1 for m in self._backend_queue._messages if max(m.visible_at, m.delayed_until) < now_ms)
+        return sum(1 for at in self._ready_at() if at < now_ms)
 
     def _deliver(self, messages: list[dict]) -> None:
         try:

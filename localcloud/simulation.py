@@ -216,7 +216,7 @@ class Simulation:
             actor.woken_by_event = False
             if timeout is not None:
                 heapq.heappush(
-                    self._timers, (time.time() + max(timeout, 0.0), next(self._sequence), actor, actor.wait_generation)
+                    self._timers, (self.epoch() + max(timeout, 0.0), next(self._sequence), actor, actor.wait_generation)
                 )
         self._switch_out(actor)
         self._driver_go.release()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from localcloud.service_model import MODEL, ModelError, quota_settings, read_model_file
+from localcloud.transcribe_medical import audio_seconds
 
 WORKLOADS_FILE = MODEL / "workloads.json"
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -57,7 +58,7 @@ class Plan:
     valid_ids: set[str]
     invalid_keys: list[str]
     duplicates: int
-    audio_seconds: dict[str, float] = field(default_factory=dict)
+    audio_seconds: dict[str, float] = field(default_factory=dict)  # per valid encounter
     encounters: int = 0
 
 
@@ -173,8 +174,7 @@ def plan(workload: Workload, seed: int, encounters: int | None = None) -> Plan:
         else:
             key = f"audio/enc-{n:04d}.wav"
             valid.add(f"enc-{n:04d}")
-            if seconds is not None:
-                lengths[f"enc-{n:04d}"] = seconds
+            lengths[f"enc-{n:04d}"] = seconds if seconds is not None else (audio_seconds(body) or 0.0)
         uploads.append(Upload(key, body, at, seconds, transcript))
         if draw > 1 - workload.duplicate_rate and key not in invalid:
             uploads.append(Upload(key, body, at, seconds, transcript))
