@@ -17,9 +17,10 @@ from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoR
 from clinical.errors import ContractViolation
 from clinical.layout import note_key
 from scribe import cost as cost_model
+from scribe import doctor as readiness
 from scribe import encounters, redrive, uploads
 from scribe.encounters import EncounterNotFound
-from scribe.rendering import cost_text, list_text, note_text, status_text
+from scribe.rendering import cost_text, doctor_text, list_text, note_text, status_text
 from scribe.target import VARIANTS, Target, TargetError
 
 VARIANT_CHOICE = click.Choice([*VARIANTS, "both"])
@@ -225,6 +226,32 @@ def cost(minutes: float, encounters: int, model_id: str, as_json: bool) -> None:
         _emit_json(estimate)
     else:
         click.echo(cost_text(estimate))
+
+
+@main.command()
+@click.option(
+    "--cdk-out",
+    type=click.Path(path_type=Path),
+    default=Path("cdk.out"),
+    show_default=True,
+    help="The synthesized app: the reserved concurrency a deploy of a missing variant would add.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def doctor(ctx: click.Context, cdk_out: Path, as_json: bool) -> None:
+    """Is the target ready? Read-only checks: the region offers Transcribe Medical batch and the Bedrock
+    profile, the model answers a one-token call, the CDK bootstrap version, Lambda concurrency headroom,
+    and a confirmed subscriber on each alarm topic. Each line OK or FIX with the fix; exits 1 if any FIX.
+    The region is the one `cdk deploy` uses (AWS_REGION or your profile's); the local cloud's is us-east-1."""
+    checks = readiness.examine(
+        _target(ctx), cdk_json=Path("cdk.json"), default_model_id=DEFAULT_MODEL, cdk_out=cdk_out, stack=ctx.obj["stack"]
+    )
+    if as_json:
+        _emit_json([check.to_json() for check in checks])
+    else:
+        click.echo(doctor_text(checks))
+    if not all(check.ok for check in checks):
+        ctx.exit(1)
 
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(s|m|h|d)")

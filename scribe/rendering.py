@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from scribe.doctor import Check
 from scribe.encounters import EncounterStatus, Listed
 
 DRAFT_BANNER = "DRAFT - AI-generated. A clinician must review and sign it before any clinical use."
@@ -93,3 +94,8 @@ def cost_text(estimate: dict) -> str:
     fixed = ", ".join(f"{k} ${v:.2f}" for k, v in estimate["fixed_per_month"].items())
     lines += ["", f"fixed per month: {fixed}", estimate["caveat"]]
     return "\n".join(lines)
+
+
+def doctor_text(checks: list[Check]) -> str:
+    """One line per check: `OK  what` or `FIX what: how to fix it`."""
+    return "\n".join(f"OK  {check.what}" if check.ok else f"FIX {check.what}: {check.fix}" for check in checks)
