@@ -68,10 +68,12 @@ def examine(
 
 def deployed(target: Target, deployments: list[Deployment], region: str) -> Check:
     if not deployments:
-        where = "the local cloud" if target.local else f"this account's {region}"
+        where, how = (
+            ("the local cloud", "`make localcloud`") if target.local else (f"this account's {region}", "`make deploy`")
+        )
         return Check(
             f"no choreography or orchestration stack in {where}",
-            "deploy first (`make deploy`, or `make localcloud`); the account checks below ran anyway",
+            f"deploy first ({how}); the account checks below ran anyway",
         )
     return Check("deployed: " + ", ".join(f"{d.variant} ({d.stack_name})" for d in deployments))
 

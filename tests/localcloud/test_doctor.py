@@ -109,7 +109,7 @@ def test_a_region_without_transcribe_medical_is_a_fix_and_the_account_checks_sti
     lines = scribe("doctor", "--cdk-out", str(cdk_out), exit_code=1)
     assert lines[:3] == [
         "FIX no choreography or orchestration stack in this account's sa-east-1: deploy first "
-        "(`make deploy`, or `make localcloud`); the account checks below ran anyway",
+        "(`make deploy`); the account checks below ran anyway",
         "FIX region sa-east-1 does not offer Transcribe Medical batch transcription: deploy in one of "
         "us-east-1, us-east-2, us-west-2, ca-central-1, eu-central-1, eu-west-1, eu-west-2, ap-southeast-2, "
         "us-gov-west-1 (set AWS_REGION or your profile's region)",
