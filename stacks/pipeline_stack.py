@@ -12,7 +12,7 @@ from stacks.compliance import acknowledge
 from stacks.config import PipelineConfig
 from stacks.constructs.foundation import PipelineFoundation
 from stacks.constructs.pipeline_function import METRICS_NAMESPACE, PipelineFunction
-from stacks.constructs.work_queue import WorkQueue, dead_letter_queue
+from stacks.constructs.work_queue import QueueTarget, WorkQueue, dead_letter_queue
 from stacks.permissions import Permissions
 
 
@@ -55,7 +55,7 @@ class PipelineStack(Stack):
                 detail_type=["Object Created"],
                 detail={"bucket": {"name": [self.bucket.bucket_name]}, "object": {"key": [{"prefix": prefix}]}},
             ),
-            targets=[targets.SqsQueue(work.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
+            targets=[QueueTarget(work.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
         )
 
     def run_on_schedule(self, construct_id: str, sweep: PipelineFunction) -> events.Rule:

@@ -20,7 +20,8 @@ METRICS_NAMESPACE = "ClinicalScribe"
 
 
 def powertools_layer_arn(version: int) -> str:
-    return f"arn:aws:lambda:{Aws.REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:{version}"
+    """The AWS-managed Powertools layer of this stack's partition and region."""
+    return f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:{version}"
 
 
 class PipelineFunction(Construct):
