@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
-SPECIALTIES = ("PRIMARYCARE", "CARDIOLOGY", "NEUROLOGY", "ONCOLOGY", "RADIOLOGY", "UROLOGY")
+# Batch Transcribe Medical (StartMedicalTranscriptionJob) accepts only this Specialty.
+SPECIALTIES = ("PRIMARYCARE",)
 MEDICAL_TYPES = ("DICTATION", "CONVERSATION")
-INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.")
+# Where a call naming a cross-region inference profile may come from (the source Regions), per geography
+# prefix of its id: Amazon Bedrock user guide, "Supported Regions and models for inference profiles" and
+# "Geographic cross-Region inference". The union over models: a model's own page may list fewer. A
+# `global.` profile may be called from any commercial Region, so it is not restricted here.
+PROFILE_SOURCE_REGIONS = {
+    "us.": ("us-east-1", "us-east-2", "us-west-1", "us-west-2"),
+    "us-gov.": ("us-gov-east-1", "us-gov-west-1"),
+    "eu.": ("eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3"),
+    "apac.": (
+        "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2",
+        "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7",
+    ),
+    "jp.": ("ap-northeast-1", "ap-northeast-3"),
+    "au.": ("ap-southeast-2", "ap-southeast-4"),
+}  # fmt: skip
+INFERENCE_PROFILE_PREFIXES = (*PROFILE_SOURCE_REGIONS, "global.")
+MAX_RECEIVE_COUNT = (1, 1000)  # SQS RedrivePolicy maxReceiveCount
+BOOLEANS = {"true": True, "false": False}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_BUCKET_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _RETENTION_NAMES = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
     60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
@@ -37,18 +59,16 @@ class PipelineConfig:
     oldest_message_alarm_seconds: int = 900
     powertools_layer_version: int = 27
     deploy_in_vpc: bool = False
+    # Opt-in: reserving concurrency takes it from the account's pool, and Lambda refuses a reservation
+    # that leaves less than 100 unreserved (new accounts may have a lower total), failing the deploy.
+    reserve_concurrency: bool = False
     replication_destination_bucket_arn: str | None = None
     replication_destination_kms_key_arn: str | None = None
 
     def __post_init__(self) -> None:
-        if self.medical_specialty not in SPECIALTIES:
-            raise ValueError(
-                f"medical_specialty must be one of {', '.join(SPECIALTIES)}, not {self.medical_specialty!r}"
-            )
-        if self.medical_type not in MEDICAL_TYPES:
-            raise ValueError(f"medical_type must be one of {', '.join(MEDICAL_TYPES)}, not {self.medical_type!r}")
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"log_retention_days must be one of {sorted(LOG_RETENTION_DAYS)}")
+        _one_of("medical_specialty", self.medical_specialty, SPECIALTIES, "batch Transcribe Medical accepts no other")
+        _one_of("medical_type", self.medical_type, MEDICAL_TYPES)
+        _one_of("log_retention_days", self.log_retention_days, tuple(LOG_RETENTION_DAYS))
         for name in (
             "retention_days",
             "stalled_job_minutes",
@@ -56,14 +76,49 @@ class PipelineConfig:
             "upload_grace_minutes",
             "upload_window_hours",
             "quota_wait_minutes",
-            "max_receive_count",
+            "oldest_message_alarm_seconds",
+            "powertools_layer_version",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer")
+                raise ValueError(f"{name} must be a positive integer (1 or more), not {getattr(self, name)!r}")
+        low, high = MAX_RECEIVE_COUNT
+        if not low <= self.max_receive_count <= high:
+            raise ValueError(
+                f"max_receive_count must be an integer from {low} to {high}, not {self.max_receive_count!r}"
+            )
         if not self.bedrock_model_id or "/" in self.bedrock_model_id:
-            raise ValueError("bedrock_model_id must be a model or inference profile id, not an ARN")
+            raise ValueError(
+                f"bedrock_model_id must be a model or inference profile id (e.g. us.anthropic.claude-haiku-4-5-20251001-v1:0), "
+                f"not an ARN: {self.bedrock_model_id!r}"
+            )
+        if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
+            raise ValueError(f"alarm_email must be an email address (name@domain), not {self.alarm_email!r}")
         if bool(self.replication_destination_bucket_arn) != bool(self.replication_destination_kms_key_arn):
             raise ValueError("replication_destination_bucket_arn and replication_destination_kms_key_arn go together")
+        for name, pattern, example in (
+            ("replication_destination_bucket_arn", _BUCKET_ARN, "arn:aws:s3:::BUCKET"),
+            ("replication_destination_kms_key_arn", _KEY_ARN, "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID"),
+        ):
+            value = getattr(self, name)
+            if value is not None and not pattern.match(value):
+                raise ValueError(f"{name} must be an ARN like {example}, not {value!r}")
+
+    @property
+    def profile_source_regions(self) -> tuple[str, ...] | None:
+        """The Regions the configured inference profile may be called from; None when any Region may."""
+        for prefix, regions in PROFILE_SOURCE_REGIONS.items():
+            if self.bedrock_model_id.startswith(prefix):
+                return regions
+        return None
+
+    def check_region(self, region: str) -> None:
+        """Refuse a deploy Region the configured inference profile cannot be called from."""
+        regions = self.profile_source_regions
+        if regions is not None and region not in regions:
+            raise ValueError(
+                f"bedrock_model_id {self.bedrock_model_id!r} cannot be called from region {region!r}: "
+                f"allowed regions are {', '.join(regions)}"
+            )
 
     @property
     def is_inference_profile(self) -> bool:
@@ -77,19 +132,27 @@ class PipelineConfig:
 
     @classmethod
     def from_context(cls, node: Node) -> PipelineConfig:
+        """Read every field from CDK context (cdk.json or -c); a value AWS would refuse fails in one line."""
         values = {}
         for name, field in cls.__dataclass_fields__.items():
             raw = node.try_get_context(name)
             if raw is None or raw == "":
                 continue
-            if field.type in ("int",):
-                try:
-                    raw = int(raw)
-                except (TypeError, ValueError):
-                    raise ValueError(f"context {name} must be an integer, not {raw!r}") from None
+            if field.type == "int":
+                if isinstance(raw, bool) or not str(raw).strip().lstrip("-").isdigit():
+                    raise ValueError(f"context {name} must be an integer, not {raw!r}")
+                raw = int(raw)
             elif field.type == "bool":
-                raw = raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
+                if not isinstance(raw, bool):
+                    _one_of(name, str(raw).lower(), tuple(BOOLEANS))
+                    raw = BOOLEANS[str(raw).lower()]
             else:
                 raw = str(raw)
             values[name] = raw
         return cls(**values)
+
+
+def _one_of(name: str, value: object, allowed: tuple, why: str = "") -> None:
+    if value not in allowed:
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}{reason}, not {value!r}")

@@ -7,12 +7,11 @@ from pathlib import Path
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 
 from stacks.compliance import acknowledge, skip_checkov
-from stacks.constructs.work_queue import WorkQueue
+from stacks.constructs.work_queue import QueueTarget, WorkQueue
 from stacks.pipeline_stack import PipelineStack
 
 # Execution ends that leave an encounter without a note; each becomes a failure record.
@@ -161,7 +160,7 @@ class OrchestrationStack(PipelineStack):
                 detail_type=["Step Functions Execution Status Change"],
                 detail={"status": list(UNSUCCESSFUL), "stateMachineArn": [machine.state_machine_arn]},
             ),
-            targets=[targets.SqsQueue(ended_executions.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
+            targets=[QueueTarget(ended_executions.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
         )
 
         permissions.upload_checker(intake)

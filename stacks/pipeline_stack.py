@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnOutput, Duration, Stack
+from aws_cdk import Aws, CfnOutput, CfnRule, CfnRuleAssertion, Duration, Fn, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -12,7 +12,7 @@ from stacks.compliance import acknowledge
 from stacks.config import PipelineConfig
 from stacks.constructs.foundation import PipelineFoundation
 from stacks.constructs.pipeline_function import METRICS_NAMESPACE, PipelineFunction
-from stacks.constructs.work_queue import WorkQueue, dead_letter_queue
+from stacks.constructs.work_queue import QueueTarget, WorkQueue, dead_letter_queue
 from stacks.permissions import Permissions
 
 
@@ -22,6 +22,7 @@ class PipelineStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
+        self._require_a_region_the_model_profile_serves()
         self.foundation = PipelineFoundation(self, "Foundation", config=config)
         self.bucket = self.foundation.bucket
         self.permissions = Permissions(self, self.bucket, self.foundation.key)
@@ -41,6 +42,30 @@ class PipelineStack(Stack):
             "ENCOUNTER_BUCKET": self.bucket.bucket_name,
         }
 
+    def _require_a_region_the_model_profile_serves(self) -> None:
+        """A geographic inference profile answers only calls from its own geography's Regions: refuse any
+        other Region at synth when the stack's Region is known, else with a template rule that stops
+        `cdk deploy` before anything is created."""
+        regions = self.config.profile_source_regions
+        if regions is None:
+            return
+        if not Token.is_unresolved(self.region):
+            self.config.check_region(self.region)
+            return
+        CfnRule(
+            self,
+            "BedrockProfileRegion",
+            assertions=[
+                CfnRuleAssertion(
+                    assert_=Fn.condition_contains(list(regions), Aws.REGION),
+                    assert_description=(
+                        f"bedrock_model_id {self.config.bedrock_model_id} can be called only from "
+                        f"{', '.join(regions)}: deploy to one of those regions or choose another inference profile."
+                    ),
+                )
+            ],
+        )
+
     def function(self, construct_id: str, **kwargs) -> PipelineFunction:
         environment = {**self.function_environment, **kwargs.pop("environment", {})}
         return PipelineFunction(self, construct_id, foundation=self.foundation, environment=environment, **kwargs)
@@ -55,7 +80,7 @@ class PipelineStack(Stack):
                 detail_type=["Object Created"],
                 detail={"bucket": {"name": [self.bucket.bucket_name]}, "object": {"key": [{"prefix": prefix}]}},
             ),
-            targets=[targets.SqsQueue(work.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
+            targets=[QueueTarget(work.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
         )
 
     def run_on_schedule(self, construct_id: str, sweep: PipelineFunction) -> events.Rule:

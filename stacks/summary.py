@@ -29,9 +29,11 @@ def summarize(template_path: Path) -> list[str]:
     lines += [f"   {count:3d}  {type_}" for type_, count in sorted(counts.items())]
     lines.append("   functions:")
     for logical_id, props in by_type.get("AWS::Lambda::Function", {}).items():
+        reserved = props.get("ReservedConcurrentExecutions")
+        concurrency = f"reserved concurrency {reserved}" if reserved else "unreserved concurrency"
         lines.append(
             f"     {logical_id}: {props.get('Handler')} ({props.get('Runtime')}, {props.get('Architectures', ['x86_64'])[0]}, "
-            f"timeout {props.get('Timeout')} s, reserved concurrency {props.get('ReservedConcurrentExecutions')})"
+            f"timeout {props.get('Timeout')} s, {concurrency})"
         )
     lines.append("   queues:")
     for logical_id, props in by_type.get("AWS::SQS::Queue", {}).items():

@@ -60,7 +60,7 @@ class PipelineFoundation(Construct):
         self.function_security_groups = [self._function_security_group] if self.vpc else None
 
     def _let_services_use_key(self) -> None:
-        region, account = Aws.REGION, Aws.ACCOUNT_ID
+        region, account, partition = Aws.REGION, Aws.ACCOUNT_ID, Aws.PARTITION
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchLogsEncryptThisStacksLogGroups",
@@ -75,23 +75,40 @@ class PipelineFoundation(Construct):
                 ],
                 resources=["*"],
                 conditions={
-                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:log-group:*"}
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"
+                    }
                 },
             )
         )
-        for service, purpose in (
-            ("cloudwatch.amazonaws.com", "AlarmsPublishToEncryptedTopic"),
-            ("events.amazonaws.com", "EventBridgeDeliversToEncryptedQueues"),
-        ):
-            self.key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid=purpose,
-                    principals=[iam.ServicePrincipal(service)],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"aws:SourceAccount": account}},
-                )
+        # CloudWatch publishing an alarm to the KMS-encrypted topic: the statement of AWS's knowledge center
+        # ("cloudwatch-receive-sns-for-alarm-trigger") and the SNS guide ("Configuring AWS KMS permissions"
+        # for AWS service event sources), with no condition. Which alarm may publish is narrowed by the
+        # topic policy (aws:SourceArn, aws:SourceAccount); CloudWatch's KMS requests are not documented
+        # to carry those keys, so a key statement conditioned on them could deny every notification.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsPublishToEncryptedTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
             )
+        )
+        # EventBridge delivering to the KMS-encrypted work queues and DLQs: the statement of the EventBridge
+        # guide ("Encrypting EventBridge events / Amazon SQS target with KMS": events.amazonaws.com,
+        # kms:Decrypt + kms:GenerateDataKey, Resource "*"), with no condition. EventBridge's KMS requests
+        # are reported not to carry aws:SourceAccount, so the earlier statement conditioned on it never
+        # matched; kms:ViaService is not documented for this path either, so it is not guessed at. Which
+        # rule may send is narrowed where it is evaluated first: every queue policy allows
+        # events.amazonaws.com only with aws:SourceArn = its rule (QueueTarget).
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeDeliversToEncryptedQueues",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+            )
+        )
 
     def _lifecycle(self, prefixes: tuple[str, ...]) -> list[s3.LifecycleRule]:
         return [

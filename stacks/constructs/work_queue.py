@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+import jsii
+from aws_cdk import Duration, Names
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -13,6 +16,43 @@ from stacks.constructs.foundation import PipelineFoundation
 from stacks.constructs.pipeline_function import PipelineFunction
 
 DLQ_RETENTION = Duration.days(14)
+
+
+def allow_rule_to_send(queue: sqs.IQueue, rule: events.IRule) -> None:
+    """Let EventBridge deliver this one rule's events to the queue (aws:SourceArn names the rule)."""
+    queue.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=f"AllowEventRule{Names.node_unique_id(rule.node)}",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["sqs:SendMessage"],
+            resources=[queue.queue_arn],
+            conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+        )
+    )
+
+
+@jsii.implements(events.IRuleTarget)
+class QueueTarget:
+    """An SQS rule target whose queue policy names the rule, and whose undeliverable events go to a DLQ.
+
+    CDK's targets.SqsQueue leaves aws:SourceArn out on a KMS-encrypted queue (its key grant would
+    reference the rule and close a dependency cycle) and grants EventBridge kms:Encrypt/ReEncrypt*
+    it never uses. Here only the queue policies name the rule; the foundation's key policy holds the
+    one EventBridge statement (kms:Decrypt, kms:GenerateDataKey).
+    """
+
+    def __init__(self, queue: sqs.IQueue, *, dead_letter_queue: sqs.IQueue, retry_attempts: int) -> None:
+        self.queue, self.dead_letter_queue, self.retry_attempts = queue, dead_letter_queue, retry_attempts
+
+    def bind(self, rule: events.IRule, id: str | None = None) -> events.RuleTargetConfig:
+        allow_rule_to_send(self.queue, rule)
+        # EventBridge needs sqs:SendMessage on a target's dead-letter queue too, with the rule as source.
+        allow_rule_to_send(self.dead_letter_queue, rule)
+        return events.RuleTargetConfig(
+            arn=self.queue.queue_arn,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
+            retry_policy=events.CfnRule.RetryPolicyProperty(maximum_retry_attempts=self.retry_attempts),
+        )
 
 
 def dead_letter_queue(scope: Construct, construct_id: str, foundation: PipelineFoundation) -> sqs.Queue:

@@ -1,0 +1,119 @@
+"""CDK context values AWS would refuse fail synth with one line naming the key, the value and what is allowed."""
+
+import pytest
+from aws_cdk import App, Environment
+
+from stacks.app_factory import FEATURE_FLAGS
+from stacks.choreography_stack import ChoreographyStack
+from stacks.config import PROFILE_SOURCE_REGIONS, PipelineConfig
+from tests.infra.conftest import resources, synthesized
+
+
+def config_error(context: dict) -> str:
+    with pytest.raises(ValueError) as raised:
+        PipelineConfig.from_context(App(context=context).node)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        (
+            {"medical_specialty": "CARDIOLOGY"},
+            "medical_specialty must be one of PRIMARYCARE (batch Transcribe Medical accepts no other), not 'CARDIOLOGY'",
+        ),
+        ({"medical_type": "NOTES"}, "medical_type must be one of DICTATION, CONVERSATION, not 'NOTES'"),
+        ({"log_retention_days": 42}, "log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90,"),
+        ({"max_receive_count": "five"}, "context max_receive_count must be an integer, not 'five'"),
+        ({"max_receive_count": 1001}, "max_receive_count must be an integer from 1 to 1000, not 1001"),
+        ({"watchdog_interval_minutes": 0}, "watchdog_interval_minutes must be a positive integer (1 or more), not 0"),
+        ({"deploy_in_vpc": "maybe"}, "deploy_in_vpc must be one of true, false, not 'maybe'"),
+        ({"reserve_concurrency": "yes"}, "reserve_concurrency must be one of true, false, not 'yes'"),
+        ({"alarm_email": "oncall"}, "alarm_email must be an email address (name@domain), not 'oncall'"),
+        (
+            {"bedrock_model_id": "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0"},
+            "bedrock_model_id must be a model or inference profile id",
+        ),
+        (
+            {"replication_destination_bucket_arn": "replica", "replication_destination_kms_key_arn": "key"},
+            "replication_destination_bucket_arn must be an ARN like arn:aws:s3:::BUCKET, not 'replica'",
+        ),
+        ({"replication_destination_bucket_arn": "arn:aws:s3:::replica"}, "go together"),
+    ],
+)
+def test_a_value_aws_would_refuse_fails_in_one_line_naming_key_value_and_allowed(context, expected):
+    message = config_error(context)
+    assert message.startswith(expected) or expected in message
+    assert "\n" not in message
+
+
+def test_context_from_the_command_line_is_parsed_as_cdk_json_would_be():
+    config = PipelineConfig.from_context(App(context={"max_receive_count": "3", "reserve_concurrency": "true"}).node)
+    assert (config.max_receive_count, config.reserve_concurrency) == (3, True)
+
+
+def stack_in(region: str, model: str = "us.anthropic.claude-haiku-4-5-20251001-v1:0") -> ChoreographyStack:
+    return ChoreographyStack(
+        App(context=FEATURE_FLAGS),
+        "Stack",
+        config=PipelineConfig(bedrock_model_id=model),
+        env=Environment(region=region),
+    )
+
+
+def test_a_us_profile_in_a_known_eu_region_fails_synth_naming_the_allowed_regions():
+    with pytest.raises(ValueError) as raised:
+        stack_in("eu-west-1")
+    assert str(raised.value) == (
+        "bedrock_model_id 'us.anthropic.claude-haiku-4-5-20251001-v1:0' cannot be called from region 'eu-west-1': "
+        "allowed regions are us-east-1, us-east-2, us-west-1, us-west-2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("region", "model"),
+    [
+        ("us-west-2", "us.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ("eu-central-1", "eu.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ("ap-southeast-2", "apac.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ("sa-east-1", "global.anthropic.claude-haiku-4-5-20251001-v1:0"),
+    ],
+)
+def test_a_profile_in_its_own_geography_synthesizes(region, model):
+    assert stack_in(region, model).region == region
+
+
+@pytest.mark.parametrize(
+    ("region", "model"),
+    [
+        ("us-gov-west-1", "us.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ("us-east-1", "eu.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ("me-central-1", "apac.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ("us-east-1", "us-gov.anthropic.claude-3-5-sonnet-20240620-v1:0"),
+    ],
+)
+def test_a_profile_outside_its_geography_fails_synth(region, model):
+    with pytest.raises(ValueError, match=f"cannot be called from region '{region}'"):
+        stack_in(region, model)
+
+
+def test_an_environment_agnostic_stack_carries_a_rule_that_stops_deploy_outside_the_profiles_regions(choreography):
+    """The region is unknown at synth: CloudFormation evaluates Rules before it creates anything."""
+    rule = choreography.to_json()["Rules"]["BedrockProfileRegion"]
+    [assertion] = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Contains": [list(PROFILE_SOURCE_REGIONS["us."]), {"Ref": "AWS::Region"}]}
+    assert "us-east-1, us-east-2, us-west-1, us-west-2" in assertion["AssertDescription"]
+
+
+def test_a_regional_model_id_needs_no_region_rule(tmp_path_factory):
+    template = synthesized(tmp_path_factory, {"bedrock_model_id": "amazon.nova-lite-v1:0"})
+    assert "BedrockProfileRegion" not in template.to_json().get("Rules", {})
+
+
+def test_reserving_concurrency_is_opt_in_and_stays_compliant(tmp_path_factory):
+    template = synthesized(tmp_path_factory, {"reserve_concurrency": True})
+    reserved = [
+        f["Properties"].get("ReservedConcurrentExecutions")
+        for f in resources(template, "AWS::Lambda::Function").values()
+    ]
+    assert reserved and all(r and r >= 1 for r in reserved)
