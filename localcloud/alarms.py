@@ -5,14 +5,22 @@ SQS queue depth (the queue itself), Lambda errors (the in-process runtime), Step
 executions (their status), and the handlers' own metrics (the EMF lines they print). A breach
 puts the alarm into ALARM and publishes its action to the SNS topic, as CloudWatch would.
 Count metrics are evaluated over what happened since the previous evaluation.
+
+CloudWatch publishes to the topic as cloudwatch.amazonaws.com with the alarm as aws:SourceArn; with
+an access check (localcloud.access) the topic policy and the topic key's policy must allow it, and a
+denied action is recorded in the alarm's history as CloudWatch records it ("Failed to execute
+action ..."), served by DescribeAlarmHistory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from unittest import mock
 
 from localcloud.lambda_runtime import INVOCATIONS
 
@@ -35,10 +43,13 @@ class AlarmFired:
 
 
 class AlarmEvaluator:
-    def __init__(self, client_factory, now) -> None:
+    def __init__(self, client_factory, now, access=None, wall=None) -> None:
         self.client = client_factory
         self.now = now
+        self.access = access
+        self.wall = wall
         self.fired: list[AlarmFired] = []
+        self.history: list[dict] = []  # CloudWatch's alarm history items, newest last
         # What happened before this evaluator existed (another local cloud in this process) is not news.
         self._seen_errors: Counter = Counter(INVOCATIONS.errors)
         self._seen_emf = len(INVOCATIONS.emf)
@@ -102,7 +113,12 @@ class AlarmEvaluator:
             if breaching and alarm["StateValue"] != "ALARM":
                 reason = f"{metric} = {value:g} (threshold {alarm['Threshold']:g}), evaluated by the local cloud"
                 cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="ALARM", StateReason=reason)
+                self._record(alarm, "StateUpdate", f"Alarm updated from {alarm['StateValue']} to ALARM")
                 for topic in alarm.get("AlarmActions", []):
+                    if denied := self._publish_denied(alarm, topic):
+                        self._record(alarm, "Action", f'Failed to execute action {topic}. Received error: "{denied}"')
+                        continue
+                    self._record(alarm, "Action", f"Successfully executed action {topic}")
                     sns.publish(
                         TopicArn=topic,
                         Subject=f"ALARM: {alarm['AlarmName']}"[:100],
@@ -116,3 +132,58 @@ class AlarmEvaluator:
             elif not breaching and alarm["StateValue"] == "ALARM" and metric == "ApproximateNumberOfMessagesVisible":
                 cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="OK", StateReason="queue drained")
         return fired
+
+    def _publish_denied(self, alarm: dict, topic: str) -> str | None:
+        """Why CloudWatch may not publish this alarm to the topic (None: it may)."""
+        if self.access is None:
+            return None
+        from localcloud.access import AccessDenied
+        from localcloud.iam_policy import Principal
+
+        cloudwatch = Principal("cloudwatch.amazonaws.com", self.access.account, source_arn=alarm["AlarmArn"])
+        try:
+            self.access.require(cloudwatch, "sns:Publish", topic, code="AuthorizationError")
+            key = self.access.key_of(topic)
+            if key:
+                for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                    self.access.require(cloudwatch, action, self.access.key_arn(key), code="KMSAccessDenied")
+        except AccessDenied as denied:
+            service, _, action = denied.action.partition(":")
+            return f"CloudWatch Alarms is not authorized to perform: {service.upper()}:{action} on resource:{denied.resource}"
+        return None
+
+    def _record(self, alarm: dict, kind: str, summary: str) -> None:
+        self.history.append(
+            {
+                "AlarmName": alarm["AlarmName"],
+                "AlarmType": "MetricAlarm",
+                "Timestamp": self.wall() if self.wall else None,
+                "HistoryItemType": kind,
+                "HistorySummary": summary,
+                "HistoryData": json.dumps({"summary": summary}),
+            }
+        )
+
+    def failed_actions(self) -> list[dict]:
+        return [item for item in self.history if item["HistorySummary"].startswith("Failed to execute action")]
+
+
+@contextlib.contextmanager
+def alarm_history_served(evaluator: AlarmEvaluator) -> Iterator[None]:
+    """moto 5.2.5 has no DescribeAlarmHistory: answer it from the evaluator's history (AlarmName,
+    HistoryItemType filters)."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    def describe_alarm_history(self) -> ActionResult:
+        name = self._get_param("AlarmName")
+        kind = self._get_param("HistoryItemType")
+        items = [
+            item
+            for item in reversed(evaluator.history)
+            if (name is None or item["AlarmName"] == name) and (kind is None or item["HistoryItemType"] == kind)
+        ]
+        return ActionResult({"AlarmHistoryItems": items})
+
+    with mock.patch.object(CloudWatchResponse, "describe_alarm_history", describe_alarm_history, create=True):
+        yield

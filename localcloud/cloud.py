@@ -40,16 +40,19 @@ from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from localcloud import assets
-from localcloud.alarms import AlarmEvaluator
+from localcloud.access import AccessControl
+from localcloud.alarms import AlarmEvaluator, alarm_history_served
 from localcloud.bedrock_converse import local_converse
 from localcloud.cloudformation_shims import (
+    apply_resource_policies,
     complete_stack,
     names_from_logical_ids,
     outputs_after_change_sets,
     state_machines_in_the_interpreter,
 )
+from localcloud.doctor_shims import lambda_account_settings
 from localcloud.event_sources import Periodic, QueuePoller, ScheduledRule
-from localcloud.events_shims import scheduled_rules_ignore_events
+from localcloud.events_shims import deliveries_as_eventbridge, scheduled_rules_ignore_events
 from localcloud.faults import NO_FAULTS, FaultPlan
 from localcloud.lambda_runtime import in_process_lambdas, resolve_handler
 from localcloud.operations import HARNESS, OperationCounter, mark_harness
@@ -157,6 +160,7 @@ class LocalCloud:
         self.quotas = quotas_named(quotas) if isinstance(quotas, str) else quotas
         self.latencies = latencies or load_latencies()
         self.quota_ledger = QuotaLedger()
+        self.access = AccessControl(ACCOUNT, REGION)
         self.transcribe = LocalTranscribeMedical(
             self.simulation.epoch,
             job_seconds=self.latencies.transcribe_job,
@@ -170,8 +174,9 @@ class LocalCloud:
                 self.simulation.start.timestamp(),
             ),
             ledger=self.quota_ledger,
+            access=self.access,
         )
-        self.alarms = AlarmEvaluator(self.client, self.simulation.now)
+        self.alarms = AlarmEvaluator(self.client, self.simulation.now, self.access, self.simulation.wall)
         self.outputs: dict[str, dict[str, str]] = {}
         self.operations = OperationCounter()
         self.event_sources: list[QueuePoller] = []
@@ -233,11 +238,15 @@ class LocalCloud:
         enter(failure_reason_in_get())
         enter(state_machines_in_the_interpreter())
         enter(scheduled_rules_ignore_events())
+        enter(lambda_account_settings(lambda: self.quotas.lambda_account_concurrency))
         enter(local_converse(lambda digest, scope: self.faults.bedrock(digest, scope), self._admit_bedrock))
         enter(self.transcribe.installed())
         enter(outputs_after_change_sets())
         enter(names_from_logical_ids())
         enter(self.operations.counting())
+        enter(self.access.enforced())
+        enter(deliveries_as_eventbridge(self.access))
+        enter(alarm_history_served(self.alarms))
         enter(self._api_latency())
         enter(self._start_execution_quota())
         enter(execution_status_events())
@@ -377,6 +386,10 @@ class LocalCloud:
             raise RuntimeError(f"{stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
         template = json.loads((self.cdk_out / f"{stack_name}.template.json").read_text())
         complete_stack(cloudformation, self.client("s3"), self.client("cloudwatch"), stack_name, template)
+        apply_resource_policies(self.client, stack_name, template, ACCOUNT, REGION)
+        summaries = cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+        physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
+        self.access.check_log_group_keys(stack_name, template, physical)
         self._take_over_event_source_mappings()
         self._schedule_rules(stack_name)
         self._load_handlers(stack_name)
@@ -400,6 +413,7 @@ class LocalCloud:
                 continue
             queue_url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
             function_name = mapping["FunctionArn"].rsplit(":", 1)[-1]
+            self._check_mapping_role(function_name, queue_arn)
             queue = SqsEventSource(
                 sqs,
                 queue_url,
@@ -421,6 +435,23 @@ class LocalCloud:
             )
             self.event_sources.append(poller)
             self.simulation.sources.append(poller)
+
+    def _check_mapping_role(self, function_name: str, queue_arn: str) -> None:
+        """Lambda polls a queue with the function's execution role and refuses to create a mapping whose role
+        may not (CreateEventSourceMapping: InvalidParameterValueException, "The provided execution role does
+        not have permissions to call ReceiveMessage on SQS"): a deployment that would fail on AWS fails here."""
+        from localcloud.access import AccessDenied
+        from localcloud.iam_policy import Principal
+
+        role = lambda_backends[ACCOUNT][REGION].get_function(function_name).role
+        for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+            try:
+                self.access.require(Principal(role, ACCOUNT, session=function_name), action, queue_arn)
+            except AccessDenied:
+                raise RuntimeError(
+                    f"InvalidParameterValueException: The provided execution role does not have permissions to "
+                    f"call {action.split(':')[1]} on SQS (function {function_name}, queue {queue_arn})"
+                ) from None
 
     def _capacity_of(self, function_name: str):
         """How many more invocations the function may start now: the account's headroom, within the

@@ -209,6 +209,24 @@ def run_scenario(cloud: LocalCloud, title: str, commands: list[list[str]], direc
         fired.clear()
     else:
         say("  no alarm fired")
+    access_report(cloud)
+
+
+def access_report(cloud: LocalCloud) -> None:
+    """What the access checks refused since the last report (each call runs as its AWS principal)."""
+    denials, failed = cloud.access.denials, cloud.alarms.failed_actions()
+    say(f"  access: {cloud.access.checked} calls checked as their AWS principals, {len(denials)} denied")
+    seen = set()
+    for denial in denials:
+        if (denial.action, denial.code, denial.principal) not in seen:
+            seen.add((denial.action, denial.code, denial.principal))
+            say(f"    denied {denial.action} ({denial.code}) to {denial.principal.rsplit('/', 1)[0]}")
+    for item in failed:
+        stack, _, name = item["AlarmName"].partition("-")
+        say(f"    {VARIANTS_BY_STACK[stack]:13} {name}: {item['HistorySummary'].split('. Received')[0]}")
+    denials.clear()
+    cloud.access.checked = 0
+    cloud.alarms.history.clear()
 
 
 VARIANTS_BY_STACK = {stack: variant for variant, stack in VARIANTS.items()}

@@ -206,6 +206,9 @@ def invoke_in_process(
     record = {
         "environ": {**process, **extra_environment, **(function.environment_vars or {}), **reserved},
         "output": io.StringIO(),
+        # Its calls are made as the function's execution role (localcloud.access).
+        "role": function.role,
+        "function": function.function_name,
     }
     with around(function.function_name), _invocation(record):
         _powertools_follow_environment()

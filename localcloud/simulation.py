@@ -60,6 +60,10 @@ class Source(Protocol):
         """What it still has to do (empty: it is quiet; periodic work never counts)."""
 
 
+# What a spawned actor takes over from the actor that spawned it.
+INHERITED_CONTEXT = ("role",)
+
+
 @dataclass(eq=False)
 class Actor:
     name: str
@@ -157,6 +161,9 @@ class Simulation:
     def spawn(self, target: Callable[[], Any], name: str) -> Actor:
         """A new actor, ready to run after those already ready; callable from any thread."""
         actor = Actor(name=name, number=next(self._numbers), simulation=self)
+        parent = self.current_actor()
+        if parent is not None:  # a thread of an execution works for it (and calls AWS as its role)
+            actor.context.update({key: parent.context[key] for key in INHERITED_CONTEXT if key in parent.context})
 
         def main() -> None:
             actor.go.acquire()

@@ -8,6 +8,11 @@ as on AWS. The text comes from a reference transcript registered for the audio's
 and tests' deterministic path). The concurrent-job quota and the start-call rate are enforced as
 Transcribe does (LimitExceededException: medical jobs do not queue). Faults on demand:
 LimitExceededException on start, and jobs that FAIL.
+
+Transcribe reads the media and writes the transcript with its caller's permissions: with an access
+check installed (localcloud.access), a start whose caller may not write the output (s3:PutObject and
+the output key's kms:GenerateDataKey) is refused with BadRequestException, as Transcribe's write check
+refuses it, and a job whose caller may not read the media (s3:GetObject, kms:Decrypt) FAILS.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ from moto.transcribe.models import TranscribeBackend
 from localcloud.service_model import QuotaLedger, TokenBucket
 
 MODEL_NAME = "transcribe::medicaltranscriptionjob"
+
+
+class BadRequestException(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("BadRequestException", message)
 
 
 class LimitExceededException(JsonRESTError):
@@ -82,6 +92,7 @@ class PendingJob:
     due_at: float
     in_progress_at: float
     fails_with: str | None = None
+    caller: object = None  # the principal that started it (its permissions read the media)
 
 
 class LocalTranscribeMedical:
@@ -100,6 +111,7 @@ class LocalTranscribeMedical:
         concurrent_jobs: float = float("inf"),
         starts: TokenBucket | None = None,
         ledger: QuotaLedger | None = None,
+        access=None,
     ) -> None:
         """`now()` is epoch seconds on the simulated clock; `job_seconds(audio_seconds)` a job's duration."""
         self.client = client
@@ -110,6 +122,7 @@ class LocalTranscribeMedical:
         self.concurrent_jobs = concurrent_jobs
         self.starts = starts
         self.ledger = ledger or QuotaLedger()
+        self.access = access  # localcloud.access.AccessControl, or None: no access checks
         self.references: dict[str, tuple[str, float | None]] = {}
         self.pending: dict[str, PendingJob] = {}
         self.completed = 0
@@ -172,8 +185,11 @@ class LocalTranscribeMedical:
             if stand_in.fault("transcribe_start", encounter, deployment) == "limit_exceeded":
                 raise LimitExceededException()
             output_key = kwargs.pop("output_key", None)
-            response = real_start(backend, **kwargs)
             name = kwargs["medical_transcription_job_name"]
+            caller = stand_in.access.caller() if stand_in.access is not None else None
+            if caller is not None:
+                stand_in._check_output(caller, kwargs, output_key or f"medical/{name}.json")
+            response = real_start(backend, **kwargs)
             # moto's state stays None under manual progression; the stand-in owns the status now.
             job = backend.medical_transcriptions[name]
             job.status, job.creation_time = "QUEUED", stand_in.wall()
@@ -192,6 +208,7 @@ class LocalTranscribeMedical:
                     fails_with="Internal failure while transcribing the media (local fault)"
                     if stand_in.fault("transcribe_job", encounter, deployment) == "fail"
                     else None,
+                    caller=caller,
                 )
                 stand_in.peak_concurrency = max(stand_in.peak_concurrency, len(stand_in.pending))
             return response
@@ -217,6 +234,37 @@ class LocalTranscribeMedical:
                 yield self
         finally:
             state_manager.unset_transition(MODEL_NAME)
+
+    def _check_output(self, caller, kwargs: dict, output_key: str) -> None:
+        from localcloud.access import AccessDenied
+
+        partition = "aws"
+        resource = f"arn:{partition}:s3:::{kwargs['output_bucket_name']}/{output_key}"
+        try:
+            self.access.require(caller, "s3:PutObject", resource, code="AccessDenied")
+            key = kwargs.get("output_encryption_kms_key_id")
+            self.access.require_key_use(caller, key, ("kms:GenerateDataKey",), "s3", "AccessDenied")
+        except AccessDenied as denied:
+            raise BadRequestException(
+                f"Unable to write to the output location with the caller's permissions: {denied}"
+            ) from None
+
+    def _media_denied(self, job: PendingJob) -> str | None:
+        """Why the job's caller may not read its media (Transcribe reads it with the caller's access)."""
+        from localcloud.access import AccessDenied
+
+        if self.access is None or job.caller is None:
+            return None
+        bucket_name, _, key = job.media_uri.removeprefix("s3://").partition("/")
+        resource = f"arn:aws:s3:::{bucket_name}/{key}"
+        try:
+            self.access.require(job.caller, "s3:GetObject", resource, code="AccessDenied")
+            self.access.require_key_use(
+                job.caller, self.access.key_of(resource), ("kms:Decrypt",), "s3", "AccessDenied"
+            )
+        except AccessDenied as denied:
+            return f"The media file could not be read with the caller's permissions: {denied}"
+        return None
 
     def advance(self) -> int:
         """Finish every job whose simulated duration has passed; returns how many finished."""
@@ -248,6 +296,9 @@ class LocalTranscribeMedical:
             return
         if job.fails_with:
             moto_job.status, moto_job.failure_reason = "FAILED", job.fails_with
+            return
+        if denied := self._media_denied(job):
+            moto_job.status, moto_job.failure_reason = "FAILED", denied
             return
         text, _seconds = self.references.get(audio_digest(audio), (None, None))
         if text is None:

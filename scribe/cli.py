@@ -116,9 +116,10 @@ def upload(ctx: click.Context, files: tuple[Path, ...], variant: str, encounter_
 @click.pass_context
 def status(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -> None:
     """Where an encounter is: stage, timeline, retries, failure, evidence, and how the answer was found."""
-    found, missing = [], []
+    found, missing, unheard = [], [], []
     for name in _variants(variant):
         deployment = _deployment(ctx, name)
+        unheard += [f"{name}: {failure}" for failure in encounters.failed_alarm_actions(deployment)]
         try:
             found.append(encounters.status_of(deployment, encounter_id))
         except ContractViolation as error:
@@ -132,6 +133,8 @@ def status(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -
             click.echo(status_text(item))
         for item in missing:
             click.echo(f"{encounter_id} ({item['variant']}): not found: {item['reason']}")
+        for failure in unheard:
+            click.echo(f"WARNING alarm notified nobody: {failure}")
     if not found:
         ctx.exit(1)
 

@@ -63,7 +63,26 @@ def examine(
     checks.append(bootstrap_version(target, region))
     checks.append(lambda_headroom(target, {d.variant for d in deployments}, cdk_out))
     checks += [alarm_subscribers(d) for d in deployments]
+    checks += [alarm_actions(d) for d in deployments]
     return checks
+
+
+def alarm_actions(deployment: Deployment) -> Check:
+    """An alarm whose action CloudWatch could not execute (the topic or its key refuses CloudWatch) went
+    off and told nobody: its history says so."""
+    from scribe.encounters import failed_alarm_actions
+
+    what = f"alarm actions of {deployment.variant} ({deployment.stack_name})"
+    try:
+        failed = failed_alarm_actions(deployment)
+    except ClientError as error:
+        return unanswered(what, error)
+    if not failed:
+        return Check(f"{what}: none failed in the alarms' history")
+    return Check(
+        f"{what}: {len(failed)} failed, e.g. {failed[0]}",
+        "let cloudwatch.amazonaws.com publish to the alarm topic (topic policy) and use its key (key policy), then redeploy",
+    )
 
 
 def deployed(target: Target, deployments: list[Deployment], region: str) -> Check:

@@ -330,3 +330,19 @@ def _running_stage(deployment: Deployment, encounter_id: str) -> str:
         return orchestration_status(deployment, encounter_id).stage
     except EncounterNotFound:
         return "received"
+
+
+def failed_alarm_actions(deployment) -> list[str]:
+    """Alarm actions of this deployment that CloudWatch could not execute (its alarm history says
+    "Failed to execute action ..."): an alarm that went off and told nobody."""
+    cloudwatch = deployment.client("cloudwatch")
+    failed = []
+    for page in cloudwatch.get_paginator("describe_alarm_history").paginate(HistoryItemType="Action"):
+        for item in page["AlarmHistoryItems"]:
+            if item["AlarmName"].startswith(f"{deployment.stack_name}-") and item["HistorySummary"].startswith(
+                "Failed to execute action"
+            ):
+                failed.append(
+                    f"{item['AlarmName'].removeprefix(deployment.stack_name + '-')}: {item['HistorySummary']}"
+                )
+    return failed

@@ -52,9 +52,11 @@ def test_the_deployed_local_cloud_is_all_ok(cloud, local, cdk_out):
         f"OK  Bedrock profile {PROFILE} (configured in {CHOREOGRAPHY}, {ORCHESTRATION}) may be called from us-east-1",
         f"OK  Bedrock model {PROFILE} answers a one-token Converse call",
         "OK  CDK bootstrap version 30 (the templates need 6 or later)",
-        "OK  Lambda concurrency: 943 of 1000 unreserved (Lambda keeps 100)",
+        "OK  Lambda concurrency: 1000 of 1000 unreserved (Lambda keeps 100)",
         f"OK  alarm topic of choreography ({CHOREOGRAPHY}) has 1 confirmed subscriber(s)",
         f"OK  alarm topic of orchestration ({ORCHESTRATION}) has 1 confirmed subscriber(s)",
+        f"OK  alarm actions of choreography ({CHOREOGRAPHY}): none failed in the alarms' history",
+        f"OK  alarm actions of orchestration ({ORCHESTRATION}): none failed in the alarms' history",
     ]
 
 
@@ -121,18 +123,15 @@ def test_a_region_without_transcribe_medical_is_a_fix_and_the_account_checks_sti
         "FIX CDK bootstrap: /cdk-bootstrap/hnb659fds/version not found in sa-east-1: "
         "run `npx cdk bootstrap` with these credentials and region"
     ) in lines
-    # Nothing deployed there yet: the synthesized stacks' reservations (16 + 41) come out of the headroom.
-    assert (
-        "OK  Lambda concurrency: 1000 of 1000 unreserved, 943 once the missing stacks reserve 57 (Lambda keeps 100)"
-        in lines
-    )
+    # Nothing deployed there yet, and the synthesized stacks reserve nothing (reserve_concurrency is off).
+    assert "OK  Lambda concurrency: 1000 of 1000 unreserved (Lambda keeps 100)" in lines
 
 
 def test_too_little_lambda_headroom_is_a_fix(cloud, local, monkeypatch):
-    monkeypatch.setattr(cloud, "quotas", dataclasses.replace(cloud.quotas, lambda_account_concurrency=150))
+    monkeypatch.setattr(cloud, "quotas", dataclasses.replace(cloud.quotas, lambda_account_concurrency=90))
     lines = scribe("--local", "doctor", exit_code=1)
     assert (
-        "FIX Lambda concurrency: 93 of 150 unreserved, below the 100 Lambda keeps unreserved: request a higher "
+        "FIX Lambda concurrency: 90 of 90 unreserved, below the 100 Lambda keeps unreserved: request a higher "
         "quota (Service Quotas > AWS Lambda > Concurrent executions (L-B99A9384))"
     ) in lines
 

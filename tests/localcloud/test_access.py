@@ -1,0 +1,145 @@
+"""The local cloud denies what AWS would deny, and a denial never loses an upload.
+
+Each test takes one grant away from the synthesized templates (localcloud.mutations), deploys both
+variants on the local cloud, sends a good and a failing encounter, and checks where the failure shows,
+with AWS's error name. docs/access.md has the table these tests stand behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from localcloud.mutations import GRANTS, mutated_assembly, observe
+from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
+
+CHOREOGRAPHY, ORCHESTRATION = CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
+
+
+def observed(cdk_out, tmp_path, grant: str) -> dict:
+    changed = mutated_assembly(cdk_out, tmp_path / grant, grant)
+    assert any(changed.values()), f"{grant} took nothing away: the mutation no longer matches the templates"
+    return {seen.variant: seen for seen in observe(tmp_path / grant)}
+
+
+def assert_nothing_lost(seen) -> None:
+    """Every upload ends in a note or a failure record; where even the failure record is denied, an alarm."""
+    for outcome in (seen.good, seen.failing):
+        assert outcome != "nothing" or seen.alarms, f"{seen.variant}: an upload ended in silence"
+
+
+def test_the_deployed_templates_run_without_a_single_denial(cdk_out, tmp_path):
+    """The control: nothing taken away, both encounters end as they should and nothing is refused."""
+    shutil.copytree(cdk_out, tmp_path / "as-synthesized")
+    for seen in observe(tmp_path / "as-synthesized"):
+        assert seen.denied == [], seen
+        assert seen.good == "note"
+        assert seen.failing.startswith("failure record")
+        assert seen.failed_alarm_actions == 0
+
+
+def test_the_templates_as_they_landed_fail_at_the_job_start_with_an_alarm_nobody_receives(
+    cdk_out, tmp_path, monkeypatch
+):
+    """The first wave's two breakages, seen locally as AWS would show them, and by `scribe status`."""
+    from click.testing import CliRunner
+
+    from scribe.cli import main
+    from scribe.target import Target
+
+    monkeypatch.setattr(Target, "choose", classmethod(lambda cls, _local: cls(region="us-east-1", local=True)))
+    status = {}
+
+    def scribe_status(_cloud) -> None:
+        status["output"] = CliRunner().invoke(main, ["--local", "status", "enc-good"]).stdout
+
+    mutated_assembly(cdk_out, tmp_path / "as-landed", "as-landed")
+    seen = {s.variant: s for s in observe(tmp_path / "as-landed", then=scribe_status)}
+    assert "WARNING alarm notified nobody: choreography: EncounterFailures" in status["output"]
+    assert "Failed to execute action arn:aws:sns:" in status["output"]
+    choreography, orchestration = seen[CHOREOGRAPHY], seen[ORCHESTRATION]
+    assert "transcribe:StartMedicalTranscriptionJob -> AccessDeniedException" in choreography.denied
+    assert "transcribe:StartMedicalTranscriptionJob -> AccessDeniedException" in orchestration.denied
+    assert choreography.good == "failure record (AccessDeniedException)"
+    assert orchestration.good == "failure record (Transcribe.AccessDeniedException)"
+    for variant in (choreography, orchestration):
+        assert "sns:Publish -> AuthorizationError" in variant.denied
+        assert variant.alarms, "the failures raise alarms"
+        assert variant.failed_alarm_actions >= 1, "and CloudWatch records that it could not notify anyone"
+
+
+# grant -> (variant -> (what the good encounter ends in, a denial that must be seen))
+EXPECTED = {
+    "start-the-job": {
+        CHOREOGRAPHY: ("failure record (AccessDeniedException)", "transcribe:StartMedicalTranscriptionJob -> AccessDeniedException"),
+        ORCHESTRATION: ("failure record (Transcribe.AccessDeniedException)", "transcribe:StartMedicalTranscriptionJob -> AccessDeniedException"),
+    },
+    "read-audio": {
+        CHOREOGRAPHY: ("failure record (AccessDenied)", "s3:GetObject -> AccessDenied"),
+        ORCHESTRATION: ("failure record (AccessDenied)", "s3:GetObject -> AccessDenied"),
+    },
+    "write-the-transcript": {
+        CHOREOGRAPHY: ("failure record (TranscriptionRejected)", "s3:PutObject -> AccessDenied"),
+        ORCHESTRATION: ("failure record (Transcribe.BadRequestException)", "s3:PutObject -> AccessDenied"),
+    },
+    "read-the-transcript": {
+        CHOREOGRAPHY: ("failure record (AccessDenied)", "s3:GetObject -> AccessDenied"),
+        ORCHESTRATION: ("failure record (AccessDenied)", "s3:GetObject -> AccessDenied"),
+    },
+    "invoke-the-model": {
+        CHOREOGRAPHY: ("failure record (NoteModelRejected)", "bedrock:InvokeModel -> AccessDeniedException"),
+        ORCHESTRATION: ("failure record (NoteModelRejected)", "bedrock:InvokeModel -> AccessDeniedException"),
+    },
+    "write-the-note": {
+        CHOREOGRAPHY: ("failure record (AccessDenied)", "s3:PutObject -> AccessDenied"),
+        ORCHESTRATION: ("failure record (AccessDenied)", "s3:PutObject -> AccessDenied"),
+    },
+    "write-a-failure-record": {
+        CHOREOGRAPHY: ("note", "s3:PutObject -> AccessDenied"),
+        ORCHESTRATION: ("note", "s3:PutObject -> AccessDenied"),
+    },
+    "publish-an-alarm": {
+        CHOREOGRAPHY: ("note", "sns:Publish -> AuthorizationError"),
+        ORCHESTRATION: ("note", "sns:Publish -> AuthorizationError"),
+    },
+    "eventbridge-to-the-queues": {
+        # The lost upload event is recovered by the sweep; a lost transcript event in choreography has no
+        # second path to the note: the watchdog records it once the job has sat without a note too long.
+        CHOREOGRAPHY: ("failure record (TranscriptNotProcessed)", "sqs:SendMessage -> AccessDenied"),
+        ORCHESTRATION: ("note", "sqs:SendMessage -> AccessDenied"),
+    },
+    "send-task-success": {
+        ORCHESTRATION: ("note", "states:SendTaskSuccess -> AccessDeniedException"),
+    },
+}  # fmt: skip
+
+
+def test_every_grant_has_an_expectation():
+    assert set(EXPECTED) | {"as-landed"} == set(GRANTS)
+
+
+@pytest.mark.parametrize("grant", sorted(EXPECTED))
+def test_without_the_grant_the_failure_shows_where_aws_would_show_it(cdk_out, tmp_path, grant):
+    seen = observed(cdk_out, tmp_path, grant)
+    for variant, (good, denial) in EXPECTED[grant].items():
+        assert denial in seen[variant].denied, seen[variant]
+        assert seen[variant].good == good, seen[variant]
+    for variant in seen.values():
+        assert_nothing_lost(variant)
+
+
+def test_a_key_policy_that_refuses_cloudwatch_logs_fails_the_deployment(cdk_out, tmp_path):
+    """CloudWatch Logs refuses to create a log group whose key it may not use: the stack does not deploy."""
+    from localcloud.cloud import LocalCloud
+    from localcloud.mutations import remove_service_grant
+
+    mutated = tmp_path / "no-logs-key"
+    shutil.copytree(cdk_out, mutated)
+    path = mutated / f"{ORCHESTRATION}.template.json"
+    template = json.loads(path.read_text())
+    assert remove_service_grant(template, "logs.", "kms:Decrypt*") + remove_service_grant(template, "logs.", "kms:Decrypt")
+    path.write_text(json.dumps(template))
+    with LocalCloud(mutated) as cloud, pytest.raises(RuntimeError, match="not allowed to be used with Arn"):
+        cloud.deploy(ORCHESTRATION)
