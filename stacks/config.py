@@ -42,6 +42,10 @@ _RETENTION_NAMES = {
 LOG_RETENTION_DAYS = {days: getattr(logs.RetentionDays, name) for days, name in _RETENTION_NAMES.items()}
 
 
+class ConfigError(ValueError):
+    """A CDK context value AWS would not accept: one line naming the key, the value and what is allowed."""
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     bedrock_model_id: str = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -80,28 +84,28 @@ class PipelineConfig:
             "powertools_layer_version",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer (1 or more), not {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be a positive integer (1 or more), not {getattr(self, name)!r}")
         low, high = MAX_RECEIVE_COUNT
         if not low <= self.max_receive_count <= high:
-            raise ValueError(
+            raise ConfigError(
                 f"max_receive_count must be an integer from {low} to {high}, not {self.max_receive_count!r}"
             )
         if not self.bedrock_model_id or "/" in self.bedrock_model_id:
-            raise ValueError(
+            raise ConfigError(
                 f"bedrock_model_id must be a model or inference profile id (e.g. us.anthropic.claude-haiku-4-5-20251001-v1:0), "
                 f"not an ARN: {self.bedrock_model_id!r}"
             )
         if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
-            raise ValueError(f"alarm_email must be an email address (name@domain), not {self.alarm_email!r}")
+            raise ConfigError(f"alarm_email must be an email address (name@domain), not {self.alarm_email!r}")
         if bool(self.replication_destination_bucket_arn) != bool(self.replication_destination_kms_key_arn):
-            raise ValueError("replication_destination_bucket_arn and replication_destination_kms_key_arn go together")
+            raise ConfigError("replication_destination_bucket_arn and replication_destination_kms_key_arn go together")
         for name, pattern, example in (
             ("replication_destination_bucket_arn", _BUCKET_ARN, "arn:aws:s3:::BUCKET"),
             ("replication_destination_kms_key_arn", _KEY_ARN, "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID"),
         ):
             value = getattr(self, name)
             if value is not None and not pattern.match(value):
-                raise ValueError(f"{name} must be an ARN like {example}, not {value!r}")
+                raise ConfigError(f"{name} must be an ARN like {example}, not {value!r}")
 
     @property
     def profile_source_regions(self) -> tuple[str, ...] | None:
@@ -115,7 +119,7 @@ class PipelineConfig:
         """Refuse a deploy Region the configured inference profile cannot be called from."""
         regions = self.profile_source_regions
         if regions is not None and region not in regions:
-            raise ValueError(
+            raise ConfigError(
                 f"bedrock_model_id {self.bedrock_model_id!r} cannot be called from region {region!r}: "
                 f"allowed regions are {', '.join(regions)}"
             )
@@ -140,7 +144,7 @@ class PipelineConfig:
                 continue
             if field.type == "int":
                 if isinstance(raw, bool) or not str(raw).strip().lstrip("-").isdigit():
-                    raise ValueError(f"context {name} must be an integer, not {raw!r}")
+                    raise ConfigError(f"context {name} must be an integer, not {raw!r}")
                 raw = int(raw)
             elif field.type == "bool":
                 if not isinstance(raw, bool):
@@ -155,4 +159,4 @@ class PipelineConfig:
 def _one_of(name: str, value: object, allowed: tuple, why: str = "") -> None:
     if value not in allowed:
         reason = f" ({why})" if why else ""
-        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}{reason}, not {value!r}")
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, allowed))}{reason}, not {value!r}")

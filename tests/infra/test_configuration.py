@@ -117,3 +117,27 @@ def test_reserving_concurrency_is_opt_in_and_stays_compliant(tmp_path_factory):
         for f in resources(template, "AWS::Lambda::Function").values()
     ]
     assert reserved and all(r and r >= 1 for r in reserved)
+
+
+def test_the_app_refuses_a_bad_context_value_in_one_line_without_a_traceback(tmp_path):
+    """What `cdk synth -c ...` prints: one line naming the key, the value and the allowed values; exit 1."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    # How the CDK CLI hands `-c key=value` to the app.
+    env = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps({"medical_specialty": "CARDIOLOGY"}),
+        "CDK_OUTDIR": str(tmp_path),
+    }
+    done = subprocess.run([sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "cdk.json context: medical_specialty must be one of PRIMARYCARE (batch Transcribe Medical accepts no other), "
+        "not 'CARDIOLOGY'"
+    )
+    assert "Traceback" not in done.stderr

@@ -139,7 +139,9 @@ def test_a_key_policy_that_refuses_cloudwatch_logs_fails_the_deployment(cdk_out,
     shutil.copytree(cdk_out, mutated)
     path = mutated / f"{ORCHESTRATION}.template.json"
     template = json.loads(path.read_text())
-    assert remove_service_grant(template, "logs.", "kms:Decrypt*") + remove_service_grant(template, "logs.", "kms:Decrypt")
+    assert remove_service_grant(template, "logs.", "kms:Decrypt*") + remove_service_grant(
+        template, "logs.", "kms:Decrypt"
+    )
     path.write_text(json.dumps(template))
     with LocalCloud(mutated) as cloud, pytest.raises(RuntimeError, match="not allowed to be used with Arn"):
         cloud.deploy(ORCHESTRATION)
