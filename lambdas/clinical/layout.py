@@ -22,11 +22,12 @@ NOTES_PREFIX = "notes/"
 FAILURES_PREFIX = "failures/"
 
 ENCOUNTER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
-# File extension -> Transcribe Medical MediaFormat.
+# File extension -> Transcribe Medical MediaFormat: the formats the medical API page lists. m4a, which
+# standard Transcribe takes, is left out: the medical page does not list it, and an upload refused here
+# gets its failure record at once instead of a job that may fail.
 MEDIA_FORMATS = {
     "amr": "amr",
     "flac": "flac",
-    "m4a": "m4a",
     "mp3": "mp3",
     "mp4": "mp4",
     "ogg": "ogg",

@@ -20,7 +20,7 @@ from clinical.layout import (
         ("audio/enc-0001.wav", "enc-0001", "wav"),
         ("audio/A.flac", "A", "flac"),
         ("audio/visit_2026_11_20.MP3", "visit_2026_11_20", "mp3"),
-        ("audio/clinic-7.m4a", "clinic-7", "m4a"),
+        ("audio/clinic-7.webm", "clinic-7", "webm"),
         (f"audio/{'x' * 80}.ogg", "x" * 80, "ogg"),
     ],
 )
@@ -40,7 +40,8 @@ def test_valid_audio_keys_give_encounter_id_and_media_format(key, encounter_id, 
         ("audio/.wav", InvalidEncounterId, "1-80 characters"),
         ("audio/enc-1", UnsupportedAudioFormat, "no extension"),
         ("audio/enc-1.txt", UnsupportedAudioFormat, "'.txt' is not a format Transcribe Medical accepts"),
-        ("audio/enc-1.aiff", UnsupportedAudioFormat, "expected one of amr, flac, m4a, mp3, mp4, ogg, wav, webm"),
+        ("audio/enc-1.aiff", UnsupportedAudioFormat, "expected one of amr, flac, mp3, mp4, ogg, wav, webm"),
+        ("audio/enc-1.m4a", UnsupportedAudioFormat, "'.m4a' is not a format Transcribe Medical accepts"),
         ("uploads/enc-1.wav", InvalidEncounterId, "under audio/"),
     ],
 )
