@@ -82,6 +82,20 @@ _DENIED = {"s3": "AccessDenied", "sns": "AuthorizationError", "sqs": "AccessDeni
 _KMS_DENIED = {"s3": "AccessDenied", "sns": "KMSAccessDenied", "sqs": "KMS.AccessDeniedException"}
 
 
+# The KMS requests a service makes with its caller's permissions when the call writes or reads an encrypted
+# resource (S3 by operation: HeadObject needs no key; the others by IAM action). Sources: S3 User Guide
+# "Using SSE-KMS" (PutObject: GenerateDataKey; GetObject: Decrypt), SQS Developer Guide "Key management"
+# (SendMessage: GenerateDataKey; ReceiveMessage: Decrypt), SNS Developer Guide "Encryption at rest"
+# (publishers: GenerateDataKey and Decrypt).
+_KEY_USE = {
+    "PutObject": ("kms:GenerateDataKey",),
+    "GetObject": ("kms:Decrypt",),
+    "sqs:SendMessage": ("kms:GenerateDataKey",),
+    "sqs:ReceiveMessage": ("kms:Decrypt",),
+    "sns:Publish": ("kms:GenerateDataKey", "kms:Decrypt"),
+}
+
+
 class AccessDenied(Exception):
     """A request AWS would refuse (used where no SDK call carries it: EventBridge, CloudWatch, Transcribe)."""
 
@@ -354,24 +368,12 @@ class AccessControl:
             resources = [self._state_machine_of(params.get("taskToken", "")) or "*"]
         for resource in resources:
             self.require(principal, action, resource, context, code=code)
-        kms_code = _KMS_DENIED.get(prefix, "KMS.AccessDeniedException")
-        if action == "s3:PutObject":
-            resource = self.table.resources(action, params)[0]
-            self.require_key_use(principal, self.key_of(resource, params), ("kms:GenerateDataKey",), "s3", kms_code)
-        elif action == "s3:GetObject" and operation == "GetObject":
-            resource = self.table.resources(action, params)[0]
-            self.require_key_use(principal, self.key_of(resource), ("kms:Decrypt",), "s3", kms_code)
-        elif action == "sqs:SendMessage":
-            resource = self.table.resources(action, params)[0]
-            self.require_key_use(principal, self.key_of(resource), ("kms:GenerateDataKey",), "sqs", kms_code)
-        elif action in ("sqs:ReceiveMessage",):
-            resource = self.table.resources(action, params)[0]
-            self.require_key_use(principal, self.key_of(resource), ("kms:Decrypt",), "sqs", kms_code)
-        elif action == "sns:Publish":
-            resource = self.table.resources(action, params)[0]
-            self.require_key_use(
-                principal, self.key_of(resource), ("kms:GenerateDataKey", "kms:Decrypt"), "sns", kms_code
-            )
+        key_use = _KEY_USE.get(operation if prefix == "s3" else action)
+        if key_use is not None:
+            writes = action in ("s3:PutObject",)
+            key = self.key_of(resources[0], params if writes else None)
+            kms_code = _KMS_DENIED.get(prefix, "KMS.AccessDeniedException")
+            self.require_key_use(principal, key, key_use, prefix, kms_code)
 
     def check_log_group_keys(self, stack_name: str, template: dict, physical: dict[str, str]) -> int:
         """CloudWatch Logs uses a log group's KMS key as logs.<region>.amazonaws.com with the log group's ARN

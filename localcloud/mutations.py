@@ -141,6 +141,8 @@ GRANTS = {
               lambda t: remove_service_grant(t, "events.amazonaws.com", "sqs:SendMessage")),
         Grant("send-task-success", "states:SendTaskSuccess (every role)",
               lambda t: remove_identity_grant(t, "states:SendTaskSuccess")),
+        Grant("encrypt-with-the-key", "kms:GenerateDataKey on the stack's key (every role)",
+              lambda t: remove_identity_grant(t, "kms:GenerateDataKey")),
         Grant("as-landed", "the first wave's two breakages: the job start on a job ARN, no CloudWatch allow",
               as_landed),
     )

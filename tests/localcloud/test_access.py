@@ -110,6 +110,11 @@ EXPECTED = {
         CHOREOGRAPHY: ("failure record (TranscriptNotProcessed)", "sqs:SendMessage -> AccessDenied"),
         ORCHESTRATION: ("note", "sqs:SendMessage -> AccessDenied"),
     },
+    "encrypt-with-the-key": {
+        # Every write needs the key, the failure record's too: only the alarms are left to tell.
+        CHOREOGRAPHY: ("nothing", "kms:GenerateDataKey -> AccessDenied"),
+        ORCHESTRATION: ("nothing", "kms:GenerateDataKey -> AccessDenied"),
+    },
     "send-task-success": {
         ORCHESTRATION: ("note", "states:SendTaskSuccess -> AccessDeniedException"),
     },
