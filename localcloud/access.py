@@ -82,6 +82,16 @@ _DENIED = {"s3": "AccessDenied", "sns": "AuthorizationError", "sqs": "AccessDeni
 _KMS_DENIED = {"s3": "AccessDenied", "sns": "KMSAccessDenied", "sqs": "KMS.AccessDeniedException"}
 
 
+# Condition keys named after the HTTP header that carries a request parameter (Service Authorization
+# Reference, Amazon S3 condition keys), not after the parameter.
+_HEADER_KEYS = {
+    "s3": {
+        "s3:if-none-match": "IfNoneMatch",
+        "s3:if-match": "IfMatch",
+        "s3:x-amz-server-side-encryption": "ServerSideEncryption",
+        "s3:x-amz-server-side-encryption-aws-kms-key-id": "SSEKMSKeyId",
+    }
+}
 # The KMS requests a service makes with its caller's permissions when the call writes or reads an encrypted
 # resource (S3 by operation: HeadObject needs no key; the others by IAM action). Sources: S3 User Guide
 # "Using SSE-KMS" (PutObject: GenerateDataKey; GetObject: Decrypt), SQS Developer Guide "Key management"
@@ -170,7 +180,11 @@ class ActionTable:
         keys = set()
         for resource_type in iam_definition[prefix]["privileges"][name]["resource_types"].values():
             keys.update(resource_type.get("condition_keys", []))
-        return {key: str(params[key.split(":", 1)[1]]) for key in keys if key.split(":", 1)[1] in params}
+        context = {key: str(params[key.split(":", 1)[1]]) for key in keys if key.split(":", 1)[1] in params}
+        for key, parameter in _HEADER_KEYS.get(prefix, {}).items():  # keys named after an HTTP header
+            if parameter in params:
+                context[key] = str(params[parameter])
+        return context
 
 
 @dataclass

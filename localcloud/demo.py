@@ -275,7 +275,7 @@ def main(argv: list[str]) -> int:
             bad.write_bytes(b"not audio")
             run_scenario(
                 cloud,
-                "Scenario 1: the sample dictations, a duplicate upload and a bad file, no faults",
+                "Scenario 1: the sample dictations, one of them again (its id is in use) and a bad file, no faults",
                 [["upload", *paths], ["upload", paths[0]], ["upload", str(bad)]],
                 [("audio/visit notes.txt", b"not audio")],
             )

@@ -97,6 +97,11 @@ def upload(ctx: click.Context, files: tuple[Path, ...], variant: str, encounter_
     except ContractViolation as error:
         raise BadInput(f"{error.message} (nothing was uploaded)") from None
     deployments = [_deployment(ctx, v) for v in _variants(variant)]
+    try:
+        for deployment in deployments:
+            uploads.refuse_ids_in_use(deployment, planned)
+    except ContractViolation as error:
+        raise BadInput(f"{error.message} (nothing was uploaded)") from None
     steps = [(d, p) for p in planned for d in deployments]
     if len(steps) > 1 and sys.stderr.isatty():
         with click.progressbar(steps, label="uploading", file=sys.stderr) as bar:

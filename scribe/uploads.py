@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clinical.errors import ContractViolation, EmptyAudio
-from clinical.layout import AUDIO_PREFIX, parse_audio_key
+from clinical.layout import AUDIO_PREFIX, failure_key, note_key, parse_audio_key
 from scribe.target import Deployment
 
 
@@ -41,8 +41,34 @@ def plan_uploads(paths: list[Path], encounter_id: str | None = None) -> list[Pla
     return planned
 
 
+class EncounterIdInUse(ContractViolation):
+    """The deployment already has an upload, a note or a failure record under this encounter id."""
+
+
+def refuse_ids_in_use(deployment: Deployment, planned: list[PlannedUpload]) -> None:
+    """Uploads are immutable facts: an encounter id with audio, a note or a failure record is in use, and
+    new audio for it (a re-recording, another format) goes under a new id. Raises EncounterIdInUse."""
+    s3 = deployment.client("s3")
+    for item in planned:
+        found = [
+            o["Key"]
+            for prefix in (
+                f"{AUDIO_PREFIX}{item.encounter_id}.",
+                note_key(item.encounter_id),
+                failure_key(item.encounter_id),
+            )
+            for o in s3.list_objects_v2(Bucket=deployment.bucket, Prefix=prefix).get("Contents", [])
+        ]
+        if found:
+            raise EncounterIdInUse(
+                f"encounter id {item.encounter_id} is in use in {deployment.variant} ({found[0]}): upload the new "
+                f"audio under a new encounter id (--encounter-id {item.encounter_id}-2)"
+            )
+
+
 def upload(deployment: Deployment, planned: PlannedUpload) -> None:
-    """Server-side encrypted with the stack's own KMS key."""
+    """Server-side encrypted with the stack's own KMS key, and only if no object has that key yet
+    (If-None-Match: *): an upload never replaces another (S3 answers 412 PreconditionFailed)."""
     with planned.path.open("rb") as body:
         deployment.client("s3").put_object(
             Bucket=deployment.bucket,
@@ -50,4 +76,5 @@ def upload(deployment: Deployment, planned: PlannedUpload) -> None:
             Body=body,
             ServerSideEncryption="aws:kms",
             SSEKMSKeyId=deployment.outputs["KmsKeyArn"],
+            IfNoneMatch="*",
         )

@@ -52,6 +52,9 @@ class ChoreographyStack(PipelineStack):
 
         permissions = self.permissions
         permissions.transcribe_starter(start_transcription)
+        permissions.job_reader(
+            start_transcription
+        )  # a job that exists: for this upload, or another (EncounterIdInUse)?
         permissions.request_requeuer(start_transcription, transcription_requests.queue.queue_arn)
         permissions.failure_recorder(start_transcription)
         permissions.note_writer(write_note, config)

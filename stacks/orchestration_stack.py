@@ -165,6 +165,7 @@ class OrchestrationStack(PipelineStack):
 
         permissions.upload_checker(intake)
         permissions.failure_recorder(intake)
+        permissions.execution_reader(intake, self.state_machine_name)  # an execution that exists: this upload's?
         machine.grant_start_execution(intake.role)
         permissions.upload_checker(upload_sweep)
         permissions.failure_recorder(upload_sweep)

@@ -39,6 +39,14 @@ class AudioNotFound(ContractViolation):
     pass
 
 
+class EncounterIdInUse(ContractViolation):
+    """A second, different upload under an encounter id whose work already began: the first upload's
+    job, execution and note stand, and the new audio is refused (it is recorded by its own key, not as
+    the encounter's failure). A re-recorded dictation is a new encounter id."""
+
+    recorded_per_upload = True
+
+
 class PermanentError(PipelineError):
     """A later stage failed in a way that retrying the same input will not fix."""
 

@@ -112,6 +112,8 @@ def settle_failure(
     first, so the encounter has a failure record with a reason when its message reaches the DLQ.
     """
     permanent = isinstance(error, PipelineError) and not error.retryable
+    if getattr(error, "recorded_per_upload", False):
+        encounter_id = None  # not the encounter's failure: this upload's, recorded by its key
     if permanent or delivery.is_last:
         record_failure(
             s3,

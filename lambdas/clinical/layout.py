@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import unquote_plus
 
 from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
@@ -45,6 +46,8 @@ class AudioUpload:
     key: str
     encounter_id: str
     media_format: str
+    # When the object was written (S3 LastModified), once the object has been checked.
+    uploaded_at: datetime | None = None
 
 
 def decode_event_key(raw_key: str) -> str:

@@ -32,9 +32,7 @@ from clinical.transcription import (
 
 def accept_upload(s3, *, bucket: str, key: str) -> AudioUpload:
     """Check an uploaded object against the encounter contract (raises ContractViolation)."""
-    upload = parse_audio_key(key)
-    check_audio_object(s3, bucket, upload)
-    return upload
+    return check_audio_object(s3, bucket, parse_audio_key(key))
 
 
 def transcription_request(bucket: str, settings: PipelineSettings) -> TranscriptionRequest:

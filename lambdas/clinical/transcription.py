@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
@@ -12,6 +12,7 @@ from clinical.errors import (
     AudioNotFound,
     EmptyAudio,
     EmptyTranscript,
+    EncounterIdInUse,
     TranscriptionJobFailed,
     TranscriptionRejected,
     TranscriptionStalled,
@@ -63,18 +64,34 @@ class Transcript:
     text: str
 
 
-def check_audio_object(s3, bucket: str, upload: AudioUpload) -> int:
-    """The object must still exist and hold audio bytes; returns its size."""
+def check_audio_object(s3, bucket: str, upload: AudioUpload) -> AudioUpload:
+    """The object must still exist and hold audio bytes; returns the upload with when it was written."""
     try:
         head = s3.head_object(Bucket=bucket, Key=upload.key)
     except ClientError as error:
         if is_not_found(error):
             raise AudioNotFound("the uploaded audio object no longer exists") from None
         raise
-    size = head["ContentLength"]
-    if size == 0:
+    if head["ContentLength"] == 0:
         raise EmptyAudio("the uploaded audio object is empty (0 bytes)")
-    return size
+    return replace(upload, uploaded_at=head["LastModified"])
+
+
+def claimed_by_another_upload(upload: AudioUpload, claim_key: str, claimed_at: datetime) -> EncounterIdInUse | None:
+    """The encounter's work (a job, an execution) began for `claim_key` at `claimed_at`. Is this upload
+    another one? It is when its key differs (X.mp3 after X.wav) or its object was written after the work
+    began (the same key written again). A repeated delivery of the same upload is neither. S3 keeps
+    LastModified to the second, so a rewrite within the second the work began passes as a repeat."""
+    if claim_key != upload.key:
+        return EncounterIdInUse(
+            f"encounter id {upload.encounter_id} is already in use by {claim_key}: upload under a new encounter id"
+        )
+    if upload.uploaded_at is not None and upload.uploaded_at > claimed_at:
+        return EncounterIdInUse(
+            f"{upload.key} was written again after encounter {upload.encounter_id} began: its first audio, "
+            "transcript and note stand; upload the new audio under a new encounter id"
+        )
+    return None
 
 
 def start_transcription(transcribe, upload: AudioUpload, request: TranscriptionRequest) -> StartedJob:
@@ -95,6 +112,11 @@ def start_transcription(transcribe, upload: AudioUpload, request: TranscriptionR
     except ClientError as error:
         code = error.response["Error"]["Code"]
         if code == "ConflictException":
+            job = transcribe.get_medical_transcription_job(MedicalTranscriptionJobName=job_name)
+            job = job["MedicalTranscriptionJob"]
+            claim_key = job["Media"]["MediaFileUri"].removeprefix(f"s3://{request.bucket}/")
+            if conflict := claimed_by_another_upload(upload, claim_key, job["CreationTime"]):
+                raise conflict from None
             logger.info("transcription already started", extra={"encounter_id": upload.encounter_id})
             return StartedJob(job_name=job_name, already_started=True)
         if code in THROTTLING_CODES:

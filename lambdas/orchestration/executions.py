@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from clinical.errors import TransientError
 from clinical.layout import AudioUpload
 from clinical.observability import MetricUnit, logger, metrics
+from clinical.transcription import claimed_by_another_upload
 
 THROTTLING_CODES = {"ThrottlingException", "ExecutionLimitExceeded", "ServiceUnavailable", "InternalServerError"}
 
@@ -52,7 +53,14 @@ def start_encounter_execution(stepfunctions, state_machine_arn: str, upload: Aud
     except ClientError as error:
         code = error.response["Error"]["Code"]
         if code == "ExecutionAlreadyExists":
-            # A finished run of this encounter exists: re-processing is an operator's redrive, not an accident.
+            # A run of this encounter exists: another upload under its id is refused; the same upload again
+            # is a duplicate delivery (re-processing it is an operator's redrive, not an accident).
+            existing = stepfunctions.describe_execution(
+                executionArn=execution_arn(state_machine_arn, upload.encounter_id)
+            )
+            claim_key = json.loads(existing["input"]).get("audio_key", "")
+            if conflict := claimed_by_another_upload(upload, claim_key, existing["startDate"]):
+                raise conflict from None
             logger.info("execution already exists, duplicate delivery", extra={"encounter_id": upload.encounter_id})
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
             return False

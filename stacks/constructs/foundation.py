@@ -185,6 +185,19 @@ class PipelineFoundation(Construct):
             replication_rules=replication,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Uploads are immutable facts: audio is written only if no object has its key yet (S3 conditional
+        # writes, If-None-Match: *; the bucket-policy key s3:if-none-match, S3 User Guide "Enforce conditional
+        # writes"). A re-recording goes under a new encounter id; nothing replaces audio whose note exists.
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AudioIsWrittenOnce",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects("audio/*")],
+                conditions={"Null": {"s3:if-none-match": "true"}},
+            )
+        )
         # S3 -> EventBridge natively, not via event_bridge_enabled (a custom-resource Lambda).
         bucket.node.default_child.add_property_override(
             "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True

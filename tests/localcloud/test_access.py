@@ -150,3 +150,28 @@ def test_a_key_policy_that_refuses_cloudwatch_logs_fails_the_deployment(cdk_out,
     path.write_text(json.dumps(template))
     with LocalCloud(mutated) as cloud, pytest.raises(RuntimeError, match="not allowed to be used with Arn"):
         cloud.deploy(ORCHESTRATION)
+
+
+def test_audio_is_written_once_even_by_a_principal_allowed_everything(local_cloud):
+    """The bucket policy denies a PutObject under audio/ that does not carry If-None-Match: *."""
+    from localcloud.iam_policy import Principal
+
+    iam = local_cloud.client("iam")
+    role = iam.create_role(
+        RoleName="operator", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )["Role"]
+    everything = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:*", "kms:*"], "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName="operator", PolicyName="all", PolicyDocument=json.dumps(everything))
+    operator = Principal(role["Arn"], "123456789012")
+    for stack in (CHOREOGRAPHY, ORCHESTRATION):
+        bucket = local_cloud.outputs[stack]["EncounterBucketName"]
+        audio = f"arn:aws:s3:::{bucket}/audio/enc-1.wav"
+        plain = local_cloud.access.decide(operator, "s3:PutObject", audio, {})
+        assert not plain.allowed and "explicit deny in a resource-based policy" in plain.reason
+        conditional = local_cloud.access.decide(operator, "s3:PutObject", audio, {"s3:if-none-match": "*"})
+        assert conditional.allowed
+        note = f"arn:aws:s3:::{bucket}/notes/enc-1.json"
+        assert local_cloud.access.decide(operator, "s3:PutObject", note, {}).allowed

@@ -75,6 +75,24 @@ def test_upload_uses_the_file_name_as_id_and_the_stacks_key(cloud, tmp_path):
     assert keys(cloud, STACKS[1], "audio/") == ["audio/enc-1.wav", "audio/enc-2.wav"]
 
 
+def test_upload_refuses_an_encounter_id_in_use_and_never_replaces_audio(cloud, tmp_path):
+    scribe("upload", dictation(tmp_path, "enc-9.wav"))
+    again = scribe("upload", dictation(tmp_path, "enc-9.mp3", b"ID3 a re-recording"), exit_code=2)
+    assert "encounter id enc-9 is in use in choreography (audio/enc-9.wav)" in again.output
+    assert "--encounter-id enc-9-2" in again.output and "nothing was uploaded" in again.output
+    for stack in STACKS:
+        assert keys(cloud, stack, "audio/") == ["audio/enc-9.wav"]
+    # Past the check (another client raced it), S3 itself refuses to replace the object: If-None-Match.
+    from scribe import uploads
+    from scribe.target import Target
+
+    deployment = Target(region="us-east-1", local=True).deployment("choreography", None)
+    planned = uploads.plan_uploads([tmp_path / "enc-9.mp3"], "enc-9")
+    racing = uploads.PlannedUpload(planned[0].path, "enc-9", "audio/enc-9.wav")
+    with pytest.raises(Exception, match="PreconditionFailed"):
+        uploads.upload(deployment, racing)
+
+
 def test_status_of_a_running_then_a_finished_encounter(cloud, tmp_path):
     cloud.transcribe.job_seconds = lambda _audio_seconds: 10**7  # the job stays in progress until we finish it
     scribe("upload", dictation(tmp_path, "enc-3.wav"))
