@@ -58,6 +58,9 @@ class ChoreographyStack(PipelineStack):
         permissions.request_requeuer(start_transcription, transcription_requests.queue.queue_arn)
         permissions.failure_recorder(start_transcription)
         permissions.note_writer(write_note, config)
+        permissions.job_reader(write_note)  # is the transcript its job's output?
+        self.foundation.only_these_write("transcripts/", [start_transcription.role, watchdog.role])
+        self.foundation.only_these_write("notes/", [write_note.role])
         permissions.failure_recorder(write_note)
         permissions.job_watcher(watchdog)
         permissions.failure_recorder(watchdog)

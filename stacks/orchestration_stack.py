@@ -177,7 +177,13 @@ class OrchestrationStack(PipelineStack):
         permissions.task_responder(await_transcript, self.state_machine_name)
         waits.grant(transcript_ready.role, "dynamodb:DeleteItem")
         permissions.task_responder(transcript_ready, self.state_machine_name)
+        permissions.job_reader(transcript_ready)
+        permissions.transcript_checker(transcript_ready)
+        permissions.failure_recorder(transcript_ready)  # quarantine records
         permissions.note_writer(generate_note, config)
+        permissions.job_reader(generate_note)  # is the transcript its job's output?
+        self.foundation.only_these_write("transcripts/", [machine.role])
+        self.foundation.only_these_write("notes/", [generate_note.role])
         permissions.failure_recorder(generate_note)
         permissions.failure_recorder(record_failure)
         permissions.job_reader(record_failure)

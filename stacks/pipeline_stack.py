@@ -111,6 +111,19 @@ class PipelineStack(Stack):
             threshold=0,
             description="An encounter ended with a failure record instead of a note",
         )
+        self.foundation.alarm(
+            self,
+            "QuarantinedObjectsAlarm",
+            metric=cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="QuarantinedObjects",
+                dimensions_map={"service": self.stack_name},
+                statistic="Sum",
+                period=Duration.minutes(5),
+            ),
+            threshold=0,
+            description="An object the pipeline did not make was found under transcripts/ and set aside",
+        )
 
     def outputs(self, values: dict[str, str]) -> None:
         """Stable names the operator CLI and the local cloud read."""

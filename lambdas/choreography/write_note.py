@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
+from clinical.errors import TranscriptNotFromJob
 from clinical.events import delivery_of, object_created
 from clinical.failures import settle_failure
 from clinical.layout import (
@@ -39,10 +40,14 @@ def write_note_for(record: SQSRecord) -> None:
         draft_note(
             clients.s3(),
             clients.bedrock_runtime(),
+            clients.transcribe(),
             bucket=transcript.bucket,
             encounter_id=encounter_id,
             settings=settings,
         )
+    except TranscriptNotFromJob:
+        # Quarantined with its record and alarm; the encounter's own job, if one runs, brings the real one.
+        return
     except Exception as error:
         settle_failure(
             clients.s3(),

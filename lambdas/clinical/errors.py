@@ -71,6 +71,10 @@ class TranscriptNotProcessed(PermanentError):
     pass
 
 
+class TranscriptNotFromJob(PermanentError):
+    """The object at the encounter's transcript key is not its job's output: it was quarantined, unread."""
+
+
 class TranscriptMalformed(PermanentError):
     pass
 

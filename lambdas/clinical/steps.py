@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clinical.errors import TranscriptNotFromJob
 from clinical.failures import clear_failure
 from clinical.layout import (
     AudioUpload,
@@ -20,6 +21,7 @@ from clinical.notes import (
     transcript_sha256,
 )
 from clinical.observability import MetricUnit, logger, metrics, tracer
+from clinical.quarantine import quarantine
 from clinical.settings import PipelineSettings
 from clinical.transcription import (
     StartedJob,
@@ -27,6 +29,7 @@ from clinical.transcription import (
     check_audio_object,
     read_transcript,
     start_transcription,
+    transcript_origin,
 )
 
 
@@ -59,6 +62,22 @@ def transcribe_upload(s3, transcribe, *, bucket: str, key: str, settings: Pipeli
     return started
 
 
+def set_aside_unless_from_job(s3, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> None:
+    """Raise TranscriptNotFromJob, after quarantining the object, when the encounter's transcript is not
+    the output of the job started for it (a forged or replaced object): a note changes only through the
+    pipeline's own job."""
+    key = transcript_key(encounter_id)
+    origin = transcript_origin(
+        s3, transcribe, bucket=bucket, key=key, job_name=transcription_job_name(settings.job_name_prefix, encounter_id)
+    )
+    if origin.not_from_job is None:
+        return
+    record = quarantine(
+        s3, bucket, source_key=key, version_id=origin.version_id, variant=settings.variant, reason=origin.not_from_job
+    )
+    raise TranscriptNotFromJob(f"{key} is not the output of the encounter's job ({origin.not_from_job}); see {record}")
+
+
 @dataclass(frozen=True)
 class DraftedNote:
     key: str
@@ -67,8 +86,10 @@ class DraftedNote:
 
 
 @tracer.capture_method
-def draft_note(s3, bedrock, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> DraftedNote:
-    """Turn the encounter's transcript into a stored draft note, at most once per transcript."""
+def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> DraftedNote:
+    """Turn the encounter's transcript into a stored draft note, at most once per transcript. Only the
+    output of the encounter's own job is read: anything else there is quarantined (TranscriptNotFromJob)."""
+    set_aside_unless_from_job(s3, transcribe, bucket=bucket, encounter_id=encounter_id, settings=settings)
     transcript = read_transcript(s3, bucket, transcript_key(encounter_id))
     digest = transcript_sha256(transcript.text)
     if existing_note_for(s3, bucket, encounter_id, digest):

@@ -127,6 +127,44 @@ def start_transcription(transcribe, upload: AudioUpload, request: TranscriptionR
     return StartedJob(job_name=job_name, already_started=False)
 
 
+@dataclass(frozen=True)
+class TranscriptOrigin:
+    """Whether the object at a transcript key is the output of the encounter's own job."""
+
+    version_id: str | None
+    not_from_job: str | None  # why it is not (None: it is)
+
+
+def transcript_origin(s3, transcribe, *, bucket: str, key: str, job_name: str) -> TranscriptOrigin:
+    """A transcript counts only as the output of the job started for its encounter: that job exists, has
+    COMPLETED with this key as its output, and the object was not written after the job completed (S3 keeps
+    LastModified to the second, the job's completion time finer: a rewrite within that second passes)."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if is_not_found(error):
+            return TranscriptOrigin(None, "the transcript object no longer exists")
+        raise
+    version = head.get("VersionId")
+    try:
+        job = transcribe.get_medical_transcription_job(MedicalTranscriptionJobName=job_name)["MedicalTranscriptionJob"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("BadRequestException", "NotFoundException"):
+            return TranscriptOrigin(version, f"no Transcribe job {job_name} was started for it")
+        raise
+    if job.get("TranscriptionJobStatus") != "COMPLETED":
+        return TranscriptOrigin(
+            version, f"job {job_name} is {job.get('TranscriptionJobStatus')}: it wrote no transcript"
+        )
+    output = (job.get("Transcript") or {}).get("TranscriptFileUri", "")
+    if not output.endswith(f"/{key}"):
+        return TranscriptOrigin(version, f"job {job_name} wrote its transcript elsewhere")
+    completed = job.get("CompletionTime")
+    if completed is not None and head["LastModified"] > completed.replace(microsecond=0) + timedelta(seconds=1):
+        return TranscriptOrigin(version, f"it was written after job {job_name} completed")
+    return TranscriptOrigin(version, None)
+
+
 def read_transcript(s3, bucket: str, key: str) -> Transcript:
     """Read a Transcribe Medical output document and return its full transcript text."""
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()

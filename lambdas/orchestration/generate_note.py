@@ -17,6 +17,7 @@ def handler(event, context):
     drafted = draft_note(
         clients.s3(),
         clients.bedrock_runtime(),
+        clients.transcribe(),
         bucket=require_env("ENCOUNTER_BUCKET"),
         encounter_id=event["encounter_id"],
         settings=PipelineSettings.from_env(),

@@ -4,10 +4,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
+from clinical.errors import TranscriptNotFromJob
 from clinical.events import object_created
 from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key
 from clinical.observability import logger, metrics, tracer
-from clinical.settings import require_env
+from clinical.settings import PipelineSettings, require_env
+from clinical.steps import set_aside_unless_from_job
 from orchestration.transcript_waits import resume, take_wait
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -20,6 +22,13 @@ def resume_waiting_execution(record: SQSRecord) -> None:
     if encounter_id is None:
         logger.info("not a transcript, skipped")
         return
+    try:
+        set_aside_unless_from_job(
+            clients.s3(), clients.transcribe(), bucket=transcript.bucket, encounter_id=encounter_id,
+            settings=PipelineSettings.from_env(),
+        )  # fmt: skip
+    except TranscriptNotFromJob:
+        return  # quarantined: no execution resumes on it, and no encounter fails for it
     token = take_wait(clients.dynamodb(), require_env("TRANSCRIPT_WAITS_TABLE"), encounter_id)
     if token is None:
         # The execution has not registered yet; when it does, it finds this transcript itself.

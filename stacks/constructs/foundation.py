@@ -278,6 +278,20 @@ class PipelineFoundation(Construct):
             )
         return vpc
 
+    def only_these_write(self, prefix: str, roles: list[iam.IRole]) -> None:
+        """No principal but these roles writes under `prefix` (operators and other functions included): a
+        transcript is written only by Transcribe with the caller's access, a note only by the note writer."""
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"OnlyThePipelineWrites{prefix.strip('/').title()}",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"{prefix}*")],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": [role.role_arn for role in roles]}},
+            )
+        )
+
     def alarm(
         self,
         scope: Construct,

@@ -153,7 +153,8 @@ def test_a_key_policy_that_refuses_cloudwatch_logs_fails_the_deployment(cdk_out,
 
 
 def test_audio_is_written_once_even_by_a_principal_allowed_everything(local_cloud):
-    """The bucket policy denies a PutObject under audio/ that does not carry If-None-Match: *."""
+    """The bucket policy denies a PutObject under audio/ that does not carry If-None-Match: *, and any write
+    under transcripts/ and notes/ by a principal other than the pipeline's."""
     from localcloud.iam_policy import Principal
 
     iam = local_cloud.client("iam")
@@ -173,5 +174,10 @@ def test_audio_is_written_once_even_by_a_principal_allowed_everything(local_clou
         assert not plain.allowed and "explicit deny in a resource-based policy" in plain.reason
         conditional = local_cloud.access.decide(operator, "s3:PutObject", audio, {"s3:if-none-match": "*"})
         assert conditional.allowed
-        note = f"arn:aws:s3:::{bucket}/notes/enc-1.json"
-        assert local_cloud.access.decide(operator, "s3:PutObject", note, {}).allowed
+        # Transcripts and notes are written only by the pipeline's own roles; failure records are not fenced.
+        for prefix in ("notes/", "transcripts/"):
+            fenced = local_cloud.access.decide(
+                operator, "s3:PutObject", f"arn:aws:s3:::{bucket}/{prefix}enc-1.json", {}
+            )
+            assert not fenced.allowed and "explicit deny" in fenced.reason
+        assert local_cloud.access.decide(operator, "s3:PutObject", f"arn:aws:s3:::{bucket}/failures/x.json", {}).allowed

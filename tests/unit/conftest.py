@@ -35,11 +35,38 @@ class Cloud:
     def put_audio(self, key: str, body: bytes = b"RIFF....WAVEfmt fake audio") -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
 
-    def put_transcript(self, encounter_id: str, text: str = TRANSCRIPT_TEXT) -> None:
+    def put_transcript(self, encounter_id: str, text: str = TRANSCRIPT_TEXT, *, by_job: bool = True) -> None:
+        """The transcript as Transcribe writes it: the output of the encounter's COMPLETED job (with
+        `by_job=False`, an object someone else put there)."""
         document = load("transcribe_medical_output.json")
         document["jobName"] = f"{PREFIX}-{encounter_id}"
         document["results"]["transcripts"][0]["transcript"] = text
-        self.s3.put_object(Bucket=self.bucket, Key=f"transcripts/{encounter_id}.json", Body=json.dumps(document))
+        key = f"transcripts/{encounter_id}.json"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(document))
+        if by_job:
+            self.complete_job(encounter_id, key)
+
+    def complete_job(self, encounter_id: str, output_key: str) -> None:
+        """The encounter's Transcribe job, COMPLETED with `output_key` as its transcript."""
+        from datetime import UTC, datetime
+
+        from moto.transcribe.models import transcribe_backends
+
+        name = f"{PREFIX}-{encounter_id}"
+        jobs = transcribe_backends["123456789012"]["us-east-1"].medical_transcriptions
+        if name not in jobs:
+            self.transcribe.start_medical_transcription_job(
+                MedicalTranscriptionJobName=name,
+                LanguageCode="en-US",
+                Media={"MediaFileUri": f"s3://{self.bucket}/audio/{encounter_id}.wav"},
+                OutputBucketName=self.bucket,
+                OutputKey=output_key,
+                Specialty="PRIMARYCARE",
+                Type="DICTATION",
+            )
+        job = jobs[name]
+        job.status, job.completion_time = "COMPLETED", datetime.now(UTC).isoformat()
+        job.transcript = {"TranscriptFileUri": f"s3://{self.bucket}/{output_key}"}
 
     def read_json(self, key: str) -> dict:
         return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())

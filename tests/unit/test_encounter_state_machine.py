@@ -8,6 +8,7 @@ minutes, skipped over when nothing else can happen (localcloud.simulation).
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -122,8 +123,14 @@ def start(cloud, machine, encounter_id: str) -> str:
 
 
 def transcribe_finishes(cloud, encounter_id: str, *, event_delivered: bool = True) -> None:
-    """What Transcribe does when a job completes: write the output, and S3 emits its event."""
-    cloud.put_transcript(encounter_id)
+    """What Transcribe does when a job completes: write the output, mark the job COMPLETED with it, and S3
+    emits its event."""
+    cloud.put_transcript(encounter_id, by_job=False)
+    for name, job in transcribe_backends["123456789012"]["us-east-1"].medical_transcriptions.items():
+        if name.endswith(f"-{encounter_id}"):
+            job.status = "COMPLETED"
+            job.transcript = {"TranscriptFileUri": f"s3://{BUCKET}/{transcript_key(encounter_id)}"}
+            job.completion_time = datetime.now(UTC).isoformat()
     if event_delivered:
         invoke("transcript_ready", sqs_event(object_created(BUCKET, transcript_key(encounter_id))))
 
@@ -168,9 +175,19 @@ def test_happy_path_writes_the_note_in_few_transitions_without_polling(cloud, ma
     assert cloud.read_json("notes/enc-1.json")["provenance"]["variant"] == "orchestration"
 
 
-def test_transcript_already_there_when_the_wait_registers_resumes_at_once(cloud, machine):
+def test_transcript_already_there_when_the_wait_registers_resumes_at_once(cloud, machine, monkeypatch):
+    """Transcribe finishes before the execution registers its wait (its event is then of no use)."""
+    from moto.transcribe.models import TranscribeBackend
+
+    real_start = TranscribeBackend.start_medical_transcription_job
+
+    def finished_at_once(backend, **kwargs):
+        response = real_start(backend, **kwargs)
+        transcribe_finishes(cloud, "enc-2", event_delivered=False)
+        return response
+
+    monkeypatch.setattr(TranscribeBackend, "start_medical_transcription_job", finished_at_once)
     cloud.model_answers(converse_answer())
-    cloud.put_transcript("enc-2")
     result = finished(start(cloud, machine, "enc-2"))
     assert result["status"] == "SUCCEEDED"
     assert not waiting("enc-2")

@@ -83,8 +83,9 @@ def test_invalid_or_refused_output_is_a_failure_record_never_a_placeholder(
 def test_an_empty_or_malformed_transcript_is_recorded_without_calling_the_model(
     cloud, lambda_context, text, error_type
 ):
-    if text is None:
+    if text is None:  # what the job wrote is not a Transcribe document
         cloud.s3.put_object(Bucket=BUCKET, Key="transcripts/enc-0006.json", Body=b'{"results": {}}')
+        cloud.complete_job("enc-0006", "transcripts/enc-0006.json")
     else:
         cloud.put_transcript("enc-0006", text)
     run(lambda_context, "transcripts/enc-0006.json")
@@ -137,3 +138,31 @@ def test_no_log_line_contains_transcript_or_note_text(cloud, lambda_context, cap
     ]:
         assert phrase not in logs
     assert json.dumps(note) not in logs
+
+
+def test_a_transcript_no_job_wrote_is_quarantined_not_drafted_and_fails_no_encounter(cloud, lambda_context):
+    cloud.put_transcript("enc-0020", by_job=False)
+    assert run(lambda_context, "transcripts/enc-0020.json") == {"batchItemFailures": []}
+    cloud.bedrock_stub.assert_no_pending_responses()  # the model was never asked
+    assert cloud.keys("notes/") == []
+    [key] = cloud.keys("failures/")
+    assert key.startswith("failures/_quarantine-")
+    record = cloud.read_json(key)
+    assert (record["kind"], record["source_key"]) == ("quarantine", "transcripts/enc-0020.json")
+    assert "no Transcribe job ClinicalScribeTest-enc-0020 was started for it" in record["reason"]
+
+
+def test_a_transcript_replaced_after_its_job_completed_does_not_redraft_the_note(cloud, lambda_context):
+    cloud.put_transcript("enc-0021")
+    cloud.model_answers(converse_answer())
+    run(lambda_context, "transcripts/enc-0021.json")
+    note = cloud.read_json("notes/enc-0021.json")
+    from moto.transcribe.models import transcribe_backends
+
+    job = transcribe_backends["123456789012"]["us-east-1"].medical_transcriptions["ClinicalScribeTest-enc-0021"]
+    job.completion_time = "2020-01-01T00:00:00+00:00"  # it completed long before the object below was written
+    cloud.put_transcript("enc-0021", "Patient is fine. Plan: nothing.", by_job=False)
+    run(lambda_context, "transcripts/enc-0021.json")
+    assert cloud.read_json("notes/enc-0021.json") == note
+    [key] = [k for k in cloud.keys("failures/") if k.startswith("failures/_quarantine-")]
+    assert "written after job ClinicalScribeTest-enc-0021 completed" in cloud.read_json(key)["reason"]

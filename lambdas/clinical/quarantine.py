@@ -1,0 +1,49 @@
+"""Objects the pipeline did not make, found where only the pipeline writes (transcripts/): set aside
+with a record and an alarm, never acted on, and never a failure of an encounter nobody uploaded."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from clinical.layout import FAILURES_PREFIX
+from clinical.observability import MetricUnit, logger, metrics
+
+
+class QuarantineRecord(BaseModel):
+    """failures/_quarantine-<digest>.json. The reason is the pipeline's own text: it never holds PHI."""
+
+    schema_version: Literal["1"] = "1"
+    kind: Literal["quarantine"] = "quarantine"
+    source_key: str
+    source_version_id: str | None
+    variant: str
+    reason: str
+    recorded_at: datetime
+
+
+def quarantine_key(source_key: str, version_id: str | None) -> str:
+    """One record per offending object version; '_' cannot start an encounter id, so it never collides."""
+    digest = hashlib.sha256(f"{source_key}\0{version_id or ''}".encode()).hexdigest()[:20]
+    return f"{FAILURES_PREFIX}_quarantine-{digest}.json"
+
+
+def quarantine(s3, bucket: str, *, source_key: str, version_id: str | None, variant: str, reason: str) -> str:
+    """Record the object as set aside (the QuarantinedObjects alarm fires); returns the record's key."""
+    record = QuarantineRecord(
+        source_key=source_key,
+        source_version_id=version_id,
+        variant=variant,
+        reason=reason,
+        recorded_at=datetime.now(UTC),
+    )
+    key = quarantine_key(source_key, version_id)
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=record.model_dump_json(indent=2).encode(), ContentType="application/json"
+    )
+    metrics.add_metric(name="QuarantinedObjects", unit=MetricUnit.Count, value=1)
+    logger.warning("object quarantined", extra={"source_key": source_key, "record": key})
+    return key
