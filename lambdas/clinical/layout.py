@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote_plus
 
 from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
 
@@ -45,11 +44,6 @@ class AudioUpload:
     key: str
     encounter_id: str
     media_format: str
-
-
-def decode_event_key(raw_key: str) -> str:
-    """S3 event notifications carry URL-encoded keys ('+' for space, %XX escapes)."""
-    return unquote_plus(raw_key)
 
 
 def validate_encounter_id(encounter_id: str) -> str:
