@@ -276,13 +276,15 @@ class AccessControl:
         """The KMS key that protects the resource a call writes or reads (None: none, or AWS-owned)."""
         service = resource.split(":")[2] if resource.startswith("arn:") else ""
         if service == "s3" and "/" in resource.split(":::", 1)[1]:
-            from moto.s3.models import s3_backends
+            from moto.s3.models import FakeDeleteMarker, s3_backends
 
             bucket_name, _, key_name = resource.split(":::", 1)[1].partition("/")
             bucket = s3_backends[self.account][self.partition].buckets.get(bucket_name)
             if bucket is None:
                 return None
             stored = bucket.keys.get(key_name)
+            # A delete marker has no data and no key: reading it answers NoSuchKey without a KMS request.
+            stored = None if isinstance(stored, FakeDeleteMarker) else stored
             if params is None and stored is not None:  # reading an object: the key it was written with
                 return stored.kms_key_id if stored.encryption == "aws:kms" else None
             if params and params.get("SSEKMSKeyId"):

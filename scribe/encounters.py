@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
@@ -140,7 +139,7 @@ def encounter_of_message(message: dict) -> str | None:
     """The encounter a work message is about (an S3 event for audio/ or transcripts/), if any."""
     try:
         body = json.loads(message["Body"])
-        key = unquote_plus(body["detail"]["object"]["key"])
+        key = body["detail"]["object"]["key"]  # EventBridge carries the key as stored: no decoding
     except (ValueError, KeyError, TypeError):
         return None
     return claimed_encounter_id(key) or encounter_id_from_key(key, TRANSCRIPTS_PREFIX, ".json")

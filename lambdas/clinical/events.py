@@ -11,7 +11,6 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical.failures import Delivery
-from clinical.layout import decode_event_key
 
 
 @dataclass(frozen=True)
@@ -21,9 +20,15 @@ class ObjectCreated:
 
 
 def object_created(record: SQSRecord) -> ObjectCreated:
-    """The bucket and decoded key of the S3 event an SQS message carries."""
+    """The bucket and key of the S3 event an SQS message carries, the key as stored (never decoded)."""
     event = S3EventBridgeNotificationEvent(record.json_body)
-    return ObjectCreated(bucket=event.detail.bucket.name, key=decode_event_key(event.detail.object.key))
+    # S3 -> EventBridge "Object Created" carries detail.object.key as stored, not URL-encoded: the S3 User
+    # Guide says "URL encoded" of Records[].s3.object.key in SQS/SNS/Lambda notifications ("Event message
+    # structure"), and nothing of the kind of the EventBridge detail ("EventBridge event message structure");
+    # keys like "%2B++ %20.mp3" arrive as is (aws-solutions-library-samples/guidance-for-medialake-on-aws#21).
+    # So the raw field is read: Powertools' detail.object.key applies unquote_plus (audio/b11%41pct.wav would
+    # become b11Apct, "+" a space), and the sweep's ListObjectsV2 keys are never decoded either.
+    return ObjectCreated(bucket=event.detail.bucket.name, key=event.detail.object["key"])
 
 
 def delivery_of(record: SQSRecord, max_attempts: int) -> Delivery:

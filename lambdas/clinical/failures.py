@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 
 from clinical.errors import PipelineError
 from clinical.layout import failure_key, rejected_upload_failure_key
-from clinical.objects import object_exists
+from clinical.objects import is_not_found, object_exists
 from clinical.observability import MetricUnit, logger, metrics
 
 Stage = Literal["intake", "transcription", "note"]
@@ -69,14 +70,51 @@ def error_type_of(error: Exception) -> str:
     return type(error).__name__
 
 
-def record_failure(s3, bucket: str, record: FailureRecord) -> str:
-    """Write the failure record and count it (the EncounterFailures metric drives an alarm)."""
-    s3.put_object(
-        Bucket=bucket,
-        Key=record.key,
-        Body=record.model_dump_json(indent=2).encode(),
-        ContentType="application/json",
-    )
+# The conditional write lost to a concurrent writer (S3 User Guide, "How to prevent object overwrites
+# with conditional writes"): that writer's record stands.
+LOST_RACE_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+
+def _recorded_upload(s3, bucket: str, key: str) -> tuple[str, str] | None:
+    """The (ETag, source_key) of the failure record already at key, if any."""
+    try:
+        found = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if is_not_found(error):
+            return None
+        raise
+    try:
+        source_key = json.loads(found["Body"].read()).get("source_key", "")
+    except (ValueError, AttributeError):
+        source_key = ""
+    return found["ETag"], source_key
+
+
+def record_failure(s3, bucket: str, record: FailureRecord) -> str | None:
+    """Write the upload's failure record and count it (the EncounterFailures metric drives an alarm).
+
+    Once per upload, whichever component gets there first: when the record of the same upload is
+    already there, it is neither rewritten nor counted again (None is returned). The write is
+    conditional, so two writers racing cannot both land and both count.
+    """
+    existing = _recorded_upload(s3, bucket, record.key)
+    if existing is not None and existing[1] == record.source_key:
+        logger.info("failure already recorded", extra={"encounter_id": record.encounter_id, "stage": record.stage})
+        return None
+    condition = {"IfMatch": existing[0]} if existing is not None else {"IfNoneMatch": "*"}
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=record.key,
+            Body=record.model_dump_json(indent=2).encode(),
+            ContentType="application/json",
+            **condition,
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in LOST_RACE_CODES:
+            raise
+        logger.info("failure recorded concurrently", extra={"encounter_id": record.encounter_id})
+        return None
     metrics.add_metric(name="EncounterFailures", unit=MetricUnit.Count, value=1)
     logger.warning(
         "failure recorded",

@@ -13,7 +13,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import unquote_plus
 
 from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
 
@@ -48,11 +47,6 @@ class AudioUpload:
     media_format: str
     # When the object was written (S3 LastModified), once the object has been checked.
     uploaded_at: datetime | None = None
-
-
-def decode_event_key(raw_key: str) -> str:
-    """S3 event notifications carry URL-encoded keys ('+' for space, %XX escapes)."""
-    return unquote_plus(raw_key)
 
 
 def validate_encounter_id(encounter_id: str) -> str:

@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote_plus
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -16,13 +15,13 @@ def load(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
 
 
-def object_created(bucket: str, key: str, *, encode: bool = True) -> dict:
-    """The EventBridge "Object Created" event S3 emits (keys arrive URL-encoded)."""
+def object_created(bucket: str, key: str) -> dict:
+    """The EventBridge "Object Created" event S3 emits; detail.object.key is the key as stored, not URL-encoded."""
     event = copy.deepcopy(load("eventbridge_s3_object_created.json"))
     event["id"] = str(uuid.uuid4())
     event["resources"] = [f"arn:aws:s3:::{bucket}"]
     event["detail"]["bucket"]["name"] = bucket
-    event["detail"]["object"]["key"] = quote_plus(key, safe="/") if encode else key
+    event["detail"]["object"]["key"] = key
     return event
 
 

@@ -5,7 +5,6 @@ import pytest
 from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
 from clinical.layout import (
     claimed_encounter_id,
-    decode_event_key,
     encounter_id_from_job_name,
     encounter_id_from_key,
     parse_audio_key,
@@ -49,11 +48,6 @@ def test_contract_violations_raise_a_clear_reason(key, error, reason):
     with pytest.raises(error) as raised:
         parse_audio_key(key)
     assert reason in raised.value.message
-
-
-def test_event_keys_are_url_decoded():
-    assert decode_event_key("audio/my+visit%281%29.wav") == "audio/my visit(1).wav"
-    assert decode_event_key("audio%2Fenc-1.wav") == "audio/enc-1.wav"
 
 
 def test_job_names_round_trip_and_ignore_other_deployments():
