@@ -18,6 +18,7 @@ from clinical.errors import (
     NoteModelRejected,
     NoteModelThrottled,
     NoteWriteConflict,
+    StoredNoteInvalid,
 )
 from clinical.layout import note_key
 from clinical.objects import is_not_found
@@ -106,6 +107,15 @@ def converse_request(model_id: str, transcript_text: str) -> dict:
     }
 
 
+SCHEMA_FIELDS = frozenset(SoapNote.model_fields) | frozenset(ClinicalOrder.model_fields)
+
+
+def schema_path(location: tuple) -> str:
+    """Where in the note a validation issue is; a name the schema does not define is model text, so withheld."""
+    parts = (str(part) if isinstance(part, int) or part in SCHEMA_FIELDS else "(unexpected field)" for part in location)
+    return ".".join(parts) or "(root)"
+
+
 def parse_model_output(text: str) -> SoapNote:
     """Validate the model's answer. Error messages name fields, never the text itself."""
     start, end = text.find("{"), text.rfind("}")
@@ -120,7 +130,7 @@ def parse_model_output(text: str) -> SoapNote:
     try:
         return SoapNote.model_validate(document)
     except ValidationError as error:
-        fields = sorted({".".join(str(part) for part in issue["loc"]) or "(root)" for issue in error.errors()})
+        fields = sorted({schema_path(issue["loc"]) for issue in error.errors()})
         raise InvalidModelOutput(f"model output does not match the note schema at: {', '.join(fields)}") from None
 
 
@@ -156,7 +166,12 @@ def read_note(s3, bucket: str, encounter_id: str) -> tuple[Note, str] | None:
         if is_not_found(error):
             return None
         raise
-    return Note.model_validate_json(response["Body"].read()), response["ETag"]
+    try:
+        note = Note.model_validate_json(response["Body"].read())
+    except ValidationError:
+        # pydantic's message quotes the note's text.
+        raise StoredNoteInvalid("the encounter's stored note does not match the note schema") from None
+    return note, response["ETag"]
 
 
 def existing_note_for(s3, bucket: str, encounter_id: str, transcript_hash: str) -> Note | None:
