@@ -84,6 +84,10 @@ class EmptyTranscript(PermanentError):
     pass
 
 
+class TranscriptTooLong(PermanentError):
+    """The transcript does not fit the model's input budget (clinical.notes.max_transcript_chars)."""
+
+
 class InvalidModelOutput(PermanentError):
     pass
 

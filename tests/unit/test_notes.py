@@ -12,6 +12,7 @@ from clinical.errors import (
     NoteModelThrottled,
     NoteWriteConflict,
     StoredNoteInvalid,
+    TranscriptTooLong,
 )
 from clinical.notes import (
     PROMPT_VERSION,
@@ -88,6 +89,23 @@ def test_a_stored_note_that_fails_validation_is_reported_without_its_text(cloud)
         notes.read_note(cloud.s3, cloud.bucket, "enc-bad")
     assert "Jane Roe" not in str(raised.value) and raised.value.__suppress_context__
     assert not raised.value.retryable
+
+
+def test_the_transcript_budget_comes_from_the_models_context_window():
+    """Haiku 4.5 (200K tokens) less the answer's 2,048 and the prompt, at 2.5 characters a token."""
+    prompt_chars = len(system_prompt()) + len(notes.user_message(""))
+    assert notes.max_transcript_chars(MODEL_ID) == int((200_000 - 2048) * 2.5) - prompt_chars
+    assert notes.max_transcript_chars("amazon.nova-lite-v1:0") < notes.max_transcript_chars(MODEL_ID)
+
+
+def test_a_transcript_over_the_budget_is_not_sent(cloud):
+    """GIVEN a transcript one character over the budget WHEN a note is requested THEN Bedrock is not
+    called (the stub has no answer to give) and the failure is permanent, naming sizes only."""
+    limit = notes.max_transcript_chars(MODEL_ID)
+    with pytest.raises(TranscriptTooLong) as raised:
+        request_note(cloud.bedrock, MODEL_ID, "x" * (limit + 1))
+    assert not raised.value.retryable and str(limit) in raised.value.message
+    cloud.bedrock_stub.assert_no_pending_responses()
 
 
 def test_a_declined_answer_is_a_refusal():
