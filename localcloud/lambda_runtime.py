@@ -217,7 +217,10 @@ def invoke_in_process(
                 raise InjectedCrash("Runtime exited unexpectedly (local fault)")
             result = resolve_handler(function.handler)(event, context)
         except Exception as error:
-            outcome = json.dumps(error_payload(error)), True, ""
+            payload = error_payload(error)
+            # Lambda's runtime logs an unhandled error to the function's log (JSON log format) as well.
+            print(json.dumps({"level": "ERROR", **payload}), file=record["output"])
+            outcome = json.dumps(payload), True, ""
         else:
             outcome = json.dumps(result), False, ""
         finally:

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
-from clinical.errors import ContractViolation, TranscriptionQuotaExhausted, TranscriptionThrottled
+from clinical.errors import ContractViolation, TranscriptionQuotaExhausted, TranscriptionThrottled, content_free_errors
 from clinical.events import delivery_of, object_created
 from clinical.failures import settle_failure
 from clinical.layout import claimed_encounter_id
@@ -29,6 +29,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 @tracer.capture_method
+@content_free_errors
 def start_transcription_for(record: SQSRecord) -> None:
     settings = PipelineSettings.from_env()
     upload = object_created(record)
@@ -91,6 +92,7 @@ def wait_for_quota(record: SQSRecord, settings: PipelineSettings) -> bool:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@content_free_errors
 def handler(event, context):
     return process_partial_response(
         event=event, record_handler=start_transcription_for, processor=processor, context=context

@@ -5,7 +5,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from clinical import clients
-from clinical.errors import ContractViolation
+from clinical.errors import ContractViolation, content_free_errors
 from clinical.failures import FailureRecord, failure_record_exists, record_failure
 from clinical.layout import transcript_key, transcription_job_name
 from clinical.observability import logger, metrics, tracer
@@ -16,6 +16,7 @@ from clinical.transcription import find_unfinished_jobs, job_exists
 
 
 @tracer.capture_method
+@content_free_errors
 def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: datetime | None = None) -> int:
     """Write a failure record for each unfinished job that has neither note nor record; return how many."""
     s3 = clients.s3()
@@ -54,6 +55,7 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
 
 
 @tracer.capture_method
+@content_free_errors
 def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: datetime | None = None) -> SweepResult:
     """Start the job of each upload that has none yet (its event was lost): the same idempotent start."""
     s3, transcribe = clients.s3(), clients.transcribe()
@@ -74,6 +76,7 @@ def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: dateti
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@content_free_errors
 def handler(event, context):
     bucket, settings = os.environ["ENCOUNTER_BUCKET"], PipelineSettings.from_env()
     recorded = surface_unfinished_jobs(bucket, settings)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
-from clinical.errors import TranscriptNotFromJob
+from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.events import delivery_of, object_created
 from clinical.failures import settle_failure
 from clinical.layout import (
@@ -25,6 +25,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 @tracer.capture_method
+@content_free_errors
 def write_note_for(record: SQSRecord) -> None:
     settings = PipelineSettings.from_env()
     transcript = object_created(record)
@@ -64,5 +65,6 @@ def write_note_for(record: SQSRecord) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@content_free_errors
 def handler(event, context):
     return process_partial_response(event=event, record_handler=write_note_for, processor=processor, context=context)

@@ -1,8 +1,21 @@
 """What can go wrong with an encounter, classified by what the pipeline should do about it.
 
 Every error carries a message that is safe to show and to log: it never contains transcript,
-note or model text, nor an object key beyond the encounter id.
+note or model text, nor an object key beyond the encounter id. Functions at a boundary (handlers,
+record handlers, traced steps) are wrapped in `content_free_errors`, so no other exception's message
+reaches Step Functions, a log line, a trace or a failure record.
 """
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from botocore.exceptions import ClientError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class PipelineError(Exception):
@@ -83,6 +96,10 @@ class EmptyTranscript(PermanentError):
     pass
 
 
+class TranscriptTooLong(PermanentError):
+    """The transcript does not fit the model's input budget (clinical.notes.max_transcript_chars)."""
+
+
 class InvalidModelOutput(PermanentError):
     pass
 
@@ -93,6 +110,10 @@ class ModelRefused(PermanentError):
 
 class NoteModelRejected(PermanentError):
     pass
+
+
+class StoredNoteInvalid(PermanentError):
+    """The encounter's stored note does not match the note schema (written by something else, or an old schema)."""
 
 
 class TransientError(PipelineError):
@@ -117,6 +138,17 @@ class SweepIncomplete(TransientError):
     """Some lost uploads could not be taken in; the next sweep tries them again."""
 
 
+class UnexpectedError(PipelineError):
+    """An exception the pipeline has no class for (a bug, or input nobody foresaw), by type only.
+
+    Its original message may quote what it choked on (pydantic quotes the input, botocore's parameter
+    validation quotes values), so only the type crosses a boundary. Retrying may help, as for any error
+    not known to be permanent.
+    """
+
+    retryable = True
+
+
 class ConfigurationError(Exception):
     """The function was deployed without a setting it needs: a bug in the stack, not in the data."""
 
@@ -130,3 +162,21 @@ def pipeline_error_named(name: str) -> type[PipelineError] | None:
             return cls
         pending.extend(cls.__subclasses__())
     return None
+
+
+def content_free_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """Let only content-free errors out of `function`: ours, AWS's (ClientError) and configuration errors
+    pass; any other exception becomes UnexpectedError naming its type, with the original left behind."""
+
+    @functools.wraps(function)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except (PipelineError, ClientError, ConfigurationError):
+            raise
+        except Exception as error:
+            unexpected = UnexpectedError(f"unexpected {type(error).__name__}")
+        # Raised outside the except block: no __context__ holds the original for a trace or a traceback.
+        raise unexpected
+
+    return guarded

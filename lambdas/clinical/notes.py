@@ -18,6 +18,8 @@ from clinical.errors import (
     NoteModelRejected,
     NoteModelThrottled,
     NoteWriteConflict,
+    StoredNoteInvalid,
+    TranscriptTooLong,
 )
 from clinical.layout import note_key
 from clinical.objects import is_not_found
@@ -26,6 +28,18 @@ from clinical.observability import logger
 PROMPT_VERSION = "soap-note-v1"
 REVIEW_NOTICE = "AI-generated draft. A clinician must review and sign it before clinical use."
 MAX_OUTPUT_TOKENS = 2048
+# The model's input budget. Context windows in tokens, by model family as it appears in the model id:
+# Claude Haiku 4.5, the default, has 200K (platform.claude.com/docs/en/models/haiku-4-5/overview), as do the
+# Claude 3 and 4 models on Anthropic's models overview (older Claude models had less, hence no catch-all).
+CONTEXT_WINDOW_TOKENS = dict.fromkeys(
+    ("anthropic.claude-3", "anthropic.claude-haiku-4", "anthropic.claude-sonnet-4", "anthropic.claude-opus-4"), 200_000
+)
+# A model not listed here: assume a small window, so no transcript overflows it.
+DEFAULT_CONTEXT_WINDOW_TOKENS = 32_000
+# English runs about 3.5 characters per Claude token (a rule of thumb, not a documented bound); Anthropic's
+# later tokenizers count ~30% more tokens for the same text than Haiku 4.5's (platform.claude.com, Haiku 5.5
+# overview), and numbers and drug names split finely: 2.5 keeps the budget on the safe side.
+CHARS_PER_TOKEN = 2.5
 THROTTLING_CODES = {
     "ThrottlingException",
     "ServiceUnavailableException",
@@ -91,19 +105,40 @@ def system_prompt() -> str:
     return resources.files("clinical").joinpath(f"prompts/{PROMPT_VERSION}.md").read_text()
 
 
+def user_message(transcript_text: str) -> str:
+    return f"Encounter transcript:\n<transcript>\n{transcript_text}\n</transcript>"
+
+
 def converse_request(model_id: str, transcript_text: str) -> dict:
     """The Converse request for one transcript (temperature 0: repeatable drafts)."""
     return {
         "modelId": model_id,
         "system": [{"text": system_prompt()}],
-        "messages": [
-            {
-                "role": "user",
-                "content": [{"text": f"Encounter transcript:\n<transcript>\n{transcript_text}\n</transcript>"}],
-            }
-        ],
+        "messages": [{"role": "user", "content": [{"text": user_message(transcript_text)}]}],
         "inferenceConfig": {"maxTokens": MAX_OUTPUT_TOKENS, "temperature": 0},
     }
+
+
+def context_window_tokens(model_id: str) -> int:
+    return next(
+        (tokens for family, tokens in CONTEXT_WINDOW_TOKENS.items() if family in model_id),
+        DEFAULT_CONTEXT_WINDOW_TOKENS,
+    )
+
+
+def max_transcript_chars(model_id: str) -> int:
+    """The longest transcript sent to the model: its context window less the answer's tokens and the prompt."""
+    prompt_chars = len(system_prompt()) + len(user_message(""))
+    return int((context_window_tokens(model_id) - MAX_OUTPUT_TOKENS) * CHARS_PER_TOKEN) - prompt_chars
+
+
+SCHEMA_FIELDS = frozenset(SoapNote.model_fields) | frozenset(ClinicalOrder.model_fields)
+
+
+def schema_path(location: tuple) -> str:
+    """Where in the note a validation issue is; a name the schema does not define is model text, so withheld."""
+    parts = (str(part) if isinstance(part, int) or part in SCHEMA_FIELDS else "(unexpected field)" for part in location)
+    return ".".join(parts) or "(root)"
 
 
 def parse_model_output(text: str) -> SoapNote:
@@ -120,12 +155,17 @@ def parse_model_output(text: str) -> SoapNote:
     try:
         return SoapNote.model_validate(document)
     except ValidationError as error:
-        fields = sorted({".".join(str(part) for part in issue["loc"]) or "(root)" for issue in error.errors()})
+        fields = sorted({schema_path(issue["loc"]) for issue in error.errors()})
         raise InvalidModelOutput(f"model output does not match the note schema at: {', '.join(fields)}") from None
 
 
 def request_note(bedrock, model_id: str, transcript_text: str) -> ModelReply:
     """Ask the model for a SOAP note; classify every way that can fail."""
+    limit = max_transcript_chars(model_id)
+    if len(transcript_text) > limit:
+        raise TranscriptTooLong(
+            f"the transcript has {len(transcript_text)} characters; the model's input budget allows {limit}"
+        )
     try:
         response = bedrock.converse(**converse_request(model_id, transcript_text))
     except ClientError as error:
@@ -156,7 +196,12 @@ def read_note(s3, bucket: str, encounter_id: str) -> tuple[Note, str] | None:
         if is_not_found(error):
             return None
         raise
-    return Note.model_validate_json(response["Body"].read()), response["ETag"]
+    try:
+        note = Note.model_validate_json(response["Body"].read())
+    except ValidationError:
+        # pydantic's message quotes the note's text.
+        raise StoredNoteInvalid("the encounter's stored note does not match the note schema") from None
+    return note, response["ETag"]
 
 
 def existing_note_for(s3, bucket: str, encounter_id: str, transcript_hash: str) -> Note | None:

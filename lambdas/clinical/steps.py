@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clinical.errors import TranscriptNotFromJob
+from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.failures import clear_failure
 from clinical.layout import (
     AudioUpload,
@@ -49,6 +49,7 @@ def transcription_request(bucket: str, settings: PipelineSettings) -> Transcript
 
 
 @tracer.capture_method
+@content_free_errors
 def transcribe_upload(s3, transcribe, *, bucket: str, key: str, settings: PipelineSettings) -> StartedJob:
     """Validate an upload and start its Transcribe Medical job (idempotent)."""
     upload = accept_upload(s3, bucket=bucket, key=key)
@@ -86,6 +87,7 @@ class DraftedNote:
 
 
 @tracer.capture_method
+@content_free_errors
 def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> DraftedNote:
     """Turn the encounter's transcript into a stored draft note, at most once per transcript. Only the
     output of the encounter's own job is read: anything else there is quarantined (TranscriptNotFromJob)."""

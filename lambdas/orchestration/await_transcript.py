@@ -1,6 +1,7 @@
 """State machine callback task: register the execution's token; resume at once if the transcript is there."""
 
 from clinical import clients
+from clinical.errors import content_free_errors
 from clinical.layout import transcript_key
 from clinical.objects import object_exists
 from clinical.observability import logger, metrics, tracer
@@ -11,6 +12,7 @@ from orchestration.transcript_waits import register_wait, resume, take_wait
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@content_free_errors
 def handler(event, context):
     encounter_id, table = event["encounter_id"], require_env("TRANSCRIPT_WAITS_TABLE")
     register_wait(clients.dynamodb(), table, encounter_id, event["task_token"])

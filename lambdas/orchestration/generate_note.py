@@ -5,6 +5,7 @@ can tell NoteModelThrottled (retry) from InvalidModelOutput (record the failure)
 """
 
 from clinical import clients
+from clinical.errors import content_free_errors
 from clinical.observability import logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import draft_note
@@ -13,6 +14,7 @@ from clinical.steps import draft_note
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@content_free_errors
 def handler(event, context):
     drafted = draft_note(
         clients.s3(),

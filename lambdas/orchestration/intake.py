@@ -4,6 +4,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
+from clinical.errors import content_free_errors
 from clinical.events import delivery_of, object_created
 from clinical.failures import settle_failure
 from clinical.layout import claimed_encounter_id
@@ -17,6 +18,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 @tracer.capture_method
+@content_free_errors
 def start_encounter(record: SQSRecord) -> None:
     settings = PipelineSettings.from_env()
     upload = object_created(record)
@@ -39,5 +41,6 @@ def start_encounter(record: SQSRecord) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@content_free_errors
 def handler(event, context):
     return process_partial_response(event=event, record_handler=start_encounter, processor=processor, context=context)

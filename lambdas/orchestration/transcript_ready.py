@@ -4,7 +4,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
-from clinical.errors import TranscriptNotFromJob
+from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.events import object_created
 from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key
 from clinical.observability import logger, metrics, tracer
@@ -16,6 +16,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 @tracer.capture_method
+@content_free_errors
 def resume_waiting_execution(record: SQSRecord) -> None:
     transcript = object_created(record)
     encounter_id = encounter_id_from_key(transcript.key, TRANSCRIPTS_PREFIX, ".json")
@@ -40,6 +41,7 @@ def resume_waiting_execution(record: SQSRecord) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@content_free_errors
 def handler(event, context):
     return process_partial_response(
         event=event, record_handler=resume_waiting_execution, processor=processor, context=context

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from botocore.exceptions import ClientError
 
 from clinical import clients
+from clinical.errors import content_free_errors
 from clinical.observability import logger, metrics, tracer
 from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.settings import PipelineSettings, require_env
@@ -25,6 +26,7 @@ def execution_status(stepfunctions, state_machine_arn: str, encounter_id: str) -
 
 
 @tracer.capture_method
+@content_free_errors
 def take_in_lost_uploads_of(
     bucket: str, state_machine_arn: str, settings: PipelineSettings, now: datetime | None = None
 ) -> SweepResult:
@@ -63,6 +65,7 @@ def take_in_lost_uploads_of(
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@content_free_errors
 def handler(event, context):
     lost = take_in_lost_uploads_of(
         require_env("ENCOUNTER_BUCKET"), require_env("STATE_MACHINE_ARN"), PipelineSettings.from_env()

@@ -2,7 +2,9 @@
 
 import pytest
 
+from clinical.notes import max_transcript_chars
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
+from stacks.config import PipelineConfig
 from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
 
 AUDIO = b"RIFF....WAVEfmt local test dictation"
@@ -58,3 +60,19 @@ def test_a_duplicate_upload_makes_one_job_one_note_and_no_failure(local_cloud, s
         Bucket=local_cloud.outputs[stack]["EncounterBucketName"], Prefix="notes/enc-4.json"
     )["Versions"]
     assert len(versions) == 1, "the second delivery wrote no second note"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_transcript_over_the_models_input_budget_ends_in_one_permanent_failure(local_cloud, stack):
+    """GIVEN a dictation one character longer than the configured model's input budget
+    THEN no note is drafted, and the failure record says TranscriptTooLong after a single attempt."""
+    limit = max_transcript_chars(PipelineConfig().bedrock_model_id)
+    long_audio = b"RIFF....WAVEfmt a very long dictation"
+    # Few words, many characters: the local Transcribe writes one item per word.
+    local_cloud.transcribe.register(long_audio, f"{DICTATION} {'x' * (limit - len(DICTATION))}")
+    upload(local_cloud, stack, "audio/enc-5.wav", long_audio)
+    local_cloud.run_until_quiet()
+    assert keys(local_cloud, stack, "notes/") == []
+    record = read_json(local_cloud, stack, "failures/enc-5.json")
+    assert (record["stage"], record["error_type"], record["retryable"]) == ("note", "TranscriptTooLong", False)
+    assert record["attempts"] == 1, "a permanent failure is not retried"

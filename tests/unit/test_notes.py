@@ -11,6 +11,8 @@ from clinical.errors import (
     NoteModelRejected,
     NoteModelThrottled,
     NoteWriteConflict,
+    StoredNoteInvalid,
+    TranscriptTooLong,
 )
 from clinical.notes import (
     PROMPT_VERSION,
@@ -52,7 +54,7 @@ def test_an_answer_wrapped_in_a_code_fence_still_parses():
         ("{subjective: unquoted}", "not valid JSON"),
         (json.dumps({**VALID, "plan": ""}), "at: plan"),
         (json.dumps({k: v for k, v in VALID.items() if k != "objective"}), "at: objective"),
-        (json.dumps({**VALID, "diagnosis_codes": ["J18.9"]}), "at: diagnosis_codes"),
+        (json.dumps({**VALID, "diagnosis_codes": ["J18.9"]}), "at: (unexpected field)"),
         (
             json.dumps({**VALID, "medications_and_orders": [{"category": "diet", "description": "x"}]}),
             "at: medications_and_orders.0.category",
@@ -64,6 +66,46 @@ def test_invalid_answers_are_rejected_naming_fields_not_content(answer, reason):
         parse_model_output(answer)
     assert reason in raised.value.message
     assert "Pneumonia" not in raised.value.message and "Antibiotics" not in raised.value.message
+
+
+def test_a_field_name_the_schema_does_not_define_is_withheld():
+    """The model chooses extra field names: they are model text, so the message does not repeat them."""
+    answer = {
+        **VALID,
+        "Patient Jane Roe": "x",
+        "medications_and_orders": [{"category": "lab", "description": "x", "HbA1c 9": 1}],
+    }
+    with pytest.raises(InvalidModelOutput) as raised:
+        parse_model_output(json.dumps(answer))
+    assert raised.value.message.endswith("at: (unexpected field), medications_and_orders.0.(unexpected field)")
+
+
+def test_a_stored_note_that_fails_validation_is_reported_without_its_text(cloud):
+    """GIVEN a stored note that breaks the schema WHEN it is read THEN the error names no content
+    (pydantic's own message quotes the note)."""
+    body = json.dumps({"soap": {"subjective": "Jane Roe has chest pain"}, "provenance": "Jane Roe"})
+    cloud.s3.put_object(Bucket=cloud.bucket, Key="notes/enc-bad.json", Body=body.encode())
+    with pytest.raises(StoredNoteInvalid) as raised:
+        notes.read_note(cloud.s3, cloud.bucket, "enc-bad")
+    assert "Jane Roe" not in str(raised.value) and raised.value.__suppress_context__
+    assert not raised.value.retryable
+
+
+def test_the_transcript_budget_comes_from_the_models_context_window():
+    """Haiku 4.5 (200K tokens) less the answer's 2,048 and the prompt, at 2.5 characters a token."""
+    prompt_chars = len(system_prompt()) + len(notes.user_message(""))
+    assert notes.max_transcript_chars(MODEL_ID) == int((200_000 - 2048) * 2.5) - prompt_chars
+    assert notes.max_transcript_chars("amazon.nova-lite-v1:0") < notes.max_transcript_chars(MODEL_ID)
+
+
+def test_a_transcript_over_the_budget_is_not_sent(cloud):
+    """GIVEN a transcript one character over the budget WHEN a note is requested THEN Bedrock is not
+    called (the stub has no answer to give) and the failure is permanent, naming sizes only."""
+    limit = notes.max_transcript_chars(MODEL_ID)
+    with pytest.raises(TranscriptTooLong) as raised:
+        request_note(cloud.bedrock, MODEL_ID, "x" * (limit + 1))
+    assert not raised.value.retryable and str(limit) in raised.value.message
+    cloud.bedrock_stub.assert_no_pending_responses()
 
 
 def test_a_declined_answer_is_a_refusal():

@@ -1,0 +1,170 @@
+"""No transcript, note or model text in any error, anywhere (issue 13, item 3).
+
+A marker is planted in every dictation, in the notes the model returns, in malformed model output,
+in a stored note that fails validation and in transcripts that are not Transcribe documents. Both
+variants run each failure path to its end; then every place an operator or a log reader can look is
+searched for the marker: handler output and log records, execution histories, failure records, DLQ
+messages and alarm notifications.
+"""
+
+import contextlib
+import io
+import json
+import logging
+from unittest import mock
+
+import pytest
+from moto.bedrockruntime.responses import BedrockRuntimeResponse
+from moto.core.responses import ActionResult
+
+from localcloud.bedrock_converse import transcript_from_request
+from localcloud.lambda_runtime import send_handler_output_to
+from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
+
+MARKER = "ZEBRA-PHI-MARKER-7"
+CHOREOGRAPHY, ORCHESTRATION = STACKS
+# The emulator's own loggers: what AWS logs inside its services, not what the functions log.
+LOCAL_CLOUD_LOGGERS = ("moto", "localcloud", "werkzeug")
+
+# What the model answers, by the case word in the dictation: prose, JSON that does not parse, JSON that
+# breaks the schema (with the marker in values, in a field name and in an enum). Other dictations get
+# the local model's note, which quotes the dictation and so the marker.
+HOSTILE_ANSWERS = {
+    "caseprose": f"I could not produce JSON. The patient said {MARKER} twice.",
+    "casebrokenjson": '{"subjective": "' + MARKER + '" "plan": "' + MARKER + '"}',
+    "caseschema": json.dumps(
+        {
+            "subjective": MARKER,
+            "objective": 7,
+            "assessment": [MARKER],
+            "plan": "",
+            MARKER: MARKER,
+            "medications_and_orders": [{"category": MARKER, "description": MARKER, f"{MARKER}-order": 1}],
+        }
+    ),
+}
+MODEL_CASES = ("ok", *HOSTILE_ANSWERS)
+# A stored note that fails validation, and transcripts that are not Transcribe documents.
+STORED_NOTE = json.dumps({"schema_version": "1", "soap": {"subjective": MARKER, "plan": 5}, "provenance": MARKER})
+FORGED_TRANSCRIPTS = {
+    "transcripts/forged-notjson.json": f"not json {MARKER}".encode(),
+    "transcripts/forged-shape.json": json.dumps({"results": {"transcripts": [{"transcript": {MARKER: 1}}]}}).encode(),
+    "transcripts/forged-keys.json": json.dumps({MARKER: [MARKER]}).encode(),
+}
+
+
+def audio(case: str) -> bytes:
+    return f"RIFF....WAVEfmt phi test {case}".encode()
+
+
+def dictation(case: str) -> str:
+    return f"{DICTATION} The patient's code word is {MARKER} {case}."
+
+
+@contextlib.contextmanager
+def hostile_model():
+    """Bedrock Converse answers HOSTILE_ANSWERS for their cases and the local note model otherwise."""
+    local = BedrockRuntimeResponse.converse
+
+    def converse(self):
+        transcript = transcript_from_request(self._get_param("messages") or [])
+        answer = next((text for case, text in HOSTILE_ANSWERS.items() if transcript.endswith(f"{case}.")), None)
+        if answer is None:
+            return local(self)
+        return ActionResult(
+            {
+                "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
+                "stopReason": "end_turn",
+                "usage": {"inputTokens": 500, "outputTokens": 50, "totalTokens": 550},
+            }
+        )
+
+    with mock.patch.object(BedrockRuntimeResponse, "converse", converse):
+        yield
+
+
+@contextlib.contextmanager
+def powertools_log_to(stream):
+    """The handlers' Powertools Logger writes its JSON lines to `stream`."""
+    from clinical.observability import logger
+
+    handler = logger.registered_handler
+    previous = handler.setStream(stream)
+    try:
+        yield
+    finally:
+        handler.setStream(previous)
+
+
+def everything_visible(cloud) -> dict[str, str]:
+    """Every execution history, failure record, DLQ message and alarm notification, by where it was found."""
+    found: dict[str, str] = {}
+    s3, sqs, sfn = cloud.client("s3"), cloud.client("sqs"), cloud.client("stepfunctions")
+    machine = cloud.outputs[ORCHESTRATION]["StateMachineArn"]
+    for summary in sfn.list_executions(stateMachineArn=machine)["executions"]:
+        arn = summary["executionArn"]
+        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        found[f"history {summary['name']}"] = json.dumps(history, default=str)
+        found[f"execution {summary['name']}"] = json.dumps(sfn.describe_execution(executionArn=arn), default=str)
+    for stack in STACKS:
+        bucket = cloud.outputs[stack]["EncounterBucketName"]
+        for key in keys(cloud, stack, "failures/"):
+            found[f"{stack} {key}"] = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        for output, url in cloud.outputs[stack].items():
+            if output.endswith("DlqUrl"):
+                messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+                found[f"{stack} {output}"] = json.dumps([m["Body"] for m in messages])
+    found["alarm notifications"] = json.dumps(cloud.alarm_notifications(), default=str)
+    return found
+
+
+@pytest.fixture
+def hostile_run(local_cloud, caplog):
+    """Every failure path with planted markers, run to its end in both variants."""
+    cloud = local_cloud
+    handler_output, powertools_lines = io.StringIO(), io.StringIO()
+    send_handler_output_to(handler_output)
+    caplog.set_level(logging.INFO)  # what Lambda's runtime would write to CloudWatch Logs
+    for case in (*MODEL_CASES, "stored"):
+        cloud.transcribe.register(audio(case), dictation(case))
+    with hostile_model(), powertools_log_to(powertools_lines):
+        for stack in STACKS:
+            bucket = cloud.outputs[stack]["EncounterBucketName"]
+            cloud.client("s3").put_object(Bucket=bucket, Key="notes/enc-stored.json", Body=STORED_NOTE.encode())
+            for case in (*MODEL_CASES, "stored"):
+                upload(cloud, stack, f"audio/enc-{case}.wav", audio(case))
+            for key, body in FORGED_TRANSCRIPTS.items():
+                upload(cloud, stack, key, body)
+        cloud.run_until_quiet()
+    logs = {
+        "handler output": handler_output.getvalue(),
+        "Powertools log lines": powertools_lines.getvalue(),
+        "log records": "\n".join(
+            f"{record.getMessage()} {logging.Formatter().formatException(record.exc_info) if record.exc_info else ''}"
+            for record in caplog.records
+            if not record.name.startswith(LOCAL_CLOUD_LOGGERS)
+        ),
+    }
+    return cloud, logs
+
+
+def test_the_failure_paths_were_taken(hostile_run):
+    cloud, logs = hostile_run
+    assert logs["Powertools log lines"], "the handlers' log lines were captured"
+    assert '"errorType": "InvalidModelOutput"' in logs["handler output"], "the runtime's error lines were captured"
+    for stack in STACKS:
+        for case in HOSTILE_ANSWERS:
+            assert read_json(cloud, stack, f"failures/enc-{case}.json")["error_type"] == "InvalidModelOutput", stack
+        assert read_json(cloud, stack, "failures/enc-stored.json")["error_type"] == "StoredNoteInvalid", stack
+        assert "notes/enc-ok.json" in keys(cloud, stack, "notes/"), stack
+    # Transcripts no job wrote are set aside (quarantined), never read: their markers reach no parser.
+    quarantined = [read_json(cloud, CHOREOGRAPHY, key) for key in keys(cloud, CHOREOGRAPHY, "failures/_quarantine-")]
+    assert {record["source_key"] for record in quarantined} >= set(FORGED_TRANSCRIPTS)
+
+
+def test_no_marker_in_any_log_history_record_or_dlq_message(hostile_run):
+    cloud, logs = hostile_run
+    searched = {**logs, **everything_visible(cloud)}
+    leaks = {where: text[max(0, text.find(MARKER) - 200) : text.find(MARKER) + 60] for where, text in searched.items()
+             if MARKER in text}  # fmt: skip
+    assert not leaks, json.dumps(leaks, indent=1)
