@@ -16,6 +16,7 @@ from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoR
 
 from clinical.errors import ContractViolation
 from clinical.layout import note_key
+from clinical.notes import Note
 from scribe import cost as cost_model
 from scribe import doctor as readiness
 from scribe import encounters, redrive, uploads
@@ -64,7 +65,10 @@ class ScribeGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NoRegionError:
-            raise Failed("no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION), or use --local") from None
+            raise Failed(
+                "no AWS region configured: set AWS_REGION or AWS_DEFAULT_REGION, or a region in your AWS profile, "
+                "or use --local"
+            ) from None
         except NoCredentialsError:
             raise Failed("no AWS credentials found: configure them (aws configure / SSO), or use --local") from None
         except EndpointConnectionError as error:
@@ -182,6 +186,14 @@ def note(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -> 
         _emit_json(notes if variant == "both" else notes[variant])
         return
     for name, document in notes.items():
+        try:
+            Note.model_validate(document)
+        except ValueError:
+            # Never shown: pydantic's message would quote the note's text.
+            raise Failed(
+                f"the stored note for {encounter_id} ({name}) does not match the note schema; it is not shown "
+                "(--json prints the stored document as is)"
+            ) from None
         click.echo(f"== {encounter_id} ({name})")
         click.echo(note_text(document))
 

@@ -51,6 +51,10 @@ class Target:
                 kwargs["endpoint_url"] = self.endpoint_url
             if self.local:
                 kwargs |= {"region_name": self.region, **LOCAL_CREDENTIALS}
+            elif not os.environ.get("AWS_DEFAULT_REGION") and os.environ.get("AWS_REGION"):
+                # boto3 reads only AWS_DEFAULT_REGION (and the profile); the CDK CLI reads AWS_REGION too, so
+                # a region set for `cdk deploy` that way is the one scribe uses.
+                kwargs["region_name"] = os.environ["AWS_REGION"]
             self._clients[service] = boto3.client(service, **kwargs)
         return self._clients[service]
 

@@ -236,3 +236,21 @@ def test_console_links_are_given_on_aws_only(cloud, tmp_path, monkeypatch):
     assert on_aws.links["execution"].startswith("https://us-east-1.console.aws.amazon.com/states/home")
     assert "logsV2:log-groups/log-group/" in on_aws.links["execution logs"]
     assert status_of(Target(region="us-east-1", local=True).deployment("orchestration"), "enc-8").links == {}
+
+
+def test_note_of_an_invalid_stored_note_is_a_clear_error_not_a_traceback(cloud):
+    for stack in STACKS:
+        cloud.client("s3").put_object(
+            Bucket=cloud.outputs[stack]["EncounterBucketName"], Key="notes/enc-bad.json", Body=b'{"soap": "x"}'
+        )
+    result = scribe("note", "enc-bad", "--variant", "orchestration", exit_code=1)
+    assert "the stored note for enc-bad (orchestration) does not match the note schema" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_region_in_aws_region_alone_is_used(monkeypatch):
+    from scribe.target import Target
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert Target().client("s3").meta.region_name == "eu-west-1"
