@@ -173,6 +173,8 @@ class OrchestrationStack(PipelineStack):
         permissions.execution_reader(upload_sweep, self.state_machine_name)
         permissions.job_reader(upload_sweep)
         permissions.transcript_checker(await_transcript)
+        permissions.job_reader(await_transcript)  # is a transcript already there its job's output?
+        permissions.failure_recorder(await_transcript)  # quarantine records
         waits.grant(await_transcript.role, "dynamodb:PutItem", "dynamodb:DeleteItem")
         permissions.task_responder(await_transcript, self.state_machine_name)
         waits.grant(transcript_ready.role, "dynamodb:DeleteItem")

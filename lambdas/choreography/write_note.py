@@ -12,13 +12,12 @@ from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.events import delivery_of, object_created
 from clinical.failures import settle_failure
 from clinical.layout import (
-    TRANSCRIBE_WRITE_CHECK,
     TRANSCRIPTS_PREFIX,
     encounter_id_from_key,
 )
 from clinical.observability import logger, metrics, tracer
 from clinical.settings import PipelineSettings
-from clinical.steps import draft_note
+from clinical.steps import draft_note, set_aside_stray_transcript
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -31,11 +30,8 @@ def write_note_for(record: SQSRecord) -> None:
     transcript = object_created(record)
     encounter_id = encounter_id_from_key(transcript.key, TRANSCRIPTS_PREFIX, ".json")
     if encounter_id is None:
-        # Only this pipeline writes under transcripts/; the one other object is Transcribe's probe.
-        logger.info(
-            "not a transcript, skipped",
-            extra={"is_transcribe_write_check": transcript.key.endswith(TRANSCRIBE_WRITE_CHECK)},
-        )
+        # Only the pipeline's jobs write under transcripts/; the one other object is Transcribe's probe.
+        set_aside_stray_transcript(clients.s3(), bucket=transcript.bucket, key=transcript.key, variant=settings.variant)
         return
     try:
         draft_note(

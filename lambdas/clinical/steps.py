@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.failures import clear_failure
 from clinical.layout import (
+    TRANSCRIBE_WRITE_CHECK,
     AudioUpload,
     note_key,
     parse_audio_key,
@@ -77,6 +78,16 @@ def set_aside_unless_from_job(s3, transcribe, *, bucket: str, encounter_id: str,
         s3, bucket, source_key=key, version_id=origin.version_id, variant=settings.variant, reason=origin.not_from_job
     )
     raise TranscriptNotFromJob(f"{key} is not the output of the encounter's job ({origin.not_from_job}); see {record}")
+
+
+def set_aside_stray_transcript(s3, *, bucket: str, key: str, variant: str) -> bool:
+    """An object under transcripts/ whose key names no encounter: quarantined, unless it is Transcribe's
+    own write probe. Returns True when it was quarantined."""
+    if key.endswith(TRANSCRIBE_WRITE_CHECK):
+        return False
+    quarantine(s3, bucket, source_key=key, version_id=None, variant=variant,
+               reason="not a transcript key of this layout (transcripts/<encounter id>.json)")  # fmt: skip
+    return True
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """State machine callback task: register the execution's token; resume at once if the transcript is there."""
 
 from clinical import clients
-from clinical.errors import content_free_errors
+from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.layout import transcript_key
 from clinical.objects import object_exists
 from clinical.observability import logger, metrics, tracer
-from clinical.settings import require_env
+from clinical.settings import PipelineSettings, require_env
+from clinical.steps import set_aside_unless_from_job
 from orchestration.transcript_waits import register_wait, resume, take_wait
 
 
@@ -16,7 +17,17 @@ from orchestration.transcript_waits import register_wait, resume, take_wait
 def handler(event, context):
     encounter_id, table = event["encounter_id"], require_env("TRANSCRIPT_WAITS_TABLE")
     register_wait(clients.dynamodb(), table, encounter_id, event["task_token"])
-    already_there = object_exists(clients.s3(), require_env("ENCOUNTER_BUCKET"), transcript_key(encounter_id))
+    bucket = require_env("ENCOUNTER_BUCKET")
+    already_there = object_exists(clients.s3(), bucket, transcript_key(encounter_id))
+    if already_there:
+        # Only the job's own output counts; anything else is set aside and the wait goes on for the job.
+        try:
+            set_aside_unless_from_job(
+                clients.s3(), clients.transcribe(), bucket=bucket, encounter_id=encounter_id,
+                settings=PipelineSettings.from_env(),
+            )  # fmt: skip
+        except TranscriptNotFromJob:
+            already_there = False
     if already_there:
         token = take_wait(clients.dynamodb(), table, encounter_id)
         if token:

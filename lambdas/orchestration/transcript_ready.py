@@ -9,7 +9,7 @@ from clinical.events import object_created
 from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key
 from clinical.observability import logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import set_aside_unless_from_job
+from clinical.steps import set_aside_stray_transcript, set_aside_unless_from_job
 from orchestration.transcript_waits import resume, take_wait
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -21,7 +21,9 @@ def resume_waiting_execution(record: SQSRecord) -> None:
     transcript = object_created(record)
     encounter_id = encounter_id_from_key(transcript.key, TRANSCRIPTS_PREFIX, ".json")
     if encounter_id is None:
-        logger.info("not a transcript, skipped")
+        set_aside_stray_transcript(
+            clients.s3(), bucket=transcript.bucket, key=transcript.key, variant=PipelineSettings.from_env().variant
+        )
         return
     try:
         set_aside_unless_from_job(
