@@ -5,7 +5,10 @@ fault plan: decisions depend on the seed, the fault kind, the subject and the at
 variants meet the same faults on the same work. The run uploads N encounters (the sample
 dictations, some duplicated, some breaking the contract), waits until every encounter has an
 outcome or the simulated budget is spent, redrives what failed, waits again, then checks the
-invariants (localcloud/invariants.py) and writes a report (JSON and Markdown).
+invariants (localcloud/invariants.py) and writes a report (JSON and Markdown). The `hostile` profile
+injects no service faults: it mixes the hostile table (localcloud/hostile.py) into the uploads, writes
+each case's second round once the first drain is over, and checks that each case ends in exactly its
+records.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from pathlib import Path
 from clinical.objects import keys_under
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
+from localcloud.hostile import CASES, TRANSCRIPTS, Case
+from localcloud.hostile import records as terminal_records
 from localcloud.invariants import Snapshot, check
 from localcloud.lambda_runtime import INVOCATIONS, send_handler_output_to
 from localcloud.measure import execution_histories, per_encounter_figures, state_transitions
@@ -41,6 +46,8 @@ SETTLE_BUDGET_SECONDS = 12 * 3600  # simulated: past the watchdog's 120-minute s
 COST_MINUTES = 5.0
 FIRST_UPLOAD_AFTER_SECONDS = 120  # the deployed cloud idles a little before the first upload
 README_BEGIN, README_END = "<!-- compare:begin -->", "<!-- compare:end -->"
+HOSTILE_PROFILE = "hostile"  # the fault profile that also mixes the hostile table into the workload
+HOSTILE_SWEEP_SECONDS = 3 * 3600  # simulated: the sweeps and the watchdog have their say on every case
 
 
 def profiles() -> dict[str, dict[str, float]]:
@@ -93,6 +100,22 @@ def _settle(cloud: LocalCloud, stack: str, workload: Plan, show) -> None:
         cloud.run_until_quiet(horizon=SETTLE_BUDGET_SECONDS)
 
 
+def _quiet_after_sweeps(cloud: LocalCloud) -> None:
+    cloud.run_for(HOSTILE_SWEEP_SECONDS)
+    with contextlib.suppress(HorizonReached):
+        cloud.run_until_quiet(horizon=SETTLE_BUDGET_SECONDS)
+
+
+def _arrivals(workload: Plan, cases: tuple[Case, ...]) -> list[tuple[float, str, bytes]]:
+    """(simulated second, key, body) of every round-one write: the workload's uploads, and each hostile
+    case's objects spread evenly over the workload's upload window."""
+    arrivals = [(upload.at, upload.key, upload.body) for upload in workload.uploads]
+    span = max((upload.at for upload in workload.uploads), default=0.0)
+    for index, case in enumerate(cases):
+        arrivals += [(span * index / len(cases), key, body) for key, body in case.first]
+    return sorted(arrivals, key=lambda arrival: arrival[0])  # stable: ties keep their order
+
+
 def _emf_sum(documents: list[dict], metric: str, service: str) -> float:
     total = 0.0
     for document in documents:
@@ -123,9 +146,10 @@ def run_variant(
     show,
     tamper=None,
     quotas: str = "default",
+    hostile: tuple[Case, ...] = (),
 ) -> VariantRun:
-    """One variant's run under one quota setting. `tamper(cloud, stack)`, if given, acts behind the
-    pipeline's back before the check (the tests use it to prove the checker can fail)."""
+    """One variant's run under one quota setting, with the `hostile` cases mixed in. `tamper(cloud, stack)`,
+    if given, acts behind the pipeline's back before the check (the tests use it to prove the checker can fail)."""
     from scribe.cost import PRICES, encounter_cost
     from scribe.redrive import redrive
     from scribe.target import Target
@@ -136,6 +160,9 @@ def run_variant(
         cloud.deploy(stack)
         for upload in workload.uploads:
             cloud.transcribe.register(upload.body, upload.transcript, upload.audio_seconds)
+        if hostile:
+            for audio, transcript in TRANSCRIPTS.items():
+                cloud.transcribe.register(audio, transcript)
         from clinical import observability  # loaded by the deploy (as Lambda's init would)
 
         logs = io.StringIO()
@@ -154,15 +181,23 @@ def run_variant(
                  f"{cloud.clock.now() / 3600:5.1f} simulated h")  # fmt: skip
 
         first_upload = cloud.clock.now() + FIRST_UPLOAD_AFTER_SECONDS
-        for upload in workload.uploads:
+        for at, key, body in _arrivals(workload, hostile):
             # Each upload at its moment of the workload's simulated time; the cloud runs meanwhile.
-            cloud.run_for(max(first_upload + upload.at - cloud.clock.now(), 0.0))
-            s3.put_object(Bucket=bucket, Key=upload.key, Body=upload.body)
+            cloud.run_for(max(first_upload + at - cloud.clock.now(), 0.0))
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
             cloud.operations.add("s3", "PutObject")  # the upload (the harness makes it here)
-            if (encounter_id := upload.key.removeprefix("audio/").rpartition(".")[0]) in workload.valid_ids:
+            if (encounter_id := key.removeprefix("audio/").rpartition(".")[0]) in workload.valid_ids:
                 uploaded_at.setdefault(encounter_id, cloud.clock.now())
         progress["phase"] = "settling"
         _settle(cloud, stack, workload, tick if show is not None else None)
+        if hostile:
+            # Round two of the hostile cases (re-uploads, forged transcripts), once round one is over.
+            _quiet_after_sweeps(cloud)
+            for case in hostile:
+                for key, body in case.then:
+                    s3.put_object(Bucket=bucket, Key=key, Body=body)
+                    cloud.operations.add("s3", "PutObject")
+            _quiet_after_sweeps(cloud)
         failed_before = {k.removeprefix("failures/").removesuffix(".json") for k in _keys(cloud, stack, "failures/")}
         # Failure to alarm, before the redrive rewrites records: each record's time to the next ALARM
         # transition of EncounterFailures (0 if the alarm was already in ALARM from an earlier failure).
@@ -221,6 +256,10 @@ def run_variant(
             logs=log_text,
             histories=histories,
             phi_texts=phi,
+            quarantined_counted=_emf_sum(emf, "QuarantinedObjects", stack),
+            quarantine_alarm_fired=any(event.metric == "QuarantinedObjects" for event in fired),
+            hostile_expected={case.name: case.expect for case in hostile} if hostile else None,
+            records=terminal_records(s3, bucket) if hostile else [],
         )
         run.invariants = check(run.snapshot)
 
@@ -301,7 +340,7 @@ def run_variant(
             "failure_to_alarm_max_s": _round(max(to_alarm)) if to_alarm else None,
         }
 
-        n = len(workload.uploads)
+        n = len(workload.uploads) + sum(len(case.first) + len(case.then) for case in hostile)
         invoked = Counter(INVOCATIONS.invocations) - invocations_start
         figures = per_encounter_figures(cloud, stack, invoked, transitions, n)
         by_service = Counter()
@@ -330,7 +369,10 @@ def run_variant(
             "notes": len(notes),
             "failure_records": len(failures),
             "failures_by_stage_and_reason": dict(
-                Counter(f"{r['stage']}: {r['error_type']}" for r in records).most_common()
+                Counter(
+                    "quarantine" if r.get("kind") == "quarantine" else f"{r['stage']}: {r['error_type']}"
+                    for r in records
+                ).most_common()
             ),
             "dlq_messages": dlq,
             "failed_executions": sum(1 for s in statuses.values() if s in ("FAILED", "TIMED_OUT", "ABORTED"))
@@ -346,9 +388,9 @@ def run_variant(
 
 def _run_one(args: tuple) -> tuple[str, str, dict]:
     """One (quota setting, variant) run, as a plain dict (it may run in a worker process)."""
-    cdk_out, variant, workload, rates, seed, quotas = args
+    cdk_out, variant, workload, rates, seed, quotas, hostile = args
     logging.getLogger("moto").setLevel(logging.CRITICAL)
-    run = run_variant(cdk_out, variant, workload, rates, seed, None, quotas=quotas)
+    run = run_variant(cdk_out, variant, workload, rates, seed, None, quotas=quotas, hostile=hostile)
     return (
         quotas,
         variant,
@@ -388,7 +430,12 @@ def compare(
     started = time.monotonic()
     # moto's interpreter logs every failed state at ERROR: under faults that is noise, not news.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
-    jobs = [(cdk_out, variant, uploads, known[profile], seed, setting) for setting in settings for variant in VARIANTS]
+    hostile = tuple(CASES) if profile == HOSTILE_PROFILE else ()
+    jobs = [
+        (cdk_out, variant, uploads, known[profile], seed, setting, hostile)
+        for setting in settings
+        for variant in VARIANTS
+    ]
     results: dict[str, dict[str, dict]] = {setting: {} for setting in settings}
     if workers > 1:
         import multiprocessing
@@ -410,6 +457,7 @@ def compare(
             "uploads": len(uploads.uploads),
             "duplicates": uploads.duplicates,
             "invalid": len(uploads.invalid_keys),
+            **({"hostile_cases": len(hostile)} if hostile else {}),
             "faults": profile,
             "rates": known[profile],
             "seed": seed,
@@ -490,7 +538,9 @@ def _markdown_for(report: dict, variants: dict, setting: str) -> str:
 
     lines = [
         f"Workload `{p['workload']}`: {p['encounters']} encounters ({p['uploads']} uploads: {p['duplicates']} "
-        f"duplicates, {p['invalid']} breaking the contract), fault profile `{p['faults']}`, seed {p['seed']}, "
+        f"duplicates, {p['invalid']} breaking the contract)"
+        + (f", plus the {p['hostile_cases']} cases of the hostile table" if p.get("hostile_cases") else "")
+        + f", fault profile `{p['faults']}`, seed {p['seed']}, "
         f"quotas `{setting}`; {report['real_seconds']} s real.\n\n",
         header,
         row("notes", lambda v: v["outcomes"]["notes"]),

@@ -7,13 +7,28 @@
 5. every permanent failure raised an alarm (the EncounterFailures metric counted each record and
    the alarm went to ALARM);
 6. no transcript or note text in any captured log line or execution history.
+
+Under the hostile profile (localcloud/hostile.py mixed into the workload), two more:
+7. each hostile input ends in exactly the records its case expects;
+8. every upload ends in exactly one terminal record: no record for anything nobody uploaded, none twice.
+With no revisions in this design, "no note changed without a revision record" is 3: every note has one
+version (a re-upload under an id in use is refused with its own record, never a new note).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
-from clinical.layout import claimed_encounter_id, failure_key, note_key, rejected_upload_failure_key
+from clinical.layout import (
+    FAILURES_PREFIX,
+    claimed_encounter_id,
+    failure_key,
+    note_key,
+    rejected_upload_failure_key,
+)
+
+QUARANTINE_PREFIX = f"{FAILURES_PREFIX}_quarantine-"
 
 
 @dataclass
@@ -29,6 +44,12 @@ class Snapshot:
     logs: str
     histories: str
     phi_texts: list[str] = field(default_factory=list)  # transcript and note text that must not leak
+    quarantined_counted: float = 0.0  # sum of the QuarantinedObjects metric
+    quarantine_alarm_fired: bool = False
+    # Under the hostile profile: each case's expected records, and every record in the bucket, in the
+    # notation of localcloud/hostile.py ("note:<id>", "failure:<id>:<type>", "rejected:<key>:<type>", ...).
+    hostile_expected: dict[str, tuple[str, ...]] | None = None
+    records: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -61,14 +82,19 @@ def check(snapshot: Snapshot) -> list[Verdict]:
         if rejected_upload_failure_key(key) not in snapshot.failure_keys
         and (claimed_encounter_id(key) is None or failure_key(claimed_encounter_id(key)) not in snapshot.failure_keys)
     ]
-    records = len(snapshot.failure_keys)
+    # A quarantine record is not an encounter's failure: it has its own metric and alarm.
+    quarantined = len({key for key in snapshot.failure_keys if key.startswith(QUARANTINE_PREFIX)})
+    records = len(snapshot.failure_keys) - quarantined
     alarmed = records == 0 or (snapshot.failure_alarm_fired and snapshot.encounter_failures_counted >= records)
+    alarmed = alarmed and (
+        quarantined == 0 or (snapshot.quarantine_alarm_fired and snapshot.quarantined_counted >= quarantined)
+    )
     leaks = [
         text[:30] + "..."
         for text in snapshot.phi_texts
         if len(text) >= 12 and (text in snapshot.logs or text in snapshot.histories)
     ]
-    return [
+    verdicts = [
         Verdict(
             "exactly one terminal record per valid encounter",
             not both and not neither,
@@ -90,7 +116,13 @@ def check(snapshot: Snapshot) -> list[Verdict]:
             "every permanent failure raised an alarm",
             alarmed,
             f"{records} failure records, EncounterFailures counted {snapshot.encounter_failures_counted:g}, "
-            f"alarm {'went to ALARM' if snapshot.failure_alarm_fired else 'never fired'}",
+            f"alarm {'went to ALARM' if snapshot.failure_alarm_fired else 'never fired'}"
+            + (
+                f"; {quarantined} quarantine records, QuarantinedObjects counted {snapshot.quarantined_counted:g}, "
+                f"alarm {'went to ALARM' if snapshot.quarantine_alarm_fired else 'never fired'}"
+                if quarantined
+                else ""
+            ),
         ),
         Verdict(
             "no transcript or note text in logs or execution history",
@@ -99,3 +131,57 @@ def check(snapshot: Snapshot) -> list[Verdict]:
             + (f"; found: {_examples(leaks)}" if leaks else ""),
         ),
     ]
+    if snapshot.hostile_expected is not None:
+        verdicts += _hostile_verdicts(snapshot)
+    return verdicts
+
+
+def _hostile_verdicts(snapshot: Snapshot) -> list[Verdict]:
+    found = Counter(snapshot.records)
+    expected = Counter(record for records in snapshot.hostile_expected.values() for record in records)
+    wrong = sorted(
+        name for name, records in snapshot.hostile_expected.items() if any(found[r] < expected[r] for r in records)
+    )
+    # Every record beyond the hostile cases' must be the one record of one workload upload.
+    per_upload, strays = Counter(), []
+    for record in (found - expected).elements():
+        upload = _workload_upload_of(record, snapshot)
+        if upload is None:
+            strays.append(record)
+        else:
+            per_upload[upload] += 1
+    twice = [upload for upload, count in per_upload.items() if count > 1]
+    uploads = set(snapshot.valid_ids) | set(snapshot.invalid_keys)
+    unrecorded = uploads - set(per_upload)
+    cases = len(snapshot.hostile_expected)
+    return [
+        Verdict(
+            "each hostile input ends in exactly its records",
+            not wrong,
+            f"{cases - len(wrong)}/{cases} cases" + (f"; missing records: {_examples(wrong)}" if wrong else ""),
+        ),
+        Verdict(
+            "every upload ends in exactly one terminal record, and nothing else has one",
+            not (strays or twice or unrecorded),
+            f"{len(snapshot.records)} records for {len(uploads)} workload uploads and {cases} hostile cases"
+            + (f"; nobody's: {_examples(strays)}" if strays else "")
+            + (f"; more than one: {_examples(twice)}" if twice else "")
+            + (f"; none: {_examples(unrecorded)}" if unrecorded else ""),
+        ),
+    ]
+
+
+def _workload_upload_of(record: str, snapshot: Snapshot) -> str | None:
+    """The workload upload (a valid id or an invalid key) a record belongs to, or None."""
+    kind, _, rest = record.partition(":")
+    if kind == "note" and rest in snapshot.valid_ids:
+        return rest
+    if kind == "failure":
+        encounter_id = rest.rpartition(":")[0]
+        if encounter_id in snapshot.valid_ids:
+            return encounter_id
+        claimed = [key for key in snapshot.invalid_keys if claimed_encounter_id(key) == encounter_id]
+        return claimed[0] if claimed else None
+    if kind == "rejected" and (key := rest.rpartition(":")[0]) in snapshot.invalid_keys:
+        return key
+    return None

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from localcloud import compare
+from localcloud.hostile import CASES
 from localcloud.invariants import check
 from localcloud.service_model import ModelError
 from localcloud.workloads import plan, workload_named, workloads
@@ -39,7 +40,7 @@ def test_the_report_is_json_markdown_and_charts(report, tmp_path):
 
 
 def test_an_unknown_profile_is_a_clear_error(cdk_out):
-    with pytest.raises(ValueError, match="unknown fault profile 'hurricane'; profiles: default, none, storm"):
+    with pytest.raises(ValueError, match="unknown fault profile 'hurricane'; profiles: default, hostile, none, storm"):
         compare.compare(cdk_out, encounters=1, profile="hurricane", seed=1)
 
 
@@ -70,6 +71,46 @@ def test_the_checker_fails_when_a_note_is_deleted_or_duplicated_behind_the_pipel
     assert not verdicts["no second note for an encounter"].passed
     assert tampered["rewritten"] in verdicts["no second note for an encounter"].detail
     assert verdicts["every invalid upload has a failure record"].passed
+
+
+HOSTILE_INVARIANTS = (
+    "each hostile input ends in exactly its records",
+    "every upload ends in exactly one terminal record, and nothing else has one",
+)
+
+
+def test_a_small_compare_with_the_hostile_table_mixed_in_passes_every_invariant_in_both_variants(cdk_out):
+    report = compare.compare(cdk_out, encounters=8, profile="hostile", seed=7)
+    assert report["all_invariants_pass"], compare.report_json(report)
+    assert report["parameters"]["hostile_cases"] == len(CASES)
+    for variant, figures in compare.variants_of(report).items():
+        verdicts = {i["name"]: i for i in figures["invariants"]}
+        assert len(verdicts) == 8 and set(HOSTILE_INVARIANTS) <= set(verdicts), variant
+        assert verdicts[HOSTILE_INVARIANTS[0]]["detail"] == f"{len(CASES)}/{len(CASES)} cases", variant
+        assert figures["outcomes"]["failures_by_stage_and_reason"]["quarantine"] == 5, variant
+    assert f"plus the {len(CASES)} cases of the hostile table" in compare.markdown(report)
+
+
+def test_the_hostile_checker_fails_when_a_note_is_replaced_dropped_or_made_for_nobody(cdk_out):
+    def tamper(cloud, stack):
+        s3, bucket = cloud.client("s3"), bucket_of(cloud, stack)
+        s3.put_object(Bucket=bucket, Key="notes/h-again.json", Body=b'{"status": "draft"}')  # a second version
+        s3.delete_object(Bucket=bucket, Key="notes/h-wav.json")
+        s3.put_object(Bucket=bucket, Key="notes/h-ghost.json", Body=b'{"status": "draft"}')  # nobody uploaded it
+
+    workload = plan(workload_named("steady"), 3, 2)
+    run = compare.run_variant(cdk_out, "choreography", workload, {}, 3, None, tamper=tamper, hostile=tuple(CASES))
+    verdicts = {v.name: v for v in run.invariants}
+    assert not verdicts["no second note for an encounter"].passed
+    assert "notes/h-again.json" in verdicts["no second note for an encounter"].detail
+    assert (
+        not verdicts[HOSTILE_INVARIANTS[0]].passed and "missing records: wav" in verdicts[HOSTILE_INVARIANTS[0]].detail
+    )
+    assert (
+        not verdicts[HOSTILE_INVARIANTS[1]].passed
+        and "nobody's: note:h-ghost" in verdicts[HOSTILE_INVARIANTS[1]].detail
+    )
+    assert verdicts["no silent loss"].passed, "the workload's own encounters are untouched"
 
 
 def test_the_checker_fails_on_phi_in_a_log_line_an_unrecorded_invalid_upload_or_an_unalarmed_failure(cdk_out):
