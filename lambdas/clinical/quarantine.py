@@ -7,6 +7,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Literal
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from clinical.layout import FAILURES_PREFIX
@@ -41,9 +42,20 @@ def quarantine(s3, bucket: str, *, source_key: str, version_id: str | None, vari
         recorded_at=datetime.now(UTC),
     )
     key = quarantine_key(source_key, version_id)
-    s3.put_object(
-        Bucket=bucket, Key=key, Body=record.model_dump_json(indent=2).encode(), ContentType="application/json"
-    )
+    try:
+        # Once per object version: a second component (or delivery) that meets it neither rewrites nor counts it.
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=record.model_dump_json(indent=2).encode(),
+            ContentType="application/json",
+            IfNoneMatch="*",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise
+        logger.info("object already quarantined", extra={"record": key})
+        return key
     metrics.add_metric(name="QuarantinedObjects", unit=MetricUnit.Count, value=1)
-    logger.warning("object quarantined", extra={"source_key": source_key, "record": key})
+    logger.warning("object quarantined", extra={"record": key})
     return key

@@ -166,3 +166,11 @@ def test_a_transcript_replaced_after_its_job_completed_does_not_redraft_the_note
     assert cloud.read_json("notes/enc-0021.json") == note
     [key] = [k for k in cloud.keys("failures/") if k.startswith("failures/_quarantine-")]
     assert "written after job ClinicalScribeTest-enc-0021 completed" in cloud.read_json(key)["reason"]
+
+
+def test_the_same_stray_object_met_twice_is_quarantined_and_counted_once(cloud, lambda_context, capsys):
+    cloud.put_transcript("enc-0022", by_job=False)
+    run(lambda_context, "transcripts/enc-0022.json")
+    run(lambda_context, "transcripts/enc-0022.json")
+    assert len([k for k in cloud.keys("failures/") if k.startswith("failures/_quarantine-")]) == 1
+    assert capsys.readouterr().out.count('"QuarantinedObjects":[1.0]') == 1
