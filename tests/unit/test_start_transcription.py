@@ -196,6 +196,8 @@ def test_a_message_that_is_not_an_upload_event_is_quarantined_and_acknowledged(c
     assert response == {"batchItemFailures": []}
     assert job(cloud, "enc-0009")["MedicalTranscriptionJobName"] == f"{PREFIX}-enc-0009"
     records = [cloud.read_json(key) for key in cloud.keys("failures/")]
-    assert sorted(r["source_key"] for r in records) == sorted(f"sqs:work/{r['messageId']}" for r in event["Records"][1:])
+    assert sorted(r["source_key"] for r in records) == sorted(
+        f"sqs:work/{r['messageId']}" for r in event["Records"][1:]
+    )
     assert {r["kind"] for r in records} == {"quarantine"}
     assert not any("enc-001" in r["reason"] for r in records), "nothing of the message's content is kept"
