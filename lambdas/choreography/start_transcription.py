@@ -32,7 +32,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @content_free_errors
 def start_transcription_for(record: SQSRecord) -> None:
     settings = PipelineSettings.from_env()
-    upload = object_created(record)
+    upload = object_created(record, settings.variant)
+    if upload is None:
+        return  # not an upload event: quarantined
     try:
         try:
             transcribe_upload(
@@ -41,7 +43,7 @@ def start_transcription_for(record: SQSRecord) -> None:
         except TranscriptionThrottled:
             if not settings.work_queue_url:
                 raise  # no queue to wait in: the delivery fails and SQS redelivers it
-            if wait_for_quota(record, settings):
+            if wait_for_quota(record, upload.key, settings):
                 return
             raise TranscriptionQuotaExhausted(
                 f"Transcribe Medical's concurrent-job quota stayed full for {settings.quota_wait_minutes} minutes"
@@ -59,13 +61,13 @@ def start_transcription_for(record: SQSRecord) -> None:
         )
 
 
-def wait_for_quota(record: SQSRecord, settings: PipelineSettings) -> bool:
+def wait_for_quota(record: SQSRecord, audio_key: str, settings: PipelineSettings) -> bool:
     """Put the request back with a delay; False once it has waited long enough."""
     attributes = record.message_attributes
     throttles = int(attributes["throttles"].string_value) if "throttles" in attributes else 0
     since = attributes["throttled_since"].string_value if "throttled_since" in attributes else None
     deferral = defer_throttled_start(
-        claimed_encounter_id(object_created(record).key) or "",
+        claimed_encounter_id(audio_key) or "",
         throttles,
         datetime.fromisoformat(since) if since else None,
         datetime.now(UTC),

@@ -27,7 +27,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @content_free_errors
 def write_note_for(record: SQSRecord) -> None:
     settings = PipelineSettings.from_env()
-    transcript = object_created(record)
+    transcript = object_created(record, settings.variant)
+    if transcript is None:
+        return  # not a transcript event: quarantined
     encounter_id = encounter_id_from_key(transcript.key, TRANSCRIPTS_PREFIX, ".json")
     if encounter_id is None:
         # Only the pipeline's jobs write under transcripts/; the one other object is Transcribe's probe.

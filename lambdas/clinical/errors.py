@@ -64,6 +64,11 @@ class PermanentError(PipelineError):
     """A later stage failed in a way that retrying the same input will not fix."""
 
 
+class MalformedMessage(PermanentError):
+    """A message, event or execution input that is not the shape its consumer takes: it is set aside with
+    a quarantine record (it names no valid encounter), never retried and never used to build a key."""
+
+
 class TranscriptionRejected(PermanentError):
     pass
 

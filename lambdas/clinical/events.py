@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aws_lambda_powertools.utilities.data_classes.s3_event import (
-    S3EventBridgeNotificationEvent,
-)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from clinical import clients
+from clinical.errors import MalformedMessage
 from clinical.failures import Delivery
+from clinical.messages import Model, ObjectCreatedEvent, parse_message
+from clinical.quarantine import quarantine
+from clinical.settings import require_env
 
 
 @dataclass(frozen=True)
@@ -19,16 +21,49 @@ class ObjectCreated:
     key: str
 
 
-def object_created(record: SQSRecord) -> ObjectCreated:
-    """The bucket and key of the S3 event an SQS message carries, the key as stored (never decoded)."""
-    event = S3EventBridgeNotificationEvent(record.json_body)
+def message_source(record: SQSRecord) -> str:
+    """How a quarantine record names an SQS message: its queue and message id, nothing from its body."""
+    return f"sqs:{(record.event_source_arn or '').rpartition(':')[2]}/{record.message_id}"
+
+
+def set_aside_message(record: SQSRecord, variant: str, reason: str) -> str:
+    """Quarantine a message its consumer cannot take (the QuarantinedObjects alarm fires); its record key."""
+    return quarantine(
+        clients.s3(),
+        require_env("ENCOUNTER_BUCKET"),
+        source_key=message_source(record),
+        version_id=None,
+        variant=variant,
+        reason=reason,
+    )
+
+
+def message_of(record: SQSRecord, model: type[Model], what: str, variant: str) -> Model | None:
+    """The message `record` carries, as `model`; None when it is not one: it is then quarantined and the
+    delivery is to be acknowledged, as no retry can help."""
+    try:
+        return parse_message(model, record.body, what)
+    except MalformedMessage as error:
+        set_aside_message(record, variant, error.message)
+        return None
+
+
+def object_created(record: SQSRecord, variant: str) -> ObjectCreated | None:
+    """The bucket and key of the S3 event an SQS message carries, the key as stored (never decoded); None
+    when the message is not an Object Created event of the encounter bucket (it is quarantined)."""
+    event = message_of(record, ObjectCreatedEvent, "an S3 Object Created event", variant)
+    if event is None:
+        return None
     # S3 -> EventBridge "Object Created" carries detail.object.key as stored, not URL-encoded: the S3 User
     # Guide says "URL encoded" of Records[].s3.object.key in SQS/SNS/Lambda notifications ("Event message
     # structure"), and nothing of the kind of the EventBridge detail ("EventBridge event message structure");
     # keys like "%2B++ %20.mp3" arrive as is (aws-solutions-library-samples/guidance-for-medialake-on-aws#21).
     # So the raw field is read: Powertools' detail.object.key applies unquote_plus (audio/b11%41pct.wav would
     # become b11Apct, "+" a space), and the sweep's ListObjectsV2 keys are never decoded either.
-    return ObjectCreated(bucket=event.detail.bucket.name, key=event.detail.object["key"])
+    if event.detail.bucket.name != require_env("ENCOUNTER_BUCKET"):
+        set_aside_message(record, variant, "an S3 Object Created event of another bucket than the encounter bucket")
+        return None
+    return ObjectCreated(bucket=event.detail.bucket.name, key=event.detail.object.key)
 
 
 def delivery_of(record: SQSRecord, max_attempts: int) -> Delivery:

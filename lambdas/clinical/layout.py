@@ -50,7 +50,7 @@ class AudioUpload:
 
 
 def validate_encounter_id(encounter_id: str) -> str:
-    if not ENCOUNTER_ID_PATTERN.fullmatch(encounter_id):
+    if not isinstance(encounter_id, str) or not ENCOUNTER_ID_PATTERN.fullmatch(encounter_id):
         raise InvalidEncounterId(
             "encounter id must be 1-80 characters of letters, digits, '-' or '_', starting with a letter or digit"
         )
@@ -88,16 +88,17 @@ def encounter_id_from_key(key: str, prefix: str, suffix: str) -> str | None:
     return candidate if ENCOUNTER_ID_PATTERN.fullmatch(candidate) else None
 
 
+# Every key of an encounter is built from a checked id, whoever passes it in: never failures/../../x.json.
 def transcript_key(encounter_id: str) -> str:
-    return f"{TRANSCRIPTS_PREFIX}{encounter_id}.json"
+    return f"{TRANSCRIPTS_PREFIX}{validate_encounter_id(encounter_id)}.json"
 
 
 def note_key(encounter_id: str) -> str:
-    return f"{NOTES_PREFIX}{encounter_id}.json"
+    return f"{NOTES_PREFIX}{validate_encounter_id(encounter_id)}.json"
 
 
 def failure_key(encounter_id: str) -> str:
-    return f"{FAILURES_PREFIX}{encounter_id}.json"
+    return f"{FAILURES_PREFIX}{validate_encounter_id(encounter_id)}.json"
 
 
 def rejected_upload_failure_key(source_key: str) -> str:

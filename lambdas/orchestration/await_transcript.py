@@ -3,6 +3,7 @@
 from clinical import clients
 from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.layout import transcript_key
+from clinical.messages import TranscriptWait, parse_message
 from clinical.objects import object_exists
 from clinical.observability import logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
@@ -15,8 +16,10 @@ from orchestration.transcript_waits import register_wait, resume, take_wait
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):
-    encounter_id, table = event["encounter_id"], require_env("TRANSCRIPT_WAITS_TABLE")
-    register_wait(clients.dynamodb(), table, encounter_id, event["task_token"])
+    # Bad input fails the task with MalformedMessage, and so the execution, which is then quarantined.
+    wait = parse_message(TranscriptWait, event, "the WaitForTranscript payload")
+    encounter_id, table = wait.encounter_id, require_env("TRANSCRIPT_WAITS_TABLE")
+    register_wait(clients.dynamodb(), table, encounter_id, wait.task_token)
     bucket = require_env("ENCOUNTER_BUCKET")
     already_there = object_exists(clients.s3(), bucket, transcript_key(encounter_id))
     if already_there:

@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from botocore.exceptions import ClientError
 
 from clinical import clients
-from clinical.errors import pipeline_error_named
+from clinical.errors import MalformedMessage, pipeline_error_named
 from clinical.failures import FailureRecord, record_failure
 from clinical.layout import failure_key, transcription_job_name
-from clinical.objects import is_not_found
+from clinical.messages import EncounterExecutionInput, parse_message
+from clinical.objects import is_not_found, object_exists
+from clinical.quarantine import quarantine, quarantine_key
 from clinical.settings import PipelineSettings
 from clinical.transcription import THROTTLING_CODES, job_failure
 from orchestration.executions import execution_history
@@ -69,14 +71,35 @@ def _recorded_since(s3, bucket: str, encounter_id: str, moment: datetime) -> boo
     return head["LastModified"] >= moment.replace(microsecond=0)
 
 
+def encounter_of(execution: dict) -> EncounterExecutionInput:
+    """The encounter an execution ran for, as intake starts them: an encounter's input, and named by its
+    id. Anything else (an execution started by hand, say) raises MalformedMessage."""
+    started = parse_message(EncounterExecutionInput, execution["input"], "the execution's input")
+    if execution["name"] != started.encounter_id:
+        raise MalformedMessage("the execution's name is not the encounter id of its input")
+    return started
+
+
+def _set_aside(s3, bucket: str, execution: dict, settings: PipelineSettings, reason: str) -> bool:
+    """Quarantine, once, the end of an execution that ran for no encounter: nothing is built from its input."""
+    source_key = f"execution:{execution['name']}"
+    if object_exists(s3, bucket, quarantine_key(source_key, None)):
+        return False
+    quarantine(s3, bucket, source_key=source_key, version_id=None, variant=settings.variant, reason=reason)
+    return True
+
+
 def record_execution_failure(stepfunctions, s3, bucket: str, execution_arn: str, settings: PipelineSettings) -> bool:
     """Write the failure record of an unsuccessfully ended execution; False if it needs none (yet)."""
     execution = stepfunctions.describe_execution(executionArn=execution_arn)
     status = execution["status"]
     if status not in UNSUCCESSFUL:
         return False
-    started = json.loads(execution["input"])
-    encounter_id = started["encounter_id"]
+    try:
+        started = encounter_of(execution)
+    except MalformedMessage as error:
+        return _set_aside(s3, bucket, execution, settings, error.message)
+    encounter_id = started.encounter_id
     stopped_at = execution.get("stopDate") or datetime.now(UTC)
     if _recorded_since(s3, bucket, encounter_id, stopped_at):
         return False
@@ -97,7 +120,7 @@ def record_execution_failure(stepfunctions, s3, bucket: str, execution_arn: str,
             message=message,
             retryable=retryable,
             attempts=tries,
-            source_key=started["audio_key"],
+            source_key=started.audio_key,
             first_attempt_at=execution["startDate"],
             recorded_at=datetime.now(UTC),
         ),

@@ -6,6 +6,7 @@ can tell NoteModelThrottled (retry) from InvalidModelOutput (record the failure)
 
 from clinical import clients
 from clinical.errors import content_free_errors
+from clinical.messages import NoteRequest, parse_message
 from clinical.observability import logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import draft_note
@@ -21,7 +22,7 @@ def handler(event, context):
         clients.bedrock_runtime(),
         clients.transcribe(),
         bucket=require_env("ENCOUNTER_BUCKET"),
-        encounter_id=event["encounter_id"],
+        encounter_id=parse_message(NoteRequest, event, "the GenerateNote payload").encounter_id,
         settings=PipelineSettings.from_env(),
     )
     # Only locations and hashes go back into the execution history, never note text.

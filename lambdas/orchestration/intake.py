@@ -21,7 +21,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @content_free_errors
 def start_encounter(record: SQSRecord) -> None:
     settings = PipelineSettings.from_env()
-    upload = object_created(record)
+    upload = object_created(record, settings.variant)
+    if upload is None:
+        return  # not an upload event: quarantined
     try:
         accepted = accept_upload(clients.s3(), bucket=upload.bucket, key=upload.key)
         start_encounter_execution(clients.stepfunctions(), require_env("STATE_MACHINE_ARN"), accepted)

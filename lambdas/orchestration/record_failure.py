@@ -1,11 +1,12 @@
 """Execution status change (FAILED, TIMED_OUT, ABORTED) -> EventBridge -> SQS -> failures/<id>.json."""
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
 from clinical.errors import content_free_errors
+from clinical.events import message_of
+from clinical.messages import ExecutionStatusChange
 from clinical.observability import logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from orchestration.failed_executions import record_execution_failure
@@ -16,23 +17,18 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @tracer.capture_method
 @content_free_errors
 def record_ended_execution(record: SQSRecord) -> None:
-    status_change = EventBridgeEvent(record.json_body)
-    execution_arn = status_change.detail["executionArn"]
+    settings = PipelineSettings.from_env()
+    status_change = message_of(record, ExecutionStatusChange, "an execution status change event", settings.variant)
+    if status_change is None:
+        return  # quarantined
     recorded = record_execution_failure(
         clients.stepfunctions(),
         clients.s3(),
         require_env("ENCOUNTER_BUCKET"),
-        execution_arn,
-        PipelineSettings.from_env(),
+        status_change.detail.executionArn,
+        settings,
     )
-    logger.info(
-        "execution end seen",
-        extra={
-            "encounter_id": status_change.detail.get("name"),
-            "status": status_change.detail.get("status"),
-            "recorded": recorded,
-        },
-    )
+    logger.info("execution end seen", extra={"recorded": recorded})
 
 
 @logger.inject_lambda_context

@@ -18,7 +18,10 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @tracer.capture_method
 @content_free_errors
 def resume_waiting_execution(record: SQSRecord) -> None:
-    transcript = object_created(record)
+    settings = PipelineSettings.from_env()
+    transcript = object_created(record, settings.variant)
+    if transcript is None:
+        return  # not a transcript event: quarantined
     encounter_id = encounter_id_from_key(transcript.key, TRANSCRIPTS_PREFIX, ".json")
     if encounter_id is None:
         set_aside_stray_transcript(
@@ -28,7 +31,7 @@ def resume_waiting_execution(record: SQSRecord) -> None:
     try:
         set_aside_unless_from_job(
             clients.s3(), clients.transcribe(), bucket=transcript.bucket, encounter_id=encounter_id,
-            settings=PipelineSettings.from_env(),
+            settings=settings,
         )  # fmt: skip
     except TranscriptNotFromJob:
         return  # quarantined: no execution resumes on it, and no encounter fails for it

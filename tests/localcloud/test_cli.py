@@ -206,14 +206,15 @@ def test_cost_prices_both_variants_and_rejects_an_unknown_model():
     assert "no price for model" in scribe("cost", "--model", "unknown", exit_code=2).output
 
 
-def test_the_measurement_counts_one_converse_call_and_four_transitions_per_encounter(cdk_out):
+def test_the_measurement_counts_one_converse_call_and_six_transitions_per_encounter(cdk_out):
     from localcloud.measure import measure
 
     figures = measure(cdk_out, encounters=2)["per_encounter"]
     for variant in ("choreography", "orchestration"):
         assert figures[variant]["operations"]["bedrock-runtime:Converse"] == 1.0, variant
         assert figures[variant]["operations"]["transcribe:StartMedicalTranscriptionJob"] == 1.0, variant
-    assert figures["orchestration"]["state_transitions"] == 4.0
+    # ExecutionName and CheckInput (the input check before any key is built from it), then the four steps.
+    assert figures["orchestration"]["state_transitions"] == 6.0
     assert figures["choreography"]["lambda"]["choreography.write_note.handler"]["invocations"] == 1.0
 
 

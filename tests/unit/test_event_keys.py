@@ -3,6 +3,9 @@ ListObjectsV2) are the same string, so both name the same terminal record for an
 
 from __future__ import annotations
 
+import os
+from unittest.mock import patch
+
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -50,7 +53,8 @@ def terminal_record_key(key: str) -> str:
 @given(audio_keys)
 def test_the_handler_reads_the_key_s3_stored(key):
     record = SQSRecord(sqs_event(object_created_event("encounters", key))["Records"][0])
-    assert object_created(record).key == key
+    with patch.dict(os.environ, {"ENCOUNTER_BUCKET": "encounters"}):
+        assert object_created(record, "choreography").key == key
 
 
 @settings(max_examples=300, derandomize=True, deadline=None)

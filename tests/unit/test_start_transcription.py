@@ -181,9 +181,23 @@ def test_the_wait_for_quota_backs_off_to_at_most_a_minute_with_jitter_that_repla
     assert defer_throttled_start("enc-1", 3, now.replace(hour=13), now, 180) is None, "waited 4 hours"
 
 
-def test_a_crash_in_one_record_fails_only_that_record(cloud, lambda_context):
+def test_a_message_that_is_not_an_upload_event_is_quarantined_and_acknowledged(cloud, lambda_context):
+    """GIVEN a batch with an upload event, a body that is not JSON, an event of the wrong shape and one of
+    another bucket THEN the upload's job starts, and each other message gets one quarantine record named by
+    its queue and message id (nothing from its body), and none is retried into the DLQ."""
     cloud.put_audio("audio/enc-0009.wav")
-    event = sqs_event(object_created(BUCKET, "audio/enc-0009.wav"), "this is not json")
+    event = sqs_event(
+        object_created(BUCKET, "audio/enc-0009.wav"),
+        "this is not json",
+        {"detail": {"object": {"key": "audio/enc-0010.wav"}}},
+        object_created("another-bucket", "audio/enc-0011.wav"),
+    )
     response = start_transcription.handler(event, lambda_context)
-    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [event["Records"][1]["messageId"]]
+    assert response == {"batchItemFailures": []}
     assert job(cloud, "enc-0009")["MedicalTranscriptionJobName"] == f"{PREFIX}-enc-0009"
+    records = [cloud.read_json(key) for key in cloud.keys("failures/")]
+    assert sorted(r["source_key"] for r in records) == sorted(
+        f"sqs:work/{r['messageId']}" for r in event["Records"][1:]
+    )
+    assert {r["kind"] for r in records} == {"quarantine"}
+    assert not any("enc-001" in r["reason"] for r in records), "nothing of the message's content is kept"

@@ -1,0 +1,101 @@
+"""What each consumer takes in, checked at its door: execution input, task payloads and the events that
+SQS carries. A message of another shape raises MalformedMessage, whose text names only the fields and
+what was wrong with them (never a value: a message may hold anything), so no key is built from it."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ValidationError, model_validator
+
+from clinical.errors import ContractViolation, MalformedMessage
+from clinical.layout import parse_audio_key, validate_encounter_id
+
+
+def _valid_id(value: str) -> str:
+    try:
+        return validate_encounter_id(value)
+    except ContractViolation as error:
+        raise ValueError(error.message) from None
+
+
+EncounterId = Annotated[str, AfterValidator(_valid_id)]
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class EncounterExecutionInput(BaseModel):
+    """The input intake starts an encounter's execution with (orchestration.executions.execution_input)."""
+
+    encounter_id: EncounterId
+    audio_key: str
+    media_format: str
+
+    @model_validator(mode="after")
+    def names_its_own_upload(self) -> EncounterExecutionInput:
+        try:
+            upload = parse_audio_key(self.audio_key)
+        except ContractViolation as error:
+            raise ValueError(error.message) from None
+        if (upload.encounter_id, upload.media_format) != (self.encounter_id, self.media_format):
+            raise ValueError("audio_key and media_format must be the encounter's own upload")
+        return self
+
+
+class TranscriptWait(BaseModel):
+    """The WaitForTranscript task's payload."""
+
+    encounter_id: EncounterId
+    task_token: str
+
+
+class NoteRequest(BaseModel):
+    """The GenerateNote task's payload."""
+
+    encounter_id: EncounterId
+
+
+class _Bucket(BaseModel):
+    name: str
+
+
+class _Object(BaseModel):
+    key: str
+
+
+class _ObjectCreatedDetail(BaseModel):
+    bucket: _Bucket
+    object: _Object
+
+
+class ObjectCreatedEvent(BaseModel):
+    """S3's EventBridge "Object Created" event, as far as the pipeline reads it."""
+
+    detail: _ObjectCreatedDetail
+
+
+class _StatusChangeDetail(BaseModel):
+    executionArn: str  # the event's own field name
+
+
+class ExecutionStatusChange(BaseModel):
+    """Step Functions' EventBridge "Execution Status Change" event, as far as the pipeline reads it."""
+
+    detail: _StatusChangeDetail
+
+
+def _problems(error: ValidationError) -> str:
+    """Where and what, from pydantic's locations and error types: no input value, no message quoting it."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'the whole message'} ({problem['type']})"
+        for problem in error.errors(include_url=False, include_input=False, include_context=False)
+    )
+
+
+def parse_message(model: type[Model], data: Any, what: str) -> Model:
+    """`data` (a dict, or a JSON string) as `model`, or MalformedMessage saying which fields are wrong."""
+    try:
+        return model.model_validate(json.loads(data) if isinstance(data, str | bytes) else data)
+    except ValueError as error:  # json.JSONDecodeError and pydantic's ValidationError are both ValueErrors
+        problems = _problems(error) if isinstance(error, ValidationError) else "not JSON"
+        raise MalformedMessage(f"{what} is not the shape its consumer takes: {problems}") from None
