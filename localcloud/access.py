@@ -373,6 +373,20 @@ class AccessControl:
                 code=code,
             )
 
+    def require_delivery(
+        self, service: Principal, action: str, resource: str, *, code: str, key_code: str, key_sourced: bool = True
+    ) -> None:
+        """A service (EventBridge, CloudWatch) writing to a resource on its own behalf: the resource policy must
+        allow it, and for an encrypted resource the key policy kms:GenerateDataKey and kms:Decrypt. With
+        `key_sourced=False` its KMS requests carry no aws:SourceArn/aws:SourceAccount."""
+        self.require(service, action, resource, code=code)
+        key = self.key_of(resource)
+        if not key:
+            return
+        key_caller = service if key_sourced else Principal(service.arn, service.account)
+        for key_action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            self.require(key_caller, key_action, self.key_arn(key), code=key_code)
+
     def authorize_call(self, principal: Principal, prefix: str, operation: str, params: dict) -> None:
         """Raises AccessDenied for a call AWS would refuse: the action on each resource it names, then the
         KMS requests the service makes for the caller on an encrypted resource."""

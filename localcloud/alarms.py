@@ -142,11 +142,9 @@ class AlarmEvaluator:
 
         cloudwatch = Principal("cloudwatch.amazonaws.com", self.access.account, source_arn=alarm["AlarmArn"])
         try:
-            self.access.require(cloudwatch, "sns:Publish", topic, code="AuthorizationError")
-            key = self.access.key_of(topic)
-            if key:
-                for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-                    self.access.require(cloudwatch, action, self.access.key_arn(key), code="KMSAccessDenied")
+            self.access.require_delivery(
+                cloudwatch, "sns:Publish", topic, code="AuthorizationError", key_code="KMSAccessDenied"
+            )
         except AccessDenied as denied:
             service, _, action = denied.action.partition(":")
             return f"CloudWatch Alarms is not authorized to perform: {service.upper()}:{action} on resource:{denied.resource}"

@@ -43,14 +43,12 @@ def deliveries_as_eventbridge(access) -> Iterator[None]:
         events = Principal("events.amazonaws.com", access.account, source_arn=rule.arn)
         queue_arn = f"arn:aws:sqs:{rule.region_name}:{rule.account_id}:{queue_name}"
         try:
-            access.require(events, "sqs:SendMessage", queue_arn, code="AccessDenied")
-            key = access.key_of(queue_arn)
-            if key:
-                # EventBridge's KMS requests are reported to carry neither aws:SourceAccount nor aws:SourceArn:
-                # a key statement conditioned on them does not match (see docs/local-cloud.md).
-                unsourced = Principal("events.amazonaws.com", access.account)
-                for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-                    access.require(unsourced, action, access.key_arn(key), code="KMS.AccessDeniedException")
+            # EventBridge's KMS requests are reported to carry neither aws:SourceAccount nor aws:SourceArn: a key
+            # statement conditioned on them does not match (see docs/access.md).
+            access.require_delivery(
+                events, "sqs:SendMessage", queue_arn, code="AccessDenied", key_code="KMS.AccessDeniedException",
+                key_sourced=False,
+            )  # fmt: skip
         except AccessDenied as denied:
             return denied
         return None

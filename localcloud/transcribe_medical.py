@@ -238,8 +238,7 @@ class LocalTranscribeMedical:
     def _check_output(self, caller, kwargs: dict, output_key: str) -> None:
         from localcloud.access import AccessDenied
 
-        partition = "aws"
-        resource = f"arn:{partition}:s3:::{kwargs['output_bucket_name']}/{output_key}"
+        resource = f"arn:{self.access.partition}:s3:::{kwargs['output_bucket_name']}/{output_key}"
         try:
             self.access.require(caller, "s3:PutObject", resource, code="AccessDenied")
             key = kwargs.get("output_encryption_kms_key_id")
@@ -256,7 +255,7 @@ class LocalTranscribeMedical:
         if self.access is None or job.caller is None:
             return None
         bucket_name, _, key = job.media_uri.removeprefix("s3://").partition("/")
-        resource = f"arn:aws:s3:::{bucket_name}/{key}"
+        resource = f"arn:{self.access.partition}:s3:::{bucket_name}/{key}"
         try:
             self.access.require(job.caller, "s3:GetObject", resource, code="AccessDenied")
             self.access.require_key_use(

@@ -98,32 +98,25 @@ class PipelineStack(Stack):
         )
 
     def alarm_on_encounter_failures(self) -> None:
-        self.foundation.alarm(
-            self,
-            "EncounterFailuresAlarm",
-            metric=cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name="EncounterFailures",
-                dimensions_map={"service": self.stack_name},
-                statistic="Sum",
-                period=Duration.minutes(5),
-            ),
-            threshold=0,
-            description="An encounter ended with a failure record instead of a note",
-        )
-        self.foundation.alarm(
-            self,
-            "QuarantinedObjectsAlarm",
-            metric=cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name="QuarantinedObjects",
-                dimensions_map={"service": self.stack_name},
-                statistic="Sum",
-                period=Duration.minutes(5),
-            ),
-            threshold=0,
-            description="An object the pipeline did not make was found under transcripts/ and set aside",
-        )
+        """An alarm on each of the domain's own count metrics (any one in five minutes): a failure record, and
+        an object set aside (quarantined)."""
+        for metric_name, description in (
+            ("EncounterFailures", "An encounter ended with a failure record instead of a note"),
+            ("QuarantinedObjects", "An object the pipeline did not make was found under transcripts/ and set aside"),
+        ):
+            self.foundation.alarm(
+                self,
+                f"{metric_name}Alarm",
+                metric=cloudwatch.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=metric_name,
+                    dimensions_map={"service": self.stack_name},
+                    statistic="Sum",
+                    period=Duration.minutes(5),
+                ),
+                threshold=0,
+                description=description,
+            )
 
     def outputs(self, values: dict[str, str]) -> None:
         """Stable names the operator CLI and the local cloud read."""
