@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from clinical.layout import key_reference
+
 AUDIO = b"RIFF....WAVEfmt hostile suite dictation"
 OTHER_AUDIO = b"RIFF....WAVEfmt a different recording"
 UNKNOWN_AUDIO = b"RIFF....WAVEfmt audio the stand-in cannot transcribe"
@@ -35,6 +37,22 @@ class Case:
     # The records it must end in, exactly: "note:<id>", "failure:<id>:<ErrorType>",
     # "rejected:<key>:<ErrorType>", "quarantine:<key>".
     expect: tuple[str, ...] = ()
+
+    @property
+    def expected_records(self) -> tuple[str, ...]:
+        """`expect` as `records()` reads the bucket back: a record names a key that is no encounter's
+        by its digest (clinical.layout.key_reference), never by the name itself."""
+        return tuple(_as_recorded(record) for record in self.expect)
+
+
+def _as_recorded(record: str) -> str:
+    kind, _, rest = record.partition(":")
+    if kind == "rejected":
+        key, _, error_type = rest.rpartition(":")
+        return f"rejected:{key_reference(key)}:{error_type}"
+    if kind == "quarantine":
+        return f"quarantine:{key_reference(rest)}"
+    return record
 
 
 def upload_case(name: str, key: str, body: bytes = AUDIO, **kw) -> Case:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from clinical.errors import PipelineError
-from clinical.layout import failure_key, rejected_upload_failure_key
+from clinical.layout import failure_key, key_reference, rejected_upload_failure_key
 from clinical.objects import is_not_found, object_exists
 from clinical.observability import MetricUnit, logger, metrics
 
@@ -19,7 +19,8 @@ Stage = Literal["intake", "transcription", "note"]
 
 
 class FailureRecord(BaseModel):
-    """failures/<encounter_id>.json. The message is safe to show: it never holds PHI."""
+    """failures/<encounter_id>.json. The message is safe to show: it never holds PHI; nor does source_key,
+    a `key_reference` (a key that names no encounter is kept as its digest)."""
 
     schema_version: Literal["1"] = "1"
     encounter_id: str | None
@@ -32,6 +33,11 @@ class FailureRecord(BaseModel):
     source_key: str
     first_attempt_at: datetime | None = None
     recorded_at: datetime
+
+    @field_validator("source_key")
+    @classmethod
+    def _shown(cls, source_key: str) -> str:
+        return key_reference(source_key)
 
     @property
     def key(self) -> str:
@@ -174,9 +180,11 @@ def settle_failure(
 
 
 def clear_failure(s3, bucket: str, encounter_id: str) -> bool:
-    """Remove a superseded failure record once the encounter has its note (versioning keeps it)."""
+    """Remove a superseded failure record once the encounter has its note (versioning keeps it). The
+    failure stays counted in EncounterFailures (it was one when written); the recovery is counted apart."""
     if not failure_record_exists(s3, bucket, encounter_id):
         return False
     s3.delete_object(Bucket=bucket, Key=failure_key(encounter_id))
+    metrics.add_metric(name="EncounterRecoveries", unit=MetricUnit.Count, value=1)
     logger.info("failure record superseded by note", extra={"encounter_id": encounter_id})
     return True

@@ -5,6 +5,9 @@ transcripts/<encounter_id>.json   Transcribe Medical output
 notes/<encounter_id>.json     the draft SOAP note
 failures/<encounter_id>.json  the failure record of an encounter that could not get a note
 failures/_rejected-<digest>.json  the failure record of an upload whose key has no valid id
+
+Records and log lines name an object by `key_reference`: its key when the key is an encounter's, a
+digest otherwise (a name that is no encounter id may be anything a person typed, a patient's name too).
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ MEDIA_FORMATS = {
     "wav": "wav",
     "webm": "webm",
 }
+# What records and logs may show of a key: an encounter's object (a prefix, a valid id, a short extension),
+# an execution named by a valid id, or an SQS message (queue name and message id, both AWS's or ours).
+SHOWN_KEY_PATTERN = re.compile(
+    r"(?:audio|transcripts|notes)/[A-Za-z0-9][A-Za-z0-9_-]{0,79}(?:\.[A-Za-z0-9]{1,8})?"
+    r"|execution:[A-Za-z0-9][A-Za-z0-9_-]{0,79}"
+    r"|sqs:[A-Za-z0-9_.-]{1,80}/[A-Za-z0-9-]{1,100}"
+)
+DIGEST_REFERENCE = re.compile(r"sha256:[0-9a-f]{64}")
 # Transcribe writes this probe object next to its output; it is not a transcript.
 TRANSCRIBE_WRITE_CHECK = ".write_access_check_file.temp"
 
@@ -67,9 +78,10 @@ def parse_audio_key(key: str) -> AudioUpload:
         raise UnsupportedAudioFormat(f"audio file has no extension; expected one of {', '.join(sorted(MEDIA_FORMATS))}")
     media_format = MEDIA_FORMATS.get(extension.lower())
     if media_format is None:
+        # The extension is quoted only when it looks like one: whatever else follows the dot is a name.
+        shown = f"'.{extension}'" if re.fullmatch(r"[A-Za-z0-9]{1,8}", extension) else "the file's extension"
         raise UnsupportedAudioFormat(
-            f"'.{extension[:10]}' is not a format Transcribe Medical accepts; "
-            f"expected one of {', '.join(sorted(MEDIA_FORMATS))}"
+            f"{shown} is not a format Transcribe Medical accepts; expected one of {', '.join(sorted(MEDIA_FORMATS))}"
         )
     return AudioUpload(key=key, encounter_id=validate_encounter_id(stem), media_format=media_format)
 
@@ -101,10 +113,25 @@ def failure_key(encounter_id: str) -> str:
     return f"{FAILURES_PREFIX}{validate_encounter_id(encounter_id)}.json"
 
 
+def key_digest(key: str) -> str:
+    """The SHA-256 of a key, in hex; of the key it stands for, when given a `sha256:` reference."""
+    if DIGEST_REFERENCE.fullmatch(key):
+        return key.removeprefix("sha256:")
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_reference(key: str) -> str:
+    """How records and log lines name an object: its key when SHOWN_KEY_PATTERN allows it, else
+    `sha256:<hex>` of the key (`scribe failures` finds the object it names). Idempotent."""
+    if SHOWN_KEY_PATTERN.fullmatch(key) or DIGEST_REFERENCE.fullmatch(key):
+        return key
+    return f"sha256:{key_digest(key)}"
+
+
 def rejected_upload_failure_key(source_key: str) -> str:
-    """Failure record key for an upload without a valid id: '_' cannot start an encounter id."""
-    digest = hashlib.sha256(source_key.encode()).hexdigest()[:20]
-    return f"{FAILURES_PREFIX}_rejected-{digest}.json"
+    """Failure record key for an upload without a valid id (its key or its reference): '_' cannot start
+    an encounter id."""
+    return f"{FAILURES_PREFIX}_rejected-{key_digest(source_key)[:20]}.json"
 
 
 def transcription_job_name(prefix: str, encounter_id: str) -> str:

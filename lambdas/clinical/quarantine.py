@@ -8,14 +8,15 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
-from clinical.layout import FAILURES_PREFIX
+from clinical.layout import FAILURES_PREFIX, key_reference
 from clinical.observability import MetricUnit, logger, metrics
 
 
 class QuarantineRecord(BaseModel):
-    """failures/_quarantine-<digest>.json. The reason is the pipeline's own text: it never holds PHI."""
+    """failures/_quarantine-<digest>.json. The reason is the pipeline's own text: it never holds PHI; the
+    source is a `key_reference` (a key that names no encounter is kept as its digest)."""
 
     schema_version: Literal["1"] = "1"
     kind: Literal["quarantine"] = "quarantine"
@@ -25,10 +26,15 @@ class QuarantineRecord(BaseModel):
     reason: str
     recorded_at: datetime
 
+    @field_validator("source_key")
+    @classmethod
+    def _shown(cls, source_key: str) -> str:
+        return key_reference(source_key)
+
 
 def quarantine_key(source_key: str, version_id: str | None) -> str:
     """One record per offending object version; '_' cannot start an encounter id, so it never collides."""
-    digest = hashlib.sha256(f"{source_key}\0{version_id or ''}".encode()).hexdigest()[:20]
+    digest = hashlib.sha256(f"{key_reference(source_key)}\0{version_id or ''}".encode()).hexdigest()[:20]
     return f"{FAILURES_PREFIX}_quarantine-{digest}.json"
 
 

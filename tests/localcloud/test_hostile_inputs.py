@@ -37,7 +37,7 @@ def test_the_table_has_at_least_forty_cases():
 @pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_each_input_ends_in_exactly_its_records(hostile_run, stack, case):
-    expected = set(case.expect)
+    expected = set(case.expected_records)
     found = set(hostile_run[stack])
     assert expected <= found, f"missing: {sorted(expected - found)}"
 
@@ -45,5 +45,5 @@ def test_each_input_ends_in_exactly_its_records(hostile_run, stack, case):
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_record_beyond_what_the_cases_expect(hostile_run, stack):
     """Exactly one terminal record per expectation: nothing for an id nobody uploaded, nothing twice."""
-    expected = sorted(record for case in CASES for record in case.expect)
+    expected = sorted(record for case in CASES for record in case.expected_records)
     assert hostile_run[stack] == expected

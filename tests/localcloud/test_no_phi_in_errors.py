@@ -1,7 +1,8 @@
 """No transcript, note or model text in any error, anywhere (issue 13, item 3).
 
 A marker is planted in every dictation, in the notes the model returns, in malformed model output,
-in a stored note that fails validation and in transcripts that are not Transcribe documents. Both
+in a stored note that fails validation, in transcripts that are not Transcribe documents, and in the
+names of objects that name no encounter (a patient's name as a file name, say). Both
 variants run each failure path to its end; then every place an operator or a log reader can look is
 searched for the marker: handler output and log records, execution histories, failure records, DLQ
 messages and alarm notifications.
@@ -17,11 +18,14 @@ import pytest
 from moto.bedrockruntime.responses import BedrockRuntimeResponse
 from moto.core.responses import ActionResult
 
+from clinical.layout import key_reference
 from localcloud.bedrock_converse import transcript_from_request
 from localcloud.lambda_runtime import send_handler_output_to
 from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
 
 MARKER = "ZEBRA-PHI-MARKER-7"
+# What is searched for: the marker's first 9 characters, so a name cut short in a message still counts.
+SEARCHED = MARKER[:9]
 CHOREOGRAPHY, ORCHESTRATION = STACKS
 # The emulator's own loggers: what AWS logs inside its services, not what the functions log.
 LOCAL_CLOUD_LOGGERS = ("moto", "localcloud", "werkzeug")
@@ -50,7 +54,17 @@ FORGED_TRANSCRIPTS = {
     "transcripts/forged-notjson.json": f"not json {MARKER}".encode(),
     "transcripts/forged-shape.json": json.dumps({"results": {"transcripts": [{"transcript": {MARKER: 1}}]}}).encode(),
     "transcripts/forged-keys.json": json.dumps({MARKER: [MARKER]}).encode(),
+    f"transcripts/{MARKER} Smith.json": json.dumps({"results": {"transcripts": [{"transcript": "x"}]}}).encode(),
 }
+# Names that are no encounter id (an id is the pipeline's identifier, logged by design; these are not),
+# and an extension that is no format: each ends in a record, and the name in none of what is searched.
+MARKED_NAMES = (
+    f"audio/{MARKER} Smith.wav",
+    f"audio/{MARKER}/visit.wav",
+    f"audio/{MARKER}+dob.mp3",
+    f"audio/{MARKER} x",
+    "audio/enc-marked." + MARKER,
+)
 
 
 def audio(case: str) -> bytes:
@@ -135,6 +149,8 @@ def hostile_run(local_cloud, caplog):
                 upload(cloud, stack, f"audio/enc-{case}.wav", audio(case))
             for key, body in FORGED_TRANSCRIPTS.items():
                 upload(cloud, stack, key, body)
+            for key in MARKED_NAMES:
+                upload(cloud, stack, key, audio("ok"))
         cloud.run_until_quiet()
     logs = {
         "handler output": handler_output.getvalue(),
@@ -159,12 +175,16 @@ def test_the_failure_paths_were_taken(hostile_run):
         assert "notes/enc-ok.json" in keys(cloud, stack, "notes/"), stack
     # Transcripts no job wrote are set aside (quarantined), never read: their markers reach no parser.
     quarantined = [read_json(cloud, CHOREOGRAPHY, key) for key in keys(cloud, CHOREOGRAPHY, "failures/_quarantine-")]
-    assert {record["source_key"] for record in quarantined} >= set(FORGED_TRANSCRIPTS)
+    assert {record["source_key"] for record in quarantined} >= {key_reference(key) for key in FORGED_TRANSCRIPTS}
+    for stack in STACKS:
+        rejected = [read_json(cloud, stack, key) for key in keys(cloud, stack, "failures/_rejected-")]
+        assert {record["source_key"] for record in rejected} >= {key_reference(key) for key in MARKED_NAMES[:-1]}
+        assert read_json(cloud, stack, "failures/enc-marked.json")["error_type"] == "UnsupportedAudioFormat", stack
 
 
 def test_no_marker_in_any_log_history_record_or_dlq_message(hostile_run):
     cloud, logs = hostile_run
     searched = {**logs, **everything_visible(cloud)}
-    leaks = {where: text[max(0, text.find(MARKER) - 200) : text.find(MARKER) + 60] for where, text in searched.items()
-             if MARKER in text}  # fmt: skip
+    leaks = {where: text[max(0, text.find(SEARCHED) - 200) : text.find(SEARCHED) + 60]
+             for where, text in searched.items() if SEARCHED in text}  # fmt: skip
     assert not leaks, json.dumps(leaks, indent=1)

@@ -1,16 +1,23 @@
 """The encounter contract: which audio keys are accepted, and the clear error for each that is not."""
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
 from clinical.layout import (
+    ENCOUNTER_ID_PATTERN,
     claimed_encounter_id,
     encounter_id_from_job_name,
     encounter_id_from_key,
+    key_reference,
     parse_audio_key,
     rejected_upload_failure_key,
     transcription_job_name,
 )
+from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 
 @pytest.mark.parametrize(
@@ -76,3 +83,43 @@ def test_rejected_uploads_get_a_key_no_valid_encounter_can_have():
 )
 def test_the_claimed_encounter_id_ignores_the_format(key, claimed):
     assert claimed_encounter_id(key) == claimed
+
+
+# MedicalTranscriptionJobName, as the Transcribe API Reference constrains it: 1-200 of [0-9a-zA-Z._-].
+TRANSCRIBE_JOB_NAME = re.compile(r"[0-9a-zA-Z._-]{1,200}")
+
+
+@given(st.from_regex(ENCOUNTER_ID_PATTERN, fullmatch=True))
+def test_every_valid_encounter_id_makes_a_job_name_transcribe_accepts_in_both_stacks(encounter_id):
+    for stack in (CHOREOGRAPHY_STACK, ORCHESTRATION_STACK):
+        name = transcription_job_name(stack, encounter_id)
+        assert TRANSCRIBE_JOB_NAME.fullmatch(name), name
+        assert encounter_id_from_job_name(stack, name) == encounter_id
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["audio/enc-1.wav", "audio/enc-1.WAV", "transcripts/enc-1.json", "notes/enc-1.json", "execution:enc-1",
+     "sqs:ClinicalScribe-Work/0b6c8f7e-5c1a-4c9e-9f2b-3f1d2a6b7c8d"],
+)  # fmt: skip
+def test_a_key_that_names_an_encounter_is_shown_as_it_is(key):
+    assert key_reference(key) == key
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["audio/John Smith.wav", "audio/enc-1.John Smith", "audio/sub/enc-1.wav", "audio/o'brien.wav",
+     "transcripts/not an id.json", "execution:John Smith", "audio/enc-1.wav.txt", "uploads/enc-1.wav"],
+)  # fmt: skip
+def test_any_other_key_is_shown_only_as_its_digest_and_names_the_same_record(key):
+    reference = key_reference(key)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", reference) and key_reference(reference) == reference
+    assert rejected_upload_failure_key(reference) == rejected_upload_failure_key(key)
+
+
+def test_an_extension_that_is_no_format_is_not_quoted_unless_it_looks_like_one():
+    with pytest.raises(UnsupportedAudioFormat, match=r"^'\.aiff' is not a format"):
+        parse_audio_key("audio/enc-1.aiff")
+    with pytest.raises(UnsupportedAudioFormat) as refused:
+        parse_audio_key("audio/enc-1.John Smith")
+    assert "John" not in refused.value.message and refused.value.message.startswith("the file's extension")
