@@ -48,8 +48,18 @@ def dead_letters(cloud) -> list[str]:
         {"encounter_id": "../../x", "audio_key": "audio/enc-h1.wav", "media_format": "wav"},
         {"encounter_id": "enc-h1", "audio_key": "notes/enc-h1.json", "media_format": "wav"},
         {"encounter_id": ["enc-h1"], "audio_key": "audio/enc-h1.wav", "media_format": "wav"},
+        # Its own name and id, and another encounter's audio: never a note drafted from that audio.
+        {"encounter_id": "by-hand", "audio_key": "audio/enc-h1.wav", "media_format": "wav"},
+        {"encounter_id": "by-hand", "audio_key": "audio/by-hand/../enc-h1.wav", "media_format": "wav"},
     ],
-    ids=["empty", "path-traversal-id", "audio-key-outside-audio", "id-not-a-string"],
+    ids=[
+        "empty",
+        "path-traversal-id",
+        "audio-key-outside-audio",
+        "id-not-a-string",
+        "another-encounters-audio",
+        "another-encounters-audio-by-a-path",
+    ],
 )
 def test_a_hand_started_execution_with_bad_input_ends_in_one_quarantine_record(local_cloud, execution_input):
     local_cloud.transcribe.register(AUDIO, "Patient is well.")
