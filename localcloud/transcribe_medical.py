@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import io
 import json
+import re
 import threading
 import wave
 from collections.abc import Callable, Iterator
@@ -37,6 +38,11 @@ from moto.transcribe.models import TranscribeBackend
 from localcloud.service_model import QuotaLedger, TokenBucket
 
 MODEL_NAME = "transcribe::medicaltranscriptionjob"
+
+
+# MedicalTranscriptionJobName's constraints (Transcribe API Reference, StartMedicalTranscriptionJob):
+# length 1-200, pattern ^[0-9a-zA-Z._-]+. botocore checks the length, not the pattern; moto checks neither.
+JOB_NAME = re.compile(r"[0-9a-zA-Z._-]{1,200}")
 
 
 class BadRequestException(JsonRESTError):
@@ -166,6 +172,13 @@ class LocalTranscribeMedical:
         real_start = TranscribeBackend.start_medical_transcription_job
 
         def start_medical_transcription_job(backend: TranscribeBackend, **kwargs):
+            name = kwargs["medical_transcription_job_name"]
+            if not JOB_NAME.fullmatch(name):
+                raise BadRequestException(
+                    "1 validation error detected: Value at 'medicalTranscriptionJobName' failed to satisfy "
+                    "constraint: Member must satisfy regular expression pattern: ^[0-9a-zA-Z._-]+ and have length "
+                    "less than or equal to 200"
+                )
             # The subject of a Transcribe fault is the encounter: the job name after its deployment prefix
             # (a stack name, which holds no '-').
             deployment, _, encounter = kwargs["medical_transcription_job_name"].partition("-")
@@ -185,7 +198,6 @@ class LocalTranscribeMedical:
             if stand_in.fault("transcribe_start", encounter, deployment) == "limit_exceeded":
                 raise LimitExceededException()
             output_key = kwargs.pop("output_key", None)
-            name = kwargs["medical_transcription_job_name"]
             caller = stand_in.access.caller() if stand_in.access is not None else None
             if caller is not None:
                 stand_in._check_output(caller, kwargs, output_key or f"medical/{name}.json")

@@ -301,3 +301,12 @@ def test_execution_dates_and_history_timestamps_follow_the_simulated_clock(moto)
     assert result["startDate"] == moto.wall(50)
     assert result["stopDate"] == moto.wall(50), "no modelled latency here: the run took no simulated time"
     assert {event["timestamp"] for event in history} == {moto.wall(50)}
+
+
+@pytest.mark.parametrize("name", ["has space", "slash/name", "ünï", "x" * 201])
+def test_the_transcribe_stand_in_refuses_a_job_name_transcribe_would_refuse(moto, name):
+    stand_in = LocalTranscribeMedical(lambda: 0.0, job_seconds=lambda _audio: 60)
+    transcribe = boto3.client("transcribe", region_name=REGION)
+    with stand_in.installed(), pytest.raises(transcribe.exceptions.BadRequestException, match="regular expression"):
+        transcribe.start_medical_transcription_job(**start_job(name)["Parameters"], OutputKey="transcripts/x.json")
+    assert transcribe.list_medical_transcription_jobs()["MedicalTranscriptionJobSummaries"] == []
