@@ -25,12 +25,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from clinical.layout import FAILURES_PREFIX
 from clinical.objects import keys_under
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
 from localcloud.hostile import CASES, TRANSCRIPTS, Case
 from localcloud.hostile import records as terminal_records
-from localcloud.invariants import Snapshot, check
+from localcloud.invariants import QUARANTINE_PREFIX, Snapshot, check
 from localcloud.lambda_runtime import INVOCATIONS, send_handler_output_to
 from localcloud.measure import execution_histories, per_encounter_figures, state_transitions
 from localcloud.service_model import load_latencies, quotas_named
@@ -220,6 +221,10 @@ def run_variant(
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="notes/"):
             for version in page.get("Versions", []):
                 versions[version["Key"]] += 1
+        records_written = Counter()
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=FAILURES_PREFIX):
+            for version in page.get("Versions", []):
+                records_written[version["Key"].startswith(QUARANTINE_PREFIX)] += 1
         records = [_json(cloud, stack, key) for key in failures]
         executions = execution_histories(cloud, stack)
         histories = "\n".join(json.dumps(events, default=str) for _name, _status, events in executions)
@@ -257,8 +262,10 @@ def run_variant(
             histories=histories,
             phi_texts=phi,
             quarantined_counted=_emf_sum(emf, "QuarantinedObjects", stack),
+            failure_records_written=records_written[False],
+            quarantine_records_written=records_written[True],
             quarantine_alarm_fired=any(event.metric == "QuarantinedObjects" for event in fired),
-            hostile_expected={case.name: case.expect for case in hostile} if hostile else None,
+            hostile_expected={case.name: case.expected_records for case in hostile} if hostile else None,
             records=terminal_records(s3, bucket) if hostile else [],
         )
         run.invariants = check(run.snapshot)

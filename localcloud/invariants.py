@@ -4,8 +4,10 @@
 2. no encounter without one (silent loss = 0);
 3. no second note for the same encounter (one version of notes/<id>.json);
 4. every invalid upload has a failure record;
-5. every permanent failure raised an alarm (the EncounterFailures metric counted each record and
-   the alarm went to ALARM);
+5. every permanent failure raised an alarm, and was counted once: the EncounterFailures metric
+   counted exactly the failure records written (each version of a failures/ object: a record later
+   superseded by a note, or rewritten after a redrive, was a failure when it was written), the
+   QuarantinedObjects metric exactly the quarantine records, and each alarm went to ALARM;
 6. no transcript or note text in any captured log line or execution history.
 
 Under the hostile profile (localcloud/hostile.py mixed into the workload), two more:
@@ -46,6 +48,9 @@ class Snapshot:
     phi_texts: list[str] = field(default_factory=list)  # transcript and note text that must not leak
     quarantined_counted: float = 0.0  # sum of the QuarantinedObjects metric
     quarantine_alarm_fired: bool = False
+    # Versions of failures/ objects written during the run (delete markers are not writes), by kind.
+    failure_records_written: int = 0
+    quarantine_records_written: int = 0
     # Under the hostile profile: each case's expected records, and every record in the bucket, in the
     # notation of localcloud/hostile.py ("note:<id>", "failure:<id>:<type>", "rejected:<key>:<type>", ...).
     hostile_expected: dict[str, tuple[str, ...]] | None = None
@@ -85,9 +90,14 @@ def check(snapshot: Snapshot) -> list[Verdict]:
     # A quarantine record is not an encounter's failure: it has its own metric and alarm.
     quarantined = len({key for key in snapshot.failure_keys if key.startswith(QUARANTINE_PREFIX)})
     records = len(snapshot.failure_keys) - quarantined
-    alarmed = records == 0 or (snapshot.failure_alarm_fired and snapshot.encounter_failures_counted >= records)
-    alarmed = alarmed and (
-        quarantined == 0 or (snapshot.quarantine_alarm_fired and snapshot.quarantined_counted >= quarantined)
+    written, quarantines_written = snapshot.failure_records_written, snapshot.quarantine_records_written
+    alarmed = (
+        written >= records
+        and snapshot.encounter_failures_counted == written
+        and (written == 0 or snapshot.failure_alarm_fired)
+        and quarantines_written >= quarantined
+        and snapshot.quarantined_counted == quarantines_written
+        and (quarantines_written == 0 or snapshot.quarantine_alarm_fired)
     )
     leaks = [
         text[:30] + "..."
@@ -113,14 +123,14 @@ def check(snapshot: Snapshot) -> list[Verdict]:
             f"{len(snapshot.invalid_keys) - len(unrecorded_invalid)}/{len(snapshot.invalid_keys)}",
         ),
         Verdict(
-            "every permanent failure raised an alarm",
+            "every permanent failure raised an alarm, counted once",
             alarmed,
-            f"{records} failure records, EncounterFailures counted {snapshot.encounter_failures_counted:g}, "
-            f"alarm {'went to ALARM' if snapshot.failure_alarm_fired else 'never fired'}"
+            f"{records} failure records, {written} written, EncounterFailures counted "
+            f"{snapshot.encounter_failures_counted:g}, alarm {'went to ALARM' if snapshot.failure_alarm_fired else 'never fired'}"
             + (
-                f"; {quarantined} quarantine records, QuarantinedObjects counted {snapshot.quarantined_counted:g}, "
-                f"alarm {'went to ALARM' if snapshot.quarantine_alarm_fired else 'never fired'}"
-                if quarantined
+                f"; {quarantined} quarantine records, {quarantines_written} written, QuarantinedObjects counted "
+                f"{snapshot.quarantined_counted:g}, alarm {'went to ALARM' if snapshot.quarantine_alarm_fired else 'never fired'}"
+                if quarantines_written
                 else ""
             ),
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -124,9 +125,26 @@ def test_the_checker_fails_on_phi_in_a_log_line_an_unrecorded_invalid_upload_or_
     assert {
         "no transcript or note text in logs or execution history",
         "every invalid upload has a failure record",
-        "every permanent failure raised an alarm",
+        "every permanent failure raised an alarm, counted once",
         "exactly one terminal record per valid encounter",
     } <= failed
+
+
+def test_the_failure_metric_counts_each_record_written_once_and_the_checker_fails_on_a_miscount(cdk_out):
+    """Under the hostile table the orchestration run's redrive makes h-unknown fail twice (two records
+    written, one left) and h-retry's record is superseded by its note: the metric counts writes exactly."""
+    run = compare.run_variant(cdk_out, "orchestration", plan(workload_named("steady"), 3, 2), {}, 3, None,
+                              hostile=tuple(CASES))  # fmt: skip
+    snapshot, name = run.snapshot, "every permanent failure raised an alarm, counted once"
+    records = len([key for key in snapshot.failure_keys if "_quarantine-" not in key])
+    assert snapshot.failure_records_written > records, "a record was superseded or rewritten in the run"
+    assert snapshot.encounter_failures_counted == snapshot.failure_records_written
+    assert name not in {v.name for v in check(snapshot) if not v.passed}
+    for miscount in (1, -1):
+        counted = dataclasses.replace(
+            snapshot, encounter_failures_counted=snapshot.encounter_failures_counted + miscount
+        )
+        assert name in {v.name for v in check(counted) if not v.passed}, miscount
 
 
 def test_the_readmes_comparison_section_is_generated_from_the_committed_report():
