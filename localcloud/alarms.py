@@ -20,8 +20,8 @@ import operator
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from unittest import mock
 
+from localcloud import moto_patches
 from localcloud.lambda_runtime import INVOCATIONS
 
 COMPARISONS = {
@@ -170,7 +170,6 @@ class AlarmEvaluator:
 def alarm_history_served(evaluator: AlarmEvaluator) -> Iterator[None]:
     """moto 5.2.5 has no DescribeAlarmHistory: answer it from the evaluator's history (AlarmName,
     HistoryItemType filters)."""
-    from moto.cloudwatch.responses import CloudWatchResponse
     from moto.core.responses import ActionResult
 
     def describe_alarm_history(self) -> ActionResult:
@@ -183,5 +182,7 @@ def alarm_history_served(evaluator: AlarmEvaluator) -> Iterator[None]:
         ]
         return ActionResult({"AlarmHistoryItems": items})
 
-    with mock.patch.object(CloudWatchResponse, "describe_alarm_history", describe_alarm_history, create=True):
+    with moto_patches.add(
+        "moto.cloudwatch.responses.CloudWatchResponse.describe_alarm_history", describe_alarm_history
+    ):
         yield

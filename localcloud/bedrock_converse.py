@@ -13,11 +13,12 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from unittest import mock
 
 from moto.bedrockruntime.responses import BedrockRuntimeResponse
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
+
+from localcloud import moto_patches
 
 LOCAL_MODEL_NOTICE = "[local note model] "
 # Checked in this order: a sentence that states the plan also mentions symptoms and days.
@@ -104,5 +105,5 @@ def local_converse(
             }
         )
 
-    with mock.patch.object(BedrockRuntimeResponse, "converse", converse, create=True):
+    with moto_patches.add("moto.bedrockruntime.responses.BedrockRuntimeResponse.converse", converse):
         yield

@@ -32,14 +32,13 @@ import botocore.retryhandler
 from botocore.client import BaseClient
 from moto import mock_aws
 from moto.awslambda.models import lambda_backends
-from moto.core.config import default_user_config
 from moto.core.exceptions import JsonRESTError
 from moto.moto_api._internal import mock_random
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from localcloud import assets
+from localcloud import assets, moto_patches
 from localcloud.access import AccessControl
 from localcloud.alarms import AlarmEvaluator, alarm_history_served
 from localcloud.bedrock_converse import local_converse
@@ -203,16 +202,19 @@ class LocalCloud:
         ]
         function_environment = {}
         if self.port:
-            enter(mock.patch.dict(default_user_config["stepfunctions"], {"execute_state_machine": True}))
+            enter(
+                moto_patches.update(
+                    "moto.core.config.default_user_config", {"execute_state_machine": True}, key="stepfunctions"
+                )
+            )
             # The Step Functions interpreter's own AWS calls go to the server on this port.
             enter(mock.patch.dict(os.environ, {"MOTO_PORT": str(self.port)}))
             function_environment = {"AWS_ENDPOINT_URL": self.endpoint_url, **LOCAL_CREDENTIALS}
             # An actor's call may be answered only after other actors ran (the server thread works as the
             # actor and waits its turn): no SDK read timeout may cut it short and retry it.
             enter(
-                mock.patch.object(
-                    botocore.config.Config,
-                    "OPTION_DEFAULTS",
+                moto_patches.replace(
+                    "botocore.config.Config.OPTION_DEFAULTS",
                     {**botocore.config.Config.OPTION_DEFAULTS, "read_timeout": 3600},
                 )
             )
@@ -229,9 +231,13 @@ class LocalCloud:
         )
         enter(actors_follow_requests())
         # The SDK's retry jitter (standard and legacy modes) from the run's seeded random too.
-        enter(mock.patch.object(botocore.retryhandler, "random", self.simulation.random))
-        backoff = botocore.retries.standard.ExponentialBackoff.__init__
-        enter(mock.patch.object(backoff, "__defaults__", (20, self.simulation.random.random, None, None)))
+        enter(moto_patches.replace("botocore.retryhandler.random", self.simulation.random))
+        enter(
+            moto_patches.replace(
+                "botocore.retries.standard.ExponentialBackoff.__init__.__defaults__",
+                (20, self.simulation.random.random, None, None),
+            )
+        )
         enter(aws_error_names())
         enter(on_simulated_time(self.latencies.sfn_transition))
         enter(interpreter_caches())
@@ -327,7 +333,7 @@ class LocalCloud:
             finally:
                 simulation.sleep(seconds)
 
-        with mock.patch.object(BaseClient, "_make_api_call", _make_api_call):
+        with moto_patches.replace("botocore.client.BaseClient._make_api_call", _make_api_call):
             yield
 
     @contextlib.contextmanager
@@ -341,7 +347,9 @@ class LocalCloud:
                 raise StepFunctionsThrottlingException()
             return real(backend, *args, **kwargs)
 
-        with mock.patch.object(StepFunctionsParserBackend, "start_execution", start_execution):
+        with moto_patches.replace(
+            f"{moto_patches.SFN_PARSER}.models.StepFunctionsParserBackend.start_execution", start_execution
+        ):
             yield
 
     # ---- clients and deployment ---------------------------------------------------------------

@@ -13,11 +13,11 @@ import contextlib
 import json
 import re
 from collections.abc import Iterator
-from unittest import mock
 
 from moto.cloudformation.models import CloudFormationBackend
-from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.responses import get_backend
+
+from localcloud import moto_patches
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
@@ -40,8 +40,9 @@ def state_machines_in_the_interpreter() -> Iterator[None]:
             tags=[],
         )
 
-    with mock.patch.object(
-        StateMachine, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json)
+    with moto_patches.replace(
+        "moto.stepfunctions.models.StateMachine.create_from_cloudformation_json",
+        classmethod(create_from_cloudformation_json),
     ):
         yield
 
@@ -61,7 +62,9 @@ def outputs_after_change_sets() -> Iterator[None]:
                 stack._parse_template()  # the change set set stack.template but left template_dict empty
                 stack.output_map = stack._create_output_map()
 
-    with mock.patch.object(CloudFormationBackend, "execute_change_set", execute_change_set):
+    with moto_patches.replace(
+        "moto.cloudformation.models.CloudFormationBackend.execute_change_set", execute_change_set
+    ):
         yield
 
 
@@ -175,18 +178,29 @@ def names_from_logical_ids() -> Iterator[None]:
     """moto suffixes generated physical names (bucket names among them) at random; derive the suffix
     from the stack and logical id instead, so every deployment of a template names its resources alike
     (CloudFormation's own suffix is random too: nothing may depend on it)."""
+    import contextvars
     import random
     import string
 
     from moto.cloudformation import parsing
 
-    real = parsing.generate_resource_name
+    real_name, real_suffix = parsing.generate_resource_name, parsing.random_suffix
+    alphabet = string.digits + string.ascii_uppercase
+    naming: contextvars.ContextVar[random.Random | None] = contextvars.ContextVar("resource_naming", default=None)
 
     def generate_resource_name(resource_type: str, stack_name: str, logical_id: str) -> str:
-        draw = random.Random(f"{stack_name}/{logical_id}")  # noqa: S311 (a name, not a secret)
-        alphabet = string.digits + string.ascii_uppercase
-        with mock.patch.object(parsing, "random_suffix", lambda: "".join(draw.choice(alphabet) for _ in range(12))):
-            return real(resource_type, stack_name, logical_id)
+        token = naming.set(random.Random(f"{stack_name}/{logical_id}"))  # noqa: S311 (a name, not a secret)
+        try:
+            return real_name(resource_type, stack_name, logical_id)
+        finally:
+            naming.reset(token)
 
-    with mock.patch.object(parsing, "generate_resource_name", generate_resource_name):
+    def random_suffix(*args, **kwargs) -> str:
+        draw = naming.get()
+        return "".join(draw.choice(alphabet) for _ in range(12)) if draw else real_suffix(*args, **kwargs)
+
+    with (
+        moto_patches.replace("moto.cloudformation.parsing.generate_resource_name", generate_resource_name),
+        moto_patches.replace("moto.cloudformation.parsing.random_suffix", random_suffix),
+    ):
         yield

@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator
-from unittest import mock
 
-from moto.awslambda import urls as lambda_urls
 from moto.awslambda.responses import LambdaResponse
 from moto.core.common_types import TYPE_RESPONSE
+
+from localcloud import moto_patches
 
 # GET /2016-08-19/account-settings/ (botocore's Lambda model)
 ACCOUNT_SETTINGS_PATH = r"{0}/(?P<api_version>[^/]+)/account-settings/?$"
@@ -41,7 +41,7 @@ def lambda_account_settings(concurrent_executions: Callable[[], float]) -> Itera
         return 200, {}, json.dumps(settings)
 
     with (
-        mock.patch.dict(lambda_urls.url_paths, {ACCOUNT_SETTINGS_PATH: LambdaResponse.dispatch}),
-        mock.patch.object(LambdaResponse, "get_account_settings", get_account_settings, create=True),
+        moto_patches.update("moto.awslambda.urls.url_paths", {ACCOUNT_SETTINGS_PATH: LambdaResponse.dispatch}),
+        moto_patches.add("moto.awslambda.responses.LambdaResponse.get_account_settings", get_account_settings),
     ):
         yield

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from unittest import mock
 
 from moto.events.models import Rule
+
+from localcloud import moto_patches
 
 
 @contextlib.contextmanager
@@ -22,7 +23,7 @@ def scheduled_rules_ignore_events() -> Iterator[None]:
             return None
         return real_send(self, event, transform_input=transform_input)
 
-    with mock.patch.object(Rule, "send_to_targets", send_to_targets):
+    with moto_patches.replace("moto.events.models.Rule.send_to_targets", send_to_targets):
         yield
 
 
@@ -74,5 +75,5 @@ def deliveries_as_eventbridge(access) -> Iterator[None]:
             )
         return None
 
-    with mock.patch.object(Rule, "_send_to_sqs_queue", _send_to_sqs_queue):
+    with moto_patches.replace("moto.events.models.Rule._send_to_sqs_queue", _send_to_sqs_queue):
         yield

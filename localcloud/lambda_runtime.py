@@ -29,6 +29,7 @@ from unittest import mock
 
 from moto.awslambda.models import LambdaFunction
 
+from localcloud import moto_patches
 from localcloud import simulation as simulation_module
 from localcloud.sqs_event_source import LambdaContext
 
@@ -305,7 +306,9 @@ def in_process_lambdas(
     _HandlerOutput.stream = sys.stdout  # where invocations' output goes afterwards, as CloudWatch Logs would
     try:
         with contextlib.ExitStack() as patches:
-            patches.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda))
+            patches.enter_context(
+                moto_patches.replace("moto.awslambda.models.LambdaFunction._invoke_lambda", _invoke_lambda)
+            )
             patches.enter_context(per_invocation_environment())
             if simulation_module.ACTIVE is not None:
                 hooks = simulation_module.ACTIVE.switch_hooks
@@ -313,7 +316,8 @@ def in_process_lambdas(
                 patches.callback(hooks.remove, (_restore_powertools, _save_powertools))
             for name in EMF_PRINTING_MODULES:
                 module = importlib.import_module(name)
-                patches.enter_context(mock.patch.object(module, "print", _handler_print, create=True))
+                # A module-level `print` shadows the builtin for that module only; removed on exit.
+                patches.enter_context(mock.patch.dict(vars(module), {"print": _handler_print}))
             yield
     finally:
         _HandlerOutput.stream = None

@@ -13,9 +13,10 @@ import contextlib
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from unittest import mock
 
 from botocore.client import BaseClient
+
+from localcloud import moto_patches
 
 HARNESS = "_localcloud_harness"
 
@@ -44,7 +45,7 @@ class OperationCounter:
                 counter.add(client.meta.service_model.service_name, operation_name)
             return real(client, operation_name, api_params)
 
-        with mock.patch.object(BaseClient, "_make_api_call", _make_api_call):
+        with moto_patches.replace("botocore.client.BaseClient._make_api_call", _make_api_call):
             yield self
 
     def by_service(self) -> dict[str, int]:

@@ -31,9 +31,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
-from unittest import mock
 
 import time_machine
+
+from localcloud import moto_patches
 
 # Monday 5 January 2026, 08:00 UTC: a clinic day, the same for every run (skip mode).
 DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -528,8 +529,8 @@ def actors_follow_requests() -> Iterator[None]:
             return real_call(self, environ, start_response)
 
     with (
-        mock.patch.object(botocore.endpoint.Endpoint, "create_request", create_request),
-        mock.patch.object(DomainDispatcherApplication, "__call__", call),
+        moto_patches.replace("botocore.endpoint.Endpoint.create_request", create_request),
+        moto_patches.replace("moto.moto_server.werkzeug_app.DomainDispatcherApplication.__call__", call),
     ):
         yield
 
@@ -539,11 +540,10 @@ def http_dates_on_real_time() -> Iterator[None]:
     """The moto server's HTTP `Date` header keeps the real clock: AWS SDKs correct their clock skew from
     it (the CDK CLI's SDK, seeing a server months away, stalls), and it is transport, not cloud, time."""
     import email.utils
-    from http.server import BaseHTTPRequestHandler
 
     def date_time_string(_handler, timestamp=None) -> str:
         hatch = time_machine.escape_hatch
         return email.utils.formatdate(hatch.time.time() if hatch.is_travelling() else time.time(), usegmt=True)
 
-    with mock.patch.object(BaseHTTPRequestHandler, "date_time_string", date_time_string):
+    with moto_patches.replace("http.server.BaseHTTPRequestHandler.date_time_string", date_time_string):
         yield

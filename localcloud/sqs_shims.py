@@ -6,12 +6,12 @@ import contextlib
 import time
 import uuid
 from collections.abc import Iterator
-from unittest import mock
 
 from moto.core.responses import ActionResult
 from moto.sqs.exceptions import QueueDoesNotExist
 from moto.sqs.models import SQSBackend
-from moto.sqs.responses import SQSResponse
+
+from localcloud import moto_patches
 
 
 def _queue_by_arn(backend: SQSBackend, arn: str):
@@ -65,7 +65,7 @@ def dlq_redrive() -> Iterator[None]:
         return ActionResult({"Results": list(reversed(tasks))[: int(self._get_param("MaxResults") or 1)]})
 
     with (
-        mock.patch.object(SQSResponse, "start_message_move_task", response_start, create=True),
-        mock.patch.object(SQSResponse, "list_message_move_tasks", response_list, create=True),
+        moto_patches.add("moto.sqs.responses.SQSResponse.start_message_move_task", response_start),
+        moto_patches.add("moto.sqs.responses.SQSResponse.list_message_move_tasks", response_list),
     ):
         yield

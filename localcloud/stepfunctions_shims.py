@@ -7,16 +7,11 @@ import datetime
 import json
 import threading
 from collections.abc import Iterator
-from unittest import mock
 
-import botocore.endpoint
 from moto.core.responses import ActionResult
 from moto.events.models import events_backends
 from moto.stepfunctions.exceptions import AWSError
 from moto.stepfunctions.parser.api import ExecutionStatus
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
-from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.evaluation_details import (
     EvaluationDetails,
     ExecutionDetails,
@@ -27,6 +22,10 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from localcloud import moto_patches
+from localcloud.moto_patches import SFN_PARSER as PARSER
+from localcloud.moto_patches import SFN_SERVICE_TASKS as SERVICE_TASKS
+from localcloud.moto_patches import replace
 from localcloud.simulation import SimEvent, SimThread, SimulatedTime, active
 
 # AWS names aws-sdk integration errors "<Service>.<Error>" in PascalCase (Transcribe.ConflictException);
@@ -36,7 +35,9 @@ AWS_SDK_SERVICE_ERROR_NAMES = {"transcribe": "Transcribe", "s3": "S3", "dynamodb
 
 @contextlib.contextmanager
 def aws_error_names() -> Iterator[None]:
-    with mock.patch.dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES, AWS_SDK_SERVICE_ERROR_NAMES):
+    with moto_patches.update(
+        f"{SERVICE_TASKS}.service.state_task_service_aws_sdk._SERVICE_ERROR_NAMES", AWS_SDK_SERVICE_ERROR_NAMES
+    ):
         yield
 
 
@@ -48,13 +49,7 @@ def on_simulated_time(transition_seconds: float = 0.0) -> Iterator[None]:
     entered costs `transition_seconds` (the modelled Step Functions transition latency)."""
     import types
 
-    from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl
-    from moto.stepfunctions.parser.asl.component.program import program
     from moto.stepfunctions.parser.asl.component.state import state as state_module
-    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
-    from moto.stepfunctions.parser.asl.eval.callback import callback
-    from moto.stepfunctions.parser.backend import execution_worker
 
     simulation = active()
     simulated_threading = types.SimpleNamespace(
@@ -71,19 +66,21 @@ def on_simulated_time(transition_seconds: float = 0.0) -> Iterator[None]:
         return real_state_eval(self, env)
 
     with (
-        mock.patch.object(execution_worker, "Thread", SimThread),
-        mock.patch.object(program, "threading", simulated_threading),
-        mock.patch.object(execute_state, "threading", simulated_threading),
-        mock.patch.object(execute_state, "Thread", SimThread),
-        mock.patch.object(callback, "Event", SimEvent),
-        mock.patch.object(state_task_service_callback, "threading", simulated_threading),
-        mock.patch.object(state_task_service_callback, "time", SimulatedTime()),
-        mock.patch.object(retrier_decl, "time", SimulatedTime()),
-        mock.patch.object(jitter_strategy_decl, "random", simulation.random),
-        mock.patch.object(WaitFunction, "_wait_interval", wait_interval),
-        mock.patch.object(state_module.CommonStateField, "eval", state_eval),
+        replace(f"{PARSER}.backend.execution_worker.Thread", SimThread),
+        replace(f"{PARSER}.asl.component.program.program.threading", simulated_threading),
+        replace(f"{PARSER}.asl.component.state.exec.execute_state.threading", simulated_threading),
+        replace(f"{PARSER}.asl.component.state.exec.execute_state.Thread", SimThread),
+        replace(f"{PARSER}.asl.eval.callback.callback.Event", SimEvent),
+        replace(f"{SERVICE_TASKS}.service.state_task_service_callback.threading", simulated_threading),
+        replace(f"{SERVICE_TASKS}.service.state_task_service_callback.time", SimulatedTime()),
+        replace(f"{PARSER}.asl.component.common.retry.retrier_decl.time", SimulatedTime()),
+        replace(f"{PARSER}.asl.component.common.retry.jitter_strategy_decl.random", simulation.random),
+        replace(
+            f"{PARSER}.asl.component.state.wait.wait_function.wait_function.WaitFunction._wait_interval", wait_interval
+        ),  # fmt: skip
+        replace(f"{PARSER}.asl.component.state.state.CommonStateField.eval", state_eval),
         # The SDK's own retry backoff (botocore sleeps between attempts) runs on the same clock.
-        mock.patch.object(botocore.endpoint, "time", SimulatedTime()),
+        replace("botocore.endpoint.time", SimulatedTime()),
     ):
         yield
 
@@ -94,7 +91,6 @@ def interpreter_caches() -> Iterator[None]:
     anew; on a burst that is most of its time. Reuse clients (they are thread-safe and carry no state of
     the call) and parsed paths. Nothing an execution sees changes."""
     import functools
-    import importlib
 
     from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
@@ -107,14 +103,11 @@ def interpreter_caches() -> Iterator[None]:
             clients[key] = real(region, service, state_credentials)
         return clients[key]
 
-    users = [
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
-    ]
-    with contextlib.ExitStack() as patches:
-        for name in users:
-            patches.enter_context(mock.patch.object(importlib.import_module(name), "boto_client_for", boto_client_for))
-        patches.enter_context(mock.patch.object(json_path, "parse", functools.lru_cache(maxsize=1024)(json_path.parse)))
+    with (
+        replace(f"{SERVICE_TASKS}.lambda_eval_utils.boto_client_for", boto_client_for),
+        replace(f"{SERVICE_TASKS}.service.state_task_service_aws_sdk.boto_client_for", boto_client_for),
+        replace(f"{PARSER}.asl.utils.json_path.parse", functools.lru_cache(maxsize=1024)(json_path.parse)),
+    ):
         yield
 
 
@@ -158,7 +151,7 @@ def execution_status_events() -> Iterator[None]:
         if execution.status in TERMINAL_STATUSES:
             events_backends[execution.account_id][execution.region_name].put_events([_status_change_event(execution)])
 
-    with mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated):
+    with replace(f"{PARSER}.backend.execution.BaseExecutionWorkerCommunication.terminated", terminated):
         yield
 
 
@@ -251,10 +244,10 @@ def redrive_execution() -> Iterator[None]:
         return result
 
     with (
-        mock.patch.object(StepFunctionsParserBackend, "redrive_execution", backend_redrive, create=True),
-        mock.patch.object(StepFunctionResponse, "redrive_execution", response_redrive, create=True),
-        mock.patch.object(StepFunctionResponse, "describe_execution", describe_with_redrives),
-        mock.patch.object(Execution, "to_history_output", _history_across_redrives),
+        moto_patches.add(f"{PARSER}.models.StepFunctionsParserBackend.redrive_execution", backend_redrive),
+        moto_patches.add("moto.stepfunctions.responses.StepFunctionResponse.redrive_execution", response_redrive),
+        replace("moto.stepfunctions.responses.StepFunctionResponse.describe_execution", describe_with_redrives),
+        replace(f"{PARSER}.backend.execution.Execution.to_history_output", _history_across_redrives),
     ):
         yield
 
@@ -272,5 +265,5 @@ def callbacks_skip_unstarted_executions() -> Iterator[None]:
             executions = [e for e in executions if e.exec_worker is not None and e.exec_worker.env is not None]
         return executions
 
-    with mock.patch.object(StepFunctionsParserBackend, "_get_executions", _get_executions):
+    with replace(f"{PARSER}.models.StepFunctionsParserBackend._get_executions", _get_executions):
         yield

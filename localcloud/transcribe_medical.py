@@ -18,6 +18,7 @@ refuses it, and a job whose caller may not read the media (s3:GetObject, kms:Dec
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import io
 import json
@@ -27,7 +28,6 @@ import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from unittest import mock
 
 import boto3
 from botocore.exceptions import ClientError
@@ -35,6 +35,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.moto_api import state_manager
 from moto.transcribe.models import TranscribeBackend
 
+from localcloud import moto_patches
 from localcloud.service_model import QuotaLedger, TokenBucket
 
 MODEL_NAME = "transcribe::medicaltranscriptionjob"
@@ -43,6 +44,8 @@ MODEL_NAME = "transcribe::medicaltranscriptionjob"
 # MedicalTranscriptionJobName's constraints (Transcribe API Reference, StartMedicalTranscriptionJob):
 # length 1-200, pattern ^[0-9a-zA-Z._-]+. botocore checks the length, not the pattern; moto checks neither.
 JOB_NAME = re.compile(r"[0-9a-zA-Z._-]{1,200}")
+# The OutputKey of the StartMedicalTranscriptionJob request being answered (see `installed`).
+REQUESTED_OUTPUT_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("requested_output_key", default=None)
 
 
 class BadRequestException(JsonRESTError):
@@ -225,24 +228,33 @@ class LocalTranscribeMedical:
                 stand_in.peak_concurrency = max(stand_in.peak_concurrency, len(stand_in.pending))
             return response
 
-        # moto's responses pass OutputKey nowhere; read it from the request parameters ourselves.
+        # moto's responses pass OutputKey nowhere: the response reads it from the request and hands it to
+        # the backend's start through a context variable (each request's own, whatever thread answers it).
         from moto.transcribe.responses import TranscribeResponse
 
         real_response = TranscribeResponse.start_medical_transcription_job
 
         def response_with_output_key(self):
-            with mock.patch.object(
-                TranscribeBackend,
-                "start_medical_transcription_job",
-                lambda backend, **kw: start_medical_transcription_job(
-                    backend, output_key=self._get_param("OutputKey"), **kw
-                ),
-            ):
+            token = REQUESTED_OUTPUT_KEY.set(self._get_param("OutputKey"))
+            try:
                 return real_response(self)
+            finally:
+                REQUESTED_OUTPUT_KEY.reset(token)
+
+        def backend_start(backend: TranscribeBackend, **kwargs):
+            return start_medical_transcription_job(backend, output_key=REQUESTED_OUTPUT_KEY.get(), **kwargs)
 
         state_manager.set_transition(model_name=MODEL_NAME, transition={"progression": "manual", "times": 10**9})
         try:
-            with mock.patch.object(TranscribeResponse, "start_medical_transcription_job", response_with_output_key):
+            with (
+                moto_patches.replace(
+                    "moto.transcribe.responses.TranscribeResponse.start_medical_transcription_job",
+                    response_with_output_key,
+                ),
+                moto_patches.replace(
+                    "moto.transcribe.models.TranscribeBackend.start_medical_transcription_job", backend_start
+                ),
+            ):
                 yield self
         finally:
             state_manager.unset_transition(MODEL_NAME)

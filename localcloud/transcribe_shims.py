@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from unittest import mock
 
 from moto.transcribe.models import FakeMedicalTranscriptionJob
+
+from localcloud import moto_patches
 
 
 @contextlib.contextmanager
@@ -20,5 +21,5 @@ def failure_reason_in_get() -> Iterator[None]:
             response["MedicalTranscriptionJob"]["FailureReason"] = self.failure_reason
         return response
 
-    with mock.patch.object(FakeMedicalTranscriptionJob, "response_object", response_object):
+    with moto_patches.replace("moto.transcribe.models.FakeMedicalTranscriptionJob.response_object", response_object):
         yield
