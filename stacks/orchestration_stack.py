@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 
 from stacks.compliance import acknowledge, skip_checkov
+from stacks.constructs.pipeline_function import PipelineFunction
 from stacks.constructs.work_queue import QueueTarget, WorkQueue
 from stacks.pipeline_stack import PipelineStack
 
@@ -24,7 +25,39 @@ class OrchestrationStack(PipelineStack):
 
     def __init__(self, scope, construct_id: str, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        config, foundation, permissions = self.config, self.foundation, self.permissions
+        waits = self._transcript_waits()
+        await_transcript, generate_note = self._task_functions()
+        machine, execution_logs = self._encounter_state_machine(await_transcript, generate_note)
+        intake, transcript_ready, upload_sweep, record_failure = self._edge_functions(machine)
+        queues = self._routes(machine, intake, transcript_ready, record_failure)
+        self._grant(
+            machine, waits, intake, transcript_ready, upload_sweep, await_transcript, generate_note, record_failure
+        )
+        self._alarm_on_executions(machine)
+        self.alarm_on_encounter_failures()
+        intake_queue, transcript_events, ended_executions = queues
+        self.outputs(
+            {
+                "StateMachineArn": machine.state_machine_arn,
+                "IntakeQueueUrl": intake_queue.queue.queue_url,
+                "IntakeDlqUrl": intake_queue.dlq.queue_url,
+                "TranscriptEventsQueueUrl": transcript_events.queue.queue_url,
+                "TranscriptEventsDlqUrl": transcript_events.dlq.queue_url,
+                "EndedExecutionsQueueUrl": ended_executions.queue.queue_url,
+                "EndedExecutionsDlqUrl": ended_executions.dlq.queue_url,
+                "TranscriptWaitsTableName": waits.table_name,
+                "ExecutionLogGroupName": execution_logs.log_group_name,
+                "IntakeFunctionName": intake.function.function_name,
+                "TranscriptReadyFunctionName": transcript_ready.function.function_name,
+                "AwaitTranscriptFunctionName": await_transcript.function.function_name,
+                "GenerateNoteFunctionName": generate_note.function.function_name,
+                "RecordFailureFunctionName": record_failure.function.function_name,
+                "UploadSweepFunctionName": upload_sweep.function.function_name,
+            }
+        )
+
+    def _transcript_waits(self) -> dynamodb.Table:
+        """The task tokens of executions waiting for their transcript, by encounter id."""
         waits = dynamodb.Table(
             self,
             "TranscriptWaits",
@@ -32,7 +65,7 @@ class OrchestrationStack(PipelineStack):
             time_to_live_attribute="expires_at",
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=foundation.key,
+            encryption_key=self.foundation.key,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
@@ -44,7 +77,10 @@ class OrchestrationStack(PipelineStack):
             "Holds only task tokens of running executions, each expiring within 2 days; point-in-time recovery covers it.",
         )
         self.function_environment["TRANSCRIPT_WAITS_TABLE"] = waits.table_name
+        return waits
 
+    def _task_functions(self) -> tuple[PipelineFunction, PipelineFunction]:
+        """The functions the state machine invokes: the callback wait and the note."""
         await_transcript = self.function(
             "AwaitTranscript",
             handler="orchestration.await_transcript.handler",
@@ -61,14 +97,13 @@ class OrchestrationStack(PipelineStack):
             memory_size=512,
             reserved_concurrency=5,
         )
-        record_failure = self.function(
-            "RecordFailure",
-            handler="orchestration.record_failure.handler",
-            description="Writes the failure record of each execution that ended FAILED, TIMED_OUT or ABORTED",
-            timeout=Duration.seconds(30),
-            memory_size=256,
-            reserved_concurrency=5,
-        )
+        return await_transcript, generate_note
+
+    def _encounter_state_machine(
+        self, await_transcript: PipelineFunction, generate_note: PipelineFunction
+    ) -> tuple[sfn.StateMachine, logs.LogGroup]:
+        """statemachines/encounter.asl.json as a Standard state machine, its logs and its role's grants."""
+        foundation = self.foundation
         for task in (await_transcript, generate_note):
             synchronous = "Invoked synchronously by the state machine, whose Retry and Catch handle its failures."
             skip_checkov(task.function, "CKV_AWS_116", synchronous)
@@ -100,7 +135,7 @@ class OrchestrationStack(PipelineStack):
         machine = self.state_machine
         for task in (await_transcript, generate_note):
             task.function.grant_invoke(machine)
-        permissions.transcription_runner(machine.role)
+        self.permissions.transcription_runner(machine.role)
         acknowledge(
             machine.role,
             "HIPAA.Security-IAMNoInlinePolicy",
@@ -118,7 +153,20 @@ class OrchestrationStack(PipelineStack):
                 f"AwsSolutions-IAM5[Resource::<{task_id}.Arn>:*]",
                 "CDK's invoke grant covers the function's versions and aliases; the function itself is named.",
             )
+        return machine, execution_logs
 
+    def _edge_functions(
+        self, machine: sfn.StateMachine
+    ) -> tuple[PipelineFunction, PipelineFunction, PipelineFunction, PipelineFunction]:
+        """The functions around the state machine: intake, the transcript's callback, the sweep, the recorder."""
+        record_failure = self.function(
+            "RecordFailure",
+            handler="orchestration.record_failure.handler",
+            description="Writes the failure record of each execution that ended FAILED, TIMED_OUT or ABORTED",
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            reserved_concurrency=5,
+        )
         intake = self.function(
             "Intake",
             handler="orchestration.intake.handler",
@@ -147,6 +195,17 @@ class OrchestrationStack(PipelineStack):
             async_failure_queue=self.undelivered,
         )
         self.run_on_schedule("UploadSweepSchedule", upload_sweep)
+        return intake, transcript_ready, upload_sweep, record_failure
+
+    def _routes(
+        self,
+        machine: sfn.StateMachine,
+        intake: PipelineFunction,
+        transcript_ready: PipelineFunction,
+        record_failure: PipelineFunction,
+    ) -> tuple[WorkQueue, WorkQueue, WorkQueue]:
+        """What reaches each function: uploads, transcripts, unsuccessful execution ends, the schedule."""
+        foundation = self.foundation
         intake_queue = WorkQueue(self, "IntakeRequests", foundation=foundation, consumer=intake)
         transcript_events = WorkQueue(self, "TranscriptEvents", foundation=foundation, consumer=transcript_ready)
         self.route_objects("AudioUploaded", "audio/", intake_queue)
@@ -163,6 +222,21 @@ class OrchestrationStack(PipelineStack):
             targets=[QueueTarget(ended_executions.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
         )
 
+        return intake_queue, transcript_events, ended_executions
+
+    def _grant(
+        self,
+        machine: sfn.StateMachine,
+        waits: dynamodb.Table,
+        intake: PipelineFunction,
+        transcript_ready: PipelineFunction,
+        upload_sweep: PipelineFunction,
+        await_transcript: PipelineFunction,
+        generate_note: PipelineFunction,
+        record_failure: PipelineFunction,
+    ) -> None:
+        """Each function's least privilege, and who alone may write transcripts and notes."""
+        config, permissions = self.config, self.permissions
         permissions.upload_checker(intake)
         permissions.failure_recorder(intake)
         permissions.execution_reader(intake, self.state_machine_name)  # an execution that exists: this upload's?
@@ -191,6 +265,8 @@ class OrchestrationStack(PipelineStack):
         permissions.job_reader(record_failure)
         permissions.execution_reader(record_failure, self.state_machine_name)
 
+    def _alarm_on_executions(self, machine: sfn.StateMachine) -> None:
+        foundation = self.foundation
         for metric, what in (
             (machine.metric_failed, "an encounter execution FAILED"),
             (machine.metric_timed_out, "an encounter execution TIMED OUT"),
@@ -204,26 +280,6 @@ class OrchestrationStack(PipelineStack):
                 threshold=0,
                 description=what,
             )
-        self.alarm_on_encounter_failures()
-        self.outputs(
-            {
-                "StateMachineArn": machine.state_machine_arn,
-                "IntakeQueueUrl": intake_queue.queue.queue_url,
-                "IntakeDlqUrl": intake_queue.dlq.queue_url,
-                "TranscriptEventsQueueUrl": transcript_events.queue.queue_url,
-                "TranscriptEventsDlqUrl": transcript_events.dlq.queue_url,
-                "EndedExecutionsQueueUrl": ended_executions.queue.queue_url,
-                "EndedExecutionsDlqUrl": ended_executions.dlq.queue_url,
-                "TranscriptWaitsTableName": waits.table_name,
-                "ExecutionLogGroupName": execution_logs.log_group_name,
-                "IntakeFunctionName": intake.function.function_name,
-                "TranscriptReadyFunctionName": transcript_ready.function.function_name,
-                "AwaitTranscriptFunctionName": await_transcript.function.function_name,
-                "GenerateNoteFunctionName": generate_note.function.function_name,
-                "RecordFailureFunctionName": record_failure.function.function_name,
-                "UploadSweepFunctionName": upload_sweep.function.function_name,
-            }
-        )
 
     @property
     def state_machine_name(self) -> str:
