@@ -3,13 +3,21 @@
 Service name and metric namespace come from POWERTOOLS_SERVICE_NAME and
 POWERTOOLS_METRICS_NAMESPACE, set by the stack. Log encounter ids, stages, error types and
 durations; never transcript, note or model text.
+
+Tracing on AWS: the functions run with Lambda active tracing (PipelineFunction sets Tracing.ACTIVE),
+so Lambda records each invocation's segment, and the Tracer adds the handler's and methods'
+subsegments (capture_lambda_handler, capture_method) and one per AWS call. The handlers make no
+call but through boto3, so the Tracer patches botocore only (Powertools' patch_modules): patching
+every library the X-Ray SDK supports (its default) imports requests, sqlite3 and the like at cold
+start for nothing. `make bench` keeps the cold import within budget (docs/performance.md).
 """
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
-tracer = Tracer()
+# Only botocore: boto3 is the handlers' one way out (see above).
+tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
 __all__ = ["MetricUnit", "logger", "metrics", "tracer"]
