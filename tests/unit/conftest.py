@@ -1,20 +1,27 @@
-"""Fixtures for the domain and handler tests: moto for S3/SQS/Transcribe, Stubber for Bedrock."""
+"""Fixtures for the domain and handler tests: moto for S3/SQS/Transcribe, Stubber for Bedrock.
+
+The unit tier (`make unit`) loads neither the CDK (aws_cdk, stacks) nor the local cloud (localcloud):
+tests/unit/test_tier.py fails if a module here does. Handler tests that need either live in tests/infra or
+tests/localcloud, which import these fixtures from here."""
 
 from __future__ import annotations
 
 import io
 import json
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
 from clinical import clients
 from clinical.observability import logger, metrics
-from localcloud.sqs_event_source import LambdaContext
-from tests.support.events import load
+from tests.support.events import LambdaContext, load
 
 BUCKET = "encounters"
 PREFIX = "ClinicalScribeTest"
@@ -110,6 +117,17 @@ def pipeline_env(monkeypatch, cloud_key_arn):
     return env
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_botocore_loader():
+    """Every botocore session of the process shares one loader of the service models. moto starts each
+    test with a new default session, whose own loader would parse the models' JSON again (most of a
+    handler test's time); what a client does does not change."""
+    loader = botocore.loaders.create_loader()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", lambda search_path_string=None: loader)
+        yield
+
+
 @pytest.fixture
 def moto_aws():
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
@@ -165,3 +183,19 @@ def fresh_metrics():
     metrics.clear_metrics()
     yield
     metrics.clear_metrics()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """When only this tier ran (`make unit`), nothing it ran may have loaded the CDK or the local cloud."""
+    from tests.unit.test_tier import FORBIDDEN
+
+    items = getattr(session, "items", [])
+    if not items or not all(Path(item.path).is_relative_to(Path(__file__).parent) for item in items):
+        return
+    loaded = sorted({name.split(".")[0] for name in sys.modules} & set(FORBIDDEN))
+    if loaded:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write_line(
+            f"the unit tier loaded {', '.join(loaded)}: move that test to tests/infra or tests/localcloud"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
