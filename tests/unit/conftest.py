@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-import botocore.loaders
-import botocore.session
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -115,17 +113,6 @@ def pipeline_env(monkeypatch, cloud_key_arn):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_botocore_loader():
-    """Every botocore session of the process shares one loader of the service models. moto starts each
-    test with a new default session, whose own loader would parse the models' JSON again (most of a
-    handler test's time); what a client does does not change."""
-    loader = botocore.loaders.create_loader()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(botocore.session, "create_loader", lambda search_path_string=None: loader)
-        yield
 
 
 @pytest.fixture
