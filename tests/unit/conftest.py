@@ -182,6 +182,7 @@ def pytest_sessionfinish(session, exitstatus):
     loaded = sorted({name.split(".")[0] for name in sys.modules} & set(FORBIDDEN))
     if loaded:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.ensure_newline()
         reporter.write_line(
             f"the unit tier loaded {', '.join(loaded)}: move that test to tests/infra or tests/localcloud"
         )
