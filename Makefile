@@ -37,16 +37,30 @@ $(CDK): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## test: the whole suite (unit, infrastructure, template scanners) plus ruff
-test: install $(CHECKOV_VENV)/.installed lint
-	$(OFFLINE_ENV) $(BIN)/pytest
-	$(MAKE) --no-print-directory scan
-
-## scan: cfn-lint and checkov over the synthesized templates
-scan: synth $(CHECKOV_VENV)/.installed
-	$(BIN)/cfn-lint --format parseable $(CDK_OUT)/*.template.json
+# pytest-xdist workers for `make test` (0: none); each test file runs whole on one worker.
+TEST_WORKERS ?= 2
+# The app synthesized once with the default context, shared by the tests and the scanners, rebuilt when a
+# source changes (tests/support/synth_cache.py prints its directory, .cache/synth/<digest>).
+CACHED_SYNTH = $(OFFLINE_ENV) $(BIN)/python -m tests.support.synth_cache
+define SCAN
+	out=$$($(CACHED_SYNTH)); \
+	$(BIN)/cfn-lint --format parseable $$out/*.template.json; \
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation \
-		--skip-download --directory $(CDK_OUT) --output cli
+		--skip-download --directory $$out --output cli
+endef
+
+## test: the whole suite (unit, infrastructure, local cloud, template scanners) plus ruff, on two workers
+test: install $(CHECKOV_VENV)/.installed lint
+	$(OFFLINE_ENV) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(SCAN)
+
+## unit: the domain and the handlers only (no CDK, no local cloud), in seconds
+unit: $(VENV)/.installed
+	$(OFFLINE_ENV) $(BIN)/pytest -p no:xdist tests/unit
+
+## scan: cfn-lint and checkov over the synthesized templates (the tests' cached synth)
+scan: install $(CHECKOV_VENV)/.installed
+	$(SCAN)
 
 ## synth: synthesize both stacks into cdk.out (offline, no Docker, cdk-nag packs attached)
 synth: install
@@ -101,4 +115,4 @@ lock:
 	touch $(VENV)/.installed
 
 clean:
-	rm -rf $(CDK_OUT) .pytest_cache .ruff_cache
+	rm -rf $(CDK_OUT) .cache .pytest_cache .ruff_cache

@@ -1,8 +1,11 @@
-"""One synth per session, with the cdk-nag packs attached exactly as app.py attaches them.
+"""The templates of the session's one synth (the `cdk_out` fixture, tests/support/synth_cache.py), with the
+cdk-nag packs attached exactly as app.py attaches them.
 
-Template.from_stack raises if any nag finding is unacknowledged, so every infra test also proves
-the stack is compliant.
+That synth raises if any nag finding is unacknowledged, so every infra test also proves the stacks are
+compliant; `synthesized` does the same for the tests that need another context.
 """
+
+import json
 
 import pytest
 from aws_cdk.assertions import Template
@@ -16,25 +19,24 @@ def synthesized(tmp_path_factory, context: dict | None = None, stack: str = CHOR
     return Template.from_stack(app.node.find_child(stack))
 
 
-@pytest.fixture(scope="session")
-def app(tmp_path_factory):
-    return build_app(outdir=str(tmp_path_factory.mktemp("cdk.out")))
+def from_cdk_out(cdk_out, stack: str) -> Template:
+    return Template.from_json(json.loads((cdk_out / f"{stack}.template.json").read_text()))
 
 
 @pytest.fixture(scope="session")
-def choreography(app) -> Template:
-    return Template.from_stack(app.node.find_child(CHOREOGRAPHY_STACK))
+def choreography(cdk_out) -> Template:
+    return from_cdk_out(cdk_out, CHOREOGRAPHY_STACK)
 
 
 @pytest.fixture(scope="session")
-def orchestration(app) -> Template:
-    return Template.from_stack(app.node.find_child(ORCHESTRATION_STACK))
+def orchestration(cdk_out) -> Template:
+    return from_cdk_out(cdk_out, ORCHESTRATION_STACK)
 
 
 @pytest.fixture(scope="session", params=[CHOREOGRAPHY_STACK, ORCHESTRATION_STACK])
-def variant(request, app) -> Template:
+def variant(request, choreography, orchestration) -> Template:
     """Each variant's template in turn, for what both must guarantee."""
-    return Template.from_stack(app.node.find_child(request.param))
+    return {CHOREOGRAPHY_STACK: choreography, ORCHESTRATION_STACK: orchestration}[request.param]
 
 
 def resources(template: Template, type_: str) -> dict[str, dict]:

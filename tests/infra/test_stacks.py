@@ -279,12 +279,10 @@ def test_dlqs_outlive_their_source_queues(variant):
         assert queue["Properties"].get("MessageRetentionPeriod", 4 * 24 * 3600) < 14 * 24 * 3600
 
 
-def test_the_demo_summary_lists_functions_queues_and_alarms(tmp_path_factory):
-    from stacks.app_factory import build_app
+def test_the_demo_summary_lists_functions_queues_and_alarms(cdk_out):
     from stacks.summary import main
 
-    outdir = tmp_path_factory.mktemp("summary")
-    build_app(outdir=str(outdir)).synth()
+    outdir = cdk_out
     import contextlib
     import io
 

@@ -2,14 +2,17 @@
 
 import contextlib
 import io
+import shutil
 
 from localcloud import demo
 
 
-def test_the_demo_takes_the_samples_to_notes_and_shows_the_fault_scenario(cdk_out):
+def test_the_demo_takes_the_samples_to_notes_and_shows_the_fault_scenario(cdk_out, tmp_path):
+    # The demo writes its bad file under the cdk.out it is given: a copy, not the session's shared one.
+    own = shutil.copytree(cdk_out, tmp_path / "cdk.out")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert demo.main(["demo", str(cdk_out)]) == 0
+        assert demo.main(["demo", str(own)]) == 0
     lines = [line for line in printed.getvalue().splitlines() if not line.startswith('{"')]
     text = "\n".join(lines)
     for sample in ("ankle-sprain", "cough-visit", "diabetes-review"):

@@ -6,9 +6,27 @@ import copy
 import json
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of a Lambda context object that Powertools reads (localcloud.sqs_event_source has the
+    local cloud's own; the unit tier keeps this copy so that it loads nothing of the local cloud)."""
+
+    function_name: str = "test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    invoked_function_arn: str = ""
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
 
 
 def load(name: str) -> dict:

@@ -1,20 +1,14 @@
-"""The synthesized templates, built once per test session (with the compliance packs attached)."""
+"""The synthesized templates: the session's one synth (tests/support/synth_cache.py, compliance packs attached)."""
 
 from __future__ import annotations
 
-import tempfile
-from functools import cache
+import json
 
-from stacks.app_factory import build_app
-
-
-@cache
-def _assembly():
-    return build_app(outdir=tempfile.mkdtemp(prefix="cdk.out-")).synth()
+from tests.support import synth_cache
 
 
 def synthesized_template(stack_name: str) -> dict:
-    return _assembly().get_stack_by_name(stack_name).template
+    return json.loads((synth_cache.cdk_out() / f"{stack_name}.template.json").read_text())
 
 
 def ref_id(value) -> str | None:

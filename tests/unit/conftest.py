@@ -1,10 +1,16 @@
-"""Fixtures for the domain and handler tests: moto for S3/SQS/Transcribe, Stubber for Bedrock."""
+"""Fixtures for the domain and handler tests: moto for S3/SQS/Transcribe, Stubber for Bedrock.
+
+The unit tier (`make unit`) loads neither the CDK (aws_cdk, stacks) nor the local cloud (localcloud):
+tests/unit/test_tier.py fails if a module here does. Handler tests that need either live in tests/infra or
+tests/localcloud, which import these fixtures from here."""
 
 from __future__ import annotations
 
 import io
 import json
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pytest
@@ -13,8 +19,7 @@ from moto import mock_aws
 
 from clinical import clients
 from clinical.observability import logger, metrics
-from localcloud.sqs_event_source import LambdaContext
-from tests.support.events import load
+from tests.support.events import LambdaContext, load
 
 BUCKET = "encounters"
 PREFIX = "ClinicalScribeTest"
@@ -165,3 +170,20 @@ def fresh_metrics():
     metrics.clear_metrics()
     yield
     metrics.clear_metrics()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """When only this tier ran (`make unit`), nothing it ran may have loaded the CDK or the local cloud."""
+    from tests.unit.test_tier import FORBIDDEN
+
+    items = getattr(session, "items", [])
+    if not items or not all(Path(item.path).is_relative_to(Path(__file__).parent) for item in items):
+        return
+    loaded = sorted({name.split(".")[0] for name in sys.modules} & set(FORBIDDEN))
+    if loaded:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.ensure_newline()
+        reporter.write_line(
+            f"the unit tier loaded {', '.join(loaded)}: move that test to tests/infra or tests/localcloud"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

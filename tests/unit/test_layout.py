@@ -3,12 +3,9 @@
 import re
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
 from clinical.layout import (
-    ENCOUNTER_ID_PATTERN,
     claimed_encounter_id,
     encounter_id_from_job_name,
     encounter_id_from_key,
@@ -17,7 +14,6 @@ from clinical.layout import (
     rejected_upload_failure_key,
     transcription_job_name,
 )
-from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 
 @pytest.mark.parametrize(
@@ -83,18 +79,6 @@ def test_rejected_uploads_get_a_key_no_valid_encounter_can_have():
 )
 def test_the_claimed_encounter_id_ignores_the_format(key, claimed):
     assert claimed_encounter_id(key) == claimed
-
-
-# MedicalTranscriptionJobName, as the Transcribe API Reference constrains it: 1-200 of [0-9a-zA-Z._-].
-TRANSCRIBE_JOB_NAME = re.compile(r"[0-9a-zA-Z._-]{1,200}")
-
-
-@given(st.from_regex(ENCOUNTER_ID_PATTERN, fullmatch=True))
-def test_every_valid_encounter_id_makes_a_job_name_transcribe_accepts_in_both_stacks(encounter_id):
-    for stack in (CHOREOGRAPHY_STACK, ORCHESTRATION_STACK):
-        name = transcription_job_name(stack, encounter_id)
-        assert TRANSCRIBE_JOB_NAME.fullmatch(name), name
-        assert encounter_id_from_job_name(stack, name) == encounter_id
 
 
 @pytest.mark.parametrize(
