@@ -48,6 +48,7 @@ from localcloud.cloudformation_shims import (
     names_from_logical_ids,
     outputs_after_change_sets,
     state_machines_in_the_interpreter,
+    templates_read_as_json,
 )
 from localcloud.doctor_shims import lambda_account_settings
 from localcloud.event_sources import Periodic, QueuePoller, ScheduledRule
@@ -243,6 +244,7 @@ class LocalCloud:
         enter(interpreter_caches())
         enter(failure_reason_in_get())
         enter(state_machines_in_the_interpreter())
+        enter(templates_read_as_json())
         enter(scheduled_rules_ignore_events())
         enter(lambda_account_settings(lambda: self.quotas.lambda_account_concurrency))
         enter(local_converse(lambda digest, scope: self.faults.bedrock(digest, scope), self._admit_bedrock))

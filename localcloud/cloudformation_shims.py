@@ -204,3 +204,36 @@ def names_from_logical_ids() -> Iterator[None]:
         moto_patches.replace("moto.cloudformation.parsing.random_suffix", random_suffix),
     ):
         yield
+
+
+class _JsonFirstYaml:
+    """PyYAML, except that `load` reads a JSON document as JSON (the same dict, some 50 times faster)."""
+
+    def __getattr__(self, name):
+        import yaml
+
+        return getattr(yaml, name)
+
+    @staticmethod
+    def load(stream, Loader):
+        import yaml
+
+        if isinstance(stream, str) and stream.lstrip().startswith("{"):
+            try:
+                return json.loads(stream)
+            except ValueError:
+                pass
+        return yaml.load(stream, Loader=Loader)  # noqa: S506 (what moto asks for)
+
+
+@contextlib.contextmanager
+def templates_read_as_json() -> Iterator[None]:
+    """moto's CloudFormation reads every template with the pure-Python YAML loader, trying JSON only when
+    that fails: a quarter of a deployment's time went on parsing the synthesized (JSON) templates. A JSON
+    template is read as JSON (the same dict); anything else still goes to YAML."""
+    reader = _JsonFirstYaml()
+    with (
+        moto_patches.replace("moto.cloudformation.models.yaml", reader),
+        moto_patches.replace("moto.cloudformation.responses.yaml", reader),
+    ):
+        yield

@@ -121,6 +121,12 @@ PATCHES: tuple[Patch, ...] = (
     ),
     # CloudFormation
     Patch(
+        "cloudformation", "cloudformation_shims.templates_read_as_json", "moto.cloudformation.models.yaml", "replace"
+    ),
+    Patch(
+        "cloudformation", "cloudformation_shims.templates_read_as_json", "moto.cloudformation.responses.yaml", "replace"
+    ),
+    Patch(
         "cloudformation",
         "cloudformation_shims.state_machines_in_the_interpreter",
         "moto.stepfunctions.models.StateMachine.create_from_cloudformation_json",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from localcloud.cloud import LocalCloud
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
@@ -17,35 +16,6 @@ DICTATION = (
     "Assessment is community acquired pneumonia. "
     "Plan is amoxicillin 1 gram three times daily for 5 days and a chest x-ray."
 )
-
-
-class JsonFirstYaml:
-    """PyYAML, except that `load` reads a JSON document as JSON (the same dict, some 50 times faster)."""
-
-    def __getattr__(self, name):
-        return getattr(yaml, name)
-
-    @staticmethod
-    def load(stream, Loader):
-        if isinstance(stream, str) and stream.lstrip().startswith("{"):
-            try:
-                return json.loads(stream)
-            except ValueError:
-                pass
-        return yaml.load(stream, Loader=Loader)  # noqa: S506 (what moto asks for)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def templates_read_as_json():
-    """moto's CloudFormation reads every template with the pure-Python YAML loader, trying JSON only when
-    that fails: a quarter of a local-cloud test's time went on parsing the synthesized (JSON) templates."""
-    import moto.cloudformation.models
-    import moto.cloudformation.responses
-
-    with pytest.MonkeyPatch.context() as patch:
-        for module in (moto.cloudformation.models, moto.cloudformation.responses):
-            patch.setattr(module, "yaml", JsonFirstYaml())
-        yield
 
 
 @pytest.fixture
@@ -66,7 +36,5 @@ def keys(cloud: LocalCloud, stack: str, prefix: str = "") -> list[str]:
 
 
 def read_json(cloud: LocalCloud, stack: str, key: str) -> dict:
-    import json
-
     body = cloud.client("s3").get_object(Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key)["Body"]
     return json.loads(body.read())
