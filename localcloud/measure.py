@@ -16,9 +16,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from clinical.executions import execution_history
 from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import INVOCATIONS
-from orchestration.executions import execution_history
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
