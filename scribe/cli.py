@@ -320,12 +320,12 @@ def clock_control(target: Target, path: str, method: str = "GET") -> dict:
 
 
 @main.command("compare")
-@click.option("--workload", default="steady", show_default=True, help="A workload of localcloud/model/workloads.json.")
+@click.option("--workload", default="steady", show_default=True, help="A workload of experiments/workloads.json.")
 @click.option("--encounters", type=click.IntRange(1, 5000), default=None, help="Override the workload's count.")
 @click.option("--quotas", default=None, help="Quota settings to run under, comma-separated (default: the workload's).")
 @click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True, help="Runs in parallel processes.")
 @click.option(
-    "--faults", "profile", default="default", show_default=True, help="A profile of localcloud/fault_profiles.json."
+    "--faults", "profile", default="default", show_default=True, help="A profile of experiments/fault_profiles.json."
 )
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option(
@@ -347,7 +347,7 @@ def compare_command(
 ) -> None:
     """Run the same workload with the same seeded faults through both variants on the local cloud, under
     each quota setting, redrive, check the invariants and report. Exits 1 if any invariant fails."""
-    from localcloud import compare as comparison
+    from experiments import compare as comparison
 
     if not (cdk_out / "manifest.json").exists():
         raise BadInput(f"{cdk_out} holds no synthesized app: run `make synth` first")

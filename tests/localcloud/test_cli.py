@@ -236,7 +236,7 @@ def test_cost_prices_both_variants_and_rejects_an_unknown_model():
 
 
 def test_the_measurement_counts_one_converse_call_and_six_transitions_per_encounter(cdk_out):
-    from localcloud.measure import measure
+    from experiments.measure import measure
 
     figures = measure(cdk_out, encounters=2)["per_encounter"]
     for variant in ("choreography", "orchestration"):
