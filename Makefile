@@ -84,9 +84,11 @@ plan: synth
 deploy: install
 	$(CDK) deploy --all --app "$(BIN)/python app.py"
 
+## lint: ruff, and lint-imports (the one-way imports between the packages: [tool.importlinter] in pyproject.toml)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=lambdas:. $(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .
@@ -101,4 +103,4 @@ lock:
 	touch $(VENV)/.installed
 
 clean:
-	rm -rf $(CDK_OUT) .pytest_cache .ruff_cache
+	rm -rf $(CDK_OUT) .pytest_cache .ruff_cache .import_linter_cache
