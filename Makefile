@@ -68,7 +68,7 @@ synth: install
 
 ## demo: the main job offline: deploy both stacks on the local cloud, run the samples through them, then a fault scenario
 demo: synth
-	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.demo $(CDK_OUT)
+	@$(OFFLINE_ENV) $(BIN)/python -m experiments.demo $(CDK_OUT)
 
 ## localcloud: a local cloud that stays up (both stacks deployed with the CDK CLI) for `scribe --local`; Ctrl-C stops it
 localcloud: synth
@@ -76,7 +76,7 @@ localcloud: synth
 
 ## measure: count the AWS operations one encounter takes in each variant (writes scribe/measured_operations.json for scribe cost)
 measure: synth
-	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.measure $(CDK_OUT) --encounters 30 | grep -v '^{"'
+	@$(OFFLINE_ENV) $(BIN)/python -m experiments.measure $(CDK_OUT) --encounters 30 | grep -v '^{"'
 
 ## compare: 200 encounters through both variants under the default faults; writes reports/compare-default and the README section
 compare: synth
@@ -98,9 +98,11 @@ plan: synth
 deploy: install
 	$(CDK) deploy --all --app "$(BIN)/python app.py"
 
+## lint: ruff, and lint-imports (the one-way imports between the packages: [tool.importlinter] in pyproject.toml)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=lambdas:. $(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .
@@ -115,4 +117,4 @@ lock:
 	touch $(VENV)/.installed
 
 clean:
-	rm -rf $(CDK_OUT) .cache .pytest_cache .ruff_cache
+	rm -rf $(CDK_OUT) .cache .pytest_cache .ruff_cache .import_linter_cache

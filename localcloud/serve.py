@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import queue
 import signal
 import sys
@@ -26,10 +27,12 @@ from urllib.parse import parse_qs, urlparse
 
 from localcloud.cdk_cli import deploy_all, free_port
 from localcloud.cloud import LocalCloud
-from localcloud.demo import SAMPLES
 from localcloud.lambda_runtime import send_handler_output_to
-from scribe.target import LOCAL_ENDPOINT_FILE
 
+# Where `scribe --local` finds this cloud: scribe.target reads the same file (a test holds the two equal;
+# the emulator does not import the operator CLI).
+LOCAL_ENDPOINT_FILE = Path(os.environ.get("SCRIBE_LOCAL_ENDPOINT_FILE", ".localcloud/endpoint.json"))
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MAX_ADVANCE_SECONDS = 30 * 24 * 3600
 
 

@@ -6,9 +6,12 @@ Exit codes: 0 success; 1 not found, nothing to do, or the target cannot be used;
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import sys
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import click
@@ -25,6 +28,7 @@ from scribe.rendering import cost_text, doctor_text, list_text, note_text, statu
 from scribe.target import VARIANTS, Target, TargetError
 
 VARIANT_CHOICE = click.Choice([*VARIANTS, "both"])
+COMMANDS_ENTRY_POINTS = "scribe.commands"  # commands from packages above scribe (pyproject.toml)
 DEFAULT_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # the stacks' default (cdk.json)
 
 
@@ -319,65 +323,17 @@ def clock_control(target: Target, path: str, method: str = "GET") -> dict:
         raise BadInput(f"the local cloud's clock control at {url} does not answer ({error.reason})") from None
 
 
-@main.command("compare")
-@click.option("--workload", default="steady", show_default=True, help="A workload of localcloud/model/workloads.json.")
-@click.option("--encounters", type=click.IntRange(1, 5000), default=None, help="Override the workload's count.")
-@click.option("--quotas", default=None, help="Quota settings to run under, comma-separated (default: the workload's).")
-@click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True, help="Runs in parallel processes.")
-@click.option(
-    "--faults", "profile", default="default", show_default=True, help="A profile of localcloud/fault_profiles.json."
-)
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write report.json and report.md here.",
-)
-@click.option("--cdk-out", type=click.Path(path_type=Path), default=Path("cdk.out"), show_default=True)
-@click.option("--update-readme", is_flag=True, help="Regenerate the README's comparison section from this report.")
-@click.option(
-    "--results", "results_file", type=click.Path(path_type=Path), default=None, help="Write the results page here."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.pass_context
-def compare_command(
-    ctx, workload, encounters, quotas, workers, profile, seed, report_dir, cdk_out, update_readme, results_file, as_json
-) -> None:
-    """Run the same workload with the same seeded faults through both variants on the local cloud, under
-    each quota setting, redrive, check the invariants and report. Exits 1 if any invariant fails."""
-    from localcloud import compare as comparison
+def add_commands(group: click.Group, entry_points: Iterable[EntryPoint] | None = None) -> None:
+    """Add the commands other packages offer under the "scribe.commands" entry points (the experiments'
+    `compare`), so scribe imports none of them. The installed distribution's entry points by default
+    (`make install` registers them from pyproject.toml); tests pass their own."""
+    if entry_points is None:
+        entry_points = importlib.metadata.entry_points(group=COMMANDS_ENTRY_POINTS)
+    for entry_point in entry_points:
+        group.add_command(entry_point.load(), entry_point.name)
 
-    if not (cdk_out / "manifest.json").exists():
-        raise BadInput(f"{cdk_out} holds no synthesized app: run `make synth` first")
-    settings = [name.strip() for name in quotas.split(",")] if quotas else None
-    try:
-        report = comparison.compare(
-            cdk_out,
-            encounters,
-            profile,
-            seed,
-            comparison.progress_printer(),
-            workload=workload,
-            quotas=settings,
-            workers=workers,
-        )
-    except ValueError as error:
-        raise BadInput(str(error)) from None
-    if sys.stderr.isatty():
-        click.echo("", err=True)
-    if report_dir:
-        comparison.write_report(report, report_dir)
-    if update_readme:
-        comparison.update_readme(Path("README.md"), report)
-    if results_file:
-        results_file.parent.mkdir(parents=True, exist_ok=True)
-        results_file.write_text(comparison.results_markdown(report))
-    click.echo(comparison.report_json(report) if as_json else comparison.markdown(report))
-    if not report["all_invariants_pass"]:
-        click.echo("INVARIANT FAILED", err=True)
-        ctx.exit(1)
+
+add_commands(main)
 
 
 if __name__ == "__main__":

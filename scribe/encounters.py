@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
+from clinical.executions import STAGE_OF_STATE, UNSUCCESSFUL, execution_arn, execution_history
 from clinical.layout import (
     AUDIO_PREFIX,
     FAILURES_PREFIX,
@@ -27,8 +28,6 @@ from clinical.layout import (
     validate_encounter_id,
 )
 from clinical.objects import is_not_found
-from orchestration.executions import execution_arn, execution_history
-from orchestration.failed_executions import STAGE_OF_STATE, UNSUCCESSFUL
 from scribe.target import Deployment
 
 STAGES = ("received", "transcribing", "transcribed", "note written", "failed")

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from clinical.executions import UNSUCCESSFUL, execution_arn
 from clinical.layout import failure_key
-from orchestration.executions import execution_arn
-from orchestration.failed_executions import UNSUCCESSFUL
 from scribe.encounters import dlq_messages, encounter_of_message
 from scribe.target import Deployment
 

@@ -7,6 +7,7 @@ import json
 from botocore.exceptions import ClientError
 
 from clinical.errors import TransientError
+from clinical.executions import execution_arn
 from clinical.layout import AudioUpload
 from clinical.observability import MetricUnit, logger, metrics
 from clinical.transcription import claimed_by_another_upload
@@ -24,24 +25,6 @@ def execution_input(upload: AudioUpload) -> str:
         {"encounter_id": upload.encounter_id, "audio_key": upload.key, "media_format": upload.media_format},
         sort_keys=True,
     )
-
-
-def execution_arn(state_machine_arn: str, encounter_id: str) -> str:
-    """The execution an encounter id names (executions are named by encounter id)."""
-    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{encounter_id}"
-
-
-def execution_history(stepfunctions, execution_arn: str) -> list[dict]:
-    """Every event of an execution's history, across pages."""
-    events, token = [], None
-    while True:
-        page = stepfunctions.get_execution_history(
-            executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {})
-        )
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            return events
 
 
 def start_encounter_execution(stepfunctions, state_machine_arn: str, upload: AudioUpload) -> bool:

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from clinical import clients
 from clinical.errors import MalformedMessage, pipeline_error_named
+from clinical.executions import STAGE_OF_STATE, UNSUCCESSFUL, execution_history
 from clinical.failures import FailureRecord, record_failure
 from clinical.layout import failure_key, transcription_job_name
 from clinical.messages import EncounterExecutionInput, parse_message
@@ -22,10 +23,6 @@ from clinical.objects import is_not_found, object_exists
 from clinical.quarantine import quarantine, quarantine_key
 from clinical.settings import PipelineSettings
 from clinical.transcription import THROTTLING_CODES, job_failure
-from orchestration.executions import execution_history
-
-UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
-STAGE_OF_STATE = {"GenerateNote": "note", "NoteWritten": "note"}  # every other state is about the transcript
 
 
 def describe(error_name: str, cause: str | None, job_name: str) -> tuple[str, bool]:

@@ -7,12 +7,13 @@ from botocore.exceptions import ClientError
 
 from clinical import clients
 from clinical.errors import content_free_errors
+from clinical.executions import UNSUCCESSFUL, execution_arn
 from clinical.observability import logger, metrics, tracer
 from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import accept_upload
-from orchestration.executions import execution_arn, start_encounter_execution
-from orchestration.failed_executions import UNSUCCESSFUL, record_execution_failure
+from orchestration.executions import start_encounter_execution
+from orchestration.failed_executions import record_execution_failure
 
 
 def execution_status(stepfunctions, state_machine_arn: str, encounter_id: str) -> str | None:

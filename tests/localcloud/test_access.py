@@ -1,6 +1,6 @@
 """The local cloud denies what AWS would deny, and a denial never loses an upload.
 
-Each test takes one grant away from the synthesized templates (localcloud.mutations), deploys both
+Each test takes one grant away from the synthesized templates (experiments.mutations), deploys both
 variants on the local cloud, sends a good and a failing encounter, and checks where the failure shows,
 with AWS's error name. docs/access.md has the table these tests stand behind.
 """
@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from localcloud.mutations import GRANTS, mutated_assembly, observe
+from experiments.mutations import GRANTS, mutated_assembly, observe
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 CHOREOGRAPHY, ORCHESTRATION = CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
@@ -137,8 +137,8 @@ def test_without_the_grant_the_failure_shows_where_aws_would_show_it(cdk_out, tm
 
 def test_a_key_policy_that_refuses_cloudwatch_logs_fails_the_deployment(cdk_out, tmp_path):
     """CloudWatch Logs refuses to create a log group whose key it may not use: the stack does not deploy."""
+    from experiments.mutations import remove_service_grant
     from localcloud.cloud import LocalCloud
-    from localcloud.mutations import remove_service_grant
 
     mutated = tmp_path / "no-logs-key"
     shutil.copytree(cdk_out, mutated)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -195,6 +198,32 @@ def test_local_without_a_running_local_cloud_says_how_to_start_one(monkeypatch, 
     assert "make localcloud" in scribe("--local", "list", exit_code=1).output
 
 
+def test_the_local_cloud_writes_its_endpoint_where_scribe_local_reads_it():
+    """localcloud.serve and scribe.target each name the endpoint file (neither imports the other): the same
+    path, by default and under SCRIBE_LOCAL_ENDPOINT_FILE."""
+    from localcloud import serve
+    from scribe import target
+
+    assert serve.LOCAL_ENDPOINT_FILE == target.LOCAL_ENDPOINT_FILE
+    both = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from localcloud.serve import LOCAL_ENDPOINT_FILE as a; from scribe.target import LOCAL_ENDPOINT_FILE as b;"
+            " print(a); print(b)",
+        ],
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(sys.path),
+            "SCRIBE_LOCAL_ENDPOINT_FILE": "/tmp/elsewhere/endpoint.json",  # noqa: S108 (never written)
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert both == ["/tmp/elsewhere/endpoint.json"] * 2  # noqa: S108
+
+
 def test_cost_prices_both_variants_and_rejects_an_unknown_model():
     estimate = scribe_json("cost", "--minutes", "3", "--encounters", "500")
     assert set(estimate["variants"]) == {"choreography", "orchestration"}
@@ -207,7 +236,7 @@ def test_cost_prices_both_variants_and_rejects_an_unknown_model():
 
 
 def test_the_measurement_counts_one_converse_call_and_six_transitions_per_encounter(cdk_out):
-    from localcloud.measure import measure
+    from experiments.measure import measure
 
     figures = measure(cdk_out, encounters=2)["per_encounter"]
     for variant in ("choreography", "orchestration"):

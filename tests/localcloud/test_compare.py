@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from localcloud import compare
-from localcloud.hostile import CASES
-from localcloud.invariants import check
+from experiments import compare
+from experiments.hostile import CASES
+from experiments.invariants import check
+from experiments.workloads import plan, workload_named, workloads
 from localcloud.service_model import ModelError
-from localcloud.workloads import plan, workload_named, workloads
 
 
 @pytest.fixture(scope="module")

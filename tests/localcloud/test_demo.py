@@ -4,7 +4,7 @@ import contextlib
 import io
 import shutil
 
-from localcloud import demo
+from experiments import demo
 
 
 def test_the_demo_takes_the_samples_to_notes_and_shows_the_fault_scenario(cdk_out, tmp_path):

@@ -1,4 +1,4 @@
-"""Hostile and careless inputs (the table in localcloud/hostile.py), each through both variants, each
+"""Hostile and careless inputs (the table in experiments/hostile.py), each through both variants, each
 with the one outcome it must have (issue 13, item 9). One local cloud runs every case, in two rounds:
 the uploads, then what comes after a note exists (re-uploads, forged transcripts)."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from experiments.hostile import CASES, TRANSCRIPTS, records
 from localcloud.cloud import LocalCloud
-from localcloud.hostile import CASES, TRANSCRIPTS, records
 from tests.localcloud.conftest import STACKS
 
 

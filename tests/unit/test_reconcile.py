@@ -7,10 +7,10 @@ import pytest
 
 from choreography import watchdog
 from clinical.errors import SweepIncomplete, TranscriptionThrottled, UnsupportedAudioFormat
+from clinical.executions import execution_arn
 from clinical.layout import rejected_upload_failure_key
 from clinical.reconcile import take_in_lost_uploads, unclaimed_uploads
 from clinical.settings import PipelineSettings
-from orchestration.executions import execution_arn
 from orchestration.upload_sweep import execution_status
 from tests.unit.conftest import BUCKET, PREFIX
 

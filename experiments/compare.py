@@ -5,8 +5,8 @@ fault plan: decisions depend on the seed, the fault kind, the subject and the at
 variants meet the same faults on the same work. The run uploads N encounters (the sample
 dictations, some duplicated, some breaking the contract), waits until every encounter has an
 outcome or the simulated budget is spent, redrives what failed, waits again, then checks the
-invariants (localcloud/invariants.py) and writes a report (JSON and Markdown). The `hostile` profile
-injects no service faults: it mixes the hostile table (localcloud/hostile.py) into the uploads, writes
+invariants (experiments/invariants.py) and writes a report (JSON and Markdown). The `hostile` profile
+injects no service faults: it mixes the hostile table (experiments/hostile.py) into the uploads, writes
 each case's second round once the first drain is over, and checks that each case ends in exactly its
 records.
 """
@@ -27,16 +27,16 @@ from pathlib import Path
 
 from clinical.layout import FAILURES_PREFIX
 from clinical.objects import keys_under
+from experiments.hostile import CASES, TRANSCRIPTS, Case
+from experiments.hostile import records as terminal_records
+from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check
+from experiments.measure import execution_histories, per_encounter_figures, state_transitions
+from experiments.workloads import Plan, plan, workload_named
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
-from localcloud.hostile import CASES, TRANSCRIPTS, Case
-from localcloud.hostile import records as terminal_records
-from localcloud.invariants import QUARANTINE_PREFIX, Snapshot, check
 from localcloud.lambda_runtime import INVOCATIONS, send_handler_output_to
-from localcloud.measure import execution_histories, per_encounter_figures, state_transitions
 from localcloud.service_model import load_latencies, quotas_named
 from localcloud.simulation import HorizonReached
-from localcloud.workloads import Plan, plan, workload_named
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@
    QuarantinedObjects metric exactly the quarantine records, and each alarm went to ALARM;
 6. no transcript or note text in any captured log line or execution history.
 
-Under the hostile profile (localcloud/hostile.py mixed into the workload), two more:
+Under the hostile profile (experiments/hostile.py mixed into the workload), two more:
 7. each hostile input ends in exactly the records its case expects;
 8. every upload ends in exactly one terminal record: no record for anything nobody uploaded, none twice.
 With no revisions in this design, "no note changed without a revision record" is 3: every note has one
@@ -52,7 +52,7 @@ class Snapshot:
     failure_records_written: int = 0
     quarantine_records_written: int = 0
     # Under the hostile profile: each case's expected records, and every record in the bucket, in the
-    # notation of localcloud/hostile.py ("note:<id>", "failure:<id>:<type>", "rejected:<key>:<type>", ...).
+    # notation of experiments/hostile.py ("note:<id>", "failure:<id>:<type>", "rejected:<key>:<type>", ...).
     hostile_expected: dict[str, tuple[str, ...]] | None = None
     records: list[str] = field(default_factory=list)
 

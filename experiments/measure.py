@@ -4,7 +4,7 @@ Runs N sample dictations through both deployed variants (no faults), counts ever
 pipeline makes (service and operation), the Lambda invocations per function, and the state
 transitions, and writes the per-encounter figures to scribe/measured_operations.json, which
 `scribe cost` prices. Prints the figures.
-Usage: python -m localcloud.measure [cdk.out] [--encounters N]
+Usage: python -m experiments.measure [cdk.out] [--encounters N]
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from clinical.executions import execution_history
 from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import INVOCATIONS
-from orchestration.executions import execution_history
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -96,7 +96,7 @@ def measure(cdk_out: Path, encounters: int, burst: bool = False) -> dict:
     return {
         "measured_at": datetime.now(UTC).date().isoformat(),
         "how": (
-            f"python -m localcloud.measure --encounters {encounters}{' --burst' if burst else ''}: sample dictations, "
+            f"python -m experiments.measure --encounters {encounters}{' --burst' if burst else ''}: sample dictations, "
             f"{'all uploaded at once' if burst else 'one at a time'}, no faults, moto 5.2.5; scheduled sweeps during "
             "the run are included"
         ),
@@ -106,7 +106,7 @@ def measure(cdk_out: Path, encounters: int, burst: bool = False) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localcloud.measure", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.measure", description=__doc__.splitlines()[0])
     parser.add_argument("cdk_out", nargs="?", default="cdk.out", type=Path)
     parser.add_argument("--encounters", type=int, default=30)
     parser.add_argument("--output", type=Path, default=MEASURED)

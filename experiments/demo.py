@@ -2,7 +2,7 @@
 
 Deploys both synthesized stacks, uploads the bundled sample dictations to both variants, follows
 each encounter to its note, replays a fault scenario, and prints what each variant showed.
-Usage: python -m localcloud.demo [cdk.out]
+Usage: python -m experiments.demo [cdk.out]
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Workloads as data (localcloud/model/workloads.json): who uploads what, and when.
+"""Workloads as data (experiments/workloads.json): who uploads what, and when.
 
 A workload turns into a list of uploads (key, body, simulated second of arrival, audio length) that is
 the same for a given seed whichever variant runs it. Bad input fails before anything runs, with one
@@ -12,10 +12,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localcloud.service_model import MODEL, ModelError, quota_settings, read_model_file
+from localcloud.service_model import ModelError, quota_settings, read_model_file
 from localcloud.transcribe_medical import audio_seconds
 
-WORKLOADS_FILE = MODEL / "workloads.json"
+WORKLOADS_FILE = Path(__file__).resolve().parent / "workloads.json"
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 FIELDS = {
     "encounters",

@@ -1,6 +1,6 @@
 """Cloud assemblies with one grant taken away, to see on the local cloud what AWS would do without it.
 
-    python -m localcloud.mutations cdk.out /tmp/no-model --without invoke-the-model
+    python -m experiments.mutations cdk.out /tmp/no-model --without invoke-the-model
     make demo CDK_OUT=/tmp/no-model
 
 Each grant the pipeline needs is named here with the policy statements that give it: the identity
@@ -268,7 +268,7 @@ def table(cdk_out: Path, work: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localcloud.mutations", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.mutations", description=__doc__.splitlines()[0])
     parser.add_argument("cdk_out", type=Path)
     parser.add_argument("out", type=Path, help="where to write the mutated assembly (with --table: a work folder)")
     what = parser.add_mutually_exclusive_group(required=True)

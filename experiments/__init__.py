@@ -1,0 +1,10 @@
+"""The experiments: what this project runs on the local cloud to compare, demonstrate and measure the two variants.
+
+`demo` (make demo) deploys both stacks and runs the samples and a fault scenario through them; `compare`
+(scribe compare) runs a workload (workloads.json) under a fault profile (fault_profiles.json) through both
+variants and checks the invariants (`invariants`, with the hostile-input table of `hostile`); `measure`
+counts the AWS operations one encounter takes; `mutations` takes grants away from the synthesized
+templates to show what each one is for. They sit on top of everything else: they drive the emulator
+(localcloud), the operator CLI (scribe), the stack names (stacks.names) and the domain (clinical), and
+nothing below imports them.
+"""

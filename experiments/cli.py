@@ -1,0 +1,74 @@
+"""`scribe compare`: the comparison as a command of the operator CLI.
+
+scribe does not import the experiments: pyproject.toml offers this command under the "scribe.commands"
+entry points, and scribe.cli adds what that group holds to its commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("compare")
+@click.option("--workload", default="steady", show_default=True, help="A workload of experiments/workloads.json.")
+@click.option("--encounters", type=click.IntRange(1, 5000), default=None, help="Override the workload's count.")
+@click.option("--quotas", default=None, help="Quota settings to run under, comma-separated (default: the workload's).")
+@click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True, help="Runs in parallel processes.")
+@click.option(
+    "--faults", "profile", default="default", show_default=True, help="A profile of experiments/fault_profiles.json."
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write report.json and report.md here.",
+)
+@click.option("--cdk-out", type=click.Path(path_type=Path), default=Path("cdk.out"), show_default=True)
+@click.option("--update-readme", is_flag=True, help="Regenerate the README's comparison section from this report.")
+@click.option(
+    "--results", "results_file", type=click.Path(path_type=Path), default=None, help="Write the results page here."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def compare(
+    ctx, workload, encounters, quotas, workers, profile, seed, report_dir, cdk_out, update_readme, results_file, as_json
+) -> None:
+    """Run the same workload with the same seeded faults through both variants on the local cloud, under
+    each quota setting, redrive, check the invariants and report. Exits 1 if any invariant fails."""
+    from experiments import compare as comparison
+    from scribe.cli import BadInput  # here, not above: scribe.cli loads this module while it is imported
+
+    if not (cdk_out / "manifest.json").exists():
+        raise BadInput(f"{cdk_out} holds no synthesized app: run `make synth` first")
+    settings = [name.strip() for name in quotas.split(",")] if quotas else None
+    try:
+        report = comparison.compare(
+            cdk_out,
+            encounters,
+            profile,
+            seed,
+            comparison.progress_printer(),
+            workload=workload,
+            quotas=settings,
+            workers=workers,
+        )
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    if report_dir:
+        comparison.write_report(report, report_dir)
+    if update_readme:
+        comparison.update_readme(Path("README.md"), report)
+    if results_file:
+        results_file.parent.mkdir(parents=True, exist_ok=True)
+        results_file.write_text(comparison.results_markdown(report))
+    click.echo(comparison.report_json(report) if as_json else comparison.markdown(report))
+    if not report["all_invariants_pass"]:
+        click.echo("INVARIANT FAILED", err=True)
+        ctx.exit(1)

@@ -1,0 +1,68 @@
+"""`scribe compare` comes from the experiments through the "scribe.commands" entry points: scribe imports no
+experiment, and its loader adds whatever that group offers."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import tomllib
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from scribe import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPARE = EntryPoint(name="compare", value="experiments.cli:compare", group=cli.COMMANDS_ENTRY_POINTS)
+COMPARE_OPTIONS = (
+    "--workload",
+    "--encounters",
+    "--quotas",
+    "--workers",
+    "--faults",
+    "--seed",
+    "--report",
+    "--cdk-out",
+    "--update-readme",
+    "--results",
+    "--json",
+)
+
+
+def group_with(*entry_points: EntryPoint) -> click.Group:
+    @click.group()
+    def group() -> None:
+        pass
+
+    cli.add_commands(group, entry_points)
+    return group
+
+
+def test_pyproject_offers_compare_under_the_group_scribe_reads():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["entry-points"][cli.COMMANDS_ENTRY_POINTS] == {"compare": COMPARE.value}
+
+
+def test_the_loader_adds_each_entry_point_as_a_command_under_its_name():
+    group = group_with(COMPARE)
+    assert list(group.commands) == ["compare"]
+    shown = CliRunner().invoke(group, ["compare", "--help"])
+    assert shown.exit_code == 0, shown.output
+    assert [option for option in COMPARE_OPTIONS if option not in shown.output] == []
+
+
+def test_no_entry_points_no_commands():
+    assert group_with().commands == {}
+
+
+def test_compare_without_a_synthesized_app_is_bad_input(tmp_path):
+    result = CliRunner().invoke(group_with(COMPARE), ["compare", "--cdk-out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "holds no synthesized app: run `make synth` first" in result.output
+
+
+def test_scribe_has_every_command_the_installed_distribution_registers():
+    """After `make install` (which pyproject.toml changes trigger) the group holds compare; scribe added it."""
+    registered = {entry.name for entry in importlib.metadata.entry_points(group=cli.COMMANDS_ENTRY_POINTS)}
+    assert registered <= set(cli.main.commands)
