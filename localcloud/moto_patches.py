@@ -288,6 +288,8 @@ PATCHES: tuple[Patch, ...] = (
     ),
 )
 DECLARED = {(patch.target, patch.how) for patch in PATCHES}
+# APIs `add` has added and not yet removed: (id of the owner, name) -> how many adds are open.
+_ADDED: dict[tuple[int, str], int] = {}
 
 
 class UndeclaredPatch(RuntimeError):
@@ -332,15 +334,24 @@ def replace(target: str, new: Any):
 
 @contextlib.contextmanager
 def add(target: str, new: Any) -> Iterator[None]:
-    """Add an API the library lacks, for as long as the context lasts."""
+    """Add an API the library lacks, for as long as the context lasts (nested adds of the same API stack:
+    the inner one wins until it exits)."""
     owner, name = _declared(target, "add")
-    if name in vars(owner):
+    ours = _ADDED.get((id(owner), name), 0)
+    if name in vars(owner) and not ours:
         raise MotoChanged(f"{_shim_of(target)}: {target} exists now: moto implements it, remove the shim's own")
+    previous = vars(owner).get(name)
     setattr(owner, name, new)
+    _ADDED[(id(owner), name)] = ours + 1
     try:
         yield
     finally:
-        delattr(owner, name)
+        _ADDED[(id(owner), name)] = ours
+        if ours:
+            setattr(owner, name, previous)
+        else:
+            delattr(owner, name)
+            del _ADDED[(id(owner), name)]
 
 
 def update(target: str, values: dict, key: str | None = None):

@@ -55,11 +55,15 @@ def test_a_shim_cannot_patch_what_the_table_does_not_declare_nor_add_what_moto_h
         pass
 
 
-def test_an_added_api_is_gone_again_after_its_context():
+def test_an_added_api_is_gone_again_after_its_context_and_nested_adds_stack():
     from moto.sqs.responses import SQSResponse
 
-    with moto_patches.add("moto.sqs.responses.SQSResponse.start_message_move_task", lambda self: "added"):
-        assert SQSResponse.start_message_move_task(None) == "added"
+    target = "moto.sqs.responses.SQSResponse.start_message_move_task"
+    with moto_patches.add(target, lambda self: "outer"):
+        assert SQSResponse.start_message_move_task(None) == "outer"
+        with moto_patches.add(target, lambda self: "inner"):
+            assert SQSResponse.start_message_move_task(None) == "inner"
+        assert SQSResponse.start_message_move_task(None) == "outer"
     assert not hasattr(SQSResponse, "start_message_move_task")
 
 
