@@ -165,18 +165,30 @@ def scribe(*args: str) -> int:
     return code or 0
 
 
-def run_scenario(cloud: LocalCloud, title: str, commands: list[list[str]], direct: list[tuple[str, bytes]]) -> None:
-    """Upload with scribe (and `direct` puts, as a client that bypasses scribe would), then follow everything."""
+def run_scenario(
+    cloud: LocalCloud,
+    title: str,
+    commands: list[tuple[list[str], bool]],
+    direct: list[tuple[str, bytes]],
+    notes_expected: bool = False,
+) -> None:
+    """Upload with scribe (and `direct` puts, as a client that bypasses scribe would), then follow everything.
+    Each command says whether scribe must accept it; with `notes_expected`, every upload scribe accepted must
+    end in a note in both variants. Anything else is a broken step: it is named, and the demo exits 1."""
     say(f"\n== {title}")
     cloud.alarms.reset()
     uploaded: dict[str, float] = {}
-    for command in commands:
-        if scribe(*command) == 0:
+    for command, must_succeed in commands:
+        accepted = scribe(*command) == 0
+        if accepted != must_succeed:
+            BROKEN_STEPS.append(f"scribe {' '.join(command)} {'failed' if must_succeed else 'was accepted'}")
+        if accepted:
             files = [a for a in command[1:] if a.endswith(".wav")]
             ids = [command[command.index("--encounter-id") + 1]] if "--encounter-id" in command else None
             for encounter_id in ids or [Path(f).stem for f in files]:
                 uploaded.setdefault(encounter_id, cloud.clock.now())
     s3 = cloud.client("s3")
+    accepted_ids = set(uploaded)
     for key, body in direct:
         for stack in VARIANTS.values():
             s3.put_object(Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key, Body=body)
@@ -196,6 +208,8 @@ def run_scenario(cloud: LocalCloud, title: str, commands: list[list[str]], direc
             result = outcome(cloud, variant, encounter_id, at)
             if result.result == "NO OUTCOME":
                 MISSING_OUTCOMES.append(f"{variant}/{encounter_id}")
+            elif notes_expected and encounter_id in accepted_ids and result.result != "note":
+                BROKEN_STEPS.append(f"{variant}/{encounter_id} ended in {result.result!r}, not a note")
             row += [f"{result.result} after {duration(result.simulated_seconds)}", result.evidence]
         rows.append(row)
     table(rows)
@@ -232,12 +246,14 @@ def access_report(cloud: LocalCloud) -> None:
 VARIANTS_BY_STACK = {stack: variant for variant, stack in VARIANTS.items()}
 # Uploads that ended with neither a note nor a failure record: the promise broken, so the demo fails.
 MISSING_OUTCOMES: list[str] = []
+BROKEN_STEPS: list[str] = []
 
 
 def main(argv: list[str]) -> int:
     cdk_out = Path(argv[1] if len(argv) > 1 else "cdk.out")
     real_start = time.monotonic()
     MISSING_OUTCOMES.clear()
+    BROKEN_STEPS.clear()
     say("Local cloud: moto 5.2.5 with this project's shims. Stand-ins, LOCAL ONLY:")
     say(
         "  Transcribe Medical = the reference transcript of each sample (samples/*.txt); a job takes "
@@ -276,8 +292,9 @@ def main(argv: list[str]) -> int:
             run_scenario(
                 cloud,
                 "Scenario 1: the sample dictations, one of them again (its id is in use) and a bad file, no faults",
-                [["upload", *paths], ["upload", paths[0]], ["upload", str(bad)]],
+                [(["upload", *paths], True), (["upload", paths[0]], False), (["upload", str(bad)], False)],
                 [("audio/visit notes.txt", b"not audio")],
+                notes_expected=True,
             )
 
             cloud.faults = FaultPlan(rates=dict(FAULT_SCENARIO.rates), seed=FAULT_SCENARIO.seed)  # a fresh replay
@@ -285,7 +302,7 @@ def main(argv: list[str]) -> int:
             run_scenario(
                 cloud,
                 f"Scenario 2: the same dictations again under faults ({rates}, seed {FAULT_SCENARIO.seed})",
-                [["upload", path, "--encounter-id", f"{Path(path).stem}-retake"] for path in paths],
+                [(["upload", path, "--encounter-id", f"{Path(path).stem}-retake"], True) for path in paths],
                 [],
             )
             say(f"  faults injected: {dict(cloud.faults.injected)}")
@@ -298,8 +315,9 @@ def main(argv: list[str]) -> int:
     note(f"demo finished in {time.monotonic() - real_start:.1f} s real; the local cloud on port {port} is stopped")
     if MISSING_OUTCOMES:
         say(f"\nFAILED: {len(MISSING_OUTCOMES)} upload(s) ended with no note and no failure record: {MISSING_OUTCOMES}")
-        return 1
-    return 0
+    for step in BROKEN_STEPS:
+        say(f"\nFAILED: {step}")
+    return 1 if MISSING_OUTCOMES or BROKEN_STEPS else 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Usage: python -m experiments.measure [cdk.out] [--encounters N]
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections import Counter
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from clinical.executions import execution_history
 from localcloud.cloud import LocalCloud
-from localcloud.lambda_runtime import INVOCATIONS
+from localcloud.lambda_runtime import INVOCATIONS, send_handler_output_to
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -70,7 +71,11 @@ def measure(cdk_out: Path, encounters: int, burst: bool = False) -> dict:
     result = {}
     for variant, stack in VARIANTS.items():
         with LocalCloud(cdk_out) as cloud:
+            send_handler_output_to(io.StringIO())  # the handlers' log lines are not the measurement's output
             cloud.deploy(stack)
+            from clinical import observability  # loaded by the deploy (as Lambda's init would)
+
+            observability.logger.registered_handler.setStream(io.StringIO())
             for sample in samples:
                 cloud.transcribe.register(sample.read_bytes(), sample.with_suffix(".txt").read_text().strip())
             invocations_before = Counter(INVOCATIONS.invocations)

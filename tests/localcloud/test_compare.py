@@ -147,13 +147,66 @@ def test_the_failure_metric_counts_each_record_written_once_and_the_checker_fail
         assert name in {v.name for v in check(counted) if not v.passed}, miscount
 
 
-def test_the_readmes_comparison_section_is_generated_from_the_committed_report():
+@pytest.mark.parametrize(("report_dir", "encounters"), [("compare-default", 200), ("clinic-burst", 200)])
+def test_each_results_section_is_generated_from_its_committed_report(report_dir, encounters):
     root = compare.PROJECT
-    report = json.loads((root / "reports" / "compare-default" / "report.json").read_text())
-    readme = (root / "README.md").read_text()
-    section = readme[readme.index(compare.README_BEGIN) + len(compare.README_BEGIN) : readme.index(compare.README_END)]
-    assert section == "\n" + compare.markdown(report)
-    assert report["all_invariants_pass"] and report["parameters"]["encounters"] == 200
+    report = json.loads((root / "reports" / report_dir / "report.json").read_text())
+    page = (root / "docs" / "results.md").read_text()
+    begin, end = compare.results_markers(report["parameters"]["workload"])
+    assert page[page.index(begin) + len(begin) : page.index(end)] == "\n" + compare.results_section(report)
+    assert report["all_invariants_pass"] and report["parameters"]["encounters"] == encounters
+    assert begin not in (root / "README.md").read_text(), "generated results stay out of the README"
+
+
+def test_update_results_replaces_only_its_workloads_section(tmp_path):
+    root = compare.PROJECT
+    steady = json.loads((root / "reports" / "compare-default" / "report.json").read_text())
+    burst = json.loads((root / "reports" / "clinic-burst" / "report.json").read_text())
+    page = tmp_path / "results.md"
+    compare.update_results(page, steady)
+    compare.update_results(page, burst)
+    compare.update_results(page, {**steady, "real_seconds": 1.5})
+    text = page.read_text()
+    assert text.startswith("# Results") and text.count("<!-- results:steady:begin -->") == 1
+    assert "; 1.5 s real." in text and text.index("results:steady:begin") < text.index("results:clinic-burst:begin")
+
+
+def compare_command(monkeypatch, report: dict):
+    """`scribe compare` with the run itself replaced by a canned report."""
+    from importlib.metadata import EntryPoint
+
+    import click
+
+    from scribe import cli
+
+    monkeypatch.setattr(compare, "compare", lambda *args, **kwargs: report)
+
+    @click.group()
+    def group() -> None:
+        pass
+
+    cli.add_commands(group, [EntryPoint("compare", "experiments.cli:compare", cli.COMMANDS_ENTRY_POINTS)])
+    return group
+
+
+def test_compare_exits_1_naming_the_failed_invariant_and_writes_nothing(monkeypatch, tmp_path, cdk_out):
+    from click.testing import CliRunner
+
+    report = json.loads((compare.PROJECT / "reports" / "compare-default" / "report.json").read_text())
+    # (The committed report keeps no per-run timelines, so this run writes the results page, not the charts.)
+    args = ["compare", "--cdk-out", str(cdk_out), "--results", str(tmp_path / "results.md")]
+    passed = CliRunner().invoke(compare_command(monkeypatch, report), args)
+    assert passed.exit_code == 0, passed.output
+    assert "<!-- results:steady:begin -->" in (tmp_path / "results.md").read_text()
+
+    failing = json.loads(json.dumps(report))
+    failing["quotas"]["default"]["variants"]["orchestration"]["invariants"][1].update(status="FAIL", detail="1 lost")
+    out = tmp_path / "after-failure"
+    args = ["compare", "--cdk-out", str(cdk_out), "--report", str(out), "--results", str(out / "results.md")]
+    failed = CliRunner().invoke(compare_command(monkeypatch, failing), args)
+    assert failed.exit_code == 1
+    assert "INVARIANT FAILED: default/orchestration: no silent loss (1 lost)" in failed.stderr
+    assert not out.exists(), "nothing is written for a failing run"
 
 
 def without_wall_time(report: dict) -> str:

@@ -3,6 +3,7 @@
 import contextlib
 import io
 import shutil
+from pathlib import Path
 
 from experiments import demo
 
@@ -29,3 +30,26 @@ def test_the_demo_takes_the_samples_to_notes_and_shows_the_fault_scenario(cdk_ou
     assert "the audio file" in text or "not a format Transcribe Medical accepts" in text, "scribe refused the bad file"
     assert "answered by asking 1 service(s): stepfunctions (one execution history)" in text
     assert "answered by asking 3 service(s): s3, transcribe, sqs" in text
+
+
+def test_make_demo_exits_non_zero_when_a_step_is_broken(cdk_out, tmp_path):
+    """The model grant taken away: the samples end in failure records, not notes; `make demo` names the
+    broken step and exits non-zero (the Makefile runs its recipes with pipefail and hides no stderr)."""
+    import os
+    import subprocess
+
+    from experiments.mutations import mutated_assembly
+
+    broken = tmp_path / "broken"
+    mutated_assembly(cdk_out, broken, "invoke-the-model")
+    root = Path(demo.__file__).resolve().parents[1]
+    done = subprocess.run(  # noqa: S603 (make, with our own arguments)
+        [shutil.which("make") or "make", "--no-print-directory", "-o", "synth", "demo", f"CDK_OUT={broken}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MAKEFLAGS": ""},
+        check=False,
+    )
+    assert done.returncode != 0, done.stdout[-2000:]
+    assert "FAILED: choreography/ankle-sprain ended in 'failed: NoteModelRejected', not a note" in done.stdout

@@ -24,7 +24,6 @@ COMPARE_OPTIONS = (
     "--seed",
     "--report",
     "--cdk-out",
-    "--update-readme",
     "--results",
     "--json",
 )
