@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from clinical.layout import FAILURES_PREFIX
 from clinical.objects import keys_under
@@ -137,6 +138,41 @@ def _percentile(values: list[float], q: float) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+@dataclass
+class _Phase:
+    """What one variant's run carries from phase to phase."""
+
+    cloud: LocalCloud
+    variant: str
+    stack: str
+    workload: Plan
+    hostile: tuple[Case, ...]
+    s3: Any
+    bucket: str
+    emf_start: int
+    invocations_start: Counter
+    uploaded_at: dict[str, float] = field(default_factory=dict)
+    failed_before: set[str] = field(default_factory=set)
+    first_records: list[dict] = field(default_factory=list)
+    first_fired: list[float] = field(default_factory=list)
+    redriven: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Left:
+    """What a run left behind, read once for the snapshot, the timings and the outcomes."""
+
+    notes: list[str]
+    failures: list[str]
+    versions: Counter
+    records: list[dict]
+    transitions: int
+    statuses: dict[str, str]
+    dlq: dict[str, int]
+    fired: list
+    histories: str = ""
+
+
 def run_variant(
     cdk_out: Path,
     variant: str,
@@ -150,10 +186,6 @@ def run_variant(
 ) -> VariantRun:
     """One variant's run under one quota setting, with the `hostile` cases mixed in. `tamper(cloud, stack)`,
     if given, acts behind the pipeline's back before the check (the tests use it to prove the checker can fail)."""
-    from scribe.cost import PRICES, encounter_cost
-    from scribe.redrive import redrive
-    from scribe.target import Target
-
     stack = VARIANTS[variant]
     run = VariantRun(variant)
     with LocalCloud(cdk_out, faults=FaultPlan(rates=dict(rates), seed=seed), seed=seed, quotas=quotas) as cloud:
@@ -168,11 +200,11 @@ def run_variant(
         logs = io.StringIO()
         previous_stream = observability.logger.registered_handler.setStream(logs)
         send_handler_output_to(io.StringIO())  # the EMF lines are kept in INVOCATIONS; not for the console
-        emf_start, invocations_start = len(INVOCATIONS.emf), Counter(INVOCATIONS.invocations)
+        phase = _Phase(
+            cloud, variant, stack, workload, hostile, cloud.client("s3"), cloud.outputs[stack]["EncounterBucketName"],
+            len(INVOCATIONS.emf), Counter(INVOCATIONS.invocations),
+        )  # fmt: skip
         cloud.operations.counts.clear()
-        bucket = cloud.outputs[stack]["EncounterBucketName"]
-        s3 = cloud.client("s3")
-        uploaded_at: dict[str, float] = {}
         progress = {"phase": "uploading"}
 
         def tick() -> None:
@@ -180,216 +212,278 @@ def run_variant(
             show(f"{variant:13} {progress['phase']:<10} {done}/{len(workload.valid_ids)} settled, "
                  f"{cloud.clock.now() / 3600:5.1f} simulated h")  # fmt: skip
 
-        first_upload = cloud.clock.now() + FIRST_UPLOAD_AFTER_SECONDS
-        for at, key, body in _arrivals(workload, hostile):
-            # Each upload at its moment of the workload's simulated time; the cloud runs meanwhile.
-            cloud.run_for(max(first_upload + at - cloud.clock.now(), 0.0))
-            s3.put_object(Bucket=bucket, Key=key, Body=body)
-            cloud.operations.add("s3", "PutObject")  # the upload (the harness makes it here)
-            if (encounter_id := key.removeprefix("audio/").rpartition(".")[0]) in workload.valid_ids:
-                uploaded_at.setdefault(encounter_id, cloud.clock.now())
-        progress["phase"] = "settling"
-        _settle(cloud, stack, workload, tick if show is not None else None)
-        if hostile:
-            # Round two of the hostile cases (re-uploads, forged transcripts), once round one is over.
-            _quiet_after_sweeps(cloud)
-            for case in hostile:
-                for key, body in case.then:
-                    s3.put_object(Bucket=bucket, Key=key, Body=body)
-                    cloud.operations.add("s3", "PutObject")
-            _quiet_after_sweeps(cloud)
-        failed_before = {k.removeprefix("failures/").removesuffix(".json") for k in _keys(cloud, stack, "failures/")}
-        # Failure to alarm, before the redrive rewrites records: each record's time to the next ALARM
-        # transition of EncounterFailures (0 if the alarm was already in ALARM from an earlier failure).
-        cloud.alarms.evaluate()
-        first_records = [_json(cloud, stack, f"failures/{i}.json") for i in sorted(failed_before)]
-        first_fired = [e.simulated_at for e in cloud.alarms.fired if e.alarm_name.startswith(f"{stack}-")
-                       and e.metric == "EncounterFailures"]  # fmt: skip
+        _upload_and_settle(phase, progress, tick if show is not None else None)
+        _note_first_failures(phase)
         progress["phase"] = "redriving"
-        deployment = Target(region="us-east-1", local=True).deployment(variant)
-        redriven = set(redrive(deployment, None).encounters)
-        progress["phase"] = "settling"
-        _settle(cloud, stack, workload, tick if show is not None else None)
-        cloud.alarms.evaluate()
+        _redrive_and_settle(phase, progress, tick if show is not None else None)
         if tamper is not None:
             tamper(cloud, stack)
-
-        notes = _keys(cloud, stack, "notes/")
-        failures = _keys(cloud, stack, "failures/")
-        versions = Counter()
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="notes/"):
-            for version in page.get("Versions", []):
-                versions[version["Key"]] += 1
-        records_written = Counter()
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=FAILURES_PREFIX):
-            for version in page.get("Versions", []):
-                records_written[version["Key"].startswith(QUARANTINE_PREFIX)] += 1
-        records = [_json(cloud, stack, key) for key in failures]
-        executions = execution_histories(cloud, stack)
-        histories = "\n".join(json.dumps(events, default=str) for _name, _status, events in executions)
-        transitions = state_transitions(executions)
-        statuses = {name: status for name, status, _events in executions}
-        emf = INVOCATIONS.emf[emf_start:]
-        fired = [event for event in cloud.alarms.fired if event.alarm_name.startswith(f"{stack}-")]
-        sqs = cloud.client("sqs")
-        dlq = {
-            name.removesuffix("Url"): int(
-                sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
-                    "ApproximateNumberOfMessages"
-                ]
-            )
-            for name, url in cloud.outputs[stack].items()
-            if name.endswith("DlqUrl")
-        }
-        phi = [s.read_text().strip() for s in sorted(SAMPLES.glob("*.txt"))]
-        phi += [sentence.strip() for text in list(phi) for sentence in text.split(". ") if len(sentence.strip()) >= 12]
-        for key in notes[:50]:
-            soap = _json(cloud, stack, key).get("soap", {})
-            sections = ("subjective", "objective", "assessment", "plan")
-            phi += [soap[s].removeprefix("[local note model] ") for s in sections if s in soap]
+        left = _what_was_left(phase)
+        run.snapshot = _snapshot(phase, left, logs)
         observability.logger.registered_handler.setStream(previous_stream)
-        log_text = logs.getvalue() + "\n".join(json.dumps(document) for document in emf)
-
-        run.snapshot = Snapshot(
-            valid_ids=set(workload.valid_ids),
-            invalid_keys=list(workload.invalid_keys),
-            note_versions={key: versions[key] for key in notes},  # a deleted note (a delete marker) counts as none
-            failure_keys=set(failures),
-            encounter_failures_counted=_emf_sum(emf, "EncounterFailures", stack),
-            failure_alarm_fired=any(event.metric == "EncounterFailures" for event in fired),
-            logs=log_text,
-            histories=histories,
-            phi_texts=phi,
-            quarantined_counted=_emf_sum(emf, "QuarantinedObjects", stack),
-            failure_records_written=records_written[False],
-            quarantine_records_written=records_written[True],
-            quarantine_alarm_fired=any(event.metric == "QuarantinedObjects" for event in fired),
-            hostile_expected={case.name: case.expected_records for case in hostile} if hostile else None,
-            records=terminal_records(s3, bucket) if hostile else [],
-        )
         run.invariants = check(run.snapshot)
-
-        # Timings: from upload to note, less the time Transcribe itself took (the local note model takes none).
-        jobs = {}
-        transcribe = cloud.client("transcribe")
-        for status in ("COMPLETED", "FAILED"):
-            kwargs = {"Status": status, "MaxResults": 100}
-            while True:
-                page = transcribe.list_medical_transcription_jobs(**kwargs)
-                for job in page["MedicalTranscriptionJobSummaries"]:
-                    jobs[job["MedicalTranscriptionJobName"].removeprefix(f"{stack}-")] = job
-                if not page.get("NextToken"):
-                    break
-                kwargs["NextToken"] = page["NextToken"]
-        # Per encounter: time to note, and the coordination overhead in it (less its own Transcribe job and
-        # its own model call, as the latency model prices them).
-        latencies, concurrency = cloud.latencies, cloud.quotas.transcribe_medical_concurrent_jobs
-        time_to_note, overheads, timeline = [], [], []
-        own_work = {e: latencies.transcribe_job(workload.audio_seconds[e]) for e in sorted(uploaded_at)}
-        for key in notes:
-            encounter_id = key.removeprefix("notes/").removesuffix(".json")
-            job = jobs.get(encounter_id)
-            if encounter_id not in uploaded_at or encounter_id in redriven or not job:
-                continue
-            provenance = _json(cloud, stack, key).get("provenance")
-            if not provenance:
-                continue
-            note_at = cloud.clock.at(datetime.fromisoformat(provenance["created_at"]))
-            model = latencies.bedrock(provenance.get("input_tokens") or 0, provenance.get("output_tokens") or 0)
-            took = note_at - uploaded_at[encounter_id]
-            time_to_note.append(took)
-            overheads.append(max(took - own_work[encounter_id] - model, 0.0))
-            timeline.append((uploaded_at[encounter_id], cloud.clock.at(job["CreationTime"]), note_at))
-        run.timeline = sorted(timeline)
-        note_times = [t[2] for t in timeline]
-        first = min(uploaded_at.values()) if uploaded_at else 0.0
-        # The physical floor: the longest single encounter (from its upload), or all Transcribe work spread
-        # over the concurrent-job quota, whichever is larger.
-        bound = max(
-            max((uploaded_at[e] - first + work for e, work in own_work.items()), default=0.0),
-            sum(own_work.values()) / max(concurrency, 1),
-        )
-        drain = (max(note_times) - first) if note_times else None
-        starts = cloud.operations.counts[("transcribe", "StartMedicalTranscriptionJob")]
-        outcome_ids = {k.removeprefix("notes/").removesuffix(".json") for k in notes}
-        outcome_ids |= {k.removeprefix("failures/").removesuffix(".json") for k in failures}
-        run.drain = {
-            "drain_seconds": _round(drain),
-            "lower_bound_seconds": _round(bound),
-            "drain_to_bound_ratio": _round(drain / bound, 3) if drain and bound else None,
-            "time_to_note_p50_seconds": _round(_percentile(time_to_note, 50)),
-            "time_to_note_p95_seconds": _round(_percentile(time_to_note, 95)),
-            "time_to_note_p99_seconds": _round(_percentile(time_to_note, 99)),
-            "overhead_p50_seconds": _round(_percentile(overheads, 50)),
-            "overhead_p95_seconds": _round(_percentile(overheads, 95)),
-            "lost": len(workload.valid_ids - outcome_ids),
-            "duplicates": sum(1 for count in versions.values() if count > 1),
-            "throttled": dict(sorted(cloud.quota_ledger.throttled.items())),
-            "transcribe_start_retries": max(starts - len(jobs), 0),
-            "peak_transcribe_jobs": cloud.transcribe.peak_concurrency,
-            "lambda_starts": dict(sorted(cloud.lambda_starts.items())),
-        }
-        to_alarm = []
-        alarm_times = sorted(first_fired)
-        for record in first_records:
-            at = cloud.clock.at(datetime.fromisoformat(record["recorded_at"]))
-            later = [t - at for t in alarm_times if t >= at - 1]
-            earlier = [t for t in alarm_times if t < at - 1]
-            if later:
-                to_alarm.append(max(later[0], 0.0))
-            elif earlier:
-                to_alarm.append(0.0)  # the alarm was already in ALARM
-        run.latency = {
-            "overhead_p50_s": _round(_percentile(overheads, 50)),
-            "overhead_p95_s": _round(_percentile(overheads, 95)),
-            "failure_to_alarm_p50_s": _round(_percentile(to_alarm, 50)),
-            "failure_to_alarm_max_s": _round(max(to_alarm)) if to_alarm else None,
-        }
-
-        n = len(workload.uploads) + sum(len(case.first) + len(case.then) for case in hostile)
-        invoked = Counter(INVOCATIONS.invocations) - invocations_start
-        figures = per_encounter_figures(cloud, stack, invoked, transitions, n)
-        by_service = Counter()
-        for (service, _operation), count in cloud.operations.counts.items():
-            by_service[service] += count
-        run.operations_per_encounter = {
-            "lambda_invocations": sum(f["invocations"] for f in figures["lambda"].values()),
-            "state_transitions": figures["state_transitions"],
-            "sqs_requests": by_service["sqs"] / n,
-            "s3_requests": by_service["s3"] / n,
-            "transcribe_calls": by_service["transcribe"] / n,
-            "bedrock_calls": by_service["bedrock-runtime"] / n,
-        }
-        measured = {"per_encounter": {variant: figures}}
-        lines = encounter_cost(
-            variant,
-            COST_MINUTES,
-            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
-            json.loads(PRICES.read_text()),
-            measured,
-        )
-        run.cost_per_1000 = sum(line.usd_per_encounter for line in lines) * 1000
-        run.outcomes = {
-            "uploads": n,
-            "valid_encounters": len(workload.valid_ids),
-            "notes": len(notes),
-            "failure_records": len(failures),
-            "failures_by_stage_and_reason": dict(
-                Counter(
-                    "quarantine" if r.get("kind") == "quarantine" else f"{r['stage']}: {r['error_type']}"
-                    for r in records
-                ).most_common()
-            ),
-            "dlq_messages": dlq,
-            "failed_executions": sum(1 for s in statuses.values() if s in ("FAILED", "TIMED_OUT", "ABORTED"))
-            if variant == "orchestration"
-            else None,
-            "alarms_to_alarm": sorted({e.alarm_name.removeprefix(f"{stack}-") for e in fired}),
-            "recovered_by_redrive": len((redriven & failed_before) & {k[6:-5] for k in notes}),
-            "redriven": len(redriven),
-            "faults_injected": dict(cloud.faults.injected),
-        }
+        _timings(phase, left, run)
+        _operations_and_cost(phase, left, run)
+        run.outcomes = _outcomes(phase, left)
     return run
+
+
+def _upload_and_settle(phase: _Phase, progress: dict, tick) -> None:
+    """Each upload at its moment of the workload's simulated time (the cloud runs meanwhile), then the hostile
+    cases' second round (re-uploads, forged transcripts) once the first is over."""
+    cloud, s3 = phase.cloud, phase.s3
+    first_upload = cloud.clock.now() + FIRST_UPLOAD_AFTER_SECONDS
+    for at, key, body in _arrivals(phase.workload, phase.hostile):
+        cloud.run_for(max(first_upload + at - cloud.clock.now(), 0.0))
+        s3.put_object(Bucket=phase.bucket, Key=key, Body=body)
+        cloud.operations.add("s3", "PutObject")  # the upload (the harness makes it here)
+        if (encounter_id := key.removeprefix("audio/").rpartition(".")[0]) in phase.workload.valid_ids:
+            phase.uploaded_at.setdefault(encounter_id, cloud.clock.now())
+    progress["phase"] = "settling"
+    _settle(cloud, phase.stack, phase.workload, tick)
+    if phase.hostile:
+        _quiet_after_sweeps(cloud)
+        for case in phase.hostile:
+            for key, body in case.then:
+                s3.put_object(Bucket=phase.bucket, Key=key, Body=body)
+                cloud.operations.add("s3", "PutObject")
+        _quiet_after_sweeps(cloud)
+
+
+def _note_first_failures(phase: _Phase) -> None:
+    """Before the redrive rewrites records: which encounters failed, their records, and when the
+    EncounterFailures alarm went to ALARM (for the time from failure to alarm)."""
+    cloud, stack = phase.cloud, phase.stack
+    phase.failed_before = {k.removeprefix("failures/").removesuffix(".json") for k in _keys(cloud, stack, "failures/")}
+    cloud.alarms.evaluate()
+    phase.first_records = [_json(cloud, stack, f"failures/{i}.json") for i in sorted(phase.failed_before)]
+    phase.first_fired = [e.simulated_at for e in cloud.alarms.fired if e.alarm_name.startswith(f"{stack}-")
+                         and e.metric == "EncounterFailures"]  # fmt: skip
+
+
+def _redrive_and_settle(phase: _Phase, progress: dict, tick) -> None:
+    """`scribe redrive --all`, as an operator would, then settle again."""
+    from scribe.redrive import redrive
+    from scribe.target import Target
+
+    deployment = Target(region="us-east-1", local=True).deployment(phase.variant)
+    phase.redriven = set(redrive(deployment, None).encounters)
+    progress["phase"] = "settling"
+    _settle(phase.cloud, phase.stack, phase.workload, tick)
+    phase.cloud.alarms.evaluate()
+
+
+def _what_was_left(phase: _Phase) -> _Left:
+    cloud, stack, s3 = phase.cloud, phase.stack, phase.s3
+    versions = Counter()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=phase.bucket, Prefix="notes/"):
+        for version in page.get("Versions", []):
+            versions[version["Key"]] += 1
+    failures = _keys(cloud, stack, "failures/")
+    executions = execution_histories(cloud, stack)
+    sqs = cloud.client("sqs")
+    dlq = {
+        name.removesuffix("Url"): int(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+        )
+        for name, url in cloud.outputs[stack].items()
+        if name.endswith("DlqUrl")
+    }
+    left = _Left(
+        notes=_keys(cloud, stack, "notes/"),
+        failures=failures,
+        versions=versions,
+        records=[_json(cloud, stack, key) for key in failures],
+        transitions=state_transitions(executions),
+        statuses={name: status for name, status, _events in executions},
+        dlq=dlq,
+        fired=[event for event in cloud.alarms.fired if event.alarm_name.startswith(f"{stack}-")],
+        histories="\n".join(json.dumps(events, default=str) for _name, _status, events in executions),
+    )
+    return left
+
+
+def _snapshot(phase: _Phase, left: _Left, logs: io.StringIO) -> Snapshot:
+    """What the invariant checker sees: the records, the metrics the handlers emitted, every log line and
+    execution history, and the transcript and note text that must appear in none of them."""
+    cloud, stack, s3 = phase.cloud, phase.stack, phase.s3
+    records_written = Counter()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=phase.bucket, Prefix=FAILURES_PREFIX):
+        for version in page.get("Versions", []):
+            records_written[version["Key"].startswith(QUARANTINE_PREFIX)] += 1
+    emf = INVOCATIONS.emf[phase.emf_start :]
+    phi = [sample.read_text().strip() for sample in sorted(SAMPLES.glob("*.txt"))]
+    phi += [sentence.strip() for text in list(phi) for sentence in text.split(". ") if len(sentence.strip()) >= 12]
+    for key in left.notes[:50]:
+        soap = _json(cloud, stack, key).get("soap", {})
+        sections = ("subjective", "objective", "assessment", "plan")
+        phi += [soap[s].removeprefix("[local note model] ") for s in sections if s in soap]
+    return Snapshot(
+        valid_ids=set(phase.workload.valid_ids),
+        invalid_keys=list(phase.workload.invalid_keys),
+        note_versions={
+            key: left.versions[key] for key in left.notes
+        },  # a deleted note (a delete marker) counts as none
+        failure_keys=set(left.failures),
+        encounter_failures_counted=_emf_sum(emf, "EncounterFailures", stack),
+        failure_alarm_fired=any(event.metric == "EncounterFailures" for event in left.fired),
+        logs=logs.getvalue() + "\n".join(json.dumps(document) for document in emf),
+        histories=left.histories,
+        phi_texts=phi,
+        quarantined_counted=_emf_sum(emf, "QuarantinedObjects", stack),
+        quarantine_alarm_fired=any(event.metric == "QuarantinedObjects" for event in left.fired),
+        failure_records_written=records_written[False],
+        quarantine_records_written=records_written[True],
+        hostile_expected={case.name: case.expected_records for case in phase.hostile} if phase.hostile else None,
+        records=terminal_records(s3, phase.bucket) if phase.hostile else [],
+    )
+
+
+def _timings(phase: _Phase, left: _Left, run: VariantRun) -> None:
+    """From upload to note, less the time Transcribe itself took; the drain against its physical floor; the
+    time from each first failure to its alarm."""
+    cloud, stack, workload = phase.cloud, phase.stack, phase.workload
+    notes, failures, versions = left.notes, left.failures, left.versions
+    uploaded_at, redriven = phase.uploaded_at, phase.redriven
+    first_records, first_fired = phase.first_records, phase.first_fired
+    # Timings: from upload to note, less the time Transcribe itself took (the local note model takes none).
+    jobs = {}
+    transcribe = cloud.client("transcribe")
+    for status in ("COMPLETED", "FAILED"):
+        kwargs = {"Status": status, "MaxResults": 100}
+        while True:
+            page = transcribe.list_medical_transcription_jobs(**kwargs)
+            for job in page["MedicalTranscriptionJobSummaries"]:
+                jobs[job["MedicalTranscriptionJobName"].removeprefix(f"{stack}-")] = job
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+    # Per encounter: time to note, and the coordination overhead in it (less its own Transcribe job and
+    # its own model call, as the latency model prices them).
+    latencies, concurrency = cloud.latencies, cloud.quotas.transcribe_medical_concurrent_jobs
+    time_to_note, overheads, timeline = [], [], []
+    own_work = {e: latencies.transcribe_job(workload.audio_seconds[e]) for e in sorted(uploaded_at)}
+    for key in notes:
+        encounter_id = key.removeprefix("notes/").removesuffix(".json")
+        job = jobs.get(encounter_id)
+        if encounter_id not in uploaded_at or encounter_id in redriven or not job:
+            continue
+        provenance = _json(cloud, stack, key).get("provenance")
+        if not provenance:
+            continue
+        note_at = cloud.clock.at(datetime.fromisoformat(provenance["created_at"]))
+        model = latencies.bedrock(provenance.get("input_tokens") or 0, provenance.get("output_tokens") or 0)
+        took = note_at - uploaded_at[encounter_id]
+        time_to_note.append(took)
+        overheads.append(max(took - own_work[encounter_id] - model, 0.0))
+        timeline.append((uploaded_at[encounter_id], cloud.clock.at(job["CreationTime"]), note_at))
+    run.timeline = sorted(timeline)
+    note_times = [t[2] for t in timeline]
+    first = min(uploaded_at.values()) if uploaded_at else 0.0
+    # The physical floor: the longest single encounter (from its upload), or all Transcribe work spread
+    # over the concurrent-job quota, whichever is larger.
+    bound = max(
+        max((uploaded_at[e] - first + work for e, work in own_work.items()), default=0.0),
+        sum(own_work.values()) / max(concurrency, 1),
+    )
+    drain = (max(note_times) - first) if note_times else None
+    starts = cloud.operations.counts[("transcribe", "StartMedicalTranscriptionJob")]
+    outcome_ids = {k.removeprefix("notes/").removesuffix(".json") for k in notes}
+    outcome_ids |= {k.removeprefix("failures/").removesuffix(".json") for k in failures}
+    run.drain = {
+        "drain_seconds": _round(drain),
+        "lower_bound_seconds": _round(bound),
+        "drain_to_bound_ratio": _round(drain / bound, 3) if drain and bound else None,
+        "time_to_note_p50_seconds": _round(_percentile(time_to_note, 50)),
+        "time_to_note_p95_seconds": _round(_percentile(time_to_note, 95)),
+        "time_to_note_p99_seconds": _round(_percentile(time_to_note, 99)),
+        "overhead_p50_seconds": _round(_percentile(overheads, 50)),
+        "overhead_p95_seconds": _round(_percentile(overheads, 95)),
+        "lost": len(workload.valid_ids - outcome_ids),
+        "duplicates": sum(1 for count in versions.values() if count > 1),
+        "throttled": dict(sorted(cloud.quota_ledger.throttled.items())),
+        "transcribe_start_retries": max(starts - len(jobs), 0),
+        "peak_transcribe_jobs": cloud.transcribe.peak_concurrency,
+        "lambda_starts": dict(sorted(cloud.lambda_starts.items())),
+    }
+    to_alarm = []
+    alarm_times = sorted(first_fired)
+    for record in first_records:
+        at = cloud.clock.at(datetime.fromisoformat(record["recorded_at"]))
+        later = [t - at for t in alarm_times if t >= at - 1]
+        earlier = [t for t in alarm_times if t < at - 1]
+        if later:
+            to_alarm.append(max(later[0], 0.0))
+        elif earlier:
+            to_alarm.append(0.0)  # the alarm was already in ALARM
+    run.latency = {
+        "overhead_p50_s": _round(_percentile(overheads, 50)),
+        "overhead_p95_s": _round(_percentile(overheads, 95)),
+        "failure_to_alarm_p50_s": _round(_percentile(to_alarm, 50)),
+        "failure_to_alarm_max_s": _round(max(to_alarm)) if to_alarm else None,
+    }
+
+
+def _operations_and_cost(phase: _Phase, left: _Left, run: VariantRun) -> None:
+    """AWS operations per upload, and what 1,000 encounters would cost at those counts."""
+    from scribe.cost import PRICES, encounter_cost
+
+    cloud, stack, workload, hostile, variant = phase.cloud, phase.stack, phase.workload, phase.hostile, phase.variant
+    transitions, invocations_start = left.transitions, phase.invocations_start
+    n = len(workload.uploads) + sum(len(case.first) + len(case.then) for case in hostile)
+    invoked = Counter(INVOCATIONS.invocations) - invocations_start
+    figures = per_encounter_figures(cloud, stack, invoked, transitions, n)
+    by_service = Counter()
+    for (service, _operation), count in cloud.operations.counts.items():
+        by_service[service] += count
+    run.operations_per_encounter = {
+        "lambda_invocations": sum(f["invocations"] for f in figures["lambda"].values()),
+        "state_transitions": figures["state_transitions"],
+        "sqs_requests": by_service["sqs"] / n,
+        "s3_requests": by_service["s3"] / n,
+        "transcribe_calls": by_service["transcribe"] / n,
+        "bedrock_calls": by_service["bedrock-runtime"] / n,
+    }
+    measured = {"per_encounter": {variant: figures}}
+    lines = encounter_cost(
+        variant,
+        COST_MINUTES,
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        json.loads(PRICES.read_text()),
+        measured,
+    )
+    run.cost_per_1000 = sum(line.usd_per_encounter for line in lines) * 1000
+
+
+def _outcomes(phase: _Phase, left: _Left) -> dict:
+    """How the run ended: notes, records by reason, DLQs, failed executions, alarms, the redrive, the faults."""
+    cloud, stack, workload, hostile, variant = phase.cloud, phase.stack, phase.workload, phase.hostile, phase.variant
+    notes, failures, records, dlq, statuses, fired = (
+        left.notes, left.failures, left.records, left.dlq, left.statuses, left.fired
+    )  # fmt: skip
+    redriven, failed_before = phase.redriven, phase.failed_before
+    n = len(workload.uploads) + sum(len(case.first) + len(case.then) for case in hostile)
+    return {
+        "uploads": n,
+        "valid_encounters": len(workload.valid_ids),
+        "notes": len(notes),
+        "failure_records": len(failures),
+        "failures_by_stage_and_reason": dict(
+            Counter(
+                "quarantine" if r.get("kind") == "quarantine" else f"{r['stage']}: {r['error_type']}" for r in records
+            ).most_common()
+        ),
+        "dlq_messages": dlq,
+        "failed_executions": sum(1 for s in statuses.values() if s in ("FAILED", "TIMED_OUT", "ABORTED"))
+        if variant == "orchestration"
+        else None,
+        "alarms_to_alarm": sorted({e.alarm_name.removeprefix(f"{stack}-") for e in fired}),
+        "recovered_by_redrive": len((redriven & failed_before) & {k[6:-5] for k in notes}),
+        "redriven": len(redriven),
+        "faults_injected": dict(cloud.faults.injected),
+    }
 
 
 def _run_one(args: tuple) -> tuple[str, str, dict]:
