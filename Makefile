@@ -80,11 +80,11 @@ measure: synth
 
 ## compare: 200 encounters through both variants under the default faults; writes reports/compare-default and its section of docs/results.md
 compare: synth
-	@$(OFFLINE_ENV) $(BIN)/scribe compare --encounters 200 --faults default --report reports/compare-default --results docs/results.md
+	@$(OFFLINE_ENV) $(BIN)/scribe compare --cdk-out $(CDK_OUT) --encounters 200 --faults default --report reports/compare-default --results docs/results.md
 
 ## burst: the end-of-clinic burst through both variants at default and tight quotas; writes reports/clinic-burst and its section of docs/results.md
 burst: synth
-	@$(OFFLINE_ENV) $(BIN)/scribe compare --workload clinic-burst --faults none --workers 2 --report reports/clinic-burst --results docs/results.md
+	@$(OFFLINE_ENV) $(BIN)/scribe compare --cdk-out $(CDK_OUT) --workload clinic-burst --faults none --workers 2 --report reports/clinic-burst --results docs/results.md
 
 ## bench: each handler's cold import (fresh process, deployed function's environment, tracing on) against a bare `import boto3`; fails over 1.5x
 bench: install

@@ -251,6 +251,9 @@ BROKEN_STEPS: list[str] = []
 
 def main(argv: list[str]) -> int:
     cdk_out = Path(argv[1] if len(argv) > 1 else "cdk.out")
+    if not (cdk_out / "manifest.json").exists():
+        print(f"{cdk_out} is not a cloud assembly (no manifest.json): run `make synth`", file=sys.stderr)
+        return 2
     real_start = time.monotonic()
     MISSING_OUTCOMES.clear()
     BROKEN_STEPS.clear()

@@ -117,6 +117,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--output", type=Path, default=MEASURED)
     parser.add_argument("--burst", action="store_true", help="upload all at once (queues then batch messages)")
     args = parser.parse_args(argv[1:])
+    if not (args.cdk_out / "manifest.json").exists():
+        print(f"{args.cdk_out} is not a cloud assembly (no manifest.json): run `make synth`", file=sys.stderr)
+        return 2
     measured = measure(args.cdk_out, args.encounters, args.burst)
     args.output.write_text(json.dumps(measured, indent=2) + "\n")
     for variant, figures in measured["per_encounter"].items():

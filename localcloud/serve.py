@@ -103,6 +103,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=None, help="loopback port (default: a free one)")
     parser.add_argument("--time-skip", action="store_true", help="skip over idle time, as the tests do")
     args = parser.parse_args(argv[1:])
+    if not (args.cdk_out / "manifest.json").exists():
+        print(f"{args.cdk_out} is not a cloud assembly (no manifest.json): run `make synth`", file=sys.stderr)
+        return 2
     port = args.port or free_port()
     # A TERM (a supervisor, `timeout`) stops it as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
