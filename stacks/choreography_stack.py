@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 
+from clinical.prefixes import AUDIO_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
 from stacks.constructs.work_queue import WorkQueue
 from stacks.pipeline_stack import PipelineStack
 
@@ -46,8 +47,8 @@ class ChoreographyStack(PipelineStack):
         # A request throttled by Transcribe's quota goes back into its own queue with a delay.
         start_transcription.function.add_environment("WORK_QUEUE_URL", transcription_requests.queue.queue_url)
         start_transcription.function.add_environment("QUOTA_WAIT_MINUTES", str(config.quota_wait_minutes))
-        self.route_objects("AudioUploaded", "audio/", transcription_requests)
-        self.route_objects("TranscriptWritten", "transcripts/", note_requests)
+        self.route_objects("AudioUploaded", AUDIO_PREFIX, transcription_requests)
+        self.route_objects("TranscriptWritten", TRANSCRIPTS_PREFIX, note_requests)
         self.run_on_schedule("WatchdogSchedule", watchdog)
 
         permissions = self.permissions
@@ -59,8 +60,8 @@ class ChoreographyStack(PipelineStack):
         permissions.failure_recorder(start_transcription)
         permissions.note_writer(write_note, config)
         permissions.job_reader(write_note)  # is the transcript its job's output?
-        self.foundation.only_these_write("transcripts/", [start_transcription.role, watchdog.role])
-        self.foundation.only_these_write("notes/", [write_note.role])
+        self.foundation.only_these_write(TRANSCRIPTS_PREFIX, [start_transcription.role, watchdog.role])
+        self.foundation.only_these_write(NOTES_PREFIX, [write_note.role])
         permissions.failure_recorder(write_note)
         permissions.job_watcher(watchdog)
         permissions.failure_recorder(watchdog)

@@ -10,13 +10,13 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 
+from clinical.executions import UNSUCCESSFUL
+from clinical.prefixes import AUDIO_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
 from stacks.compliance import acknowledge, skip_checkov
 from stacks.constructs.pipeline_function import PipelineFunction
 from stacks.constructs.work_queue import QueueTarget, WorkQueue
 from stacks.pipeline_stack import PipelineStack
 
-# Execution ends that leave an encounter without a note; each becomes a failure record.
-UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
 DEFINITION_FILE = Path(__file__).resolve().parent.parent / "statemachines" / "encounter.asl.json"
 
 
@@ -208,8 +208,8 @@ class OrchestrationStack(PipelineStack):
         foundation = self.foundation
         intake_queue = WorkQueue(self, "IntakeRequests", foundation=foundation, consumer=intake)
         transcript_events = WorkQueue(self, "TranscriptEvents", foundation=foundation, consumer=transcript_ready)
-        self.route_objects("AudioUploaded", "audio/", intake_queue)
-        self.route_objects("TranscriptWritten", "transcripts/", transcript_events)
+        self.route_objects("AudioUploaded", AUDIO_PREFIX, intake_queue)
+        self.route_objects("TranscriptWritten", TRANSCRIPTS_PREFIX, transcript_events)
         ended_executions = WorkQueue(self, "EndedExecutions", foundation=foundation, consumer=record_failure)
         events.Rule(
             self,
@@ -258,8 +258,8 @@ class OrchestrationStack(PipelineStack):
         permissions.failure_recorder(transcript_ready)  # quarantine records
         permissions.note_writer(generate_note, config)
         permissions.job_reader(generate_note)  # is the transcript its job's output?
-        self.foundation.only_these_write("transcripts/", [machine.role])
-        self.foundation.only_these_write("notes/", [generate_note.role])
+        self.foundation.only_these_write(TRANSCRIPTS_PREFIX, [machine.role])
+        self.foundation.only_these_write(NOTES_PREFIX, [generate_note.role])
         permissions.failure_recorder(generate_note)
         permissions.failure_recorder(record_failure)
         permissions.job_reader(record_failure)
@@ -291,6 +291,8 @@ class OrchestrationStack(PipelineStack):
         return {
             "TranscriptionJobPrefix": self.stack_name,
             "EncounterBucket": self.bucket.bucket_name,
+            "AudioPrefix": AUDIO_PREFIX,
+            "TranscriptsPrefix": TRANSCRIPTS_PREFIX,
             "KmsKeyArn": self.foundation.key.key_arn,
             "MedicalSpecialty": self.config.medical_specialty,
             "MedicalType": self.config.medical_type,

@@ -7,6 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
+from clinical.prefixes import AUDIO_PREFIX, FAILURES_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
 from stacks.compliance import acknowledge
 from stacks.config import PipelineConfig
 from stacks.constructs.pipeline_function import PipelineFunction
@@ -71,8 +72,8 @@ class Permissions:
     def transcribe_starter(self, function: PipelineFunction) -> None:
         """Transcribe reads the media and writes the output with the caller's permissions."""
         self._bucket_and_key(function)
-        self._objects(function, ["s3:GetObject"], "audio/")
-        self._objects(function, ["s3:PutObject"], "transcripts/")
+        self._objects(function, ["s3:GetObject"], AUDIO_PREFIX)
+        self._objects(function, ["s3:PutObject"], TRANSCRIPTS_PREFIX)
         function.role.add_to_principal_policy(self.job_start_statement())
         self._acknowledge_job_start(function.role)
 
@@ -81,7 +82,7 @@ class Permissions:
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=KEY_USE, resources=[self.key.key_arn]))
         bucket_logical_id = self.stack.get_logical_id(self.bucket.node.default_child)
-        for actions, prefix in ((["s3:GetObject"], "audio/"), (["s3:PutObject"], "transcripts/")):
+        for actions, prefix in ((["s3:GetObject"], AUDIO_PREFIX), (["s3:PutObject"], TRANSCRIPTS_PREFIX)):
             role.add_to_principal_policy(
                 iam.PolicyStatement(actions=actions, resources=[self.bucket.arn_for_objects(f"{prefix}*")])
             )
@@ -109,11 +110,11 @@ class Permissions:
 
     def upload_checker(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)
-        self._objects(function, ["s3:GetObject"], "audio/")
+        self._objects(function, ["s3:GetObject"], AUDIO_PREFIX)
 
     def transcript_checker(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)
-        self._objects(function, ["s3:GetObject"], "transcripts/")
+        self._objects(function, ["s3:GetObject"], TRANSCRIPTS_PREFIX)
 
     def task_responder(self, function: PipelineFunction, state_machine_name: str) -> None:
         """SendTaskSuccess/Failure/Heartbeat, scoped to this stack's state machine.
@@ -143,12 +144,12 @@ class Permissions:
 
     def failure_recorder(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)
-        self._objects(function, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "failures/")
+        self._objects(function, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], FAILURES_PREFIX)
 
     def note_writer(self, function: PipelineFunction, config: PipelineConfig) -> None:
         self._bucket_and_key(function)
-        self._objects(function, ["s3:GetObject"], "transcripts/")
-        self._objects(function, ["s3:GetObject", "s3:PutObject"], "notes/")
+        self._objects(function, ["s3:GetObject"], TRANSCRIPTS_PREFIX)
+        self._objects(function, ["s3:GetObject", "s3:PutObject"], NOTES_PREFIX)
         region, account = Aws.REGION, Aws.ACCOUNT_ID
         if config.is_inference_profile:
             resources = [
@@ -167,7 +168,7 @@ class Permissions:
 
     def job_watcher(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)
-        self._objects(function, ["s3:GetObject"], "notes/")
+        self._objects(function, ["s3:GetObject"], NOTES_PREFIX)
         # ListMedicalTranscriptionJobs supports no resource-level permissions.
         function.allow(["transcribe:ListMedicalTranscriptionJobs"], ["*"])
         acknowledge(

@@ -18,11 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
+from clinical.prefixes import AUDIO_PREFIX, FAILURES_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
 
-AUDIO_PREFIX = "audio/"
-TRANSCRIPTS_PREFIX = "transcripts/"
-NOTES_PREFIX = "notes/"
-FAILURES_PREFIX = "failures/"
 
 ENCOUNTER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 # File extension -> Transcribe Medical MediaFormat: the formats the medical API page lists. m4a, which
@@ -40,7 +37,8 @@ MEDIA_FORMATS = {
 # What records and logs may show of a key: an encounter's object (a prefix, a valid id, a short extension),
 # an execution named by a valid id, or an SQS message (queue name and message id, both AWS's or ours).
 SHOWN_KEY_PATTERN = re.compile(
-    r"(?:audio|transcripts|notes)/[A-Za-z0-9][A-Za-z0-9_-]{0,79}(?:\.[A-Za-z0-9]{1,8})?"
+    rf"(?:{'|'.join(re.escape(p) for p in (AUDIO_PREFIX, TRANSCRIPTS_PREFIX, NOTES_PREFIX))})"
+    r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}(?:\.[A-Za-z0-9]{1,8})?"
     r"|execution:[A-Za-z0-9][A-Za-z0-9_-]{0,79}"
     r"|sqs:[A-Za-z0-9_.-]{1,80}/[A-Za-z0-9-]{1,100}"
 )

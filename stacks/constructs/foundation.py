@@ -14,10 +14,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from clinical.prefixes import AUDIO_PREFIX, DATA_PREFIXES
 from stacks.compliance import acknowledge, skip_checkov
 from stacks.config import LOG_RETENTION_DAYS, PipelineConfig
-
-DATA_PREFIXES = ("audio/", "transcripts/", "notes/", "failures/")
 
 
 class PipelineFoundation(Construct):
@@ -194,7 +193,7 @@ class PipelineFoundation(Construct):
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
                 actions=["s3:PutObject"],
-                resources=[bucket.arn_for_objects("audio/*")],
+                resources=[bucket.arn_for_objects(f"{AUDIO_PREFIX}*")],
                 conditions={"Null": {"s3:if-none-match": "true"}},
             )
         )

@@ -15,7 +15,7 @@ def machine(template) -> dict:
 def test_the_asl_placeholders_are_exactly_the_stacks_substitutions(orchestration):
     placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", DEFINITION_FILE.read_text()))
     assert placeholders == set(machine(orchestration)["DefinitionSubstitutions"])
-    assert len(placeholders) == 7
+    assert len(placeholders) == 9
 
 
 def test_the_definition_is_inline_so_cfn_lint_validates_it(orchestration):

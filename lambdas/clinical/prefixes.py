@@ -1,0 +1,9 @@
+"""The S3 layout's prefixes, written once: the handlers, the stacks (event rules, grants, the bucket
+policy), the state machine (through its definition substitutions), the CLI and the local cloud read
+them from here. No imports, so the CDK app can read them without the Lambda runtime's libraries."""
+
+AUDIO_PREFIX = "audio/"
+TRANSCRIPTS_PREFIX = "transcripts/"
+NOTES_PREFIX = "notes/"
+FAILURES_PREFIX = "failures/"
+DATA_PREFIXES = (AUDIO_PREFIX, TRANSCRIPTS_PREFIX, NOTES_PREFIX, FAILURES_PREFIX)
