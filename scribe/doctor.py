@@ -13,6 +13,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from clinical.policy import BEDROCK_TRANSIENT_CODES
 from scribe.target import VARIANTS, Deployment, Target
 
 REGIONS = json.loads((Path(__file__).resolve().parent / "regions.json").read_text())
@@ -168,7 +169,7 @@ def model_access(target: Target, model_id: str) -> Check:
         )
     except ClientError as error:
         code, message = error.response["Error"]["Code"], error.response["Error"].get("Message", "")
-        if code in ("ThrottlingException", "ServiceUnavailableException"):
+        if code in BEDROCK_TRANSIENT_CODES:
             return Check(f"{what} answers (busy just now: {code}; access is granted)")
         if "aws-marketplace" in message:
             return Check(f"{what} is not subscribed ({code})", FIRST_USE_STEPS)

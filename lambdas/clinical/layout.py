@@ -20,7 +20,6 @@ from datetime import datetime
 from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
 from clinical.prefixes import AUDIO_PREFIX, FAILURES_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
 
-
 ENCOUNTER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 # File extension -> Transcribe Medical MediaFormat: the formats the medical API page lists. m4a, which
 # standard Transcribe takes, is left out: the medical page does not list it, and an upload refused here

@@ -24,6 +24,7 @@ from clinical.errors import (
 from clinical.layout import note_key
 from clinical.objects import is_not_found
 from clinical.observability import logger
+from clinical.policy import BEDROCK_TRANSIENT_CODES
 
 PROMPT_VERSION = "soap-note-v1"
 REVIEW_NOTICE = "AI-generated draft. A clinician must review and sign it before clinical use."
@@ -40,13 +41,7 @@ DEFAULT_CONTEXT_WINDOW_TOKENS = 32_000
 # later tokenizers count ~30% more tokens for the same text than Haiku 4.5's (platform.claude.com, Haiku 5.5
 # overview), and numbers and drug names split finely: 2.5 keeps the budget on the safe side.
 CHARS_PER_TOKEN = 2.5
-THROTTLING_CODES = {
-    "ThrottlingException",
-    "ServiceUnavailableException",
-    "ModelTimeoutException",
-    "ModelNotReadyException",
-    "InternalServerException",
-}
+THROTTLING_CODES = frozenset(BEDROCK_TRANSIENT_CODES)
 
 
 class ClinicalOrder(BaseModel):

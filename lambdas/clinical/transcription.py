@@ -30,14 +30,9 @@ from clinical.layout import (
 )
 from clinical.objects import is_not_found, keys_under
 from clinical.observability import logger
+from clinical.policy import TRANSCRIBE_TRANSIENT_CODES
 
-THROTTLING_CODES = {
-    "LimitExceededException",
-    "ThrottlingException",
-    "TooManyRequestsException",
-    "InternalFailureException",
-    "ServiceUnavailableException",
-}
+THROTTLING_CODES = frozenset(TRANSCRIBE_TRANSIENT_CODES)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from clinical.errors import TransientError
 from clinical.executions import execution_arn
 from clinical.layout import AudioUpload
 from clinical.observability import MetricUnit, logger, metrics
+from clinical.policy import EXECUTION_START_TRANSIENT_CODES
 from clinical.transcription import claimed_by_another_upload
 
-THROTTLING_CODES = {"ThrottlingException", "ExecutionLimitExceeded", "ServiceUnavailable", "InternalServerError"}
+THROTTLING_CODES = frozenset(EXECUTION_START_TRANSIENT_CODES)
 
 
 class ExecutionStartThrottled(TransientError):

@@ -1,17 +1,21 @@
-"""The S3 layout's prefixes and the execution statuses that mean a failed encounter are written once
-(lambdas/clinical/prefixes.py, lambdas/clinical/executions.py): the handlers, the stacks, the CLI and the
-state machine read them from there. A copy that comes back is named here."""
+"""The S3 layout's prefixes, the execution statuses that mean a failed encounter and the transient error
+codes are written once (lambdas/clinical/prefixes.py, executions.py, policy.py): the handlers, the stacks,
+the CLI and the state machine read them from there. A copy that comes back is named here."""
 
 import ast
 import json
 from pathlib import Path
 
+from clinical import policy
 from clinical.executions import UNSUCCESSFUL
 from clinical.prefixes import DATA_PREFIXES
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("lambdas", "stacks", "scribe")
-HOMES = {ROOT / "lambdas" / "clinical" / "prefixes.py", ROOT / "lambdas" / "clinical" / "executions.py"}
+HOMES = {ROOT / "lambdas" / "clinical" / name for name in ("prefixes.py", "executions.py", "policy.py")}
+TRANSIENT_CODES = set(
+    policy.TRANSCRIBE_TRANSIENT_CODES + policy.BEDROCK_TRANSIENT_CODES + policy.EXECUTION_START_TRANSIENT_CODES
+)
 
 
 def strings_in_code(path: Path) -> list[tuple[int, str]]:
@@ -35,7 +39,7 @@ def copies(paths, root: Path = ROOT) -> list[str]:
         if path in HOMES:
             continue
         for line, text in strings_in_code(path):
-            if text.startswith(DATA_PREFIXES):
+            if text.startswith(DATA_PREFIXES) or text in TRANSIENT_CODES:
                 found.append(f"{path.relative_to(root)}:{line}: {text!r}")
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
@@ -73,8 +77,10 @@ def test_the_check_finds_a_copy(tmp_path):
     planted = tmp_path / "planted.py"
     planted.write_text(
         '"""notes/ in a docstring is prose."""\nKEY = "notes/x.json"\nENDS = ["ABORTED", "FAILED", "TIMED_OUT"]\n'
+        'BUSY = {"ThrottlingException"}\n'
     )
     assert copies([planted], root=tmp_path) == [
         "planted.py:2: 'notes/x.json'",
+        "planted.py:4: 'ThrottlingException'",
         "planted.py:3: the unsuccessful execution statuses",
     ]

@@ -1,0 +1,42 @@
+"""The pipeline's policy as data, one copy for both wirings: which AWS error codes are transient.
+
+Choreography's handlers and orchestration's state machine read the same classes here. The handlers
+import them; the state machine's Retry blocks name them as Step Functions does (`Transcribe.<code>`), and
+tests/unit/test_policy_contract.py fails, naming the state and field, when the ASL and this module
+disagree. No imports, so the CDK app and the tests can read it without the Lambda runtime's libraries.
+
+(Issue 15 grows this module: attempts, backoff and timeouts per step come next.)
+"""
+
+# Transcribe Medical: the concurrent-job quota is full (LimitExceededException) or the service is busy
+# or failing for a moment. Both variants wait for a slot, at most `quota_wait_minutes`, retrying at most a
+# minute apart (clinical/throttling.py; the ASL's StartTranscription Retry).
+TRANSCRIBE_TRANSIENT_CODES = (
+    "LimitExceededException",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "InternalFailureException",
+    "ServiceUnavailableException",
+)
+
+# Bedrock Runtime: throttled, unavailable or slow for a moment. The note step retries (NoteModelThrottled).
+BEDROCK_TRANSIENT_CODES = (
+    "ThrottlingException",
+    "ServiceUnavailableException",
+    "ModelTimeoutException",
+    "ModelNotReadyException",
+    "InternalServerException",
+)
+
+# Step Functions StartExecution (intake and the upload sweep): throttled or failing for a moment.
+EXECUTION_START_TRANSIENT_CODES = (
+    "ThrottlingException",
+    "ExecutionLimitExceeded",
+    "ServiceUnavailable",
+    "InternalServerError",
+)
+
+
+def step_functions_names(service: str, codes: tuple[str, ...]) -> set[str]:
+    """The error names a Step Functions aws-sdk task gives these codes (`Transcribe.LimitExceededException`)."""
+    return {f"{service}.{code}" for code in codes}
