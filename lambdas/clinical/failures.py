@@ -14,6 +14,7 @@ from clinical.errors import PipelineError
 from clinical.layout import failure_key, key_reference, rejected_upload_failure_key
 from clinical.objects import is_not_found, object_exists
 from clinical.observability import MetricUnit, logger, metrics
+from clinical.policy import TRIES_OF_PERMANENT_ERRORS
 
 Stage = Literal["intake", "transcription", "note"]
 
@@ -151,11 +152,14 @@ def settle_failure(
 ) -> None:
     """Decide what a failed delivery means for the encounter.
 
-    A permanent error is recorded and the delivery acknowledged (retrying cannot help). Anything
+    A permanent error is recorded and the delivery acknowledged (retrying cannot help), once it has had
+    the tries clinical.policy allows it (a malformed model answer gets a second). Anything
     else is re-raised so the queue delivers it again; on the last allowed attempt it is recorded
     first, so the encounter has a failure record with a reason when its message reaches the DLQ.
     """
     permanent = isinstance(error, PipelineError) and not error.retryable
+    if permanent and delivery.attempt < TRIES_OF_PERMANENT_ERRORS.get(error_type_of(error), 1):
+        raise error  # one more try, as the policy allows both variants (the queue delivers it again)
     if getattr(error, "recorded_per_upload", False):
         encounter_id = None  # not the encounter's failure: this upload's, recorded by its key
     if permanent or delivery.is_last:

@@ -37,6 +37,12 @@ EXECUTION_START_TRANSIENT_CODES = (
 )
 
 
+# Errors that are permanent for the answer they came with, yet worth one more try of the step: a model's
+# malformed answer may come out well-formed the next time. How many tries in all, in both variants (the
+# ASL's Retry on the error allows this many minus one; choreography lets its queue deliver again).
+TRIES_OF_PERMANENT_ERRORS = {"InvalidModelOutput": 2}
+
+
 def step_functions_names(service: str, codes: tuple[str, ...]) -> set[str]:
     """The error names a Step Functions aws-sdk task gives these codes (`Transcribe.LimitExceededException`)."""
     return {f"{service}.{code}" for code in codes}

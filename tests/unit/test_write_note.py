@@ -6,6 +6,7 @@ import pytest
 
 from choreography import write_note
 from clinical.notes import PROMPT_VERSION, Note, transcript_sha256
+from clinical.policy import TRIES_OF_PERMANENT_ERRORS
 from tests.support.events import object_created, sqs_event
 from tests.unit.conftest import BUCKET, MODEL_ID, PREFIX, TRANSCRIPT_TEXT, converse_answer
 
@@ -71,12 +72,17 @@ def test_invalid_or_refused_output_is_a_failure_record_never_a_placeholder(
     cloud, lambda_context, answer, error_type, reason
 ):
     cloud.put_transcript("enc-0005")
-    cloud.model_answers(answer)
-    assert run(lambda_context, "transcripts/enc-0005.json") == {"batchItemFailures": []}
+    tries = TRIES_OF_PERMANENT_ERRORS.get(error_type, 1)  # a malformed answer gets a second try (the policy)
+    cloud.model_answers(*[answer] * tries)
+    for attempt in range(1, tries):
+        result = run(lambda_context, "transcripts/enc-0005.json", receive_count=attempt)
+        assert len(result["batchItemFailures"]) == 1, "delivered again, as the state machine retries it"
+        assert cloud.keys("failures/") == []
+    assert run(lambda_context, "transcripts/enc-0005.json", receive_count=tries) == {"batchItemFailures": []}
     assert cloud.keys("notes/") == []
     record = cloud.read_json("failures/enc-0005.json")
     assert (record["stage"], record["error_type"], record["retryable"]) == ("note", error_type, False)
-    assert reason in record["message"]
+    assert reason in record["message"] and record["attempts"] == tries
 
 
 @pytest.mark.parametrize(("text", "error_type"), [("   ", "EmptyTranscript"), (None, "TranscriptMalformed")])
