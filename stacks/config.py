@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
+from clinical.policy import TRANSCRIPT_WAIT_SECONDS
+
 # Batch Transcribe Medical (StartMedicalTranscriptionJob) accepts only this Specialty.
 SPECIALTIES = ("PRIMARYCARE",)
 MEDICAL_TYPES = ("DICTATION", "CONVERSATION")
@@ -85,6 +87,13 @@ class PipelineConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer (1 or more), not {getattr(self, name)!r}")
+        shortest = 2 * TRANSCRIPT_WAIT_SECONDS // 60
+        if self.stalled_job_minutes < shortest:
+            raise ConfigError(
+                f"stalled_job_minutes must be at least {shortest} (two of the state machine's "
+                f"{TRANSCRIPT_WAIT_SECONDS // 60}-minute transcript waits; a job can take longer than that), "
+                f"not {self.stalled_job_minutes!r}"
+            )
         low, high = MAX_RECEIVE_COUNT
         if not low <= self.max_receive_count <= high:
             raise ConfigError(

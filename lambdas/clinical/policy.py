@@ -43,6 +43,17 @@ EXECUTION_START_TRANSIENT_CODES = (
 TRIES_OF_PERMANENT_ERRORS = {"InvalidModelOutput": 2}
 
 
+# Orchestration waits for a transcript in callback waits of this length, asking Transcribe after each; it
+# records TranscriptionStalled once `stalled_job_minutes` of waits have passed, as choreography's watchdog
+# does for a job queued or running that long. The limit is whole waits, and at least two.
+TRANSCRIPT_WAIT_SECONDS = 900
+
+
+def transcript_waits(stalled_job_minutes: int) -> int:
+    """How many callback waits make up the stall limit (rounded up to whole waits)."""
+    return max(2, -(-stalled_job_minutes * 60 // TRANSCRIPT_WAIT_SECONDS))
+
+
 def step_functions_names(service: str, codes: tuple[str, ...]) -> set[str]:
     """The error names a Step Functions aws-sdk task gives these codes (`Transcribe.LimitExceededException`)."""
     return {f"{service}.{code}" for code in codes}

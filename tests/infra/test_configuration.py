@@ -2,6 +2,7 @@
 
 import pytest
 from aws_cdk import App, Environment
+from aws_cdk.assertions import Template
 
 from stacks.app_factory import FEATURE_FLAGS
 from stacks.choreography_stack import ChoreographyStack
@@ -27,6 +28,10 @@ def config_error(context: dict) -> str:
         ({"max_receive_count": "five"}, "context max_receive_count must be an integer, not 'five'"),
         ({"max_receive_count": 1001}, "max_receive_count must be an integer from 1 to 1000, not 1001"),
         ({"watchdog_interval_minutes": 0}, "watchdog_interval_minutes must be a positive integer (1 or more), not 0"),
+        (
+            {"stalled_job_minutes": 20},
+            "stalled_job_minutes must be at least 30 (two of the state machine's 15-minute transcript waits",
+        ),
         ({"deploy_in_vpc": "maybe"}, "deploy_in_vpc must be one of true, false, not 'maybe'"),
         ({"reserve_concurrency": "yes"}, "reserve_concurrency must be one of true, false, not 'yes'"),
         ({"alarm_email": "oncall"}, "alarm_email must be an email address (name@domain), not 'oncall'"),
@@ -141,3 +146,25 @@ def test_the_app_refuses_a_bad_context_value_in_one_line_without_a_traceback(tmp
         "not 'CARDIOLOGY'"
     )
     assert "Traceback" not in done.stderr
+
+
+def test_one_stall_limit_in_cdk_json_changes_both_templates(tmp_path_factory):
+    """stalled_job_minutes drives choreography's watchdog and orchestration's count of transcript waits."""
+    import json
+
+    from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK, build_app
+
+    app = build_app(context={"stalled_job_minutes": 60}, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    choreography = Template.from_stack(app.node.find_child(CHOREOGRAPHY_STACK))
+    orchestration = Template.from_stack(app.node.find_child(ORCHESTRATION_STACK))
+    watchdogs = [
+        f["Properties"]["Environment"]["Variables"]["STALLED_JOB_MINUTES"]
+        for f in resources(choreography, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "choreography.watchdog.handler"
+    ]
+    assert watchdogs == ["60"]
+    [machine] = resources(orchestration, "AWS::StepFunctions::StateMachine").values()
+    states = json.loads(machine["Properties"]["DefinitionString"])["States"]
+    [limit] = [c for c in states["TranscriptionJobStatus"]["Choices"] if c.get("Variable") == "$.waits.count"]
+    assert limit["NumericGreaterThanEquals"] == 3, "4 waits of 15 minutes make 60"
+    assert states["TranscriptionStalled"]["Cause"].startswith("no transcript after 4 callback timeouts of 15 minutes")
