@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, field_validator
+from pydantic import AfterValidator, BaseModel
 
 from clinical.errors import PipelineError
 from clinical.layout import failure_key, key_reference, rejected_upload_failure_key
-from clinical.objects import is_not_found, object_exists
+from clinical.objects import is_not_found, lost_the_race, object_exists
 from clinical.observability import MetricUnit, logger, metrics
 from clinical.policy import TRIES_OF_PERMANENT_ERRORS
 
 Stage = Literal["intake", "transcription", "note"]
+# How a record names the object it is about: a key_reference (a key that names no encounter as its digest).
+SourceKey = Annotated[str, AfterValidator(key_reference)]
 
 
 class FailureRecord(BaseModel):
@@ -31,14 +33,9 @@ class FailureRecord(BaseModel):
     message: str
     retryable: bool
     attempts: int
-    source_key: str
+    source_key: SourceKey
     first_attempt_at: datetime | None = None
     recorded_at: datetime
-
-    @field_validator("source_key")
-    @classmethod
-    def _shown(cls, source_key: str) -> str:
-        return key_reference(source_key)
 
     @property
     def key(self) -> str:
@@ -77,11 +74,6 @@ def error_type_of(error: Exception) -> str:
     return type(error).__name__
 
 
-# The conditional write lost to a concurrent writer (S3 User Guide, "How to prevent object overwrites
-# with conditional writes"): that writer's record stands.
-LOST_RACE_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
-
-
 def _recorded_upload(s3, bucket: str, key: str) -> tuple[str, str] | None:
     """The (ETag, source_key) of the failure record already at key, if any."""
     try:
@@ -118,7 +110,7 @@ def record_failure(s3, bucket: str, record: FailureRecord) -> str | None:
             **condition,
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in LOST_RACE_CODES:
+        if not lost_the_race(error):  # else that writer's record stands
             raise
         logger.info("failure recorded concurrently", extra={"encounter_id": record.encounter_id})
         return None

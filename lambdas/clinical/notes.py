@@ -22,7 +22,7 @@ from clinical.errors import (
     TranscriptTooLong,
 )
 from clinical.layout import note_key
-from clinical.objects import is_not_found
+from clinical.objects import is_not_found, lost_the_race
 from clinical.observability import logger
 from clinical.policy import BEDROCK_TRANSIENT_CODES
 
@@ -228,7 +228,7 @@ def save_note(s3, bucket: str, note: Note) -> bool:
             **condition,
         )
     except ClientError as error:
-        if error.response["Error"]["Code"] not in ("PreconditionFailed", "ConditionalRequestConflict"):
+        if not lost_the_race(error):
             raise
         if existing_note_for(s3, bucket, encounter_id, note.provenance.transcript_sha256):
             return False

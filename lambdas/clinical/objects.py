@@ -6,8 +6,18 @@ from botocore.exceptions import ClientError
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
+# A conditional write lost to a concurrent writer (S3 User Guide, "How to prevent object overwrites with
+# conditional writes"): that writer's object stands.
+LOST_RACE_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+
 def is_not_found(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES
+
+
+def lost_the_race(error: ClientError) -> bool:
+    """A conditional write (If-None-Match / If-Match) refused because another writer got there first."""
+    return error.response.get("Error", {}).get("Code") in LOST_RACE_CODES
 
 
 def keys_under(s3, bucket: str, prefix: str) -> set[str]:

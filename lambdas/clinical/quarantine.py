@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel
 
+from clinical.failures import SourceKey
 from clinical.layout import FAILURES_PREFIX, key_reference
+from clinical.objects import lost_the_race
 from clinical.observability import MetricUnit, logger, metrics
 
 
@@ -20,16 +22,11 @@ class QuarantineRecord(BaseModel):
 
     schema_version: Literal["1"] = "1"
     kind: Literal["quarantine"] = "quarantine"
-    source_key: str
+    source_key: SourceKey
     source_version_id: str | None
     variant: str
     reason: str
     recorded_at: datetime
-
-    @field_validator("source_key")
-    @classmethod
-    def _shown(cls, source_key: str) -> str:
-        return key_reference(source_key)
 
 
 def quarantine_key(source_key: str, version_id: str | None) -> str:
@@ -58,7 +55,7 @@ def quarantine(s3, bucket: str, *, source_key: str, version_id: str | None, vari
             IfNoneMatch="*",
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "ConditionalRequestConflict"):
+        if not lost_the_race(error):
             raise
         logger.info("object already quarantined", extra={"record": key})
         return key
