@@ -8,3 +8,8 @@ templates to show what each one is for. They sit on top of everything else: they
 (localcloud), the operator CLI (scribe), the stack names (stacks.names) and the domain (clinical), and
 nothing below imports them.
 """
+
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+SAMPLES = PROJECT / "samples"  # the bundled dictations (WAV) and their reference transcripts

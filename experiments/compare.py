@@ -28,6 +28,7 @@ from typing import Any
 
 from clinical.layout import FAILURES_PREFIX
 from clinical.objects import keys_under
+from experiments import SAMPLES
 from experiments.hostile import CASES, TRANSCRIPTS, Case
 from experiments.hostile import records as terminal_records
 from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check
@@ -40,8 +41,6 @@ from localcloud.service_model import load_latencies, quotas_named
 from localcloud.simulation import HorizonReached
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
-PROJECT = Path(__file__).resolve().parent.parent
-SAMPLES = PROJECT / "samples"
 PROFILES_FILE = Path(__file__).resolve().parent / "fault_profiles.json"
 VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
 SETTLE_BUDGET_SECONDS = 12 * 3600  # simulated: past the watchdog's 120-minute stall limit and several sweeps

@@ -21,6 +21,8 @@ from unittest import mock
 
 import click
 
+from experiments import SAMPLES
+from localcloud.assets import not_an_assembly
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
 from localcloud.cdk_cli import deploy_all, free_port
 from localcloud.cloud import LocalCloud
@@ -31,7 +33,6 @@ from scribe import cli as scribe_cli
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 LATENCIES = load_latencies()
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
 FAULT_SCENARIO = FaultPlan(
     rates={"transcribe_start": 0.3, "transcribe_job": 0.34, "bedrock_throttle": 0.6, "bedrock_malformed": 0.2}, seed=5
@@ -251,8 +252,8 @@ BROKEN_STEPS: list[str] = []
 
 def main(argv: list[str]) -> int:
     cdk_out = Path(argv[1] if len(argv) > 1 else "cdk.out")
-    if not (cdk_out / "manifest.json").exists():
-        print(f"{cdk_out} is not a cloud assembly (no manifest.json): run `make synth`", file=sys.stderr)
+    if problem := not_an_assembly(cdk_out):
+        print(problem, file=sys.stderr)
         return 2
     real_start = time.monotonic()
     MISSING_OUTCOMES.clear()

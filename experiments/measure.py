@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from clinical.executions import execution_history
+from experiments import SAMPLES
+from localcloud.assets import not_an_assembly
 from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import INVOCATIONS, send_handler_output_to
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MEASURED = Path(__file__).resolve().parent.parent / "scribe" / "measured_operations.json"
 VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
 
@@ -117,8 +118,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--output", type=Path, default=MEASURED)
     parser.add_argument("--burst", action="store_true", help="upload all at once (queues then batch messages)")
     args = parser.parse_args(argv[1:])
-    if not (args.cdk_out / "manifest.json").exists():
-        print(f"{args.cdk_out} is not a cloud assembly (no manifest.json): run `make synth`", file=sys.stderr)
+    if problem := not_an_assembly(args.cdk_out):
+        print(problem, file=sys.stderr)
         return 2
     measured = measure(args.cdk_out, args.encounters, args.burst)
     args.output.write_text(json.dumps(measured, indent=2) + "\n")

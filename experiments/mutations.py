@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from experiments import SAMPLES
+from localcloud.assets import not_an_assembly
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 RESOURCE_POLICIES = ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy")
@@ -165,7 +167,6 @@ def mutated_assembly(cdk_out: Path, out: Path, grant: str, stacks=(CHOREOGRAPHY_
     return changed
 
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SWEEP_WAIT_SECONDS = 4 * 3600  # uploads: grace 15 min + a sweep; a transcript without a note: 120 min stalled + a sweep
 
 
@@ -275,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--without", choices=sorted(GRANTS), help="the grant to take away")
     what.add_argument("--table", action="store_true", help="run every grant's mutation and print the table")
     args = parser.parse_args(argv)
-    if not (args.cdk_out / "manifest.json").exists():
-        print(f"{args.cdk_out} is not a cloud assembly (no manifest.json): run `make synth`", file=sys.stderr)
+    if problem := not_an_assembly(args.cdk_out):
+        print(problem, file=sys.stderr)
         return 2
     if args.table:
         print(table(args.cdk_out, args.out))

@@ -12,11 +12,11 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from experiments import SAMPLES
 from localcloud.service_model import ModelError, quota_settings, read_model_file
 from localcloud.transcribe_medical import audio_seconds
 
 WORKLOADS_FILE = Path(__file__).resolve().parent / "workloads.json"
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 FIELDS = {
     "encounters",
     "upload_interval_seconds",

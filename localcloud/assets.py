@@ -12,6 +12,13 @@ QUALIFIER = "hnb659fds"
 BOOTSTRAP_VERSION = "30"
 
 
+def not_an_assembly(cdk_out: Path) -> str | None:
+    """Why `cdk_out` cannot be deployed (one line for a command to print before it exits 2), or None."""
+    if (cdk_out / "manifest.json").exists():
+        return None
+    return f"{cdk_out} is not a cloud assembly (no manifest.json): run `make synth`"
+
+
 def asset_bucket(account: str, region: str) -> str:
     return f"cdk-{QUALIFIER}-assets-{account}-{region}"
 

@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from localcloud.assets import not_an_assembly
 from localcloud.cdk_cli import deploy_all, free_port
 from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import send_handler_output_to
@@ -103,8 +104,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=None, help="loopback port (default: a free one)")
     parser.add_argument("--time-skip", action="store_true", help="skip over idle time, as the tests do")
     args = parser.parse_args(argv[1:])
-    if not (args.cdk_out / "manifest.json").exists():
-        print(f"{args.cdk_out} is not a cloud assembly (no manifest.json): run `make synth`", file=sys.stderr)
+    if problem := not_an_assembly(args.cdk_out):
+        print(problem, file=sys.stderr)
         return 2
     port = args.port or free_port()
     # A TERM (a supervisor, `timeout`) stops it as cleanly as Ctrl-C does.

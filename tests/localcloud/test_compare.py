@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from experiments import compare
+from experiments import PROJECT, compare
 from experiments.hostile import CASES
 from experiments.invariants import check
 from experiments.workloads import plan, workload_named, workloads
@@ -149,7 +149,7 @@ def test_the_failure_metric_counts_each_record_written_once_and_the_checker_fail
 
 @pytest.mark.parametrize(("report_dir", "encounters"), [("compare-default", 200), ("clinic-burst", 200)])
 def test_each_results_section_is_generated_from_its_committed_report(report_dir, encounters):
-    root = compare.PROJECT
+    root = PROJECT
     report = json.loads((root / "reports" / report_dir / "report.json").read_text())
     page = (root / "docs" / "results.md").read_text()
     begin, end = compare.results_markers(report["parameters"]["workload"])
@@ -159,7 +159,7 @@ def test_each_results_section_is_generated_from_its_committed_report(report_dir,
 
 
 def test_update_results_replaces_only_its_workloads_section(tmp_path):
-    root = compare.PROJECT
+    root = PROJECT
     steady = json.loads((root / "reports" / "compare-default" / "report.json").read_text())
     burst = json.loads((root / "reports" / "clinic-burst" / "report.json").read_text())
     page = tmp_path / "results.md"
@@ -192,7 +192,7 @@ def compare_command(monkeypatch, report: dict):
 def test_compare_exits_1_naming_the_failed_invariant_and_writes_nothing(monkeypatch, tmp_path, cdk_out):
     from click.testing import CliRunner
 
-    report = json.loads((compare.PROJECT / "reports" / "compare-default" / "report.json").read_text())
+    report = json.loads((PROJECT / "reports" / "compare-default" / "report.json").read_text())
     # (The committed report keeps no per-run timelines, so this run writes the results page, not the charts.)
     args = ["compare", "--cdk-out", str(cdk_out), "--results", str(tmp_path / "results.md")]
     passed = CliRunner().invoke(compare_command(monkeypatch, report), args)
