@@ -549,6 +549,10 @@ def compare(
             setting, variant, figures = _run_one(job)
             show(f"{setting}/{variant} done")
             results[setting][variant] = figures
+    by_setting = {
+        setting: {"values": asdict(quotas_named(setting)), "variants": by_variant}
+        for setting, by_variant in results.items()
+    }
     return {
         "parameters": {
             "workload": workload,
@@ -564,17 +568,9 @@ def compare(
             "cost_minutes_per_encounter": COST_MINUTES,
         },
         "real_seconds": round(time.monotonic() - started, 1),
-        "all_invariants_pass": all(
-            v["status"] == "PASS"
-            for by_variant in results.values()
-            for run in by_variant.values()
-            for v in run["invariants"]
-        ),
+        "all_invariants_pass": not _failed(by_setting),
         "latency_model": asdict(load_latencies()),
-        "quotas": {
-            setting: {"values": asdict(quotas_named(setting)), "variants": by_variant}
-            for setting, by_variant in results.items()
-        },
+        "quotas": by_setting,
     }
 
 
@@ -730,9 +726,13 @@ def update_results(path: Path, report: dict) -> None:
 
 def failed_invariants(report: dict) -> list[str]:
     """Each failed invariant, as `setting/variant: name (detail)`."""
+    return _failed(report["quotas"])
+
+
+def _failed(by_setting: dict) -> list[str]:
     return [
         f"{setting}/{variant}: {invariant['name']} ({invariant['detail']})"
-        for setting, by_variant in report["quotas"].items()
+        for setting, by_variant in by_setting.items()
         for variant, run in by_variant["variants"].items()
         for invariant in run["invariants"]
         if invariant["status"] != "PASS"

@@ -18,9 +18,8 @@ TRANSIENT_CODES = set(
 )
 
 
-def strings_in_code(path: Path) -> list[tuple[int, str]]:
+def strings_in_code(tree: ast.Module) -> list[tuple[int, str]]:
     """Every string constant of a module except docstrings, with its line."""
-    tree = ast.parse(path.read_text())
     docstrings = {
         id(node.value)
         for node in ast.walk(tree)
@@ -38,10 +37,10 @@ def copies(paths, root: Path = ROOT) -> list[str]:
     for path in paths:
         if path in HOMES:
             continue
-        for line, text in strings_in_code(path):
+        tree = ast.parse(path.read_text())
+        for line, text in strings_in_code(tree):
             if text.startswith(DATA_PREFIXES) or text in TRANSIENT_CODES:
                 found.append(f"{path.relative_to(root)}:{line}: {text!r}")
-        tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Tuple | ast.List | ast.Set):
                 values = [e.value for e in node.elts if isinstance(e, ast.Constant)]
