@@ -3,9 +3,9 @@
 import contextlib
 import io
 import shutil
-from pathlib import Path
 
 from experiments import demo
+from tests.support.make import make_with
 
 
 def test_the_demo_takes_the_samples_to_notes_and_shows_the_fault_scenario(cdk_out, tmp_path):
@@ -35,21 +35,10 @@ def test_the_demo_takes_the_samples_to_notes_and_shows_the_fault_scenario(cdk_ou
 def test_make_demo_exits_non_zero_when_a_step_is_broken(cdk_out, tmp_path):
     """The model grant taken away: the samples end in failure records, not notes; `make demo` names the
     broken step and exits non-zero (the Makefile runs its recipes with pipefail and hides no stderr)."""
-    import os
-    import subprocess
-
     from experiments.mutations import mutated_assembly
 
     broken = tmp_path / "broken"
     mutated_assembly(cdk_out, broken, "invoke-the-model")
-    root = Path(demo.__file__).resolve().parents[1]
-    done = subprocess.run(  # noqa: S603 (make, with our own arguments)
-        [shutil.which("make") or "make", "--no-print-directory", "-o", "synth", "demo", f"CDK_OUT={broken}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MAKEFLAGS": ""},
-        check=False,
-    )
+    done = make_with("demo", broken)
     assert done.returncode != 0, done.stdout[-2000:]
     assert "FAILED: choreography/ankle-sprain ended in 'failed: NoteModelRejected', not a note" in done.stdout
