@@ -30,16 +30,20 @@ class FaultPlan:
     seed: int = 7
     # Optional: a kind applies only to subjects containing this text (e.g. event_lost: "transcripts/").
     only: dict[str, str] = field(default_factory=dict)
+    # Optional, for contract tests: a kind hits the first n occasions of each subject, and no other
+    # (bedrock_throttle: 2 = the first two Converse calls of each transcript are throttled).
+    first: dict[str, int] = field(default_factory=dict)
     injected: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
-        unknown = set(self.rates) - set(FAULT_KINDS)
+        unknown = (set(self.rates) | set(self.first)) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {sorted(FAULT_KINDS)}")
         bad = {kind: rate for kind, rate in self.rates.items() if not 0 <= rate <= 1}
         if bad:
             raise ValueError(f"fault rates must be between 0 and 1: {bad}")
         self._asked: Counter = Counter()
+        self._hit: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     def draw(self, kind: str, subject: str = "", scope: str = "") -> str | None:
@@ -49,16 +53,26 @@ class FaultPlan:
         gets the same answer in each variant.
         """
         rate = self.rates.get(kind, 0.0)
-        if rate <= 0 or self.only.get(kind, "") not in subject:
+        if (rate <= 0 and kind not in self.first) or self.only.get(kind, "") not in subject:
             return None
         with self._lock:
             nth = self._asked[(kind, subject, scope)]
             self._asked[(kind, subject, scope)] += 1
-            # Reproducible fault schedules, not secrets: a seeded PRNG is the point.
-            hit = random.Random(f"{self.seed}:{kind}:{subject}:{nth}").random() < rate  # noqa: S311
+            if kind in self.first:
+                hit = nth < self.first[kind]
+            else:
+                # Reproducible fault schedules, not secrets: a seeded PRNG is the point.
+                hit = random.Random(f"{self.seed}:{kind}:{subject}:{nth}").random() < rate  # noqa: S311
             if hit:
                 self.injected[kind] += 1
+                self._hit.add((kind, subject, scope))
         return FAULT_KINDS[kind] if hit else None
+
+    def attempts(self, kind: str) -> dict[tuple[str, str], int]:
+        """(subject, scope) -> how many times the pipeline asked for it, for each subject this kind hit at
+        least once: the tries a step made at work that met this fault (each service call, each invocation)."""
+        with self._lock:
+            return {(subject, scope): self._asked[(k, subject, scope)] for k, subject, scope in self._hit if k == kind}
 
     def bedrock(self, transcript_digest: str, scope: str = "") -> str | None:
         return self.draw("bedrock_throttle", transcript_digest, scope) or self.draw(

@@ -70,7 +70,7 @@ def resolve_handler(handler: str):
 def error_payload(error: BaseException) -> dict:
     return {
         "errorMessage": str(error),
-        "errorType": type(error).__name__,
+        "errorType": getattr(error, "error_type", None) or type(error).__name__,
         "stackTrace": traceback.format_tb(error.__traceback__),
     }
 
@@ -176,7 +176,10 @@ def _handler_print(*args, **kwargs) -> None:
 
 
 class InjectedCrash(RuntimeError):
-    """A LOCAL fault: the function's runtime died before the handler returned."""
+    """A LOCAL fault: the function's runtime died before the handler returned. Lambda reports it as an
+    unhandled error of type Runtime.ExitError (Step Functions: Lambda.Unknown)."""
+
+    error_type = "Runtime.ExitError"
 
 
 def invoke_in_process(

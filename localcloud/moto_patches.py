@@ -171,6 +171,12 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         "stepfunctions",
+        "stepfunctions_shims.aws_error_names",
+        f"{SFN_SERVICE_TASKS}.service.state_task_service_lambda.StateTaskServiceLambda._from_error",
+        "replace",
+    ),
+    Patch(
+        "stepfunctions",
         "stepfunctions_shims.on_simulated_time",
         f"{SFN_PARSER}.backend.execution_worker.Thread",
         "replace",

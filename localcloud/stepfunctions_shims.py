@@ -33,10 +33,32 @@ from localcloud.simulation import SimEvent, SimThread, SimulatedTime, active
 AWS_SDK_SERVICE_ERROR_NAMES = {"transcribe": "Transcribe", "s3": "S3", "dynamodb": "DynamoDb", "sfn": "Sfn"}
 
 
+# Lambda's errorType for an invocation whose runtime died before the handler returned (exited, out of
+# memory, timed out); Step Functions reports such unhandled errors as Lambda.Unknown (Step Functions
+# developer guide, "Handle Lambda service exceptions"), while a handler's own exception keeps its type.
+UNHANDLED_LAMBDA_ERROR_TYPES = ("Runtime.", "Sandbox.")
+
+
 @contextlib.contextmanager
 def aws_error_names() -> Iterator[None]:
-    with moto_patches.update(
-        f"{SERVICE_TASKS}.service.state_task_service_aws_sdk._SERVICE_ERROR_NAMES", AWS_SDK_SERVICE_ERROR_NAMES
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_lambda
+
+    real_from_error = state_task_service_lambda.StateTaskServiceLambda._from_error
+
+    def from_error(self, env, ex):
+        failure = real_from_error(self, env, ex)
+        details = failure.event_details and failure.event_details.get("taskFailedEventDetails")
+        if details and str(details.get("error", "")).startswith(UNHANDLED_LAMBDA_ERROR_TYPES):
+            details["error"] = "Lambda.Unknown"
+            failure.error_name = CustomErrorName("Lambda.Unknown")
+        return failure
+
+    with (
+        moto_patches.update(
+            f"{SERVICE_TASKS}.service.state_task_service_aws_sdk._SERVICE_ERROR_NAMES", AWS_SDK_SERVICE_ERROR_NAMES
+        ),
+        replace(f"{SERVICE_TASKS}.service.state_task_service_lambda.StateTaskServiceLambda._from_error", from_error),
     ):
         yield
 

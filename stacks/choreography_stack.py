@@ -27,7 +27,7 @@ class ChoreographyStack(PipelineStack):
             "WriteNote",
             handler="choreography.write_note.handler",
             description="Drafts the SOAP note of each transcript with Bedrock",
-            timeout=Duration.seconds(120),
+            timeout=Duration.seconds(config.policy.note_timeout_seconds),
             memory_size=512,
             reserved_concurrency=5,
         )
@@ -43,10 +43,18 @@ class ChoreographyStack(PipelineStack):
         transcription_requests = WorkQueue(
             self, "TranscriptionRequests", foundation=foundation, consumer=start_transcription
         )
-        note_requests = WorkQueue(self, "NoteRequests", foundation=foundation, consumer=write_note, batch_size=5)
+        # The note's tries and backoff are the policy's, as in the state machine's GenerateNote Retry.
+        note_requests = WorkQueue(
+            self,
+            "NoteRequests",
+            foundation=foundation,
+            consumer=write_note,
+            batch_size=5,
+            max_receive_count=config.policy.note.tries,
+        )
+        write_note.function.add_environment("WORK_QUEUE_URL", note_requests.queue.queue_url)
         # A request throttled by Transcribe's quota goes back into its own queue with a delay.
         start_transcription.function.add_environment("WORK_QUEUE_URL", transcription_requests.queue.queue_url)
-        start_transcription.function.add_environment("QUOTA_WAIT_MINUTES", str(config.quota_wait_minutes))
         self.route_objects("AudioUploaded", AUDIO_PREFIX, transcription_requests)
         self.route_objects("TranscriptWritten", TRANSCRIPTS_PREFIX, note_requests)
         self.run_on_schedule("WatchdogSchedule", watchdog)
@@ -59,6 +67,7 @@ class ChoreographyStack(PipelineStack):
         permissions.request_requeuer(start_transcription, transcription_requests.queue.queue_arn)
         permissions.failure_recorder(start_transcription)
         permissions.note_writer(write_note, config)
+        permissions.retry_scheduler(write_note, note_requests.queue.queue_arn)
         permissions.job_reader(write_note)  # is the transcript its job's output?
         self.foundation.only_these_write(TRANSCRIPTS_PREFIX, [start_transcription.role, watchdog.role])
         self.foundation.only_these_write(NOTES_PREFIX, [write_note.role])

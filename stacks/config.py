@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
-from clinical.policy import TRANSCRIPT_WAIT_SECONDS
+from clinical.policy import DEFAULT, TRANSCRIPT_WAIT_SECONDS, Policy, PolicyError, flat_names
 
 # Batch Transcribe Medical (StartMedicalTranscriptionJob) accepts only this Specialty.
 SPECIALTIES = ("PRIMARYCARE",)
@@ -70,6 +70,10 @@ class PipelineConfig:
     reserve_concurrency: bool = False
     replication_destination_bucket_arn: str | None = None
     replication_destination_kms_key_arn: str | None = None
+    # Retries, backoff and timeouts of both variants (clinical.policy); cdk.json overrides a value by its
+    # flat name (note_tries, note_backoff_rate, note_timeout_seconds, ...), and quota_wait_minutes sets the
+    # transcription start's tries.
+    policy: Policy = field(default=DEFAULT)
 
     def __post_init__(self) -> None:
         _one_of("medical_specialty", self.medical_specialty, SPECIALTIES, "batch Transcribe Medical accepts no other")
@@ -94,6 +98,10 @@ class PipelineConfig:
                 f"{TRANSCRIPT_WAIT_SECONDS // 60}-minute transcript waits; a job can take longer than that), "
                 f"not {self.stalled_job_minutes!r}"
             )
+        try:
+            object.__setattr__(self, "policy", self.policy.with_quota_wait(self.quota_wait_minutes).check())
+        except PolicyError as error:
+            raise ConfigError(str(error)) from None
         low, high = MAX_RECEIVE_COUNT
         if not low <= self.max_receive_count <= high:
             raise ConfigError(
@@ -146,23 +154,44 @@ class PipelineConfig:
     @classmethod
     def from_context(cls, node: Node) -> PipelineConfig:
         """Read every field from CDK context (cdk.json or -c); a value AWS would refuse fails in one line."""
-        values = {}
-        for name, field in cls.__dataclass_fields__.items():
+        values, policy_values = {}, {}
+        for name, kind in flat_names().items():
             raw = node.try_get_context(name)
-            if raw is None or raw == "":
+            if raw is not None and raw != "":
+                policy_values[name] = _number(name, raw, kind)
+        for name, field_ in cls.__dataclass_fields__.items():
+            raw = node.try_get_context(name)
+            if raw is None or raw == "" or name == "policy":
                 continue
-            if field.type == "int":
-                if isinstance(raw, bool) or not str(raw).strip().lstrip("-").isdigit():
-                    raise ConfigError(f"context {name} must be an integer, not {raw!r}")
-                raw = int(raw)
-            elif field.type == "bool":
+            if field_.type == "int":
+                raw = _number(name, raw, "int")
+            elif field_.type == "bool":
                 if not isinstance(raw, bool):
                     _one_of(name, str(raw).lower(), tuple(BOOLEANS))
                     raw = BOOLEANS[str(raw).lower()]
             else:
                 raw = str(raw)
             values[name] = raw
-        return cls(**values)
+        try:
+            policy = DEFAULT.with_values(policy_values)
+        except PolicyError as error:
+            raise ConfigError(str(error)) from None
+        return cls(**values, policy=policy)
+
+
+def _number(name: str, raw: object, kind: str) -> int | float:
+    """A context value as the integer (or number, for a backoff rate) it must be."""
+    text = str(raw).strip()
+    if kind == "int":
+        if isinstance(raw, bool) or not text.lstrip("-").isdigit():
+            raise ConfigError(f"context {name} must be an integer, not {raw!r}")
+        return int(text)
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"context {name} must be a number, not {raw!r}") from None
 
 
 def _one_of(name: str, value: object, allowed: tuple, why: str = "") -> None:

@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 
 from clinical.executions import UNSUCCESSFUL
-from clinical.policy import TRANSCRIPT_WAIT_SECONDS, transcript_waits
+from clinical.policy import Policy, fill_definition
 from clinical.prefixes import AUDIO_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
 from stacks.compliance import acknowledge, skip_checkov
 from stacks.constructs.pipeline_function import PipelineFunction
@@ -22,19 +22,9 @@ from stacks.pipeline_stack import PipelineStack
 DEFINITION_FILE = Path(__file__).resolve().parent.parent / "statemachines" / "encounter.asl.json"
 
 
-def encounter_definition(stalled_job_minutes: int) -> str:
-    """statemachines/encounter.asl.json with its policy parts from clinical.policy and the configuration: the
-    transcript wait's timeout, and the count of waits after which an encounter is TranscriptionStalled (the
-    same `stalled_job_minutes` choreography's watchdog uses). With the defaults it is the file, byte for byte."""
-    definition = json.loads(DEFINITION_FILE.read_text())
-    states = definition["States"]
-    waits = transcript_waits(stalled_job_minutes)
-    states["WaitForTranscript"]["TimeoutSeconds"] = TRANSCRIPT_WAIT_SECONDS
-    [limit] = [c for c in states["TranscriptionJobStatus"]["Choices"] if c.get("Variable") == "$.waits.count"]
-    limit["NumericGreaterThanEquals"] = waits - 1
-    states["TranscriptionStalled"]["Cause"] = (
-        f"no transcript after {waits} callback timeouts of {TRANSCRIPT_WAIT_SECONDS // 60} minutes (stalled_job_minutes)"
-    )
+def encounter_definition(policy: Policy, stalled_job_minutes: int) -> str:
+    """statemachines/encounter.asl.json with its policy filled in (clinical.policy.fill_definition)."""
+    definition = fill_definition(json.loads(DEFINITION_FILE.read_text()), policy, stalled_job_minutes)
     return json.dumps(definition, indent=2) + "\n"
 
 
@@ -111,7 +101,7 @@ class OrchestrationStack(PipelineStack):
             "GenerateNote",
             handler="orchestration.generate_note.handler",
             description="Drafts the SOAP note of an encounter with Bedrock",
-            timeout=Duration.seconds(120),
+            timeout=Duration.seconds(self.config.policy.note_timeout_seconds),
             memory_size=512,
             reserved_concurrency=5,
         )
@@ -140,7 +130,9 @@ class OrchestrationStack(PipelineStack):
             "EncounterStateMachine",
             state_machine_name=self.state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(encounter_definition(self.config.stalled_job_minutes)),
+            definition_body=sfn.DefinitionBody.from_string(
+                encounter_definition(self.config.policy, self.config.stalled_job_minutes)
+            ),
             definition_substitutions=self.definition_substitutions(
                 await_transcript=await_transcript.function.function_arn,
                 generate_note=generate_note.function.function_arn,

@@ -108,6 +108,11 @@ class Permissions:
         self._bucket_and_key(function)
         function.allow(["sqs:SendMessage"], [queue_arn])
 
+    def retry_scheduler(self, function: PipelineFunction, queue_arn: str) -> None:
+        """Set when a failed message of its own work queue comes back (the step's backoff), instead of
+        waiting out the queue's visibility timeout."""
+        function.allow(["sqs:ChangeMessageVisibility"], [queue_arn])
+
     def upload_checker(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)
         self._objects(function, ["s3:GetObject"], AUDIO_PREFIX)

@@ -39,7 +39,10 @@ class PipelineStack(Stack):
             "STALLED_JOB_MINUTES": str(config.stalled_job_minutes),
             "UPLOAD_GRACE_MINUTES": str(config.upload_grace_minutes),
             "UPLOAD_WINDOW_HOURS": str(config.upload_window_hours),
+            "QUOTA_WAIT_MINUTES": str(config.quota_wait_minutes),
             "ENCOUNTER_BUCKET": self.bucket.bucket_name,
+            # Retries, backoff and timeouts (clinical.policy), as the state machine's Retry entries have them.
+            "PIPELINE_POLICY": config.policy.to_json(),
         }
 
     def _require_a_region_the_model_profile_serves(self) -> None:

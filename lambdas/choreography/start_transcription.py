@@ -5,6 +5,7 @@ delay (clinical.throttling) instead of failing the delivery, so waiting for quot
 the message's receives (and land it in the DLQ) while the slots it waits for free up.
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.batch import (
@@ -22,7 +23,7 @@ from clinical.layout import claimed_encounter_id
 from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.settings import PipelineSettings
 from clinical.steps import transcribe_upload
-from clinical.throttling import defer_throttled_start
+from clinical.throttling import defer_throttled_start, quota_exhausted
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -45,10 +46,12 @@ def start_transcription_for(record: SQSRecord) -> None:
                 raise  # no queue to wait in: the delivery fails and SQS redelivers it
             if wait_for_quota(record, upload.key, settings):
                 return
-            raise TranscriptionQuotaExhausted(
-                f"Transcribe Medical's concurrent-job quota stayed full for {settings.quota_wait_minutes} minutes"
-            ) from None
+            tries = settings.policy.transcription_start.tries
+            raise quota_exhausted(tries, settings.quota_wait_minutes) from None
     except Exception as error:
+        delivery = delivery_of(record, settings.max_receive_count)
+        if isinstance(error, TranscriptionQuotaExhausted):
+            delivery = replace(delivery, attempt=settings.policy.transcription_start.tries)
         settle_failure(
             clients.s3(),
             upload.bucket,
@@ -57,7 +60,8 @@ def start_transcription_for(record: SQSRecord) -> None:
             encounter_id=claimed_encounter_id(upload.key),
             source_key=upload.key,
             variant=settings.variant,
-            delivery=delivery_of(record, settings.max_receive_count),
+            delivery=delivery,
+            policy=settings.policy,
         )
 
 
@@ -71,7 +75,7 @@ def wait_for_quota(record: SQSRecord, audio_key: str, settings: PipelineSettings
         throttles,
         datetime.fromisoformat(since) if since else None,
         datetime.now(UTC),
-        settings.quota_wait_minutes,
+        settings.policy.transcription_start,
     )
     if deferral is None:
         return False

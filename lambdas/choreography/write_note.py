@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from clinical import clients
 from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.events import delivery_of, object_created
-from clinical.failures import settle_failure
+from clinical.failures import error_type_of, settle_failure
 from clinical.layout import (
     TRANSCRIPTS_PREFIX,
     encounter_id_from_key,
@@ -18,6 +18,7 @@ from clinical.layout import (
 from clinical.observability import logger, metrics, tracer
 from clinical.settings import PipelineSettings
 from clinical.steps import draft_note, set_aside_stray_transcript
+from clinical.throttling import deliver_again_after_backoff
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -48,16 +49,31 @@ def write_note_for(record: SQSRecord) -> None:
         # Quarantined with its record and alarm; the encounter's own job, if one runs, brings the real one.
         return
     except Exception as error:
-        settle_failure(
-            clients.s3(),
-            transcript.bucket,
-            error=error,
-            stage="note",
-            encounter_id=encounter_id,
-            source_key=transcript.key,
-            variant=settings.variant,
-            delivery=delivery_of(record, settings.max_receive_count),
-        )
+        delivery = delivery_of(record, settings.policy.note.tries)
+        try:
+            settle_failure(
+                clients.s3(),
+                transcript.bucket,
+                error=error,
+                stage="note",
+                encounter_id=encounter_id,
+                source_key=transcript.key,
+                variant=settings.variant,
+                delivery=delivery,
+                policy=settings.policy,
+            )
+        except Exception:
+            # Tried again: after the note step's backoff (clinical.policy), as the state machine retries.
+            if settings.work_queue_url and not delivery.is_last:
+                deliver_again_after_backoff(
+                    clients.sqs(),
+                    settings.work_queue_url,
+                    record.receipt_handle,
+                    encounter_id=encounter_id,
+                    attempt=delivery.attempt,
+                    backoff=settings.policy.for_error(error_type_of(error)),
+                )
+            raise
 
 
 @logger.inject_lambda_context

@@ -14,7 +14,7 @@ from clinical.errors import PipelineError
 from clinical.layout import failure_key, key_reference, rejected_upload_failure_key
 from clinical.objects import is_not_found, lost_the_race, object_exists
 from clinical.observability import MetricUnit, logger, metrics
-from clinical.policy import TRIES_OF_PERMANENT_ERRORS
+from clinical.policy import DEFAULT, MODEL_OUTPUT_ERRORS, Policy
 
 Stage = Literal["intake", "transcription", "note"]
 # How a record names the object it is about: a key_reference (a key that names no encounter as its digest).
@@ -141,6 +141,7 @@ def settle_failure(
     source_key: str,
     variant: str,
     delivery: Delivery,
+    policy: Policy = DEFAULT,
 ) -> None:
     """Decide what a failed delivery means for the encounter.
 
@@ -150,7 +151,8 @@ def settle_failure(
     first, so the encounter has a failure record with a reason when its message reaches the DLQ.
     """
     permanent = isinstance(error, PipelineError) and not error.retryable
-    if permanent and delivery.attempt < TRIES_OF_PERMANENT_ERRORS.get(error_type_of(error), 1):
+    tries = policy.model_output.tries if error_type_of(error) in MODEL_OUTPUT_ERRORS else 1
+    if permanent and delivery.attempt < tries:
         raise error  # one more try, as the policy allows both variants (the queue delivers it again)
     if getattr(error, "recorded_per_upload", False):
         encounter_id = None  # not the encounter's failure: this upload's, recorded by its key

@@ -1,16 +1,25 @@
-"""The pipeline's policy as data, one copy for both wirings: which AWS error codes are transient.
+"""The pipeline's policy as data, one copy for both wirings: which errors are transient, how often and how
+soon each step tries again, and how long it may take.
 
-Choreography's handlers and orchestration's state machine read the same classes here. The handlers
-import them; the state machine's Retry blocks name them as Step Functions does (`Transcribe.<code>`), and
-tests/unit/test_policy_contract.py fails, naming the state and field, when the ASL and this module
-disagree. No imports, so the CDK app and the tests can read it without the Lambda runtime's libraries.
-
-(Issue 15 grows this module: attempts, backoff and timeouts per step come next.)
+Choreography's handlers and queues and orchestration's state machine read the same values here:
+- the state machine's Retry entries are written at synth from `RETRIERS` and a `Policy`
+  (stacks/orchestration_stack.encounter_definition); the ASL file names only the policy of each entry;
+- choreography's note queue delivers a message at most `note.tries` times, and its handler puts a failed
+  message back with the delay `note.delay_seconds` gives (SQS ChangeMessageVisibility), the same backoff
+  and full jitter Step Functions applies; a throttled Transcribe start waits in its queue with the delays
+  of `transcription_start`.
+cdk.json overrides a value for both variants at once (stacks/config.py); `Policy.check` refuses a value
+AWS or the pipeline could not honour. No imports beyond the standard library, so the CDK app, the
+handlers and the tests all read it.
 """
 
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+
 # Transcribe Medical: the concurrent-job quota is full (LimitExceededException) or the service is busy
-# or failing for a moment. Both variants wait for a slot, at most `quota_wait_minutes`, retrying at most a
-# minute apart (clinical/throttling.py; the ASL's StartTranscription Retry).
+# or failing for a moment. Both variants wait for a slot, at most `quota_wait_minutes`.
 TRANSCRIBE_TRANSIENT_CODES = (
     "LimitExceededException",
     "ThrottlingException",
@@ -36,17 +45,204 @@ EXECUTION_START_TRANSIENT_CODES = (
     "InternalServerError",
 )
 
+# Lambda's own transient errors when Step Functions invokes a function (Step Functions' best practice),
+# and `Lambda.Unknown`: an invocation whose runtime died (out of memory, timed out, exited). Choreography's
+# queues deliver such a message again; the state machine retries them with the step's own policy.
+LAMBDA_SERVICE_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+)
+LAMBDA_CRASH = "Lambda.Unknown"
 
-# Errors that are permanent for the answer they came with, yet worth one more try of the step: a model's
-# malformed answer may come out well-formed the next time. How many tries in all, in both variants (the
-# ASL's Retry on the error allows this many minus one; choreography lets its queue deliver again).
-TRIES_OF_PERMANENT_ERRORS = {"InvalidModelOutput": 2}
-
+# The note step's own transient errors (clinical.errors): Bedrock's transient codes, a lost write race.
+NOTE_TRANSIENT_ERRORS = ("NoteModelThrottled", "NoteWriteConflict")
+# Permanent for the answer it came with, yet worth another try: a malformed model answer may come out
+# well-formed the next time.
+MODEL_OUTPUT_ERRORS = ("InvalidModelOutput",)
 
 # Orchestration waits for a transcript in callback waits of this length, asking Transcribe after each; it
 # records TranscriptionStalled once `stalled_job_minutes` of waits have passed, as choreography's watchdog
 # does for a job queued or running that long. The limit is whole waits, and at least two.
 TRANSCRIPT_WAIT_SECONDS = 900
+
+# Step Functions' and SQS's own bounds on what the wirings are given.
+MAX_SQS_DELAY_SECONDS = 900  # SendMessage DelaySeconds (a throttled start waits in its queue)
+MAX_VISIBILITY_SECONDS = 43_200  # ChangeMessageVisibility (a failed note waits in its queue)
+MAX_SQS_RECEIVES = 1000  # RedrivePolicy maxReceiveCount
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+# A note is one Bedrock call, which may take as long as the Runtime client's read timeout (60 s).
+BEDROCK_READ_TIMEOUT_SECONDS = 60
+
+
+class PolicyError(ValueError):
+    """A policy value out of range: one line naming the value, what it was and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How a step tries again: `tries` in all (the first included); before try n+1 it waits a uniform draw
+    up to min(max_delay_seconds, interval_seconds * backoff_rate ** (n - 1)) (Step Functions' Retry with
+    JitterStrategy FULL, which choreography applies to its messages the same way)."""
+
+    tries: int
+    interval_seconds: int
+    backoff_rate: float
+    max_delay_seconds: int
+
+    def delay_seconds(self, failed_tries: int, draw: float) -> int:
+        """The wait after the `failed_tries`-th failed try, for a draw in [0, 1)."""
+        ceiling = min(self.max_delay_seconds, self.interval_seconds * self.backoff_rate ** (failed_tries - 1))
+        return round(ceiling * draw)
+
+    def retrier(self, errors: tuple[str, ...], comment: str) -> dict:
+        """This backoff as one entry of an ASL state's Retry."""
+        rate = int(self.backoff_rate) if float(self.backoff_rate).is_integer() else self.backoff_rate
+        return {
+            "ErrorEquals": list(errors),
+            "Comment": comment,
+            "IntervalSeconds": self.interval_seconds,
+            "BackoffRate": rate,
+            "MaxAttempts": self.tries - 1,
+            "MaxDelaySeconds": self.max_delay_seconds,
+            "JitterStrategy": "FULL",
+        }
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Every step's backoff and the timeouts, with the defaults both variants deploy."""
+
+    # Waiting for Transcribe's quota: a minute at most between tries, so a freed slot is taken soon. Its
+    # tries follow quota_wait_minutes (`with_quota_wait`): 180 minutes are 360 tries of 30 s on average.
+    transcription_start: Backoff = Backoff(tries=360, interval_seconds=10, backoff_rate=2, max_delay_seconds=60)
+    # Orchestration's status check after a callback timeout (choreography's watchdog asks again next sweep).
+    transcription_status: Backoff = Backoff(tries=7, interval_seconds=10, backoff_rate=2, max_delay_seconds=300)
+    # Orchestration's invocation of the function that stores the task token.
+    transcript_wait: Backoff = Backoff(tries=7, interval_seconds=2, backoff_rate=2, max_delay_seconds=60)
+    # The note: Bedrock throttled or unavailable, a lost write race, a crashed invocation; all share the
+    # count, as a queue's receive count does.
+    note: Backoff = Backoff(tries=5, interval_seconds=5, backoff_rate=2, max_delay_seconds=120)
+    # A malformed model answer: one more try, soon.
+    model_output: Backoff = Backoff(tries=2, interval_seconds=1, backoff_rate=1, max_delay_seconds=1)
+    # The note step's Lambda timeout, in both variants (a queue's visibility is six times it).
+    note_timeout_seconds: int = 120
+
+    def check(self) -> Policy:
+        """Raise PolicyError, in one line, on a value AWS or the pipeline could not honour."""
+        for step in BACKOFF_STEPS:
+            backoff: Backoff = getattr(self, step)
+            if not 1 <= backoff.tries <= MAX_SQS_RECEIVES:
+                raise PolicyError(
+                    f"{step}_tries must be from 1 to {MAX_SQS_RECEIVES} tries in all, not {backoff.tries!r}"
+                )
+            if backoff.interval_seconds < 1:
+                raise PolicyError(f"{step}_interval_seconds must be 1 or more, not {backoff.interval_seconds!r}")
+            if backoff.backoff_rate < 1:
+                raise PolicyError(
+                    f"{step}_backoff_rate must be at least 1.0 (Step Functions' BackoffRate; below 1 the waits "
+                    f"would shrink), not {backoff.backoff_rate!r}"
+                )
+            if not backoff.interval_seconds <= backoff.max_delay_seconds <= MAX_VISIBILITY_SECONDS:
+                raise PolicyError(
+                    f"{step}_max_delay_seconds must be from {step}_interval_seconds ({backoff.interval_seconds}) "
+                    f"to {MAX_VISIBILITY_SECONDS} (SQS's longest visibility), not {backoff.max_delay_seconds!r}"
+                )
+        if self.transcription_start.max_delay_seconds > MAX_SQS_DELAY_SECONDS:
+            raise PolicyError(
+                f"transcription_start_max_delay_seconds must be at most {MAX_SQS_DELAY_SECONDS} (SQS's longest "
+                f"message delay; choreography waits for quota in its queue), not {self.transcription_start.max_delay_seconds!r}"
+            )
+        if not BEDROCK_READ_TIMEOUT_SECONDS <= self.note_timeout_seconds <= LAMBDA_MAX_TIMEOUT_SECONDS:
+            raise PolicyError(
+                f"note_timeout_seconds must be from {BEDROCK_READ_TIMEOUT_SECONDS} (a model call may take that long) "
+                f"to {LAMBDA_MAX_TIMEOUT_SECONDS} (Lambda's longest timeout), not {self.note_timeout_seconds!r}"
+            )
+        return self
+
+    def with_quota_wait(self, quota_wait_minutes: int) -> Policy:
+        """The transcription start's tries that make `quota_wait_minutes` of waiting on average."""
+        mean_wait = self.transcription_start.max_delay_seconds / 2
+        tries = max(2, round(quota_wait_minutes * 60 / mean_wait))
+        return replace(self, transcription_start=replace(self.transcription_start, tries=tries))
+
+    def with_values(self, values: dict[str, int | float]) -> Policy:
+        """A copy with flat values (`note_tries`, `note_timeout_seconds`) replaced; unknown names raise."""
+        known = set(flat_names())
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise PolicyError(f"unknown policy values {unknown}; known: {sorted(known)}")
+        changed = self
+        for name, value in values.items():
+            step = next((s for s in BACKOFF_STEPS if name.startswith(f"{s}_")), None)
+            if step is None or name in {f.name for f in fields(Policy)}:
+                changed = replace(changed, **{name: value})
+            else:
+                field = name.removeprefix(f"{step}_")
+                changed = replace(changed, **{step: replace(getattr(changed, step), **{field: value})})
+        return changed
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Policy:
+        values = json.loads(text)
+        return cls(**{name: Backoff(**value) if name in BACKOFF_STEPS else value for name, value in values.items()})
+
+    def for_error(self, error_type: str) -> Backoff:
+        """The note step's backoff for an error it raised (a malformed answer has its own)."""
+        return self.model_output if error_type in MODEL_OUTPUT_ERRORS else self.note
+
+
+BACKOFF_STEPS = tuple(f.name for f in fields(Policy) if f.type == "Backoff")
+DEFAULT = Policy()
+
+
+def flat_names() -> dict[str, str]:
+    """Every value cdk.json may set, by its flat name, with its type (`note_tries`: int)."""
+    names = {}
+    for f in fields(Policy):
+        if f.name in BACKOFF_STEPS:
+            for inner in fields(Backoff):
+                names[f"{f.name}_{inner.name}"] = inner.type
+        else:
+            names[f.name] = f.type
+    # transcription_start's tries follow quota_wait_minutes.
+    names.pop("transcription_start_tries")
+    return names
+
+
+# The state machine's Retry entries: for each state, (the policy step whose backoff it uses, the errors it
+# retries, why). The ASL file names the step in each entry ({"Policy": "note"}); synth writes the rest.
+def step_functions_names(service: str, codes: tuple[str, ...]) -> tuple[str, ...]:
+    """The error names a Step Functions aws-sdk task gives these codes (`Transcribe.LimitExceededException`)."""
+    return tuple(f"{service}.{code}" for code in codes)
+
+
+RETRIERS = {
+    "transcription_start": (
+        step_functions_names("Transcribe", TRANSCRIBE_TRANSIENT_CODES),
+        "Transcribe's transient errors, its concurrent-job quota above all: waiting for a slot, for about "
+        "quota_wait_minutes. Choreography waits the same way in its queue.",
+    ),
+    "transcript_wait": (
+        (*LAMBDA_SERVICE_ERRORS, LAMBDA_CRASH),
+        "Lambda's transient errors and a crashed invocation of the function that stores the task token.",
+    ),
+    "transcription_status": (
+        step_functions_names("Transcribe", TRANSCRIBE_TRANSIENT_CODES),
+        "Transcribe's transient errors while asking for the job's status.",
+    ),
+    "note": (
+        (*NOTE_TRANSIENT_ERRORS, *LAMBDA_SERVICE_ERRORS, LAMBDA_CRASH),
+        "Bedrock throttled or unavailable, a lost write race, a crashed invocation: one count, as "
+        "choreography's note queue counts every receive.",
+    ),
+    "model_output": (MODEL_OUTPUT_ERRORS, "A malformed model answer gets one more try in both variants."),
+}
 
 
 def transcript_waits(stalled_job_minutes: int) -> int:
@@ -54,6 +250,43 @@ def transcript_waits(stalled_job_minutes: int) -> int:
     return max(2, -(-stalled_job_minutes * 60 // TRANSCRIPT_WAIT_SECONDS))
 
 
-def step_functions_names(service: str, codes: tuple[str, ...]) -> set[str]:
-    """The error names a Step Functions aws-sdk task gives these codes (`Transcribe.LimitExceededException`)."""
-    return {f"{service}.{code}" for code in codes}
+def definition_values(stalled_job_minutes: int) -> dict[str, int]:
+    """The state machine's "${Name}" placeholders that are policy values, filled in at synth."""
+    waits = transcript_waits(stalled_job_minutes)
+    return {
+        "TranscriptWaitSeconds": TRANSCRIPT_WAIT_SECONDS,
+        "TranscriptWaitMinutes": TRANSCRIPT_WAIT_SECONDS // 60,
+        "TranscriptWaits": waits,
+        "StalledAfterExtraWaits": waits - 1,
+    }
+
+
+def fill_definition(definition: dict, policy: Policy, stalled_job_minutes: int) -> dict:
+    """A state machine definition (statemachines/encounter.asl.json) with its policy filled in: each Retry
+    entry that names a policy ({"Policy": "note"}) gets that step's errors, tries, backoff and jitter;
+    each string "${Name}" of the values below becomes the value (a number where the file holds only the
+    placeholder). The other placeholders are CloudFormation's (the stack's definition substitutions)."""
+    values = definition_values(stalled_job_minutes)
+
+    def fill(value, where: str):
+        if isinstance(value, dict):
+            return {key: fill(item, f"{where}.{key}") for key, item in value.items()}
+        if isinstance(value, list):
+            if where.endswith(".Retry"):
+                return [retrier(entry, where) for entry in value]
+            return [fill(item, where) for item in value]
+        if isinstance(value, str):
+            if value.startswith("${") and value.endswith("}") and value[2:-1] in values:
+                return values[value[2:-1]]
+            for name, number in values.items():
+                value = value.replace(f"${{{name}}}", str(number))
+        return value
+
+    def retrier(entry: dict, where: str) -> dict:
+        name = entry.get("Policy") if isinstance(entry, dict) else None
+        if name not in RETRIERS or set(entry) != {"Policy"}:
+            raise PolicyError(f"{where}: a Retry entry names one policy of {sorted(RETRIERS)}, not {entry!r}")
+        errors, why = RETRIERS[name]
+        return getattr(policy, name).retrier(errors, f"{why} (policy: {name})")
+
+    return fill(definition, "$")

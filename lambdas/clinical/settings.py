@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from clinical.errors import ConfigurationError
+from clinical.policy import DEFAULT, Policy
 
 
 def require_env(name: str, env: Mapping[str, str] | None = None) -> str:
@@ -34,6 +35,8 @@ class PipelineSettings:
     # puts a throttled request back (its own work queue).
     quota_wait_minutes: int = 180
     work_queue_url: str = ""
+    # Retries, backoff and timeouts of both variants (PIPELINE_POLICY, written by the stack).
+    policy: Policy = DEFAULT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -62,4 +65,15 @@ class PipelineSettings:
             upload_window_hours=integer("UPLOAD_WINDOW_HOURS") if env.get("UPLOAD_WINDOW_HOURS") else 24,
             quota_wait_minutes=integer("QUOTA_WAIT_MINUTES") if env.get("QUOTA_WAIT_MINUTES") else 180,
             work_queue_url=env.get("WORK_QUEUE_URL", ""),
+            policy=policy_from(env),
         )
+
+
+def policy_from(env: Mapping[str, str]) -> Policy:
+    text = env.get("PIPELINE_POLICY", "")
+    if not text:
+        return DEFAULT
+    try:
+        return Policy.from_json(text)
+    except (ValueError, TypeError):
+        raise ConfigurationError("environment variable PIPELINE_POLICY is not a pipeline policy") from None

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-FIRST_DELAY_SECONDS = 10
-MAX_DELAY_SECONDS = 60
+from clinical.errors import TranscriptionQuotaExhausted
+from clinical.policy import Backoff
+
+
+def jitter(encounter_id: str, attempt: int) -> float:
+    """The draw for one encounter's attempt: retries spread out, yet a run replays the same."""
+    return random.Random(f"{encounter_id}:{attempt}").random()  # noqa: S311 (jitter, not a secret)
 
 
 @dataclass(frozen=True)
@@ -26,15 +31,31 @@ class Deferral:
 
 
 def defer_throttled_start(
-    encounter_id: str, throttles: int, throttled_since: datetime | None, now: datetime, wait_minutes: int
+    encounter_id: str, throttles: int, throttled_since: datetime | None, now: datetime, backoff: Backoff
 ) -> Deferral | None:
-    """When to try a throttled start again, or None once the encounter has waited `wait_minutes`.
-
-    The jitter is drawn from the encounter and the attempt, so retries spread out but replay the same.
-    """
-    since = throttled_since or now
-    if now - since >= timedelta(minutes=wait_minutes):
+    """When to try a throttled start again (the transcription start's backoff, with full jitter, as the
+    state machine's Retry waits), or None once `backoff.tries` tries were throttled, as in the state
+    machine (`quota_wait_minutes` sets how many: clinical.policy.Policy.with_quota_wait)."""
+    if throttles + 1 >= backoff.tries:
         return None
-    ceiling = min(MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS * 2**throttles)
-    draw = random.Random(f"{encounter_id}:{throttles}").uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
-    return Deferral(delay_seconds=max(1, round(ceiling * draw)), throttles=throttles + 1, throttled_since=since)
+    delay = backoff.delay_seconds(throttles + 1, jitter(encounter_id, throttles))
+    return Deferral(delay_seconds=delay, throttles=throttles + 1, throttled_since=throttled_since or now)
+
+
+def quota_exhausted(tries: int, quota_wait_minutes: int) -> TranscriptionQuotaExhausted:
+    """The failure of a start throttled on every one of its tries, the same in both variants."""
+    return TranscriptionQuotaExhausted(
+        f"Transcribe Medical's concurrent-job quota stayed full through {tries} tries "
+        f"(about {quota_wait_minutes} minutes, quota_wait_minutes)"
+    )
+
+
+def deliver_again_after_backoff(
+    sqs, queue_url: str, receipt_handle: str, *, encounter_id: str, attempt: int, backoff: Backoff
+) -> int:
+    """Make a failed message visible again after the step's backoff (ChangeMessageVisibility), instead of
+    the queue's whole visibility timeout: choreography's retry waits as the state machine's Retry does.
+    Returns the delay."""
+    delay = backoff.delay_seconds(attempt, jitter(encounter_id, attempt))
+    sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay)
+    return delay

@@ -20,8 +20,10 @@ from clinical.failures import FailureRecord, record_failure
 from clinical.layout import failure_key, transcription_job_name
 from clinical.messages import EncounterExecutionInput, parse_message
 from clinical.objects import is_not_found, object_exists
+from clinical.policy import TRANSCRIBE_TRANSIENT_CODES, step_functions_names
 from clinical.quarantine import quarantine, quarantine_key
 from clinical.settings import PipelineSettings
+from clinical.throttling import quota_exhausted
 from clinical.transcription import THROTTLING_CODES, job_failure
 
 
@@ -106,6 +108,10 @@ def record_execution_failure(stepfunctions, s3, bucket: str, execution_arn: str,
         error_name, execution.get("cause"), transcription_job_name(settings.job_name_prefix, encounter_id)
     )
     state, tries = failed_step(execution_history(stepfunctions, execution_arn))
+    if state == "StartTranscription" and error_name in step_functions_names("Transcribe", TRANSCRIBE_TRANSIENT_CODES):
+        # Throttled on every try the policy allows: the same failure choreography records.
+        exhausted = quota_exhausted(tries, settings.quota_wait_minutes)
+        error_name, message, retryable = exhausted.error_type, exhausted.message, False
     record_failure(
         s3,
         bucket,

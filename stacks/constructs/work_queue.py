@@ -104,7 +104,10 @@ class WorkQueue(Construct):
         foundation: PipelineFoundation,
         consumer: PipelineFunction,
         batch_size: int = 10,
+        max_receive_count: int | None = None,
     ) -> None:
+        """`max_receive_count`: how many times a message is delivered before the DLQ takes it; a step with
+        its own tries in clinical.policy passes them, every other hop takes the configured count."""
         super().__init__(scope, construct_id)
         config = foundation.config
         self.dlq = dead_letter_queue(self, "Dlq", foundation)
@@ -115,7 +118,9 @@ class WorkQueue(Construct):
             # Lambda's guidance: at least six times the function timeout, so retries of a batch don't overlap.
             visibility_timeout=Duration.seconds(6 * consumer.function.timeout.to_seconds()),
             # Default 4-day retention: a message keeps its age when moved, so the DLQ (14 days) must outlive it.
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=config.max_receive_count, queue=self.dlq),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=max_receive_count or config.max_receive_count, queue=self.dlq
+            ),
         )
         consumer.function.add_event_source(
             event_sources.SqsEventSource(self.queue, batch_size=batch_size, report_batch_item_failures=True)

@@ -33,6 +33,11 @@ def config_error(context: dict) -> str:
             "stalled_job_minutes must be at least 30 (two of the state machine's 15-minute transcript waits",
         ),
         ({"deploy_in_vpc": "maybe"}, "deploy_in_vpc must be one of true, false, not 'maybe'"),
+        ({"note_tries": -2}, "note_tries must be from 1 to 1000 tries in all, not -2"),
+        ({"note_backoff_rate": "0.5"}, "note_backoff_rate must be at least 1.0 (Step Functions' BackoffRate"),
+        ({"note_backoff_rate": "fast"}, "context note_backoff_rate must be a number, not 'fast'"),
+        ({"note_timeout_seconds": 20}, "note_timeout_seconds must be from 60 (a model call may take that long)"),
+        ({"transcript_wait_tries": "many"}, "context transcript_wait_tries must be an integer, not 'many'"),
         ({"reserve_concurrency": "yes"}, "reserve_concurrency must be one of true, false, not 'yes'"),
         ({"alarm_email": "oncall"}, "alarm_email must be an email address (name@domain), not 'oncall'"),
         (
@@ -168,3 +173,33 @@ def test_one_stall_limit_in_cdk_json_changes_both_templates(tmp_path_factory):
     [limit] = [c for c in states["TranscriptionJobStatus"]["Choices"] if c.get("Variable") == "$.waits.count"]
     assert limit["NumericGreaterThanEquals"] == 3, "4 waits of 15 minutes make 60"
     assert states["TranscriptionStalled"]["Cause"].startswith("no transcript after 4 callback timeouts of 15 minutes")
+
+
+def test_one_retry_policy_value_in_cdk_json_changes_both_templates(tmp_path_factory):
+    """note_tries is the note step's tries in both: choreography's note queue delivers a message that many
+    times and its handler reads the same policy; the state machine's GenerateNote retries one fewer."""
+    import json
+
+    from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK, build_app
+
+    def note_tries(context: dict) -> tuple[int, set[int], int]:
+        app = build_app(context=context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+        choreography = Template.from_stack(app.node.find_child(CHOREOGRAPHY_STACK))
+        orchestration = Template.from_stack(app.node.find_child(ORCHESTRATION_STACK))
+        [writer] = [
+            f["Properties"]["Environment"]["Variables"]
+            for f in resources(choreography, "AWS::Lambda::Function").values()
+            if f["Properties"]["Handler"] == "choreography.write_note.handler"
+        ]
+        queues = resources(choreography, "AWS::SQS::Queue")
+        note_queue = {
+            q["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+            for name, q in queues.items()
+            if name.startswith("NoteRequestsQueue") and "RedrivePolicy" in q["Properties"]
+        }
+        [machine] = resources(orchestration, "AWS::StepFunctions::StateMachine").values()
+        [note] = json.loads(machine["Properties"]["DefinitionString"])["States"]["GenerateNote"]["Retry"][:1]
+        return json.loads(writer["PIPELINE_POLICY"])["note"]["tries"], note_queue, note["MaxAttempts"] + 1
+
+    assert note_tries({}) == (5, {5}, 5)
+    assert note_tries({"note_tries": 3}) == (3, {3}, 3)

@@ -3,7 +3,8 @@
 import json
 import re
 
-from stacks.orchestration_stack import DEFINITION_FILE
+from clinical.policy import DEFAULT, definition_values
+from stacks.orchestration_stack import DEFINITION_FILE, encounter_definition
 from tests.infra.conftest import ref_id, resources
 
 
@@ -12,15 +13,18 @@ def machine(template) -> dict:
     return props
 
 
-def test_the_asl_placeholders_are_exactly_the_stacks_substitutions(orchestration):
+def test_the_asl_placeholders_are_the_stacks_substitutions_and_the_policys_values(orchestration):
     placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", DEFINITION_FILE.read_text()))
-    assert placeholders == set(machine(orchestration)["DefinitionSubstitutions"])
-    assert len(placeholders) == 9
+    substituted, policy = set(machine(orchestration)["DefinitionSubstitutions"]), set(definition_values(120))
+    assert placeholders == substituted | policy and not substituted & policy
+    assert (len(substituted), len(policy)) == (9, 4)
+    left = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", machine(orchestration)["DefinitionString"]))
+    assert left == substituted, "synth fills in every policy value; CloudFormation the rest"
 
 
 def test_the_definition_is_inline_so_cfn_lint_validates_it(orchestration):
     props = machine(orchestration)
-    assert props["DefinitionString"] == DEFINITION_FILE.read_text()
+    assert props["DefinitionString"] == encounter_definition(DEFAULT, 120)
     assert "DefinitionS3Location" not in props
 
 

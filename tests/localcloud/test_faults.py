@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from clinical.policy import DEFAULT
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
 from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
@@ -39,17 +40,18 @@ def execution(cloud) -> dict:
 
 @pytest.mark.parametrize("faulty_cloud", [{"transcribe_start": 1.0}], indirect=True)
 def test_transcribe_always_throttled(faulty_cloud):
-    """Both variants wait for the quota for quota_wait_minutes (180), then record the failure."""
+    """Both variants wait for the quota through the policy's tries (about quota_wait_minutes, 180), then
+    record the same failure."""
     from datetime import datetime
 
     record = read_json(faulty_cloud, CHOREOGRAPHY, "failures/enc-1.json")
     assert (record["error_type"], record["retryable"]) == ("TranscriptionQuotaExhausted", False)
     waited = datetime.fromisoformat(record["recorded_at"]) - faulty_cloud.clock.wall(0)
-    assert 180 * 60 <= waited.total_seconds() < 190 * 60, waited
+    assert 150 * 60 <= waited.total_seconds() < 210 * 60, waited
     assert dlq_messages(faulty_cloud, CHOREOGRAPHY, "TranscriptionRequestsDlqUrl") == [], "waiting used no receives"
     record = read_json(faulty_cloud, ORCHESTRATION, "failures/enc-1.json")
-    assert record["error_type"] == "Transcribe.LimitExceededException"
-    assert record["attempts"] == 361, "the first try and 360 retries"
+    assert record["error_type"] == "TranscriptionQuotaExhausted"
+    assert record["attempts"] == DEFAULT.transcription_start.tries == 360, "the policy's tries for 180 minutes"
     assert execution(faulty_cloud)["status"] == "FAILED"
 
 

@@ -125,12 +125,12 @@ def work_queue(cloud, monkeypatch):
     return url
 
 
-def throttled_since(minutes_ago: float) -> dict:
+def throttled_since(minutes_ago: float, throttles: int = 3) -> dict:
     from datetime import UTC, datetime, timedelta
 
     since = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
     return {
-        "throttles": {"stringValue": "3", "dataType": "Number"},
+        "throttles": {"stringValue": str(throttles), "dataType": "Number"},
         "throttled_since": {"stringValue": since, "dataType": "String"},
     }
 
@@ -152,10 +152,11 @@ def test_a_start_throttled_by_the_quota_waits_in_its_queue_with_a_short_delay(cl
     assert queued["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
 
 
-def test_a_start_throttled_past_the_wait_is_a_permanent_failure_with_a_record(cloud, lambda_context, work_queue):
+def test_a_start_throttled_on_its_last_try_is_a_permanent_failure_with_a_record(cloud, lambda_context, work_queue):
+    """The policy's tries for quota_wait_minutes (360 for 180), counted as the state machine counts them."""
     cloud.put_audio("audio/enc-0011.wav")
     event = sqs_event(object_created(BUCKET, "audio/enc-0011.wav"))
-    event["Records"][0]["messageAttributes"] = throttled_since(minutes_ago=181)
+    event["Records"][0]["messageAttributes"] = throttled_since(minutes_ago=179, throttles=359)
     with (
         patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
         patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
@@ -167,19 +168,7 @@ def test_a_start_throttled_past_the_wait_is_a_permanent_failure_with_a_record(cl
         "TranscriptionQuotaExhausted",
         False,
     )
-    assert "180 minutes" in record["message"]
-
-
-def test_the_wait_for_quota_backs_off_to_at_most_a_minute_with_jitter_that_replays():
-    from datetime import UTC, datetime
-
-    from clinical.throttling import defer_throttled_start
-
-    now = datetime(2026, 1, 5, 17, 0, tzinfo=UTC)
-    delays = [defer_throttled_start("enc-1", n, now, now, 180).delay_seconds for n in range(8)]
-    assert delays[0] <= 10 and max(delays) <= 60 and delays[-1] >= 30
-    assert delays == [defer_throttled_start("enc-1", n, now, now, 180).delay_seconds for n in range(8)]
-    assert defer_throttled_start("enc-1", 3, now.replace(hour=13), now, 180) is None, "waited 4 hours"
+    assert "through 360 tries (about 180 minutes" in record["message"] and record["attempts"] == 360
 
 
 def test_a_message_that_is_not_an_upload_event_is_quarantined_and_acknowledged(cloud, lambda_context):

@@ -6,7 +6,7 @@ import pytest
 
 from choreography import write_note
 from clinical.notes import PROMPT_VERSION, Note, transcript_sha256
-from clinical.policy import TRIES_OF_PERMANENT_ERRORS
+from clinical.policy import DEFAULT, MODEL_OUTPUT_ERRORS
 from tests.support.events import object_created, sqs_event
 from tests.unit.conftest import BUCKET, MODEL_ID, PREFIX, TRANSCRIPT_TEXT, converse_answer
 
@@ -72,7 +72,7 @@ def test_invalid_or_refused_output_is_a_failure_record_never_a_placeholder(
     cloud, lambda_context, answer, error_type, reason
 ):
     cloud.put_transcript("enc-0005")
-    tries = TRIES_OF_PERMANENT_ERRORS.get(error_type, 1)  # a malformed answer gets a second try (the policy)
+    tries = DEFAULT.model_output.tries if error_type in MODEL_OUTPUT_ERRORS else 1  # a malformed answer: another try
     cloud.model_answers(*[answer] * tries)
     for attempt in range(1, tries):
         result = run(lambda_context, "transcripts/enc-0005.json", receive_count=attempt)

@@ -14,7 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("lambdas", "stacks", "scribe")
 HOMES = {ROOT / "lambdas" / "clinical" / name for name in ("prefixes.py", "executions.py", "policy.py")}
 TRANSIENT_CODES = set(
-    policy.TRANSCRIBE_TRANSIENT_CODES + policy.BEDROCK_TRANSIENT_CODES + policy.EXECUTION_START_TRANSIENT_CODES
+    policy.TRANSCRIBE_TRANSIENT_CODES
+    + policy.BEDROCK_TRANSIENT_CODES
+    + policy.EXECUTION_START_TRANSIENT_CODES
+    + policy.LAMBDA_SERVICE_ERRORS
+    + (policy.LAMBDA_CRASH,)
 )
 
 
@@ -70,6 +74,17 @@ def test_the_state_machine_takes_its_prefixes_from_its_substitutions():
     definition = json.loads((ROOT / "statemachines" / "encounter.asl.json").read_text())
     written = [f"{key}: {text}" for key, text in asl_strings(definition) if any(p in text for p in DATA_PREFIXES)]
     assert written == []
+
+
+def test_the_state_machine_names_no_error_code_the_policy_holds():
+    """Its Retry entries name a policy ({"Policy": "note"}); the codes are filled in at synth."""
+    definition = json.loads((ROOT / "statemachines" / "encounter.asl.json").read_text())
+    named = [
+        f"{key}: {text}"
+        for key, text in asl_strings(definition)
+        if text in TRANSIENT_CODES or text.partition(".")[2] in TRANSIENT_CODES
+    ]
+    assert named == []
 
 
 def test_the_check_finds_a_copy(tmp_path):

@@ -1,0 +1,107 @@
+"""The policy contract, one row per (step, error class): the fault is injected into both variants on the local
+cloud, at the same occasions of the same work, and both must make the same tries, end the same way and, when
+the encounter fails, write the same failure record (stage, reason and attempts). A row that drifts names the
+step, the error class and what differed.
+
+Tries are counted where the fault is: the service calls the step made for the encounter (Transcribe's
+StartMedicalTranscriptionJob, Bedrock's Converse) or the invocations of the step's function (a crash).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from clinical.policy import DEFAULT
+from localcloud.cloud import LocalCloud
+from localcloud.faults import FaultPlan
+from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
+
+AUDIO = b"RIFF....WAVEfmt policy contract dictation"
+CHOREOGRAPHY, ORCHESTRATION = STACKS
+
+
+@dataclass(frozen=True)
+class Row:
+    step: str
+    error_class: str
+    kind: str  # the fault (localcloud.faults)
+    first: int | None  # the first n occasions fail; None: every occasion
+    outcome: str  # "note", or the record's "stage: error_type"
+    record_attempts: int | None = None
+    function: str = ""  # a crash: the step's function in each variant
+    # Choreography's lost-upload sweep also asks Transcribe for an upload still waiting in its queue (it
+    # cannot tell a waiting request from a lost one); orchestration's sweep sees the execution. The
+    # step's own tries (the record's attempts) are still the same.
+    sweep_asks_too: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.step}-{self.error_class}"
+
+
+EVERY = None
+ROWS = (
+    Row("transcription_start", "transient-then-ok", "transcribe_start", 2, "note"),
+    Row(
+        "transcription_start",
+        "transient-always",
+        "transcribe_start",
+        EVERY,
+        "transcription: TranscriptionQuotaExhausted",
+        record_attempts=DEFAULT.transcription_start.tries,
+        sweep_asks_too=True,
+    ),
+    Row("transcription_job", "permanent", "transcribe_job", EVERY, "transcription: TranscriptionJobFailed", 1),
+    Row("note", "transient-then-ok", "bedrock_throttle", 2, "note"),
+    Row("note", "transient-always", "bedrock_throttle", EVERY, "note: NoteModelThrottled", DEFAULT.note.tries),
+    Row("note", "malformed-then-ok", "bedrock_malformed", 1, "note"),
+    Row("note", "malformed-always", "bedrock_malformed", EVERY, "note: InvalidModelOutput", DEFAULT.model_output.tries),
+    Row("note", "crash-then-ok", "lambda_crash", 1, "note", function="Note"),
+)
+
+
+def outcome(cloud: LocalCloud, stack: str) -> tuple[str, int | None]:
+    if keys(cloud, stack, "notes/") == ["notes/enc-1.json"]:
+        return "note", None
+    records = keys(cloud, stack, "failures/")
+    assert records == ["failures/enc-1.json"], f"{stack}: neither a note nor one failure record: {records}"
+    record = read_json(cloud, stack, records[0])
+    return f"{record['stage']}: {record['error_type']}", record["attempts"]
+
+
+def tries_by_variant(cloud: LocalCloud, row: Row) -> dict[str, int]:
+    """The most tries one subject of the row's fault took, per variant (named in the subject or scope)."""
+    found: dict[str, int] = {}
+    for (subject, scope), asked in cloud.faults.attempts(row.kind).items():
+        if row.function and row.function not in subject:
+            continue
+        where = f"{subject} {scope}".lower()
+        variant = "choreography" if "choreography" in where else "orchestration"
+        found[variant] = max(found.get(variant, 0), asked)
+    return found
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+def test_both_variants_try_as_often_and_end_the_same_way(cdk_out, row):
+    plan = FaultPlan(rates={row.kind: 1.0}, seed=3) if row.first is None else FaultPlan(first={row.kind: row.first})
+    with LocalCloud(cdk_out, faults=plan) as cloud:
+        for stack in STACKS:
+            cloud.deploy(stack)
+        cloud.transcribe.register(AUDIO, DICTATION)
+        for stack in STACKS:
+            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+        cloud.run_until_quiet()
+        ends = {stack: outcome(cloud, stack) for stack in STACKS}
+        tries = tries_by_variant(cloud, row)
+
+    assert ends[CHOREOGRAPHY] == ends[ORCHESTRATION], f"{row.id}: the variants ended differently: {ends}"
+    assert ends[CHOREOGRAPHY] == (row.outcome, row.record_attempts), f"{row.id}: {ends[CHOREOGRAPHY]}"
+    assert set(tries) == {"choreography", "orchestration"}, f"{row.id}: the fault met only {sorted(tries)}"
+    if row.sweep_asks_too:
+        assert tries["choreography"] > tries["orchestration"] == row.record_attempts, f"{row.id}: {tries}"
+    else:
+        assert tries["choreography"] == tries["orchestration"], f"{row.id}: tries differ: {tries}"
+    if row.first is not None:
+        assert tries["choreography"] > row.first, f"{row.id}: no try after the faults: {tries}"
