@@ -68,6 +68,7 @@ class ChoreographyStack(PipelineStack):
         permissions.failure_recorder(start_transcription)
         permissions.note_writer(write_note, config)
         permissions.retry_scheduler(write_note, note_requests.queue.queue_arn)
+        permissions.request_requeuer(write_note, note_requests.queue.queue_arn)  # a malformed answer's next try
         permissions.job_reader(write_note)  # is the transcript its job's output?
         self.foundation.only_these_write(TRANSCRIPTS_PREFIX, [start_transcription.role, watchdog.role])
         self.foundation.only_these_write(NOTES_PREFIX, [write_note.role])

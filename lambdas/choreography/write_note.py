@@ -1,5 +1,7 @@
 """note-requests queue -> draft the encounter's SOAP note from its transcript."""
 
+from dataclasses import replace
+
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -8,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
-from clinical.errors import TranscriptNotFromJob, content_free_errors
+from clinical.errors import InvalidModelOutput, TranscriptNotFromJob, content_free_errors
 from clinical.events import delivery_of, object_created
 from clinical.failures import error_type_of, settle_failure
 from clinical.layout import (
@@ -18,7 +20,7 @@ from clinical.layout import (
 from clinical.observability import logger, metrics, tracer
 from clinical.settings import PipelineSettings
 from clinical.steps import draft_note, set_aside_stray_transcript
-from clinical.throttling import deliver_again_after_backoff
+from clinical.throttling import deliver_again_after_backoff, send_again_after_backoff
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -48,6 +50,29 @@ def write_note_for(record: SQSRecord) -> None:
     except TranscriptNotFromJob:
         # Quarantined with its record and alarm; the encounter's own job, if one runs, brings the real one.
         return
+    except InvalidModelOutput as error:
+        # Its own count, as the state machine's retrier for it has: a receive used up by a throttle
+        # before it does not take away the malformed answer's second try.
+        tries = model_output_tries(record, settings)
+        backoff = settings.policy.model_output
+        if tries < backoff.tries and settings.work_queue_url:
+            send_again_after_backoff(
+                clients.sqs(), settings.work_queue_url, record.body,
+                encounter_id=encounter_id, attempt=tries, backoff=backoff, counter=("model_output_tries", tries),
+            )  # fmt: skip
+            return
+        delivery = replace(delivery_of(record, settings.policy.note.tries), attempt=tries)
+        settle_failure(
+            clients.s3(),
+            transcript.bucket,
+            error=error,
+            stage="note",
+            encounter_id=encounter_id,
+            source_key=transcript.key,
+            variant=settings.variant,
+            delivery=delivery,
+            policy=settings.policy,
+        )
     except Exception as error:
         delivery = delivery_of(record, settings.policy.note.tries)
         try:
@@ -74,6 +99,15 @@ def write_note_for(record: SQSRecord) -> None:
                     backoff=settings.policy.for_error(error_type_of(error)),
                 )
             raise
+
+
+def model_output_tries(record: SQSRecord, settings: PipelineSettings) -> int:
+    """Which try of a malformed answer this is: counted in the message's own attribute when the handler
+    sends it again (its work queue), else by the queue's receives."""
+    attributes = record.message_attributes
+    if "model_output_tries" in attributes:
+        return int(attributes["model_output_tries"].string_value) + 1
+    return 1 if settings.work_queue_url else int(record.attributes.approximate_receive_count or 1)
 
 
 @logger.inject_lambda_context

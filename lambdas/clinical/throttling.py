@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from clinical.errors import TranscriptionQuotaExhausted
-from clinical.policy import Backoff
+from clinical.policy import MAX_SQS_DELAY_SECONDS, Backoff
 
 
 def jitter(encounter_id: str, attempt: int) -> float:
@@ -58,4 +58,21 @@ def deliver_again_after_backoff(
     Returns the delay."""
     delay = backoff.delay_seconds(attempt, jitter(encounter_id, attempt))
     sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay)
+    return delay
+
+
+def send_again_after_backoff(
+    sqs, queue_url: str, body: str, *, encounter_id: str, attempt: int, backoff: Backoff, counter: tuple[str, int]
+) -> int:
+    """Put a work item back into its queue as a new message after the step's backoff, carrying how many
+    tries of one error class it has had (`counter`, a message attribute), so that class keeps a count of
+    its own, as a state machine retrier does. Returns the delay."""
+    delay = min(backoff.delay_seconds(attempt, jitter(encounter_id, attempt)), MAX_SQS_DELAY_SECONDS)
+    name, value = counter
+    sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody=body,
+        DelaySeconds=delay,
+        MessageAttributes={name: {"DataType": "Number", "StringValue": str(value)}},
+    )
     return delay

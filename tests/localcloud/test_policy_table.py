@@ -35,6 +35,8 @@ class Row:
     # cannot tell a waiting request from a lost one); orchestration's sweep sees the execution. The
     # step's own tries (the record's attempts) are still the same.
     sweep_asks_too: bool = False
+    # Other faults at their first occasions, as (kind, n).
+    with_first: tuple[tuple[str, int], ...] = ()
 
     @property
     def id(self) -> str:
@@ -59,6 +61,8 @@ ROWS = (
     Row("note", "malformed-then-ok", "bedrock_malformed", 1, "note"),
     Row("note", "malformed-always", "bedrock_malformed", EVERY, "note: InvalidModelOutput", DEFAULT.model_output.tries),
     Row("note", "crash-then-ok", "lambda_crash", 1, "note", function="Note"),
+    # A throttled try (past the SDK's own retries) before a malformed answer leaves the answer its second try.
+    Row("note", "transient-then-malformed", "bedrock_malformed", 1, "note", with_first=(("bedrock_throttle", 6),)),
 )
 
 
@@ -85,7 +89,10 @@ def tries_by_variant(cloud: LocalCloud, row: Row) -> dict[str, int]:
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
 def test_both_variants_try_as_often_and_end_the_same_way(cdk_out, row):
-    plan = FaultPlan(rates={row.kind: 1.0}, seed=3) if row.first is None else FaultPlan(first={row.kind: row.first})
+    if row.first is None:
+        plan = FaultPlan(rates={row.kind: 1.0}, seed=3)
+    else:
+        plan = FaultPlan(first={row.kind: row.first, **dict(row.with_first)})
     with LocalCloud(cdk_out, faults=plan) as cloud:
         for stack in STACKS:
             cloud.deploy(stack)
