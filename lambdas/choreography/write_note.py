@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from clinical import clients
 from clinical.errors import InvalidModelOutput, TranscriptNotFromJob, content_free_errors
 from clinical.events import delivery_of, object_created
-from clinical.failures import error_type_of, settle_failure
+from clinical.failures import settle_failure
 from clinical.layout import (
     TRANSCRIPTS_PREFIX,
     encounter_id_from_key,
@@ -50,31 +50,19 @@ def write_note_for(record: SQSRecord) -> None:
     except TranscriptNotFromJob:
         # Quarantined with its record and alarm; the encounter's own job, if one runs, brings the real one.
         return
-    except InvalidModelOutput as error:
-        # Its own count, as the state machine's retrier for it has: a receive used up by a throttle
-        # before it does not take away the malformed answer's second try.
-        tries = model_output_tries(record, settings)
-        backoff = settings.policy.model_output
-        if tries < backoff.tries and settings.work_queue_url:
-            send_again_after_backoff(
-                clients.sqs(), settings.work_queue_url, record.body,
-                encounter_id=encounter_id, attempt=tries, backoff=backoff, counter=("model_output_tries", tries),
-            )  # fmt: skip
-            return
-        delivery = replace(delivery_of(record, settings.policy.note.tries), attempt=tries)
-        settle_failure(
-            clients.s3(),
-            transcript.bucket,
-            error=error,
-            stage="note",
-            encounter_id=encounter_id,
-            source_key=transcript.key,
-            variant=settings.variant,
-            delivery=delivery,
-            policy=settings.policy,
-        )
     except Exception as error:
         delivery = delivery_of(record, settings.policy.note.tries)
+        if isinstance(error, InvalidModelOutput):
+            # Its own count, as the state machine's retrier for it has: a receive used up by a throttle
+            # before it does not take away the malformed answer's second try.
+            tries, backoff = model_output_tries(record, settings), settings.policy.model_output
+            if tries < backoff.tries and settings.work_queue_url:
+                send_again_after_backoff(
+                    clients.sqs(), settings.work_queue_url, record.body,
+                    encounter_id=encounter_id, attempt=tries, backoff=backoff, counter=("model_output_tries", tries),
+                )  # fmt: skip
+                return
+            delivery = replace(delivery, attempt=tries)
         try:
             settle_failure(
                 clients.s3(),
@@ -96,7 +84,7 @@ def write_note_for(record: SQSRecord) -> None:
                     record.receipt_handle,
                     encounter_id=encounter_id,
                     attempt=delivery.attempt,
-                    backoff=settings.policy.for_error(error_type_of(error)),
+                    backoff=settings.policy.note,
                 )
             raise
 

@@ -174,10 +174,10 @@ class Policy:
         unknown = sorted(set(values) - known)
         if unknown:
             raise PolicyError(f"unknown policy values {unknown}; known: {sorted(known)}")
-        changed = self
+        changed, own_fields = self, {f.name for f in fields(Policy)}
         for name, value in values.items():
             step = next((s for s in BACKOFF_STEPS if name.startswith(f"{s}_")), None)
-            if step is None or name in {f.name for f in fields(Policy)}:
+            if step is None or name in own_fields:
                 changed = replace(changed, **{name: value})
             else:
                 field = name.removeprefix(f"{step}_")
@@ -191,10 +191,6 @@ class Policy:
     def from_json(cls, text: str) -> Policy:
         values = json.loads(text)
         return cls(**{name: Backoff(**value) if name in BACKOFF_STEPS else value for name, value in values.items()})
-
-    def for_error(self, error_type: str) -> Backoff:
-        """The note step's backoff for an error it raised (a malformed answer has its own)."""
-        return self.model_output if error_type in MODEL_OUTPUT_ERRORS else self.note
 
 
 BACKOFF_STEPS = tuple(f.name for f in fields(Policy) if f.type == "Backoff")
