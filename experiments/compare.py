@@ -33,6 +33,15 @@ from experiments.hostile import CASES, TRANSCRIPTS, Case
 from experiments.hostile import records as terminal_records
 from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check
 from experiments.measure import execution_histories, per_encounter_figures, state_transitions
+from experiments.pairing import (
+    attempts_by_error,
+    encounter_traces,
+    faults_by_encounter,
+    pair,
+    paired_markdown,
+    parity_failures,
+    step_work,
+)
 from experiments.workloads import Plan, plan, workload_named
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
@@ -65,6 +74,9 @@ class VariantRun:
     drain: dict = field(default_factory=dict)
     timeline: list = field(default_factory=list)
     snapshot: Snapshot | None = None
+    # Per encounter, what the paired report sets beside the other variant's (experiments.pairing).
+    encounters: dict = field(default_factory=dict)
+    attempts_by_error: dict = field(default_factory=dict)
 
 
 def _keys(cloud: LocalCloud, stack: str, prefix: str) -> list[str]:
@@ -155,6 +167,7 @@ class _Phase:
     first_records: list[dict] = field(default_factory=list)
     first_fired: list[float] = field(default_factory=list)
     redriven: set[str] = field(default_factory=set)
+    first_attempts: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -187,7 +200,9 @@ def run_variant(
     if given, acts behind the pipeline's back before the check (the tests use it to prove the checker can fail)."""
     stack = VARIANTS[variant]
     run = VariantRun(variant)
-    with LocalCloud(cdk_out, faults=FaultPlan(rates=dict(rates), seed=seed), seed=seed, quotas=quotas) as cloud:
+    with LocalCloud(
+        cdk_out, faults=FaultPlan(rates=dict(rates), seed=seed, work=step_work), seed=seed, quotas=quotas
+    ) as cloud:
         cloud.deploy(stack)
         for upload in workload.uploads:
             cloud.transcribe.register(upload.body, upload.transcript, upload.audio_seconds)
@@ -224,6 +239,15 @@ def run_variant(
         _timings(phase, left, run)
         _operations_and_cost(phase, left, run)
         run.outcomes = _outcomes(phase, left)
+        run.encounters = encounter_traces(
+            phase.workload.valid_ids,
+            notes=left.notes,
+            records=left.records,
+            first_records=phase.first_records,
+            redriven=phase.redriven,
+            faults=faults_by_encounter(cloud.faults),
+        )
+        run.attempts_by_error = phase.first_attempts
     return run
 
 
@@ -254,6 +278,9 @@ def _note_first_failures(phase: _Phase) -> None:
     EncounterFailures alarm went to ALARM (for the time from failure to alarm)."""
     cloud, stack = phase.cloud, phase.stack
     phase.failed_before = {k.removeprefix("failures/").removesuffix(".json") for k in _keys(cloud, stack, "failures/")}
+    # The policy's tries, before the operator's redrive gives a failed encounter another go (a mechanism the
+    # paired report names where it changed an outcome).
+    phase.first_attempts = attempts_by_error(cloud.faults)
     cloud.alarms.evaluate()
     phase.first_records = [_json(cloud, stack, f"failures/{i}.json") for i in sorted(phase.failed_before)]
     phase.first_fired = [e.simulated_at for e in cloud.alarms.fired if e.alarm_name.startswith(f"{stack}-")
@@ -309,9 +336,14 @@ def _snapshot(phase: _Phase, left: _Left, logs: io.StringIO) -> Snapshot:
     execution history, and the transcript and note text that must appear in none of them."""
     cloud, stack, s3 = phase.cloud, phase.stack, phase.s3
     records_written = Counter()
+    failed_uploads = set()  # (record key, upload): a failure written again after a redrive is the same one
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=phase.bucket, Prefix=FAILURES_PREFIX):
         for version in page.get("Versions", []):
-            records_written[version["Key"].startswith(QUARANTINE_PREFIX)] += 1
+            quarantine = version["Key"].startswith(QUARANTINE_PREFIX)
+            records_written[quarantine] += 1
+            if not quarantine:
+                body = s3.get_object(Bucket=phase.bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"]
+                failed_uploads.add((version["Key"], json.loads(body.read()).get("source_key")))
     emf = INVOCATIONS.emf[phase.emf_start :]
     phi = [sample.read_text().strip() for sample in sorted(SAMPLES.glob("*.txt"))]
     phi += [sentence.strip() for text in list(phi) for sentence in text.split(". ") if len(sentence.strip()) >= 12]
@@ -334,6 +366,7 @@ def _snapshot(phase: _Phase, left: _Left, logs: io.StringIO) -> Snapshot:
         quarantined_counted=_emf_sum(emf, "QuarantinedObjects", stack),
         quarantine_alarm_fired=any(event.metric == "QuarantinedObjects" for event in left.fired),
         failure_records_written=records_written[False],
+        failed_uploads=len(failed_uploads),
         quarantine_records_written=records_written[True],
         hostile_expected={case.name: case.expected_records for case in phase.hostile} if phase.hostile else None,
         records=terminal_records(s3, phase.bucket) if phase.hostile else [],
@@ -474,6 +507,13 @@ def _outcomes(phase: _Phase, left: _Left) -> dict:
                 "quarantine" if r.get("kind") == "quarantine" else f"{r['stage']}: {r['error_type']}" for r in records
             ).most_common()
         ),
+        # Before the operator's redrive: what the policy alone ended in.
+        "first_failures_by_stage_and_reason": dict(
+            Counter(
+                "quarantine" if r.get("kind") == "quarantine" else f"{r['stage']}: {r['error_type']}"
+                for r in phase.first_records
+            ).most_common()
+        ),
         "dlq_messages": dlq,
         "failed_executions": sum(1 for s in statuses.values() if s in ("FAILED", "TIMED_OUT", "ABORTED"))
         if variant == "orchestration"
@@ -501,6 +541,8 @@ def _run_one(args: tuple) -> tuple[str, str, dict]:
             "simulated_latency": run.latency,
             "drain": run.drain,
             "timeline": run.timeline,
+            "attempts_by_error": run.attempts_by_error,
+            "encounters": run.encounters,
         },
     )
 
@@ -549,6 +591,14 @@ def compare(
             setting, variant, figures = _run_one(job)
             show(f"{setting}/{variant} done")
             results[setting][variant] = figures
+    # The paired report from each encounter's trace; the traces themselves stay out of the report.
+    parity = {
+        setting: pair(
+            {variant: figures.pop("encounters") for variant, figures in by_variant.items()},
+            {variant: figures.pop("attempts_by_error") for variant, figures in by_variant.items()},
+        )
+        for setting, by_variant in results.items()
+    }
     by_setting = {
         setting: {"values": asdict(quotas_named(setting)), "variants": by_variant}
         for setting, by_variant in results.items()
@@ -568,9 +618,10 @@ def compare(
             "cost_minutes_per_encounter": COST_MINUTES,
         },
         "real_seconds": round(time.monotonic() - started, 1),
-        "all_invariants_pass": not _failed(by_setting),
+        "all_invariants_pass": not _failed(by_setting, parity),
         "latency_model": asdict(load_latencies()),
         "quotas": by_setting,
+        "parity": parity,
     }
 
 
@@ -644,6 +695,10 @@ def _markdown_for(report: dict, variants: dict, setting: str) -> str:
             "failures by stage: reason",
             lambda v: "<br>".join(f"{k} ({n})" for k, n in v["outcomes"]["failures_by_stage_and_reason"].items()) or "-",
         ),
+        row(
+            "the same, before the redrive",
+            lambda v: "<br>".join(f"{k} ({n})" for k, n in v["outcomes"]["first_failures_by_stage_and_reason"].items()) or "-",
+        ),
         row("messages left in DLQs", lambda v: sum(v["outcomes"]["dlq_messages"].values())),
         row("failed executions", lambda v: "-" if v["outcomes"]["failed_executions"] is None else v["outcomes"]["failed_executions"]),
         row("alarms that went to ALARM", lambda v: "<br>".join(v["outcomes"]["alarms_to_alarm"]) or "-"),
@@ -664,6 +719,8 @@ def _markdown_for(report: dict, variants: dict, setting: str) -> str:
             for v in names
         ]
         lines.append(f"| {invariant['name']} | " + " | ".join(cells) + " |\n")
+    if setting in report.get("parity", {}):
+        lines.append("\n" + paired_markdown(report["parity"][setting]))
     lines.append("\n" + _drain_table(variants))
     return "".join(lines)
 
@@ -725,18 +782,19 @@ def update_results(path: Path, report: dict) -> None:
 
 
 def failed_invariants(report: dict) -> list[str]:
-    """Each failed invariant, as `setting/variant: name (detail)`."""
-    return _failed(report["quotas"])
+    """Each failed invariant, as `setting/variant: name (detail)`, then the paired report's, as
+    `setting/parity: ...`."""
+    return _failed(report["quotas"], report.get("parity", {}))
 
 
-def _failed(by_setting: dict) -> list[str]:
+def _failed(by_setting: dict, parity: dict) -> list[str]:
     return [
         f"{setting}/{variant}: {invariant['name']} ({invariant['detail']})"
         for setting, by_variant in by_setting.items()
         for variant, run in by_variant["variants"].items()
         for invariant in run["invariants"]
         if invariant["status"] != "PASS"
-    ]
+    ] + [f"{setting}/parity: {failure}" for setting, paired in parity.items() for failure in parity_failures(paired)]
 
 
 CHARTS = {

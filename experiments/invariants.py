@@ -50,6 +50,9 @@ class Snapshot:
     quarantine_alarm_fired: bool = False
     # Versions of failures/ objects written during the run (delete markers are not writes), by kind.
     failure_records_written: int = 0
+    # Distinct (record key, upload) among those writes: each failed upload once, though a redrive's retry
+    # that fails again writes its record again.
+    failed_uploads: int = 0
     quarantine_records_written: int = 0
     # Under the hostile profile: each case's expected records, and every record in the bucket, in the
     # notation of experiments/hostile.py ("note:<id>", "failure:<id>:<type>", "rejected:<key>:<type>", ...).
@@ -93,7 +96,7 @@ def check(snapshot: Snapshot) -> list[Verdict]:
     written, quarantines_written = snapshot.failure_records_written, snapshot.quarantine_records_written
     alarmed = (
         written >= records
-        and snapshot.encounter_failures_counted == written
+        and snapshot.encounter_failures_counted == snapshot.failed_uploads
         and (written == 0 or snapshot.failure_alarm_fired)
         and quarantines_written >= quarantined
         and snapshot.quarantined_counted == quarantines_written
@@ -125,7 +128,8 @@ def check(snapshot: Snapshot) -> list[Verdict]:
         Verdict(
             "every permanent failure raised an alarm, counted once",
             alarmed,
-            f"{records} failure records, {written} written, EncounterFailures counted "
+            f"{records} failure records, {written} written for {snapshot.failed_uploads} failed uploads, "
+            f"EncounterFailures counted "
             f"{snapshot.encounter_failures_counted:g}, alarm {'went to ALARM' if snapshot.failure_alarm_fired else 'never fired'}"
             + (
                 f"; {quarantined} quarantine records, {quarantines_written} written, QuarantinedObjects counted "

@@ -53,6 +53,10 @@ _ACTIONS = {
     ("bedrock", "ConverseStream"): "InvokeModelWithResponseStream",
     ("lambda", "Invoke"): "InvokeFunction",
 }
+# A request that names one version of an object is authorized as the version action: s3:GetObjectVersion
+# for GetObject and HeadObject, s3:DeleteObjectVersion for DeleteObject (S3 API Reference, each operation's
+# permissions section).
+_VERSIONED = {"GetObject": "GetObjectVersion", "DeleteObject": "DeleteObjectVersion"}
 # Request parameters that name the parts of a resource ARN (ARN-valued parameters are matched against
 # the ARN formats directly).
 _PLACEHOLDERS = {
@@ -126,8 +130,10 @@ class ActionTable:
     def __init__(self, partition: str, region: str, account: str) -> None:
         self.partition, self.region, self.account = partition, region, account
 
-    def action(self, prefix: str, operation: str) -> str:
+    def action(self, prefix: str, operation: str, params: dict | None = None) -> str:
         name = _ACTIONS.get((prefix, operation), operation)
+        if prefix == "s3" and (params or {}).get("VersionId") and name in _VERSIONED:
+            name = _VERSIONED[name]
         service = iam_definition.get(prefix)
         if service is None or name not in service["privileges"]:
             raise PolicyModelError(f"no IAM action known for {prefix}:{operation}")
@@ -390,7 +396,7 @@ class AccessControl:
     def authorize_call(self, principal: Principal, prefix: str, operation: str, params: dict) -> None:
         """Raises AccessDenied for a call AWS would refuse: the action on each resource it names, then the
         KMS requests the service makes for the caller on an encrypted resource."""
-        action = self.table.action(prefix, operation)
+        action = self.table.action(prefix, operation, params)
         context = self.table.context(action, params)
         code = _DENIED.get(prefix, "AccessDeniedException")
         resources = self.table.resources(action, params)

@@ -77,14 +77,17 @@ def local_converse(
 ) -> Iterator[None]:
     """Within this block bedrock-runtime Converse answers with the local note model.
 
-    `fault(transcript_digest, deployment)` is asked once per call and may answer "throttle" or "malformed";
+    `fault(subject, deployment)` is asked once per call and may answer "throttle" or "malformed"; the subject
+    is the encounter the request's requestMetadata names, else the transcript's digest;
     `admit(input_tokens, output_tokens)` is the quota check (False: ThrottlingException, as Bedrock answers).
     """
 
     def converse(self: BedrockRuntimeResponse) -> ActionResult:
         transcript = transcript_from_request(self._get_param("messages") or [])
         # The calling function's deployment (the in-process runtime sets its environment).
-        injected = fault(hashlib.sha256(transcript.encode()).hexdigest(), os.environ.get("POWERTOOLS_SERVICE_NAME", ""))
+        metadata = self._get_param("requestMetadata") or {}
+        subject = metadata.get("encounter_id") or hashlib.sha256(transcript.encode()).hexdigest()
+        injected = fault(subject, os.environ.get("POWERTOOLS_SERVICE_NAME", ""))
         if injected == "throttle":
             raise ThrottlingException()
         text = "Here is the note you asked for." if injected == "malformed" else json.dumps(local_soap_note(transcript))

@@ -224,9 +224,15 @@ class LocalCloud:
         enter(
             in_process_lambdas(
                 function_environment,
-                # The subject is the function's name without the random suffix CloudFormation gives it,
-                # so a seed replays the same crashes in every deployment.
-                crash=lambda name: self.faults.draw("lambda_crash", name.rsplit("-", 1)[0]) is not None,
+                # Drawn per work item the event carries (FaultPlan.work), else per function: its name
+                # without the random suffix CloudFormation gives it, so a seed replays the same crashes
+                # in every deployment. Each deployment counts its own tries.
+                crash=lambda function, event: self.faults.crash(
+                    function.function_name.rsplit("-", 1)[0],
+                    function.handler,
+                    event,
+                    function.function_name.partition("-")[0],
+                ),
                 around=self._lambda_invocation,
             )
         )
@@ -247,7 +253,7 @@ class LocalCloud:
         enter(templates_read_as_json())
         enter(scheduled_rules_ignore_events())
         enter(lambda_account_settings(lambda: self.quotas.lambda_account_concurrency))
-        enter(local_converse(lambda digest, scope: self.faults.bedrock(digest, scope), self._admit_bedrock))
+        enter(local_converse(lambda subject, scope: self.faults.bedrock(subject, scope), self._admit_bedrock))
         enter(self.transcribe.installed())
         enter(outputs_after_change_sets())
         enter(names_from_logical_ids())

@@ -2,8 +2,9 @@
 
 Each decision is drawn from a stream seeded by (seed, fault kind, subject, how many times that
 deployment asked about that subject), where the subject is what the fault is about: the
-encounter id for Transcribe, the transcript for Bedrock, the object key for a lost event. So the
-decisions do not depend on thread timing, and both variants meet the same faults on the same work.
+encounter id for Transcribe and for Bedrock (the request's requestMetadata), the work item a crashed
+invocation carried (`work`), the object key for a lost event. So the decisions do not depend on thread
+timing or batching, and both variants meet the same faults at the same try of the same work.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 # kind -> the fault it injects
 FAULT_KINDS = {
@@ -33,6 +36,12 @@ class FaultPlan:
     # Optional, for contract tests: a kind hits the first n occasions of each subject, and no other
     # (bedrock_throttle: 2 = the first two Converse calls of each transcript are throttled).
     first: dict[str, int] = field(default_factory=dict)
+    # Optional: the work items one invocation carries, `work(handler, event) -> [subject, ...]` (an SQS batch
+    # carries several). A crash is drawn per item, at that item's own try, and the invocation crashes if
+    # any item draws one; so both variants meet the same crashes at the same tries of the same step for
+    # the same encounter, however they batch. Without it (or for an event it names nothing in) the
+    # subject is the function itself.
+    work: Callable[[str, Any], list[str]] | None = field(default=None, compare=False)
     injected: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -68,16 +77,20 @@ class FaultPlan:
                 self._hit.add((kind, subject, scope))
         return FAULT_KINDS[kind] if hit else None
 
+    def crash(self, function: str, handler: str, event: Any, scope: str = "") -> bool:
+        """Whether this invocation of `function` (its name without CloudFormation's suffix) crashes."""
+        subjects = (self.work(handler, event) if self.work else []) or [function]
+        # Every item is asked, not only up to the first hit: each of them makes a try here.
+        return any([self.draw("lambda_crash", subject, scope) is not None for subject in subjects])
+
     def attempts(self, kind: str) -> dict[tuple[str, str], int]:
         """(subject, scope) -> how many times the pipeline asked for it, for each subject this kind hit at
         least once: the tries a step made at work that met this fault (each service call, each invocation)."""
         with self._lock:
             return {(subject, scope): self._asked[(k, subject, scope)] for k, subject, scope in self._hit if k == kind}
 
-    def bedrock(self, transcript_digest: str, scope: str = "") -> str | None:
-        return self.draw("bedrock_throttle", transcript_digest, scope) or self.draw(
-            "bedrock_malformed", transcript_digest, scope
-        )
+    def bedrock(self, subject: str, scope: str = "") -> str | None:
+        return self.draw("bedrock_throttle", subject, scope) or self.draw("bedrock_malformed", subject, scope)
 
 
 NO_FAULTS = FaultPlan()

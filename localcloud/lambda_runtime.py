@@ -186,7 +186,7 @@ def invoke_in_process(
     function: LambdaFunction,
     event: Any,
     extra_environment: dict[str, str],
-    crash: Callable[[str], bool] = lambda _: False,
+    crash: Callable[[LambdaFunction, Any], bool] = lambda _function, _event: False,
     around: Callable[[str], contextlib.AbstractContextManager] = lambda _name: contextlib.nullcontext(),
 ) -> tuple[str, bool, str]:
     """One invocation: `around(function_name)` admits it (or raises a throttle) and models its start;
@@ -217,7 +217,7 @@ def invoke_in_process(
     with around(function.function_name), _invocation(record):
         _powertools_follow_environment()
         try:
-            if crash(function.function_name):
+            if crash(function, event):
                 raise InjectedCrash("Runtime exited unexpectedly (local fault)")
             result = resolve_handler(function.handler)(event, context)
         except Exception as error:
@@ -292,12 +292,12 @@ def _restore_powertools(actor) -> None:
 @contextlib.contextmanager
 def in_process_lambdas(
     extra_environment: dict[str, str] | None = None,
-    crash: Callable[[str], bool] = lambda _: False,
+    crash: Callable[[LambdaFunction, Any], bool] = lambda _function, _event: False,
     around: Callable[[str], contextlib.AbstractContextManager] = lambda _name: contextlib.nullcontext(),
 ) -> Iterator[None]:
     """Within this block every moto Lambda function runs its handler in this process.
 
-    `crash(function_name)` is asked before each invocation; True makes it fail as a crashed runtime.
+    `crash(function, event)` is asked before each invocation; True makes it fail as a crashed runtime.
     `around(function_name)` wraps each invocation (the local cloud's concurrency and start latency).
     """
     extra = dict(extra_environment or {})

@@ -149,7 +149,11 @@ class Permissions:
 
     def failure_recorder(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)
-        self._objects(function, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], FAILURES_PREFIX)
+        # The versions of a record: a failure after a redrive is the same upload's, counted once.
+        function.allow(["s3:ListBucketVersions"], [self.bucket.bucket_arn])
+        self._objects(
+            function, ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"], FAILURES_PREFIX
+        )
 
     def note_writer(self, function: PipelineFunction, config: PipelineConfig) -> None:
         self._bucket_and_key(function)

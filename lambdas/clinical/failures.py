@@ -89,17 +89,34 @@ def _recorded_upload(s3, bucket: str, key: str) -> tuple[str, str] | None:
     return found["ETag"], source_key
 
 
+def _removed_record_of_upload(s3, bucket: str, key: str, source_key: str) -> bool:
+    """Whether the last record written at key, since removed, was this same upload's: a redrive removes
+    the record before the retry (versioning keeps it), and that failure was counted when it was written."""
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=key, MaxKeys=10)
+    latest = next((v for v in listed.get("Versions", []) if v["Key"] == key), None)  # newest first
+    if latest is None:
+        return False
+    found = s3.get_object(Bucket=bucket, Key=key, VersionId=latest["VersionId"])
+    try:
+        return json.loads(found["Body"].read()).get("source_key", "") == source_key
+    except (ValueError, AttributeError):
+        return False
+
+
 def record_failure(s3, bucket: str, record: FailureRecord) -> str | None:
     """Write the upload's failure record and count it (the EncounterFailures metric drives an alarm).
 
     Once per upload, whichever component gets there first: when the record of the same upload is
     already there, it is neither rewritten nor counted again (None is returned). The write is
-    conditional, so two writers racing cannot both land and both count.
+    conditional, so two writers racing cannot both land and both count. A failure after a redrive
+    writes its record again but is not counted again: it is the same upload's terminal failure, and
+    the alarm already went off for it.
     """
     existing = _recorded_upload(s3, bucket, record.key)
     if existing is not None and existing[1] == record.source_key:
         logger.info("failure already recorded", extra={"encounter_id": record.encounter_id, "stage": record.stage})
         return None
+    counted = existing is None and _removed_record_of_upload(s3, bucket, record.key, record.source_key)
     condition = {"IfMatch": existing[0]} if existing is not None else {"IfNoneMatch": "*"}
     try:
         s3.put_object(
@@ -114,9 +131,10 @@ def record_failure(s3, bucket: str, record: FailureRecord) -> str | None:
             raise
         logger.info("failure recorded concurrently", extra={"encounter_id": record.encounter_id})
         return None
-    metrics.add_metric(name="EncounterFailures", unit=MetricUnit.Count, value=1)
+    if not counted:
+        metrics.add_metric(name="EncounterFailures", unit=MetricUnit.Count, value=1)
     logger.warning(
-        "failure recorded",
+        "failure recorded again after a redrive" if counted else "failure recorded",
         extra={
             "encounter_id": record.encounter_id,
             "stage": record.stage,

@@ -104,13 +104,16 @@ def user_message(transcript_text: str) -> str:
     return f"Encounter transcript:\n<transcript>\n{transcript_text}\n</transcript>"
 
 
-def converse_request(model_id: str, transcript_text: str) -> dict:
-    """The Converse request for one transcript (temperature 0: repeatable drafts)."""
+def converse_request(model_id: str, transcript_text: str, encounter_id: str) -> dict:
+    """The Converse request for one encounter's transcript (temperature 0: repeatable drafts). The
+    encounter id goes in requestMetadata, which Bedrock's model invocation logs carry, so a call is
+    traced to its encounter without reading the prompt."""
     return {
         "modelId": model_id,
         "system": [{"text": system_prompt()}],
         "messages": [{"role": "user", "content": [{"text": user_message(transcript_text)}]}],
         "inferenceConfig": {"maxTokens": MAX_OUTPUT_TOKENS, "temperature": 0},
+        "requestMetadata": {"encounter_id": encounter_id},
     }
 
 
@@ -154,7 +157,7 @@ def parse_model_output(text: str) -> SoapNote:
         raise InvalidModelOutput(f"model output does not match the note schema at: {', '.join(fields)}") from None
 
 
-def request_note(bedrock, model_id: str, transcript_text: str) -> ModelReply:
+def request_note(bedrock, model_id: str, transcript_text: str, *, encounter_id: str) -> ModelReply:
     """Ask the model for a SOAP note; classify every way that can fail."""
     limit = max_transcript_chars(model_id)
     if len(transcript_text) > limit:
@@ -162,7 +165,7 @@ def request_note(bedrock, model_id: str, transcript_text: str) -> ModelReply:
             f"the transcript has {len(transcript_text)} characters; the model's input budget allows {limit}"
         )
     try:
-        response = bedrock.converse(**converse_request(model_id, transcript_text))
+        response = bedrock.converse(**converse_request(model_id, transcript_text, encounter_id))
     except ClientError as error:
         code = error.response["Error"]["Code"]
         if code in THROTTLING_CODES:

@@ -109,7 +109,7 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
         logger.info("note already written for this transcript", extra={"encounter_id": encounter_id})
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         return DraftedNote(key=note_key(encounter_id), written=False, transcript_sha256=digest)
-    reply = request_note(bedrock, settings.model_id, transcript.text)
+    reply = request_note(bedrock, settings.model_id, transcript.text, encounter_id=encounter_id)
     note = compose_note(
         encounter_id=encounter_id,
         reply=reply,

@@ -131,6 +131,19 @@ def test_operations_map_to_their_iam_actions(prefix, operation, action):
     assert TABLE.action(prefix, operation) == action
 
 
+@pytest.mark.parametrize(
+    ("operation", "action"),
+    [
+        ("GetObject", "s3:GetObjectVersion"),
+        ("HeadObject", "s3:GetObjectVersion"),
+        ("DeleteObject", "s3:DeleteObjectVersion"),
+    ],
+)
+def test_a_request_for_one_version_needs_the_version_action(operation, action):
+    assert TABLE.action("s3", operation, {"Bucket": "b", "Key": "k", "VersionId": "v1"}) == action
+    assert TABLE.action("s3", operation, {"Bucket": "b", "Key": "k"}) != action
+
+
 def test_an_unknown_operation_is_an_error_not_an_allow():
     with pytest.raises(PolicyModelError, match="no IAM action known for s3:NoSuchOperation"):
         TABLE.action("s3", "NoSuchOperation")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from clinical.policy import DEFAULT
+from experiments.pairing import step_work
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
 from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
@@ -30,7 +31,7 @@ class Row:
     first: int | None  # the first n occasions fail; None: every occasion
     outcome: str  # "note", or the record's "stage: error_type"
     record_attempts: int | None = None
-    function: str = ""  # a crash: the step's function in each variant
+    function: str = ""  # a crash: the step and encounter (experiments.pairing.step_work)
     # Choreography's lost-upload sweep also asks Transcribe for an upload still waiting in its queue (it
     # cannot tell a waiting request from a lost one); orchestration's sweep sees the execution. The
     # step's own tries (the record's attempts) are still the same.
@@ -60,7 +61,7 @@ ROWS = (
     Row("note", "transient-always", "bedrock_throttle", EVERY, "note: NoteModelThrottled", DEFAULT.note.tries),
     Row("note", "malformed-then-ok", "bedrock_malformed", 1, "note"),
     Row("note", "malformed-always", "bedrock_malformed", EVERY, "note: InvalidModelOutput", DEFAULT.model_output.tries),
-    Row("note", "crash-then-ok", "lambda_crash", 1, "note", function="Note"),
+    Row("note", "crash-then-ok", "lambda_crash", 1, "note", function="note:enc-1"),
     # A throttled try (past the SDK's own retries) before a malformed answer leaves the answer its second try.
     Row("note", "transient-then-malformed", "bedrock_malformed", 1, "note", with_first=(("bedrock_throttle", 6),)),
 )
@@ -90,9 +91,9 @@ def tries_by_variant(cloud: LocalCloud, row: Row) -> dict[str, int]:
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
 def test_both_variants_try_as_often_and_end_the_same_way(cdk_out, row):
     if row.first is None:
-        plan = FaultPlan(rates={row.kind: 1.0}, seed=3)
+        plan = FaultPlan(rates={row.kind: 1.0}, seed=3, work=step_work)
     else:
-        plan = FaultPlan(first={row.kind: row.first, **dict(row.with_first)})
+        plan = FaultPlan(first={row.kind: row.first, **dict(row.with_first)}, work=step_work)
     with LocalCloud(cdk_out, faults=plan) as cloud:
         for stack in STACKS:
             cloud.deploy(stack)

@@ -7,8 +7,10 @@ import pytest
 from moto import mock_aws
 from moto.transcribe.models import transcribe_backends
 
+from experiments.pairing import step_work
 from localcloud.cloudformation_shims import state_machines_in_the_interpreter
 from localcloud.events_shims import scheduled_rules_ignore_events
+from localcloud.faults import FaultPlan
 from localcloud.lambda_runtime import in_process_lambdas
 from localcloud.simulation import Simulation
 from localcloud.stepfunctions_shims import aws_error_names, on_simulated_time
@@ -171,7 +173,6 @@ def test_the_transcribe_stand_in_fails_a_job_whose_media_is_missing_and_writes_r
 
 
 def test_fault_decisions_depend_on_seed_kind_and_subject_not_on_call_order():
-    from localcloud.faults import FaultPlan
 
     first, second = (
         FaultPlan(rates={"bedrock_throttle": 0.5}, seed=11),
@@ -310,3 +311,24 @@ def test_the_transcribe_stand_in_refuses_a_job_name_transcribe_would_refuse(moto
     with stand_in.installed(), pytest.raises(transcribe.exceptions.BadRequestException, match="regular expression"):
         transcribe.start_medical_transcription_job(**start_job(name)["Parameters"], OutputKey="transcripts/x.json")
     assert transcribe.list_medical_transcription_jobs()["MedicalTranscriptionJobSummaries"] == []
+
+
+def sqs_batch(*keys: str) -> dict:
+    return {"Records": [{"body": json.dumps({"detail": {"object": {"key": key}}})} for key in keys]}
+
+
+def test_a_batch_crashes_when_any_of_its_items_draws_a_crash_and_each_item_counts_a_try():
+    plan = FaultPlan(first={"lambda_crash": 1}, work=step_work)
+    batch = sqs_batch("transcripts/enc-1.json", "transcripts/enc-2.json")
+    # enc-1's first try was alone (and crashed): in the batch only enc-2 is at its first try, and crashes it.
+    assert plan.crash("WriteNote", "choreography.write_note.handler", sqs_batch("transcripts/enc-1.json"), "c")
+    assert plan.crash("WriteNote", "choreography.write_note.handler", batch, "c")
+    assert not plan.crash("WriteNote", "choreography.write_note.handler", batch, "c")
+    assert plan.attempts("lambda_crash") == {("note:enc-1", "c"): 3, ("note:enc-2", "c"): 2}
+
+
+def test_without_work_items_the_function_is_the_subject():
+    plan = FaultPlan(first={"lambda_crash": 1})
+    assert plan.crash("Sweep", "orchestration.upload_sweep.handler", {}, "o")
+    assert not plan.crash("Sweep", "orchestration.upload_sweep.handler", {}, "o")
+    assert plan.attempts("lambda_crash") == {("Sweep", "o"): 2}

@@ -62,3 +62,29 @@ def test_a_record_of_another_upload_under_the_same_id_is_replaced_and_counted(cl
     handler_sees(cloud, lambda_context, "audio/enc-8.txt")
     handler_sees(cloud, lambda_context, "audio/enc-8.aiff")
     assert cloud.read_json("failures/enc-8.json")["source_key"] == "audio/enc-8.aiff"
+
+
+def test_a_failure_after_a_redrive_is_recorded_again_but_counted_once(cloud, lambda_context):
+    """GIVEN an upload whose failure was recorded and counted, WHEN a redrive removes the record (as
+    `scribe redrive` does) and the retry fails the same way, THEN the record is written again and the
+    alarm's metric is not counted again; a later upload under the same id is a new failure, counted."""
+    counted = []
+    real_add_metric = failures.metrics.add_metric
+
+    def add_metric(name, **kwargs):
+        counted.append(name)
+        return real_add_metric(name=name, **kwargs)
+
+    cloud.put_audio("audio/enc-9.txt")
+    with patch.object(failures.metrics, "add_metric", side_effect=add_metric):
+        handler_sees(cloud, lambda_context, "audio/enc-9.txt")
+        cloud.s3.delete_object(Bucket=BUCKET, Key="failures/enc-9.json")  # the redrive
+        handler_sees(cloud, lambda_context, "audio/enc-9.txt")
+        assert cloud.keys("failures/") == ["failures/enc-9.json"]
+        assert counted.count("EncounterFailures") == 1
+        cloud.s3.delete_object(Bucket=BUCKET, Key="failures/enc-9.json")
+        cloud.put_audio("audio/enc-9.aiff")
+        handler_sees(cloud, lambda_context, "audio/enc-9.aiff")
+    assert counted.count("EncounterFailures") == 2
+    written = cloud.s3.list_object_versions(Bucket=BUCKET, Prefix="failures/enc-9.json").get("Versions", [])
+    assert len(written) == 3

@@ -103,7 +103,7 @@ def test_a_transcript_over_the_budget_is_not_sent(cloud):
     called (the stub has no answer to give) and the failure is permanent, naming sizes only."""
     limit = notes.max_transcript_chars(MODEL_ID)
     with pytest.raises(TranscriptTooLong) as raised:
-        request_note(cloud.bedrock, MODEL_ID, "x" * (limit + 1))
+        request_note(cloud.bedrock, MODEL_ID, "x" * (limit + 1), encounter_id="enc-1")
     assert not raised.value.retryable and str(limit) in raised.value.message
     cloud.bedrock_stub.assert_no_pending_responses()
 
@@ -113,9 +113,11 @@ def test_a_declined_answer_is_a_refusal():
         parse_model_output('{"cannot_generate": true}')
 
 
-def test_the_request_carries_the_versioned_prompt_and_the_transcript(cloud):
-    cloud.bedrock_stub.add_response("converse", converse_answer(), expected_params=converse_request(MODEL_ID, "hi"))
-    reply = request_note(cloud.bedrock, MODEL_ID, "hi")
+def test_the_request_carries_the_versioned_prompt_the_transcript_and_the_encounter(cloud):
+    request = converse_request(MODEL_ID, "hi", "enc-1")
+    assert request["requestMetadata"] == {"encounter_id": "enc-1"}  # in the invocation logs: no prompt read
+    cloud.bedrock_stub.add_response("converse", converse_answer(), expected_params=request)
+    reply = request_note(cloud.bedrock, MODEL_ID, "hi", encounter_id="enc-1")
     assert (reply.input_tokens, reply.output_tokens) == (412, 118)
     assert PROMPT_VERSION == "soap-note-v1" and "SOAP note" in system_prompt()
     cloud.bedrock_stub.assert_no_pending_responses()
@@ -127,7 +129,7 @@ def test_the_request_carries_the_versioned_prompt_and_the_transcript(cloud):
 def test_throttling_and_unavailability_are_transient(cloud, code):
     cloud.model_fails(code)
     with pytest.raises(NoteModelThrottled) as raised:
-        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT)
+        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT, encounter_id="enc-1")
     assert raised.value.retryable
 
 
@@ -135,7 +137,7 @@ def test_throttling_and_unavailability_are_transient(cloud, code):
 def test_rejected_requests_are_permanent(cloud, code):
     cloud.model_fails(code)
     with pytest.raises(NoteModelRejected) as raised:
-        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT)
+        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT, encounter_id="enc-1")
     assert not raised.value.retryable and code in raised.value.message
 
 
@@ -146,7 +148,7 @@ def test_rejected_requests_are_permanent(cloud, code):
 def test_truncated_or_blocked_answers_are_failures(cloud, stop_reason, error):
     cloud.model_answers(converse_answer(stop_reason=stop_reason))
     with pytest.raises(error):
-        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT)
+        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT, encounter_id="enc-1")
 
 
 def note_for(encounter_id, transcript_text, assessment="Pneumonia."):

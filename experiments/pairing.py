@@ -1,0 +1,231 @@
+"""What makes the two variants' runs comparable encounter by encounter: the work an invocation carries (so a
+crash is drawn per step, encounter and try, the same in both), and the paired report that sets each
+encounter's outcome in one variant beside the other's and names the mechanism behind every difference."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from clinical.layout import claimed_encounter_id, encounter_id_from_key
+from clinical.prefixes import NOTES_PREFIX, TRANSCRIPTS_PREFIX
+
+if TYPE_CHECKING:  # the unit tier loads this module without the local cloud
+    from localcloud.faults import FaultPlan
+
+# The step each variant's function does, where both variants have a function for it; any other function's
+# work items are named by its module.
+SHARED_STEPS = {
+    "choreography.write_note.handler": "note",
+    "orchestration.generate_note.handler": "note",
+}
+
+
+def _encounter_of_key(key: Any) -> str | None:
+    if not isinstance(key, str):
+        return None
+    return encounter_id_from_key(key, TRANSCRIPTS_PREFIX, ".json") or claimed_encounter_id(key)
+
+
+def _object_key(event: Any) -> Any:
+    try:
+        return event["detail"]["object"]["key"]
+    except (KeyError, TypeError):
+        return None
+
+
+def encounters_in(event: Any) -> list[str]:
+    """The encounters a pipeline event names: a task payload's encounter_id, or the S3 object of each SQS
+    record's (or the event's own) Object Created event. Anything else names none."""
+    if not isinstance(event, dict):
+        return []
+    if isinstance(event.get("encounter_id"), str):
+        return [event["encounter_id"]]
+    if isinstance(event.get("Records"), list):
+        found = []
+        for record in event["Records"]:
+            try:
+                body = json.loads(record["body"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if (encounter := _encounter_of_key(_object_key(body))) is not None:
+                found.append(encounter)
+        return found
+    encounter = _encounter_of_key(_object_key(event))
+    return [encounter] if encounter else []
+
+
+def step_work(handler: str, event: Any) -> list[str]:
+    """`FaultPlan.work`: one "<step>:<encounter>" per encounter the invocation carries."""
+    step = SHARED_STEPS.get(handler, handler.rpartition(".")[0])
+    return [f"{step}:{encounter}" for encounter in encounters_in(event)]
+
+
+# What each error class is, as the report names it: fault kind -> error class (localcloud.faults).
+ERROR_CLASSES = {
+    "transcribe_start": "transcription start: LimitExceededException",
+    "transcribe_job": "transcription job: FAILED",
+    "bedrock_throttle": "note: ThrottlingException",
+    "bedrock_malformed": "note: malformed answer",
+    "lambda_crash": "crash",
+    "event_lost": "event lost",
+}
+
+
+def _error_class(kind: str, subject: str) -> str | None:
+    """The class one hit subject belongs to; None for a crash subject that is a whole function (its
+    invocations are many encounters' work, not one item's tries)."""
+    label = ERROR_CLASSES[kind]
+    if kind == "lambda_crash":
+        step, sep, _encounter = subject.partition(":")
+        return f"{label} in {step}" if sep else None
+    if kind == "event_lost":
+        return f"{label}: {subject.partition('/')[0]}/"
+    return label
+
+
+def attempts_by_error(plan: FaultPlan) -> dict[str, int]:
+    """Per error class, the most tries one piece of work made while meeting it (each service call, each
+    invocation, each delivery of an event)."""
+    found: dict[str, int] = {}
+    for kind in ERROR_CLASSES:
+        for (subject, _scope), asked in plan.attempts(kind).items():
+            if (label := _error_class(kind, subject)) is not None:
+                found[label] = max(found.get(label, 0), asked)
+    return dict(sorted(found.items()))
+
+
+def _encounter_of_subject(kind: str, subject: str) -> str | None:
+    if kind in ("transcribe_start", "transcribe_job", "bedrock_throttle", "bedrock_malformed"):
+        return subject
+    if kind == "lambda_crash":
+        return subject.partition(":")[2] or None
+    if kind == "event_lost":
+        return _encounter_of_key(subject)
+    return None
+
+
+def faults_by_encounter(plan: FaultPlan) -> dict[str, list[str]]:
+    """Encounter -> the error classes it met."""
+    met: dict[str, set[str]] = {}
+    for kind in ERROR_CLASSES:
+        for subject, _scope in plan.attempts(kind):
+            encounter, label = _encounter_of_subject(kind, subject), _error_class(kind, subject)
+            if encounter is not None and label is not None:
+                met.setdefault(encounter, set()).add(label)
+    return {encounter: sorted(labels) for encounter, labels in sorted(met.items())}
+
+
+def _record_outcome(record: dict) -> str:
+    return f"{record['stage']}: {record['error_type']}"
+
+
+def encounter_traces(
+    valid_ids, *, notes: list[str], records: list[dict], first_records: list[dict], redriven: set[str], faults: dict
+) -> dict[str, dict]:
+    """Encounter -> how it ended ("note", its record's "stage: error_type", or "none"), its first failure
+    before the operator's redrive, whether the redrive took it, and the faults it met."""
+    noted = {encounter_id_from_key(key, NOTES_PREFIX, ".json") for key in notes}
+    final = {r["encounter_id"]: _record_outcome(r) for r in records if r.get("encounter_id")}
+    first = {r["encounter_id"]: _record_outcome(r) for r in first_records if r.get("encounter_id")}
+    return {
+        encounter: {
+            "outcome": "note" if encounter in noted else final.get(encounter, "none"),
+            "first_failure": first.get(encounter),
+            "redriven": encounter in redriven,
+            "faults": faults.get(encounter, []),
+        }
+        for encounter in sorted(valid_ids)
+    }
+
+
+# The coordination mechanisms that can make one encounter end differently in the two variants, each with the
+# evidence in the traces that names it (docs/results.md explains each once).
+MECHANISMS = {
+    "lost transcript event": "the transcript's Object Created event never reached its queue",
+    "lost upload event": "the upload's Object Created event never reached its queue",
+    "redrive": "the operator's redrive took the encounter in one variant and ended it otherwise",
+    "crash retry": "an invocation that did the encounter's work crashed",
+}
+UNEXPLAINED = "unexplained"
+
+
+def mechanism(one: dict, other: dict) -> str:
+    """What made the difference, from the two traces; UNEXPLAINED when they hold no evidence of any."""
+    met = set(one["faults"]) | set(other["faults"])
+    if "event lost: transcripts/" in met:
+        return "lost transcript event"
+    if "event lost: audio/" in met:
+        return "lost upload event"
+    if one["redriven"] != other["redriven"]:
+        return "redrive"
+    if any(label.startswith(ERROR_CLASSES["lambda_crash"]) for label in met):
+        return "crash retry"
+    return UNEXPLAINED
+
+
+def pair(traces: dict[str, dict[str, dict]], attempts: dict[str, dict[str, int]]) -> dict:
+    """The paired report of two variants' runs of the same work: how many encounters ended the same way,
+    each that did not with the mechanism behind it, and each variant's most tries per error class."""
+    (first, one), (second, other) = sorted(traces.items())
+    nothing = {"outcome": "none", "first_failure": None, "redriven": False, "faults": []}
+    same, differences = 0, []
+    for encounter in sorted(set(one) | set(other)):
+        mine, theirs = one.get(encounter, nothing), other.get(encounter, nothing)
+        if mine["outcome"] == theirs["outcome"]:
+            same += 1
+            continue
+        differences.append(
+            {
+                "encounter": encounter,
+                first: mine["outcome"],
+                second: theirs["outcome"],
+                "mechanism": mechanism(mine, theirs),
+            }
+        )
+    both = set(attempts[first]) & set(attempts[second])
+    return {
+        "same_outcome": same,
+        "different_outcome": len(differences),
+        "differences": differences,
+        "attempts_by_error": attempts,
+        "attempts_differ": sorted(label for label in both if attempts[first][label] != attempts[second][label]),
+    }
+
+
+def parity_failures(paired: dict) -> list[str]:
+    """What breaks the pairing's promise: a difference no mechanism explains, or a policy's tries that
+    differ for an error class both variants met."""
+    first, second = sorted(paired["attempts_by_error"])
+    unexplained = [
+        f"{d['encounter']} ended {d[first]!r} in {first} and {d[second]!r} in {second}, and no mechanism in the traces"
+        for d in paired["differences"]
+        if d["mechanism"] not in MECHANISMS
+    ]
+    tries = paired["attempts_by_error"]
+    drift = [
+        f"tries differ for {label}: {tries[first][label]} in {first}, {tries[second][label]} in {second}"
+        for label in paired["attempts_differ"]
+    ]
+    return unexplained + drift
+
+
+def paired_markdown(paired: dict) -> str:
+    """The paired table: the same encounters' outcomes side by side, and each variant's tries per error class."""
+    first, second = sorted(paired["attempts_by_error"])
+    lines = [
+        f"Paired by encounter: {paired['same_outcome']} ended the same way in both variants, "
+        f"{paired['different_outcome']} differently.\n\n"
+    ]
+    if paired["differences"]:
+        lines.append(f"| encounter | {first} | {second} | mechanism |\n|---|---|---|---|\n")
+        for d in paired["differences"]:
+            lines.append(f"| {d['encounter']} | {d[first]} | {d[second]} | {d['mechanism']} |\n")
+        lines.append("\n")
+    tries = paired["attempts_by_error"]
+    labels = sorted(set(tries[first]) | set(tries[second]))
+    lines.append(f"| most tries of one encounter's work, by error class | {first} | {second} |\n|---|---|---|\n")
+    for label in labels:
+        cells = [str(tries[v].get(label, "-")) for v in (first, second)]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |\n")
+    return "".join(lines)
