@@ -4,9 +4,9 @@ encounter's outcome in one variant beside the other's and names the mechanism be
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+from clinical.dead_letters import encounter_of_body
 from clinical.layout import claimed_encounter_id, encounter_id_from_key
 from clinical.prefixes import NOTES_PREFIX, TRANSCRIPTS_PREFIX
 
@@ -42,15 +42,8 @@ def encounters_in(event: Any) -> list[str]:
     if isinstance(event.get("encounter_id"), str):
         return [event["encounter_id"]]
     if isinstance(event.get("Records"), list):
-        found = []
-        for record in event["Records"]:
-            try:
-                body = json.loads(record["body"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            if (encounter := _encounter_of_key(_object_key(body))) is not None:
-                found.append(encounter)
-        return found
+        bodies = (record.get("body") for record in event["Records"] if isinstance(record, dict))
+        return [encounter for body in bodies if isinstance(body, str) and (encounter := encounter_of_body(body))]
     encounter = _encounter_of_key(_object_key(event))
     return [encounter] if encounter else []
 

@@ -52,6 +52,10 @@ _ACTIONS = {
     ("bedrock", "Converse"): "InvokeModel",
     ("bedrock", "ConverseStream"): "InvokeModelWithResponseStream",
     ("lambda", "Invoke"): "InvokeFunction",
+    # SQS authorizes a batch request as its single action (SQS Developer Guide, API permissions).
+    ("sqs", "SendMessageBatch"): "SendMessage",
+    ("sqs", "DeleteMessageBatch"): "DeleteMessage",
+    ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility",
 }
 # A request that names one version of an object is authorized as the version action: s3:GetObjectVersion
 # for GetObject and HeadObject, s3:DeleteObjectVersion for DeleteObject (S3 API Reference, each operation's

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
+from clinical.dead_letters import encounter_of_body
 from clinical.executions import STAGE_OF_STATE, UNSUCCESSFUL, execution_arn, execution_history
 from clinical.layout import (
     AUDIO_PREFIX,
@@ -20,7 +21,6 @@ from clinical.layout import (
     NOTES_PREFIX,
     TRANSCRIPTS_PREFIX,
     claimed_encounter_id,
-    encounter_id_from_key,
     failure_key,
     note_key,
     transcript_key,
@@ -136,12 +136,7 @@ def dlq_messages(deployment: Deployment) -> list[tuple[str, str, dict]]:
 
 def encounter_of_message(message: dict) -> str | None:
     """The encounter a work message is about (an S3 event for audio/ or transcripts/), if any."""
-    try:
-        body = json.loads(message["Body"])
-        key = body["detail"]["object"]["key"]  # EventBridge carries the key as stored: no decoding
-    except (ValueError, KeyError, TypeError):
-        return None
-    return claimed_encounter_id(key) or encounter_id_from_key(key, TRANSCRIPTS_PREFIX, ".json")
+    return encounter_of_body(message.get("Body", ""))
 
 
 def choreography_status(deployment: Deployment, encounter_id: str) -> EncounterStatus:

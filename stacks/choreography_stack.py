@@ -53,6 +53,8 @@ class ChoreographyStack(PipelineStack):
             max_receive_count=config.policy.note.tries,
         )
         write_note.function.add_environment("WORK_QUEUE_URL", note_requests.queue.queue_url)
+        # A note request whose every try died with the function is in this DLQ with no record: the watchdog writes it.
+        watchdog.function.add_environment("NOTE_REQUESTS_DLQ_URL", note_requests.dlq.queue_url)
         # A request throttled by Transcribe's quota goes back into its own queue with a delay.
         start_transcription.function.add_environment("WORK_QUEUE_URL", transcription_requests.queue.queue_url)
         self.route_objects("AudioUploaded", AUDIO_PREFIX, transcription_requests)
@@ -76,6 +78,7 @@ class ChoreographyStack(PipelineStack):
         permissions.job_watcher(watchdog)
         permissions.failure_recorder(watchdog)
         permissions.transcribe_starter(watchdog)
+        permissions.dead_letter_reader(watchdog, note_requests.dlq.queue_arn)
         self.alarm_on_encounter_failures()
         self.outputs(
             {

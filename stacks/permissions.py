@@ -113,6 +113,11 @@ class Permissions:
         waiting out the queue's visibility timeout."""
         function.allow(["sqs:ChangeMessageVisibility"], [queue_arn])
 
+    def dead_letter_reader(self, function: PipelineFunction, dlq_arn: str) -> None:
+        """Reads a DLQ's messages and leaves them there (each is made visible again at once)."""
+        function.allow(["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"], [dlq_arn])
+        function.allow(["kms:Decrypt"], [self.key.key_arn])
+
     def upload_checker(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)
         self._objects(function, ["s3:GetObject"], AUDIO_PREFIX)

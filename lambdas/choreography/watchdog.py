@@ -1,16 +1,20 @@
 """Scheduled: record failures for Transcribe jobs that failed or stalled (Transcribe emits no event for
-them), and take in uploads whose event never arrived (nothing else would ever notice them)."""
+them) and for note requests whose every try died with the function (they reach the DLQ with no record),
+and take in uploads whose event never arrived (nothing else would ever notice them)."""
 
 import os
 from datetime import UTC, datetime, timedelta
 
 from clinical import clients
+from clinical.dead_letters import dead_letters
 from clinical.errors import ContractViolation, content_free_errors
-from clinical.failures import FailureRecord, failure_record_exists, record_failure
-from clinical.layout import transcript_key, transcription_job_name
+from clinical.failures import RUNTIME_DIED, FailureRecord, failure_record_exists, record_failure
+from clinical.layout import note_key, transcript_key, transcription_job_name
+from clinical.objects import object_exists
 from clinical.observability import logger, metrics, tracer
+from clinical.policy import LAMBDA_CRASH
 from clinical.reconcile import SweepResult, sweep_lost_uploads
-from clinical.settings import PipelineSettings
+from clinical.settings import PipelineSettings, require_env
 from clinical.steps import transcribe_upload
 from clinical.transcription import find_unfinished_jobs, job_exists
 
@@ -56,6 +60,42 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
 
 @tracer.capture_method
 @content_free_errors
+def surface_dead_note_requests(
+    bucket: str, settings: PipelineSettings, dlq_url: str, now: datetime | None = None
+) -> int:
+    """Write the failure record of each note request in the DLQ whose encounter has neither note nor record:
+    every try ended with the function's runtime dying, before any handler code could record it. The record
+    is the one the state machine writes for its note task's Lambda.Unknown; the message stays for a redrive."""
+    s3 = clients.s3()
+    now = now or datetime.now(UTC)
+    recorded = 0
+    for letter in dead_letters(clients.sqs(), dlq_url):
+        encounter_id = letter.encounter_id
+        if failure_record_exists(s3, bucket, encounter_id) or object_exists(s3, bucket, note_key(encounter_id)):
+            continue
+        record_failure(
+            s3,
+            bucket,
+            FailureRecord(
+                encounter_id=encounter_id,
+                variant=settings.variant,
+                stage="note",
+                error_type=LAMBDA_CRASH,
+                message=RUNTIME_DIED,
+                retryable=True,
+                attempts=settings.policy.note.tries,
+                source_key=transcript_key(encounter_id),
+                first_attempt_at=letter.first_attempt_at,
+                recorded_at=now,
+            ),
+        )
+        recorded += 1
+    logger.info("dead note requests surfaced", extra={"failures_recorded": recorded})
+    return recorded
+
+
+@tracer.capture_method
+@content_free_errors
 def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: datetime | None = None) -> SweepResult:
     """Start the job of each upload that has none yet (its event was lost): the same idempotent start."""
     s3, transcribe = clients.s3(), clients.transcribe()
@@ -79,6 +119,8 @@ def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: dateti
 @content_free_errors
 def handler(event, context):
     bucket, settings = os.environ["ENCOUNTER_BUCKET"], PipelineSettings.from_env()
-    recorded = surface_unfinished_jobs(bucket, settings)
+    # Dead requests first: their record names the cause, where a job with no note only shows the symptom.
+    recorded = surface_dead_note_requests(bucket, settings, require_env("NOTE_REQUESTS_DLQ_URL"))
+    recorded += surface_unfinished_jobs(bucket, settings)
     lost = take_in_lost_uploads_of(bucket, settings)
     return {"failures_recorded": recorded, "lost_uploads_taken_in": len(lost.taken_in)}

@@ -21,6 +21,11 @@ Stage = Literal["intake", "transcription", "note"]
 SourceKey = Annotated[str, AfterValidator(key_reference)]
 
 
+# The failure of a step whose every try ended with its function's runtime dying, which Step Functions names
+# Lambda.Unknown (clinical.policy.LAMBDA_CRASH) and choreography finds as a request in a DLQ with no record.
+RUNTIME_DIED = "every try ended with the function's runtime dying (out of memory, a timeout or an exit)"
+
+
 class FailureRecord(BaseModel):
     """failures/<encounter_id>.json. The message is safe to show: it never holds PHI; nor does source_key,
     a `key_reference` (a key that names no encounter is kept as its digest)."""

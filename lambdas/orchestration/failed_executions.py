@@ -16,11 +16,11 @@ from botocore.exceptions import ClientError
 from clinical import clients
 from clinical.errors import MalformedMessage, pipeline_error_named
 from clinical.executions import STAGE_OF_STATE, UNSUCCESSFUL, execution_history
-from clinical.failures import FailureRecord, record_failure
+from clinical.failures import RUNTIME_DIED, FailureRecord, record_failure
 from clinical.layout import failure_key, transcription_job_name
 from clinical.messages import EncounterExecutionInput, parse_message
 from clinical.objects import is_not_found, object_exists
-from clinical.policy import TRANSCRIBE_TRANSIENT_CODES, step_functions_names
+from clinical.policy import LAMBDA_CRASH, TRANSCRIBE_TRANSIENT_CODES, step_functions_names
 from clinical.quarantine import quarantine, quarantine_key
 from clinical.settings import PipelineSettings
 from clinical.throttling import quota_exhausted
@@ -38,6 +38,8 @@ def describe(error_name: str, cause: str | None, job_name: str) -> tuple[str, bo
         except ValueError:
             message = cause if error_name == "TranscriptionStalled" else None
         return message or error_name, known.retryable
+    if error_name == LAMBDA_CRASH:
+        return RUNTIME_DIED, True  # a redrive tries the step again
     if error_name == "States.Timeout":
         return "the execution or one of its steps timed out", True
     if error_name == "ExecutionAborted":

@@ -10,6 +10,7 @@ import pytest
 from experiments import PROJECT, compare
 from experiments.hostile import CASES
 from experiments.invariants import check
+from experiments.pairing import MECHANISMS
 from experiments.workloads import plan, workload_named, workloads
 from localcloud.service_model import ModelError
 
@@ -208,6 +209,45 @@ def test_compare_exits_1_naming_the_failed_invariant_and_writes_nothing(monkeypa
     assert failed.exit_code == 1
     assert "INVARIANT FAILED: default/orchestration: no silent loss (1 lost)" in failed.stderr
     assert not out.exists(), "nothing is written for a failing run"
+
+
+def test_compare_exits_1_on_a_difference_no_mechanism_explains(monkeypatch, tmp_path, cdk_out):
+    from click.testing import CliRunner
+
+    report = json.loads((PROJECT / "reports" / "compare-default" / "report.json").read_text())
+    report["parity"]["default"]["differences"][0]["mechanism"] = "unexplained"
+    encounter = report["parity"]["default"]["differences"][0]["encounter"]
+    out = tmp_path / "after-failure"
+    args = ["compare", "--cdk-out", str(cdk_out), "--report", str(out)]
+    failed = CliRunner().invoke(compare_command(monkeypatch, report), args)
+    assert failed.exit_code == 1
+    assert (
+        f"INVARIANT FAILED: default/parity: {encounter} ended 'note: TranscriptNotProcessed' in choreography"
+        in failed.stderr
+    )
+    assert not out.exists()
+
+
+def test_the_committed_comparison_measures_coordination_not_policy():
+    """The default run (200 encounters, default faults, seed 7): every difference names a mechanism, the
+    tries per error class are equal wherever both variants met it, and the policy alone (before the
+    redrive) left as many InvalidModelOutput records in one variant as in the other."""
+    report = json.loads((PROJECT / "reports" / "compare-default" / "report.json").read_text())
+    parameters = report["parameters"]
+    assert (parameters["encounters"], parameters["faults"], parameters["seed"]) == (200, "default", 7)
+    paired = report["parity"]["default"]
+    valid = compare.variants_of(report)["choreography"]["outcomes"]["valid_encounters"]
+    assert paired["same_outcome"] + paired["different_outcome"] == valid
+    assert all(d["mechanism"] in MECHANISMS for d in paired["differences"]), paired["differences"]
+    tries = paired["attempts_by_error"]
+    both = set(tries["choreography"]) & set(tries["orchestration"])
+    assert {"crash in note", "note: ThrottlingException", "note: malformed answer"} <= both
+    assert all(tries["choreography"][label] == tries["orchestration"][label] for label in both), tries
+    first = {
+        variant: figures["outcomes"]["first_failures_by_stage_and_reason"].get("note: InvalidModelOutput", 0)
+        for variant, figures in compare.variants_of(report).items()
+    }
+    assert first["choreography"] == first["orchestration"], first
 
 
 def without_wall_time(report: dict) -> str:

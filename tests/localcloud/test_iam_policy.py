@@ -123,6 +123,8 @@ TABLE = ActionTable("aws", "us-east-1", ACCOUNT)
         ("s3", "HeadObject", "s3:GetObject"),
         ("s3", "ListObjectsV2", "s3:ListBucket"),
         ("bedrock", "Converse", "bedrock:InvokeModel"),
+        ("sqs", "ChangeMessageVisibilityBatch", "sqs:ChangeMessageVisibility"),
+        ("sqs", "DeleteMessageBatch", "sqs:DeleteMessage"),
         ("states", "SendTaskSuccess", "states:SendTaskSuccess"),
         ("transcribe", "StartMedicalTranscriptionJob", "transcribe:StartMedicalTranscriptionJob"),
     ],

@@ -1,5 +1,6 @@
 """choreography.watchdog: jobs that failed or stalled inside Transcribe become failure records."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -108,7 +109,52 @@ def test_a_job_running_past_the_limit_is_recorded_as_stalled_and_a_recent_one_is
     assert "still IN_PROGRESS after 120 minutes" in record["message"]
 
 
-def test_the_handler_reports_what_it_recorded_and_emits_the_failure_metric(cloud, transcribe, lambda_context, capsys):
+@pytest.fixture
+def note_dlq(cloud, monkeypatch):
+    url = cloud.sqs.create_queue(QueueName="NoteRequestsDlq")["QueueUrl"]
+    monkeypatch.setenv("NOTE_REQUESTS_DLQ_URL", url)
+    return url
+
+
+def dead_request(cloud, url, key):
+    body = json.dumps({"detail-type": "Object Created", "detail": {"bucket": {"name": BUCKET}, "object": {"key": key}}})
+    cloud.sqs.send_message(QueueUrl=url, MessageBody=body)
+
+
+def test_a_note_request_that_died_on_every_try_gets_the_state_machines_record_and_stays(cloud, note_dlq):
+    """GIVEN note requests in the DLQ (every try died with the function, so no handler code recorded them),
+    one of them twice and one not an encounter's, WHEN the watchdog runs THEN an encounter with neither note
+    nor record gets the record the state machine writes for its note task's Lambda.Unknown, the others are
+    left alone, and every message is still in the DLQ for a redrive."""
+    for key in ("transcripts/enc-1.json", "transcripts/enc-1.json", "transcripts/enc-2.json",
+                "transcripts/enc-3.json", "transcripts/no such id!.json"):  # fmt: skip
+        dead_request(cloud, note_dlq, key)
+    cloud.put_transcript("enc-2")
+    cloud.s3.put_object(Bucket=BUCKET, Key="notes/enc-2.json", Body=b"{}")
+    cloud.s3.put_object(Bucket=BUCKET, Key="failures/enc-3.json", Body=b'{"source_key": "transcripts/enc-3.json"}')
+    settings = PipelineSettings.from_env()
+
+    assert watchdog.surface_dead_note_requests(BUCKET, settings, note_dlq, now=NOW) == 1
+    record = cloud.read_json("failures/enc-1.json")
+    assert (record["stage"], record["error_type"], record["attempts"]) == (
+        "note",
+        "Lambda.Unknown",
+        settings.policy.note.tries,
+    )
+    assert record["retryable"] and "runtime dying" in record["message"]
+    assert cloud.read_json("failures/enc-3.json") == {"source_key": "transcripts/enc-3.json"}
+    assert cloud.keys("failures/") == ["failures/enc-1.json", "failures/enc-3.json"]
+    attributes = cloud.sqs.get_queue_attributes(QueueUrl=note_dlq, AttributeNames=["All"])["Attributes"]
+    assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == (
+        "5",
+        "0",
+    )
+    assert watchdog.surface_dead_note_requests(BUCKET, settings, note_dlq, now=NOW) == 0, "recorded once"
+
+
+def test_the_handler_reports_what_it_recorded_and_emits_the_failure_metric(
+    cloud, transcribe, note_dlq, lambda_context, capsys
+):
     listing(transcribe, "FAILED", summary("enc-7", "FAILED"))
     failed_job(transcribe, "enc-7", "Internal failure")
     listing(transcribe, "QUEUED")

@@ -1,0 +1,73 @@
+"""What a DLQ holds, read without taking it: a request whose every try ended with the function's runtime
+dying (out of memory, a timeout, an exit) reaches its DLQ with no failure record, since no handler code
+finished to write one. The state machine learns this from its task (`Lambda.Unknown`); choreography's
+watchdog learns it here, and records the same failure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from clinical.layout import claimed_encounter_id, encounter_id_from_key
+from clinical.prefixes import TRANSCRIPTS_PREFIX
+
+# Long enough to page through the queue once; each message is made visible again right after, so a
+# redrive (StartMessageMoveTask) finds it.
+READ_VISIBILITY_SECONDS = 30
+# The most messages one read looks at (the DLQ's alarm pages at the first one anyway).
+READ_LIMIT = 100
+
+
+def encounter_of_body(body: str) -> str | None:
+    """The encounter a work message is about (an S3 Object Created event for audio/ or transcripts/), if any."""
+    try:
+        key = json.loads(body)["detail"]["object"]["key"]  # EventBridge carries the key as stored: no decoding
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(key, str):
+        return None
+    return claimed_encounter_id(key) or encounter_id_from_key(key, TRANSCRIPTS_PREFIX, ".json")
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    encounter_id: str
+    first_attempt_at: datetime | None  # its first receive from the work queue (a DLQ move keeps it)
+
+
+def dead_letters(sqs, queue_url: str, limit: int = READ_LIMIT) -> list[DeadLetter]:
+    """The encounters whose requests sit in the DLQ at queue_url, once each, in the order read; the
+    messages stay where they are."""
+    seen: dict[str, str] = {}  # message id -> receipt handle
+    found: dict[str, DeadLetter] = {}
+    try:
+        while len(seen) < limit:
+            batch = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                AttributeNames=["ApproximateFirstReceiveTimestamp"],
+                VisibilityTimeout=READ_VISIBILITY_SECONDS,
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            fresh = [m for m in batch if m["MessageId"] not in seen]
+            if not fresh:
+                break
+            for message in fresh:
+                seen[message["MessageId"]] = message["ReceiptHandle"]
+                encounter = encounter_of_body(message.get("Body", ""))
+                if encounter is not None and encounter not in found:
+                    first = message.get("Attributes", {}).get("ApproximateFirstReceiveTimestamp")
+                    at = datetime.fromtimestamp(int(first) / 1000, UTC) if first else None
+                    found[encounter] = DeadLetter(encounter, at)
+    finally:
+        handles = list(seen.values())
+        for start in range(0, len(handles), 10):
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for n, handle in enumerate(handles[start : start + 10])
+                ],
+            )
+    return list(found.values())
