@@ -77,3 +77,41 @@ def compare(
         comparison.write_report(report, report_dir)
     if results_file:
         comparison.update_results(results_file, report)
+
+
+@click.command("eval")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--seed", type=int, default=7, show_default=True, help="Shuffles which speaker label each tag gets.")
+@click.option(
+    "--min-role-accuracy",
+    type=click.FloatRange(0, 1),
+    default=0.95,
+    show_default=True,
+    help="Exit 1 when fewer encounters than this get both speaker roles right.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_context
+def evaluate(ctx, path, seed, min_role_accuracy, as_json) -> None:
+    """Measure the note path on ACI-BENCH-shaped conversations (a file, or a directory of them): speaker
+    roles assigned from what each speaker says, with the speaker labels shuffled. Exits 2 for input of
+    another shape, 1 when the role accuracy is below --min-role-accuracy."""
+    import json
+    from dataclasses import asdict
+
+    from experiments import evaluation
+    from scribe.cli import BadInput
+
+    try:
+        encounters = evaluation.load_encounters(path)
+    except evaluation.EvaluationInputError as error:
+        raise BadInput(str(error)) from None
+    figures = evaluation.speaker_roles(encounters, seed)
+    if as_json:
+        click.echo(
+            json.dumps({"seed": seed, "speaker_roles": {**asdict(figures), "accuracy": figures.accuracy}}, indent=2)
+        )
+    else:
+        click.echo(evaluation.report_text(figures, seed))
+    if figures.accuracy < min_role_accuracy:
+        click.echo(f"speaker role accuracy {figures.accuracy:.1%} is below {min_role_accuracy:.0%}", err=True)
+        ctx.exit(1)

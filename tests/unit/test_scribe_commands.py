@@ -38,9 +38,10 @@ def group_with(*entry_points: EntryPoint) -> click.Group:
     return group
 
 
-def test_pyproject_offers_compare_under_the_group_scribe_reads():
+def test_pyproject_offers_the_experiments_commands_under_the_group_scribe_reads():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["entry-points"][cli.COMMANDS_ENTRY_POINTS] == {"compare": COMPARE.value}
+    offered = project["entry-points"][cli.COMMANDS_ENTRY_POINTS]
+    assert offered == {"compare": COMPARE.value, "eval": "experiments.cli:evaluate"}
 
 
 def test_the_loader_adds_each_entry_point_as_a_command_under_its_name():

@@ -1,0 +1,122 @@
+"""`scribe eval`: the note path measured on ACI-BENCH-shaped conversations (`{"data": [{"src", "tgt", "file"}]}`,
+each `src` a conversation in turns tagged `[doctor]` / `[patient]`).
+
+Speaker roles: each conversation's tags become speaker labels `spk_0` / `spk_1` in a seeded random order (so
+a label's number says nothing), the roles are assigned from what each speaker says (clinical.roles), and an
+encounter is right when both speakers get their role. The reference is the corpus's tags, with the
+encounters whose tags are swapped corrected (aci_bench_corrections.json, each with the reason); the score
+against the tags as published is printed beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clinical.conversation import Segment
+from clinical.roles import REVIEW_BELOW, assign_roles, needs_review
+
+CORRECTIONS = Path(__file__).resolve().parent / "aci_bench_corrections.json"
+ROLE_OF_TAG = {"doctor": "CLINICIAN", "patient": "PATIENT"}
+OTHER_ROLE = {"CLINICIAN": "PATIENT", "PATIENT": "CLINICIAN"}
+TURN = re.compile(r"^\[(?P<tag>[a-z_]+)\]\s*(?P<text>.*)$")
+
+
+class EvaluationInputError(ValueError):
+    """The input is not ACI-BENCH-shaped; the message says what is wrong in one line."""
+
+
+@dataclass(frozen=True)
+class Encounter:
+    file: str
+    src: str
+    tgt: str
+
+
+def load_encounters(path: Path) -> list[Encounter]:
+    """The encounters of one ACI-BENCH-shaped file, or of every *.json file in a directory."""
+    if not path.exists():
+        raise EvaluationInputError(f"{path}: no such file or directory")
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if not files:
+        raise EvaluationInputError(f"{path}: no .json file in it")
+    encounters = []
+    for file in files:
+        try:
+            data = json.loads(file.read_text())["data"]
+            encounters += [Encounter(str(x["file"]), str(x["src"]), str(x["tgt"])) for x in data]
+        except (ValueError, KeyError, TypeError):
+            raise EvaluationInputError(
+                f'{file}: not ACI-BENCH-shaped: expected {{"data": [{{"src", "tgt", "file"}}, ...]}}'
+            ) from None
+    if not encounters:
+        raise EvaluationInputError(f"{path}: no encounters in it")
+    return encounters
+
+
+def tagged_segments(src: str, label_of_tag: dict[str, str]) -> list[Segment]:
+    """A tagged conversation as segments, one per turn, each tag replaced by its speaker label."""
+    segments = []
+    for line in src.splitlines():
+        turn = TURN.match(line.strip())
+        if turn and turn["tag"] in label_of_tag and turn["text"]:
+            segments.append(Segment(len(segments) + 1, label_of_tag[turn["tag"]], None, None, turn["text"]))
+    return segments
+
+
+def swapped_tags() -> dict[str, str]:
+    return json.loads(CORRECTIONS.read_text())["swapped_tags"]
+
+
+@dataclass
+class RoleFigures:
+    encounters: int = 0
+    right: int = 0
+    right_as_published: int = 0
+    marked_for_review: int = 0
+    corrected: list[str] = field(default_factory=list)  # encounters whose tags are swapped in the corpus
+    wrong: list[str] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        return self.right / self.encounters if self.encounters else 0.0
+
+
+def speaker_roles(encounters: list[Encounter], seed: int = 7, swapped: dict[str, str] | None = None) -> RoleFigures:
+    swapped = swapped_tags() if swapped is None else swapped
+    figures = RoleFigures()
+    for encounter in encounters:
+        labels = ["spk_0", "spk_1"]
+        random.Random(f"{seed}:{encounter.file}").shuffle(labels)  # noqa: S311 - a reproducible shuffle
+        label_of_tag = dict(zip(ROLE_OF_TAG, labels, strict=True))
+        roles = assign_roles(tagged_segments(encounter.src, label_of_tag))
+        found = {role.speaker_label: role.role for role in roles}
+        published = {label_of_tag[tag]: role for tag, role in ROLE_OF_TAG.items()}
+        reference = (
+            {label: OTHER_ROLE[role] for label, role in published.items()} if encounter.file in swapped else published
+        )
+        figures.encounters += 1
+        figures.right += found == reference
+        figures.right_as_published += found == published
+        figures.marked_for_review += needs_review(roles)
+        if encounter.file in swapped:
+            figures.corrected.append(encounter.file)
+        if found != reference:
+            figures.wrong.append(encounter.file)
+    return figures
+
+
+def report_text(figures: RoleFigures, seed: int) -> str:
+    lines = [
+        f"{figures.encounters} encounters, speaker labels shuffled (seed {seed})",
+        f"speaker roles right: {figures.right}/{figures.encounters} encounters ({figures.accuracy:.1%})"
+        + (f"; wrong: {', '.join(figures.wrong)}" if figures.wrong else ""),
+        f"  against the tags as published: {figures.right_as_published}/{figures.encounters}; "
+        f"tags swapped in the corpus: {len(figures.corrected)}"
+        + (f" ({', '.join(figures.corrected)}; experiments/aci_bench_corrections.json)" if figures.corrected else ""),
+        f"  marked for review (a role's confidence below {REVIEW_BELOW}): {figures.marked_for_review}",
+    ]
+    return "\n".join(lines)
