@@ -71,24 +71,60 @@ def audio_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def transcribe_output(job_name: str, account: str, text: str) -> dict:
-    """The shape of a Transcribe Medical output document (items are one per word)."""
-    items = []
-    for index, word in enumerate(text.split()):
-        items.append(
-            {
-                "start_time": f"{index * 0.4:.2f}",
-                "end_time": f"{index * 0.4 + 0.35:.2f}",
-                "alternatives": [{"confidence": "0.9500", "content": word.strip(".,")}],
-                "type": "pronunciation",
-            }
-        )
-    return {
-        "jobName": job_name,
-        "accountId": account,
-        "results": {"transcripts": [{"transcript": text}], "items": items},
-        "status": "COMPLETED",
-    }
+def transcribe_output(job_name: str, account: str, text: str, settings: dict | None = None) -> dict:
+    """The shape of a Transcribe Medical output document: one item per word, one per punctuation mark, and,
+    as the job's Settings ask, each word's speaker label (one speaker, `spk_0`, with its speaker_labels
+    section) or channel (`ch_0`, with its channel_labels section)."""
+    settings = settings or {}
+    items: list[dict] = []
+    for index, token in enumerate(text.split()):
+        word, mark = token.rstrip(".,?!"), token[len(token.rstrip(".,?!")) :]
+        if word:
+            items.append(
+                {
+                    "start_time": f"{index * 0.4:.2f}",
+                    "end_time": f"{index * 0.4 + 0.35:.2f}",
+                    "alternatives": [{"confidence": "0.9500", "content": word}],
+                    "type": "pronunciation",
+                }
+            )
+        if mark:
+            items.append({"alternatives": [{"confidence": "0.0", "content": mark[0]}], "type": "punctuation"})
+    results: dict = {"transcripts": [{"transcript": text}], "items": items}
+    words = [item for item in items if item["type"] == "pronunciation"]
+    if settings.get("ShowSpeakerLabels") and words:
+        for item in words:
+            item["speaker_label"] = "spk_0"
+        results["speaker_labels"] = {
+            "speakers": 1,
+            "segments": [
+                {
+                    "start_time": words[0]["start_time"],
+                    "end_time": words[-1]["end_time"],
+                    "speaker_label": "spk_0",
+                    "items": [{k: item[k] for k in ("start_time", "end_time", "speaker_label")} for item in words],
+                }
+            ],
+        }
+    elif settings.get("ChannelIdentification") and words:
+        results["channel_labels"] = {
+            "channels": [{"channel_label": "ch_0", "items": [dict(item) for item in words]}],
+            "number_of_channels": 1,
+        }
+    return {"jobName": job_name, "accountId": account, "results": results, "status": "COMPLETED"}
+
+
+def settings_refusal(settings: dict | None) -> str | None:
+    """Why StartMedicalTranscriptionJob refuses these Settings (BadRequestException), or None: speaker labels
+    and channel identification together, or ShowSpeakerLabels and MaxSpeakerLabels one without the other."""
+    settings = settings or {}
+    if "ShowSpeakerLabels" in settings and "ChannelIdentification" in settings:
+        return "ShowSpeakerLabels and ChannelIdentification cannot both be in one request's Settings."
+    if settings.get("ShowSpeakerLabels") and "MaxSpeakerLabels" not in settings:
+        return "Settings with ShowSpeakerLabels must also give MaxSpeakerLabels."
+    if "MaxSpeakerLabels" in settings and not settings.get("ShowSpeakerLabels"):
+        return "Settings with MaxSpeakerLabels must set ShowSpeakerLabels to true."
+    return None
 
 
 @dataclass
@@ -182,6 +218,8 @@ class LocalTranscribeMedical:
                     "constraint: Member must satisfy regular expression pattern: ^[0-9a-zA-Z._-]+ and have length "
                     "less than or equal to 200"
                 )
+            if refusal := settings_refusal(kwargs.get("settings")):  # validated before any quota is counted
+                raise BadRequestException(refusal)
             # The subject of a Transcribe fault is the encounter: the job name after its deployment prefix
             # (a stack name, which holds no '-').
             deployment, _, encounter = kwargs["medical_transcription_job_name"].partition("-")
@@ -328,7 +366,7 @@ class LocalTranscribeMedical:
             moto_job.status = "FAILED"
             moto_job.failure_reason = "The local Transcribe stand-in has no reference transcript for this audio."
             return
-        document = transcribe_output(job.name, job.backend.account_id, text)
+        document = transcribe_output(job.name, job.backend.account_id, text, moto_job.settings)
         s3.put_object(Bucket=job.output_bucket, Key=job.output_key, Body=json.dumps(document).encode())
         moto_job.status = "COMPLETED"
         moto_job.transcript = {"TranscriptFileUri": f"s3://{job.output_bucket}/{job.output_key}"}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
+from clinical.conversation import MAX_SPEAKER_LABELS, SPEAKER_IDENTIFICATION, job_settings
 from clinical.policy import DEFAULT, TRANSCRIPT_WAIT_SECONDS, Policy, PolicyError, flat_names
 
 # Batch Transcribe Medical (StartMedicalTranscriptionJob) accepts only this Specialty.
@@ -52,7 +53,11 @@ class ConfigError(ValueError):
 class PipelineConfig:
     bedrock_model_id: str = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
     medical_specialty: str = "PRIMARYCARE"
-    medical_type: str = "DICTATION"
+    medical_type: str = "CONVERSATION"
+    # Who spoke: Transcribe's speaker labels (up to max_speaker_labels people in one recording), channel
+    # identification (two-channel recordings), or none (clinical.transcription.job_settings).
+    speaker_identification: str = "labels"
+    max_speaker_labels: int = 2
     retention_days: int = 365
     log_retention_days: int = 365
     alarm_email: str | None = None
@@ -78,6 +83,12 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         _one_of("medical_specialty", self.medical_specialty, SPECIALTIES, "batch Transcribe Medical accepts no other")
         _one_of("medical_type", self.medical_type, MEDICAL_TYPES)
+        _one_of("speaker_identification", self.speaker_identification, SPEAKER_IDENTIFICATION)
+        low, high = MAX_SPEAKER_LABELS
+        if not low <= self.max_speaker_labels <= high:
+            raise ConfigError(
+                f"max_speaker_labels must be from {low} to {high} (what Transcribe accepts), not {self.max_speaker_labels!r}"
+            )
         _one_of("log_retention_days", self.log_retention_days, tuple(LOG_RETENTION_DAYS))
         for name in (
             "retention_days",
@@ -140,6 +151,11 @@ class PipelineConfig:
                 f"bedrock_model_id {self.bedrock_model_id!r} cannot be called from region {region!r}: "
                 f"allowed regions are {', '.join(regions)}"
             )
+
+    @property
+    def transcription_settings(self) -> dict:
+        """The Settings every Transcribe job of both variants starts with."""
+        return job_settings(self.speaker_identification, self.max_speaker_labels)
 
     @property
     def is_inference_profile(self) -> bool:

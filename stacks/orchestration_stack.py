@@ -22,9 +22,22 @@ from stacks.pipeline_stack import PipelineStack
 DEFINITION_FILE = Path(__file__).resolve().parent.parent / "statemachines" / "encounter.asl.json"
 
 
-def encounter_definition(policy: Policy, stalled_job_minutes: int) -> str:
-    """statemachines/encounter.asl.json with its policy filled in (clinical.policy.fill_definition)."""
+TRANSCRIPTION_SETTINGS = "${TranscriptionSettings}"  # the StartTranscription task's Settings, an object
+
+
+def encounter_definition(policy: Policy, stalled_job_minutes: int, transcription_settings: dict) -> str:
+    """statemachines/encounter.asl.json with its policy filled in (clinical.policy.fill_definition) and the
+    Transcribe job's Settings (clinical.conversation.job_settings), the same object choreography sends."""
     definition = fill_definition(json.loads(DEFINITION_FILE.read_text()), policy, stalled_job_minutes)
+    parameters = definition["States"]["StartTranscription"]["Parameters"]
+    if parameters.get("Settings") != TRANSCRIPTION_SETTINGS:
+        raise ValueError(
+            f"StartTranscription.Parameters.Settings must be {TRANSCRIPTION_SETTINGS!r} in {DEFINITION_FILE}"
+        )
+    if transcription_settings:
+        parameters["Settings"] = transcription_settings
+    else:
+        del parameters["Settings"]
     return json.dumps(definition, indent=2) + "\n"
 
 
@@ -131,7 +144,9 @@ class OrchestrationStack(PipelineStack):
             state_machine_name=self.state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(
-                encounter_definition(self.config.policy, self.config.stalled_job_minutes)
+                encounter_definition(
+                    self.config.policy, self.config.stalled_job_minutes, self.config.transcription_settings
+                )
             ),
             definition_substitutions=self.definition_substitutions(
                 await_transcript=await_transcript.function.function_arn,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Aws, CfnOutput, CfnRule, CfnRuleAssertion, Duration, Fn, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
@@ -34,6 +36,7 @@ class PipelineStack(Stack):
             "KMS_KEY_ARN": self.foundation.key.key_arn,
             "MEDICAL_SPECIALTY": config.medical_specialty,
             "MEDICAL_TYPE": config.medical_type,
+            "TRANSCRIPTION_SETTINGS": json.dumps(config.transcription_settings),
             "BEDROCK_MODEL_ID": config.bedrock_model_id,
             "MAX_RECEIVE_COUNT": str(config.max_receive_count),
             "STALLED_JOB_MINUTES": str(config.stalled_job_minutes),

@@ -13,6 +13,22 @@ from typing import Any
 
 from clinical.errors import EmptyTranscript, TranscriptMalformed
 
+# How a job tells the speakers apart: Transcribe's speaker labels (one recording of everyone), its channel
+# identification (a two-channel recording, one person on each), or not at all.
+SPEAKER_IDENTIFICATION = ("labels", "channels", "none")
+MAX_SPEAKER_LABELS = (2, 30)  # the range StartMedicalTranscriptionJob accepts
+
+
+def job_settings(speaker_identification: str, max_speaker_labels: int = 2) -> dict:
+    """StartMedicalTranscriptionJob's Settings. Speaker labels or channel identification, never both: the
+    API answers a request with both with BadRequestException; MaxSpeakerLabels goes with ShowSpeakerLabels."""
+    if speaker_identification == "labels":
+        return {"ShowSpeakerLabels": True, "MaxSpeakerLabels": max_speaker_labels}
+    if speaker_identification == "channels":
+        return {"ChannelIdentification": True}
+    return {}
+
+
 SOLE_SPEAKER = "spk_0"  # a transcript without labels: one speaker
 SENTENCE_ENDS = frozenset(".?!")
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clinical.errors import ConfigurationError
 from clinical.policy import DEFAULT, Policy
@@ -37,6 +38,8 @@ class PipelineSettings:
     work_queue_url: str = ""
     # Retries, backoff and timeouts of both variants (PIPELINE_POLICY, written by the stack).
     policy: Policy = DEFAULT
+    # The Transcribe job's Settings (TRANSCRIPTION_SETTINGS, clinical.transcription.job_settings).
+    transcription_settings: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -57,7 +60,7 @@ class PipelineSettings:
             job_name_prefix=required("TRANSCRIPTION_JOB_PREFIX"),
             kms_key_arn=required("KMS_KEY_ARN"),
             medical_specialty=env.get("MEDICAL_SPECIALTY", "PRIMARYCARE"),
-            medical_type=env.get("MEDICAL_TYPE", "DICTATION"),
+            medical_type=env.get("MEDICAL_TYPE", "CONVERSATION"),
             model_id=required("BEDROCK_MODEL_ID"),
             max_receive_count=integer("MAX_RECEIVE_COUNT"),
             stalled_job_minutes=integer("STALLED_JOB_MINUTES") if env.get("STALLED_JOB_MINUTES") else 120,
@@ -66,6 +69,7 @@ class PipelineSettings:
             quota_wait_minutes=integer("QUOTA_WAIT_MINUTES") if env.get("QUOTA_WAIT_MINUTES") else 180,
             work_queue_url=env.get("WORK_QUEUE_URL", ""),
             policy=policy_from(env),
+            transcription_settings=transcription_settings_from(env),
         )
 
 
@@ -77,3 +81,17 @@ def policy_from(env: Mapping[str, str]) -> Policy:
         return Policy.from_json(text)
     except (ValueError, TypeError):
         raise ConfigurationError("environment variable PIPELINE_POLICY is not a pipeline policy") from None
+
+
+def transcription_settings_from(env: Mapping[str, str]) -> dict:
+    """The job Settings the stack wrote (a JSON object), or none."""
+    text = env.get("TRANSCRIPTION_SETTINGS", "")
+    if not text:
+        return {}
+    try:
+        settings = json.loads(text)
+    except ValueError:
+        settings = None
+    if not isinstance(settings, dict):
+        raise ConfigurationError("environment variable TRANSCRIPTION_SETTINGS is not a JSON object")
+    return settings

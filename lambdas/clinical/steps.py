@@ -46,6 +46,7 @@ def transcription_request(bucket: str, settings: PipelineSettings) -> Transcript
         kms_key_arn=settings.kms_key_arn,
         specialty=settings.medical_specialty,
         type=settings.medical_type,
+        settings=settings.transcription_settings,
     )
 
 

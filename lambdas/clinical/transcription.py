@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
@@ -43,8 +43,10 @@ class TranscriptionRequest:
     job_name_prefix: str
     kms_key_arn: str
     specialty: str = "PRIMARYCARE"
-    type: str = "DICTATION"
+    type: str = "CONVERSATION"
     language_code: str = "en-US"
+    # The job's Settings (clinical.conversation.job_settings): who spoke, by speaker labels or by channel.
+    settings: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ def start_transcription(transcribe, upload: AudioUpload, request: TranscriptionR
             OutputEncryptionKMSKeyId=request.kms_key_arn,
             Specialty=request.specialty,
             Type=request.type,
+            **({"Settings": request.settings} if request.settings else {}),
         )
     except ClientError as error:
         code = error.response["Error"]["Code"]

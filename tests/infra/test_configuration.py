@@ -24,6 +24,11 @@ def config_error(context: dict) -> str:
             "medical_specialty must be one of PRIMARYCARE (batch Transcribe Medical accepts no other), not 'CARDIOLOGY'",
         ),
         ({"medical_type": "NOTES"}, "medical_type must be one of DICTATION, CONVERSATION, not 'NOTES'"),
+        (
+            {"speaker_identification": "both"},
+            "speaker_identification must be one of labels, channels, none, not 'both'",
+        ),
+        ({"max_speaker_labels": 1}, "max_speaker_labels must be from 2 to 30 (what Transcribe accepts), not 1"),
         ({"log_retention_days": 42}, "log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90,"),
         ({"max_receive_count": "five"}, "context max_receive_count must be an integer, not 'five'"),
         ({"max_receive_count": 1001}, "max_receive_count must be an integer from 1 to 1000, not 1001"),
@@ -203,3 +208,31 @@ def test_one_retry_policy_value_in_cdk_json_changes_both_templates(tmp_path_fact
 
     assert note_tries({}) == (5, {5}, 5)
     assert note_tries({"note_tries": 3}) == (3, {3}, 3)
+
+
+def test_how_speakers_are_told_apart_is_one_setting_for_both_templates(tmp_path_factory):
+    """speaker_identification gives every Transcribe job of both variants the same Settings: speaker labels
+    (the default, with max_speaker_labels), channel identification, or none; never both at once."""
+    import json
+
+    from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK, build_app
+
+    def job_settings(context: dict) -> tuple[dict, dict | None]:
+        app = build_app(context=context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+        choreography = Template.from_stack(app.node.find_child(CHOREOGRAPHY_STACK))
+        orchestration = Template.from_stack(app.node.find_child(ORCHESTRATION_STACK))
+        [starter] = [
+            f["Properties"]["Environment"]["Variables"]
+            for f in resources(choreography, "AWS::Lambda::Function").values()
+            if f["Properties"]["Handler"] == "choreography.start_transcription.handler"
+        ]
+        [machine] = resources(orchestration, "AWS::StepFunctions::StateMachine").values()
+        start = json.loads(machine["Properties"]["DefinitionString"])["States"]["StartTranscription"]["Parameters"]
+        assert start["Type"] == "${MedicalType}" and starter["MEDICAL_TYPE"] == "CONVERSATION"
+        return json.loads(starter["TRANSCRIPTION_SETTINGS"]), start.get("Settings")
+
+    labels = {"ShowSpeakerLabels": True, "MaxSpeakerLabels": 2}
+    assert job_settings({}) == (labels, labels)
+    assert job_settings({"max_speaker_labels": 3}) == ({**labels, "MaxSpeakerLabels": 3},) * 2
+    assert job_settings({"speaker_identification": "channels"}) == ({"ChannelIdentification": True},) * 2
+    assert job_settings({"speaker_identification": "none"}) == ({}, None)

@@ -4,7 +4,8 @@ import json
 import re
 
 from clinical.policy import DEFAULT, definition_values
-from stacks.orchestration_stack import DEFINITION_FILE, encounter_definition
+from stacks.config import PipelineConfig
+from stacks.orchestration_stack import DEFINITION_FILE, TRANSCRIPTION_SETTINGS, encounter_definition
 from tests.infra.conftest import ref_id, resources
 
 
@@ -16,7 +17,8 @@ def machine(template) -> dict:
 def test_the_asl_placeholders_are_the_stacks_substitutions_and_the_policys_values(orchestration):
     placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", DEFINITION_FILE.read_text()))
     substituted, policy = set(machine(orchestration)["DefinitionSubstitutions"]), set(definition_values(120))
-    assert placeholders == substituted | policy and not substituted & policy
+    settings = {TRANSCRIPTION_SETTINGS[2:-1]}  # an object, filled at synth (the job's Settings)
+    assert placeholders == substituted | policy | settings and not substituted & policy
     assert (len(substituted), len(policy)) == (9, 4)
     left = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", machine(orchestration)["DefinitionString"]))
     assert left == substituted, "synth fills in every policy value; CloudFormation the rest"
@@ -24,7 +26,7 @@ def test_the_asl_placeholders_are_the_stacks_substitutions_and_the_policys_value
 
 def test_the_definition_is_inline_so_cfn_lint_validates_it(orchestration):
     props = machine(orchestration)
-    assert props["DefinitionString"] == encounter_definition(DEFAULT, 120)
+    assert props["DefinitionString"] == encounter_definition(DEFAULT, 120, PipelineConfig().transcription_settings)
     assert "DefinitionS3Location" not in props
 
 

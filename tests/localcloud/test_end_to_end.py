@@ -2,6 +2,7 @@
 
 import pytest
 
+from clinical.conversation import segments_of
 from clinical.notes import max_transcript_chars
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
 from stacks.config import PipelineConfig
@@ -18,6 +19,10 @@ def test_an_upload_becomes_a_transcript_and_a_draft_note(local_cloud, stack):
     assert keys(local_cloud, stack) == ["audio/enc-1.wav", "notes/enc-1.json", "transcripts/enc-1.json"]
     transcript = read_json(local_cloud, stack, "transcripts/enc-1.json")
     assert transcript["results"]["transcripts"][0]["transcript"] == DICTATION
+    # A CONVERSATION job with speaker labels (both variants' Settings): numbered segments, each with its speaker.
+    segments = segments_of(transcript)
+    assert [s.number for s in segments] == list(range(1, len(segments) + 1)) and len(segments) > 1
+    assert {s.speaker for s in segments} == {"spk_0"} and " ".join(s.text for s in segments) == DICTATION
     note = read_json(local_cloud, stack, "notes/enc-1.json")
     assert note["status"] == "draft"
     assert note["provenance"]["variant"] == local_cloud.outputs[stack]["Variant"]

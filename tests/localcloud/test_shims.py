@@ -332,3 +332,38 @@ def test_without_work_items_the_function_is_the_subject():
     assert plan.crash("Sweep", "orchestration.upload_sweep.handler", {}, "o")
     assert not plan.crash("Sweep", "orchestration.upload_sweep.handler", {}, "o")
     assert plan.attempts("lambda_crash") == {("Sweep", "o"): 2}
+
+
+@pytest.mark.parametrize(
+    ("settings", "refused"),
+    [
+        ({"ShowSpeakerLabels": True, "MaxSpeakerLabels": 2, "ChannelIdentification": True}, "cannot both"),
+        ({"ShowSpeakerLabels": True, "ChannelIdentification": False}, "cannot both"),
+        ({"ShowSpeakerLabels": True}, "must also give MaxSpeakerLabels"),
+        ({"MaxSpeakerLabels": 2}, "must set ShowSpeakerLabels"),
+        ({"ShowSpeakerLabels": True, "MaxSpeakerLabels": 2}, None),
+        ({"ChannelIdentification": True}, None),
+        ({}, None),
+    ],
+)
+def test_the_job_settings_transcribe_refuses_are_refused_here(settings, refused):
+    """StartMedicalTranscriptionJob answers speaker labels with channel identification, or ShowSpeakerLabels
+    and MaxSpeakerLabels one without the other, with BadRequestException."""
+    from localcloud.transcribe_medical import settings_refusal
+
+    found = settings_refusal(settings)
+    assert (found is None) if refused is None else (refused in found)
+
+
+@pytest.mark.parametrize(
+    ("settings", "speakers"),
+    [({"ShowSpeakerLabels": True, "MaxSpeakerLabels": 2}, {"spk_0"}), ({"ChannelIdentification": True}, {"ch_0"})],
+)
+def test_the_output_document_labels_speakers_as_its_settings_ask(settings, speakers):
+    from clinical.conversation import segments_of
+    from localcloud.transcribe_medical import transcribe_output
+
+    document = transcribe_output("job", "123456789012", "Cough for three days. No fever, no chills.", settings)
+    segments = segments_of(document)
+    assert [(s.number, s.text) for s in segments] == [(1, "Cough for three days."), (2, "No fever, no chills.")]
+    assert {s.speaker for s in segments} == speakers

@@ -19,9 +19,19 @@ def test_complete_environment_gives_settings_with_defaults():
     settings = PipelineSettings.from_env(COMPLETE)
     assert (settings.medical_specialty, settings.medical_type, settings.max_receive_count) == (
         "PRIMARYCARE",
-        "DICTATION",
+        "CONVERSATION",
         5,
     )
+    assert settings.transcription_settings == {}
+
+
+def test_the_job_settings_the_stack_wrote_are_read_and_anything_else_is_named():
+    written = '{"ShowSpeakerLabels": true, "MaxSpeakerLabels": 2}'
+    settings = PipelineSettings.from_env({**COMPLETE, "TRANSCRIPTION_SETTINGS": written})
+    assert settings.transcription_settings == {"ShowSpeakerLabels": True, "MaxSpeakerLabels": 2}
+    for bad in ("labels", "[1, 2]"):
+        with pytest.raises(ConfigurationError, match="TRANSCRIPTION_SETTINGS is not a JSON object"):
+            PipelineSettings.from_env({**COMPLETE, "TRANSCRIPTION_SETTINGS": bad})
 
 
 @pytest.mark.parametrize("missing", sorted(set(COMPLETE) - {"STALLED_JOB_MINUTES"}))

@@ -26,7 +26,8 @@ def test_valid_upload_starts_a_medical_job_with_the_stack_key(cloud, lambda_cont
     assert run(cloud, lambda_context, "audio/enc-0001.wav") == {"batchItemFailures": []}
     started = job(cloud, "enc-0001")
     assert started["Media"]["MediaFileUri"] == f"s3://{BUCKET}/audio/enc-0001.wav"
-    assert (started["Specialty"], started["Type"], started["MediaFormat"]) == ("PRIMARYCARE", "DICTATION", "wav")
+    assert (started["Specialty"], started["Type"], started["MediaFormat"]) == ("PRIMARYCARE", "CONVERSATION", "wav")
+    assert started["Settings"] == {"ShowSpeakerLabels": True, "MaxSpeakerLabels": 2}, "who spoke: speaker labels"
     assert cloud.keys("failures/") == []
 
 
