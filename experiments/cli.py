@@ -81,7 +81,9 @@ def compare(
 
 @click.command("eval")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--seed", type=int, default=7, show_default=True, help="Shuffles which speaker label each tag gets.")
+@click.option(
+    "--seed", type=int, default=7, show_default=True, help="Shuffles speaker labels and plans the planted errors."
+)
 @click.option(
     "--min-role-accuracy",
     type=click.FloatRange(0, 1),
@@ -89,12 +91,27 @@ def compare(
     show_default=True,
     help="Exit 1 when fewer encounters than this get both speaker roles right.",
 )
+@click.option(
+    "--min-detection",
+    type=click.FloatRange(0, 1),
+    default=0.90,
+    show_default=True,
+    help="Exit 1 when the check catches fewer of the planted errors than this.",
+)
+@click.option(
+    "--max-false-flags",
+    type=click.FloatRange(0, 1),
+    default=0.10,
+    show_default=True,
+    help="Exit 1 when the check flags more of the human notes' statements than this.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_context
-def evaluate(ctx, path, seed, min_role_accuracy, as_json) -> None:
+def evaluate(ctx, path, seed, min_role_accuracy, min_detection, max_false_flags, as_json) -> None:
     """Measure the note path on ACI-BENCH-shaped conversations (a file, or a directory of them): speaker
-    roles assigned from what each speaker says, with the speaker labels shuffled. Exits 2 for input of
-    another shape, 1 when the role accuracy is below --min-role-accuracy."""
+    roles assigned from what each speaker says, with the speaker labels shuffled; and the unsupported-claim
+    check, on the human notes' own statements and on errors planted in them. Exits 2 for input of another
+    shape, 1 when a figure misses its target."""
     import json
     from dataclasses import asdict
 
@@ -105,13 +122,32 @@ def evaluate(ctx, path, seed, min_role_accuracy, as_json) -> None:
         encounters = evaluation.load_encounters(path)
     except evaluation.EvaluationInputError as error:
         raise BadInput(str(error)) from None
-    figures = evaluation.speaker_roles(encounters, seed)
+    roles = evaluation.speaker_roles(encounters, seed)
+    check = evaluation.claim_check(encounters, seed)
     if as_json:
-        click.echo(
-            json.dumps({"seed": seed, "speaker_roles": {**asdict(figures), "accuracy": figures.accuracy}}, indent=2)
-        )
+        figures = {
+            "seed": seed,
+            "speaker_roles": {**asdict(roles), "accuracy": roles.accuracy},
+            "claim_check": {
+                **asdict(check),
+                "detection_rate": check.detection_rate,
+                "false_flag_rate": check.false_flag_rate,
+            },
+        }
+        click.echo(json.dumps(figures, indent=2))
     else:
-        click.echo(evaluation.report_text(figures, seed))
-    if figures.accuracy < min_role_accuracy:
-        click.echo(f"speaker role accuracy {figures.accuracy:.1%} is below {min_role_accuracy:.0%}", err=True)
+        click.echo(evaluation.report_text(roles, seed))
+        click.echo(evaluation.check_text(check))
+    missed = []
+    if roles.accuracy < min_role_accuracy:
+        missed.append(f"speaker role accuracy {roles.accuracy:.1%} is below {min_role_accuracy:.0%}")
+    if check.detection_rate < min_detection:
+        missed.append(f"the check caught {check.detection_rate:.1%} of the planted errors, below {min_detection:.0%}")
+    if check.false_flag_rate > max_false_flags:
+        missed.append(
+            f"the check flagged {check.false_flag_rate:.1%} of the human notes' statements, above {max_false_flags:.0%}"
+        )
+    for line in missed:
+        click.echo(line, err=True)
+    if missed:
         ctx.exit(1)

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clinical.claims import KNOWN_DRUGS, check_statement, medications_in, statements_of_text
 from clinical.conversation import Segment
 from clinical.roles import REVIEW_BELOW, assign_roles, needs_review
 
@@ -120,3 +121,84 @@ def report_text(figures: RoleFigures, seed: int) -> str:
         f"  marked for review (a role's confidence below {REVIEW_BELOW}): {figures.marked_for_review}",
     ]
     return "\n".join(lines)
+
+
+def transcript_text(src: str) -> str:
+    """A tagged conversation's words, without the tags: the evidence a note without citations is checked
+    against."""
+    return " ".join(turn["text"] for line in src.splitlines() if (turn := TURN.match(line.strip())))
+
+
+_QUANTITY = re.compile(
+    r"\b(\d+(?:\.\d+)?)(?=\s*(?:mg|milligrams|mcg|units|%|percent|weeks?|days?|months?|years?|hours?|pounds|lbs|kg|times)\b)"
+)
+_SIDE = re.compile(r"\b(left|right|Left|Right)\b")
+_FLIP = {"left": "right", "right": "left", "Left": "Right", "Right": "Left"}
+PLANTED_KINDS = ("dose", "side", "medication")
+
+
+def planted_errors(statement: str, rng: random.Random, absent_drugs: list[str]) -> list[tuple[str, str]]:
+    """The errors planted in one supported statement of a human note: a changed dose (its first number with
+    a unit, doubled), a flipped side (every left and right swapped), and now and then an added medication
+    the conversation never names."""
+    planted = []
+    if quantity := _QUANTITY.search(statement):
+        value = float(quantity.group(1))
+        planted.append(
+            ("dose", f"{statement[: quantity.start(1)]}{value * 2 if value else 5:g}{statement[quantity.end(1) :]}")
+        )
+    if _SIDE.search(statement):
+        planted.append(("side", _SIDE.sub(lambda side: _FLIP[side.group(1)], statement)))
+    if absent_drugs and rng.random() < ADDED_MEDICATION_SHARE:
+        planted.append(("medication", f"{statement.rstrip('.')}, and {rng.choice(absent_drugs)} was started."))
+    return planted
+
+
+ADDED_MEDICATION_SHARE = 0.15  # of the supported statements get an added medication
+
+
+@dataclass
+class CheckFigures:
+    statements: int = 0  # the human notes' statements
+    flagged: int = 0  # of them, flagged as unsupported by their conversation
+    planted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PLANTED_KINDS, 0))
+    caught: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PLANTED_KINDS, 0))
+
+    @property
+    def false_flag_rate(self) -> float:
+        return self.flagged / self.statements if self.statements else 0.0
+
+    @property
+    def detection_rate(self) -> float:
+        planted = sum(self.planted.values())
+        return sum(self.caught.values()) / planted if planted else 0.0
+
+
+def claim_check(encounters: list[Encounter], seed: int = 7) -> CheckFigures:
+    """The unsupported-claim check on the human notes: how many of their statements it flags against their
+    own conversation, and how many planted errors it catches in the statements it passed."""
+    figures = CheckFigures()
+    for encounter in encounters:
+        evidence = transcript_text(encounter.src)
+        rng = random.Random(f"{seed}:{encounter.file}")  # noqa: S311 - a reproducible plan of errors
+        absent = sorted(KNOWN_DRUGS - medications_in(evidence))
+        for statement in statements_of_text(encounter.tgt):
+            figures.statements += 1
+            if not check_statement(statement.text, evidence).supported:
+                figures.flagged += 1
+                continue
+            for kind, wrong in planted_errors(statement.text, rng, absent):
+                figures.planted[kind] += 1
+                figures.caught[kind] += not check_statement(wrong, evidence).supported
+    return figures
+
+
+def check_text(figures: CheckFigures) -> str:
+    kinds = ", ".join(f"{kind} {figures.caught[kind]}/{figures.planted[kind]}" for kind in PLANTED_KINDS)
+    planted, caught = sum(figures.planted.values()), sum(figures.caught.values())
+    return "\n".join(
+        [
+            f"unsupported-claim check: planted errors caught {caught}/{planted} ({figures.detection_rate:.1%}): {kinds}",
+            f"  human notes' statements flagged: {figures.flagged}/{figures.statements} ({figures.false_flag_rate:.1%})",
+        ]
+    )

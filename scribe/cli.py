@@ -23,6 +23,7 @@ from clinical.notes import Note
 from scribe import cost as cost_model
 from scribe import doctor as readiness
 from scribe import encounters, redrive, uploads
+from scribe import verify as verification
 from scribe.encounters import EncounterNotFound
 from scribe.rendering import cost_text, doctor_text, list_text, note_text, status_text
 from scribe.target import VARIANTS, Target, TargetError
@@ -200,6 +201,24 @@ def note(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -> 
             ) from None
         click.echo(f"== {encounter_id} ({name})")
         click.echo(note_text(document))
+
+
+@main.command()
+@click.argument("note_file", type=click.Path(path_type=Path))
+@click.argument("transcript_file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help='{"statements": [{"section", "text", "supported", "reason"}]}')
+@click.pass_context
+def verify(ctx: click.Context, note_file: Path, transcript_file: Path, as_json: bool) -> None:
+    """Check every statement of a note (this project's JSON, or plain text) against a Transcribe Medical
+    transcript: its numbers with units, medications, sides and negations must be in the transcript. Exit 0
+    when all are supported, 1 when any is not, 2 for a file that cannot be checked."""
+    try:
+        checked = verification.verify(note_file, transcript_file)
+    except verification.VerifyInputError as error:
+        raise BadInput(str(error)) from None
+    click.echo(verification.as_json(checked) if as_json else verification.as_text(checked))
+    if not all(statement.supported for statement in checked):
+        ctx.exit(1)
 
 
 @main.command("redrive")

@@ -72,3 +72,56 @@ def test_input_of_another_shape_exits_2_in_one_line(tmp_path, content, says):
     result = CliRunner().invoke(scribe(), ["eval", str(path)])
     assert result.exit_code == 2 and says in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def synthetic(tmp_path) -> Path:
+    """One encounter in the corpus's shape, in this project's own words."""
+    src = "\n".join(
+        [
+            "[doctor] how long has your left knee hurt ?",
+            "[patient] about two weeks . i take ibuprofen four hundred milligrams twice a day .",
+            "[doctor] any swelling ?",
+            "[patient] no swelling .",
+            "[doctor] i'll order an x-ray of the left knee and see you in four weeks .",
+        ]
+    )
+    tgt = "\n".join(
+        [
+            "HISTORY OF PRESENT ILLNESS",
+            "Left knee pain for 2 weeks.",
+            "Takes ibuprofen 400 mg twice daily.",
+            "Denies swelling.",
+            "PLAN",
+            "X-ray of the left knee. Follow up in 4 weeks.",
+            "Blood pressure 150/90 mmHg.",
+        ]
+    )
+    path = tmp_path / "synthetic.json"
+    path.write_text(json.dumps({"data": [{"file": "synthetic-1", "src": src, "tgt": tgt}]}))
+    return path
+
+
+def test_the_check_passes_the_human_notes_own_statements_and_catches_errors_planted_in_them(tmp_path):
+    figures = evaluation.claim_check(evaluation.load_encounters(synthetic(tmp_path)), seed=7)
+    assert (figures.statements, figures.flagged) == (6, 1), "the blood pressure is not in the conversation"
+    assert (figures.planted, figures.caught) == (
+        {"dose": 3, "side": 2, "medication": 1},
+        # "2 weeks" made "4 weeks" is missed: the conversation says "four weeks" too (the follow-up).
+        {"dose": 2, "side": 2, "medication": 1},
+    )
+    assert round(figures.detection_rate, 3) == 0.833 and round(figures.false_flag_rate, 3) == 0.167
+
+
+def test_the_command_exits_1_when_the_check_misses_its_targets(tmp_path):
+    path = synthetic(tmp_path)
+    lenient = ["--max-false-flags", "0.2", "--min-detection", "0.8"]
+    passed = CliRunner().invoke(scribe(), ["eval", str(path), *lenient])
+    assert passed.exit_code == 0, passed.output
+    assert "planted errors caught 5/6 (83.3%): dose 2/3, side 2/2, medication 1/1" in passed.output
+    assert "human notes' statements flagged: 1/6 (16.7%)" in passed.output
+    failed = CliRunner().invoke(scribe(), ["eval", str(path)])
+    assert failed.exit_code == 1
+    assert failed.stderr.splitlines() == [
+        "the check caught 83.3% of the planted errors, below 90%",
+        "the check flagged 16.7% of the human notes' statements, above 10%",
+    ]
