@@ -70,6 +70,9 @@ def local_soap_note(transcript: str) -> dict:
     }
 
 
+UNSUPPORTED_STATEMENT = "Start warfarin 5 mg daily."
+
+
 @contextlib.contextmanager
 def local_converse(
     fault: Callable[[str, str], str | None] = lambda _subject, _scope: None,
@@ -77,7 +80,8 @@ def local_converse(
 ) -> Iterator[None]:
     """Within this block bedrock-runtime Converse answers with the local note model.
 
-    `fault(subject, deployment)` is asked once per call and may answer "throttle" or "malformed"; the subject
+    `fault(subject, deployment)` is asked once per call and may answer "throttle", "malformed" or "unsupported"
+    (a well-formed note with one statement the transcript does not support); the subject
     is the encounter the request's requestMetadata names, else the transcript's digest;
     `admit(input_tokens, output_tokens)` is the quota check (False: ThrottlingException, as Bedrock answers).
     """
@@ -90,7 +94,11 @@ def local_converse(
         injected = fault(subject, os.environ.get("POWERTOOLS_SERVICE_NAME", ""))
         if injected == "throttle":
             raise ThrottlingException()
-        text = "Here is the note you asked for." if injected == "malformed" else json.dumps(local_soap_note(transcript))
+        note = local_soap_note(transcript)
+        if injected == "unsupported":
+            # A statement the conversation never made: a drug and a dose (the unsupported-claim check's case).
+            note["plan"] += " " + UNSUPPORTED_STATEMENT
+        text = "Here is the note you asked for." if injected == "malformed" else json.dumps(note)
         # Roughly 1.3 tokens per English word, plus the prompt's instructions and schema.
         input_tokens, output_tokens = round(len(transcript.split()) * 1.3) + 350, round(len(text.split()) * 1.3)
         if not admit(input_tokens, output_tokens):

@@ -22,6 +22,7 @@ FAULT_KINDS = {
     "transcribe_job": "fail",
     "bedrock_throttle": "throttle",
     "bedrock_malformed": "malformed",
+    "bedrock_unsupported": "unsupported",
     "lambda_crash": "crash",
     "event_lost": "lost",
 }
@@ -90,7 +91,11 @@ class FaultPlan:
             return {(subject, scope): self._asked[(k, subject, scope)] for k, subject, scope in self._hit if k == kind}
 
     def bedrock(self, subject: str, scope: str = "") -> str | None:
-        return self.draw("bedrock_throttle", subject, scope) or self.draw("bedrock_malformed", subject, scope)
+        return (
+            self.draw("bedrock_throttle", subject, scope)
+            or self.draw("bedrock_malformed", subject, scope)
+            or self.draw("bedrock_unsupported", subject, scope)
+        )
 
 
 NO_FAULTS = FaultPlan()

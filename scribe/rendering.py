@@ -56,7 +56,17 @@ def list_text(listed: list[Listed]) -> str:
 def note_text(note: dict) -> str:
     soap, provenance = note["soap"], note["provenance"]
     wrap = lambda text: textwrap.fill(text, width=96, initial_indent="  ", subsequent_indent="  ")  # noqa: E731
-    lines = [f"*** {DRAFT_BANNER} ***", f"status: {note['status']}", ""]
+    lines = [f"*** {DRAFT_BANNER} ***", f"status: {note['status']}"]
+    speakers = note.get("speakers") or []
+    if speakers:
+        lines.append(
+            "speakers: " + ", ".join(f"{s['speaker_label']} {s['role']} ({s['confidence']:g})" for s in speakers)
+        )
+    flagged = note.get("flagged") or []
+    if flagged:
+        lines.append("NOT IN THE TRANSCRIPT (check before signing):")
+        lines += [f"  - [{f['section']}] {f['text']}  ({f['reason']})" for f in flagged]
+    lines.append("")
     for section in ("subjective", "objective", "assessment", "plan"):
         lines += [section.upper(), wrap(soap[section]), ""]
     lines.append("MEDICATIONS AND ORDERS")

@@ -104,11 +104,15 @@ class PipelineStack(Stack):
         )
 
     def alarm_on_encounter_failures(self) -> None:
-        """An alarm on each of the domain's own count metrics (any one in five minutes): a failure record, and
-        an object set aside (quarantined)."""
+        """An alarm on each of the domain's own count metrics (any one in five minutes): a failure record, an
+        object set aside (quarantined), and a note that needs a closer review."""
         for metric_name, description in (
             ("EncounterFailures", "An encounter ended with a failure record instead of a note"),
             ("QuarantinedObjects", "An object the pipeline did not make was found under transcripts/ and set aside"),
+            (
+                "NotesNeedingReview",
+                "A note was written with a statement its transcript does not support, or with uncertain speakers",
+            ),
         ):
             self.foundation.alarm(
                 self,

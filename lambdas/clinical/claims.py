@@ -218,14 +218,14 @@ class Verdict:
 
 
 def check_statement(statement: str, evidence: str) -> Verdict:
-    """Whether the evidence supports every checkable claim of the statement."""
+    """Whether the evidence supports every checkable claim of the statement: its medications, its numbers
+    with units, its sides, its negation; the reason names the first claim missing, in that order."""
+    for drug in sorted(medications_in(statement) - medications_in(evidence)):
+        return Verdict(False, f"the medication {drug} is not in its evidence")
     said = _quantities(evidence)
     for value, unit in sorted(_quantities(statement)):
         if (value, unit) not in said:
             return Verdict(False, f"the quantity {value:g} {unit} is not in its evidence")
-    evidence_drugs = medications_in(evidence)
-    for drug in sorted(medications_in(statement) - evidence_drugs):
-        return Verdict(False, f"the medication {drug} is not in its evidence")
     evidence_sides = _sides(evidence)
     for claim in sorted(_sides(statement)):
         if not _side_supported(claim, evidence_sides):

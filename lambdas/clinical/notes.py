@@ -75,14 +75,34 @@ class Provenance(BaseModel):
     output_tokens: int | None = None
 
 
+class Speaker(BaseModel):
+    """Who a speaker label is (clinical.roles), as the note records it."""
+
+    speaker_label: str
+    role: Literal["CLINICIAN", "PATIENT", "OTHER"]
+    confidence: float
+
+
+class FlaggedStatement(BaseModel):
+    """A statement of the note its transcript does not support (clinical.claims)."""
+
+    section: str
+    text: str
+    reason: str
+
+
 class Note(BaseModel):
-    """notes/<encounter_id>.json, identical in shape for both variants."""
+    """notes/<encounter_id>.json, identical in shape for both variants. A note is a draft for a clinician to
+    review; `needs_review` says why it needs a closer look: statements its transcript does not support
+    (`flagged`), or speakers whose roles are uncertain."""
 
     schema_version: Literal["1"] = "1"
-    status: Literal["draft"] = "draft"
+    status: Literal["draft", "needs_review"] = "draft"
     review_notice: str = REVIEW_NOTICE
     soap: SoapNote
     provenance: Provenance
+    speakers: list[Speaker] = Field(default_factory=list)
+    flagged: list[FlaggedStatement] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

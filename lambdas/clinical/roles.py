@@ -63,7 +63,7 @@ def clinician_score(texts: Iterable[str]) -> float:
 
 
 def assign_roles(segments: Iterable[Segment]) -> list[SpeakerRole]:
-    """Each speaker label's role, in order of label. One speaker (a dictation) is the clinician."""
+    """Each speaker label's role, in order of label. One speaker (a dictation) is the clinician, for sure."""
     said: dict[str, list[str]] = {}
     for segment in segments:
         said.setdefault(segment.speaker, []).append(segment.text)
@@ -71,8 +71,8 @@ def assign_roles(segments: Iterable[Segment]) -> list[SpeakerRole]:
         return []
     scores = {label: clinician_score(texts) for label, texts in said.items()}
     if len(scores) == 1:
-        ((label, score),) = scores.items()
-        return [SpeakerRole(label, "CLINICIAN", round(_confidence(score), 2))]
+        # One voice is a clinician's dictation: there is no one else it could be.
+        return [SpeakerRole(next(iter(scores)), "CLINICIAN", 1.0)]
     ranked = sorted(scores, key=lambda label: scores[label], reverse=True)
     clinician, patient = ranked[0], ranked[-1]
     confidence = round(_confidence(scores[clinician] - scores[patient]), 2)

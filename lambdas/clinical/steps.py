@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+from clinical.claims import check_statement, statements_of_note
 from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.failures import clear_failure
 from clinical.layout import (
@@ -15,6 +16,9 @@ from clinical.layout import (
     transcription_job_name,
 )
 from clinical.notes import (
+    FlaggedStatement,
+    Note,
+    Speaker,
     compose_note,
     existing_note_for,
     request_note,
@@ -23,9 +27,11 @@ from clinical.notes import (
 )
 from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.quarantine import quarantine
+from clinical.roles import assign_roles, needs_review
 from clinical.settings import PipelineSettings
 from clinical.transcription import (
     StartedJob,
+    Transcript,
     TranscriptionRequest,
     check_audio_object,
     read_transcript,
@@ -111,16 +117,46 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         return DraftedNote(key=note_key(encounter_id), written=False, transcript_sha256=digest)
     reply = request_note(bedrock, settings.model_id, transcript.text, encounter_id=encounter_id)
-    note = compose_note(
-        encounter_id=encounter_id,
-        reply=reply,
-        model_id=settings.model_id,
-        transcript_hash=digest,
-        job_name=transcript.job_name or transcription_job_name(settings.job_name_prefix, encounter_id),
-        variant=settings.variant,
+    note = reviewed(
+        compose_note(
+            encounter_id=encounter_id,
+            reply=reply,
+            model_id=settings.model_id,
+            transcript_hash=digest,
+            job_name=transcript.job_name or transcription_job_name(settings.job_name_prefix, encounter_id),
+            variant=settings.variant,
+        ),
+        transcript,
     )
     written = save_note(s3, bucket, note)
     if written:
         metrics.add_metric(name="NotesWritten", unit=MetricUnit.Count, value=1)
+        if note.status == "needs_review":
+            metrics.add_metric(name="NotesNeedingReview", unit=MetricUnit.Count, value=1)
+            # Counts only: the flagged statements are note text.
+            logger.warning(
+                "note needs review",
+                extra={
+                    "encounter_id": encounter_id,
+                    "flagged_statements": len(note.flagged),
+                    "uncertain_speakers": needs_review(note.speakers),
+                },
+            )
         clear_failure(s3, bucket, encounter_id)
     return DraftedNote(key=note_key(encounter_id), written=written, transcript_sha256=digest)
+
+
+def reviewed(note: Note, transcript: Transcript) -> Note:
+    """The note with its review: every statement checked against the transcript (clinical.claims; against
+    its whole text until statements cite their segments), and its speakers' roles (clinical.roles).
+    A statement the transcript does not support, or a speaker whose role is uncertain, makes it
+    `needs_review`; it is written all the same, never dropped."""
+    evidence = transcript.text
+    flagged = [
+        FlaggedStatement(section=statement.section, text=statement.text, reason=verdict.reason or "")
+        for statement in statements_of_note(note.model_dump(mode="json"))
+        if not (verdict := check_statement(statement.text, evidence)).supported
+    ]
+    speakers = [Speaker(**asdict(role)) for role in assign_roles(transcript.segments)]
+    status = "needs_review" if flagged or needs_review(speakers) else "draft"
+    return note.model_copy(update={"status": status, "flagged": flagged, "speakers": speakers})

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
 
+from clinical.conversation import Segment, segments_of
 from clinical.errors import (
     AudioNotFound,
     EmptyAudio,
@@ -59,6 +60,8 @@ class StartedJob:
 class Transcript:
     job_name: str | None
     text: str
+    # Numbered segments with speakers (clinical.conversation); none when the document has no word items.
+    segments: tuple[Segment, ...] = ()
 
 
 def check_audio_object(s3, bucket: str, upload: AudioUpload) -> AudioUpload:
@@ -176,7 +179,11 @@ def read_transcript(s3, bucket: str, key: str) -> Transcript:
     if not text.strip():
         raise EmptyTranscript("the transcript is empty: no speech was recognized")
     job_name = document.get("jobName")
-    return Transcript(job_name=job_name if isinstance(job_name, str) else None, text=text)
+    try:
+        segments = tuple(segments_of(document))
+    except (TranscriptMalformed, EmptyTranscript):
+        segments = ()
+    return Transcript(job_name=job_name if isinstance(job_name, str) else None, text=text, segments=segments)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,30 @@ def test_model_output_always_malformed(faulty_cloud):
         assert (record["stage"], record["error_type"]) == ("note", "InvalidModelOutput")
 
 
+@pytest.mark.parametrize("faulty_cloud", [{"bedrock_unsupported": 1.0}], indirect=True)
+def test_a_statement_the_transcript_does_not_support_makes_a_note_for_review_and_its_alarm(faulty_cloud):
+    """The model's note carries a drug and dose nobody said: both variants write the note (never drop it),
+    as needs_review with the statement flagged and why, count it and put NotesNeedingReview in ALARM."""
+    for stack in STACKS:
+        note = read_json(faulty_cloud, stack, "notes/enc-1.json")
+        assert note["status"] == "needs_review", stack
+        assert [(f["section"], f["reason"]) for f in note["flagged"]] == [
+            ("plan", "the medication warfarin is not in its evidence")
+        ], stack
+        assert note["speakers"] == [{"speaker_label": "spk_0", "role": "CLINICIAN", "confidence": 1.0}]
+        assert keys(faulty_cloud, stack, "failures/") == [], "a note for review is not a failure"
+    fired = {(event.alarm_name.split("-", 1)[0], event.metric) for event in faulty_cloud.alarms.fired}
+    assert {(CHOREOGRAPHY, "NotesNeedingReview"), (ORCHESTRATION, "NotesNeedingReview")} <= fired
+
+
+@pytest.mark.parametrize("faulty_cloud", [{}], indirect=True)
+def test_a_note_its_transcript_supports_is_a_plain_draft(faulty_cloud):
+    for stack in STACKS:
+        note = read_json(faulty_cloud, stack, "notes/enc-1.json")
+        assert (note["status"], note["flagged"]) == ("draft", []), stack
+    assert not any(event.metric == "NotesNeedingReview" for event in faulty_cloud.alarms.fired)
+
+
 @pytest.mark.parametrize("faulty_cloud", [{"lambda_crash": 0.6}], indirect=True)
 def test_lambda_crashes_are_retried_and_nothing_is_lost(faulty_cloud):
     assert faulty_cloud.faults.injected["lambda_crash"] > 0

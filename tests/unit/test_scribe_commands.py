@@ -60,3 +60,32 @@ def test_scribe_has_every_command_the_installed_distribution_registers():
     """After `make install` (which pyproject.toml changes trigger) the group holds compare; scribe added it."""
     registered = {entry.name for entry in importlib.metadata.entry_points(group=cli.COMMANDS_ENTRY_POINTS)}
     assert registered <= set(cli.main.commands)
+
+
+def test_a_note_for_review_shows_its_speakers_and_the_statements_to_check_first():
+    from scribe.rendering import note_text
+
+    soap = {"subjective": "Cough.", "objective": "Clear.", "assessment": "Cold.", "plan": "Rest. Start warfarin 5 mg."}
+    provenance = dict.fromkeys(
+        ("encounter_id", "variant", "created_at", "model_id", "prompt_version", "transcript_sha256"), "x"
+    ) | {"transcription_job_name": "job"}
+    note = {
+        "status": "needs_review",
+        "soap": {**soap, "medications_and_orders": []},
+        "provenance": provenance,
+        "speakers": [{"speaker_label": "spk_0", "role": "CLINICIAN", "confidence": 0.97}],
+        "flagged": [
+            {
+                "section": "plan",
+                "text": "Start warfarin 5 mg.",
+                "reason": "the medication warfarin is not in its evidence",
+            }
+        ],
+    }
+    text = note_text(note).splitlines()
+    assert text[1:5] == [
+        "status: needs_review",
+        "speakers: spk_0 CLINICIAN (0.97)",
+        "NOT IN THE TRANSCRIPT (check before signing):",
+        "  - [plan] Start warfarin 5 mg.  (the medication warfarin is not in its evidence)",
+    ]

@@ -22,6 +22,7 @@ def test_a_transcript_becomes_a_schema_valid_draft_note_with_provenance(cloud, l
     assert run(lambda_context, "transcripts/enc-0001.json") == {"batchItemFailures": []}
     note = Note.model_validate(cloud.read_json("notes/enc-0001.json"))
     assert note.status == "draft" and "clinician must review" in note.review_notice
+    assert note.flagged == [], "every statement of the answer is in the transcript"
     assert note.soap.assessment == "Community-acquired pneumonia."
     assert [order.category for order in note.soap.medications_and_orders] == ["medication", "imaging"]
     provenance = note.provenance
@@ -32,6 +33,27 @@ def test_a_transcript_becomes_a_schema_valid_draft_note_with_provenance(cloud, l
     assert provenance.transcription_job_name == f"{PREFIX}-enc-0001"
     assert provenance.variant == "choreography"
     assert (provenance.input_tokens, provenance.output_tokens) == (412, 118)
+
+
+def test_a_statement_the_transcript_does_not_support_is_written_for_review_counted_and_not_logged(
+    cloud, lambda_context, capsys, structured_logs
+):
+    """GIVEN a model answer whose plan adds a drug and dose the transcript never mentions WHEN the note is
+    drafted THEN it is written (never dropped) as needs_review, the statement flagged with its reason, the
+    NotesNeedingReview metric counted, and the log line holds counts, not the statement."""
+    cloud.put_transcript("enc-0009")
+    answer = json.loads(converse_answer()["output"]["message"]["content"][0]["text"])
+    answer["plan"] += " Start warfarin 5 mg daily."
+    cloud.model_answers(converse_answer(json.dumps(answer)))
+    assert run(lambda_context, "transcripts/enc-0009.json") == {"batchItemFailures": []}
+    note = Note.model_validate(cloud.read_json("notes/enc-0009.json"))
+    assert note.status == "needs_review"
+    assert [(f.section, f.text, f.reason) for f in note.flagged] == [
+        ("plan", "Start warfarin 5 mg daily.", "the medication warfarin is not in its evidence")
+    ]
+    assert '"NotesNeedingReview":[1.0]' in capsys.readouterr().out
+    logged = structured_logs.getvalue()
+    assert '"flagged_statements":1' in logged and "warfarin" not in logged
 
 
 def test_a_duplicate_delivery_neither_calls_the_model_nor_changes_the_note(cloud, lambda_context):
