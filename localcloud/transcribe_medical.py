@@ -71,45 +71,56 @@ def audio_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+TURN_TAG = re.compile(r"\[(spk_\d+)\]\s*")
+
+
 def transcribe_output(job_name: str, account: str, text: str, settings: dict | None = None) -> dict:
     """The shape of a Transcribe Medical output document: one item per word, one per punctuation mark, and,
-    as the job's Settings ask, each word's speaker label (one speaker, `spk_0`, with its speaker_labels
-    section) or channel (`ch_0`, with its channel_labels section)."""
+    as the job's Settings ask, each word's speaker label (with the speaker_labels section) or channel (with
+    the channel_labels section, speaker N on channel N). A reference transcript may mark its turns with
+    `[spk_N]` (a conversation); the tags say who spoke and are not part of the transcript. Untagged words
+    are spk_0's."""
     settings = settings or {}
+    parts = TURN_TAG.split(text)
+    turns = [("spk_0", parts[0]), *zip(parts[1::2], parts[2::2], strict=True)]
     items: list[dict] = []
-    for index, token in enumerate(text.split()):
-        word, mark = token.rstrip(".,?!"), token[len(token.rstrip(".,?!")) :]
-        if word:
-            items.append(
-                {
-                    "start_time": f"{index * 0.4:.2f}",
-                    "end_time": f"{index * 0.4 + 0.35:.2f}",
-                    "alternatives": [{"confidence": "0.9500", "content": word}],
-                    "type": "pronunciation",
-                }
-            )
-        if mark:
-            items.append({"alternatives": [{"confidence": "0.0", "content": mark[0]}], "type": "punctuation"})
-    results: dict = {"transcripts": [{"transcript": text}], "items": items}
+    speaker_of: list[str] = []  # per word, in order
+    for speaker, said in turns:
+        for token in said.split():
+            word = token.rstrip(".,?!")
+            if word:
+                start = len(speaker_of) * 0.4
+                items.append(
+                    {
+                        "start_time": f"{start:.2f}",
+                        "end_time": f"{start + 0.35:.2f}",
+                        "alternatives": [{"confidence": "0.9500", "content": word}],
+                        "type": "pronunciation",
+                    }
+                )
+                speaker_of.append(speaker)
+            if token[len(word) :]:
+                mark = token[len(word)]
+                items.append({"alternatives": [{"confidence": "0.0", "content": mark}], "type": "punctuation"})
+    spoken = " ".join(said.strip() for _speaker, said in turns if said.strip())
+    results: dict = {"transcripts": [{"transcript": spoken}], "items": items}
     words = [item for item in items if item["type"] == "pronunciation"]
     if settings.get("ShowSpeakerLabels") and words:
-        for item in words:
-            item["speaker_label"] = "spk_0"
-        results["speaker_labels"] = {
-            "speakers": 1,
-            "segments": [
-                {
-                    "start_time": words[0]["start_time"],
-                    "end_time": words[-1]["end_time"],
-                    "speaker_label": "spk_0",
-                    "items": [{k: item[k] for k in ("start_time", "end_time", "speaker_label")} for item in words],
-                }
-            ],
-        }
+        segments: list[dict] = []
+        for item, speaker in zip(words, speaker_of, strict=True):
+            item["speaker_label"] = speaker
+            if not segments or segments[-1]["speaker_label"] != speaker:
+                segments.append({"start_time": item["start_time"], "speaker_label": speaker, "items": []})
+            segments[-1]["end_time"] = item["end_time"]
+            segments[-1]["items"].append({k: item[k] for k in ("start_time", "end_time", "speaker_label")})
+        results["speaker_labels"] = {"speakers": len(set(speaker_of)), "segments": segments}
     elif settings.get("ChannelIdentification") and words:
+        channels: dict[str, list[dict]] = {}
+        for item, speaker in zip(words, speaker_of, strict=True):
+            channels.setdefault(speaker.replace("spk_", "ch_"), []).append(dict(item))
         results["channel_labels"] = {
-            "channels": [{"channel_label": "ch_0", "items": [dict(item) for item in words]}],
-            "number_of_channels": 1,
+            "channels": [{"channel_label": label, "items": found} for label, found in sorted(channels.items())],
+            "number_of_channels": len(channels),
         }
     return {"jobName": job_name, "accountId": account, "results": results, "status": "COMPLETED"}
 

@@ -81,3 +81,29 @@ def test_a_transcript_over_the_models_input_budget_ends_in_one_permanent_failure
     record = read_json(local_cloud, stack, "failures/enc-5.json")
     assert (record["stage"], record["error_type"], record["retryable"]) == ("note", "TranscriptTooLong", False)
     assert record["attempts"] == 1, "a permanent failure is not retried"
+
+
+CONVERSATION = (
+    "[spk_1] Good morning. How long have you had the cough? Any fever or chills? "
+    "[spk_0] About three days now. No fever, but I feel tired and my chest hurts when I cough. "
+    "[spk_1] Okay, let me listen to your lungs. I hear crackles at the right base. "
+    "I'm going to order a chest x-ray and we'll start amoxicillin 500 mg three times a day. "
+    "[spk_0] Okay, thank you."
+)  # this project's own words; the clinician is spk_1, so the label's number says nothing
+
+
+def test_a_conversation_gets_each_speakers_role_from_what_is_said_in_both_variants(local_cloud):
+    audio = b"RIFF....WAVEfmt local test conversation"
+    local_cloud.transcribe.register(audio, CONVERSATION)
+    for stack in STACKS:
+        upload(local_cloud, stack, "audio/visit-1.wav", audio)
+    local_cloud.run_until_quiet()
+    for stack in STACKS:
+        transcript = read_json(local_cloud, stack, "transcripts/visit-1.json")
+        assert transcript["results"]["speaker_labels"]["speakers"] == 2, stack
+        note = read_json(local_cloud, stack, "notes/visit-1.json")
+        assert [(s["speaker_label"], s["role"]) for s in note["speakers"]] == [
+            ("spk_0", "PATIENT"),
+            ("spk_1", "CLINICIAN"),
+        ], stack
+        assert (note["status"], note["flagged"]) == ("draft", []), stack

@@ -367,3 +367,19 @@ def test_the_output_document_labels_speakers_as_its_settings_ask(settings, speak
     segments = segments_of(document)
     assert [(s.number, s.text) for s in segments] == [(1, "Cough for three days."), (2, "No fever, no chills.")]
     assert {s.speaker for s in segments} == speakers
+
+
+def test_a_reference_transcript_tagged_by_turn_is_a_conversation_and_its_tags_are_not_words():
+    from clinical.conversation import segments_of
+    from localcloud.transcribe_medical import transcribe_output
+
+    text = "[spk_1] Any fever? [spk_0] No fever. [spk_1] Good."
+    for settings, labels in (
+        ({"ShowSpeakerLabels": True, "MaxSpeakerLabels": 2}, ["spk_1", "spk_0", "spk_1"]),
+        ({"ChannelIdentification": True}, ["ch_1", "ch_0", "ch_1"]),
+    ):
+        document = transcribe_output("job", "123456789012", text, settings)
+        assert document["results"]["transcripts"][0]["transcript"] == "Any fever? No fever. Good."
+        assert [(s.speaker, s.text) for s in segments_of(document)] == list(
+            zip(labels, ["Any fever?", "No fever.", "Good."], strict=True)
+        )
