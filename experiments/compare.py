@@ -40,6 +40,7 @@ from experiments.pairing import (
     pair,
     paired_markdown,
     parity_failures,
+    record_outcome,
     step_work,
 )
 from experiments.workloads import Plan, plan, workload_named
@@ -502,18 +503,9 @@ def _outcomes(phase: _Phase, left: _Left) -> dict:
         "valid_encounters": len(workload.valid_ids),
         "notes": len(notes),
         "failure_records": len(failures),
-        "failures_by_stage_and_reason": dict(
-            Counter(
-                "quarantine" if r.get("kind") == "quarantine" else f"{r['stage']}: {r['error_type']}" for r in records
-            ).most_common()
-        ),
+        "failures_by_stage_and_reason": _by_stage_and_reason(records),
         # Before the operator's redrive: what the policy alone ended in.
-        "first_failures_by_stage_and_reason": dict(
-            Counter(
-                "quarantine" if r.get("kind") == "quarantine" else f"{r['stage']}: {r['error_type']}"
-                for r in phase.first_records
-            ).most_common()
-        ),
+        "first_failures_by_stage_and_reason": _by_stage_and_reason(phase.first_records),
         "dlq_messages": dlq,
         "failed_executions": sum(1 for s in statuses.values() if s in ("FAILED", "TIMED_OUT", "ABORTED"))
         if variant == "orchestration"
@@ -523,6 +515,10 @@ def _outcomes(phase: _Phase, left: _Left) -> dict:
         "redriven": len(redriven),
         "faults_injected": dict(cloud.faults.injected),
     }
+
+
+def _by_stage_and_reason(records: list[dict]) -> dict[str, int]:
+    return dict(Counter(record_outcome(r) for r in records).most_common())
 
 
 def _run_one(args: tuple) -> tuple[str, str, dict]:
@@ -674,6 +670,10 @@ DRAIN_ROWS = (
 )
 
 
+def _counts_cell(counts: dict[str, int]) -> str:
+    return "<br>".join(f"{name} ({n})" for name, n in counts.items()) or "-"
+
+
 def _markdown_for(report: dict, variants: dict, setting: str) -> str:
     p = report["parameters"]
     names = list(variants)
@@ -691,14 +691,8 @@ def _markdown_for(report: dict, variants: dict, setting: str) -> str:
         header,
         row("notes", lambda v: v["outcomes"]["notes"]),
         row("failure records", lambda v: v["outcomes"]["failure_records"]),
-        row(
-            "failures by stage: reason",
-            lambda v: "<br>".join(f"{k} ({n})" for k, n in v["outcomes"]["failures_by_stage_and_reason"].items()) or "-",
-        ),
-        row(
-            "the same, before the redrive",
-            lambda v: "<br>".join(f"{k} ({n})" for k, n in v["outcomes"]["first_failures_by_stage_and_reason"].items()) or "-",
-        ),
+        row("failures by stage: reason", lambda v: _counts_cell(v["outcomes"]["failures_by_stage_and_reason"])),
+        row("the same, before the redrive", lambda v: _counts_cell(v["outcomes"]["first_failures_by_stage_and_reason"])),
         row("messages left in DLQs", lambda v: sum(v["outcomes"]["dlq_messages"].values())),
         row("failed executions", lambda v: "-" if v["outcomes"]["failed_executions"] is None else v["outcomes"]["failed_executions"]),
         row("alarms that went to ALARM", lambda v: "<br>".join(v["outcomes"]["alarms_to_alarm"]) or "-"),

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from clinical.dead_letters import encounter_of_body
-from clinical.layout import claimed_encounter_id, encounter_id_from_key
-from clinical.prefixes import NOTES_PREFIX, TRANSCRIPTS_PREFIX
+from clinical.layout import encounter_id_from_key, encounter_of_key
+from clinical.prefixes import NOTES_PREFIX
 
 if TYPE_CHECKING:  # the unit tier loads this module without the local cloud
     from localcloud.faults import FaultPlan
@@ -22,9 +22,7 @@ SHARED_STEPS = {
 
 
 def _encounter_of_key(key: Any) -> str | None:
-    if not isinstance(key, str):
-        return None
-    return encounter_id_from_key(key, TRANSCRIPTS_PREFIX, ".json") or claimed_encounter_id(key)
+    return encounter_of_key(key) if isinstance(key, str) else None
 
 
 def _object_key(event: Any) -> Any:
@@ -110,8 +108,9 @@ def faults_by_encounter(plan: FaultPlan) -> dict[str, list[str]]:
     return {encounter: sorted(labels) for encounter, labels in sorted(met.items())}
 
 
-def _record_outcome(record: dict) -> str:
-    return f"{record['stage']}: {record['error_type']}"
+def record_outcome(record: dict) -> str:
+    """How a failure record reads in the report: "stage: error_type", or "quarantine" for an object set aside."""
+    return "quarantine" if record.get("kind") == "quarantine" else f"{record['stage']}: {record['error_type']}"
 
 
 def encounter_traces(
@@ -120,8 +119,8 @@ def encounter_traces(
     """Encounter -> how it ended ("note", its record's "stage: error_type", or "none"), its first failure
     before the operator's redrive, whether the redrive took it, and the faults it met."""
     noted = {encounter_id_from_key(key, NOTES_PREFIX, ".json") for key in notes}
-    final = {r["encounter_id"]: _record_outcome(r) for r in records if r.get("encounter_id")}
-    first = {r["encounter_id"]: _record_outcome(r) for r in first_records if r.get("encounter_id")}
+    final = {r["encounter_id"]: record_outcome(r) for r in records if r.get("encounter_id")}
+    first = {r["encounter_id"]: record_outcome(r) for r in first_records if r.get("encounter_id")}
     return {
         encounter: {
             "outcome": "note" if encounter in noted else final.get(encounter, "none"),

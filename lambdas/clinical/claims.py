@@ -63,9 +63,6 @@ KNOWN_DRUGS = frozenset(DRUG_NAMES) | frozenset(DRUG_NAMES.values()) | {
 }  # fmt: skip
 _NOT_DRUGS = frozenset({"response", "reason", "season", "person", "lesson", "poison", "reasonable", "vir", "pam"})
 _SIDES = ("left", "right")
-# A side-and-part is supported when the evidence names it at least as often as the same part on the other side
-# (times this factor): a transcript may name both sides of a part, the one examined most.
-SIDE_MAJORITY = 1
 _NEGATION = re.compile(
     r"\b(?:no|not|denies|denied|deny|don't|doesn't|didn't|haven't|hasn't|never|without|nope|negative)\b"
 )
@@ -131,60 +128,13 @@ def medications_in(text: str) -> set[str]:
     return found
 
 
-_BODY_PARTS = frozenset(
-    [
-        "knee",
-        "knees",
-        "shoulder",
-        "shoulders",
-        "hip",
-        "hips",
-        "ankle",
-        "ankles",
-        "foot",
-        "feet",
-        "arm",
-        "arms",
-        "leg",
-        "legs",
-        "hand",
-        "hands",
-        "wrist",
-        "wrists",
-        "elbow",
-        "elbows",
-        "eye",
-        "eyes",
-        "ear",
-        "ears",
-        "side",
-        "flank",
-        "back",
-        "breast",
-        "breasts",
-        "kidney",
-        "lung",
-        "lungs",
-        "toe",
-        "toes",
-        "finger",
-        "fingers",
-        "thumb",
-        "chest",
-        "neck",
-        "heel",
-        "calf",
-        "thigh",
-        "quadrant",
-        "extremity",
-        "extremities",
-        "groin",
-        "buttock",
-        "jaw",
-        "temple",
-        "face",
-    ]
-)
+_BODY_PARTS = frozenset({
+    "knee", "knees", "shoulder", "shoulders", "hip", "hips", "ankle", "ankles", "foot", "feet", "arm", "arms",
+    "leg", "legs", "hand", "hands", "wrist", "wrists", "elbow", "elbows", "eye", "eyes", "ear", "ears", "side",
+    "flank", "back", "breast", "breasts", "kidney", "lung", "lungs", "toe", "toes", "finger", "fingers", "thumb",
+    "chest", "neck", "heel", "calf", "thigh", "quadrant", "extremity", "extremities", "groin", "buttock", "jaw",
+    "temple", "face",
+})  # fmt: skip
 
 
 def _sides(text: str) -> Counter:
@@ -203,12 +153,11 @@ def _side_supported(claim: str, evidence: Counter) -> bool:
     """A side with its body part is supported when the evidence names that pair at least as often as the
     same part on the other side; a side alone, when the evidence names it at all."""
     side, _, part = claim.partition(":")
-    if not part:
-        return any(c.partition(":")[0] == side for c in evidence)
     other = f"{_SIDES[1 - _SIDES.index(side)]}:{part}"
-    if evidence[claim] or evidence[other]:
-        return evidence[claim] * SIDE_MAJORITY >= evidence[other] and evidence[claim] > 0
-    return any(c.partition(":")[0] == side for c in evidence)
+    if part and (evidence[claim] or evidence[other]):
+        # A transcript may name both sides of a part: the one it names most is the one examined.
+        return evidence[claim] > 0 and evidence[claim] >= evidence[other]
+    return any(named.partition(":")[0] == side for named in evidence)
 
 
 @dataclass(frozen=True)
@@ -220,8 +169,8 @@ class Verdict:
 def check_statement(statement: str, evidence: str) -> Verdict:
     """Whether the evidence supports every checkable claim of the statement: its medications, its numbers
     with units, its sides, its negation; the reason names the first claim missing, in that order."""
-    for drug in sorted(medications_in(statement) - medications_in(evidence)):
-        return Verdict(False, f"the medication {drug} is not in its evidence")
+    if drugs := sorted(medications_in(statement) - medications_in(evidence)):
+        return Verdict(False, f"the medication {drugs[0]} is not in its evidence")
     said = _quantities(evidence)
     for value, unit in sorted(_quantities(statement)):
         if (value, unit) not in said:
@@ -242,6 +191,11 @@ class Statement:
     text: str
 
 
+def _sentences(text: str) -> list[str]:
+    """A text's sentences, each longer than three characters."""
+    return [sentence.strip() for sentence in re.split(r"(?<=[.?!])\s+", text) if len(sentence.strip()) > 3]
+
+
 _BULLET = re.compile("^[\\s\u2022*\\-\u2013]+")
 
 
@@ -253,12 +207,10 @@ def statements_of_text(text: str) -> list[Statement]:
         line = _BULLET.sub("", raw).strip()
         if not line:
             continue
-        if (line.isupper() and len(line) < 60) or (line.endswith(":") and len(line) < 60):
+        if len(line) < 60 and (line.isupper() or line.endswith(":")):
             section = line.rstrip(":").strip()
             continue
-        for sentence in re.split(r"(?<=[.?!])\s+", line):
-            if len(sentence.strip()) > 3:
-                statements.append(Statement(section, sentence.strip()))
+        statements += [Statement(section, sentence) for sentence in _sentences(line)]
     return statements
 
 
@@ -270,9 +222,7 @@ def statements_of_note(note: dict) -> list[Statement]:
         raise ValueError("not a note of this project (no soap object)")
     statements = []
     for section in ("subjective", "objective", "assessment", "plan"):
-        for sentence in re.split(r"(?<=[.?!])\s+", str(soap.get(section, ""))):
-            if len(sentence.strip()) > 3:
-                statements.append(Statement(section, sentence.strip()))
+        statements += [Statement(section, sentence) for sentence in _sentences(str(soap.get(section, "")))]
     for order in soap.get("medications_and_orders") or []:
         if isinstance(order, dict) and order.get("description"):
             statements.append(Statement("medications_and_orders", str(order["description"])))

@@ -9,8 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from clinical.layout import claimed_encounter_id, encounter_id_from_key
-from clinical.prefixes import TRANSCRIPTS_PREFIX
+from clinical.layout import encounter_of_key
 
 # Long enough to page through the queue once; each message is made visible again right after, so a
 # redrive (StartMessageMoveTask) finds it.
@@ -25,9 +24,7 @@ def encounter_of_body(body: str) -> str | None:
         key = json.loads(body)["detail"]["object"]["key"]  # EventBridge carries the key as stored: no decoding
     except (ValueError, KeyError, TypeError):
         return None
-    if not isinstance(key, str):
-        return None
-    return claimed_encounter_id(key) or encounter_id_from_key(key, TRANSCRIPTS_PREFIX, ".json")
+    return encounter_of_key(key) if isinstance(key, str) else None
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,11 @@ def encounter_id_from_key(key: str, prefix: str, suffix: str) -> str | None:
     return candidate if ENCOUNTER_ID_PATTERN.fullmatch(candidate) else None
 
 
+def encounter_of_key(key: str) -> str | None:
+    """The encounter an audio/ or transcripts/ key is about (the keys that carry work), if it names one."""
+    return claimed_encounter_id(key) or encounter_id_from_key(key, TRANSCRIPTS_PREFIX, ".json")
+
+
 # Every key of an encounter is built from a checked id, whoever passes it in: never failures/../../x.json.
 def transcript_key(encounter_id: str) -> str:
     return f"{TRANSCRIPTS_PREFIX}{validate_encounter_id(encounter_id)}.json"

@@ -158,23 +158,32 @@ def test_the_app_refuses_a_bad_context_value_in_one_line_without_a_traceback(tmp
     assert "Traceback" not in done.stderr
 
 
-def test_one_stall_limit_in_cdk_json_changes_both_templates(tmp_path_factory):
-    """stalled_job_minutes drives choreography's watchdog and orchestration's count of transcript waits."""
+def both_templates(tmp_path_factory, context: dict) -> tuple[Template, dict]:
+    """The choreography template and the state machine's states, synthesized with this context."""
     import json
 
     from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK, build_app
 
-    app = build_app(context={"stalled_job_minutes": 60}, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    app = build_app(context=context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
     choreography = Template.from_stack(app.node.find_child(CHOREOGRAPHY_STACK))
     orchestration = Template.from_stack(app.node.find_child(ORCHESTRATION_STACK))
-    watchdogs = [
-        f["Properties"]["Environment"]["Variables"]["STALLED_JOB_MINUTES"]
-        for f in resources(choreography, "AWS::Lambda::Function").values()
-        if f["Properties"]["Handler"] == "choreography.watchdog.handler"
-    ]
-    assert watchdogs == ["60"]
     [machine] = resources(orchestration, "AWS::StepFunctions::StateMachine").values()
-    states = json.loads(machine["Properties"]["DefinitionString"])["States"]
+    return choreography, json.loads(machine["Properties"]["DefinitionString"])["States"]
+
+
+def handler_environment(template: Template, handler: str) -> dict:
+    [environment] = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == handler
+    ]
+    return environment
+
+
+def test_one_stall_limit_in_cdk_json_changes_both_templates(tmp_path_factory):
+    """stalled_job_minutes drives choreography's watchdog and orchestration's count of transcript waits."""
+    choreography, states = both_templates(tmp_path_factory, {"stalled_job_minutes": 60})
+    assert handler_environment(choreography, "choreography.watchdog.handler")["STALLED_JOB_MINUTES"] == "60"
     [limit] = [c for c in states["TranscriptionJobStatus"]["Choices"] if c.get("Variable") == "$.waits.count"]
     assert limit["NumericGreaterThanEquals"] == 3, "4 waits of 15 minutes make 60"
     assert states["TranscriptionStalled"]["Cause"].startswith("no transcript after 4 callback timeouts of 15 minutes")
@@ -185,25 +194,16 @@ def test_one_retry_policy_value_in_cdk_json_changes_both_templates(tmp_path_fact
     times and its handler reads the same policy; the state machine's GenerateNote retries one fewer."""
     import json
 
-    from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK, build_app
-
     def note_tries(context: dict) -> tuple[int, set[int], int]:
-        app = build_app(context=context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
-        choreography = Template.from_stack(app.node.find_child(CHOREOGRAPHY_STACK))
-        orchestration = Template.from_stack(app.node.find_child(ORCHESTRATION_STACK))
-        [writer] = [
-            f["Properties"]["Environment"]["Variables"]
-            for f in resources(choreography, "AWS::Lambda::Function").values()
-            if f["Properties"]["Handler"] == "choreography.write_note.handler"
-        ]
+        choreography, states = both_templates(tmp_path_factory, context)
+        writer = handler_environment(choreography, "choreography.write_note.handler")
         queues = resources(choreography, "AWS::SQS::Queue")
         note_queue = {
             q["Properties"]["RedrivePolicy"]["maxReceiveCount"]
             for name, q in queues.items()
             if name.startswith("NoteRequestsQueue") and "RedrivePolicy" in q["Properties"]
         }
-        [machine] = resources(orchestration, "AWS::StepFunctions::StateMachine").values()
-        [note] = json.loads(machine["Properties"]["DefinitionString"])["States"]["GenerateNote"]["Retry"][:1]
+        [note] = states["GenerateNote"]["Retry"][:1]
         return json.loads(writer["PIPELINE_POLICY"])["note"]["tries"], note_queue, note["MaxAttempts"] + 1
 
     assert note_tries({}) == (5, {5}, 5)
@@ -215,19 +215,10 @@ def test_how_speakers_are_told_apart_is_one_setting_for_both_templates(tmp_path_
     (the default, with max_speaker_labels), channel identification, or none; never both at once."""
     import json
 
-    from stacks.app_factory import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK, build_app
-
     def job_settings(context: dict) -> tuple[dict, dict | None]:
-        app = build_app(context=context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
-        choreography = Template.from_stack(app.node.find_child(CHOREOGRAPHY_STACK))
-        orchestration = Template.from_stack(app.node.find_child(ORCHESTRATION_STACK))
-        [starter] = [
-            f["Properties"]["Environment"]["Variables"]
-            for f in resources(choreography, "AWS::Lambda::Function").values()
-            if f["Properties"]["Handler"] == "choreography.start_transcription.handler"
-        ]
-        [machine] = resources(orchestration, "AWS::StepFunctions::StateMachine").values()
-        start = json.loads(machine["Properties"]["DefinitionString"])["States"]["StartTranscription"]["Parameters"]
+        choreography, states = both_templates(tmp_path_factory, context)
+        starter = handler_environment(choreography, "choreography.start_transcription.handler")
+        start = states["StartTranscription"]["Parameters"]
         assert start["Type"] == "${MedicalType}" and starter["MEDICAL_TYPE"] == "CONVERSATION"
         return json.loads(starter["TRANSCRIPTION_SETTINGS"]), start.get("Settings")
 
