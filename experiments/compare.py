@@ -44,6 +44,7 @@ from experiments.pairing import (
     step_work,
 )
 from experiments.workloads import Plan, plan, workload_named
+from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
 from localcloud.lambda_runtime import INVOCATIONS, send_handler_output_to
@@ -349,9 +350,12 @@ def _snapshot(phase: _Phase, left: _Left, logs: io.StringIO) -> Snapshot:
     phi = [sample.read_text().strip() for sample in sorted(SAMPLES.glob("*.txt"))]
     phi += [sentence.strip() for text in list(phi) for sentence in text.split(". ") if len(sentence.strip()) >= 12]
     for key in left.notes[:50]:
-        soap = _json(cloud, stack, key).get("soap", {})
-        sections = ("subjective", "objective", "assessment", "plan")
-        phi += [soap[s].removeprefix("[local note model] ") for s in sections if s in soap]
+        note = _json(cloud, stack, key)
+        phi += [
+            statement["text"].removeprefix(LOCAL_MODEL_NOTICE)
+            for section in note.get("sections", [])
+            for statement in section["statements"]
+        ]
     return Snapshot(
         valid_ids=set(phase.workload.valid_ids),
         invalid_keys=list(phase.workload.invalid_keys),

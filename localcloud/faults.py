@@ -23,6 +23,7 @@ FAULT_KINDS = {
     "bedrock_throttle": "throttle",
     "bedrock_malformed": "malformed",
     "bedrock_unsupported": "unsupported",
+    "bedrock_miscited": "miscited",
     "lambda_crash": "crash",
     "event_lost": "lost",
 }

@@ -20,6 +20,7 @@ from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoR
 from clinical.errors import ContractViolation
 from clinical.layout import note_key
 from clinical.notes import Note
+from clinical.templates import DEFAULT_TEMPLATE, templates
 from scribe import cost as cost_model
 from scribe import doctor as readiness
 from scribe import encounters, redrive, uploads
@@ -98,11 +99,17 @@ def main(ctx: click.Context, local: bool, stack: str | None) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
 @click.option("--encounter-id", default=None, help="The encounter id (default: the file name without extension).")
+@click.option(
+    "--template",
+    default=DEFAULT_TEMPLATE,
+    show_default=True,
+    help=f"The note's template: {', '.join(sorted(templates()))}.",
+)
 @click.pass_context
-def upload(ctx: click.Context, files: tuple[Path, ...], variant: str, encounter_id: str | None) -> None:
-    """Upload dictation audio to audio/<encounter_id>.<ext>, checked against the contract first."""
+def upload(ctx: click.Context, files: tuple[Path, ...], variant: str, encounter_id: str | None, template: str) -> None:
+    """Upload encounter audio to audio/<encounter_id>.<ext>, checked against the contract first."""
     try:
-        planned = uploads.plan_uploads(list(files), encounter_id)
+        planned = uploads.plan_uploads(list(files), encounter_id, template)
     except ContractViolation as error:
         raise BadInput(f"{error.message} (nothing was uploaded)") from None
     deployments = [_deployment(ctx, v) for v in _variants(variant)]
@@ -178,7 +185,7 @@ def list_command(ctx: click.Context, variant: str, stage: str | None, limit: int
 @click.option("--json", "as_json", is_flag=True, help="The stored note document(s).")
 @click.pass_context
 def note(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -> None:
-    """The draft SOAP note, rendered for a person (--json: the stored document)."""
+    """The draft note, rendered for a person (--json: the stored document)."""
     notes = {}
     for name in _variants(variant):
         deployment = _deployment(ctx, name)

@@ -54,8 +54,10 @@ def list_text(listed: list[Listed]) -> str:
 
 
 def note_text(note: dict) -> str:
-    soap, provenance = note["soap"], note["provenance"]
-    wrap = lambda text: textwrap.fill(text, width=96, initial_indent="  ", subsequent_indent="  ")  # noqa: E731
+    """A note for a person: each statement with the transcript segments it cites, [12, 13]."""
+    provenance = note["provenance"]
+    wrap = lambda text: textwrap.fill(text, width=96, initial_indent="  ", subsequent_indent="    ")  # noqa: E731
+    cites = lambda item: f"  [{', '.join(str(n) for n in item['evidence'])}]"  # noqa: E731
     lines = [f"*** {DRAFT_BANNER} ***", f"status: {note['status']}"]
     speakers = note.get("speakers") or []
     if speakers:
@@ -64,21 +66,25 @@ def note_text(note: dict) -> str:
         )
     flagged = note.get("flagged") or []
     if flagged:
-        lines.append("NOT IN THE TRANSCRIPT (check before signing):")
-        lines += [f"  - [{f['section']}] {f['text']}  ({f['reason']})" for f in flagged]
+        lines.append("NOT SUPPORTED BY THE SEGMENTS IT CITES (check before signing):")
+        lines += [f"  - [{f['section']}] {f['text']}{cites(f)}  ({f['reason']})" for f in flagged]
     lines.append("")
-    for section in ("subjective", "objective", "assessment", "plan"):
-        lines += [section.upper(), wrap(soap[section]), ""]
+    for section in note["sections"]:
+        statements = [wrap(item["text"] + cites(item)) for item in section["statements"]]
+        lines += [section["title"].upper(), *(statements or ["  Not discussed."]), ""]
     lines.append("MEDICATIONS AND ORDERS")
-    orders = soap.get("medications_and_orders") or []
-    lines += [f"  - [{order['category']}] {order['description']}" for order in orders] or ["  (none)"]
+    orders = note.get("medications_and_orders") or []
+    lines += [f"  - [{order['category']}] {order['description']}{cites(order)}" for order in orders] or ["  (none)"]
+    calls = provenance.get("model_calls") or []
     lines += [
         "",
         "PROVENANCE",
         f"  encounter {provenance['encounter_id']}, variant {provenance['variant']}, created {provenance['created_at']}",
-        f"  model {provenance['model_id']}, prompt {provenance['prompt_version']}",
+        f"  template {provenance['template']}, prompt {provenance['prompt_version']}, model {provenance['model_id']}"
+        + (f", {len(calls)} calls" if len(calls) > 1 else ""),
         f"  transcript sha256 {provenance['transcript_sha256']}",
         f"  transcription job {provenance['transcription_job_name']}",
+        "  [n]: the numbers of the transcript segments a statement cites",
     ]
     return "\n".join(lines)
 

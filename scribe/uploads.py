@@ -7,6 +7,7 @@ from pathlib import Path
 
 from clinical.errors import ContractViolation, EmptyAudio
 from clinical.layout import AUDIO_PREFIX, failure_key, note_key, parse_audio_key
+from clinical.templates import DEFAULT_TEMPLATE, TEMPLATE_METADATA, template_named
 from scribe.target import Deployment
 
 
@@ -15,10 +16,15 @@ class PlannedUpload:
     path: Path
     encounter_id: str
     key: str
+    template: str = DEFAULT_TEMPLATE
 
 
-def plan_uploads(paths: list[Path], encounter_id: str | None = None) -> list[PlannedUpload]:
-    """Check every file against the contract; raises ContractViolation (naming the file) before any upload."""
+def plan_uploads(
+    paths: list[Path], encounter_id: str | None = None, template: str = DEFAULT_TEMPLATE
+) -> list[PlannedUpload]:
+    """Check every file against the contract, and the note template; raises ContractViolation (naming the
+    file) or UnknownTemplate before any upload."""
+    template = template_named(template).name
     if encounter_id is not None and len(paths) != 1:
         raise ContractViolation("--encounter-id names one encounter: give exactly one file with it")
     planned, seen = [], {}
@@ -37,7 +43,7 @@ def plan_uploads(paths: list[Path], encounter_id: str | None = None) -> list[Pla
                 f"{path} and {seen[upload.encounter_id]} would both be encounter {upload.encounter_id}"
             )
         seen[upload.encounter_id] = path
-        planned.append(PlannedUpload(path, upload.encounter_id, upload.key))
+        planned.append(PlannedUpload(path, upload.encounter_id, upload.key, template))
     return planned
 
 
@@ -68,7 +74,8 @@ def refuse_ids_in_use(deployment: Deployment, planned: list[PlannedUpload]) -> N
 
 def upload(deployment: Deployment, planned: PlannedUpload) -> None:
     """Server-side encrypted with the stack's own KMS key, and only if no object has that key yet
-    (If-None-Match: *): an upload never replaces another (S3 answers 412 PreconditionFailed)."""
+    (If-None-Match: *): an upload never replaces another (S3 answers 412 PreconditionFailed). The note
+    template rides along as object metadata, which the pipeline reads when it drafts the note."""
     with planned.path.open("rb") as body:
         deployment.client("s3").put_object(
             Bucket=deployment.bucket,
@@ -77,4 +84,5 @@ def upload(deployment: Deployment, planned: PlannedUpload) -> None:
             ServerSideEncryption="aws:kms",
             SSEKMSKeyId=deployment.outputs["KmsKeyArn"],
             IfNoneMatch="*",
+            Metadata={TEMPLATE_METADATA: planned.template},
         )

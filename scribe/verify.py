@@ -2,7 +2,8 @@
 
 The note is this project's JSON (notes/<id>.json) or plain text (a short line in capitals or ending in a
 colon opens a section; the other lines are split into sentences, each a statement). The transcript is a
-Transcribe Medical output document. A note without evidence links is checked against the whole transcript.
+Transcribe Medical output document. Each statement is checked against the segments it cites; one without
+evidence links (a plain-text note) against the whole transcript.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from clinical.claims import check_statement, statements_of_note, statements_of_text
+from clinical.claims import check_cited, statements_of_note, statements_of_text
 from clinical.conversation import segments_of
 from clinical.errors import EmptyTranscript, TranscriptMalformed
 
@@ -57,9 +58,8 @@ def verify(note_path: Path, transcript_path: Path) -> list[CheckedStatement]:
             raise VerifyInputError(f"{note_path}: {error}") from None
     if not statements:
         raise VerifyInputError(f"{note_path}: no statement in it")
-    evidence = " ".join(segment.text for segment in segments)
     return [
-        CheckedStatement(s.section, s.text, (verdict := check_statement(s.text, evidence)).supported, verdict.reason)
+        CheckedStatement(s.section, s.text, (verdict := check_cited(s, segments)).supported, verdict.reason)
         for s in statements
     ]
 

@@ -162,6 +162,8 @@ class Permissions:
 
     def note_writer(self, function: PipelineFunction, config: PipelineConfig) -> None:
         self._bucket_and_key(function)
+        # HeadObject of the upload, for the note template its metadata names (S3 authorizes HEAD as GetObject).
+        self._objects(function, ["s3:GetObject"], AUDIO_PREFIX)
         self._objects(function, ["s3:GetObject"], TRANSCRIPTS_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], NOTES_PREFIX)
         region, account = Aws.REGION, Aws.ACCOUNT_ID

@@ -2,9 +2,9 @@
 
 A statement's checkable claims are its numbers with units (doses, vitals, durations), the medications it
 names, its laterality (left, right) and whether it negates ("denies", "no ..."). Each must be found in the
-evidence (the transcript segments the statement cites, or the whole transcript for a note without
-citations), after normalising number words ("forty" is 40, "twenty five" is 25), units ("milligrams" is
-mg) and common brand and generic drug names. A statement is supported when every claim is found; otherwise
+evidence (the transcript segments the statement cites, or the whole transcript for a plain-text note),
+after normalising number words ("forty" is 40, "twenty five" is 25), units ("milligrams" is mg) and
+common brand and generic drug names. A statement is supported when every claim is found; otherwise
 the reason names the first claim that is not, and nothing of the text beyond it.
 """
 
@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from clinical.conversation import Segment
 
 _UNITS = {
     "mg": "mg", "milligram": "mg", "milligrams": "mg", "mcg": "mcg", "microgram": "mcg", "micrograms": "mcg",
@@ -189,6 +192,16 @@ def check_statement(statement: str, evidence: str) -> Verdict:
 class Statement:
     section: str
     text: str
+    evidence: tuple[int, ...] = ()  # the transcript segments it cites (none for a plain-text note)
+
+
+def check_cited(statement: Statement, segments: Sequence[Segment]) -> Verdict:
+    """The check against the segments the statement cites (all of them for a statement that cites none)."""
+    said = {segment.number: segment.text for segment in segments}
+    if missing := [number for number in statement.evidence if number not in said]:
+        return Verdict(False, f"it cites segment {missing[0]}, which the transcript does not have")
+    cited = [said[number] for number in statement.evidence] if statement.evidence else said.values()
+    return check_statement(statement.text, " ".join(cited))
 
 
 def _sentences(text: str) -> list[str]:
@@ -215,15 +228,21 @@ def statements_of_text(text: str) -> list[Statement]:
 
 
 def statements_of_note(note: dict) -> list[Statement]:
-    """This project's note (notes/<id>.json) as statements: each SOAP section's sentences, and each
-    medication or order."""
-    soap = note.get("soap") if isinstance(note, dict) else None
-    if not isinstance(soap, dict):
-        raise ValueError("not a note of this project (no soap object)")
-    statements = []
-    for section in ("subjective", "objective", "assessment", "plan"):
-        statements += [Statement(section, sentence) for sentence in _sentences(str(soap.get(section, "")))]
-    for order in soap.get("medications_and_orders") or []:
+    """This project's note (notes/<id>.json) as statements: each section's statements and each medication or
+    order, with the segments each cites."""
+    sections = note.get("sections") if isinstance(note, dict) else None
+    if not isinstance(sections, list):
+        raise ValueError("not a note of this project (no sections)")
+    statements = [
+        Statement(str(section.get("name", "")), str(item["text"]), tuple(item.get("evidence") or ()))
+        for section in sections
+        if isinstance(section, dict)
+        for item in section.get("statements") or []
+        if isinstance(item, dict) and item.get("text")
+    ]
+    for order in note.get("medications_and_orders") or []:
         if isinstance(order, dict) and order.get("description"):
-            statements.append(Statement("medications_and_orders", str(order["description"])))
+            statements.append(
+                Statement("medications_and_orders", str(order["description"]), tuple(order.get("evidence") or ()))
+            )
     return statements

@@ -8,6 +8,7 @@ order spoken.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,3 +115,9 @@ def segments_of(document: Any) -> list[Segment]:
     if not segments:
         raise EmptyTranscript("the transcript is empty: no speech was recognized")
     return segments
+
+
+def segments_of_text(text: str) -> list[Segment]:
+    """One speaker's segments, a sentence each, from text alone (a document without word items)."""
+    sentences = [sentence.strip() for sentence in re.split(r"(?<=[.?!])\s+", text) if sentence.strip()]
+    return [Segment(number, SOLE_SPEAKER, None, None, sentence) for number, sentence in enumerate(sentences, 1)]

@@ -52,6 +52,10 @@ class AudioNotFound(ContractViolation):
     pass
 
 
+class UnknownTemplate(ContractViolation):
+    """The upload asks for a note template this deployment does not have (clinical.templates)."""
+
+
 class EncounterIdInUse(ContractViolation):
     """A second, different upload under an encounter id whose work already began: the first upload's
     job, execution and note stand, and the new audio is refused (it is recorded by its own key, not as
@@ -106,7 +110,8 @@ class TranscriptTooLong(PermanentError):
 
 
 class InvalidModelOutput(PermanentError):
-    pass
+    """The model's answer is not a note of the template's schema, or a statement cites no segment or one the
+    transcript does not have."""
 
 
 class ModelRefused(PermanentError):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from clinical.claims import check_statement, statements_of_note
+from clinical.claims import check_cited, statements_of_note
+from clinical.conversation import Segment
+from clinical.drafting import request_note
 from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.failures import clear_failure
 from clinical.layout import (
@@ -21,14 +24,14 @@ from clinical.notes import (
     Speaker,
     compose_note,
     existing_note_for,
-    request_note,
     save_note,
     transcript_sha256,
 )
 from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.quarantine import quarantine
-from clinical.roles import assign_roles, needs_review
+from clinical.roles import SpeakerRole, assign_roles, needs_review
 from clinical.settings import PipelineSettings
+from clinical.templates import Template
 from clinical.transcription import (
     StartedJob,
     Transcript,
@@ -37,6 +40,7 @@ from clinical.transcription import (
     read_transcript,
     start_transcription,
     transcript_origin,
+    upload_template,
 )
 
 
@@ -71,16 +75,16 @@ def transcribe_upload(s3, transcribe, *, bucket: str, key: str, settings: Pipeli
     return started
 
 
-def set_aside_unless_from_job(s3, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> None:
-    """Raise TranscriptNotFromJob, after quarantining the object, when the encounter's transcript is not
-    the output of the job started for it (a forged or replaced object): a note changes only through the
-    pipeline's own job."""
+def set_aside_unless_from_job(s3, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> str:
+    """The key of the upload the encounter's job transcribed. Raise TranscriptNotFromJob, after quarantining
+    the object, when the encounter's transcript is not the output of the job started for it (a forged or
+    replaced object): a note changes only through the pipeline's own job."""
     key = transcript_key(encounter_id)
     origin = transcript_origin(
         s3, transcribe, bucket=bucket, key=key, job_name=transcription_job_name(settings.job_name_prefix, encounter_id)
     )
     if origin.not_from_job is None:
-        return
+        return origin.audio_key
     record = quarantine(
         s3, bucket, source_key=key, version_id=origin.version_id, variant=settings.variant, reason=origin.not_from_job
     )
@@ -109,24 +113,21 @@ class DraftedNote:
 def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> DraftedNote:
     """Turn the encounter's transcript into a stored draft note, at most once per transcript. Only the
     output of the encounter's own job is read: anything else there is quarantined (TranscriptNotFromJob)."""
-    set_aside_unless_from_job(s3, transcribe, bucket=bucket, encounter_id=encounter_id, settings=settings)
+    audio_key = set_aside_unless_from_job(s3, transcribe, bucket=bucket, encounter_id=encounter_id, settings=settings)
     transcript = read_transcript(s3, bucket, transcript_key(encounter_id))
     digest = transcript_sha256(transcript.text)
     if existing_note_for(s3, bucket, encounter_id, digest):
         logger.info("note already written for this transcript", extra={"encounter_id": encounter_id})
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         return DraftedNote(key=note_key(encounter_id), written=False, transcript_sha256=digest)
-    reply = request_note(bedrock, settings.model_id, transcript.text, encounter_id=encounter_id)
-    note = reviewed(
-        compose_note(
-            encounter_id=encounter_id,
-            reply=reply,
-            model_id=settings.model_id,
-            transcript_hash=digest,
-            job_name=transcript.job_name or transcription_job_name(settings.job_name_prefix, encounter_id),
-            variant=settings.variant,
-        ),
+    note = note_from_transcript(
+        bedrock,
         transcript,
+        upload_template(s3, bucket, audio_key),
+        model_id=settings.model_id,
+        encounter_id=encounter_id,
+        variant=settings.variant,
+        job_name=transcript.job_name or transcription_job_name(settings.job_name_prefix, encounter_id),
     )
     written = save_note(s3, bucket, note)
     if written:
@@ -146,17 +147,35 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
     return DraftedNote(key=note_key(encounter_id), written=written, transcript_sha256=digest)
 
 
-def reviewed(note: Note, transcript: Transcript) -> Note:
-    """The note with its review: every statement checked against the transcript (clinical.claims; against
-    its whole text until statements cite their segments), and its speakers' roles (clinical.roles).
-    A statement the transcript does not support, or a speaker whose role is uncertain, makes it
-    `needs_review`; it is written all the same, never dropped."""
-    evidence = transcript.text
+def note_from_transcript(bedrock, transcript: Transcript, template: Template, *, model_id: str, encounter_id: str,
+                         variant: str, job_name: str) -> Note:  # fmt: skip
+    """The reviewed note of a template for a transcript: speakers' roles, the model's draft (in chunks for a
+    long transcript), and the check of every statement against the segments it cites."""
+    roles = assign_roles(transcript.segments)
+    draft = request_note(bedrock, model_id, template, transcript.segments, roles, encounter_id=encounter_id)
+    note = compose_note(
+        encounter_id=encounter_id,
+        template=template,
+        draft=draft,
+        model_id=model_id,
+        transcript_hash=transcript_sha256(transcript.text),
+        job_name=job_name,
+        variant=variant,
+    )
+    return reviewed(note, transcript.segments, roles)
+
+
+def reviewed(note: Note, segments: Sequence[Segment], roles: Sequence[SpeakerRole]) -> Note:
+    """The note with its review: every statement checked against the segments it cites (clinical.claims),
+    and its speakers' roles (clinical.roles). A statement its evidence does not support, or a speaker whose
+    role is uncertain, makes it `needs_review`; it is written all the same, never dropped."""
     flagged = [
-        FlaggedStatement(section=statement.section, text=statement.text, reason=verdict.reason or "")
+        FlaggedStatement(
+            section=statement.section, text=statement.text, reason=verdict.reason or "", evidence=statement.evidence
+        )
         for statement in statements_of_note(note.model_dump(mode="json"))
-        if not (verdict := check_statement(statement.text, evidence)).supported
+        if not (verdict := check_cited(statement, segments)).supported
     ]
-    speakers = [Speaker(**asdict(role)) for role in assign_roles(transcript.segments)]
+    speakers = [Speaker(**asdict(role)) for role in roles]
     status = "needs_review" if flagged or needs_review(speakers) else "draft"
     return note.model_copy(update={"status": status, "flagged": flagged, "speakers": speakers})

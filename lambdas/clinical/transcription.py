@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
 
-from clinical.conversation import Segment, segments_of
+from clinical.conversation import Segment, segments_of, segments_of_text
 from clinical.errors import (
     AudioNotFound,
     EmptyAudio,
@@ -32,6 +32,7 @@ from clinical.layout import (
 from clinical.objects import is_not_found, keys_under
 from clinical.observability import logger
 from clinical.policy import TRANSCRIBE_TRANSIENT_CODES
+from clinical.templates import TEMPLATE_METADATA, Template, template_named
 
 THROTTLING_CODES = frozenset(TRANSCRIBE_TRANSIENT_CODES)
 
@@ -60,21 +61,32 @@ class StartedJob:
 class Transcript:
     job_name: str | None
     text: str
-    # Numbered segments with speakers (clinical.conversation); none when the document has no word items.
+    # Numbered segments with speakers (clinical.conversation).
     segments: tuple[Segment, ...] = ()
 
 
-def check_audio_object(s3, bucket: str, upload: AudioUpload) -> AudioUpload:
-    """The object must still exist and hold audio bytes; returns the upload with when it was written."""
+def _head_audio(s3, bucket: str, key: str) -> dict:
     try:
-        head = s3.head_object(Bucket=bucket, Key=upload.key)
+        return s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if is_not_found(error):
             raise AudioNotFound("the uploaded audio object no longer exists") from None
         raise
+
+
+def check_audio_object(s3, bucket: str, upload: AudioUpload) -> AudioUpload:
+    """The object must still exist, hold audio bytes and name a known note template, if any; returns the upload
+    with when it was written."""
+    head = _head_audio(s3, bucket, upload.key)
     if head["ContentLength"] == 0:
         raise EmptyAudio("the uploaded audio object is empty (0 bytes)")
+    template_named(head.get("Metadata", {}).get(TEMPLATE_METADATA))
     return replace(upload, uploaded_at=head["LastModified"])
+
+
+def upload_template(s3, bucket: str, audio_key: str) -> Template:
+    """The note template the encounter's upload asked for (its x-amz-meta-template), else the default."""
+    return template_named(_head_audio(s3, bucket, audio_key).get("Metadata", {}).get(TEMPLATE_METADATA))
 
 
 def claimed_by_another_upload(upload: AudioUpload, claim_key: str, claimed_at: datetime) -> EncounterIdInUse | None:
@@ -134,6 +146,7 @@ class TranscriptOrigin:
 
     version_id: str | None
     not_from_job: str | None  # why it is not (None: it is)
+    audio_key: str = ""  # the upload the job transcribed (when it is the job's output)
 
 
 def transcript_origin(s3, transcribe, *, bucket: str, key: str, job_name: str) -> TranscriptOrigin:
@@ -163,16 +176,26 @@ def transcript_origin(s3, transcribe, *, bucket: str, key: str, job_name: str) -
     completed = job.get("CompletionTime")
     if completed is not None and head["LastModified"] > completed.replace(microsecond=0) + timedelta(seconds=1):
         return TranscriptOrigin(version, f"it was written after job {job_name} completed")
-    return TranscriptOrigin(version, None)
+    return TranscriptOrigin(version, None, job["Media"]["MediaFileUri"].removeprefix(f"s3://{bucket}/"))
 
 
 def read_transcript(s3, bucket: str, key: str) -> Transcript:
-    """Read a Transcribe Medical output document and return its full transcript text."""
+    """Read a Transcribe Medical output document: its full text and its numbered segments."""
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     try:
         document = json.loads(body)
+    except ValueError:
+        raise TranscriptMalformed("transcript is not a Transcribe Medical output document") from None
+    return transcript_of_document(document)
+
+
+def transcript_of_document(document) -> Transcript:
+    """The transcript a Transcribe Medical output document holds. TranscriptMalformed for another document,
+    EmptyTranscript when no speech was recognized. A document without word items (no timings) is one
+    speaker's, a segment per sentence of its text."""
+    try:
         text = document["results"]["transcripts"][0]["transcript"]
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (KeyError, IndexError, TypeError):
         raise TranscriptMalformed("transcript is not a Transcribe Medical output document") from None
     if not isinstance(text, str):
         raise TranscriptMalformed("transcript text is not a string")
@@ -182,7 +205,7 @@ def read_transcript(s3, bucket: str, key: str) -> Transcript:
     try:
         segments = tuple(segments_of(document))
     except (TranscriptMalformed, EmptyTranscript):
-        segments = ()
+        segments = tuple(segments_of_text(text))
     return Transcript(job_name=job_name if isinstance(job_name, str) else None, text=text, segments=segments)
 
 

@@ -26,8 +26,10 @@ def local_cloud(cdk_out):
         yield cloud
 
 
-def upload(cloud: LocalCloud, stack: str, key: str, body: bytes) -> None:
-    cloud.client("s3").put_object(Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key, Body=body)
+def upload(cloud: LocalCloud, stack: str, key: str, body: bytes, **metadata: str) -> None:
+    cloud.client("s3").put_object(
+        Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key, Body=body, Metadata=metadata
+    )
 
 
 def keys(cloud: LocalCloud, stack: str, prefix: str = "") -> list[str]:

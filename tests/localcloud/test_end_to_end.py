@@ -3,7 +3,8 @@
 import pytest
 
 from clinical.conversation import segments_of
-from clinical.notes import max_transcript_chars
+from clinical.drafting import transcript_chars_per_call
+from clinical.templates import template_named
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
 from stacks.config import PipelineConfig
 from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
@@ -26,8 +27,18 @@ def test_an_upload_becomes_a_transcript_and_a_draft_note(local_cloud, stack):
     note = read_json(local_cloud, stack, "notes/enc-1.json")
     assert note["status"] == "draft"
     assert note["provenance"]["variant"] == local_cloud.outputs[stack]["Variant"]
-    assert note["soap"]["assessment"].startswith(LOCAL_MODEL_NOTICE)
-    assert {o["category"] for o in note["soap"]["medications_and_orders"]} == {"medication", "imaging"}
+    assert (note["template"], note["provenance"]["prompt_version"]) == ("soap", "soap-v2")
+    assessment = next(s for s in note["sections"] if s["name"] == "assessment")
+    assert assessment["statements"][0]["text"].startswith(LOCAL_MODEL_NOTICE)
+    assert {o["category"] for o in note["medications_and_orders"]} == {"medication", "imaging"}
+    assert cited(note) and cited(note) <= {s.number for s in segments}, "every statement cites existing segments"
+
+
+def cited(note: dict) -> set[int]:
+    """The segment numbers the note's statements and orders cite; each cites at least one."""
+    items = [s for section in note["sections"] for s in section["statements"]] + note["medications_and_orders"]
+    assert all(item["evidence"] for item in items)
+    return {number for item in items for number in item["evidence"]}
 
 
 def test_both_variants_run_side_by_side_on_the_same_work(local_cloud):
@@ -36,7 +47,7 @@ def test_both_variants_run_side_by_side_on_the_same_work(local_cloud):
         upload(local_cloud, stack, "audio/enc-2.wav", AUDIO)
     local_cloud.run_until_quiet()
     notes = [read_json(local_cloud, stack, "notes/enc-2.json") for stack in STACKS]
-    assert notes[0]["soap"] == notes[1]["soap"]
+    assert notes[0]["sections"] == notes[1]["sections"]
     assert notes[0]["provenance"]["transcript_sha256"] == notes[1]["provenance"]["transcript_sha256"]
     sfn = local_cloud.client("stepfunctions")
     arn = local_cloud.outputs["ClinicalScribeOrchestration"]["StateMachineArn"]
@@ -69,12 +80,13 @@ def test_a_duplicate_upload_makes_one_job_one_note_and_no_failure(local_cloud, s
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_a_transcript_over_the_models_input_budget_ends_in_one_permanent_failure(local_cloud, stack):
-    """GIVEN a dictation one character longer than the configured model's input budget
-    THEN no note is drafted, and the failure record says TranscriptTooLong after a single attempt."""
-    limit = max_transcript_chars(PipelineConfig().bedrock_model_id)
+    """GIVEN a dictation with one segment longer than a model call's input budget (a long transcript of
+    sentences is drafted in chunks; one sentence cannot be split) THEN no note is drafted, and the failure
+    record says TranscriptTooLong after a single attempt."""
+    limit = transcript_chars_per_call(PipelineConfig().bedrock_model_id, template_named(None))
     long_audio = b"RIFF....WAVEfmt a very long dictation"
     # Few words, many characters: the local Transcribe writes one item per word.
-    local_cloud.transcribe.register(long_audio, f"{DICTATION} {'x' * (limit - len(DICTATION))}")
+    local_cloud.transcribe.register(long_audio, f"{DICTATION} {'x' * limit}")
     upload(local_cloud, stack, "audio/enc-5.wav", long_audio)
     local_cloud.run_until_quiet()
     assert keys(local_cloud, stack, "notes/") == []
@@ -107,3 +119,30 @@ def test_a_conversation_gets_each_speakers_role_from_what_is_said_in_both_varian
             ("spk_1", "CLINICIAN"),
         ], stack
         assert (note["status"], note["flagged"]) == ("draft", []), stack
+        assert cited(note) <= {s.number for s in segments_of(transcript)}, stack
+        plan = next(s for s in note["sections"] if s["name"] == "plan")["statements"]
+        assert any("amoxicillin 500 mg" in s["text"] for s in plan), stack
+
+
+@pytest.mark.parametrize("template", ["hp", "dap"])
+def test_the_template_an_upload_names_shapes_the_note_in_both_variants(local_cloud, template):
+    audio = f"RIFF....WAVEfmt {template} visit".encode()
+    local_cloud.transcribe.register(audio, CONVERSATION)
+    for stack in STACKS:
+        upload(local_cloud, stack, f"audio/visit-{template}.wav", audio, template=template)
+    local_cloud.run_until_quiet()
+    notes = [read_json(local_cloud, stack, f"notes/visit-{template}.json") for stack in STACKS]
+    for note in notes:
+        assert note["template"] == note["provenance"]["template"] == template
+        assert [s["name"] for s in note["sections"]] == list(template_named(template).section_names)
+    assert notes[0]["sections"] == notes[1]["sections"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_an_upload_naming_an_unknown_template_fails_before_transcription(local_cloud, stack):
+    upload(local_cloud, stack, "audio/visit-typo.wav", b"RIFF....WAVEfmt typo", template="soapp")
+    local_cloud.run_until_quiet()
+    assert keys(local_cloud, stack, "notes/") == [] and keys(local_cloud, stack, "transcripts/") == []
+    record = read_json(local_cloud, stack, "failures/visit-typo.json")
+    assert (record["stage"], record["error_type"]) == ("intake", "UnknownTemplate")
+    assert "did you mean soap?" in record["message"]

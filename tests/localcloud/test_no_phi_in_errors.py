@@ -19,7 +19,7 @@ from moto.bedrockruntime.responses import BedrockRuntimeResponse
 from moto.core.responses import ActionResult
 
 from clinical.layout import key_reference
-from localcloud.bedrock_converse import transcript_from_request
+from localcloud.bedrock_converse import segments_from_request
 from localcloud.lambda_runtime import send_handler_output_to
 from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
 
@@ -81,7 +81,7 @@ def hostile_model():
     local = BedrockRuntimeResponse.converse
 
     def converse(self):
-        transcript = transcript_from_request(self._get_param("messages") or [])
+        transcript = " ".join(words for _number, words in segments_from_request(self._get_param("messages") or []))
         answer = next((text for case, text in HOSTILE_ANSWERS.items() if transcript.endswith(f"{case}.")), None)
         if answer is None:
             return local(self)

@@ -20,6 +20,7 @@ from moto import mock_aws
 from clinical import clients
 from clinical.observability import logger, metrics
 from tests.support.events import LambdaContext, load
+from tests.support.transcripts import transcribe_document
 
 BUCKET = "encounters"
 PREFIX = "ClinicalScribeTest"
@@ -41,14 +42,14 @@ class Cloud:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
 
     def put_transcript(self, encounter_id: str, text: str = TRANSCRIPT_TEXT, *, by_job: bool = True) -> None:
-        """The transcript as Transcribe writes it: the output of the encounter's COMPLETED job (with
-        `by_job=False`, an object someone else put there)."""
-        document = load("transcribe_medical_output.json")
-        document["jobName"] = f"{PREFIX}-{encounter_id}"
-        document["results"]["transcripts"][0]["transcript"] = text
+        """The transcript as Transcribe writes it: the output of the encounter's COMPLETED job, which
+        transcribed audio/<encounter_id>.wav (with `by_job=False`, an object someone else put there)."""
+        document = transcribe_document(text, job_name=f"{PREFIX}-{encounter_id}")
         key = f"transcripts/{encounter_id}.json"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(document))
         if by_job:
+            if not self.keys(f"audio/{encounter_id}.wav"):
+                self.put_audio(f"audio/{encounter_id}.wav")
             self.complete_job(encounter_id, key)
 
     def complete_job(self, encounter_id: str, output_key: str) -> None:
@@ -90,7 +91,7 @@ class Cloud:
 
 
 def converse_answer(text: str | None = None, stop_reason: str = "end_turn") -> dict:
-    answer = load("bedrock_converse_soap_note.json")
+    answer = load("bedrock_converse_note.json")
     if text is not None:
         answer["output"]["message"]["content"][0]["text"] = text
     answer["stopReason"] = stop_reason

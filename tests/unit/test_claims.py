@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from clinical.claims import check_statement, statements_of_note, statements_of_text
+from clinical.claims import Statement, check_cited, check_statement, statements_of_note, statements_of_text
+from clinical.conversation import segments_of
 from scribe.cli import main
+from tests.support.transcripts import transcribe_document
 
 TRANSCRIPT = (
     "how long has the cough been going on ? about three days . any fever ? no fever , no chills . "
@@ -57,7 +59,7 @@ def test_a_negation_the_evidence_does_not_make_is_unsupported():
     )
 
 
-def test_a_plain_text_note_is_sections_of_sentences_and_a_project_note_its_soap_sections():
+def test_a_plain_text_note_is_sections_of_sentences_and_a_project_note_its_cited_statements():
     text = "CHIEF COMPLAINT\n\nCough.\n\nPlan:\n• Chest x-ray. Amoxicillin for 5 days.\n"
     assert [(s.section, s.text) for s in statements_of_text(text)] == [
         ("CHIEF COMPLAINT", "Cough."),
@@ -65,33 +67,38 @@ def test_a_plain_text_note_is_sections_of_sentences_and_a_project_note_its_soap_
         ("Plan", "Amoxicillin for 5 days."),
     ]
     note = {
-        "soap": {
-            "subjective": "Cough. No fever.",
-            "plan": "Rest.",
-            "medications_and_orders": [{"description": "Amoxicillin"}],
-        }
+        "sections": [
+            {
+                "name": "subjective",
+                "statements": [{"text": "Cough.", "evidence": [1]}, {"text": "No fever.", "evidence": [2, 3]}],
+            },
+            {"name": "plan", "statements": [{"text": "Rest.", "evidence": [4]}]},
+        ],
+        "medications_and_orders": [{"description": "Amoxicillin", "evidence": [5]}],
     }
-    assert [(s.section, s.text) for s in statements_of_note(note)] == [
-        ("subjective", "Cough."),
-        ("subjective", "No fever."),
-        ("plan", "Rest."),
-        ("medications_and_orders", "Amoxicillin"),
+    assert [(s.section, s.text, s.evidence) for s in statements_of_note(note)] == [
+        ("subjective", "Cough.", (1,)),
+        ("subjective", "No fever.", (2, 3)),
+        ("plan", "Rest.", (4,)),
+        ("medications_and_orders", "Amoxicillin", (5,)),
     ]
-    with pytest.raises(ValueError, match="no soap object"):
+    with pytest.raises(ValueError, match="no sections"):
         statements_of_note({"text": "x"})
 
 
-def transcribe_document(text: str) -> dict:
-    items = [
-        {
-            "type": "pronunciation",
-            "start_time": f"{i:.1f}",
-            "end_time": f"{i + 0.5:.1f}",
-            "alternatives": [{"content": w}],
-        }
-        for i, w in enumerate(text.split())
-    ]
-    return {"results": {"transcripts": [{"transcript": text}], "items": items}}
+def test_a_cited_statement_is_checked_against_its_segments_only():
+    """GIVEN a dose said in segment 2 WHEN a statement states it citing segment 1, or a segment that does not
+    exist THEN it is unsupported, though the transcript as a whole says it."""
+    segments = segments_of(transcribe_document("My knee hurts. I take ibuprofen 400 milligrams."))
+    dose = "Ibuprofen 400 mg."
+    assert check_cited(Statement("plan", dose, (2,)), segments).supported
+    assert check_cited(Statement("plan", dose, ()), segments).supported, "no citation: the whole transcript"
+    assert (
+        check_cited(Statement("plan", dose, (1,)), segments).reason == "the medication ibuprofen is not in its evidence"
+    )
+    assert check_cited(Statement("plan", dose, (2, 9)), segments).reason == (
+        "it cites segment 9, which the transcript does not have"
+    )
 
 
 @pytest.fixture
@@ -105,7 +112,11 @@ def files(tmp_path) -> dict[str, Path]:
     paths["transcript"].write_text(json.dumps(transcribe_document(TRANSCRIPT)))
     paths["supported"].write_text("SUBJECTIVE\nCough for 3 days. Denies fever.\n")
     paths["unsupported"].write_text("PLAN\nAmoxicillin for 7 days.\nStart lisinopril.\n")
-    paths["note"].write_text(json.dumps({"soap": {"subjective": "Cough for 3 days.", "plan": "Amoxicillin."}}))
+    paths["note"].write_text(
+        json.dumps(
+            {"sections": [{"name": "subjective", "statements": [{"text": "Cough for 3 days.", "evidence": [1, 2]}]}]}
+        )
+    )
     return paths
 
 
@@ -137,7 +148,7 @@ def test_verify_exits_0_when_every_statement_is_supported_and_1_naming_those_tha
         ("missing.txt", "transcript", "missing.txt: no such note"),
         ("supported", "supported", "not JSON, so not a Transcribe Medical output document"),
         ("supported", "note", "not a Transcribe Medical output document (no results.items)"),
-        ("transcript", "transcript", "not a note of this project (no soap object)"),
+        ("transcript", "transcript", "not a note of this project (no sections)"),
     ],
 )
 def test_a_file_that_cannot_be_checked_exits_2_in_one_line(files, tmp_path, note, transcript, says):

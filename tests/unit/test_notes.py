@@ -1,10 +1,24 @@
-"""Note generation: the Converse request, validation of the model's answer, and error classes."""
+"""Note drafting: the Converse request, validation of the model's answer and its citations, long transcripts in
+chunks, templates, error classes, and the note written once."""
 
+import itertools
 import json
 
 import pytest
 
-from clinical import notes
+from clinical import drafting, notes
+from clinical.conversation import Segment
+from clinical.drafting import (
+    CALL_INPUT_BUDGET_TOKENS,
+    MAX_OUTPUT_TOKENS,
+    call_input_budget_tokens,
+    chunks_of,
+    converse_request,
+    parse_model_output,
+    request_note,
+    segment_line,
+    transcript_chars_per_call,
+)
 from clinical.errors import (
     InvalidModelOutput,
     ModelRefused,
@@ -13,38 +27,46 @@ from clinical.errors import (
     NoteWriteConflict,
     StoredNoteInvalid,
     TranscriptTooLong,
+    UnknownTemplate,
 )
-from clinical.notes import (
-    PROMPT_VERSION,
-    ModelReply,
-    SoapNote,
-    compose_note,
-    converse_request,
-    parse_model_output,
-    request_note,
-    save_note,
-    system_prompt,
-    transcript_sha256,
-)
-from tests.unit.conftest import MODEL_ID, TRANSCRIPT_TEXT, converse_answer
+from clinical.notes import compose_note, save_note, transcript_sha256
+from clinical.roles import SpeakerRole
+from clinical.templates import template_named, templates
+from tests.unit.conftest import MODEL_ID, converse_answer
 
+SOAP = template_named("soap")
+SEGMENTS = [
+    Segment(1, "spk_1", 0.0, 2.0, "How long has the cough gone on?"),
+    Segment(2, "spk_0", 2.0, 4.0, "Three days, with fever."),
+    Segment(3, "spk_1", 4.0, 6.0, "Temperature is 38.4 and I hear crackles at the right base."),
+    Segment(4, "spk_1", 6.0, 8.0, "This is pneumonia: amoxicillin 1 gram three times daily."),
+]
+ROLES = [SpeakerRole("spk_0", "PATIENT", 0.97), SpeakerRole("spk_1", "CLINICIAN", 0.97)]
 VALID = {
-    "subjective": "Cough for three days.",
-    "objective": "Temperature 38.4 C.",
-    "assessment": "Pneumonia.",
-    "plan": "Antibiotics.",
-    "medications_and_orders": [{"category": "medication", "description": "Amoxicillin 1 g TID"}],
+    "subjective": [{"text": "Cough for three days.", "evidence": [1, 2]}],
+    "objective": [{"text": "Temperature 38.4 C.", "evidence": [3]}],
+    "assessment": [{"text": "Pneumonia.", "evidence": [4]}],
+    "plan": [{"text": "Antibiotics.", "evidence": [4]}],
+    "medications_and_orders": [{"category": "medication", "description": "Amoxicillin 1 g TID", "evidence": [4]}],
 }
 
 
-def test_a_schema_valid_answer_parses():
-    note = parse_model_output(json.dumps(VALID))
-    assert note.assessment == "Pneumonia."
-    assert note.medications_and_orders[0].category == "medication"
+def parse(answer: str, numbers=range(1, 5)):
+    return parse_model_output(answer, SOAP, numbers)
+
+
+def test_a_schema_valid_answer_parses_with_its_citations():
+    answer = parse(json.dumps(VALID))
+    assert answer.assessment[0].text == "Pneumonia." and answer.subjective[0].evidence == [1, 2]
+    assert answer.medications_and_orders[0].category == "medication"
 
 
 def test_an_answer_wrapped_in_a_code_fence_still_parses():
-    assert parse_model_output(f"```json\n{json.dumps(VALID)}\n```").plan == "Antibiotics."
+    assert parse(f"```json\n{json.dumps(VALID)}\n```").plan[0].text == "Antibiotics."
+
+
+def test_a_section_with_nothing_said_is_an_empty_list():
+    assert parse(json.dumps({**VALID, "objective": []})).objective == []
 
 
 @pytest.mark.parametrize(
@@ -52,18 +74,33 @@ def test_an_answer_wrapped_in_a_code_fence_still_parses():
     [
         ("I am sorry, I cannot help with that.", "holds no JSON object"),
         ("{subjective: unquoted}", "not valid JSON"),
-        (json.dumps({**VALID, "plan": ""}), "at: plan"),
+        (json.dumps({**VALID, "plan": [{"text": "", "evidence": [4]}]}), "at: plan.0.text"),
+        (json.dumps({**VALID, "plan": "Antibiotics."}), "at: plan"),
         (json.dumps({k: v for k, v in VALID.items() if k != "objective"}), "at: objective"),
         (json.dumps({**VALID, "diagnosis_codes": ["J18.9"]}), "at: (unexpected field)"),
         (
-            json.dumps({**VALID, "medications_and_orders": [{"category": "diet", "description": "x"}]}),
+            json.dumps(
+                {**VALID, "medications_and_orders": [{"category": "diet", "description": "x", "evidence": [1]}]}
+            ),
             "at: medications_and_orders.0.category",
+        ),
+        (json.dumps({**VALID, "plan": [{"text": "Antibiotics."}]}), "at: plan.0.evidence"),
+        (json.dumps({**VALID, "plan": [{"text": "Antibiotics.", "evidence": []}]}), "at: plan.0.evidence"),
+        (
+            json.dumps({**VALID, "plan": [{"text": "Antibiotics.", "evidence": [4, 5]}]}),
+            "cites segments the transcript does not have at: plan.0",
+        ),
+        (
+            json.dumps({**VALID, "medications_and_orders": [{"category": "lab", "description": "x", "evidence": [0]}]}),
+            "cites segments the transcript does not have at: medications_and_orders.0",
         ),
     ],
 )
 def test_invalid_answers_are_rejected_naming_fields_not_content(answer, reason):
+    """A statement without evidence, or citing a segment the call did not send, is InvalidModelOutput: the
+    model output's retry policy applies."""
     with pytest.raises(InvalidModelOutput) as raised:
-        parse_model_output(answer)
+        parse(answer)
     assert reason in raised.value.message
     assert "Pneumonia" not in raised.value.message and "Antibiotics" not in raised.value.message
 
@@ -73,17 +110,45 @@ def test_a_field_name_the_schema_does_not_define_is_withheld():
     answer = {
         **VALID,
         "Patient Jane Roe": "x",
-        "medications_and_orders": [{"category": "lab", "description": "x", "HbA1c 9": 1}],
+        "medications_and_orders": [{"category": "lab", "description": "x", "evidence": [1], "HbA1c 9": 1}],
     }
     with pytest.raises(InvalidModelOutput) as raised:
-        parse_model_output(json.dumps(answer))
+        parse(json.dumps(answer))
     assert raised.value.message.endswith("at: (unexpected field), medications_and_orders.0.(unexpected field)")
+
+
+def test_a_declined_answer_is_a_refusal():
+    with pytest.raises(ModelRefused):
+        parse('{"cannot_generate": true}')
+
+
+def test_each_template_is_a_prompt_a_schema_and_a_section_list():
+    assert sorted(templates()) == ["dap", "hp", "soap"]
+    for template in templates().values():
+        prompt = template.system_prompt()
+        assert template.title in prompt and f"Sections, in order: {', '.join(template.section_names)}." in prompt
+        empty = {name: [] for name in template.section_names} | {"medications_and_orders": []}
+        assert parse_model_output(json.dumps(empty), template, [1]).model_dump() == empty
+        with pytest.raises(InvalidModelOutput):
+            parse_model_output(json.dumps(VALID), template, range(1, 5)) if template.name != "soap" else parse("{}")
+    assert template_named(None) is SOAP and template_named("") is SOAP
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("soapp", "unknown note template 'soapp' (known: dap, hp, soap); did you mean soap?"),
+     ("birp", "unknown note template 'birp' (known: dap, hp, soap)")],
+)  # fmt: skip
+def test_a_template_name_with_a_typo_is_refused_in_one_line(name, says):
+    with pytest.raises(UnknownTemplate) as raised:
+        template_named(name)
+    assert raised.value.message == says and not raised.value.retryable
 
 
 def test_a_stored_note_that_fails_validation_is_reported_without_its_text(cloud):
     """GIVEN a stored note that breaks the schema WHEN it is read THEN the error names no content
     (pydantic's own message quotes the note)."""
-    body = json.dumps({"soap": {"subjective": "Jane Roe has chest pain"}, "provenance": "Jane Roe"})
+    body = json.dumps({"sections": [{"name": "Jane Roe has chest pain"}], "provenance": "Jane Roe"})
     cloud.s3.put_object(Bucket=cloud.bucket, Key="notes/enc-bad.json", Body=body.encode())
     with pytest.raises(StoredNoteInvalid) as raised:
         notes.read_note(cloud.s3, cloud.bucket, "enc-bad")
@@ -91,36 +156,81 @@ def test_a_stored_note_that_fails_validation_is_reported_without_its_text(cloud)
     assert not raised.value.retryable
 
 
-def test_the_transcript_budget_comes_from_the_models_context_window():
-    """Haiku 4.5 (200K tokens) less the answer's 2,048 and the prompt, at 2.5 characters a token."""
-    prompt_chars = len(system_prompt()) + len(notes.user_message(""))
-    assert notes.max_transcript_chars(MODEL_ID) == int((200_000 - 2048) * 2.5) - prompt_chars
-    assert notes.max_transcript_chars("amazon.nova-lite-v1:0") < notes.max_transcript_chars(MODEL_ID)
+def test_a_note_of_the_first_schema_is_read_for_its_origin_and_replaced_like_any_other(cloud):
+    old = {"schema_version": "1", "soap": {"subjective": "x"}, "provenance": {"transcript_sha256": "abc"}}
+    cloud.s3.put_object(Bucket=cloud.bucket, Key="notes/enc-old.json", Body=json.dumps(old).encode())
+    assert notes.existing_note_for(cloud.s3, cloud.bucket, "enc-old", "abc")
+    assert save_note(cloud.s3, cloud.bucket, note_for("enc-old", "a new transcript"))
+    assert cloud.read_json("notes/enc-old.json")["schema_version"] == "2"
 
 
-def test_a_transcript_over_the_budget_is_not_sent(cloud):
-    """GIVEN a transcript one character over the budget WHEN a note is requested THEN Bedrock is not
-    called (the stub has no answer to give) and the failure is permanent, naming sizes only."""
-    limit = notes.max_transcript_chars(MODEL_ID)
+def test_one_calls_budget_is_the_per_call_budget_or_the_models_smaller_window():
+    assert call_input_budget_tokens(MODEL_ID) == CALL_INPUT_BUDGET_TOKENS == 32_000
+    assert call_input_budget_tokens("amazon.nova-lite-v1:0") == 32_000 - MAX_OUTPUT_TOKENS
+    prompt_chars = len(SOAP.system_prompt()) + len(drafting.user_message([]))
+    assert transcript_chars_per_call(MODEL_ID, SOAP) == int(32_000 * 2.5) - prompt_chars
+
+
+def test_chunks_cover_every_segment_within_the_budget_and_overlap_a_little():
+    lines = [f"[{n}] spk_0: " + "word " * 20 for n in range(1, 201)]  # 200 lines of ~110 characters
+    budget = 2_000
+    chunks = chunks_of(lines, budget)
+    assert len(chunks) > 10 and chunks[0].start == 0 and chunks[-1].stop == len(lines)
+    for before, after in itertools.pairwise(chunks):
+        assert after.start < before.stop, "the next chunk repeats the end of the one before"
+        assert before.stop - after.start == 1, "one line of ~110 characters: more is over the overlap's 100"
+    assert [(c.start, c.stop) for c in chunks_of(lines, 20_000)[:2]] == [(0, 176), (168, 200)], "up to 5%: 8 lines"
+    assert all(sum(len(lines[i]) + 1 for i in chunk) <= budget for chunk in chunks)
+    assert chunks_of(lines[:3], budget) == [range(0, 3)], "a short transcript is one call"
+
+
+def test_a_segment_longer_than_a_calls_budget_is_not_sent(cloud):
+    """GIVEN one segment over a call's budget WHEN a note is requested THEN Bedrock is not called (the stub
+    has no answer to give) and the failure is permanent, naming sizes only."""
+    limit = transcript_chars_per_call(MODEL_ID, SOAP)
+    segment = Segment(1, "spk_0", 0.0, 1.0, "x" * limit)
     with pytest.raises(TranscriptTooLong) as raised:
-        request_note(cloud.bedrock, MODEL_ID, "x" * (limit + 1), encounter_id="enc-1")
+        request_note(cloud.bedrock, MODEL_ID, SOAP, [segment], [], encounter_id="enc-1")
     assert not raised.value.retryable and str(limit) in raised.value.message
     cloud.bedrock_stub.assert_no_pending_responses()
 
 
-def test_a_declined_answer_is_a_refusal():
-    with pytest.raises(ModelRefused):
-        parse_model_output('{"cannot_generate": true}')
-
-
-def test_the_request_carries_the_versioned_prompt_the_transcript_and_the_encounter(cloud):
-    request = converse_request(MODEL_ID, "hi", "enc-1")
+def test_the_request_carries_the_templates_prompt_the_numbered_segments_and_the_encounter(cloud):
+    lines = [segment_line(segment, {"spk_1": "CLINICIAN", "spk_0": "PATIENT"}) for segment in SEGMENTS]
+    assert lines[1] == "[2] spk_0 (patient): Three days, with fever."
+    request = converse_request(MODEL_ID, SOAP, lines, "enc-1")
     assert request["requestMetadata"] == {"encounter_id": "enc-1"}  # in the invocation logs: no prompt read
-    cloud.bedrock_stub.add_response("converse", converse_answer(), expected_params=request)
-    reply = request_note(cloud.bedrock, MODEL_ID, "hi", encounter_id="enc-1")
-    assert (reply.input_tokens, reply.output_tokens) == (412, 118)
-    assert PROMPT_VERSION == "soap-note-v1" and "SOAP note" in system_prompt()
+    assert request["system"][0]["text"] == SOAP.system_prompt() and "SOAP note" in SOAP.system_prompt()
+    assert request["inferenceConfig"] == {"maxTokens": MAX_OUTPUT_TOKENS, "temperature": 0}
+    cloud.bedrock_stub.add_response("converse", converse_answer(json.dumps(VALID)), expected_params=request)
+    draft = request_note(cloud.bedrock, MODEL_ID, SOAP, SEGMENTS, ROLES, encounter_id="enc-1")
+    assert [(c.first_segment, c.last_segment, c.input_tokens, c.output_tokens) for c in draft.calls] == [
+        (1, 4, 412, 118)
+    ]
+    assert draft.sections["subjective"][0].evidence == [1, 2]
     cloud.bedrock_stub.assert_no_pending_responses()
+
+
+def test_a_long_transcript_is_drafted_in_chunks_and_merged_section_by_section(cloud, monkeypatch):
+    """GIVEN a transcript several calls long WHEN drafted THEN each call carries its chunk's segments, and a
+    statement two chunks both wrote (their overlap) is kept once with both citations."""
+    monkeypatch.setattr(drafting, "CALL_INPUT_BUDGET_TOKENS", 1_000 + len(SOAP.system_prompt()) // 2)
+    segments = [Segment(n, "spk_0", None, None, f"Sentence {n} of the visit, " + "said " * 30) for n in range(1, 61)]
+    chunks = chunks_of([segment_line(s, {}) for s in segments], transcript_chars_per_call(MODEL_ID, SOAP))
+    assert len(chunks) >= 3
+    for chunk in chunks:
+        first, last = chunk.start + 1, chunk.stop
+        answer = {name: [] for name in SOAP.section_names} | {"medications_and_orders": []}
+        answer["subjective"] = [
+            {"text": f"From {first}.", "evidence": [first]},
+            {"text": "Repeated.", "evidence": [last]},
+        ]
+        cloud.model_answers(converse_answer(json.dumps(answer)))
+    draft = request_note(cloud.bedrock, MODEL_ID, SOAP, segments, [], encounter_id="enc-long")
+    assert [(c.first_segment, c.last_segment) for c in draft.calls] == [(c.start + 1, c.stop) for c in chunks]
+    texts = [(s.text, s.evidence) for s in draft.sections["subjective"]]
+    assert texts[0] == ("From 1.", [1]) and ("Repeated.", [c.stop for c in chunks]) in texts
+    assert len(texts) == 2 * len(chunks) - (len(chunks) - 1), "a repeat kept once for each overlap"
 
 
 @pytest.mark.parametrize(
@@ -129,7 +239,7 @@ def test_the_request_carries_the_versioned_prompt_the_transcript_and_the_encount
 def test_throttling_and_unavailability_are_transient(cloud, code):
     cloud.model_fails(code)
     with pytest.raises(NoteModelThrottled) as raised:
-        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT, encounter_id="enc-1")
+        request_note(cloud.bedrock, MODEL_ID, SOAP, SEGMENTS, ROLES, encounter_id="enc-1")
     assert raised.value.retryable
 
 
@@ -137,7 +247,7 @@ def test_throttling_and_unavailability_are_transient(cloud, code):
 def test_rejected_requests_are_permanent(cloud, code):
     cloud.model_fails(code)
     with pytest.raises(NoteModelRejected) as raised:
-        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT, encounter_id="enc-1")
+        request_note(cloud.bedrock, MODEL_ID, SOAP, SEGMENTS, ROLES, encounter_id="enc-1")
     assert not raised.value.retryable and code in raised.value.message
 
 
@@ -146,22 +256,31 @@ def test_rejected_requests_are_permanent(cloud, code):
     [("max_tokens", InvalidModelOutput), ("guardrail_intervened", ModelRefused), ("content_filtered", ModelRefused)],
 )
 def test_truncated_or_blocked_answers_are_failures(cloud, stop_reason, error):
-    cloud.model_answers(converse_answer(stop_reason=stop_reason))
+    cloud.model_answers(converse_answer(json.dumps(VALID), stop_reason=stop_reason))
     with pytest.raises(error):
-        request_note(cloud.bedrock, MODEL_ID, TRANSCRIPT_TEXT, encounter_id="enc-1")
+        request_note(cloud.bedrock, MODEL_ID, SOAP, SEGMENTS, ROLES, encounter_id="enc-1")
 
 
 def note_for(encounter_id, transcript_text, assessment="Pneumonia."):
+    answer = parse(json.dumps({**VALID, "assessment": [{"text": assessment, "evidence": [4]}]}))
+    draft = drafting.Draft(
+        sections={name: getattr(answer, name) for name in SOAP.section_names},
+        orders=answer.medications_and_orders,
+        calls=[drafting.ModelCall(first_segment=1, last_segment=4, input_tokens=1, output_tokens=1)],
+    )
     return compose_note(
         encounter_id=encounter_id,
-        reply=ModelReply(
-            soap=SoapNote.model_validate({**VALID, "assessment": assessment}), input_tokens=1, output_tokens=1
-        ),
+        template=SOAP,
+        draft=draft,
         model_id=MODEL_ID,
         transcript_hash=transcript_sha256(transcript_text),
         job_name="job",
         variant="choreography",
     )
+
+
+def assessment_of(note: dict) -> str:
+    return next(s for s in note["sections"] if s["name"] == "assessment")["statements"][0]["text"]
 
 
 def test_a_delivery_that_loses_the_write_race_keeps_the_winners_note(cloud, monkeypatch):
@@ -177,7 +296,7 @@ def test_a_delivery_that_loses_the_write_race_keeps_the_winners_note(cloud, monk
 
     monkeypatch.setattr(notes, "read_note", first_read_sees_no_note)
     assert save_note(cloud.s3, cloud.bucket, note_for("enc-race", "same transcript", assessment="Loser.")) is False
-    assert cloud.read_json("notes/enc-race.json")["soap"]["assessment"] == "Winner."
+    assert assessment_of(cloud.read_json("notes/enc-race.json")) == "Winner."
 
 
 def test_a_losing_write_for_a_different_transcript_is_retried(cloud, monkeypatch):

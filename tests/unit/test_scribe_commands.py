@@ -65,13 +65,19 @@ def test_scribe_has_every_command_the_installed_distribution_registers():
 def test_a_note_for_review_shows_its_speakers_and_the_statements_to_check_first():
     from scribe.rendering import note_text
 
-    soap = {"subjective": "Cough.", "objective": "Clear.", "assessment": "Cold.", "plan": "Rest. Start warfarin 5 mg."}
+    statement = lambda text, *cited: {"text": text, "evidence": list(cited)}  # noqa: E731
+    sections = [
+        {"name": "subjective", "title": "Subjective", "statements": [statement("Cough.", 2)]},
+        {"name": "objective", "title": "Objective", "statements": []},
+        {"name": "plan", "title": "Plan", "statements": [statement("Rest.", 5), statement("Start warfarin 5 mg.", 1)]},
+    ]
     provenance = dict.fromkeys(
         ("encounter_id", "variant", "created_at", "model_id", "prompt_version", "transcript_sha256"), "x"
-    ) | {"transcription_job_name": "job"}
+    ) | {"transcription_job_name": "job", "template": "soap"}
     note = {
         "status": "needs_review",
-        "soap": {**soap, "medications_and_orders": []},
+        "sections": sections,
+        "medications_and_orders": [],
         "provenance": provenance,
         "speakers": [{"speaker_label": "spk_0", "role": "CLINICIAN", "confidence": 0.97}],
         "flagged": [
@@ -79,6 +85,7 @@ def test_a_note_for_review_shows_its_speakers_and_the_statements_to_check_first(
                 "section": "plan",
                 "text": "Start warfarin 5 mg.",
                 "reason": "the medication warfarin is not in its evidence",
+                "evidence": [1],
             }
         ],
     }
@@ -86,6 +93,7 @@ def test_a_note_for_review_shows_its_speakers_and_the_statements_to_check_first(
     assert text[1:5] == [
         "status: needs_review",
         "speakers: spk_0 CLINICIAN (0.97)",
-        "NOT IN THE TRANSCRIPT (check before signing):",
-        "  - [plan] Start warfarin 5 mg.  (the medication warfarin is not in its evidence)",
+        "NOT SUPPORTED BY THE SEGMENTS IT CITES (check before signing):",
+        "  - [plan] Start warfarin 5 mg.  [1]  (the medication warfarin is not in its evidence)",
     ]
+    assert text[6:13] == ["SUBJECTIVE", "  Cough.  [2]", "", "OBJECTIVE", "  Not discussed.", "", "PLAN"]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from choreography import write_note
-from clinical.notes import PROMPT_VERSION, Note, transcript_sha256
+from clinical.notes import Note, transcript_sha256
 from clinical.policy import DEFAULT, MODEL_OUTPUT_ERRORS
 from tests.support.events import object_created, sqs_event
 from tests.unit.conftest import BUCKET, MODEL_ID, PREFIX, TRANSCRIPT_TEXT, converse_answer
@@ -23,16 +23,50 @@ def test_a_transcript_becomes_a_schema_valid_draft_note_with_provenance(cloud, l
     note = Note.model_validate(cloud.read_json("notes/enc-0001.json"))
     assert note.status == "draft" and "clinician must review" in note.review_notice
     assert note.flagged == [], "every statement of the answer is in the transcript"
-    assert note.soap.assessment == "Community-acquired pneumonia."
-    assert [order.category for order in note.soap.medications_and_orders] == ["medication", "imaging"]
+    assert note.template == "soap" and [s.name for s in note.sections] == [
+        "subjective",
+        "objective",
+        "assessment",
+        "plan",
+    ]
+    assert [(s.text, s.evidence) for s in note.sections[2].statements] == [("Community-acquired pneumonia.", [3])]
+    assert [order.category for order in note.medications_and_orders] == ["medication", "imaging"]
+    assert [s.speaker_label for s in note.speakers] == ["spk_0"], "one voice: a dictation"
     provenance = note.provenance
     assert provenance.encounter_id == "enc-0001"
     assert provenance.model_id == MODEL_ID
-    assert provenance.prompt_version == PROMPT_VERSION
+    assert (provenance.template, provenance.prompt_version) == ("soap", "soap-v2")
     assert provenance.transcript_sha256 == transcript_sha256(TRANSCRIPT_TEXT)
     assert provenance.transcription_job_name == f"{PREFIX}-enc-0001"
     assert provenance.variant == "choreography"
     assert (provenance.input_tokens, provenance.output_tokens) == (412, 118)
+    assert [(c.first_segment, c.last_segment) for c in provenance.model_calls] == [(1, 4)]
+
+
+def test_the_uploads_template_chooses_the_notes_sections_and_is_recorded(cloud, lambda_context):
+    """GIVEN audio uploaded with x-amz-meta-template: dap WHEN its note is drafted THEN the model is asked for
+    the DAP note's sections and the note records the template."""
+    cloud.s3.put_object(Bucket=BUCKET, Key="audio/enc-0030.wav", Body=b"RIFF....WAVE", Metadata={"template": "dap"})
+    cloud.put_transcript("enc-0030")
+    answer = {"data": [{"text": "Cough for three days.", "evidence": [1]}], "assessment": [], "plan": []}
+    cloud.bedrock_stub.add_response("converse", converse_answer(json.dumps(answer | {"medications_and_orders": []})))
+    assert run(lambda_context, "transcripts/enc-0030.json") == {"batchItemFailures": []}
+    note = Note.model_validate(cloud.read_json("notes/enc-0030.json"))
+    assert (note.template, note.provenance.prompt_version) == ("dap", "dap-v1")
+    assert [s.title for s in note.sections] == ["Data", "Assessment", "Plan"]
+
+
+def test_a_statement_citing_a_segment_the_transcript_lacks_is_invalid_model_output(cloud, lambda_context):
+    cloud.put_transcript("enc-0031")
+    answer = json.loads(converse_answer()["output"]["message"]["content"][0]["text"])
+    answer["plan"][0]["evidence"] = [99]
+    cloud.model_answers(*[converse_answer(json.dumps(answer))] * DEFAULT.model_output.tries)
+    for attempt in range(1, DEFAULT.model_output.tries + 1):
+        run(lambda_context, "transcripts/enc-0031.json", receive_count=attempt)
+    record = cloud.read_json("failures/enc-0031.json")
+    assert (record["error_type"], record["attempts"]) == ("InvalidModelOutput", DEFAULT.model_output.tries)
+    assert record["message"].endswith("cites segments the transcript does not have at: plan.0")
+    assert cloud.keys("notes/") == []
 
 
 def test_a_statement_the_transcript_does_not_support_is_written_for_review_counted_and_not_logged(
@@ -43,13 +77,13 @@ def test_a_statement_the_transcript_does_not_support_is_written_for_review_count
     NotesNeedingReview metric counted, and the log line holds counts, not the statement."""
     cloud.put_transcript("enc-0009")
     answer = json.loads(converse_answer()["output"]["message"]["content"][0]["text"])
-    answer["plan"] += " Start warfarin 5 mg daily."
+    answer["plan"].append({"text": "Start warfarin 5 mg daily.", "evidence": [4]})
     cloud.model_answers(converse_answer(json.dumps(answer)))
     assert run(lambda_context, "transcripts/enc-0009.json") == {"batchItemFailures": []}
     note = Note.model_validate(cloud.read_json("notes/enc-0009.json"))
     assert note.status == "needs_review"
-    assert [(f.section, f.text, f.reason) for f in note.flagged] == [
-        ("plan", "Start warfarin 5 mg daily.", "the medication warfarin is not in its evidence")
+    assert [(f.section, f.text, f.reason, f.evidence) for f in note.flagged] == [
+        ("plan", "Start warfarin 5 mg daily.", "the medication warfarin is not in its evidence", [4])
     ]
     assert '"NotesNeedingReview":[1.0]' in capsys.readouterr().out
     logged = structured_logs.getvalue()
@@ -70,15 +104,14 @@ def test_a_duplicate_delivery_neither_calls_the_model_nor_changes_the_note(cloud
 
 
 def test_a_new_transcript_for_the_encounter_replaces_the_note(cloud, lambda_context):
-    cloud.put_transcript("enc-0003", "First dictation about a sprained ankle.")
+    cloud.put_transcript("enc-0003", TRANSCRIPT_TEXT)
     cloud.model_answers(converse_answer(), converse_answer())
     run(lambda_context, "transcripts/enc-0003.json")
-    cloud.put_transcript("enc-0003", "Corrected dictation about a sprained left ankle.")
+    corrected = TRANSCRIPT_TEXT.replace("three days", "four days")
+    cloud.put_transcript("enc-0003", corrected)
     run(lambda_context, "transcripts/enc-0003.json")
     note = cloud.read_json("notes/enc-0003.json")
-    assert note["provenance"]["transcript_sha256"] == transcript_sha256(
-        "Corrected dictation about a sprained left ankle."
-    )
+    assert note["provenance"]["transcript_sha256"] == transcript_sha256(corrected)
 
 
 @pytest.mark.parametrize(
@@ -154,16 +187,9 @@ def test_no_log_line_contains_transcript_or_note_text(cloud, lambda_context, cap
     captured = capsys.readouterr()
     logs = captured.out + captured.err + caplog.text + structured_logs.getvalue()
     assert "enc-0009" in logs, "the logs are captured (encounter ids are logged)"
-    note = cloud.read_json("notes/enc-0009.json")["soap"]
-    for phrase in [
-        "productive cough",
-        "amoxicillin",
-        "Amoxicillin",
-        "Crackles",
-        "crackles",
-        note["assessment"],
-        note["subjective"],
-    ]:
+    note = cloud.read_json("notes/enc-0009.json")
+    stated = [s["text"] for section in note["sections"] for s in section["statements"]]
+    for phrase in ["productive cough", "amoxicillin", "Amoxicillin", "Crackles", "crackles", *stated]:
         assert phrase not in logs
     assert json.dumps(note) not in logs
 

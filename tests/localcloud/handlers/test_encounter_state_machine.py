@@ -310,7 +310,8 @@ def test_execution_history_and_logs_hold_no_transcript_or_note_text(cloud, machi
     logs = structured_logs.getvalue()
     assert "notes/enc-10.json" in history, "the history is captured"
     assert "enc-10" in logs, "the logs are captured"
-    note = cloud.read_json("notes/enc-10.json")["soap"]
-    for text in [TRANSCRIPT_TEXT, "productive cough", "amoxicillin", note["assessment"], note["plan"]]:
+    note = cloud.read_json("notes/enc-10.json")
+    stated = [s["text"] for section in note["sections"] for s in section["statements"]]
+    for text in [TRANSCRIPT_TEXT, "productive cough", "amoxicillin", *stated]:
         assert text not in history
         assert text not in logs

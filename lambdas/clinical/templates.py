@@ -1,0 +1,117 @@
+"""Note templates as data: a section list (clinical/prompts/<name>.json), the prompt made from it and the shared
+rules (clinical/prompts/note-rules.md), and the schema the model's answer must satisfy.
+
+SOAP is the default; History and Physical (`hp`) and a behavioral-health DAP note (`dap`) are the others. An
+upload chooses one with the object metadata `x-amz-meta-template` (`scribe upload --template`); the note
+records which, with the template's version, in its provenance.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from clinical.errors import UnknownTemplate
+
+DEFAULT_TEMPLATE = "soap"
+TEMPLATE_METADATA = "template"  # the S3 object metadata key (x-amz-meta-template)
+ORDERS = "medications_and_orders"
+
+
+class CitedStatement(BaseModel):
+    """One statement of a section, with the numbers of the transcript segments that support it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1)
+    evidence: list[int] = Field(min_length=1)
+
+
+class ClinicalOrder(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: Literal["medication", "lab", "imaging", "referral", "procedure", "other"]
+    description: str = Field(min_length=1)
+    evidence: list[int] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    title: str
+    holds: str
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    title: str
+    version: str  # the prompt version the note's provenance records
+    sections: tuple[Section, ...]
+
+    @property
+    def section_names(self) -> tuple[str, ...]:
+        return tuple(section.name for section in self.sections)
+
+    def system_prompt(self) -> str:
+        shape = {section.name: [{"text": section.holds, "evidence": [1]}] for section in self.sections}
+        shape[ORDERS] = [
+            {
+                "category": "medication | lab | imaging | referral | procedure | other",
+                "description": "what was ordered, with dose and frequency when stated",
+                "evidence": [1],
+            }
+        ]
+        return rules().format(
+            title=self.title, section_names=", ".join(self.section_names), schema=json.dumps(shape, indent=2)
+        )
+
+    def answer_schema(self) -> type[BaseModel]:
+        """The model's answer: one list of cited statements per section, and the orders; nothing else."""
+        return _answer_schema(self)
+
+
+@cache
+def rules() -> str:
+    return resources.files("clinical").joinpath("prompts/note-rules.md").read_text()
+
+
+@cache
+def _answer_schema(template: Template) -> type[BaseModel]:
+    fields = {name: (list[CitedStatement], ...) for name in template.section_names}
+    return create_model(
+        f"{template.name.capitalize()}Answer",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+        **{ORDERS: (list[ClinicalOrder], ...)},
+    )
+
+
+@cache
+def templates() -> dict[str, Template]:
+    found = {}
+    for entry in sorted(resources.files("clinical").joinpath("prompts").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            data = json.loads(entry.read_text())
+            sections = tuple(Section(**section) for section in data["sections"])
+            found[data["name"]] = Template(data["name"], data["title"], data["version"], sections)
+    return found
+
+
+def template_named(name: str | None) -> Template:
+    """The template of this name (the default for none); UnknownTemplate, with the closest name, for a typo."""
+    known = templates()
+    if name is None or name == "":
+        return known[DEFAULT_TEMPLATE]
+    if name in known:
+        return known[name]
+    close = difflib.get_close_matches(name.lower(), known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    # The name is the uploader's metadata, not clinical content; shown cut short all the same.
+    raise UnknownTemplate(f"unknown note template {name[:40]!r} (known: {', '.join(sorted(known))}){hint}")
