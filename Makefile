@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit scan synth demo localcloud measure compare burst bench plan deploy lint format lock clean
+.PHONY: install test unit scan synth demo localcloud measure compare burst long-encounter bench plan deploy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
@@ -85,6 +85,10 @@ compare: synth
 ## burst: the end-of-clinic burst through both variants at default and tight quotas; writes reports/clinic-burst and its section of docs/results.md
 burst: synth
 	@$(OFFLINE_ENV) $(BIN)/scribe compare --cdk-out $(CDK_OUT) --workload clinic-burst --faults none --workers 2 --report reports/clinic-burst --results docs/results.md
+
+## long-encounter: a synthetic 4-hour conversation drafted with the local note model; prints each model call's tokens against the budget
+long-encounter: install
+	@$(OFFLINE_ENV) $(BIN)/python -m experiments.drafting
 
 ## bench: each handler's cold import (fresh process, deployed function's environment, tracing on) against a bare `import boto3`; fails over 1.5x
 bench: install

@@ -109,8 +109,9 @@ def compare(
 @click.pass_context
 def evaluate(ctx, path, seed, min_role_accuracy, min_detection, max_false_flags, as_json) -> None:
     """Measure the note path on ACI-BENCH-shaped conversations (a file, or a directory of them): speaker
-    roles assigned from what each speaker says, with the speaker labels shuffled; and the unsupported-claim
-    check, on the human notes' own statements and on errors planted in them. Exits 2 for input of another
+    roles assigned from what each speaker says, with the speaker labels shuffled; the evidence links of the
+    local note model's notes in every template; and the unsupported-claim check, on the human notes' own
+    statements and on errors planted in them. Exits 2 for input of another
     shape, 1 when a figure misses its target."""
     import json
     from dataclasses import asdict
@@ -122,8 +123,13 @@ def evaluate(ctx, path, seed, min_role_accuracy, min_detection, max_false_flags,
         encounters = evaluation.load_encounters(path)
     except evaluation.EvaluationInputError as error:
         raise BadInput(str(error)) from None
+    from experiments.drafting import local_bedrock
+    from stacks.config import PipelineConfig
+
     roles = evaluation.speaker_roles(encounters, seed)
     check = evaluation.claim_check(encounters, seed)
+    with local_bedrock() as bedrock:
+        evidence = evaluation.evidence_links(encounters, bedrock, PipelineConfig().bedrock_model_id, seed)
     if as_json:
         figures = {
             "seed": seed,
@@ -133,12 +139,16 @@ def evaluate(ctx, path, seed, min_role_accuracy, min_detection, max_false_flags,
                 "detection_rate": check.detection_rate,
                 "false_flag_rate": check.false_flag_rate,
             },
+            "evidence_links": {**asdict(evidence), "validity": evidence.validity},
         }
         click.echo(json.dumps(figures, indent=2))
     else:
         click.echo(evaluation.report_text(roles, seed))
+        click.echo(evaluation.evidence_text(evidence))
         click.echo(evaluation.check_text(check))
     missed = []
+    if evidence.validity < 1 or evidence.invalid_notes:
+        missed.append("a local-model note has a statement that cites no segment, or one the transcript does not have")
     if roles.accuracy < min_role_accuracy:
         missed.append(f"speaker role accuracy {roles.accuracy:.1%} is below {min_role_accuracy:.0%}")
     if check.detection_rate < min_detection:
@@ -151,3 +161,49 @@ def evaluate(ctx, path, seed, min_role_accuracy, min_detection, max_false_flags,
         click.echo(line, err=True)
     if missed:
         ctx.exit(1)
+
+
+@click.command("draft")
+@click.argument("transcript", type=click.Path(path_type=Path))
+@click.option("--template", default=None, help="The note's template (default: soap).")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "bedrock"]),
+    default="local",
+    show_default=True,
+    help="local: the local note model, offline; bedrock: Amazon Bedrock with your credentials.",
+)
+@click.option("--model-id", default=None, help="The Bedrock model (default: bedrock_model_id of cdk.json).")
+@click.option("--dictation", is_flag=True, help="The transcript is one clinician's dictation, not a conversation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the note document.")
+@click.pass_context
+def draft(ctx, transcript, template, engine, model_id, dictation, as_json) -> None:
+    """Draft a note from a Transcribe Medical output file, as the pipeline would (speaker roles, the
+    template, evidence links, the unsupported-claim check), and print it; nothing is written. Exits 2 with
+    one line for a file that is not a transcript, no speech, one speaker (without --dictation), more
+    speakers than the deployment labels, or an unknown template; 1 when the model's answer is not a note."""
+    from clinical.errors import PipelineError
+    from experiments.drafting import bedrock_client
+    from scribe import drafts
+    from scribe.cli import BadInput, Failed
+    from scribe.rendering import note_text
+    from stacks.config import PipelineConfig
+
+    config = PipelineConfig.from_context_file(Path("cdk.json")) if Path("cdk.json").exists() else PipelineConfig()
+    try:
+        with bedrock_client(engine) as bedrock:
+            note = drafts.draft(
+                bedrock,
+                transcript,
+                template=template,
+                model_id=model_id or config.bedrock_model_id,
+                dictation=dictation,
+                max_speakers=config.max_speaker_labels,
+            )
+    except drafts.DraftInputError as error:
+        raise BadInput(str(error)) from None
+    except PipelineError as error:
+        raise Failed(f"{transcript}: {error.error_type}: {error.message}") from None
+    click.echo(note.model_dump_json(indent=2) if as_json else note_text(note.model_dump(mode="json")))
+    if not as_json:
+        click.echo(drafts.calls_text(note), err=True)

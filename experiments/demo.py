@@ -264,7 +264,8 @@ def main(argv: list[str]) -> int:
         f"{LATENCIES.transcribe_job_fixed:g} s + {LATENCIES.transcribe_job_per_audio_second:g} x the audio's length"
     )
     say(
-        f"  Bedrock Converse   = a deterministic local note model (its sections start with {LOCAL_MODEL_NOTICE.strip()!r})"
+        "  Bedrock Converse   = a deterministic local note model: each statement is a sentence of the transcript,"
+        f" citing its segment (each section starts with {LOCAL_MODEL_NOTICE.strip()!r})"
     )
     say("  time is simulated: each step takes its modelled latency (localcloud/model/latencies.json), AWS quotas")
     say("  apply (localcloud/model/quotas.json) and the clock jumps over idle time, so every run prints the same")
@@ -295,7 +296,8 @@ def main(argv: list[str]) -> int:
             bad.write_bytes(b"not audio")
             run_scenario(
                 cloud,
-                "Scenario 1: the sample dictations, one of them again (its id is in use) and a bad file, no faults",
+                "Scenario 1: the samples (three dictations, one two-person visit), one of them again (its id is in use)"
+                " and a bad file, no faults",
                 [(["upload", *paths], True), (["upload", paths[0]], False), (["upload", str(bad)], False)],
                 [("audio/visit notes.txt", b"not audio")],
                 notes_expected=True,
@@ -305,7 +307,7 @@ def main(argv: list[str]) -> int:
             rates = ", ".join(f"{kind} {rate:.0%}" for kind, rate in FAULT_SCENARIO.rates.items())
             run_scenario(
                 cloud,
-                f"Scenario 2: the same dictations again under faults ({rates}, seed {FAULT_SCENARIO.seed})",
+                f"Scenario 2: the same recordings again under faults ({rates}, seed {FAULT_SCENARIO.seed})",
                 [(["upload", path, "--encounter-id", f"{Path(path).stem}-retake"], True) for path in paths],
                 [],
             )
@@ -314,8 +316,10 @@ def main(argv: list[str]) -> int:
             failed = f"{samples[0].stem}-retake"
             say(f"\n== Where is {failed}? One execution history, or several services pieced together")
             scribe("status", failed)
-            say(f"\n== The note for {samples[0].stem} (orchestration; choreography wrote the same)")
-            scribe("note", samples[0].stem, "--variant", "orchestration")
+            # The two-person visit's note: speakers and their roles, and each statement's segments.
+            visit = next((s for s in samples if s.with_suffix(".txt").read_text().startswith("[spk_")), samples[0])
+            say(f"\n== The note for {visit.stem} (orchestration; choreography wrote the same)")
+            scribe("note", visit.stem, "--variant", "orchestration")
     note(f"demo finished in {time.monotonic() - real_start:.1f} s real; the local cloud on port {port} is stopped")
     if MISSING_OUTCOMES:
         say(f"\nFAILED: {len(MISSING_OUTCOMES)} upload(s) ended with no note and no failure record: {MISSING_OUTCOMES}")

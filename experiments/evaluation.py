@@ -193,6 +193,77 @@ def claim_check(encounters: list[Encounter], seed: int = 7) -> CheckFigures:
     return figures
 
 
+@dataclass
+class EvidenceFigures:
+    """The local note model's notes of each encounter, in each template: do their statements cite segments of
+    the transcript, and does the check pass them?"""
+
+    notes: int = 0
+    statements: int = 0
+    citing_existing_segments: int = 0
+    invalid_notes: list[str] = field(default_factory=list)  # encounter/template whose answer was refused
+    flagged: int = 0
+
+    @property
+    def validity(self) -> float:
+        return self.citing_existing_segments / self.statements if self.statements else 0.0
+
+
+def evidence_links(encounters: list[Encounter], bedrock, model_id: str, seed: int = 7) -> EvidenceFigures:
+    """Each conversation as Transcribe would write it (speaker labels shuffled, one segment per sentence of a
+    turn), drafted by `bedrock` in every template through the pipeline's own request and validation."""
+    from clinical.claims import check_cited, statements_of_note
+    from clinical.conversation import segments_of
+    from clinical.drafting import request_note
+    from clinical.errors import InvalidModelOutput
+    from clinical.templates import ORDERS, templates
+    from localcloud.transcribe_medical import transcribe_output
+
+    figures = EvidenceFigures()
+    for encounter in encounters:
+        labels = ["spk_0", "spk_1"]
+        random.Random(f"{seed}:{encounter.file}").shuffle(labels)  # noqa: S311 - a reproducible shuffle
+        label_of_tag = dict(zip(ROLE_OF_TAG, labels, strict=True))
+        tagged = " ".join(
+            f"[{segment.speaker}] {segment.text}" for segment in tagged_segments(encounter.src, label_of_tag)
+        )
+        document = transcribe_output(encounter.file, "123456789012", tagged, {"ShowSpeakerLabels": True})
+        segments = segments_of(document)
+        numbers = {segment.number for segment in segments}
+        roles = assign_roles(segments)
+        for template in templates().values():
+            figures.notes += 1
+            try:
+                draft = request_note(bedrock, model_id, template, segments, roles, encounter_id=encounter.file)
+            except InvalidModelOutput:
+                figures.invalid_notes.append(f"{encounter.file}/{template.name}")
+                continue
+            note = {
+                "sections": [
+                    {"name": name, "statements": [s.model_dump() for s in statements]}
+                    for name, statements in draft.sections.items()
+                ],
+                ORDERS: [order.model_dump() for order in draft.orders],
+            }
+            for statement in statements_of_note(note):
+                figures.statements += 1
+                figures.citing_existing_segments += bool(statement.evidence) and set(statement.evidence) <= numbers
+                figures.flagged += not check_cited(statement, segments).supported
+    return figures
+
+
+def evidence_text(figures: EvidenceFigures) -> str:
+    return "\n".join(
+        [
+            f"evidence links: {figures.citing_existing_segments}/{figures.statements} statements of {figures.notes} "
+            f"local-model notes ({figures.notes // 3} encounters x 3 templates) cite existing segments "
+            f"({figures.validity:.1%})"
+            + (f"; answers refused: {', '.join(figures.invalid_notes)}" if figures.invalid_notes else ""),
+            f"  flagged by the check against their cited segments: {figures.flagged}",
+        ]
+    )
+
+
 def check_text(figures: CheckFigures) -> str:
     kinds = ", ".join(f"{kind} {figures.caught[kind]}/{figures.planted[kind]}" for kind in PLANTED_KINDS)
     planted, caught = sum(figures.planted.values()), sum(figures.caught.values())

@@ -23,7 +23,7 @@ from localcloud import moto_patches
 
 LOCAL_MODEL_NOTICE = "[local note model] "
 _SUBJECTIVE = ("complain", "report", "states", "history", "days", "weeks", "pain", "cough", "feels", "hurting")
-_OBJECTIVE = ("exam", "temperature", "blood pressure", "pulse", "lungs", "heart", "weight", "oxygen", "tender")
+_OBJECTIVE = ("exam", "temperature", "blood pressure", "pulse", "lungs", "heart", "weight", "oxygen", "tender", "effusion")
 _ASSESSMENT = ("assessment", "diagnosis", "consistent with", "impression")
 _PLAN = ("plan", "prescribe", "follow up", "refer", "continue", "stop the", "order a", "we'll start", "i'm going to")
 # A segment goes to the first section here that the template has and whose cues it says (a sentence that
@@ -73,20 +73,26 @@ def sections_from_prompt(system: list[dict]) -> list[str]:
 
 
 def local_note(sections: list[str], segments: list[tuple[int, str]]) -> dict:
-    """Each statement is a segment's own words, citing it; questions and short replies state nothing."""
+    """Each statement is a segment's own words citing it (words said again cite each segment that says them);
+    questions and short replies state nothing."""
     note: dict[str, list] = {name: [] for name in sections}
+    said: dict[str, dict] = {}  # words -> the statement or order that states them
     stated = [(number, words) for number, words in segments if not words.endswith("?") and len(words.split()) > 2]
     for number, words in stated:
+        if words in said:
+            said[words]["evidence"].append(number)
+            continue
         lowered = words.lower()
         name = next(
             (name for name, cues in SECTION_CUES.items() if name in note and any(cue in lowered for cue in cues)),
             sections[0],
         )
         notice = "" if note[name] else LOCAL_MODEL_NOTICE
-        note[name].append({"text": notice + words, "evidence": [number]})
+        said[words] = {"text": notice + words, "evidence": [number]}
+        note[name].append(said[words])
     note["medications_and_orders"] = [
-        {"category": category, "description": words, "evidence": [number]}
-        for number, words in stated
+        {"category": category, "description": words, "evidence": said[words]["evidence"]}
+        for words in dict.fromkeys(words for _number, words in stated)
         for category, pattern in ORDER_CUES.items()
         if pattern.search(words)
     ]
@@ -133,12 +139,17 @@ def local_converse(
         words = sum(len(block.get("text", "").split()) for block in system)
         words += sum(len(block.get("text", "").split()) for message in messages for block in message.get("content", []))
         input_tokens, output_tokens = round(words * 1.3), round(len(text.split()) * 1.3)
+        # As Bedrock does, an answer stops at the request's maxTokens, cut off mid-way.
+        max_tokens = (self._get_param("inferenceConfig") or {}).get("maxTokens")
+        stop_reason = "end_turn"
+        if max_tokens and output_tokens > max_tokens:
+            text, output_tokens, stop_reason = text[: len(text) * max_tokens // output_tokens], max_tokens, "max_tokens"
         if not admit(input_tokens, output_tokens):
             raise ThrottlingException("Too many tokens, please wait before trying again.")
         return ActionResult(
             {
                 "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-                "stopReason": "end_turn",
+                "stopReason": stop_reason,
                 "usage": {
                     "inputTokens": input_tokens,
                     "outputTokens": output_tokens,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
-
-from aws_cdk import aws_logs as logs
-from constructs import Node
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from clinical.conversation import MAX_SPEAKER_LABELS, SPEAKER_IDENTIFICATION, job_settings
 from clinical.policy import DEFAULT, TRANSCRIPT_WAIT_SECONDS, Policy, PolicyError, flat_names
+
+if TYPE_CHECKING:
+    from constructs import Node
 
 # Batch Transcribe Medical (StartMedicalTranscriptionJob) accepts only this Specialty.
 SPECIALTIES = ("PRIMARYCARE",)
@@ -42,7 +46,9 @@ _RETENTION_NAMES = {
     1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
     3653: "TEN_YEARS",
 }  # fmt: skip
-LOG_RETENTION_DAYS = {days: getattr(logs.RetentionDays, name) for days, name in _RETENTION_NAMES.items()}
+# CloudWatch Logs' retention periods, in days, and their names in aws_logs.RetentionDays (read in the
+# foundation construct: this module loads no CDK, so tools read cdk.json without starting jsii).
+LOG_RETENTION_DAYS = _RETENTION_NAMES
 
 
 class ConfigError(ValueError):
@@ -166,6 +172,12 @@ class PipelineConfig:
         if self.is_inference_profile:
             return self.bedrock_model_id.split(".", 1)[1]
         return self.bedrock_model_id
+
+    @classmethod
+    def from_context_file(cls, path: Path) -> PipelineConfig:
+        """What cdk.json's context configures, for a tool that runs without a synth (scribe draft)."""
+        context = json.loads(path.read_text()).get("context", {})
+        return cls.from_context(SimpleNamespace(try_get_context=context.get))  # type: ignore[arg-type]
 
     @classmethod
     def from_context(cls, node: Node) -> PipelineConfig:

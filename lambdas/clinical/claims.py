@@ -152,11 +152,14 @@ def _sides(text: str) -> Counter:
     return found
 
 
-def _side_supported(claim: str, evidence: Counter) -> bool:
+def _side_supported(claim: str, evidence: Counter, stated: Counter) -> bool:
     """A side with its body part is supported when the evidence names that pair at least as often as the
-    same part on the other side; a side alone, when the evidence names it at all."""
+    same part on the other side (or at all, when the statement names both sides of it); a side alone, when
+    the evidence names it at all."""
     side, _, part = claim.partition(":")
     other = f"{_SIDES[1 - _SIDES.index(side)]}:{part}"
+    if part and stated[other]:
+        return evidence[claim] > 0
     if part and (evidence[claim] or evidence[other]):
         # A transcript may name both sides of a part: the one it names most is the one examined.
         return evidence[claim] > 0 and evidence[claim] >= evidence[other]
@@ -178,9 +181,9 @@ def check_statement(statement: str, evidence: str) -> Verdict:
     for value, unit in sorted(_quantities(statement)):
         if (value, unit) not in said:
             return Verdict(False, f"the quantity {value:g} {unit} is not in its evidence")
-    evidence_sides = _sides(evidence)
-    for claim in sorted(_sides(statement)):
-        if not _side_supported(claim, evidence_sides):
+    evidence_sides, stated_sides = _sides(evidence), _sides(statement)
+    for claim in sorted(stated_sides):
+        if not _side_supported(claim, evidence_sides, stated_sides):
             side, _, part = claim.partition(":")
             return Verdict(False, f"the side {side}{' ' + part if part else ''} is not in its evidence")
     if _NEGATION.search(statement.lower()) and not _NEGATION.search(evidence.lower()):

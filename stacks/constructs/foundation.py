@@ -31,7 +31,7 @@ class PipelineFoundation(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         self._let_services_use_key()
-        self.log_retention = LOG_RETENTION_DAYS[config.log_retention_days]
+        self.log_retention = getattr(logs.RetentionDays, LOG_RETENTION_DAYS[config.log_retention_days])
         self.access_logs = self._access_log_bucket()
         self.bucket = self._encounter_bucket()
         self.topic = sns.Topic(

@@ -86,6 +86,15 @@ def test_a_plain_text_note_is_sections_of_sentences_and_a_project_note_its_cited
         statements_of_note({"text": "x"})
 
 
+def test_a_statement_naming_both_sides_of_a_part_needs_each_side_said_not_the_majority():
+    evidence = "the left knee is swollen. the right knee is fine. the left knee hurts when i walk."
+    assert check_statement("Left knee swollen; right knee normal.", evidence).supported
+    assert not check_statement("Right knee swollen.", evidence).supported, "one side: the one said most"
+    assert check_statement("Left and right knee pain.", "my left knee hurts").reason == (
+        "the side right knee is not in its evidence"
+    )
+
+
 def test_a_cited_statement_is_checked_against_its_segments_only():
     """GIVEN a dose said in segment 2 WHEN a statement states it citing segment 1, or a segment that does not
     exist THEN it is unsupported, though the transcript as a whole says it."""

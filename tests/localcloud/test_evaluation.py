@@ -48,12 +48,35 @@ def test_the_command_prints_the_figures_and_exits_0_or_1_against_the_minimum(mon
     assert passed.exit_code == 0, passed.output
     assert "speaker roles right: 3/3 encounters (100.0%)" in passed.output
     assert "against the tags as published: 2/3" in passed.output
+    assert "evidence links: " in passed.output and "local-model notes (3 encounters x 3 templates)" in passed.output
     figures = json.loads(CliRunner().invoke(scribe(), ["eval", str(FIXTURE), "--json"]).output)
     assert figures["speaker_roles"]["accuracy"] == 1.0
+    evidence = figures["evidence_links"]
+    assert evidence["notes"] == 9 and evidence["statements"] > 50
+    assert evidence["validity"] == 1.0 and evidence["invalid_notes"] == [] and evidence["flagged"] == 0
     # With the corrections gone, 2 of 3 is below a 90% minimum.
     monkeypatch.setattr(evaluation, "swapped_tags", dict)
     failed = CliRunner().invoke(scribe(), ["eval", str(FIXTURE), "--min-role-accuracy", "0.9"])
     assert failed.exit_code == 1 and "speaker role accuracy 66.7% is below 90%" in failed.stderr
+
+
+def test_the_command_exits_1_when_a_local_model_note_miscites(monkeypatch):
+    """GIVEN a note model that cites a segment past the transcript's end THEN the answer is refused and the
+    eval fails, naming the evidence links."""
+    from localcloud import bedrock_converse
+
+    real = bedrock_converse.local_note
+
+    def miscited(sections, segments):
+        note = real(sections, segments)
+        note[sections[0]].append({"text": "Seen today.", "evidence": [segments[-1][0] + 1]})
+        return note
+
+    monkeypatch.setattr(bedrock_converse, "local_note", miscited)
+    failed = CliRunner().invoke(scribe(), ["eval", str(FIXTURE)])
+    assert failed.exit_code == 1, failed.output
+    assert "answers refused: D2N" in failed.output
+    assert "a local-model note has a statement that cites no segment" in failed.stderr
 
 
 @pytest.mark.parametrize(
