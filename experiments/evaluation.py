@@ -16,7 +16,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clinical.claims import KNOWN_DRUGS, check_statement, medications_in, statements_of_text
+from clinical.claims import (
+    DIAGNOSES,
+    KNOWN_DRUGS,
+    check_statement,
+    diagnoses_in,
+    diagnosis_mentions,
+    medications_in,
+    statements_of_text,
+)
 from clinical.conversation import Segment
 from clinical.roles import REVIEW_BELOW, assign_roles, needs_review
 
@@ -134,14 +142,21 @@ _QUANTITY = re.compile(
 )
 _SIDE = re.compile(r"\b(left|right|Left|Right)\b")
 _FLIP = {"left": "right", "right": "left", "Left": "Right", "Right": "Left"}
-PLANTED_KINDS = ("dose", "side", "medication")
+PLANTED_KINDS = ("dose", "side", "medication", "diagnosis")
 
 
-def planted_errors(statement: str, rng: random.Random, absent_drugs: list[str]) -> list[tuple[str, str]]:
+def planted_errors(
+    statement: str, rng: random.Random, absent_drugs: list[str], absent_diagnoses: list[str] = ()
+) -> list[tuple[str, str]]:
     """The errors planted in one supported statement of a human note: a changed dose (its first number with
-    a unit, doubled), a flipped side (every left and right swapped), and now and then an added medication
-    the conversation never names."""
+    a unit, doubled), a flipped side (every left and right swapped), now and then an added medication the
+    conversation never names, and a changed diagnosis (its first diagnosis replaced by the next, in the
+    check's list, that the conversation never names)."""
     planted = []
+    if absent_diagnoses and (mentions := diagnosis_mentions(statement)):
+        start, end, named = mentions[0]
+        following = [d for d in absent_diagnoses if d > named] or list(absent_diagnoses)
+        planted.append(("diagnosis", f"{statement[:start]}{following[0]}{statement[end:]}"))
     if quantity := _QUANTITY.search(statement):
         value = float(quantity.group(1))
         planted.append(
@@ -182,12 +197,13 @@ def claim_check(encounters: list[Encounter], seed: int = 7) -> CheckFigures:
         evidence = transcript_text(encounter.src)
         rng = random.Random(f"{seed}:{encounter.file}")  # noqa: S311 - a reproducible plan of errors
         absent = sorted(KNOWN_DRUGS - medications_in(evidence))
+        absent_diagnoses = sorted(set(DIAGNOSES) - diagnoses_in(evidence))
         for statement in statements_of_text(encounter.tgt):
             figures.statements += 1
             if not check_statement(statement.text, evidence).supported:
                 figures.flagged += 1
                 continue
-            for kind, wrong in planted_errors(statement.text, rng, absent):
+            for kind, wrong in planted_errors(statement.text, rng, absent, absent_diagnoses):
                 figures.planted[kind] += 1
                 figures.caught[kind] += not check_statement(wrong, evidence).supported
     return figures

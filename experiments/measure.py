@@ -102,7 +102,7 @@ def measure(cdk_out: Path, encounters: int, burst: bool = False) -> dict:
     return {
         "measured_at": datetime.now(UTC).date().isoformat(),
         "how": (
-            f"python -m experiments.measure --encounters {encounters}{' --burst' if burst else ''}: sample dictations, "
+            f"python -m experiments.measure --encounters {encounters}{' --burst' if burst else ''}: the samples, "
             f"{'all uploaded at once' if burst else 'one at a time'}, no faults, moto 5.2.5; scheduled sweeps during "
             "the run are included"
         ),

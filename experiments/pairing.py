@@ -58,6 +58,7 @@ ERROR_CLASSES = {
     "transcribe_job": "transcription job: FAILED",
     "bedrock_throttle": "note: ThrottlingException",
     "bedrock_malformed": "note: malformed answer",
+    "bedrock_miscited": "note: citation of a missing segment",
     "bedrock_unsupported": "note: unsupported statement",
     "lambda_crash": "crash",
     "event_lost": "event lost",
@@ -88,7 +89,7 @@ def attempts_by_error(plan: FaultPlan) -> dict[str, int]:
 
 
 def _encounter_of_subject(kind: str, subject: str) -> str | None:
-    if kind in ("transcribe_start", "transcribe_job", "bedrock_throttle", "bedrock_malformed", "bedrock_unsupported"):
+    if kind.startswith(("transcribe_", "bedrock_")):
         return subject
     if kind == "lambda_crash":
         return subject.partition(":")[2] or None

@@ -23,7 +23,18 @@ from localcloud import moto_patches
 
 LOCAL_MODEL_NOTICE = "[local note model] "
 _SUBJECTIVE = ("complain", "report", "states", "history", "days", "weeks", "pain", "cough", "feels", "hurting")
-_OBJECTIVE = ("exam", "temperature", "blood pressure", "pulse", "lungs", "heart", "weight", "oxygen", "tender", "effusion")
+_OBJECTIVE = (
+    "exam",
+    "temperature",
+    "blood pressure",
+    "pulse",
+    "lungs",
+    "heart",
+    "weight",
+    "oxygen",
+    "tender",
+    "effusion",
+)
 _ASSESSMENT = ("assessment", "diagnosis", "consistent with", "impression")
 _PLAN = ("plan", "prescribe", "follow up", "refer", "continue", "stop the", "order a", "we'll start", "i'm going to")
 # A segment goes to the first section here that the template has and whose cues it says (a sentence that

@@ -104,11 +104,18 @@ def rate_seconds(expression: str) -> float | None:
 
 
 def event_subject(body: str) -> str:
-    """What a message is about, the same in both variants: the S3 object key of the event it carries."""
+    """What a message is about, the same in both variants: the S3 object key of the event it carries; for
+    another event its kind and what it names (`Step Functions Execution Status Change/enc-1`)."""
     try:
-        return json.loads(body)["detail"]["object"]["key"]
-    except (ValueError, KeyError, TypeError):
+        event = json.loads(body)
+    except ValueError:
         return body
+    detail = event.get("detail") if isinstance(event, dict) else None
+    if not isinstance(detail, dict):
+        return body
+    if isinstance(detail.get("object"), dict) and "key" in detail["object"]:
+        return detail["object"]["key"]
+    return f"{event.get('detail-type', 'event')}/{detail.get('name', '')}"
 
 
 class FunctionError(Exception):

@@ -95,6 +95,7 @@ class FaultPlan:
         return (
             self.draw("bedrock_throttle", subject, scope)
             or self.draw("bedrock_malformed", subject, scope)
+            or self.draw("bedrock_miscited", subject, scope)
             or self.draw("bedrock_unsupported", subject, scope)
         )
 

@@ -28,9 +28,9 @@ def read_transcript_file(path: Path, *, dictation: bool = False, max_speakers: i
         document = json.loads(path.read_text())
     except FileNotFoundError:
         raise DraftInputError(f"{path}: no such transcript") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
         raise DraftInputError(f"{path}: cannot read the transcript ({type(error).__name__})") from None
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError too
         raise DraftInputError(f"{path}: not JSON, so not a Transcribe Medical output document") from None
     try:
         transcript = transcript_of_document(document)

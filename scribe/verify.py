@@ -34,7 +34,9 @@ def _read(path: Path, what: str) -> str:
         return path.read_text()
     except FileNotFoundError:
         raise VerifyInputError(f"{path}: no such {what}") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError:
+        raise VerifyInputError(f"{path}: the {what} is neither JSON nor text (not UTF-8)") from None
+    except OSError as error:
         raise VerifyInputError(f"{path}: cannot read the {what} ({type(error).__name__})") from None
 
 

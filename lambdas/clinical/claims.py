@@ -1,10 +1,11 @@
 """The unsupported-claim check: what a note's statement asserts that its evidence must say too.
 
-A statement's checkable claims are its numbers with units (doses, vitals, durations), the medications it
-names, its laterality (left, right) and whether it negates ("denies", "no ..."). Each must be found in the
-evidence (the transcript segments the statement cites, or the whole transcript for a plain-text note),
+A statement's checkable claims are its numbers with units (doses, vitals, durations), the medications and
+the diagnoses it names, its laterality (left, right) and whether it negates ("denies", "no ..."). Each
+must be found in the evidence (the transcript segments the statement cites, or the whole transcript for a plain-text note),
 after normalising number words ("forty" is 40, "twenty five" is 25), units ("milligrams" is mg) and
-common brand and generic drug names. A statement is supported when every claim is found; otherwise
+common brand and generic drug names, and common diagnoses by their lay names and abbreviations
+("high blood pressure" is hypertension). A statement is supported when every claim is found; otherwise
 the reason names the first claim that is not, and nothing of the text beyond it.
 """
 
@@ -64,6 +65,41 @@ KNOWN_DRUGS = frozenset(DRUG_NAMES) | frozenset(DRUG_NAMES.values()) | {
     "acyclovir", "estradiol", "progesterone", "testosterone", "melatonin", "buspirone", "trazodone",
     "venlafaxine", "duloxetine", "citalopram", "paroxetine", "topiramate", "baclofen", "tizanidine", "naloxone",
 }  # fmt: skip
+# Diagnosis -> its other names (lay terms, abbreviations); any of them in the evidence supports any other.
+# Two-letter abbreviations that are also common words or initials (MI, OA, DM) are left out.
+DIAGNOSES = {
+    "hypertension": ("high blood pressure", "htn", "hypertensive"),
+    "diabetes": ("diabetic", "t2dm", "high blood sugar", "sugar diabetes"),
+    "pneumonia": ("lung infection",),
+    "asthma": ("asthmatic",),
+    "copd": ("chronic obstructive pulmonary disease", "emphysema"),
+    "heart failure": ("chf", "congestive heart failure"),
+    "atrial fibrillation": ("afib", "a fib", "irregular heartbeat"),
+    "myocardial infarction": ("heart attack", "stemi", "nstemi"),
+    "osteoarthritis": ("arthritis", "degenerative joint disease", "wear and tear"),
+    "sprain": ("sprained",),
+    "fracture": ("fractured", "broken", "broke"),
+    "migraine": ("migraines",),
+    "depression": ("depressed", "depressive"),
+    "anxiety": ("anxious", "panic attacks"),
+    "gerd": ("reflux", "gastroesophageal reflux", "heartburn", "acid reflux"),
+    "urinary tract infection": ("uti", "bladder infection"),
+    "bronchitis": ("chest cold",),
+    "sinusitis": ("sinus infection",),
+    "hypothyroidism": ("underactive thyroid", "low thyroid", "thyroid"),
+    "hyperlipidemia": ("high cholesterol", "dyslipidemia", "hypercholesterolemia", "cholesterol"),
+    "kidney stone": ("kidney stones", "nephrolithiasis", "renal stone", "renal calculus"),
+    "gout": ("gouty",),
+    "anemia": ("anemic", "low blood count"),
+    "cellulitis": ("skin infection",),
+    "concussion": ("concussed",),
+    "carpal tunnel syndrome": ("carpal tunnel",),
+    "sleep apnea": ("osa", "apnea"),
+}  # fmt: skip
+_DIAGNOSIS_NAMES = sorted(
+    ((name, canonical) for canonical, others in DIAGNOSES.items() for name in (canonical, *others)),
+    key=lambda pair: -len(pair[0]),
+)
 _NOT_DRUGS = frozenset({"response", "reason", "season", "person", "lesson", "poison", "reasonable", "vir", "pam"})
 _SIDES = ("left", "right")
 _NEGATION = re.compile(
@@ -131,6 +167,21 @@ def medications_in(text: str) -> set[str]:
     return found
 
 
+def diagnosis_mentions(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, diagnosis) of each diagnosis a text names, by any of its names, longest name first."""
+    lowered, found, taken = _normal(text), [], set()
+    for name, canonical in _DIAGNOSIS_NAMES:
+        for match in re.finditer(rf"\b{re.escape(name)}\b", lowered):
+            if not taken & set(range(*match.span())):
+                found.append((match.start(), match.end(), canonical))
+                taken |= set(range(*match.span()))
+    return sorted(found)
+
+
+def diagnoses_in(text: str) -> set[str]:
+    return {canonical for _start, _end, canonical in diagnosis_mentions(text)}
+
+
 _BODY_PARTS = frozenset({
     "knee", "knees", "shoulder", "shoulders", "hip", "hips", "ankle", "ankles", "foot", "feet", "arm", "arms",
     "leg", "legs", "hand", "hands", "wrist", "wrists", "elbow", "elbows", "eye", "eyes", "ear", "ears", "side",
@@ -173,10 +224,13 @@ class Verdict:
 
 
 def check_statement(statement: str, evidence: str) -> Verdict:
-    """Whether the evidence supports every checkable claim of the statement: its medications, its numbers
-    with units, its sides, its negation; the reason names the first claim missing, in that order."""
+    """Whether the evidence supports every checkable claim of the statement: its medications, its diagnoses,
+    its numbers with units, its sides, its negation; the reason names the first claim missing, in that
+    order."""
     if drugs := sorted(medications_in(statement) - medications_in(evidence)):
         return Verdict(False, f"the medication {drugs[0]} is not in its evidence")
+    if diagnoses := sorted(diagnoses_in(statement) - diagnoses_in(evidence)):
+        return Verdict(False, f"the diagnosis {diagnoses[0]} is not in its evidence")
     said = _quantities(evidence)
     for value, unit in sorted(_quantities(statement)):
         if (value, unit) not in said:

@@ -76,6 +76,18 @@ def test_upload_uses_the_file_name_as_id_and_the_stacks_key(cloud, tmp_path):
         assert head["SSEKMSKeyId"] == cloud.outputs[stack]["KmsKeyArn"]
     scribe("upload", dictation(tmp_path, "whatever.wav"), "--encounter-id", "enc-2", "--variant", "orchestration")
     assert keys(cloud, STACKS[1], "audio/") == ["audio/enc-1.wav", "audio/enc-2.wav"]
+    assert head["Metadata"] == {"template": "soap"}, "the default template travels with the audio"
+
+
+def test_upload_carries_the_note_template_and_refuses_a_typo_before_sending(cloud, tmp_path):
+    scribe("upload", dictation(tmp_path, "enc-3.wav"), "--template", "hp", "--variant", "choreography")
+    head = cloud.client("s3").head_object(Bucket=cloud.outputs[STACKS[0]]["EncounterBucketName"], Key="audio/enc-3.wav")
+    assert head["Metadata"] == {"template": "hp"}
+    typo = scribe("upload", dictation(tmp_path, "enc-4.wav"), "--template", "soapp", exit_code=2)
+    assert typo.output.strip().splitlines() == [
+        "Error: unknown note template 'soapp' (known: dap, hp, soap); did you mean soap? (nothing was uploaded)"
+    ]
+    assert all("audio/enc-4.wav" not in keys(cloud, stack, "audio/") for stack in STACKS)
 
 
 def test_upload_refuses_an_encounter_id_in_use_and_never_replaces_audio(cloud, tmp_path):

@@ -106,6 +106,7 @@ def synthetic(tmp_path) -> Path:
             "[doctor] any swelling ?",
             "[patient] no swelling .",
             "[doctor] i'll order an x-ray of the left knee and see you in four weeks .",
+            "[doctor] i think this is arthritis , wear and tear .",
         ]
     )
     tgt = "\n".join(
@@ -117,6 +118,8 @@ def synthetic(tmp_path) -> Path:
             "PLAN",
             "X-ray of the left knee. Follow up in 4 weeks.",
             "Blood pressure 150/90 mmHg.",
+            "ASSESSMENT",
+            "Osteoarthritis.",
         ]
     )
     path = tmp_path / "synthetic.json"
@@ -126,13 +129,17 @@ def synthetic(tmp_path) -> Path:
 
 def test_the_check_passes_the_human_notes_own_statements_and_catches_errors_planted_in_them(tmp_path):
     figures = evaluation.claim_check(evaluation.load_encounters(synthetic(tmp_path)), seed=7)
-    assert (figures.statements, figures.flagged) == (6, 1), "the blood pressure is not in the conversation"
+    assert (figures.statements, figures.flagged) == (7, 1), "the blood pressure is not in the conversation"
     assert (figures.planted, figures.caught) == (
-        {"dose": 3, "side": 2, "medication": 1},
+        {"dose": 3, "side": 2, "medication": 1, "diagnosis": 1},
         # "2 weeks" made "4 weeks" is missed: the conversation says "four weeks" too (the follow-up).
-        {"dose": 2, "side": 2, "medication": 1},
+        {"dose": 2, "side": 2, "medication": 1, "diagnosis": 1},
     )
-    assert round(figures.detection_rate, 3) == 0.833 and round(figures.false_flag_rate, 3) == 0.167
+    assert round(figures.detection_rate, 3) == 0.857 and round(figures.false_flag_rate, 3) == 0.143
+    # "Osteoarthritis." passes on "arthritis, wear and tear"; the planted error names another diagnosis.
+    assert evaluation.planted_errors("Osteoarthritis.", None, [], ["asthma", "pneumonia"]) == [
+        ("diagnosis", "pneumonia.")
+    ]
 
 
 def test_the_command_exits_1_when_the_check_misses_its_targets(tmp_path):
@@ -140,11 +147,11 @@ def test_the_command_exits_1_when_the_check_misses_its_targets(tmp_path):
     lenient = ["--max-false-flags", "0.2", "--min-detection", "0.8"]
     passed = CliRunner().invoke(scribe(), ["eval", str(path), *lenient])
     assert passed.exit_code == 0, passed.output
-    assert "planted errors caught 5/6 (83.3%): dose 2/3, side 2/2, medication 1/1" in passed.output
-    assert "human notes' statements flagged: 1/6 (16.7%)" in passed.output
+    assert "planted errors caught 6/7 (85.7%): dose 2/3, side 2/2, medication 1/1, diagnosis 1/1" in passed.output
+    assert "human notes' statements flagged: 1/7 (14.3%)" in passed.output
     failed = CliRunner().invoke(scribe(), ["eval", str(path)])
     assert failed.exit_code == 1
     assert failed.stderr.splitlines() == [
-        "the check caught 83.3% of the planted errors, below 90%",
-        "the check flagged 16.7% of the human notes' statements, above 10%",
+        "the check caught 85.7% of the planted errors, below 90%",
+        "the check flagged 14.3% of the human notes' statements, above 10%",
     ]

@@ -80,6 +80,18 @@ def test_model_output_always_malformed(faulty_cloud):
         assert (record["stage"], record["error_type"]) == ("note", "InvalidModelOutput")
 
 
+@pytest.mark.parametrize("faulty_cloud", [{"bedrock_miscited": 1.0}], indirect=True)
+def test_a_statement_citing_a_segment_the_transcript_lacks_is_refused_in_both(faulty_cloud):
+    """The model cites a segment past the transcript's end: InvalidModelOutput, retried with that error's
+    policy, then a failure record; never a note with a dangling citation."""
+    for stack in STACKS:
+        record = read_json(faulty_cloud, stack, "failures/enc-1.json")
+        assert (record["stage"], record["error_type"]) == ("note", "InvalidModelOutput"), stack
+        assert "cites segments the transcript does not have" in record["message"], stack
+        assert record["attempts"] == DEFAULT.model_output.tries, stack
+        assert keys(faulty_cloud, stack, "notes/") == [], stack
+
+
 @pytest.mark.parametrize("faulty_cloud", [{"bedrock_unsupported": 1.0}], indirect=True)
 def test_a_statement_the_transcript_does_not_support_makes_a_note_for_review_and_its_alarm(faulty_cloud):
     """The model's note carries a drug and dose nobody said: both variants write the note (never drop it),
@@ -87,8 +99,8 @@ def test_a_statement_the_transcript_does_not_support_makes_a_note_for_review_and
     for stack in STACKS:
         note = read_json(faulty_cloud, stack, "notes/enc-1.json")
         assert note["status"] == "needs_review", stack
-        assert [(f["section"], f["reason"]) for f in note["flagged"]] == [
-            ("plan", "the medication warfarin is not in its evidence")
+        assert [(f["section"], f["reason"], f["evidence"]) for f in note["flagged"]] == [
+            ("plan", "the medication warfarin is not in its evidence", [1])
         ], stack
         assert note["speakers"] == [{"speaker_label": "spk_0", "role": "CLINICIAN", "confidence": 1.0}]
         assert keys(faulty_cloud, stack, "failures/") == [], "a note for review is not a failure"
@@ -184,3 +196,13 @@ def test_a_lost_upload_event_is_taken_in_by_the_scheduled_sweep_in_both_variants
             assert keys(cloud, stack, "notes/") == ["notes/enc-2.json"], stack
             assert keys(cloud, stack, "failures/") == [], stack
         assert execution(cloud)["status"] == "SUCCEEDED"
+
+
+def test_a_lost_event_is_drawn_by_its_object_key_or_by_its_kind_and_name():
+    """The report names the error class by the subject: an event's kind and name, never its whole body."""
+    from localcloud.cloud import event_subject
+
+    assert event_subject(json.dumps({"detail": {"object": {"key": "audio/enc-1.wav"}}})) == "audio/enc-1.wav"
+    status = {"detail-type": "Step Functions Execution Status Change", "detail": {"name": "enc-1", "status": "FAILED"}}
+    assert event_subject(json.dumps(status)) == "Step Functions Execution Status Change/enc-1"
+    assert event_subject("not json") == "not json"

@@ -86,6 +86,19 @@ def test_a_plain_text_note_is_sections_of_sentences_and_a_project_note_its_cited
         statements_of_note({"text": "x"})
 
 
+def test_a_diagnosis_is_supported_by_any_of_its_names_and_flagged_when_never_said():
+    evidence = "your blood pressure is up again, so the high blood pressure is not controlled. no heartburn."
+    assert check_statement("Hypertension, uncontrolled.", evidence).supported
+    assert check_statement("HTN.", evidence).supported
+    assert check_statement("Denies GERD symptoms.", evidence).supported, "heartburn is reflux disease's lay name"
+    assert check_statement("Hypertension and type 2 diabetes.", evidence).reason == (
+        "the diagnosis diabetes is not in its evidence"
+    )
+    assert check_statement("Hypertensive heart disease.", "blood pressure is fine").reason == (
+        "the diagnosis hypertension is not in its evidence"
+    )
+
+
 def test_a_statement_naming_both_sides_of_a_part_needs_each_side_said_not_the_majority():
     evidence = "the left knee is swollen. the right knee is fine. the left knee hurts when i walk."
     assert check_statement("Left knee swollen; right knee normal.", evidence).supported
@@ -158,9 +171,11 @@ def test_verify_exits_0_when_every_statement_is_supported_and_1_naming_those_tha
         ("supported", "supported", "not JSON, so not a Transcribe Medical output document"),
         ("supported", "note", "not a Transcribe Medical output document (no results.items)"),
         ("transcript", "transcript", "not a note of this project (no sections)"),
+        ("binary", "transcript", "binary: the note is neither JSON nor text (not UTF-8)"),
     ],
 )
 def test_a_file_that_cannot_be_checked_exits_2_in_one_line(files, tmp_path, note, transcript, says):
+    (tmp_path / "binary").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
     note_path = files.get(note, tmp_path / note)
     result = CliRunner().invoke(main, ["verify", str(note_path), str(files[transcript])])
     assert result.exit_code == 2 and says in result.output

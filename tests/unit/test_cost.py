@@ -30,7 +30,7 @@ def lines_of(minutes=5.0, model="us.anthropic.claude-haiku-4-5-20251001-v1:0", d
 def test_each_line_is_the_price_times_the_measured_count():
     lines = lines_of()
     assert lines["Transcribe Medical"].usd_per_encounter == pytest.approx(5 * 0.075)
-    assert lines["Bedrock"].usd_per_encounter == pytest.approx((700 + 5 * 200) * 1.00 / 1e6 + 600 * 5.00 / 1e6)
+    assert lines["Bedrock"].usd_per_encounter == pytest.approx((700 + 5 * 300) * 1.00 / 1e6 + 800 * 5.00 / 1e6)
     assert lines["S3 requests"].usd_per_encounter == pytest.approx(2 * 0.005 / 1000 + 3 * 0.0004 / 1000)
     assert lines["SQS"].usd_per_encounter == pytest.approx(2 * 0.40 / 1e6)
     assert lines["Lambda"].usd_per_encounter == pytest.approx(0.5 * 6.0 * 0.0000133334 + 0.20 / 1e6)
