@@ -305,3 +305,24 @@ def test_a_losing_write_for_a_different_transcript_is_retried(cloud, monkeypatch
     with pytest.raises(NoteWriteConflict) as raised:
         save_note(cloud.s3, cloud.bucket, note_for("enc-race2", "second transcript"))
     assert raised.value.retryable
+
+
+def test_scribe_draft_asks_any_bedrock_client_the_pipelines_request(cloud, tmp_path):
+    """scribe.drafts.draft with a Bedrock client (here stubbed): the note of a two-person transcript file,
+    each statement with its evidence, its speakers and the call's tokens; nothing written to the bucket."""
+    from scribe.drafts import draft
+    from tests.support.transcripts import transcribe_document
+
+    text = (
+        "[spk_1] How long has the cough gone on? [spk_0] Three days, with fever. "
+        "[spk_1] Temperature is 38.4 and I hear crackles at the right base. "
+        "This is pneumonia: amoxicillin 1 gram three times daily."
+    )
+    path = tmp_path / "visit.json"
+    path.write_text(json.dumps(transcribe_document(text)))
+    cloud.model_answers(converse_answer(json.dumps(VALID)))
+    note = draft(cloud.bedrock, path, model_id=MODEL_ID)
+    assert [(s.speaker_label, s.role) for s in note.speakers] == [("spk_0", "PATIENT"), ("spk_1", "CLINICIAN")]
+    assert note.sections[0].statements[0].evidence == [1, 2] and note.status == "draft"
+    assert [(c.first_segment, c.last_segment, c.input_tokens) for c in note.provenance.model_calls] == [(1, 4, 412)]
+    assert cloud.keys("notes/") == []
