@@ -147,6 +147,11 @@ class ActionTable:
         prefix, name = action.split(":")
         if action in ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"):
             return self._model_resources(params["modelId"])
+        if action == "events:PutEvents":
+            # Authorized per entry, on the bus each one names (its name or ARN; none: the default bus).
+            return sorted(
+                {self._event_bus(entry.get("EventBusName") or "default") for entry in params.get("Entries", [])}
+            )
         privilege = iam_definition[prefix]["privileges"][name]
         arns = [p for p in (params.values()) if isinstance(p, str) and p.startswith("arn:")]
         for resource_type in privilege["resource_types"]:
@@ -174,6 +179,11 @@ class ActionTable:
                 return None
             known[placeholder] = str(value)
         return re.sub(r"\$\{(\w+)\}", lambda m: known[m.group(1)], arn_format)
+
+    def _event_bus(self, name_or_arn: str) -> str:
+        if name_or_arn.startswith("arn:"):
+            return name_or_arn
+        return f"arn:{self.partition}:events:{self.region}:{self.account}:event-bus/{name_or_arn}"
 
     def _model_resources(self, model_id: str) -> list[str]:
         for geography, regions in INFERENCE_PROFILE_REGIONS.items():

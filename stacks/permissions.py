@@ -18,6 +18,13 @@ KEY_USE = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
 class Permissions:
     def __init__(self, stack: Stack, bucket: s3.IBucket, key: kms.IKey) -> None:
         self.stack, self.bucket, self.key = stack, bucket, key
+        self.domain_event_bus_arn: str | None = None
+
+    def _domain_events(self, function: PipelineFunction) -> None:
+        """events:PutEvents on the deployment's own bus (EventBridge uses the bus's key itself, by its key
+        policy: the caller needs no KMS permission)."""
+        if self.domain_event_bus_arn is not None:
+            function.allow(["events:PutEvents"], [self.domain_event_bus_arn])
 
     def _objects(self, function: PipelineFunction, actions: list[str], prefix: str) -> None:
         function.allow(actions, [self.bucket.arn_for_objects(f"{prefix}*")])
@@ -154,6 +161,7 @@ class Permissions:
 
     def failure_recorder(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)
+        self._domain_events(function)
         # The versions of a record: a failure after a redrive is the same upload's, counted once.
         function.allow(["s3:ListBucketVersions"], [self.bucket.bucket_arn])
         self._objects(
@@ -162,6 +170,7 @@ class Permissions:
 
     def note_writer(self, function: PipelineFunction, config: PipelineConfig) -> None:
         self._bucket_and_key(function)
+        self._domain_events(function)
         # HeadObject of the upload, for the note template its metadata names (S3 authorizes HEAD as GetObject).
         self._objects(function, ["s3:GetObject"], AUDIO_PREFIX)
         self._objects(function, ["s3:GetObject"], TRANSCRIPTS_PREFIX)

@@ -8,13 +8,14 @@ from aws_cdk import Aws, CfnOutput, CfnRule, CfnRuleAssertion, Duration, Fn, Sta
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.compliance import acknowledge
 from stacks.config import PipelineConfig
 from stacks.constructs.foundation import PipelineFoundation
 from stacks.constructs.pipeline_function import METRICS_NAMESPACE, PipelineFunction
-from stacks.constructs.work_queue import QueueTarget, WorkQueue, dead_letter_queue
+from stacks.constructs.work_queue import QueueTarget, WorkQueue, allow_events_from, dead_letter_queue
 from stacks.permissions import Permissions
 
 
@@ -30,6 +31,35 @@ class PipelineStack(Stack):
         self.permissions = Permissions(self, self.bucket, self.foundation.key)
         # Where EventBridge puts events it could not deliver, and failed async invocations.
         self.undelivered = dead_letter_queue(self, "EventDeliveryDlq", self.foundation)
+        # The domain events (clinical.domain_events) on the deployment's own bus, encrypted with its key; an
+        # event the bus cannot encrypt or decrypt goes to the bus's DLQ, which has an alarm like every DLQ.
+        # Its name and ARN are written out rather than referenced: the local cloud (moto 5.2.5) resolves a Ref
+        # to an AWS::Events::EventBus as an object, not its name.
+        self.domain_event_bus_name = f"{self.stack_name}-domain"
+        self.domain_event_bus_arn = (
+            f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/{self.domain_event_bus_name}"
+        )
+        undecryptable = dead_letter_queue(self, "DomainEventsDlq", self.foundation)
+        # The L1 bus: the L2's key statement conditions EventBridge's key use on aws:SourceAccount, which its
+        # KMS requests do not carry. The key already lets EventBridge encrypt and decrypt (for the encrypted
+        # queues it delivers to); a bus also needs DescribeKey, which EventBridge calls to check the key.
+        events.CfnEventBus(
+            self,
+            "DomainEvents",
+            name=self.domain_event_bus_name,
+            kms_key_identifier=self.foundation.key.key_arn,
+            dead_letter_config=events.CfnEventBus.DeadLetterConfigProperty(arn=undecryptable.queue_arn),
+        )
+        self.foundation.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeChecksTheDomainEventBusKey",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:DescribeKey"],
+                resources=["*"],
+            )
+        )
+        allow_events_from(undecryptable, "DomainEventBusDeadLetters", self.domain_event_bus_arn)
+        self.permissions.domain_event_bus_arn = self.domain_event_bus_arn
         self.function_environment = {
             "PIPELINE_VARIANT": self.variant,
             "TRANSCRIPTION_JOB_PREFIX": self.stack_name,
@@ -44,6 +74,7 @@ class PipelineStack(Stack):
             "UPLOAD_WINDOW_HOURS": str(config.upload_window_hours),
             "QUOTA_WAIT_MINUTES": str(config.quota_wait_minutes),
             "ENCOUNTER_BUCKET": self.bucket.bucket_name,
+            "DOMAIN_EVENT_BUS": self.domain_event_bus_name,
             # Retries, backoff and timeouts (clinical.policy), as the state machine's Retry entries have them.
             "PIPELINE_POLICY": config.policy.to_json(),
         }
@@ -133,6 +164,7 @@ class PipelineStack(Stack):
         common = {
             "Variant": self.variant,
             "EncounterBucketName": self.bucket.bucket_name,
+            "DomainEventBusName": self.domain_event_bus_name,
             "KmsKeyArn": self.foundation.key.key_arn,
             "AlarmTopicArn": self.foundation.topic.topic_arn,
             "EventDeliveryDlqUrl": self.undelivered.queue_url,

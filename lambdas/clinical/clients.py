@@ -35,7 +35,12 @@ def dynamodb():
     return boto3.client("dynamodb")
 
 
-ALL = (s3, transcribe, bedrock_runtime, sqs, stepfunctions, dynamodb)
+@cache
+def events():
+    return boto3.client("events")
+
+
+ALL = (s3, transcribe, bedrock_runtime, sqs, stepfunctions, dynamodb, events)
 
 
 def reset() -> None:

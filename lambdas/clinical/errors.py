@@ -144,6 +144,10 @@ class NoteWriteConflict(TransientError):
     pass
 
 
+class DomainEventNotPublished(TransientError):
+    """EventBridge did not take a domain event: the step is retried, and puts it again."""
+
+
 class SweepIncomplete(TransientError):
     """Some lost uploads could not be taken in; the next sweep tries them again."""
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from botocore.exceptions import ClientError
 from pydantic import AfterValidator, BaseModel
 
+from clinical.domain_events import ENCOUNTER_FAILED, detail, publish
 from clinical.errors import PipelineError
 from clinical.layout import failure_key, key_reference, rejected_upload_failure_key
 from clinical.objects import is_not_found, lost_the_race, object_exists
@@ -108,6 +109,31 @@ def _removed_record_of_upload(s3, bucket: str, key: str, source_key: str) -> boo
         return False
 
 
+def failure_event(record: FailureRecord) -> tuple[str, dict]:
+    """EncounterFailed for a failure record: its key, stage, error type and tries, never its message."""
+    return (
+        ENCOUNTER_FAILED,
+        detail(
+            ENCOUNTER_FAILED,
+            encounter_id=record.encounter_id,
+            variant=record.variant,
+            facts=(record.key, record.source_key, record.error_type),
+            record_key=record.key,
+            stage=record.stage,
+            error_type=record.error_type,
+            retryable=record.retryable,
+            attempts=record.attempts,
+        ),
+    )
+
+
+def _stored_record(s3, bucket: str, key: str) -> FailureRecord | None:
+    try:
+        return FailureRecord.model_validate_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ValueError:  # a record of another shape: the event is the new record's
+        return None
+
+
 def record_failure(s3, bucket: str, record: FailureRecord) -> str | None:
     """Write the upload's failure record and count it (the EncounterFailures metric drives an alarm).
 
@@ -120,6 +146,8 @@ def record_failure(s3, bucket: str, record: FailureRecord) -> str | None:
     existing = _recorded_upload(s3, bucket, record.key)
     if existing is not None and existing[1] == record.source_key:
         logger.info("failure already recorded", extra={"encounter_id": record.encounter_id, "stage": record.stage})
+        # Its event again (the same event id): the writer may have stopped before putting it.
+        publish([failure_event(_stored_record(s3, bucket, record.key) or record)])
         return None
     counted = existing is None and _removed_record_of_upload(s3, bucket, record.key, record.source_key)
     condition = {"IfMatch": existing[0]} if existing is not None else {"IfNoneMatch": "*"}
@@ -138,6 +166,7 @@ def record_failure(s3, bucket: str, record: FailureRecord) -> str | None:
         return None
     if not counted:
         metrics.add_metric(name="EncounterFailures", unit=MetricUnit.Count, value=1)
+    publish([failure_event(record)])
     logger.warning(
         "failure recorded again after a redrive" if counted else "failure recorded",
         extra={

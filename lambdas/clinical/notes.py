@@ -9,11 +9,13 @@ from typing import Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from clinical.domain_events import NOTE_DRAFTED, NOTE_NEEDS_REVIEW, detail
 from clinical.drafting import Draft, ModelCall
 from clinical.errors import NoteWriteConflict, StoredNoteInvalid
 from clinical.layout import note_key
 from clinical.objects import is_not_found, lost_the_race
 from clinical.observability import logger
+from clinical.roles import REVIEW_BELOW
 from clinical.templates import CitedStatement, ClinicalOrder, Template
 
 SCHEMA_VERSION = "2"
@@ -105,6 +107,49 @@ def read_note(s3, bucket: str, encounter_id: str) -> tuple[StoredNote, str] | No
         # pydantic's message quotes the note's text.
         raise StoredNoteInvalid("the encounter's stored note does not match the note schema") from None
     return note, response["ETag"]
+
+
+def stored_note(s3, bucket: str, encounter_id: str) -> Note | None:
+    """The encounter's stored note in this schema (None: no note, or one of an earlier schema)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=note_key(encounter_id))["Body"].read()
+    except ClientError as error:
+        if is_not_found(error):
+            return None
+        raise
+    try:
+        return Note.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
+def note_events(note: Note) -> list[tuple[str, dict]]:
+    """The domain events of a written note: NoteDrafted, and NoteNeedsReview when it needs one."""
+    provenance = note.provenance
+    fields = {
+        "note_key": note_key(provenance.encounter_id),
+        "template": note.template,
+        "prompt_version": provenance.prompt_version,
+        "transcript_sha256": provenance.transcript_sha256,
+        "status": note.status,
+        "statements": sum(len(section.statements) for section in note.sections),
+        "flagged_statements": len(note.flagged),
+        "uncertain_speakers": any(speaker.confidence < REVIEW_BELOW for speaker in note.speakers),
+    }
+    kinds = [NOTE_DRAFTED] + ([NOTE_NEEDS_REVIEW] if note.status == "needs_review" else [])
+    return [
+        (
+            kind,
+            detail(
+                kind,
+                encounter_id=provenance.encounter_id,
+                variant=provenance.variant,
+                facts=(provenance.encounter_id, provenance.transcript_sha256),
+                **fields,
+            ),
+        )
+        for kind in kinds
+    ]
 
 
 def existing_note_for(s3, bucket: str, encounter_id: str, transcript_hash: str) -> bool:

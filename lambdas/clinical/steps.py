@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from clinical.claims import check_cited, statements_of_note
 from clinical.conversation import Segment
+from clinical.domain_events import publish
 from clinical.drafting import request_note
 from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.failures import clear_failure
@@ -24,7 +25,9 @@ from clinical.notes import (
     Speaker,
     compose_note,
     existing_note_for,
+    note_events,
     save_note,
+    stored_note,
     transcript_sha256,
 )
 from clinical.observability import MetricUnit, logger, metrics, tracer
@@ -119,6 +122,9 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
     if existing_note_for(s3, bucket, encounter_id, digest):
         logger.info("note already written for this transcript", extra={"encounter_id": encounter_id})
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        # Put its events again (same event ids): the delivery that wrote it may have failed before they were put.
+        if (stored := stored_note(s3, bucket, encounter_id)) is not None:
+            publish(note_events(stored))
         return DraftedNote(key=note_key(encounter_id), written=False, transcript_sha256=digest)
     note = note_from_transcript(
         bedrock,
@@ -144,6 +150,7 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
                 },
             )
         clear_failure(s3, bucket, encounter_id)
+    publish(note_events(note if written else stored_note(s3, bucket, encounter_id) or note))
     return DraftedNote(key=note_key(encounter_id), written=written, transcript_sha256=digest)
 
 

@@ -20,13 +20,18 @@ DLQ_RETENTION = Duration.days(14)
 
 def allow_rule_to_send(queue: sqs.IQueue, rule: events.IRule) -> None:
     """Let EventBridge deliver this one rule's events to the queue (aws:SourceArn names the rule)."""
+    allow_events_from(queue, f"AllowEventRule{Names.node_unique_id(rule.node)}", rule.rule_arn)
+
+
+def allow_events_from(queue: sqs.IQueue, sid: str, source_arn: str) -> None:
+    """Let EventBridge send to the queue on behalf of one rule or one bus (aws:SourceArn names it)."""
     queue.add_to_resource_policy(
         iam.PolicyStatement(
-            sid=f"AllowEventRule{Names.node_unique_id(rule.node)}",
+            sid=sid,
             principals=[iam.ServicePrincipal("events.amazonaws.com")],
             actions=["sqs:SendMessage"],
             resources=[queue.queue_arn],
-            conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+            conditions={"ArnEquals": {"aws:SourceArn": source_arn}},
         )
     )
 
