@@ -19,6 +19,7 @@ from pathlib import Path
 from clinical.claims import (
     DIAGNOSES,
     KNOWN_DRUGS,
+    UNIT_WORDS,
     check_statement,
     diagnoses_in,
     diagnosis_mentions,
@@ -137,8 +138,12 @@ def transcript_text(src: str) -> str:
     return " ".join(turn["text"] for line in src.splitlines() if (turn := TURN.match(line.strip())))
 
 
+# A number followed by any unit the check knows (its own list, so every planted dose is one it reads).
 _QUANTITY = re.compile(
-    r"\b(\d+(?:\.\d+)?)(?=\s*(?:mg|milligrams|mcg|units|%|percent|weeks?|days?|months?|years?|hours?|pounds|lbs|kg|times)\b)"
+    r"\b(\d+(?:\.\d+)?)(?=\s*(?:"
+    + "|".join(re.escape(unit) for unit in sorted(UNIT_WORDS, key=len, reverse=True))
+    + r")\b)",
+    re.IGNORECASE,
 )
 _SIDE = re.compile(r"\b(left|right|Left|Right)\b")
 _FLIP = {"left": "right", "right": "left", "Left": "Right", "Right": "Left"}

@@ -74,7 +74,8 @@ def encounter_cost(variant: str, minutes: float, model_id: str, prices: dict, me
         Line("DynamoDB", count("dynamodb", DYNAMODB_WRITES) * _price(prices, "dynamodb_on_demand_per_million_writes") / 1e6
              + count("dynamodb", DYNAMODB_READS) * _price(prices, "dynamodb_on_demand_per_million_reads") / 1e6,
              f"{count('dynamodb', DYNAMODB_WRITES):.2f} writes"),
-        Line("EventBridge", 0.0, "S3 and Step Functions events on the default bus are free"),
+        Line("EventBridge", count("events", {"PutEvents"}) * _price(prices, "eventbridge_custom_events_per_million") / 1e6,
+             f"{count('events', {'PutEvents'}):.2f} domain event puts; S3 and Step Functions events on the default bus are free"),
     ]  # fmt: skip
 
 

@@ -28,6 +28,7 @@ _UNITS = {
     "tablet": "tablet", "tablets": "tablet", "pill": "tablet", "pills": "tablet", "times": "times",
     "degree": "degree", "degrees": "degree",
 }  # fmt: skip
+UNIT_WORDS = frozenset(_UNITS)
 _SMALL = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
     "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
