@@ -6,7 +6,8 @@ the pinned versions, a CDK_CONTEXT_JSON in the environment), so an edit to any o
 An exclusive lock (fcntl, POSIX) means that of the processes asking at once (pytest-xdist workers,
 `make scan`) one synthesizes and the others wait for its result. The synth attaches the cdk-nag packs
 (stacks.app_factory.build_app) and fails on any unacknowledged finding, so a stale or non-compliant
-app never lands here. Treat the directory as read-only: copy it before changing anything in it.
+app never lands here. Treat the directory as read-only: copy it before changing anything in it. A new synth
+removes all but the three newest.
 
 `python -m tests.support.synth_cache` prints the directory (synthesizing it if need be).
 """
@@ -66,7 +67,27 @@ def cdk_out() -> Path:
                 partial.rename(target)  # whole or not at all
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
+            prune(CACHE, keep=KEEP)
     return target
+
+
+KEEP = 3  # synths of earlier sources kept (switching branches back and forth reuses them)
+
+
+def prune(cache: Path, keep: int) -> list[str]:
+    """Remove all but the `keep` newest synths (and their lock files); returns the digests removed. A synth
+    is named by its digest; a `.partial-` directory is one still being built, and is left alone."""
+    built = sorted(
+        (d for d in cache.iterdir() if d.is_dir() and ".partial-" not in d.name and (d / "manifest.json").is_file()),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
+    removed = []
+    for old in built[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+        (cache / f"{old.name}.lock").unlink(missing_ok=True)
+        removed.append(old.name)
+    return removed
 
 
 if __name__ == "__main__":
