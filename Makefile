@@ -117,7 +117,7 @@ lock:
 	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	(echo "# Every package make test installs, pinned (pip freeze of a working .venv). Regenerate with: make lock"; \
-		$(BIN)/pip freeze) > constraints.txt
+		$(BIN)/pip freeze --all --exclude pip) > constraints.txt
 	touch $(VENV)/.installed
 
 clean:
