@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
+from clinical import review as reviews
 from clinical.errors import ContractViolation
 from clinical.layout import note_key
 from clinical.notes import Note
@@ -226,6 +227,91 @@ def verify(ctx: click.Context, note_file: Path, transcript_file: Path, as_json: 
     click.echo(verification.as_json(checked) if as_json else verification.as_text(checked))
     if not all(statement.supported for statement in checked):
         ctx.exit(1)
+
+
+ONE_VARIANT = click.Choice(VARIANTS)
+
+
+def _reviewer(deployment) -> str:
+    """Who acts: the caller's AWS identity, as STS reports it (recorded with every review action)."""
+    return deployment.client("sts").get_caller_identity()["Arn"]
+
+
+@main.group()
+def review() -> None:
+    """The clinician's review of draft notes: what awaits review (sign and send back are top-level verbs)."""
+
+
+@review.command("list")
+@click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
+@click.option("--all", "everything", is_flag=True, help="Signed and sent-back reviews too.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def review_list(ctx: click.Context, variant: str, everything: bool, as_json: bool) -> None:
+    """Notes awaiting review, oldest first, with each one's deadline."""
+    found = []
+    for name in _variants(variant):
+        deployment = _deployment(ctx, name)
+        found += [(name, r) for r in reviews.reviews(deployment.client("s3"), deployment.bucket)]
+    shown = [(name, r) for name, r in found if everything or r.status == "AWAITING_REVIEW"]
+    if as_json:
+        _emit_json([r.model_dump(mode="json") for _name, r in shown])
+        return
+    if not shown:
+        click.echo("no notes awaiting review")
+    for name, record in shown:
+        click.echo(
+            f"{record.encounter_id}  {name:<13}  {record.status:<15}  opened {record.opened_at:%Y-%m-%d %H:%M}  "
+            f"due {record.due_at:%Y-%m-%d %H:%M} UTC  version {record.versions[-1].version}"
+        )
+
+
+def _edit(text: str) -> reviews.Edit:
+    target, sep, new = text.partition("=")
+    section, dot, index = target.partition(".")
+    if not sep or not dot or not index.isdigit():
+        raise BadInput(f"--edit {text!r}: write it SECTION.N=TEXT (plan.0 is the plan's first statement)")
+    return reviews.Edit(section=section, index=int(index), text=new)
+
+
+@main.command()
+@click.argument("encounter_id")
+@click.option("--variant", type=ONE_VARIANT, required=True, help="The deployment whose note is signed.")
+@click.option("--edit", "edits", multiple=True, help="SECTION.N=TEXT: the statement's new text (empty removes it).")
+@click.pass_context
+def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, ...]) -> None:
+    """Sign the note awaiting review, with edits; each edited statement is checked against the segments it
+    cites first. The signed note is written once (signed/<id>.json) and NoteSigned is put on the bus."""
+    deployment = _deployment(ctx, variant)
+    try:
+        signed = reviews.sign(
+            deployment.client("s3"),
+            deployment.bucket,
+            encounter_id,
+            clinician=_reviewer(deployment),
+            edits=[_edit(text) for text in edits],
+            bus=deployment.outputs.get("DomainEventBusName"),
+        )
+    except (reviews.ReviewRefused, ContractViolation) as error:
+        raise BadInput(f"{error.message} (nothing was changed)") from None
+    click.echo(f"signed {encounter_id} ({variant}): version {signed.version}, by {signed.signed_by}")
+
+
+@main.command("send-back")
+@click.argument("encounter_id")
+@click.option("--variant", type=ONE_VARIANT, required=True, help="The deployment whose note is sent back.")
+@click.option("--reason", required=True, help="Why the note needs a redraft (recorded with the review).")
+@click.pass_context
+def send_back(ctx: click.Context, encounter_id: str, variant: str, reason: str) -> None:
+    """Send the note awaiting review back, with the reason."""
+    deployment = _deployment(ctx, variant)
+    try:
+        record = reviews.send_back(
+            deployment.client("s3"), deployment.bucket, encounter_id, clinician=_reviewer(deployment), reason=reason
+        )
+    except (reviews.ReviewRefused, ContractViolation) as error:
+        raise BadInput(f"{error.message} (nothing was changed)") from None
+    click.echo(f"sent back {encounter_id} ({variant}) by {record.sent_back_by}: {record.reason}")
 
 
 @main.command("redrive")

@@ -28,6 +28,7 @@ from clinical.layout import (
     validate_encounter_id,
 )
 from clinical.objects import is_not_found
+from clinical.review import read_review
 from scribe.target import Deployment
 
 STAGES = ("received", "transcribing", "transcribed", "note written", "failed")
@@ -56,6 +57,8 @@ class EncounterStatus:
     evidence: list[str] = field(default_factory=list)
     services_asked: list[str] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)
+    # The note's review (clinical.review): status, deadline, version and who acted; None before a note.
+    review: dict | None = None
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -276,8 +279,21 @@ def _before_any_execution(deployment: Deployment, status: EncounterStatus) -> En
 def status_of(deployment: Deployment, encounter_id: str) -> EncounterStatus:
     validate_encounter_id(encounter_id)
     if deployment.variant == "orchestration":
-        return orchestration_status(deployment, encounter_id)
-    return choreography_status(deployment, encounter_id)
+        status = orchestration_status(deployment, encounter_id)
+    else:
+        status = choreography_status(deployment, encounter_id)
+    if status.stage == "note written" and (
+        found := read_review(deployment.client("s3"), deployment.bucket, encounter_id)
+    ):
+        record = found[0]
+        status.review = {
+            "status": record.status,
+            "due_at": record.due_at.isoformat(),
+            "version": record.versions[-1].version,
+            "by": record.signed_by or record.sent_back_by,
+            "reason": record.reason,
+        }
+    return status
 
 
 @dataclass

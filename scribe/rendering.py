@@ -27,6 +27,13 @@ def status_text(status: EncounterStatus) -> str:
         lines.append(
             f"  failure: {failure['error_type']} at stage {failure['stage']}{step}: {failure.get('message') or ''}"
         )
+    if status.review:
+        review = status.review
+        acted = f", by {review['by']}" if review.get("by") else ""
+        why = f": {review['reason']}" if review.get("reason") else ""
+        lines.append(
+            f"  review: {review['status']}, version {review['version']}, due {review['due_at'][:16].replace('T', ' ')} UTC{acted}{why}"
+        )
     lines.append("  evidence:")
     lines += [f"    {item}" for item in status.evidence]
     asked = ", ".join(status.services_asked)

@@ -72,6 +72,8 @@ class PipelineConfig:
     upload_grace_minutes: int = 15
     upload_window_hours: int = 24
     quota_wait_minutes: int = 180
+    # How long a draft note awaits a clinician's review.
+    review_window_hours: int = 72
     max_receive_count: int = 5
     oldest_message_alarm_seconds: int = 900
     powertools_layer_version: int = 27
@@ -103,6 +105,7 @@ class PipelineConfig:
             "upload_grace_minutes",
             "upload_window_hours",
             "quota_wait_minutes",
+            "review_window_hours",
             "oldest_message_alarm_seconds",
             "powertools_layer_version",
         ):

@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
-from clinical.prefixes import AUDIO_PREFIX, FAILURES_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
+from clinical.prefixes import AUDIO_PREFIX, FAILURES_PREFIX, NOTES_PREFIX, REVIEWS_PREFIX, TRANSCRIPTS_PREFIX
 from stacks.compliance import acknowledge
 from stacks.config import PipelineConfig
 from stacks.constructs.pipeline_function import PipelineFunction
@@ -175,6 +175,8 @@ class Permissions:
         self._objects(function, ["s3:GetObject"], AUDIO_PREFIX)
         self._objects(function, ["s3:GetObject"], TRANSCRIPTS_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], NOTES_PREFIX)
+        # Opens the note's review (clinical.review.open_review).
+        self._objects(function, ["s3:GetObject", "s3:PutObject"], REVIEWS_PREFIX)
         region, account = Aws.REGION, Aws.ACCOUNT_ID
         if config.is_inference_profile:
             resources = [

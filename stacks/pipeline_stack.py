@@ -73,6 +73,7 @@ class PipelineStack(Stack):
             "UPLOAD_GRACE_MINUTES": str(config.upload_grace_minutes),
             "UPLOAD_WINDOW_HOURS": str(config.upload_window_hours),
             "QUOTA_WAIT_MINUTES": str(config.quota_wait_minutes),
+            "REVIEW_WINDOW_HOURS": str(config.review_window_hours),
             "ENCOUNTER_BUCKET": self.bucket.bucket_name,
             "DOMAIN_EVENT_BUS": self.domain_event_bus_name,
             # Retries, backoff and timeouts (clinical.policy), as the state machine's Retry entries have them.

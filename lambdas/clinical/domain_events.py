@@ -23,8 +23,9 @@ from clinical.observability import logger
 SOURCE = "clinical-scribe"
 VERSION = "1"
 BUS_ENVIRONMENT = "DOMAIN_EVENT_BUS"
-NOTE_DRAFTED, NOTE_NEEDS_REVIEW, ENCOUNTER_FAILED = "NoteDrafted", "NoteNeedsReview", "EncounterFailed"
-DETAIL_TYPES = (NOTE_DRAFTED, NOTE_NEEDS_REVIEW, ENCOUNTER_FAILED)
+NOTE_DRAFTED, NOTE_NEEDS_REVIEW, NOTE_SIGNED = "NoteDrafted", "NoteNeedsReview", "NoteSigned"
+ENCOUNTER_FAILED = "EncounterFailed"
+DETAIL_TYPES = (NOTE_DRAFTED, NOTE_NEEDS_REVIEW, NOTE_SIGNED, ENCOUNTER_FAILED)
 
 
 def event_id(detail_type: str, *facts: str) -> str:
@@ -42,11 +43,11 @@ def detail(detail_type: str, *, encounter_id: str | None, variant: str, facts: t
     }
 
 
-def publish(events: list[tuple[str, dict]]) -> None:
-    """Put the events on the bus named by DOMAIN_EVENT_BUS (a deployment always sets it; without it, as in a
-    test of the domain alone, there is no bus and nothing is put). An entry EventBridge does not take is
-    DomainEventNotPublished: transient, so the step is retried and puts it again."""
-    bus = os.environ.get(BUS_ENVIRONMENT, "")
+def publish(events: list[tuple[str, dict]], bus: str | None = None) -> None:
+    """Put the events on `bus`, by default the one DOMAIN_EVENT_BUS names (a deployment's functions always
+    have it; without either, as in a test of the domain alone, there is no bus and nothing is put). An entry
+    EventBridge does not take is DomainEventNotPublished: transient, so the step is retried and puts it again."""
+    bus = bus or os.environ.get(BUS_ENVIRONMENT, "")
     if not bus or not events:
         return
     entries = [

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
-from clinical.prefixes import AUDIO_PREFIX, FAILURES_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
+from clinical.prefixes import (
+    AUDIO_PREFIX,
+    FAILURES_PREFIX,
+    NOTES_PREFIX,
+    REVIEWS_PREFIX,
+    SIGNED_PREFIX,
+    TRANSCRIPTS_PREFIX,
+)
 
 ENCOUNTER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 # File extension -> Transcribe Medical MediaFormat: the formats the medical API page lists. m4a, which
@@ -109,6 +116,18 @@ def transcript_key(encounter_id: str) -> str:
 
 def note_key(encounter_id: str) -> str:
     return f"{NOTES_PREFIX}{validate_encounter_id(encounter_id)}.json"
+
+
+def review_key(encounter_id: str) -> str:
+    return f"{REVIEWS_PREFIX}{validate_encounter_id(encounter_id)}.json"
+
+
+def note_version_key(encounter_id: str, version: int) -> str:
+    return f"{REVIEWS_PREFIX}{validate_encounter_id(encounter_id)}/v{version}.json"
+
+
+def signed_key(encounter_id: str) -> str:
+    return f"{SIGNED_PREFIX}{validate_encounter_id(encounter_id)}.json"
 
 
 def failure_key(encounter_id: str) -> str:

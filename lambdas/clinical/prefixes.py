@@ -6,4 +6,6 @@ AUDIO_PREFIX = "audio/"
 TRANSCRIPTS_PREFIX = "transcripts/"
 NOTES_PREFIX = "notes/"
 FAILURES_PREFIX = "failures/"
-DATA_PREFIXES = (AUDIO_PREFIX, TRANSCRIPTS_PREFIX, NOTES_PREFIX, FAILURES_PREFIX)
+REVIEWS_PREFIX = "reviews/"  # a note's review: reviews/<id>.json, and its edited versions reviews/<id>/v<n>.json
+SIGNED_PREFIX = "signed/"  # the signed note, written once: signed/<id>.json
+DATA_PREFIXES = (AUDIO_PREFIX, TRANSCRIPTS_PREFIX, NOTES_PREFIX, FAILURES_PREFIX, REVIEWS_PREFIX, SIGNED_PREFIX)

@@ -40,6 +40,8 @@ class PipelineSettings:
     policy: Policy = DEFAULT
     # The Transcribe job's Settings (TRANSCRIPTION_SETTINGS, clinical.transcription.job_settings).
     transcription_settings: dict = field(default_factory=dict)
+    # How long a draft note awaits the clinician's review (clinical.review).
+    review_window_hours: int = 72
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -70,6 +72,7 @@ class PipelineSettings:
             work_queue_url=env.get("WORK_QUEUE_URL", ""),
             policy=policy_from(env),
             transcription_settings=transcription_settings_from(env),
+            review_window_hours=integer("REVIEW_WINDOW_HOURS") if env.get("REVIEW_WINDOW_HOURS") else 72,
         )
 
 

@@ -32,6 +32,7 @@ from clinical.notes import (
 )
 from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.quarantine import quarantine
+from clinical.review import open_review
 from clinical.roles import SpeakerRole, assign_roles, needs_review
 from clinical.settings import PipelineSettings
 from clinical.templates import Template
@@ -114,8 +115,9 @@ class DraftedNote:
 @tracer.capture_method
 @content_free_errors
 def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> DraftedNote:
-    """Turn the encounter's transcript into a stored draft note, at most once per transcript. Only the
-    output of the encounter's own job is read: anything else there is quarantined (TranscriptNotFromJob)."""
+    """Turn the encounter's transcript into a stored draft note, at most once per transcript, and open its
+    review. Only the output of the encounter's own job is read: anything else there is quarantined
+    (TranscriptNotFromJob)."""
     audio_key = set_aside_unless_from_job(s3, transcribe, bucket=bucket, encounter_id=encounter_id, settings=settings)
     transcript = read_transcript(s3, bucket, transcript_key(encounter_id))
     digest = transcript_sha256(transcript.text)
@@ -124,6 +126,7 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         # Put its events again (same event ids): the delivery that wrote it may have failed before they were put.
         if (stored := stored_note(s3, bucket, encounter_id)) is not None:
+            open_review(s3, bucket, stored, window_hours=settings.review_window_hours)
             publish(note_events(stored))
         return DraftedNote(key=note_key(encounter_id), written=False, transcript_sha256=digest)
     note = note_from_transcript(
@@ -150,7 +153,9 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
                 },
             )
         clear_failure(s3, bucket, encounter_id)
-    publish(note_events(note if written else stored_note(s3, bucket, encounter_id) or note))
+    stored = note if written else stored_note(s3, bucket, encounter_id) or note
+    open_review(s3, bucket, stored, window_hours=settings.review_window_hours)
+    publish(note_events(stored))
     return DraftedNote(key=note_key(encounter_id), written=written, transcript_sha256=digest)
 
 

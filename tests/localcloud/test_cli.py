@@ -296,3 +296,39 @@ def test_a_region_in_aws_region_alone_is_used(monkeypatch):
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     assert Target().client("s3").meta.region_name == "eu-west-1"
+
+
+def test_a_clinician_reviews_edits_and_signs_in_both_variants_once(cloud, tmp_path):
+    """Draft, review list, sign with an edit (re-checked), NoteSigned on each variant's bus, status SIGNED; a
+    second signature and an edit that says what the transcript does not are refused, changing nothing."""
+    from tests.support.domain_events import contract_errors, received, subscribe
+
+    events, sqs = cloud.client("events"), cloud.client("sqs")
+    urls = {
+        stack: subscribe(events, sqs, cloud.outputs[stack]["DomainEventBusName"], f"signed-{stack}") for stack in STACKS
+    }
+    scribe("upload", dictation(tmp_path, "enc-7.wav"))
+    cloud.run_until_quiet()
+    listed = scribe("review", "list").output
+    assert listed.count("enc-7") == 2 and "AWAITING_REVIEW" in listed and "due " in listed
+    for stack, variant in zip(STACKS, ("choreography", "orchestration"), strict=True):
+        note = json.loads(scribe("note", "enc-7", "--variant", variant, "--json").output)
+        plan = next(s for s in note["sections"] if s["name"] == "plan")
+        refused = scribe("sign", "enc-7", "--variant", variant, "--edit", "plan.0=Start warfarin 5 mg.", exit_code=2)
+        assert "the medication warfarin is not in its evidence (nothing was changed)" in refused.output
+        assert keys(cloud, stack, "signed/") == []
+        text = plan["statements"][0]["text"].removeprefix("[local note model] ")
+        signed = scribe("sign", "enc-7", "--variant", variant, "--edit", f"plan.0={text}")
+        assert f"signed enc-7 ({variant}): version 2, by arn:aws:" in signed.output
+        again = scribe("sign", "enc-7", "--variant", variant, exit_code=2)
+        assert "encounter enc-7 is SIGNED, not awaiting review (nothing was changed)" in again.output
+        assert keys(cloud, stack, "signed/") == ["signed/enc-7.json"]
+        status = json.loads(scribe("status", "enc-7", "--variant", variant, "--json").output)[0]
+        assert status["review"]["status"] == "SIGNED" and status["review"]["version"] == 2
+        kinds = {}
+        for event in received(sqs, urls[stack]):
+            assert contract_errors(event) == [], event["detail-type"]
+            kinds[event["detail-type"]] = event["detail"]
+        assert kinds["NoteSigned"]["edited_statements"] == 1 and kinds["NoteSigned"]["note_version"] == 2
+        assert text not in json.dumps(kinds)
+    assert "no notes awaiting review" in scribe("review", "list").output

@@ -17,7 +17,12 @@ def test_an_upload_becomes_a_transcript_and_a_draft_note(local_cloud, stack):
     local_cloud.transcribe.register(AUDIO, DICTATION)
     upload(local_cloud, stack, "audio/enc-1.wav", AUDIO)
     local_cloud.run_until_quiet()
-    assert keys(local_cloud, stack) == ["audio/enc-1.wav", "notes/enc-1.json", "transcripts/enc-1.json"]
+    assert keys(local_cloud, stack) == [
+        "audio/enc-1.wav",
+        "notes/enc-1.json",
+        "reviews/enc-1.json",
+        "transcripts/enc-1.json",
+    ]
     transcript = read_json(local_cloud, stack, "transcripts/enc-1.json")
     assert transcript["results"]["transcripts"][0]["transcript"] == DICTATION
     # A CONVERSATION job with speaker labels (both variants' Settings): numbered segments, each with its speaker.

@@ -6,11 +6,12 @@ import json
 import pytest
 
 from clinical.layout import ENCOUNTER_ID_PATTERN
+from clinical.prefixes import DATA_PREFIXES
 from tests.localcloud.conftest import keys, read_json, upload
 
 STACK = "ClinicalScribeOrchestration"
 AUDIO = b"RIFF....WAVEfmt local test dictation"
-LAYOUT_PREFIXES = ("audio/", "transcripts/", "notes/", "failures/")
+LAYOUT_PREFIXES = DATA_PREFIXES
 
 
 def start_by_hand(cloud, name: str, execution_input: dict) -> None:
@@ -22,7 +23,8 @@ def start_by_hand(cloud, name: str, execution_input: dict) -> None:
 def outside_the_layout(cloud) -> list[str]:
     def in_layout(key: str) -> bool:
         prefix, _, name = key.partition("/")
-        stem = name.rpartition(".")[0]
+        first = name.split("/", 1)[0]  # reviews/<id>/v<n>.json: a version of <id>'s note
+        stem = first.rpartition(".")[0] or first
         return f"{prefix}/" in LAYOUT_PREFIXES and (
             bool(ENCOUNTER_ID_PATTERN.fullmatch(stem)) or stem.startswith(("_quarantine-", "_rejected-"))
         )

@@ -1,0 +1,110 @@
+"""A clinician's review: the draft step opens it; sign (with edits, re-checked) once, or send back with a
+reason; every refused action changes nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from choreography import write_note
+from clinical.review import Edit, ReviewRefused, read_review, reviews, send_back, sign
+from tests.support.events import object_created, sqs_event
+from tests.unit.conftest import BUCKET, converse_answer
+
+DR = "arn:aws:sts::123456789012:assumed-role/clinician/dr-lee"
+
+
+@pytest.fixture
+def drafted(cloud, lambda_context):
+    """enc-0001's note drafted by the pipeline, its review open."""
+    cloud.put_transcript("enc-0001")
+    cloud.model_answers(converse_answer())
+    write_note.handler(sqs_event(object_created(BUCKET, "transcripts/enc-0001.json")), lambda_context)
+    return cloud
+
+
+def snapshot(cloud) -> dict:
+    return {key: cloud.read_json(key) for prefix in ("reviews/", "signed/", "notes/") for key in cloud.keys(prefix)}
+
+
+def test_the_draft_step_opens_the_review_with_its_deadline(drafted):
+    record, _ = read_review(drafted.s3, BUCKET, "enc-0001")
+    assert (record.status, [v.version for v in record.versions]) == ("AWAITING_REVIEW", [1])
+    assert record.due_at - record.opened_at == timedelta(hours=72)
+    assert [r.encounter_id for r in reviews(drafted.s3, BUCKET)] == ["enc-0001"]
+
+
+def test_signing_with_an_edit_keeps_the_draft_writes_a_version_and_the_signed_note_once(drafted):
+    before = drafted.read_json("notes/enc-0001.json")
+    signed = sign(
+        drafted.s3,
+        BUCKET,
+        "enc-0001",
+        clinician=DR,
+        edits=[Edit(section="plan", index=0, text="Amoxicillin; chest X-ray.")],
+    )
+    assert (signed.version, signed.signed_by) == (2, DR)
+    assert drafted.read_json("notes/enc-0001.json") == before, "the draft is kept as it was"
+    assert (
+        drafted.read_json("reviews/enc-0001/v2.json")["sections"][3]["statements"][0]["text"]
+        == "Amoxicillin; chest X-ray."
+    )
+    record, _ = read_review(drafted.s3, BUCKET, "enc-0001")
+    assert (record.status, record.signed_by, record.versions[-1].edited) == ("SIGNED", DR, ["plan.0"])
+    assert drafted.read_json("signed/enc-0001.json")["note"]["sections"][3]["statements"][0]["evidence"] == [4]
+
+
+@pytest.mark.parametrize(
+    ("action", "says"),
+    [
+        (lambda c: sign(c.s3, BUCKET, "enc-0009", clinician=DR), "encounter enc-0009 has no note awaiting review"),
+        (lambda c: sign(c.s3, BUCKET, "enc-0001", clinician=DR, edits=[Edit(section="plan", index=7, text="x")]),
+         "the note has no statement plan.7"),
+        (lambda c: sign(c.s3, BUCKET, "enc-0001", clinician=DR, edits=[Edit(section="assessment", index=0, text=" ")]),
+         "an edit may not empty the section assessment: send the note back instead"),
+        (lambda c: sign(c.s3, BUCKET, "enc-0001", clinician=DR, edits=[Edit(section="plan", index=0, text="Warfarin 5 mg.")]),
+         "the edited statement plan.0 is not supported by the segments it cites: the medication warfarin is not in its evidence"),
+        (lambda c: sign(c.s3, BUCKET, "enc-0001", clinician=" "), "a signature needs the clinician's identity"),
+        (lambda c: send_back(c.s3, BUCKET, "enc-0001", clinician=DR, reason="  "), "sending a note back needs a reason"),
+        (lambda c: sign(c.s3, BUCKET, "enc-0001", clinician=DR, now=datetime.now(UTC) + timedelta(hours=73)),
+         "the review of encounter enc-0001 expired at"),
+    ],
+)  # fmt: skip
+def test_a_refused_action_says_why_in_one_line_and_changes_nothing(drafted, action, says):
+    before = snapshot(drafted)
+    with pytest.raises(ReviewRefused) as refused:
+        action(drafted)
+    assert refused.value.message.startswith(says) and "\n" not in refused.value.message
+    assert snapshot(drafted) == before
+
+
+def test_a_second_signature_and_a_send_back_after_signing_are_refused(drafted):
+    sign(drafted.s3, BUCKET, "enc-0001", clinician=DR)
+    before = snapshot(drafted)
+    for action in (
+        lambda: sign(drafted.s3, BUCKET, "enc-0001", clinician="someone else"),
+        lambda: send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason="late change"),
+    ):
+        with pytest.raises(ReviewRefused, match="is SIGNED, not awaiting review"):
+            action()
+    assert snapshot(drafted) == before
+
+
+def test_s3_itself_refuses_a_second_signed_note(drafted, monkeypatch):
+    """Two signers racing past the status check: the conditional write lets one signed note land."""
+    sign(drafted.s3, BUCKET, "enc-0001", clinician=DR)
+    from clinical import review
+
+    record, etag = read_review(drafted.s3, BUCKET, "enc-0001")
+    monkeypatch.setattr(review, "_awaiting", lambda *a: (record.model_copy(update={"status": "AWAITING_REVIEW"}), etag))
+    with pytest.raises(ReviewRefused, match="already signed"):
+        sign(drafted.s3, BUCKET, "enc-0001", clinician="someone else")
+    assert drafted.read_json("signed/enc-0001.json")["signed_by"] == DR
+
+
+def test_a_note_sent_back_records_who_and_why(drafted):
+    record = send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason="wrong patient context")
+    assert (record.status, record.reason, record.sent_back_by) == ("SENT_BACK", "wrong patient context", DR)
+    assert json.loads(json.dumps(drafted.keys("signed/"))) == []
