@@ -19,7 +19,7 @@ from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoR
 
 from clinical import review as reviews
 from clinical.errors import ContractViolation
-from clinical.layout import note_key
+from clinical.layout import note_key, signed_key
 from clinical.notes import Note
 from clinical.templates import DEFAULT_TEMPLATE, templates
 from scribe import cost as cost_model
@@ -312,6 +312,26 @@ def send_back(ctx: click.Context, encounter_id: str, variant: str, reason: str) 
     except (reviews.ReviewRefused, ContractViolation) as error:
         raise BadInput(f"{error.message} (nothing was changed)") from None
     click.echo(f"sent back {encounter_id} ({variant}) by {record.sent_back_by}: {record.reason}")
+
+
+@main.command()
+@click.argument("encounter_id")
+@click.option("--variant", type=ONE_VARIANT, required=True, help="The deployment whose signed note is exported.")
+@click.option("--fhir", "as_fhir", is_flag=True, required=True, help="As a FHIR R4 DocumentReference (the one format).")
+@click.option("--patient", required=True, help="The patient's FHIR reference in your record, e.g. Patient/123.")
+@click.pass_context
+def export(ctx: click.Context, encounter_id: str, variant: str, as_fhir: bool, patient: str) -> None:
+    """Print the encounter's signed note as a FHIR R4 DocumentReference (validated with fhir.resources)."""
+    from scribe import fhir  # loads the FHIR models only for this command
+
+    deployment = _deployment(ctx, variant)
+    document = encounters.read_json(deployment, signed_key(encounter_id))
+    if document is None:
+        raise Failed(f"encounter {encounter_id} has no signed note in {variant}: see `scribe review list`")
+    try:
+        _emit_json(fhir.document_reference(reviews.SignedNote.model_validate(document), patient=patient))
+    except fhir.ExportError as error:
+        raise BadInput(str(error)) from None
 
 
 @main.command("redrive")

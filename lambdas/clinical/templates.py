@@ -54,6 +54,8 @@ class Template:
     title: str
     version: str  # the prompt version the note's provenance records
     sections: tuple[Section, ...]
+    # The note's kind in LOINC (the FHIR DocumentReference.type of its export): code and display.
+    loinc: tuple[str, str] = ("11506-3", "Progress note")
 
     @property
     def section_names(self) -> tuple[str, ...]:
@@ -100,7 +102,8 @@ def templates() -> dict[str, Template]:
         if entry.name.endswith(".json"):
             data = json.loads(entry.read_text())
             sections = tuple(Section(**section) for section in data["sections"])
-            found[data["name"]] = Template(data["name"], data["title"], data["version"], sections)
+            loinc = (data["loinc"]["code"], data["loinc"]["display"])
+            found[data["name"]] = Template(data["name"], data["title"], data["version"], sections, loinc)
     return found
 
 

@@ -330,5 +330,11 @@ def test_a_clinician_reviews_edits_and_signs_in_both_variants_once(cloud, tmp_pa
             assert contract_errors(event) == [], event["detail-type"]
             kinds[event["detail-type"]] = event["detail"]
         assert kinds["NoteSigned"]["edited_statements"] == 1 and kinds["NoteSigned"]["note_version"] == 2
+        exported = json.loads(
+            scribe("export", "enc-7", "--variant", variant, "--fhir", "--patient", "Patient/42").output
+        )
+        assert (exported["docStatus"], exported["subject"]["reference"]) == ("final", "Patient/42")
         assert text not in json.dumps(kinds)
     assert "no notes awaiting review" in scribe("review", "list").output
+    unsigned = scribe("export", "enc-8", "--variant", "choreography", "--fhir", "--patient", "Patient/42", exit_code=1)
+    assert "encounter enc-8 has no signed note in choreography" in unsigned.output
