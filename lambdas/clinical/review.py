@@ -191,7 +191,14 @@ def sign(s3, bucket: str, encounter_id: str, *, clinician: str, edits: list[Edit
                     )
     version = record.versions[-1].version + (1 if changed else 0)
     if changed:
-        _write(s3, bucket, note_version_key(encounter_id, version), note, {"IfNoneMatch": "*"})
+        try:
+            _write(s3, bucket, note_version_key(encounter_id, version), note, {"IfNoneMatch": "*"})
+        except ClientError as error:
+            if lost_the_race(error):
+                raise ReviewRefused(
+                    f"version {version} of encounter {encounter_id}'s note exists already: list it and retry"
+                ) from None
+            raise
         record.versions.append(NoteVersion(version=version, by=clinician, at=now, edited=changed))
     signed = SignedNote(encounter_id=encounter_id, version=version, signed_by=clinician, signed_at=now, note=note)
     try:

@@ -108,3 +108,10 @@ def test_a_note_sent_back_records_who_and_why(drafted):
     record = send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason="wrong patient context")
     assert (record.status, record.reason, record.sent_back_by) == ("SENT_BACK", "wrong patient context", DR)
     assert json.loads(json.dumps(drafted.keys("signed/"))) == []
+
+
+def test_an_edit_whose_version_a_stopped_attempt_left_is_refused_not_overwritten(drafted):
+    drafted.s3.put_object(Bucket=BUCKET, Key="reviews/enc-0001/v2.json", Body=b"{}")
+    with pytest.raises(ReviewRefused, match="version 2 of encounter enc-0001's note exists already"):
+        sign(drafted.s3, BUCKET, "enc-0001", clinician=DR, edits=[Edit(section="plan", index=0, text="Rest.")])
+    assert drafted.read_json("reviews/enc-0001/v2.json") == {} and drafted.keys("signed/") == []
