@@ -77,6 +77,13 @@ def tagged_segments(src: str, label_of_tag: dict[str, str]) -> list[Segment]:
     return segments
 
 
+def shuffled_labels(encounter: Encounter, seed: int) -> dict[str, str]:
+    """Tag -> speaker label, spk_0 and spk_1 in a seeded random order, so a label's number says nothing."""
+    labels = ["spk_0", "spk_1"]
+    random.Random(f"{seed}:{encounter.file}").shuffle(labels)  # noqa: S311 - a reproducible shuffle
+    return dict(zip(ROLE_OF_TAG, labels, strict=True))
+
+
 def swapped_tags() -> dict[str, str]:
     return json.loads(CORRECTIONS.read_text())["swapped_tags"]
 
@@ -99,9 +106,7 @@ def speaker_roles(encounters: list[Encounter], seed: int = 7, swapped: dict[str,
     swapped = swapped_tags() if swapped is None else swapped
     figures = RoleFigures()
     for encounter in encounters:
-        labels = ["spk_0", "spk_1"]
-        random.Random(f"{seed}:{encounter.file}").shuffle(labels)  # noqa: S311 - a reproducible shuffle
-        label_of_tag = dict(zip(ROLE_OF_TAG, labels, strict=True))
+        label_of_tag = shuffled_labels(encounter, seed)
         roles = assign_roles(tagged_segments(encounter.src, label_of_tag))
         found = {role.speaker_label: role.role for role in roles}
         published = {label_of_tag[tag]: role for tag, role in ROLE_OF_TAG.items()}
@@ -242,9 +247,7 @@ def evidence_links(encounters: list[Encounter], bedrock, model_id: str, seed: in
 
     figures = EvidenceFigures()
     for encounter in encounters:
-        labels = ["spk_0", "spk_1"]
-        random.Random(f"{seed}:{encounter.file}").shuffle(labels)  # noqa: S311 - a reproducible shuffle
-        label_of_tag = dict(zip(ROLE_OF_TAG, labels, strict=True))
+        label_of_tag = shuffled_labels(encounter, seed)
         tagged = " ".join(
             f"[{segment.speaker}] {segment.text}" for segment in tagged_segments(encounter.src, label_of_tag)
         )

@@ -33,7 +33,7 @@ class ExportError(ValueError):
     """An export that cannot be made; the message says why in one line."""
 
 
-def note_text(signed: SignedNote) -> str:
+def attachment_text(signed: SignedNote) -> str:
     note = signed.note
     lines = [template_named(note.template).title, ""]
     for section in note.sections:
@@ -75,7 +75,7 @@ def document_reference(signed: SignedNote, *, patient: str) -> dict:
                     "attachment": {
                         "contentType": "text/plain; charset=utf-8",
                         "language": "en",
-                        "data": base64.b64encode(note_text(signed).encode()).decode(),
+                        "data": base64.b64encode(attachment_text(signed).encode()).decode(),
                         "title": f"{template.title} (version {signed.version})",
                         "creation": signed.signed_at.isoformat(),
                     }

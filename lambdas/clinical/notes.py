@@ -13,9 +13,9 @@ from clinical.domain_events import NOTE_DRAFTED, NOTE_NEEDS_REVIEW, detail
 from clinical.drafting import Draft, ModelCall
 from clinical.errors import NoteWriteConflict, StoredNoteInvalid
 from clinical.layout import note_key
-from clinical.objects import is_not_found, lost_the_race
+from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
-from clinical.roles import REVIEW_BELOW
+from clinical.roles import needs_review
 from clinical.templates import CitedStatement, ClinicalOrder, Template
 
 SCHEMA_VERSION = "2"
@@ -75,6 +75,10 @@ class Note(BaseModel):
     speakers: list[Speaker] = Field(default_factory=list)
     flagged: list[FlaggedStatement] = Field(default_factory=list)
 
+    @property
+    def statement_count(self) -> int:
+        return sum(len(section.statements) for section in self.sections)
+
 
 class StoredNote(BaseModel):
     """What the writer reads of a stored note, of any schema version: whose transcript it was drafted from."""
@@ -95,12 +99,9 @@ def transcript_sha256(text: str) -> str:
 def read_note(s3, bucket: str, encounter_id: str) -> tuple[StoredNote, str] | None:
     """The stored note's origin (any schema version: a note of an earlier schema is replaced like any other)
     and its ETag, or None."""
-    try:
-        response = s3.get_object(Bucket=bucket, Key=note_key(encounter_id))
-    except ClientError as error:
-        if is_not_found(error):
-            return None
-        raise
+    response = get_if_present(s3, bucket, note_key(encounter_id))
+    if response is None:
+        return None
     try:
         note = StoredNote.model_validate_json(response["Body"].read())
     except ValidationError:
@@ -111,14 +112,11 @@ def read_note(s3, bucket: str, encounter_id: str) -> tuple[StoredNote, str] | No
 
 def stored_note(s3, bucket: str, encounter_id: str) -> Note | None:
     """The encounter's stored note in this schema (None: no note, or one of an earlier schema)."""
+    response = get_if_present(s3, bucket, note_key(encounter_id))
+    if response is None:
+        return None
     try:
-        body = s3.get_object(Bucket=bucket, Key=note_key(encounter_id))["Body"].read()
-    except ClientError as error:
-        if is_not_found(error):
-            return None
-        raise
-    try:
-        return Note.model_validate_json(body)
+        return Note.model_validate_json(response["Body"].read())
     except ValidationError:
         return None
 
@@ -132,9 +130,9 @@ def note_events(note: Note) -> list[tuple[str, dict]]:
         "prompt_version": provenance.prompt_version,
         "transcript_sha256": provenance.transcript_sha256,
         "status": note.status,
-        "statements": sum(len(section.statements) for section in note.sections),
+        "statements": note.statement_count,
         "flagged_statements": len(note.flagged),
-        "uncertain_speakers": any(speaker.confidence < REVIEW_BELOW for speaker in note.speakers),
+        "uncertain_speakers": needs_review(note.speakers),
     }
     kinds = [NOTE_DRAFTED] + ([NOTE_NEEDS_REVIEW] if note.status == "needs_review" else [])
     return [

@@ -28,6 +28,16 @@ def keys_under(s3, bucket: str, prefix: str) -> set[str]:
     return keys
 
 
+def get_if_present(s3, bucket: str, key: str) -> dict | None:
+    """GetObject's response for the key, or None when there is no object there."""
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if is_not_found(error):
+            return None
+        raise
+
+
 def object_exists(s3, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)

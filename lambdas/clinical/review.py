@@ -21,7 +21,7 @@ from clinical.domain_events import NOTE_SIGNED, detail, publish
 from clinical.errors import PipelineError
 from clinical.layout import note_key, note_version_key, review_key, signed_key, transcript_key
 from clinical.notes import Note, stored_note
-from clinical.objects import is_not_found, lost_the_race
+from clinical.objects import get_if_present, lost_the_race
 from clinical.prefixes import REVIEWS_PREFIX
 from clinical.transcription import read_transcript
 
@@ -81,12 +81,9 @@ class Edit(BaseModel):
 
 
 def read_review(s3, bucket: str, encounter_id: str) -> tuple[ReviewRecord, str] | None:
-    try:
-        found = s3.get_object(Bucket=bucket, Key=review_key(encounter_id))
-    except ClientError as error:
-        if is_not_found(error):
-            return None
-        raise
+    found = get_if_present(s3, bucket, review_key(encounter_id))
+    if found is None:
+        return None
     return ReviewRecord.model_validate_json(found["Body"].read()), found["ETag"]
 
 
@@ -224,7 +221,7 @@ def _signed_event(signed: SignedNote, record: ReviewRecord, edited_statements: i
             signed_key=signed_key(signed.encounter_id),
             note_version=signed.version,
             edited_statements=edited_statements,
-            statements=sum(len(section.statements) for section in signed.note.sections),
+            statements=signed.note.statement_count,
             template=signed.note.template,
             transcript_sha256=record.transcript_sha256,
         ),

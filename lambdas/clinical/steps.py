@@ -126,8 +126,7 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         # Put its events again (same event ids): the delivery that wrote it may have failed before they were put.
         if (stored := stored_note(s3, bucket, encounter_id)) is not None:
-            open_review(s3, bucket, stored, window_hours=settings.review_window_hours)
-            publish(note_events(stored))
+            announce(s3, bucket, stored, settings)
         return DraftedNote(key=note_key(encounter_id), written=False, transcript_sha256=digest)
     note = note_from_transcript(
         bedrock,
@@ -153,10 +152,15 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
                 },
             )
         clear_failure(s3, bucket, encounter_id)
-    stored = note if written else stored_note(s3, bucket, encounter_id) or note
-    open_review(s3, bucket, stored, window_hours=settings.review_window_hours)
-    publish(note_events(stored))
+    announce(s3, bucket, note if written else stored_note(s3, bucket, encounter_id) or note, settings)
     return DraftedNote(key=note_key(encounter_id), written=written, transcript_sha256=digest)
+
+
+def announce(s3, bucket: str, note: Note, settings: PipelineSettings) -> None:
+    """What follows a stored note, again on every delivery (both are idempotent): its review is opened, and
+    its domain events put."""
+    open_review(s3, bucket, note, window_hours=settings.review_window_hours)
+    publish(note_events(note))
 
 
 def note_from_transcript(bedrock, transcript: Transcript, template: Template, *, model_id: str, encounter_id: str,

@@ -80,13 +80,17 @@ def check_audio_object(s3, bucket: str, upload: AudioUpload) -> AudioUpload:
     head = _head_audio(s3, bucket, upload.key)
     if head["ContentLength"] == 0:
         raise EmptyAudio("the uploaded audio object is empty (0 bytes)")
-    template_named(head.get("Metadata", {}).get(TEMPLATE_METADATA))
+    _template_of(head)
     return replace(upload, uploaded_at=head["LastModified"])
 
 
 def upload_template(s3, bucket: str, audio_key: str) -> Template:
     """The note template the encounter's upload asked for (its x-amz-meta-template), else the default."""
-    return template_named(_head_audio(s3, bucket, audio_key).get("Metadata", {}).get(TEMPLATE_METADATA))
+    return _template_of(_head_audio(s3, bucket, audio_key))
+
+
+def _template_of(head: dict) -> Template:
+    return template_named(head.get("Metadata", {}).get(TEMPLATE_METADATA))
 
 
 def claimed_by_another_upload(upload: AudioUpload, claim_key: str, claimed_at: datetime) -> EncounterIdInUse | None:
