@@ -45,6 +45,7 @@ from localcloud.bedrock_converse import local_converse
 from localcloud.cloudformation_shims import (
     apply_resource_policies,
     complete_stack,
+    event_buses_referenced_by_name,
     names_from_logical_ids,
     outputs_after_change_sets,
     state_machines_in_the_interpreter,
@@ -264,6 +265,7 @@ class LocalCloud:
         enter(self.transcribe.installed())
         enter(outputs_after_change_sets())
         enter(names_from_logical_ids())
+        enter(event_buses_referenced_by_name())
         enter(self.operations.counting())
         enter(self.access.enforced())
         enter(deliveries_as_eventbridge(self.access))

@@ -174,6 +174,15 @@ def complete_stack(cloudformation, s3, cloudwatch, stack_name: str, template: di
 
 
 @contextlib.contextmanager
+def event_buses_referenced_by_name() -> Iterator[None]:
+    """CloudFormation's Ref of an AWS::Events::EventBus is the bus's name. moto's EventBus has no
+    physical_resource_id, so moto resolves the Ref to the bus object itself (and a function environment
+    holding it cannot be serialized): give it one."""
+    with moto_patches.add("moto.events.models.EventBus.physical_resource_id", property(lambda bus: bus.name)):
+        yield
+
+
+@contextlib.contextmanager
 def names_from_logical_ids() -> Iterator[None]:
     """moto suffixes generated physical names (bucket names among them) at random; derive the suffix
     from the stack and logical id instead, so every deployment of a template names its resources alike

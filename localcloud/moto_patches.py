@@ -140,6 +140,12 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         "cloudformation",
+        "cloudformation_shims.event_buses_referenced_by_name",
+        "moto.events.models.EventBus.physical_resource_id",
+        "add",
+    ),
+    Patch(
+        "cloudformation",
         "cloudformation_shims.names_from_logical_ids",
         "moto.cloudformation.parsing.generate_resource_name",
         "replace",

@@ -33,23 +33,18 @@ class PipelineStack(Stack):
         self.undelivered = dead_letter_queue(self, "EventDeliveryDlq", self.foundation)
         # The domain events (clinical.domain_events) on the deployment's own bus, encrypted with its key; an
         # event the bus cannot encrypt or decrypt goes to the bus's DLQ, which has an alarm like every DLQ.
-        # Its name and ARN are written out rather than referenced: the local cloud (moto 5.2.5) resolves a Ref
-        # to an AWS::Events::EventBus as an object, not its name.
-        self.domain_event_bus_name = f"{self.stack_name}-domain"
-        self.domain_event_bus_arn = (
-            f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/{self.domain_event_bus_name}"
-        )
         undecryptable = dead_letter_queue(self, "DomainEventsDlq", self.foundation)
         # The L1 bus: the L2's key statement conditions EventBridge's key use on aws:SourceAccount, which its
         # KMS requests do not carry. The key already lets EventBridge encrypt and decrypt (for the encrypted
         # queues it delivers to); a bus also needs DescribeKey, which EventBridge calls to check the key.
-        events.CfnEventBus(
+        bus = events.CfnEventBus(
             self,
             "DomainEvents",
-            name=self.domain_event_bus_name,
+            name=f"{self.stack_name}-domain",
             kms_key_identifier=self.foundation.key.key_arn,
             dead_letter_config=events.CfnEventBus.DeadLetterConfigProperty(arn=undecryptable.queue_arn),
         )
+        self.domain_event_bus_name, self.domain_event_bus_arn = bus.ref, bus.attr_arn
         self.foundation.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="EventBridgeChecksTheDomainEventBusKey",

@@ -47,6 +47,7 @@ ARN_FORMATS = {
     "AWS::StepFunctions::StateMachine": "arn:aws:states:{region}:{account}:stateMachine:{name}",
     "AWS::DynamoDB::Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
     "AWS::Events::Rule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "AWS::Events::EventBus": "arn:aws:events:{region}:{account}:event-bus/{name}",
 }
 # Types whose Ref is their ARN; a queue's Ref is its URL; the others' Ref is their name.
 REF_IS_ARN = {"AWS::SNS::Topic", "AWS::StepFunctions::StateMachine"}
