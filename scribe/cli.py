@@ -237,9 +237,37 @@ def _reviewer(deployment) -> str:
     return deployment.client("sts").get_caller_identity()["Arn"]
 
 
-@main.group()
-def review() -> None:
-    """The clinician's review of draft notes: what awaits review (sign and send back are top-level verbs)."""
+@main.group(invoke_without_command=True)
+@click.option("--local", "serve_local", is_flag=True, help="Serve the review page against the local cloud.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Loopback port (0: free).")
+@click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
+@click.pass_context
+def review(ctx: click.Context, serve_local: bool, port: int, variant: str) -> None:
+    """The clinician's review of draft notes. `scribe review --local` serves the review page (worklist, note
+    beside its transcript, sign / edit / send back) on loopback until Ctrl-C; `review list` lists in the
+    terminal (sign and send back are top-level verbs)."""
+    if serve_local:
+        ctx.obj["local"] = True
+    if ctx.invoked_subcommand is not None:
+        return
+    if not ctx.obj["local"]:
+        # Unauthenticated on loopback, it acts as your AWS identity: on AWS the page belongs behind Cognito.
+        raise BadInput("the review page serves the local cloud only: `scribe review --local` (docs/scribe.md)")
+    from scribe import review_page  # the page's server only for this command
+
+    desk = review_page.ReviewDesk({name: _deployment(ctx, name) for name in _variants(variant)})
+    review_page.domain_clients_follow(_target(ctx))
+    try:
+        server = review_page.review_server(desk, port)
+    except OSError as error:
+        raise Failed(f"cannot serve on 127.0.0.1:{port}: {error.strerror} (choose another with --port)") from None
+    click.echo(f"review page on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops it)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.server_close()
 
 
 @review.command("list")
