@@ -1,0 +1,118 @@
+"""A clinician at the review page, in a real browser, against both variants on the local cloud: the worklist,
+a note beside its transcript, a statement's evidence highlighted, an edit, a signature; and a refused action
+that shows its reason and changes nothing."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import SAMPLE
+from tests.localcloud.conftest import STACKS, keys, read_json, upload
+from tests.support.domain_events import contract_errors, received, subscribe
+
+CHOREOGRAPHY, ORCHESTRATION = STACKS
+HIGHLIGHTED = re.compile(r"\bhighlighted\b")
+# `make screenshot` sets it: the note view with a statement's evidence highlighted, for the README.
+SCREENSHOT = os.environ.get("REVIEW_PAGE_SCREENSHOT")
+
+
+def drafted(cloud, encounter_id: str, stacks=STACKS) -> None:
+    for stack in stacks:
+        upload(cloud, stack, f"audio/{encounter_id}.wav", SAMPLE.read_bytes())
+    cloud.run_until_quiet()
+
+
+def plan_statement(cloud, stack: str, encounter_id: str, index: int = 0) -> dict:
+    note = read_json(cloud, stack, f"notes/{encounter_id}.json")
+    return next(s for s in note["sections"] if s["name"] == "plan")["statements"][index]
+
+
+def review_versions(cloud, stack: str, encounter_id: str) -> list[str]:
+    listing = cloud.client("s3").list_object_versions(
+        Bucket=cloud.outputs[stack]["EncounterBucketName"], Prefix=f"reviews/{encounter_id}"
+    )
+    return sorted(version["VersionId"] for version in listing.get("Versions", []))
+
+
+def test_a_clinician_reads_the_evidence_edits_a_statement_and_signs(cloud, review_page, page: Page):
+    """GIVEN knee-followup drafted in both variants, WHEN the clinician opens choreography's note from the
+    worklist, clicks the plan's first statement, edits it and signs, THEN its segments were highlighted, the
+    signed note holds the edit, NoteSigned is on the bus, and the worklist keeps orchestration's."""
+    events, sqs = cloud.client("events"), cloud.client("sqs")
+    bus = subscribe(events, sqs, cloud.outputs[CHOREOGRAPHY]["DomainEventBusName"], "review-page-bus")
+    drafted(cloud, "knee-followup")
+    plan = plan_statement(cloud, CHOREOGRAPHY, "knee-followup")
+    edited = plan["text"].removeprefix("[local note model] ")
+
+    page.goto(review_page)
+    awaiting = page.locator("tr.awaiting[data-encounter='knee-followup']")
+    expect(awaiting).to_have_count(2)
+    expect(awaiting.locator(".due").first).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in 72 h\)"))
+    awaiting.and_(page.locator("[data-variant='choreography']")).get_by_role("link").click()
+    expect(page.locator("#review-status")).to_have_text("AWAITING_REVIEW")
+    expect(page.locator(".segment.highlighted")).to_have_count(0)
+
+    statement = page.locator("#statement-plan-0")
+    statement.click()
+    expect(statement).to_have_class(re.compile(r"\bselected\b"))
+    for number in plan["evidence"]:
+        expect(page.locator(f"#segment-{number}")).to_have_class(HIGHLIGHTED)
+        expect(page.locator(f"#segment-{number} .role")).to_have_text("Clinician")
+    expect(page.locator(".segment.highlighted")).to_have_count(len(plan["evidence"]))
+    if SCREENSHOT:
+        page.mouse.move(0, 0)  # no hover on a statement
+        page.evaluate("window.scrollTo(0, 0)")  # the whole page from its top, the transcript beside the note
+        page.screenshot(path=SCREENSHOT, full_page=True)
+
+    statement.get_by_role("button", name="Edit").click()
+    page.locator("#edit-plan-0").fill(edited)
+    page.get_by_role("button", name="Sign with edits").click()
+    expect(page.locator("#review-status")).to_have_text("SIGNED")
+    expect(page.locator("#statement-plan-0")).to_contain_text(edited)
+    expect(page.locator(".edit-button")).to_have_count(0)
+
+    signed = read_json(cloud, CHOREOGRAPHY, "signed/knee-followup.json")
+    assert (signed["version"], signed["signed_by"]) == (2, "arn:aws:sts::123456789012:user/moto")
+    [signed_plan] = [s for s in signed["note"]["sections"] if s["name"] == "plan"]
+    assert signed_plan["statements"][0]["text"] == edited
+    [note_signed] = [event for event in received(sqs, bus) if event["detail-type"] == "NoteSigned"]
+    assert contract_errors(note_signed) == []
+    assert (note_signed["detail"]["encounter_id"], note_signed["detail"]["edited_statements"]) == ("knee-followup", 1)
+    assert edited not in str(note_signed)
+    # What a signature sets off runs when the test drives the simulation, from this thread.
+    cloud.run_until_quiet()
+    # FHIR: once the NoteSigned consumer exists, assert here that it wrote the DocumentReference under
+    # exports/fhir/ (e.g. keys(cloud, CHOREOGRAPHY, "exports/fhir/") and its docStatus "final").
+
+    page.get_by_role("link", name="Worklist").click()
+    expect(awaiting).to_have_count(1)
+    expect(awaiting).to_have_attribute("data-variant", "orchestration")
+
+
+def test_a_refused_action_shows_its_reason_on_the_page_and_changes_nothing(cloud, review_page, page: Page):
+    """GIVEN knee-recheck awaiting review in orchestration, WHEN the clinician sends it back without a reason,
+    then signs with an edit its evidence does not support, THEN each refusal is shown in one line and the
+    review, its versions and the signed notes are as they were."""
+    drafted(cloud, "knee-recheck", stacks=[ORCHESTRATION])
+    before = review_versions(cloud, ORCHESTRATION, "knee-recheck")
+
+    page.goto(f"{review_page}/notes/orchestration/knee-recheck")
+    page.get_by_role("button", name="Send back").click()
+    expect(page.get_by_role("alert")).to_have_text("sending a note back needs a reason (nothing was changed)")
+    expect(page.locator("#review-status")).to_have_text("AWAITING_REVIEW")
+
+    page.locator("#statement-plan-0").get_by_role("button", name="Edit").click()
+    page.locator("#edit-plan-0").fill("Start warfarin 5 mg.")
+    page.get_by_role("button", name="Sign with edits").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "the edited statement plan.0 is not supported by the segments it cites: "
+        "the medication warfarin is not in its evidence (nothing was changed)"
+    )
+    expect(page.locator("#statement-plan-0")).not_to_contain_text("warfarin")
+
+    assert review_versions(cloud, ORCHESTRATION, "knee-recheck") == before
+    assert keys(cloud, ORCHESTRATION, "signed/") == []
+    assert read_json(cloud, ORCHESTRATION, "reviews/knee-recheck.json")["status"] == "AWAITING_REVIEW"
