@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit scan synth demo localcloud measure compare burst long-encounter bench plan deploy lint format lock clean
+.PHONY: install test unit scan synth demo localcloud screenshot measure compare burst long-encounter bench plan deploy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
@@ -73,6 +73,10 @@ demo: synth
 ## localcloud: a local cloud that stays up (both stacks deployed with the CDK CLI) for `scribe --local`; Ctrl-C stops it
 localcloud: synth
 	@$(OFFLINE_ENV) $(BIN)/python -m localcloud.serve $(CDK_OUT)
+
+## screenshot: the review page's note view, a statement's evidence highlighted (docs/images/note-view.png), taken by its browser test
+screenshot: install
+	$(OFFLINE_ENV) REVIEW_PAGE_SCREENSHOT=docs/images/note-view.png $(BIN)/pytest -p no:xdist tests/browser -k signs
 
 ## measure: count the AWS operations one encounter takes in each variant (writes scribe/measured_operations.json for scribe cost)
 measure: synth

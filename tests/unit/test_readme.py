@@ -36,3 +36,7 @@ def test_every_relative_link_in_the_readme_resolves():
 
 def test_no_generated_results_in_the_readme():
     assert "<!-- results:" not in README and "<!-- compare:" not in README
+
+
+def test_the_readme_shows_the_review_pages_note_view():
+    assert "](docs/images/note-view.png)" in README and (ROOT / "docs/images/note-view.png").stat().st_size > 0
