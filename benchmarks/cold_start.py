@@ -31,7 +31,7 @@ BUDGET = 1.5
 ROUNDS = 7
 BASELINE = "boto3"
 LAMBDA_SOURCE = Path(__file__).resolve().parents[1] / "lambdas"
-HANDLER_PACKAGES = ("choreography", "orchestration")
+HANDLER_PACKAGES = ("choreography", "orchestration", "edges")
 
 # What a deployed function's environment holds (values are placeholders of the right shape).
 STACK_ENVIRONMENT = {

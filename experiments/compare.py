@@ -14,6 +14,7 @@ records.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -170,6 +171,7 @@ class _Phase:
     first_fired: list[float] = field(default_factory=list)
     redriven: set[str] = field(default_factory=set)
     first_attempts: dict = field(default_factory=dict)
+    reviews: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -232,6 +234,8 @@ def run_variant(
         _note_first_failures(phase)
         progress["phase"] = "redriving"
         _redrive_and_settle(phase, progress, tick if show is not None else None)
+        progress["phase"] = "reviewing"
+        _review_and_wait(phase)
         if tamper is not None:
             tamper(cloud, stack)
         left = _what_was_left(phase)
@@ -299,6 +303,35 @@ def _redrive_and_settle(phase: _Phase, progress: dict, tick) -> None:
     progress["phase"] = "settling"
     _settle(phase.cloud, phase.stack, phase.workload, tick)
     phase.cloud.alarms.evaluate()
+
+
+# The clinicians of a run sign this share of the notes awaiting review (the same encounters in both variants,
+# chosen by id) and leave the rest, whose review windows then end.
+SIGNED_SHARE = 0.7
+CLINICIAN = "arn:aws:sts::123456789012:assumed-role/clinician/compare"
+
+
+def signs(encounter_id: str) -> bool:
+    return int(hashlib.sha256(encounter_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < SIGNED_SHARE
+
+
+def _review_and_wait(phase: _Phase) -> None:
+    """Clinicians sign their share of the notes awaiting review as `scribe sign` does (redeeming orchestration's
+    task tokens); nobody acts on the rest, and the run goes on past the review window, so they expire (each
+    variant keeps the deadline its own way). Counts the reviews by how they ended."""
+    from clinical.review import reviews, sign
+
+    cloud, stack = phase.cloud, phase.stack
+    sfn, bus = cloud.client("stepfunctions"), cloud.outputs[stack]["DomainEventBusName"]
+    awaiting = [record for record in reviews(phase.s3, phase.bucket) if record.status == "AWAITING_REVIEW"]
+    for record in awaiting:
+        if signs(record.encounter_id):
+            sign(phase.s3, phase.bucket, record.encounter_id, clinician=CLINICIAN, bus=bus, stepfunctions=sfn)
+    if awaiting:
+        last_due = max(record.due_at for record in awaiting).timestamp() - cloud.clock.start.timestamp()
+        cloud.run_for(max(last_due - cloud.clock.now(), 0.0) + 3600)  # the sweep's interval, and then some
+    cloud.run_until_quiet(horizon=SETTLE_BUDGET_SECONDS)
+    phase.reviews = dict(sorted(Counter(r.status for r in reviews(phase.s3, phase.bucket)).items()))
 
 
 def _what_was_left(phase: _Phase) -> _Left:
@@ -517,6 +550,8 @@ def _outcomes(phase: _Phase, left: _Left) -> dict:
         "alarms_to_alarm": sorted({e.alarm_name.removeprefix(f"{stack}-") for e in fired}),
         "recovered_by_redrive": len((redriven & failed_before) & {k[6:-5] for k in notes}),
         "redriven": len(redriven),
+        # How each note's review ended: signed by the run's clinicians, or REVIEW_EXPIRED after the window.
+        "reviews": phase.reviews,
         "faults_injected": dict(cloud.faults.injected),
     }
 
@@ -701,6 +736,7 @@ def _markdown_for(report: dict, variants: dict, setting: str) -> str:
         row("failed executions", lambda v: "-" if v["outcomes"]["failed_executions"] is None else v["outcomes"]["failed_executions"]),
         row("alarms that went to ALARM", lambda v: "<br>".join(v["outcomes"]["alarms_to_alarm"]) or "-"),
         row("redriven / recovered by redrive", lambda v: f"{v['outcomes']['redriven']} / {v['outcomes']['recovered_by_redrive']}"),
+        row(f"reviews signed / expired ({SIGNED_SHARE:.0%} signed, the rest left)", lambda v: f"{v['outcomes']['reviews'].get('SIGNED', 0)} / {v['outcomes']['reviews'].get('REVIEW_EXPIRED', 0)}"),
         row("Lambda invocations per upload", lambda v: f"{v['operations_per_upload']['lambda_invocations']:.2f}"),
         row("state transitions per upload", lambda v: f"{v['operations_per_upload']['state_transitions']:.2f}"),
         row("SQS requests per upload", lambda v: f"{v['operations_per_upload']['sqs_requests']:.2f}"),

@@ -249,6 +249,12 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         "stepfunctions",
+        "stepfunctions_shims.person_waits_are_quiet",
+        f"{SFN_SERVICE_TASKS}.service.state_task_service_callback.StateTaskServiceCallback._eval_wait_for_task_token",
+        "replace",
+    ),
+    Patch(
+        "stepfunctions",
         "stepfunctions_shims.interpreter_caches",
         f"{SFN_SERVICE_TASKS}.lambda_eval_utils.boto_client_for",
         "replace",

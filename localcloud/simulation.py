@@ -62,7 +62,17 @@ class Source(Protocol):
 
 
 # What a spawned actor takes over from the actor that spawned it.
-INHERITED_CONTEXT = ("role",)
+INHERITED_CONTEXT = ("role", "work")
+
+
+@dataclass(eq=False)
+class Work:
+    """What a group of actors works for, shared by reference (an execution's threads: it is inherited when
+    they spawn). While `waiting_for_person` names the wait it is in, its actors are not pending work: only
+    a person can move it on, and until then the run is quiet (its timeout is still a timer that fires)."""
+
+    name: str
+    waiting_for_person: str = ""
 
 
 @dataclass(eq=False)
@@ -309,9 +319,14 @@ class Simulation:
         return min(candidates) if candidates else None
 
     def pending(self) -> list[str]:
-        """What is still to happen: blocked or ready actors and the sources' own work."""
+        """What is still to happen: blocked or ready actors (not those of work that waits for a person) and
+        the sources' own work."""
         with self._lock:
-            actors = [f"{a.name} ({a.blocked_on or 'ready'})" for a in self._alive.values()]
+            actors = [
+                f"{a.name} ({a.blocked_on or 'ready'})"
+                for a in self._alive.values()
+                if not (a.blocked_on and getattr(a.context.get("work"), "waiting_for_person", ""))
+            ]
         return actors + [item for source in self.sources for item in source.pending_work()]
 
     def run_until(
@@ -477,6 +492,10 @@ class SimThread:
 
     def start(self) -> None:
         self._actor = active().spawn(lambda: self._target(*self._args, **self._kwargs), self.name)
+
+    @property
+    def actor(self) -> Actor | None:
+        return self._actor
 
     def join(self, timeout: float | None = None) -> None:
         if self._actor is not None:

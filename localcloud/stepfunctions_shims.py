@@ -26,7 +26,7 @@ from localcloud import moto_patches
 from localcloud.moto_patches import SFN_PARSER as PARSER
 from localcloud.moto_patches import SFN_SERVICE_TASKS as SERVICE_TASKS
 from localcloud.moto_patches import replace
-from localcloud.simulation import SimEvent, SimThread, SimulatedTime, active
+from localcloud.simulation import SimEvent, SimThread, SimulatedTime, Work, active
 
 # AWS names aws-sdk integration errors "<Service>.<Error>" in PascalCase (Transcribe.ConflictException);
 # moto knows only dynamodb and sfn and otherwise falls back to the lowercase API name.
@@ -63,6 +63,46 @@ def aws_error_names() -> Iterator[None]:
         yield
 
 
+# A callback task whose Comment starts so waits for a person (a clinician's review), not for a machine: while
+# it waits, its execution is not pending work (the run is quiet; its timeout still fires when it is due).
+PERSON_WAIT_COMMENT = "Waits for a person"
+
+
+class ExecutionThread(SimThread):
+    """An execution's first thread: its actors (this one and every thread it starts) share one Work."""
+
+    def start(self) -> None:
+        super().start()
+        self.actor.context["work"] = Work(self.name)
+
+
+@contextlib.contextmanager
+def person_waits_are_quiet() -> Iterator[None]:
+    """A waitForTaskToken task whose Comment starts with PERSON_WAIT_COMMENT marks its execution's Work as
+    waiting for a person while it waits (localcloud.simulation.Simulation.pending leaves it out)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+
+    real = state_task_service_callback.StateTaskServiceCallback._eval_wait_for_task_token
+
+    def eval_wait_for_task_token(self, env, timeout_seconds, callback_endpoint, heartbeat_endpoint):
+        comment = self.comment.comment if self.comment is not None else ""
+        actor = active().current_actor()
+        work = actor.context.get("work") if actor is not None else None
+        if work is None or not comment.startswith(PERSON_WAIT_COMMENT):
+            return real(self, env, timeout_seconds, callback_endpoint, heartbeat_endpoint)
+        work.waiting_for_person = self.name
+        try:
+            return real(self, env, timeout_seconds, callback_endpoint, heartbeat_endpoint)
+        finally:
+            work.waiting_for_person = ""
+
+    with replace(
+        f"{SERVICE_TASKS}.service.state_task_service_callback.StateTaskServiceCallback._eval_wait_for_task_token",
+        eval_wait_for_task_token,
+    ):
+        yield
+
+
 @contextlib.contextmanager
 def on_simulated_time(transition_seconds: float = 0.0) -> Iterator[None]:
     """The interpreter's threads become actors of the installed simulation (localcloud.simulation):
@@ -88,7 +128,7 @@ def on_simulated_time(transition_seconds: float = 0.0) -> Iterator[None]:
         return real_state_eval(self, env)
 
     with (
-        replace(f"{PARSER}.backend.execution_worker.Thread", SimThread),
+        replace(f"{PARSER}.backend.execution_worker.Thread", ExecutionThread),
         replace(f"{PARSER}.asl.component.program.program.threading", simulated_threading),
         replace(f"{PARSER}.asl.component.state.exec.execute_state.threading", simulated_threading),
         replace(f"{PARSER}.asl.component.state.exec.execute_state.Thread", SimThread),
@@ -103,6 +143,7 @@ def on_simulated_time(transition_seconds: float = 0.0) -> Iterator[None]:
         replace(f"{PARSER}.asl.component.state.state.CommonStateField.eval", state_eval),
         # The SDK's own retry backoff (botocore sleeps between attempts) runs on the same clock.
         replace("botocore.endpoint.time", SimulatedTime()),
+        person_waits_are_quiet(),
     ):
         yield
 

@@ -283,7 +283,7 @@ def review_list(ctx: click.Context, variant: str, everything: bool, as_json: boo
         found += [(name, r) for r in reviews.reviews(deployment.client("s3"), deployment.bucket)]
     shown = [(name, r) for name, r in found if everything or r.status == "AWAITING_REVIEW"]
     if as_json:
-        _emit_json([r.model_dump(mode="json") for _name, r in shown])
+        _emit_json([r.shown() for _name, r in shown])
         return
     if not shown:
         click.echo("no notes awaiting review")
@@ -306,8 +306,9 @@ def _edit(text: str) -> reviews.Edit:
 @click.argument("encounter_id")
 @click.option("--variant", type=ONE_VARIANT, required=True, help="The deployment whose note is signed.")
 @click.option("--edit", "edits", multiple=True, help="SECTION.N=TEXT: the statement's new text (empty removes it).")
+@click.option("--patient", default=None, help="The patient's FHIR reference (Patient/123), for the FHIR export.")
 @click.pass_context
-def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, ...]) -> None:
+def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, ...], patient: str | None) -> None:
     """Sign the note awaiting review, with edits; each edited statement is checked against the segments it
     cites first. The signed note is written once (signed/<id>.json) and NoteSigned is put on the bus."""
     deployment = _deployment(ctx, variant)
@@ -319,6 +320,8 @@ def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, 
             clinician=_reviewer(deployment),
             edits=[_edit(text) for text in edits],
             bus=deployment.outputs.get("DomainEventBusName"),
+            stepfunctions=deployment.client("stepfunctions"),
+            patient=patient,
         )
     except (reviews.ReviewRefused, ContractViolation) as error:
         raise BadInput(f"{error.message} (nothing was changed)") from None
@@ -335,7 +338,12 @@ def send_back(ctx: click.Context, encounter_id: str, variant: str, reason: str) 
     deployment = _deployment(ctx, variant)
     try:
         record = reviews.send_back(
-            deployment.client("s3"), deployment.bucket, encounter_id, clinician=_reviewer(deployment), reason=reason
+            deployment.client("s3"),
+            deployment.bucket,
+            encounter_id,
+            clinician=_reviewer(deployment),
+            reason=reason,
+            stepfunctions=deployment.client("stepfunctions"),
         )
     except (reviews.ReviewRefused, ContractViolation) as error:
         raise BadInput(f"{error.message} (nothing was changed)") from None
@@ -346,9 +354,11 @@ def send_back(ctx: click.Context, encounter_id: str, variant: str, reason: str) 
 @click.argument("encounter_id")
 @click.option("--variant", type=ONE_VARIANT, required=True, help="The deployment whose signed note is exported.")
 @click.option("--fhir", "as_fhir", is_flag=True, required=True, help="As a FHIR R4 DocumentReference (the one format).")
-@click.option("--patient", required=True, help="The patient's FHIR reference in your record, e.g. Patient/123.")
+@click.option(
+    "--patient", default=None, help="The patient's FHIR reference in your record (default: the one the signer gave)."
+)
 @click.pass_context
-def export(ctx: click.Context, encounter_id: str, variant: str, as_fhir: bool, patient: str) -> None:
+def export(ctx: click.Context, encounter_id: str, variant: str, as_fhir: bool, patient: str | None) -> None:
     """Print the encounter's signed note as a FHIR R4 DocumentReference (validated with fhir.resources)."""
     from scribe import fhir  # loads the FHIR models only for this command
 
@@ -357,7 +367,7 @@ def export(ctx: click.Context, encounter_id: str, variant: str, as_fhir: bool, p
     if document is None:
         raise Failed(f"encounter {encounter_id} has no signed note in {variant}: see `scribe review list`")
     try:
-        _emit_json(fhir.document_reference(reviews.SignedNote.model_validate(document), patient=patient))
+        _emit_json(fhir.validated(reviews.SignedNote.model_validate(document), patient=patient))
     except fhir.ExportError as error:
         raise BadInput(str(error)) from None
 

@@ -245,8 +245,8 @@ def orchestration_status(deployment: Deployment, encounter_id: str) -> Encounter
         elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
             status.timeline.append(Moment(at, f"execution {kind.removeprefix('Execution').lower()}"))
             status.evidence.append(f"history event #{event['id']} {kind} at {state}")
-    if execution["status"] == "SUCCEEDED":
-        status.stage = "note written"
+    if execution["status"] == "SUCCEEDED" or STAGE_OF_STATE.get(state or "") == "review":
+        status.stage = "note written"  # and then reviewed, or awaiting review (its record says which)
     elif execution["status"] in UNSUCCESSFUL:
         status.stage = "failed"
         status.failure = {

@@ -34,7 +34,7 @@ class ChoreographyStack(PipelineStack):
         watchdog = self.function(
             "Watchdog",
             handler="choreography.watchdog.handler",
-            description="Records failed or stalled Transcribe jobs; takes in uploads whose event was lost",
+            description="Records failed or stalled jobs; takes in lost uploads; keeps the reviews' deadlines",
             timeout=Duration.seconds(300),
             memory_size=256,
             reserved_concurrency=1,
@@ -79,7 +79,9 @@ class ChoreographyStack(PipelineStack):
         permissions.failure_recorder(watchdog)
         permissions.transcribe_starter(watchdog)
         permissions.dead_letter_reader(watchdog, note_requests.dlq.queue_arn)
+        permissions.review_keeper(watchdog)  # a reminder before a review window ends, the expiry at its end
         self.alarm_on_encounter_failures()
+        self.export_signed_notes()
         self.outputs(
             {
                 "TranscriptionRequestsQueueUrl": transcription_requests.queue.queue_url,

@@ -74,6 +74,8 @@ class PipelineConfig:
     quota_wait_minutes: int = 180
     # How long a draft note awaits a clinician's review.
     review_window_hours: int = 72
+    # How many hours before the review window ends the clinician is reminded (ReviewReminder).
+    review_reminder_hours: int = 12
     max_receive_count: int = 5
     oldest_message_alarm_seconds: int = 900
     powertools_layer_version: int = 27
@@ -106,11 +108,17 @@ class PipelineConfig:
             "upload_window_hours",
             "quota_wait_minutes",
             "review_window_hours",
+            "review_reminder_hours",
             "oldest_message_alarm_seconds",
             "powertools_layer_version",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer (1 or more), not {getattr(self, name)!r}")
+        if self.review_reminder_hours >= self.review_window_hours:
+            raise ConfigError(
+                f"review_reminder_hours ({self.review_reminder_hours}) must be less than review_window_hours "
+                f"({self.review_window_hours}): the reminder goes that many hours before the window ends"
+            )
         shortest = 2 * TRANSCRIPT_WAIT_SECONDS // 60
         if self.stalled_job_minutes < shortest:
             raise ConfigError(

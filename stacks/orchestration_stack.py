@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -12,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 
 from clinical.executions import UNSUCCESSFUL
-from clinical.policy import Policy, fill_definition
+from clinical.policy import Policy, ReviewWindow, fill_definition
 from clinical.prefixes import AUDIO_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
 from stacks.compliance import acknowledge, skip_checkov
 from stacks.constructs.pipeline_function import PipelineFunction
@@ -22,13 +23,24 @@ from stacks.pipeline_stack import PipelineStack
 DEFINITION_FILE = Path(__file__).resolve().parent.parent / "statemachines" / "encounter.asl.json"
 
 
+class TaskFunctions(NamedTuple):
+    """The functions the state machine invokes."""
+
+    await_transcript: PipelineFunction
+    generate_note: PipelineFunction
+    await_review: PipelineFunction
+    review_deadline: PipelineFunction
+
+
 TRANSCRIPTION_SETTINGS = "${TranscriptionSettings}"  # the StartTranscription task's Settings, an object
 
 
-def encounter_definition(policy: Policy, stalled_job_minutes: int, transcription_settings: dict) -> str:
-    """statemachines/encounter.asl.json with its policy filled in (clinical.policy.fill_definition) and the
-    Transcribe job's Settings (clinical.conversation.job_settings), the same object choreography sends."""
-    definition = fill_definition(json.loads(DEFINITION_FILE.read_text()), policy, stalled_job_minutes)
+def encounter_definition(policy: Policy, stalled_job_minutes: int, transcription_settings: dict,
+                         review: ReviewWindow = ReviewWindow()) -> str:  # noqa: B008  # fmt: skip
+    """statemachines/encounter.asl.json with its policy and review window filled in
+    (clinical.policy.fill_definition) and the Transcribe job's Settings (clinical.conversation.job_settings),
+    the same object choreography sends."""
+    definition = fill_definition(json.loads(DEFINITION_FILE.read_text()), policy, stalled_job_minutes, review)
     parameters = definition["States"]["StartTranscription"]["Parameters"]
     if parameters.get("Settings") != TRANSCRIPTION_SETTINGS:
         raise ValueError(
@@ -47,15 +59,20 @@ class OrchestrationStack(PipelineStack):
     def __init__(self, scope, construct_id: str, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         waits = self._transcript_waits()
-        await_transcript, generate_note = self._task_functions()
-        machine, execution_logs = self._encounter_state_machine(await_transcript, generate_note)
+        tasks = self._task_functions()
+        await_transcript, generate_note = tasks.await_transcript, tasks.generate_note
+        machine, execution_logs = self._encounter_state_machine(tasks)
         intake, transcript_ready, upload_sweep, record_failure = self._edge_functions(machine)
         queues = self._routes(machine, intake, transcript_ready, record_failure)
         self._grant(
             machine, waits, intake, transcript_ready, upload_sweep, await_transcript, generate_note, record_failure
         )
+        for review_task in (tasks.await_review, tasks.review_deadline):
+            self.permissions.review_keeper(review_task)
+        self.permissions.task_responder(tasks.await_review, self.state_machine_name)  # a review decided already
         self._alarm_on_executions(machine)
         self.alarm_on_encounter_failures()
+        self.export_signed_notes()
         intake_queue, transcript_events, ended_executions = queues
         self.outputs(
             {
@@ -72,6 +89,8 @@ class OrchestrationStack(PipelineStack):
                 "TranscriptReadyFunctionName": transcript_ready.function.function_name,
                 "AwaitTranscriptFunctionName": await_transcript.function.function_name,
                 "GenerateNoteFunctionName": generate_note.function.function_name,
+                "AwaitReviewFunctionName": tasks.await_review.function.function_name,
+                "ReviewDeadlineFunctionName": tasks.review_deadline.function.function_name,
                 "RecordFailureFunctionName": record_failure.function.function_name,
                 "UploadSweepFunctionName": upload_sweep.function.function_name,
             }
@@ -100,8 +119,9 @@ class OrchestrationStack(PipelineStack):
         self.function_environment["TRANSCRIPT_WAITS_TABLE"] = waits.table_name
         return waits
 
-    def _task_functions(self) -> tuple[PipelineFunction, PipelineFunction]:
-        """The functions the state machine invokes: the callback wait and the note."""
+    def _task_functions(self) -> TaskFunctions:
+        """The functions the state machine invokes: the transcript's callback wait, the note, the review's
+        callback wait and its deadline."""
         await_transcript = self.function(
             "AwaitTranscript",
             handler="orchestration.await_transcript.handler",
@@ -118,14 +138,28 @@ class OrchestrationStack(PipelineStack):
             memory_size=512,
             reserved_concurrency=5,
         )
-        return await_transcript, generate_note
+        await_review = self.function(
+            "AwaitReview",
+            handler="orchestration.await_review.handler",
+            description="Stores an execution's task token in its note's review record until the clinician acts",
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            reserved_concurrency=10,
+        )
+        review_deadline = self.function(
+            "ReviewDeadline",
+            handler="orchestration.review_deadline.handler",
+            description="Reminds the clinician of a review, or ends it REVIEW_EXPIRED, when its wait times out",
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            reserved_concurrency=10,
+        )
+        return TaskFunctions(await_transcript, generate_note, await_review, review_deadline)
 
-    def _encounter_state_machine(
-        self, await_transcript: PipelineFunction, generate_note: PipelineFunction
-    ) -> tuple[sfn.StateMachine, logs.LogGroup]:
+    def _encounter_state_machine(self, tasks: TaskFunctions) -> tuple[sfn.StateMachine, logs.LogGroup]:
         """statemachines/encounter.asl.json as a Standard state machine, its logs and its role's grants."""
         foundation = self.foundation
-        for task in (await_transcript, generate_note):
+        for task in tasks:
             synchronous = "Invoked synchronously by the state machine, whose Retry and Catch handle its failures."
             skip_checkov(task.function, "CKV_AWS_116", synchronous)
             for rule in ("HIPAA.Security-LambdaDLQ", "Serverless-LambdaDLQ"):
@@ -145,20 +179,21 @@ class OrchestrationStack(PipelineStack):
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(
                 encounter_definition(
-                    self.config.policy, self.config.stalled_job_minutes, self.config.transcription_settings
+                    self.config.policy,
+                    self.config.stalled_job_minutes,
+                    self.config.transcription_settings,
+                    ReviewWindow(self.config.review_window_hours, self.config.review_reminder_hours),
                 )
             ),
-            definition_substitutions=self.definition_substitutions(
-                await_transcript=await_transcript.function.function_arn,
-                generate_note=generate_note.function.function_arn,
-            ),
+            definition_substitutions=self.definition_substitutions(tasks),
             logs=sfn.LogOptions(destination=execution_logs, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(foundation.key),
-            timeout=Duration.days(2),
+            # The transcript's waits and the note (within two days), then the review window.
+            timeout=Duration.hours(48 + self.config.review_window_hours),
         )
         machine = self.state_machine
-        for task in (await_transcript, generate_note):
+        for task in tasks:
             task.function.grant_invoke(machine)
         self.permissions.transcription_runner(machine.role)
         acknowledge(
@@ -171,7 +206,7 @@ class OrchestrationStack(PipelineStack):
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray tracing and CloudWatch Logs delivery (logs:*LogDelivery) support no resource-level permissions.",
         )
-        for task in (await_transcript, generate_note):
+        for task in tasks:
             task_id = self.get_logical_id(task.function.node.default_child)
             acknowledge(
                 machine.role,
@@ -311,7 +346,7 @@ class OrchestrationStack(PipelineStack):
         # A fixed name lets the callback Lambdas be granted SendTaskSuccess without a circular reference.
         return f"{self.stack_name}-encounters"
 
-    def definition_substitutions(self, *, await_transcript: str, generate_note: str) -> dict:
+    def definition_substitutions(self, tasks: TaskFunctions) -> dict:
         """The values of the ${Placeholders} in statemachines/encounter.asl.json."""
         return {
             "TranscriptionJobPrefix": self.stack_name,
@@ -321,6 +356,8 @@ class OrchestrationStack(PipelineStack):
             "KmsKeyArn": self.foundation.key.key_arn,
             "MedicalSpecialty": self.config.medical_specialty,
             "MedicalType": self.config.medical_type,
-            "AwaitTranscriptFunctionArn": await_transcript,
-            "GenerateNoteFunctionArn": generate_note,
+            "AwaitTranscriptFunctionArn": tasks.await_transcript.function.function_arn,
+            "GenerateNoteFunctionArn": tasks.generate_note.function.function_arn,
+            "AwaitReviewFunctionArn": tasks.await_review.function.function_arn,
+            "ReviewDeadlineFunctionArn": tasks.review_deadline.function.function_arn,
         }

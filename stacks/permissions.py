@@ -7,7 +7,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
-from clinical.prefixes import AUDIO_PREFIX, FAILURES_PREFIX, NOTES_PREFIX, REVIEWS_PREFIX, TRANSCRIPTS_PREFIX
+from clinical.prefixes import (
+    AUDIO_PREFIX,
+    FAILURES_PREFIX,
+    FHIR_EXPORTS_PREFIX,
+    NOTES_PREFIX,
+    REVIEWS_PREFIX,
+    SIGNED_PREFIX,
+    TRANSCRIPTS_PREFIX,
+)
 from stacks.compliance import acknowledge
 from stacks.config import PipelineConfig
 from stacks.constructs.pipeline_function import PipelineFunction
@@ -192,6 +200,19 @@ class Permissions:
         else:
             resources = [f"arn:{Aws.PARTITION}:bedrock:{region}::foundation-model/{config.bedrock_model_id}"]
         function.allow(["bedrock:InvokeModel"], resources)
+
+    def review_keeper(self, function: PipelineFunction) -> None:
+        """Keeps a review's deadline or wait: reads and rewrites reviews/<id>.json, puts ReviewReminder and
+        ReviewExpired."""
+        self._bucket_and_key(function)
+        self._domain_events(function)
+        self._objects(function, ["s3:GetObject", "s3:PutObject"], REVIEWS_PREFIX)
+
+    def fhir_exporter(self, function: PipelineFunction) -> None:
+        """Reads the signed note, writes its FHIR document."""
+        self._bucket_and_key(function)
+        self._objects(function, ["s3:GetObject"], SIGNED_PREFIX)
+        self._objects(function, ["s3:PutObject"], FHIR_EXPORTS_PREFIX)
 
     def job_watcher(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)

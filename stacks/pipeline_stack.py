@@ -11,6 +11,8 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from clinical.event_names import NOTE_SIGNED
+from clinical.event_names import SOURCE as DOMAIN_EVENT_SOURCE
 from stacks.compliance import acknowledge
 from stacks.config import PipelineConfig
 from stacks.constructs.foundation import PipelineFoundation
@@ -69,6 +71,7 @@ class PipelineStack(Stack):
             "UPLOAD_WINDOW_HOURS": str(config.upload_window_hours),
             "QUOTA_WAIT_MINUTES": str(config.quota_wait_minutes),
             "REVIEW_WINDOW_HOURS": str(config.review_window_hours),
+            "REVIEW_REMINDER_HOURS": str(config.review_reminder_hours),
             "ENCOUNTER_BUCKET": self.bucket.bucket_name,
             "DOMAIN_EVENT_BUS": self.domain_event_bus_name,
             # Retries, backoff and timeouts (clinical.policy), as the state machine's Retry entries have them.
@@ -130,9 +133,31 @@ class PipelineStack(Stack):
             targets=[targets.LambdaFunction(sweep.function, dead_letter_queue=self.undelivered, retry_attempts=2)],
         )
 
+    def export_signed_notes(self) -> PipelineFunction:
+        """NoteSigned on the domain bus -> the FHIR exports queue -> the signed note's DocumentReference under
+        exports/fhir/: a consumer at the edge, the same in both variants (its DLQ alarmed like every hop)."""
+        exporter = self.function(
+            "FhirExport",
+            handler="edges.fhir_export.handler",
+            description="Writes each signed note as a FHIR R4 DocumentReference under exports/fhir/",
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            reserved_concurrency=5,
+        )
+        exports = WorkQueue(self, "FhirExports", foundation=self.foundation, consumer=exporter)
+        events.Rule(
+            self,
+            "NoteSignedToFhirExport",
+            event_bus=events.EventBus.from_event_bus_arn(self, "DomainEventBus", self.domain_event_bus_arn),
+            event_pattern=events.EventPattern(source=[DOMAIN_EVENT_SOURCE], detail_type=[NOTE_SIGNED]),
+            targets=[QueueTarget(exports.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
+        )
+        self.permissions.fhir_exporter(exporter)
+        return exporter
+
     def alarm_on_encounter_failures(self) -> None:
         """An alarm on each of the domain's own count metrics (any one in five minutes): a failure record, an
-        object set aside (quarantined), and a note that needs a closer review."""
+        object set aside (quarantined), a note that needs a closer review, and a review that expired."""
         for metric_name, description in (
             ("EncounterFailures", "An encounter ended with a failure record instead of a note"),
             ("QuarantinedObjects", "An object the pipeline did not make was found under transcripts/ and set aside"),
@@ -140,6 +165,7 @@ class PipelineStack(Stack):
                 "NotesNeedingReview",
                 "A note was written with a statement its transcript does not support, or with uncertain speakers",
             ),
+            ("ReviewsExpired", "A draft note's review window ended with nobody signing it or sending it back"),
         ):
             self.foundation.alarm(
                 self,

@@ -1,6 +1,7 @@
 """Scheduled: record failures for Transcribe jobs that failed or stalled (Transcribe emits no event for
 them) and for note requests whose every try died with the function (they reach the DLQ with no record),
-and take in uploads whose event never arrived (nothing else would ever notice them)."""
+take in uploads whose event never arrived (nothing else would ever notice them), and keep the reviews'
+deadlines (a reminder before a review window ends, REVIEW_EXPIRED at its end: nothing else waits on them)."""
 
 import os
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from clinical.observability import logger, metrics, tracer
 from clinical.policy import LAMBDA_CRASH
 from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import transcribe_upload
+from clinical.steps import sweep_review_deadlines, transcribe_upload
 from clinical.transcription import find_unfinished_jobs, job_exists
 
 
@@ -123,4 +124,10 @@ def handler(event, context):
     recorded = surface_dead_note_requests(bucket, settings, require_env("NOTE_REQUESTS_DLQ_URL"))
     recorded += surface_unfinished_jobs(bucket, settings)
     lost = take_in_lost_uploads_of(bucket, settings)
-    return {"failures_recorded": recorded, "lost_uploads_taken_in": len(lost.taken_in)}
+    reminded, expired = sweep_review_deadlines(clients.s3(), bucket=bucket)
+    return {
+        "failures_recorded": recorded,
+        "lost_uploads_taken_in": len(lost.taken_in),
+        "reviews_reminded": reminded,
+        "reviews_expired": expired,
+    }

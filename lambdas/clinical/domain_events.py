@@ -18,14 +18,20 @@ from botocore.exceptions import ClientError
 
 from clinical import clients
 from clinical.errors import DomainEventNotPublished
+from clinical.event_names import (  # noqa: F401 (re-exported: the domain's events are named here)
+    DETAIL_TYPES,
+    ENCOUNTER_FAILED,
+    NOTE_DRAFTED,
+    NOTE_NEEDS_REVIEW,
+    NOTE_SIGNED,
+    REVIEW_EXPIRED,
+    REVIEW_REMINDER,
+    SOURCE,
+)
 from clinical.observability import logger
 
-SOURCE = "clinical-scribe"
 VERSION = "1"
 BUS_ENVIRONMENT = "DOMAIN_EVENT_BUS"
-NOTE_DRAFTED, NOTE_NEEDS_REVIEW, NOTE_SIGNED = "NoteDrafted", "NoteNeedsReview", "NoteSigned"
-ENCOUNTER_FAILED = "EncounterFailed"
-DETAIL_TYPES = (NOTE_DRAFTED, NOTE_NEEDS_REVIEW, NOTE_SIGNED, ENCOUNTER_FAILED)
 
 
 def event_id(detail_type: str, *facts: str) -> str:

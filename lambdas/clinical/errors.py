@@ -144,6 +144,14 @@ class NoteWriteConflict(TransientError):
     pass
 
 
+class SignedNoteMissing(TransientError):
+    """A NoteSigned event came before its signed note could be read (tried again, then its DLQ)."""
+
+
+class ReviewRecordConflict(TransientError):
+    """A review record changed (or was not there yet) while a deadline or a wait was kept: tried again."""
+
+
 class DomainEventNotPublished(TransientError):
     """EventBridge did not take a domain event: the step is retried, and puts it again."""
 

@@ -8,7 +8,9 @@ executions with these; the operator CLI reads them with the same definitions.
 from __future__ import annotations
 
 UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
-STAGE_OF_STATE = {"GenerateNote": "note", "NoteWritten": "note"}  # every other state is about the transcript
+# Every other state is about the transcript.
+REVIEW_STATES = ("AwaitReview", "RemindReviewer", "AwaitReviewAfterReminder", "ExpireReview", "ReviewOutcome")
+STAGE_OF_STATE = {"GenerateNote": "note"} | dict.fromkeys(REVIEW_STATES, "review")
 
 
 def execution_arn(state_machine_arn: str, encounter_id: str) -> str:

@@ -17,7 +17,7 @@ from clinical.objects import is_not_found, lost_the_race, object_exists
 from clinical.observability import MetricUnit, logger, metrics
 from clinical.policy import DEFAULT, MODEL_OUTPUT_ERRORS, Policy
 
-Stage = Literal["intake", "transcription", "note"]
+Stage = Literal["intake", "transcription", "note", "review"]
 # How a record names the object it is about: a key_reference (a key that names no encounter as its digest).
 SourceKey = Annotated[str, AfterValidator(key_reference)]
 

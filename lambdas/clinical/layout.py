@@ -21,6 +21,7 @@ from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
 from clinical.prefixes import (
     AUDIO_PREFIX,
     FAILURES_PREFIX,
+    FHIR_EXPORTS_PREFIX,
     NOTES_PREFIX,
     REVIEWS_PREFIX,
     SIGNED_PREFIX,
@@ -124,6 +125,10 @@ def review_key(encounter_id: str) -> str:
 
 def note_version_key(encounter_id: str, version: int) -> str:
     return f"{REVIEWS_PREFIX}{validate_encounter_id(encounter_id)}/v{version}.json"
+
+
+def fhir_export_key(encounter_id: str) -> str:
+    return f"{FHIR_EXPORTS_PREFIX}{validate_encounter_id(encounter_id)}.json"
 
 
 def signed_key(encounter_id: str) -> str:

@@ -5,7 +5,7 @@ what was wrong with them (never a value: a message may hold anything), so no key
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ValidationError, model_validator
 
@@ -53,6 +53,30 @@ class NoteRequest(BaseModel):
     """The GenerateNote task's payload."""
 
     encounter_id: EncounterId
+
+
+class ReviewWait(BaseModel):
+    """The AwaitReview tasks' payload."""
+
+    encounter_id: EncounterId
+    task_token: str
+
+
+class ReviewDeadline(BaseModel):
+    """The RemindReviewer and ExpireReview tasks' payload."""
+
+    encounter_id: EncounterId
+    deadline: Literal["reminder", "expiry"]
+
+
+class _NoteSignedDetail(BaseModel):
+    encounter_id: EncounterId
+
+
+class NoteSignedEvent(BaseModel):
+    """NoteSigned as EventBridge delivers it from the domain bus, as far as its consumers read it."""
+
+    detail: _NoteSignedDetail
 
 
 class _Bucket(BaseModel):

@@ -62,6 +62,8 @@ NOTE_TRANSIENT_ERRORS = ("NoteModelThrottled", "NoteWriteConflict")
 # Permanent for the answer it came with, yet worth another try: a malformed model answer may come out
 # well-formed the next time.
 MODEL_OUTPUT_ERRORS = ("InvalidModelOutput",)
+# The review steps' own transient errors (clinical.errors).
+REVIEW_TRANSIENT_ERRORS = ("ReviewRecordConflict", "DomainEventNotPublished")
 
 # Orchestration waits for a transcript in callback waits of this length, asking Transcribe after each; it
 # records TranscriptionStalled once `stalled_job_minutes` of waits have passed, as choreography's watchdog
@@ -122,6 +124,9 @@ class Policy:
     transcription_status: Backoff = Backoff(tries=7, interval_seconds=10, backoff_rate=2, max_delay_seconds=300)
     # Orchestration's invocation of the function that stores the task token.
     transcript_wait: Backoff = Backoff(tries=7, interval_seconds=2, backoff_rate=2, max_delay_seconds=60)
+    # Orchestration's review steps: storing the review's task token, the reminder, the expiry (choreography's
+    # sweep tries again at its next run).
+    review: Backoff = Backoff(tries=7, interval_seconds=2, backoff_rate=2, max_delay_seconds=60)
     # The note: Bedrock throttled or unavailable, a lost write race, a crashed invocation; all share the
     # count, as a queue's receive count does.
     note: Backoff = Backoff(tries=5, interval_seconds=5, backoff_rate=2, max_delay_seconds=120)
@@ -238,6 +243,11 @@ RETRIERS = {
         "choreography's note queue counts every receive.",
     ),
     "model_output": (MODEL_OUTPUT_ERRORS, "A malformed model answer gets one more try in both variants."),
+    "review": (
+        (*REVIEW_TRANSIENT_ERRORS, *LAMBDA_SERVICE_ERRORS, LAMBDA_CRASH),
+        "A review record changed meanwhile, an event EventBridge did not take, Lambda's transient errors, a "
+        "crashed invocation: storing the review's task token, the reminder and the expiry.",
+    ),
 }
 
 
@@ -246,7 +256,15 @@ def transcript_waits(stalled_job_minutes: int) -> int:
     return max(2, -(-stalled_job_minutes * 60 // TRANSCRIPT_WAIT_SECONDS))
 
 
-def definition_values(stalled_job_minutes: int) -> dict[str, int]:
+@dataclass(frozen=True)
+class ReviewWindow:
+    """How long a draft awaits the clinician's review, and how many hours before its end they are reminded."""
+
+    hours: int = 72
+    reminder_hours: int = 12
+
+
+def definition_values(stalled_job_minutes: int, review: ReviewWindow = ReviewWindow()) -> dict[str, int]:
     """The state machine's "${Name}" placeholders that are policy values, filled in at synth."""
     waits = transcript_waits(stalled_job_minutes)
     return {
@@ -254,15 +272,21 @@ def definition_values(stalled_job_minutes: int) -> dict[str, int]:
         "TranscriptWaitMinutes": TRANSCRIPT_WAIT_SECONDS // 60,
         "TranscriptWaits": waits,
         "StalledAfterExtraWaits": waits - 1,
+        # The review's two waits: until the reminder, then until the window ends.
+        "ReviewReminderAfterSeconds": (review.hours - review.reminder_hours) * 3600,
+        "ReviewReminderLeadSeconds": review.reminder_hours * 3600,
+        "ReviewWindowHours": review.hours,
+        "ReviewReminderHours": review.reminder_hours,
     }
 
 
-def fill_definition(definition: dict, policy: Policy, stalled_job_minutes: int) -> dict:
+def fill_definition(definition: dict, policy: Policy, stalled_job_minutes: int,
+                    review: ReviewWindow = ReviewWindow()) -> dict:  # fmt: skip
     """A state machine definition (statemachines/encounter.asl.json) with its policy filled in: each Retry
     entry that names a policy ({"Policy": "note"}) gets that step's errors, tries, backoff and jitter;
     each string "${Name}" of the values below becomes the value (a number where the file holds only the
     placeholder). The other placeholders are CloudFormation's (the stack's definition substitutions)."""
-    values = definition_values(stalled_job_minutes)
+    values = definition_values(stalled_job_minutes, review)
 
     def fill(value, where: str):
         if isinstance(value, dict):

@@ -8,4 +8,13 @@ NOTES_PREFIX = "notes/"
 FAILURES_PREFIX = "failures/"
 REVIEWS_PREFIX = "reviews/"  # a note's review: reviews/<id>.json, and its edited versions reviews/<id>/v<n>.json
 SIGNED_PREFIX = "signed/"  # the signed note, written once: signed/<id>.json
-DATA_PREFIXES = (AUDIO_PREFIX, TRANSCRIPTS_PREFIX, NOTES_PREFIX, FAILURES_PREFIX, REVIEWS_PREFIX, SIGNED_PREFIX)
+FHIR_EXPORTS_PREFIX = "exports/fhir/"  # the signed note as a FHIR DocumentReference: exports/fhir/<id>.json
+DATA_PREFIXES = (
+    AUDIO_PREFIX,
+    TRANSCRIPTS_PREFIX,
+    NOTES_PREFIX,
+    FAILURES_PREFIX,
+    REVIEWS_PREFIX,
+    SIGNED_PREFIX,
+    FHIR_EXPORTS_PREFIX,
+)

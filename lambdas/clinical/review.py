@@ -6,27 +6,47 @@ checks every edited statement against the segments it cites (the unsupported-cla
 signed note to signed/<id>.json once: the write is conditional (If-None-Match), so a second signature is
 refused by S3 itself, and the bucket's versioning keeps every write. Each action records who, when and what
 changed, and puts NoteSigned on the domain bus. Nothing is changed by a refused action.
+
+The review's deadline is kept by each variant in its own style, with the same functions: `remind` some
+hours before it (ReviewReminder), `expire` at it (REVIEW_EXPIRED, ReviewExpired, an alarm). Choreography's
+scheduled sweep calls `sweep_deadlines`; orchestration's execution waits on a task token (`wait_for` stores
+it in the record) whose timeouts call them. The record is the truth and the token only the wake-up call:
+sign and send back decide in the record first, then redeem the token; a wait that starts after the decision
+(the token changes hands at the reminder) finds it in the record and ends at once.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError
 
+from clinical import clients
 from clinical.claims import Statement, check_cited
-from clinical.domain_events import NOTE_SIGNED, detail, publish
-from clinical.errors import PipelineError
+from clinical.domain_events import NOTE_SIGNED, REVIEW_EXPIRED, REVIEW_REMINDER, detail, publish
+from clinical.errors import PipelineError, ReviewRecordConflict
 from clinical.layout import note_key, note_version_key, review_key, signed_key, transcript_key
 from clinical.notes import Note, stored_note
 from clinical.objects import get_if_present, lost_the_race
+from clinical.observability import logger
 from clinical.prefixes import REVIEWS_PREFIX
 from clinical.transcription import read_transcript
 
 DEFAULT_REVIEW_WINDOW_HOURS = 72
-Status = Literal["AWAITING_REVIEW", "SIGNED", "SENT_BACK"]
+# The reminder goes this many hours before the review window ends.
+DEFAULT_REMINDER_HOURS = 12
+Status = Literal["AWAITING_REVIEW", "SIGNED", "SENT_BACK", "REVIEW_EXPIRED"]
+# A patient's FHIR reference, as a health record names it (Patient/123).
+PATIENT_REFERENCE = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")
+# The error a sent-back note's task token fails with (the state machine catches it by this name).
+SENT_BACK_ERROR = "NoteSentBack"
+# SendTask* errors of a token whose wait has ended (timed out, or its execution stopped).
+ENDED_WAIT_CODES = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
 
 
 class ReviewRefused(PipelineError):
@@ -56,9 +76,26 @@ class ReviewRecord(BaseModel):
     sent_back_by: str | None = None
     sent_back_at: datetime | None = None
     reason: str | None = None
+    remind_at: datetime | None = None
+    reminded_at: datetime | None = None
+    expired_at: datetime | None = None
+    # Orchestration: the task token of the execution's current wait for this review (never shown).
+    task_token: str | None = Field(default=None, repr=False)
 
     def expired(self, now: datetime) -> bool:
-        return self.status == "AWAITING_REVIEW" and now > self.due_at
+        return self.status == "AWAITING_REVIEW" and now >= self.due_at
+
+    def reminder_due(self, now: datetime) -> bool:
+        return (
+            self.status == "AWAITING_REVIEW"
+            and self.reminded_at is None
+            and self.remind_at is not None
+            and now >= self.remind_at
+        )
+
+    def shown(self) -> dict:
+        """The record as the CLI and the page show it: without the task token."""
+        return self.model_dump(mode="json", exclude={"task_token"})
 
 
 class SignedNote(BaseModel):
@@ -70,6 +107,8 @@ class SignedNote(BaseModel):
     signed_by: str
     signed_at: datetime
     note: Note
+    # The patient's FHIR reference (Patient/123) if the signer gave it: the pipeline knows only encounters.
+    patient: str | None = None
 
 
 class Edit(BaseModel):
@@ -88,7 +127,7 @@ def read_review(s3, bucket: str, encounter_id: str) -> tuple[ReviewRecord, str] 
 
 
 def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVIEW_WINDOW_HOURS,
-                now: datetime | None = None) -> bool:  # fmt: skip
+                reminder_hours: int = DEFAULT_REMINDER_HOURS, now: datetime | None = None) -> bool:  # fmt: skip
     """Open the note's review (once per transcript; a redraft from a new transcript opens it again unless
     it was signed). Returns whether it opened one."""
     now = now or datetime.now(UTC)
@@ -104,6 +143,7 @@ def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVI
         transcript_sha256=note.provenance.transcript_sha256,
         opened_at=now,
         due_at=now + timedelta(hours=window_hours),
+        remind_at=now + timedelta(hours=window_hours - reminder_hours),
         versions=[NoteVersion(version=1, by=f"model {note.provenance.model_id}", at=note.provenance.created_at)],
     )
     condition = {"IfMatch": existing[1]} if existing else {"IfNoneMatch": "*"}
@@ -166,13 +206,17 @@ def edited(note: Note, edits: list[Edit]) -> tuple[Note, list[str]]:
 
 
 def sign(s3, bucket: str, encounter_id: str, *, clinician: str, edits: list[Edit] | None = None,
-         now: datetime | None = None, bus: str | None = None) -> SignedNote:  # fmt: skip
+         now: datetime | None = None, bus: str | None = None, stepfunctions=None,
+         patient: str | None = None) -> SignedNote:  # fmt: skip
     """Sign the note under review, with the clinician's edits, once. Refused (nothing changed) when it is not
     awaiting review, its review expired, an edit names no statement or empties a section, or an edited
-    statement says what its cited segments do not."""
+    statement says what its cited segments do not. An execution waiting for the review (orchestration) is
+    then told, with its task token."""
     now = now or datetime.now(UTC)
     if not clinician.strip():
         raise ReviewRefused("a signature needs the clinician's identity")
+    if patient is not None and not PATIENT_REFERENCE.match(patient):
+        raise ReviewRefused(f"--patient {patient[:40]!r}: write it as a FHIR reference, e.g. Patient/123")
     record, etag = _awaiting(s3, bucket, encounter_id, now)
     note, changed = edited(current_note(s3, bucket, record), edits or [])
     if changed:
@@ -197,17 +241,45 @@ def sign(s3, bucket: str, encounter_id: str, *, clinician: str, edits: list[Edit
                 ) from None
             raise
         record.versions.append(NoteVersion(version=version, by=clinician, at=now, edited=changed))
-    signed = SignedNote(encounter_id=encounter_id, version=version, signed_by=clinician, signed_at=now, note=note)
+    signed = SignedNote(
+        encounter_id=encounter_id, version=version, signed_by=clinician, signed_at=now, note=note, patient=patient
+    )
     try:
         _write(s3, bucket, signed_key(encounter_id), signed, {"IfNoneMatch": "*"})
     except ClientError as error:
         if lost_the_race(error):
             raise ReviewRefused(f"encounter {encounter_id}'s note is already signed") from None
         raise
-    record.status, record.signed_by, record.signed_at = "SIGNED", clinician, now
+    token = record.task_token
+    record.status, record.signed_by, record.signed_at, record.task_token = "SIGNED", clinician, now, None
     _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
     publish([_signed_event(signed, record, len(changed))], bus=bus)
+    if token:
+        _resume(stepfunctions, token, encounter_id, output={"signed_key": signed_key(encounter_id), "version": version})
     return signed
+
+
+def _resume(stepfunctions, token: str, encounter_id: str, *, output: dict | None = None) -> bool:
+    """End the execution's wait for the review: success with `output` (signed), else failure (sent back).
+    A wait that already ended is not an error: the decision is in the record, where the execution's next
+    wait (after the reminder) or its deadline step reads it. Returns whether the token was taken."""
+    stepfunctions = stepfunctions or clients.stepfunctions()
+    try:
+        if output is not None:
+            stepfunctions.send_task_success(taskToken=token, output=json.dumps(output))
+        else:
+            stepfunctions.send_task_failure(
+                taskToken=token,
+                error=SENT_BACK_ERROR,
+                cause=f"the clinician sent the note back; the reason is in {review_key(encounter_id)}",
+            )
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code not in ENDED_WAIT_CODES:
+            raise
+        logger.info("review wait already ended", extra={"encounter_id": encounter_id, "error_code": code})
+        return False
+    return True
 
 
 def _signed_event(signed: SignedNote, record: ReviewRecord, edited_statements: int) -> tuple[str, dict]:
@@ -229,15 +301,19 @@ def _signed_event(signed: SignedNote, record: ReviewRecord, edited_statements: i
 
 
 def send_back(s3, bucket: str, encounter_id: str, *, clinician: str, reason: str,
-              now: datetime | None = None) -> ReviewRecord:  # fmt: skip
+              now: datetime | None = None, stepfunctions=None) -> ReviewRecord:  # fmt: skip
     """Send the note back for a redraft, with the reason. Refused without a reason, or when the note is not
     awaiting review."""
     now = now or datetime.now(UTC)
     if not reason.strip():
         raise ReviewRefused("sending a note back needs a reason")
     record, etag = _awaiting(s3, bucket, encounter_id, now)
+    token = record.task_token
     record.status, record.sent_back_by, record.sent_back_at, record.reason = "SENT_BACK", clinician, now, reason.strip()
+    record.task_token = None
     _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
+    if token:
+        _resume(stepfunctions, token, encounter_id)
     return record
 
 
@@ -253,3 +329,127 @@ def reviews(s3, bucket: str) -> list[ReviewRecord]:
                 except ValidationError:
                     raise ReviewRefused(f"{item['Key']} is not a review record") from None
     return sorted(found, key=lambda record: record.opened_at)
+
+
+# ---- the deadline: a reminder before it, the expiry at it ---------------------------------------------
+@dataclass(frozen=True)
+class Deadlines:
+    reminded: list[str]
+    expired: list[str]
+
+
+def _review_event(detail_type: str, record: ReviewRecord) -> tuple[str, dict]:
+    return (
+        detail_type,
+        detail(
+            detail_type,
+            encounter_id=record.encounter_id,
+            variant=record.variant,
+            facts=(record.encounter_id, record.transcript_sha256, record.opened_at.isoformat()),
+            review_key=review_key(record.encounter_id),
+            opened_at=record.opened_at.isoformat(),
+            due_at=record.due_at.isoformat(),
+            note_version=record.versions[-1].version,
+            transcript_sha256=record.transcript_sha256,
+        ),
+    )
+
+
+def _mark(s3, bucket: str, encounter_id: str, change, now: datetime) -> ReviewRecord | None:
+    """Apply `change(record)` to an awaiting review (it returns False to leave it), written over exactly the
+    record read. None when there is nothing to do; ReviewRecordConflict (transient) when someone acted
+    meanwhile: the next try reads their decision."""
+    found = read_review(s3, bucket, encounter_id)
+    if found is None or found[0].status != "AWAITING_REVIEW":
+        return None
+    record, etag = found
+    if not change(record):
+        return None
+    try:
+        _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
+    except ClientError as error:
+        if lost_the_race(error):
+            raise ReviewRecordConflict(f"the review of {encounter_id} changed while its deadline was kept") from None
+        raise
+    return record
+
+
+def remind(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, bus: str | None = None) -> bool:
+    """Remind the clinician once (ReviewReminder) that the review still waits. Returns whether it did."""
+    now = now or datetime.now(UTC)
+
+    def reminded(record: ReviewRecord) -> bool:
+        if record.reminded_at is not None:
+            return False
+        record.reminded_at = now
+        return True
+
+    record = _mark(s3, bucket, encounter_id, reminded, now)
+    if record is None:
+        return False
+    publish([_review_event(REVIEW_REMINDER, record)], bus=bus)
+    return True
+
+
+def expire(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, bus: str | None = None) -> bool:
+    """End an awaiting review whose window passed: REVIEW_EXPIRED, and ReviewExpired. Returns whether it
+    did (not when it was signed or sent back meanwhile, or its window has not passed)."""
+    now = now or datetime.now(UTC)
+
+    def expired(record: ReviewRecord) -> bool:
+        if not record.expired(now):
+            return False
+        record.status, record.expired_at, record.task_token = "REVIEW_EXPIRED", now, None
+        return True
+
+    record = _mark(s3, bucket, encounter_id, expired, now)
+    if record is None:
+        return False
+    publish([_review_event(REVIEW_EXPIRED, record)], bus=bus)
+    return True
+
+
+def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | None = None) -> Deadlines:
+    """Choreography's way: every awaiting review past its window expires, and every one past its reminder
+    time is reminded (the scheduled sweep's interval is how late either can be)."""
+    now = now or datetime.now(UTC)
+    reminded, expired = [], []
+    for record in reviews(s3, bucket):
+        if record.expired(now) and expire(s3, bucket, record.encounter_id, now=now, bus=bus):
+            expired.append(record.encounter_id)
+        elif record.reminder_due(now) and remind(s3, bucket, record.encounter_id, now=now, bus=bus):
+            reminded.append(record.encounter_id)
+    return Deadlines(reminded=reminded, expired=expired)
+
+
+def wait_for(s3, bucket: str, encounter_id: str, token: str) -> Status:
+    """Orchestration's way: store the execution's task token in the awaiting review, for sign and send back
+    to redeem. Returns the review's status: a review decided before the wait began is not waited for (the
+    caller ends the wait at once)."""
+    found = read_review(s3, bucket, encounter_id)
+    if found is None:
+        raise ReviewRecordConflict(f"encounter {encounter_id} has no review record yet")
+    record, etag = found
+    if record.status != "AWAITING_REVIEW":
+        return record.status
+    record.task_token = token
+    try:
+        _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
+    except ClientError as error:
+        if lost_the_race(error):
+            raise ReviewRecordConflict(f"the review of {encounter_id} changed while its wait began") from None
+        raise
+    return record.status
+
+
+def end_wait(stepfunctions, token: str, encounter_id: str, status: Status) -> None:
+    """End a wait that began after the review was decided: signed is a success, anything else the failure
+    the state machine routes by its name."""
+    if status == "SIGNED":
+        _resume(stepfunctions, token, encounter_id, output={"signed_key": signed_key(encounter_id)})
+    elif status == "SENT_BACK":
+        _resume(stepfunctions, token, encounter_id)
+    else:
+        stepfunctions.send_task_failure(
+            taskToken=token, error="ReviewExpired", cause=f"the review ended {status}; see {review_key(encounter_id)}"
+        )

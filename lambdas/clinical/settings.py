@@ -42,6 +42,8 @@ class PipelineSettings:
     transcription_settings: dict = field(default_factory=dict)
     # How long a draft note awaits the clinician's review (clinical.review).
     review_window_hours: int = 72
+    # How many hours before the window ends the clinician is reminded.
+    review_reminder_hours: int = 12
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -73,6 +75,7 @@ class PipelineSettings:
             policy=policy_from(env),
             transcription_settings=transcription_settings_from(env),
             review_window_hours=integer("REVIEW_WINDOW_HOURS") if env.get("REVIEW_WINDOW_HOURS") else 72,
+            review_reminder_hours=integer("REVIEW_REMINDER_HOURS") if env.get("REVIEW_REMINDER_HOURS") else 12,
         )
 
 

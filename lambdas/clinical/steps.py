@@ -32,7 +32,7 @@ from clinical.notes import (
 )
 from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.quarantine import quarantine
-from clinical.review import open_review
+from clinical.review import expire, open_review, read_review, remind, sweep_deadlines
 from clinical.roles import SpeakerRole, assign_roles, needs_review
 from clinical.settings import PipelineSettings
 from clinical.templates import Template
@@ -159,8 +159,43 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
 def announce(s3, bucket: str, note: Note, settings: PipelineSettings) -> None:
     """What follows a stored note, again on every delivery (both are idempotent): its review is opened, and
     its domain events put."""
-    open_review(s3, bucket, note, window_hours=settings.review_window_hours)
+    open_review(
+        s3, bucket, note, window_hours=settings.review_window_hours, reminder_hours=settings.review_reminder_hours
+    )
     publish(note_events(note))
+
+
+def _count_deadlines(reminded: int, expired: int) -> None:
+    if reminded:
+        metrics.add_metric(name="ReviewReminders", unit=MetricUnit.Count, value=reminded)
+    if expired:
+        # Its alarm: a note nobody signed within the review window.
+        metrics.add_metric(name="ReviewsExpired", unit=MetricUnit.Count, value=expired)
+
+
+@tracer.capture_method
+@content_free_errors
+def keep_review_deadline(s3, *, bucket: str, encounter_id: str, deadline: str) -> str:
+    """Orchestration: the execution's wait for the review timed out. Remind (before the window ends) or
+    expire (at its end); returns the review's status, which says whether the clinician decided meanwhile."""
+    act = remind if deadline == "reminder" else expire
+    done = act(s3, bucket, encounter_id)
+    _count_deadlines(int(done and deadline == "reminder"), int(done and deadline == "expiry"))
+    found = read_review(s3, bucket, encounter_id)
+    status = found[0].status if found else "AWAITING_REVIEW"
+    logger.info("review deadline kept", extra={"encounter_id": encounter_id, "deadline": deadline, "done": done,
+                                                "review_status": status})  # fmt: skip
+    return status
+
+
+@tracer.capture_method
+@content_free_errors
+def sweep_review_deadlines(s3, *, bucket: str) -> tuple[int, int]:
+    """Choreography: remind or expire every review whose time has come; returns (reminded, expired)."""
+    kept = sweep_deadlines(s3, bucket)
+    _count_deadlines(len(kept.reminded), len(kept.expired))
+    logger.info("review deadlines swept", extra={"reminded": len(kept.reminded), "expired": len(kept.expired)})
+    return len(kept.reminded), len(kept.expired)
 
 
 def note_from_transcript(bedrock, transcript: Transcript, template: Template, *, model_id: str, encounter_id: str,

@@ -31,7 +31,7 @@ def execution_input(upload: AudioUpload) -> str:
 def start_encounter_execution(stepfunctions, state_machine_arn: str, upload: AudioUpload) -> bool:
     """Start the encounter's execution; False when it already ran (a duplicate delivery)."""
     try:
-        stepfunctions.start_execution(
+        started = stepfunctions.start_execution(
             stateMachineArn=state_machine_arn, name=upload.encounter_id, input=execution_input(upload)
         )
     except ClientError as error:
@@ -51,6 +51,10 @@ def start_encounter_execution(stepfunctions, state_machine_arn: str, upload: Aud
         if code in THROTTLING_CODES:
             raise ExecutionStartThrottled(f"Step Functions is throttling ({code})") from None
         raise
+    # StartExecution with the name and input of a RUNNING execution (one awaiting its review, say) succeeds
+    # and returns that execution: the same key written again after it began is another recording all the same.
+    if conflict := claimed_by_another_upload(upload, upload.key, started["startDate"]):
+        raise conflict
     metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=1)
     logger.info("execution started", extra={"encounter_id": upload.encounter_id})
     return True

@@ -38,6 +38,11 @@ def config_error(context: dict) -> str:
             "stalled_job_minutes must be at least 30 (two of the state machine's 15-minute transcript waits",
         ),
         ({"deploy_in_vpc": "maybe"}, "deploy_in_vpc must be one of true, false, not 'maybe'"),
+        (
+            {"review_window_hours": 24, "review_reminder_hours": 24},
+            "review_reminder_hours (24) must be less than review_window_hours (24)",
+        ),
+        ({"review_reminder_hours": 0}, "review_reminder_hours must be a positive integer (1 or more), not 0"),
         ({"note_tries": -2}, "note_tries must be from 1 to 1000 tries in all, not -2"),
         ({"note_backoff_rate": "0.5"}, "note_backoff_rate must be at least 1.0 (Step Functions' BackoffRate"),
         ({"note_backoff_rate": "fast"}, "context note_backoff_rate must be a number, not 'fast'"),

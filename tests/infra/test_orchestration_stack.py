@@ -19,7 +19,7 @@ def test_the_asl_placeholders_are_the_stacks_substitutions_and_the_policys_value
     substituted, policy = set(machine(orchestration)["DefinitionSubstitutions"]), set(definition_values(120))
     settings = {TRANSCRIPTION_SETTINGS[2:-1]}  # an object, filled at synth (the job's Settings)
     assert placeholders == substituted | policy | settings and not substituted & policy
-    assert (len(substituted), len(policy)) == (9, 4)
+    assert (len(substituted), len(policy)) == (11, 8)
     left = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", machine(orchestration)["DefinitionString"]))
     assert left == substituted, "synth fills in every policy value; CloudFormation the rest"
 
@@ -59,6 +59,8 @@ def test_the_task_functions_are_the_ones_the_substitutions_name(orchestration):
     assert named == {
         "AwaitTranscriptFunctionArn": "orchestration.await_transcript.handler",
         "GenerateNoteFunctionArn": "orchestration.generate_note.handler",
+        "AwaitReviewFunctionArn": "orchestration.await_review.handler",
+        "ReviewDeadlineFunctionArn": "orchestration.review_deadline.handler",
     }
 
 
@@ -126,8 +128,11 @@ def test_only_intake_and_the_lost_upload_sweep_may_start_executions_and_only_the
         "orchestration.intake.handler",
         "orchestration.upload_sweep.handler",
     }
+    # The review's wait ends at once when the review was decided before it began (the clinician's sign and
+    # send-back redeem it otherwise, with their own identity).
     assert {handler_of_role[r] for r in roles["states:SendTaskSuccess"]} == {
         "orchestration.await_transcript.handler",
         "orchestration.transcript_ready.handler",
+        "orchestration.await_review.handler",
     }
     assert json.dumps(sorted(roles["transcribe:StartMedicalTranscriptionJob"])) != "[]"

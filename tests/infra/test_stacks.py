@@ -27,7 +27,7 @@ def alarms_on(template, metric_name: str) -> list[dict]:
 def test_every_work_queue_redrives_to_a_dlq_after_five_receives(choreography):
     """GIVEN the template WHEN reading each queue's redrive policy THEN it names a DLQ with maxReceiveCount 5."""
     queues = work_queues(choreography)
-    assert len(queues) == 2
+    assert len(queues) == 3  # transcription requests, note requests, FHIR exports
     for queue in queues.values():
         policy = queue["Properties"]["RedrivePolicy"]
         assert policy["maxReceiveCount"] == 5
@@ -46,7 +46,7 @@ def test_every_dlq_has_an_alarm_from_its_first_message(choreography):
         for a in alarms_on(choreography, "ApproximateNumberOfMessagesVisible")
         if a["Threshold"] == 1 and a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     }
-    assert len(dlqs) == 3 and dlqs <= alarmed
+    assert len(dlqs) == 4 and dlqs <= alarmed
 
 
 def test_every_alarm_notifies_the_alarm_topic(variant):
@@ -221,7 +221,7 @@ def test_rules_route_audio_and_transcripts_to_their_queues(choreography):
     routes = {}
     for rule in resources(choreography, "AWS::Events::Rule").values():
         pattern = rule["Properties"].get("EventPattern")
-        if pattern:
+        if pattern and pattern.get("source") == ["aws.s3"]:
             [target] = rule["Properties"]["Targets"]
             routes[pattern["detail"]["object"]["key"][0]["prefix"]] = ref_id(target["Arn"])
     mappings = {
@@ -234,6 +234,25 @@ def test_rules_route_audio_and_transcripts_to_their_queues(choreography):
         "audio/": "choreography.start_transcription.handler",
         "transcripts/": "choreography.write_note.handler",
     }
+
+
+def test_note_signed_on_the_domain_bus_goes_to_the_fhir_export_in_both_stacks(choreography, orchestration):
+    for template in (choreography, orchestration):
+        [rule] = [
+            r["Properties"]
+            for r in resources(template, "AWS::Events::Rule").values()
+            if r["Properties"].get("EventPattern", {}).get("detail-type") == ["NoteSigned"]
+        ]
+        assert rule["EventPattern"]["source"] == ["clinical-scribe"]
+        assert "Fn::GetAtt" in json.dumps(rule["EventBusName"]) or "Ref" in json.dumps(rule["EventBusName"])
+        [target] = rule["Targets"]
+        mappings = {
+            ref_id(m["Properties"]["EventSourceArn"]): m["Properties"]["FunctionName"]
+            for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+        }
+        function = resources(template, "AWS::Lambda::Function")[ref_id(mappings[ref_id(target["Arn"])])]
+        assert function["Properties"]["Handler"] == "edges.fhir_export.handler"
+        assert "DeadLetterConfig" in target
 
 
 def test_the_schedule_runs_the_watchdog(choreography):

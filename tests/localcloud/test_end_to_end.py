@@ -56,7 +56,9 @@ def test_both_variants_run_side_by_side_on_the_same_work(local_cloud):
     assert notes[0]["provenance"]["transcript_sha256"] == notes[1]["provenance"]["transcript_sha256"]
     sfn = local_cloud.client("stepfunctions")
     arn = local_cloud.outputs["ClinicalScribeOrchestration"]["StateMachineArn"]
-    assert [e["status"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]] == ["SUCCEEDED"]
+    # The note is written and its execution waits for the clinician's review (the run is quiet meanwhile).
+    assert [e["status"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]] == ["RUNNING"]
+    assert {read_json(local_cloud, stack, "reviews/enc-2.json")["status"] for stack in STACKS} == {"AWAITING_REVIEW"}
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B.documentreference import DocumentReference
 
+from clinical.fhir import document_reference
 from clinical.review import SignedNote
-from scribe.fhir import ExportError, document_reference
+from scribe.fhir import ExportError, validated
 from tests.unit.test_notes import note_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "fhir-document-reference.json"
@@ -27,7 +28,13 @@ def signed_note() -> SignedNote:
 
 def test_the_document_reference_carries_what_a_record_needs_and_validates():
     document = document_reference(signed_note(), patient="Patient/123")
-    DocumentReference.model_validate(document)  # the fhir.resources R4 model accepts it as exported
+    # The fhir.resources R4 model accepts it, and renders it as built: the export needs no FHIR library.
+    resource = DocumentReference.model_validate(document)
+    assert (
+        json.loads(resource.model_dump_json(exclude_none=True))
+        == document
+        == validated(signed_note(), patient="Patient/123")
+    )
     assert (document["status"], document["docStatus"]) == ("current", "final")
     assert document["type"]["coding"] == [{"system": "http://loinc.org", "code": "11506-3", "display": "Progress note"}]
     assert document["category"][0]["coding"][0]["code"] == "clinical-note"
@@ -39,9 +46,15 @@ def test_the_document_reference_carries_what_a_record_needs_and_validates():
 
 
 def test_the_committed_example_is_what_the_builder_writes():
-    assert json.loads(EXAMPLE.read_text()) == document_reference(signed_note(), patient="Patient/123")
+    assert json.loads(EXAMPLE.read_text()) == validated(signed_note(), patient="Patient/123")
+
+
+def test_the_patient_the_signer_gave_is_the_subject_and_without_one_there_is_none():
+    signed = signed_note().model_copy(update={"patient": "Patient/77"})
+    assert validated(signed)["subject"] == {"reference": "Patient/77"}
+    assert "subject" not in validated(signed_note())
 
 
 def test_a_patient_that_is_not_a_fhir_reference_is_refused_in_one_line():
     with pytest.raises(ExportError, match=r"--patient 'Jane Roe': write it as a FHIR reference, e.g. Patient/123"):
-        document_reference(signed_note(), patient="Jane Roe")
+        validated(signed_note(), patient="Jane Roe")

@@ -6,10 +6,25 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
+from botocore.stub import ANY, Stubber
 
 from choreography import write_note
-from clinical.review import Edit, ReviewRefused, read_review, reviews, send_back, sign
+from clinical.review import (
+    Deadlines,
+    Edit,
+    ReviewRefused,
+    end_wait,
+    expire,
+    read_review,
+    remind,
+    reviews,
+    send_back,
+    sign,
+    sweep_deadlines,
+    wait_for,
+)
 from tests.support.events import object_created, sqs_event
 from tests.unit.conftest import BUCKET, converse_answer
 
@@ -115,3 +130,68 @@ def test_an_edit_whose_version_a_stopped_attempt_left_is_refused_not_overwritten
     with pytest.raises(ReviewRefused, match="version 2 of encounter enc-0001's note exists already"):
         sign(drafted.s3, BUCKET, "enc-0001", clinician=DR, edits=[Edit(section="plan", index=0, text="Rest.")])
     assert drafted.read_json("reviews/enc-0001/v2.json") == {} and drafted.keys("signed/") == []
+
+
+# ---- the deadline, and orchestration's wait ---------------------------------------------------------------
+def test_the_sweep_reminds_once_before_the_window_ends_then_expires_it(drafted):
+    record, _ = read_review(drafted.s3, BUCKET, "enc-0001")
+    assert record.due_at - record.remind_at == timedelta(hours=12)
+    before = record.remind_at - timedelta(minutes=1)
+    assert sweep_deadlines(drafted.s3, BUCKET, now=before) == Deadlines(reminded=[], expired=[])
+    assert sweep_deadlines(drafted.s3, BUCKET, now=record.remind_at) == Deadlines(reminded=["enc-0001"], expired=[])
+    assert sweep_deadlines(drafted.s3, BUCKET, now=record.remind_at) == Deadlines(reminded=[], expired=[]), "once"
+    assert sweep_deadlines(drafted.s3, BUCKET, now=record.due_at) == Deadlines(reminded=[], expired=["enc-0001"])
+    expired, _ = read_review(drafted.s3, BUCKET, "enc-0001")
+    assert (expired.status, expired.expired_at) == ("REVIEW_EXPIRED", record.due_at)
+    with pytest.raises(ReviewRefused, match="is REVIEW_EXPIRED, not awaiting review"):
+        sign(drafted.s3, BUCKET, "enc-0001", clinician=DR)
+
+
+def test_a_signed_review_is_neither_reminded_nor_expired(drafted):
+    record, _ = read_review(drafted.s3, BUCKET, "enc-0001")
+    sign(drafted.s3, BUCKET, "enc-0001", clinician=DR)
+    assert not remind(drafted.s3, BUCKET, "enc-0001", now=record.due_at)
+    assert not expire(drafted.s3, BUCKET, "enc-0001", now=record.due_at)
+    assert read_review(drafted.s3, BUCKET, "enc-0001")[0].status == "SIGNED"
+
+
+def test_signing_redeems_the_executions_token_and_a_wait_that_ended_is_not_an_error(drafted):
+    assert wait_for(drafted.s3, BUCKET, "enc-0001", "token-1") == "AWAITING_REVIEW"
+    assert read_review(drafted.s3, BUCKET, "enc-0001")[0].task_token == "token-1"  # noqa: S105 (a test token)
+    assert "task_token" not in read_review(drafted.s3, BUCKET, "enc-0001")[0].shown()
+    sfn = boto3.client("stepfunctions")
+    with Stubber(sfn) as stub:
+        stub.add_client_error(
+            "send_task_success", "TaskTimedOut", expected_params={"taskToken": "token-1", "output": ANY}
+        )
+        sign(drafted.s3, BUCKET, "enc-0001", clinician=DR, stepfunctions=sfn)
+        stub.assert_no_pending_responses()
+    record, _ = read_review(drafted.s3, BUCKET, "enc-0001")
+    assert (record.status, record.task_token) == ("SIGNED", None)
+    # The execution's next wait (after the reminder) finds the decision and ends at once.
+    assert wait_for(drafted.s3, BUCKET, "enc-0001", "token-2") == "SIGNED"
+    with Stubber(sfn) as stub:
+        stub.add_response("send_task_success", {}, {"taskToken": "token-2", "output": ANY})
+        end_wait(sfn, "token-2", "enc-0001", "SIGNED")
+        stub.assert_no_pending_responses()
+
+
+def test_a_send_back_fails_the_executions_wait_by_name_without_the_reason(drafted):
+    wait_for(drafted.s3, BUCKET, "enc-0001", "token-1")
+    sfn = boto3.client("stepfunctions")
+    with Stubber(sfn) as stub:
+        stub.add_response(
+            "send_task_failure",
+            {},
+            {"taskToken": "token-1", "error": "NoteSentBack", "cause": "the clinician sent the note back; the "
+             "reason is in reviews/enc-0001.json"},
+        )  # fmt: skip
+        send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason="Wrong side: left knee.", stepfunctions=sfn)
+        stub.assert_no_pending_responses()
+
+
+def test_a_patient_that_is_not_a_fhir_patient_reference_is_refused_and_nothing_changes(drafted):
+    before = snapshot(drafted)
+    with pytest.raises(ReviewRefused, match=r"--patient 'Jane Roe': write it as a FHIR reference"):
+        sign(drafted.s3, BUCKET, "enc-0001", clinician=DR, patient="Jane Roe")
+    assert snapshot(drafted) == before

@@ -17,6 +17,7 @@ from moto.moto_api import state_manager
 from moto.transcribe.models import transcribe_backends
 
 from clinical.layout import transcript_key
+from clinical.review import read_review, sign
 from localcloud.lambda_runtime import in_process_lambdas
 from localcloud.simulation import Simulation
 from localcloud.stepfunctions_shims import aws_error_names, on_simulated_time
@@ -36,6 +37,7 @@ from tests.support.templates import ref_id, resources_of_type, synthesized_templ
 from tests.unit.conftest import BUCKET, TRANSCRIPT_TEXT, converse_answer
 
 TABLE = "transcript-waits"
+CLINICIAN = "arn:aws:sts::123456789012:assumed-role/clinician/dr-lee"
 
 
 def resolve(value, template: dict, known: dict[str, str]) -> str:
@@ -135,6 +137,21 @@ def transcribe_finishes(cloud, encounter_id: str, *, event_delivered: bool = Tru
         invoke("transcript_ready", sqs_event(object_created(BUCKET, transcript_key(encounter_id))))
 
 
+def signed_off(execution_arn: str) -> dict:
+    """The execution's end after the note's review: once its wait for the clinician has stored its token, a
+    clinician signs (as `scribe sign` does), which ends the wait."""
+    encounter_id = execution_arn.rsplit(":", 1)[-1]
+    s3 = boto3.client("s3")
+
+    def awaiting() -> bool:
+        found = read_review(s3, BUCKET, encounter_id)
+        return found is not None and found[0].task_token is not None
+
+    wait_for(awaiting, what="the execution to wait for the review")
+    sign(s3, BUCKET, encounter_id, clinician=CLINICIAN, stepfunctions=boto3.client("stepfunctions"))
+    return finished(execution_arn)
+
+
 def ended(execution_arn: str) -> dict:
     """The execution's end, and what its status change event makes of it (EventBridge -> SQS -> record_failure)."""
     result = finished(execution_arn)
@@ -158,7 +175,7 @@ def test_happy_path_writes_the_note_in_few_transitions_without_polling(cloud, ma
     execution = start(cloud, machine, "enc-1")
     awaiting_transcript(machine, execution)
     transcribe_finishes(cloud, "enc-1")
-    result = finished(execution)
+    result = signed_off(execution)
     assert result["status"] == "SUCCEEDED"
     assert json.loads(result["output"]) == {
         "note_key": "notes/enc-1.json",
@@ -188,7 +205,7 @@ def test_transcript_already_there_when_the_wait_registers_resumes_at_once(cloud,
 
     monkeypatch.setattr(TranscribeBackend, "start_medical_transcription_job", finished_at_once)
     cloud.model_answers(converse_answer())
-    result = finished(start(cloud, machine, "enc-2"))
+    result = signed_off(start(cloud, machine, "enc-2"))
     assert result["status"] == "SUCCEEDED"
     assert not waiting("enc-2")
 
@@ -199,7 +216,7 @@ def test_the_same_upload_twice_runs_one_execution(cloud, machine):
     assert start(cloud, machine, "enc-3") == first, "same name and input while running is the same execution"
     awaiting_transcript(machine, first)
     transcribe_finishes(cloud, "enc-3")
-    assert finished(first)["status"] == "SUCCEEDED"
+    assert signed_off(first)["status"] == "SUCCEEDED"
     invoke("intake", sqs_event(object_created(BUCKET, "audio/enc-3.wav")))
     executions = boto3.client("stepfunctions").list_executions(stateMachineArn=machine.state_machine_arn)
     assert [e["name"] for e in executions["executions"]] == ["enc-3"]
@@ -226,7 +243,7 @@ def test_transcribe_throttled_then_succeeding_retries_the_start_step(cloud, mach
     execution = start(cloud, machine, "enc-4")
     awaiting_transcript(machine, execution)
     transcribe_finishes(cloud, "enc-4")
-    assert finished(execution)["status"] == "SUCCEEDED"
+    assert signed_off(execution)["status"] == "SUCCEEDED"
     assert errors_in(machine.history(execution)) == ["Transcribe.LimitExceededException"] * 2
     assert len(calls) == 3
 
@@ -256,7 +273,7 @@ def test_a_lost_callback_times_out_checks_the_job_and_continues(cloud, machine):
         execution = start(cloud, machine, "enc-6")
         awaiting_transcript(machine, execution)
         transcribe_finishes(cloud, "enc-6", event_delivered=False)
-        assert finished(execution)["status"] == "SUCCEEDED"
+        assert signed_off(execution)["status"] == "SUCCEEDED"
     finally:
         state_manager.unset_transition("transcribe::medicaltranscriptionjob")
     entered = [
@@ -274,7 +291,7 @@ def test_bedrock_throttled_then_succeeding_retries_only_the_note_step(cloud, mac
     execution = start(cloud, machine, "enc-7")
     awaiting_transcript(machine, execution)
     transcribe_finishes(cloud, "enc-7")
-    assert finished(execution)["status"] == "SUCCEEDED"
+    assert signed_off(execution)["status"] == "SUCCEEDED"
     events = machine.history(execution)
     assert errors_in(events) == ["NoteModelThrottled"] * 2
     entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
@@ -305,7 +322,7 @@ def test_execution_history_and_logs_hold_no_transcript_or_note_text(cloud, machi
     execution = start(cloud, machine, "enc-10")
     awaiting_transcript(machine, execution)
     transcribe_finishes(cloud, "enc-10")
-    assert finished(execution)["status"] == "SUCCEEDED"
+    assert signed_off(execution)["status"] == "SUCCEEDED"
     history = json.dumps(machine.history(execution), default=str)
     logs = structured_logs.getvalue()
     assert "notes/enc-10.json" in history, "the history is captured"
