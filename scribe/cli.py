@@ -256,7 +256,6 @@ def review(ctx: click.Context, serve_local: bool, port: int, variant: str) -> No
     from scribe import review_page  # the page's server only for this command
 
     desk = review_page.ReviewDesk({name: _deployment(ctx, name) for name in _variants(variant)})
-    review_page.domain_clients_follow(_target(ctx))
     try:
         server = review_page.review_server(desk, port)
     except OSError as error:
@@ -321,6 +320,7 @@ def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, 
             edits=[_edit(text) for text in edits],
             bus=deployment.outputs.get("DomainEventBusName"),
             stepfunctions=deployment.client("stepfunctions"),
+            events=deployment.client("events"),
             patient=patient,
         )
     except (reviews.ReviewRefused, ContractViolation) as error:

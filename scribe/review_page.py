@@ -12,7 +12,6 @@ output: everything is escaped, and nothing but the method, path and status is lo
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from clinical.errors import ContractViolation
 from clinical.layout import ENCOUNTER_ID_PATTERN, transcript_key
 from clinical.notes import Note
 from clinical.transcription import read_transcript
-from scribe.target import LOCAL_CREDENTIALS, Deployment, Target
+from scribe.target import Deployment
 
 log = logging.getLogger("scribe.review_page")
 
@@ -47,16 +46,6 @@ EDIT_FIELD = "edit."  # edit.<section>.<index>: a statement's new text, sent onl
 def caller_identity(deployment: Deployment, _headers: Mapping[str, str]) -> str:
     """The caller's AWS identity, as STS reports it (as `scribe sign` records it)."""
     return deployment.client("sts").get_caller_identity()["Arn"]
-
-
-def domain_clients_follow(target: Target) -> None:
-    """Point the domain's own clients (clinical.clients: the bus NoteSigned goes to, orchestration's task tokens)
-    at the local cloud the page serves: they are boto3's defaults, which find an endpoint only in the environment."""
-    if target.local and target.endpoint_url:
-        os.environ.update(
-            {"AWS_ENDPOINT_URL": target.endpoint_url, "AWS_DEFAULT_REGION": target.region or "us-east-1"}
-            | {name.upper(): value for name, value in LOCAL_CREDENTIALS.items()}
-        )
 
 
 @dataclass(frozen=True)
@@ -126,6 +115,8 @@ class ReviewDesk:
             clinician=self.identity(deployment, headers),
             edits=edits,
             bus=deployment.outputs.get("DomainEventBusName"),
+            stepfunctions=deployment.client("stepfunctions"),
+            events=deployment.client("events"),
         )
 
     def send_back(self, variant: str, encounter_id: str, reason: str, headers: Mapping[str, str]) -> None:
@@ -136,6 +127,7 @@ class ReviewDesk:
             encounter_id,
             clinician=self.identity(deployment, headers),
             reason=reason,
+            stepfunctions=deployment.client("stepfunctions"),
         )
 
 

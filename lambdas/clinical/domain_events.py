@@ -49,10 +49,11 @@ def detail(detail_type: str, *, encounter_id: str | None, variant: str, facts: t
     }
 
 
-def publish(events: list[tuple[str, dict]], bus: str | None = None) -> None:
+def publish(events: list[tuple[str, dict]], bus: str | None = None, client=None) -> None:
     """Put the events on `bus`, by default the one DOMAIN_EVENT_BUS names (a deployment's functions always
-    have it; without either, as in a test of the domain alone, there is no bus and nothing is put). An entry
-    EventBridge does not take is DomainEventNotPublished: transient, so the step is retried and puts it again."""
+    have it; without either, as in a test of the domain alone, there is no bus and nothing is put), with
+    `client` (an operator's, from the CLI) or the function's own. An entry EventBridge does not take is
+    DomainEventNotPublished: transient, so the step is retried and puts it again."""
     bus = bus or os.environ.get(BUS_ENVIRONMENT, "")
     if not bus or not events:
         return
@@ -61,7 +62,7 @@ def publish(events: list[tuple[str, dict]], bus: str | None = None) -> None:
         for detail_type, body in events
     ]
     try:
-        response = clients.events().put_events(Entries=entries)
+        response = (client or clients.events()).put_events(Entries=entries)
     except ClientError as error:
         raise DomainEventNotPublished(f"EventBridge refused the events ({error.response['Error']['Code']})") from None
     if response.get("FailedEntryCount"):

@@ -206,12 +206,13 @@ def edited(note: Note, edits: list[Edit]) -> tuple[Note, list[str]]:
 
 
 def sign(s3, bucket: str, encounter_id: str, *, clinician: str, edits: list[Edit] | None = None,
-         now: datetime | None = None, bus: str | None = None, stepfunctions=None,
+         now: datetime | None = None, bus: str | None = None, stepfunctions=None, events=None,
          patient: str | None = None) -> SignedNote:  # fmt: skip
     """Sign the note under review, with the clinician's edits, once. Refused (nothing changed) when it is not
     awaiting review, its review expired, an edit names no statement or empties a section, or an edited
     statement says what its cited segments do not. An execution waiting for the review (orchestration) is
-    then told, with its task token."""
+    then told, with its task token. `stepfunctions` and `events` are the caller's clients (an operator's,
+    from the CLI or the page), else the function's own."""
     now = now or datetime.now(UTC)
     if not clinician.strip():
         raise ReviewRefused("a signature needs the clinician's identity")
@@ -253,7 +254,7 @@ def sign(s3, bucket: str, encounter_id: str, *, clinician: str, edits: list[Edit
     token = record.task_token
     record.status, record.signed_by, record.signed_at, record.task_token = "SIGNED", clinician, now, None
     _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
-    publish([_signed_event(signed, record, len(changed))], bus=bus)
+    publish([_signed_event(signed, record, len(changed))], bus=bus, client=events)
     if token:
         _resume(stepfunctions, token, encounter_id, output={"signed_key": signed_key(encounter_id), "version": version})
     return signed

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 
+from fhir.resources.R4B.documentreference import DocumentReference
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import SAMPLE
@@ -84,8 +85,13 @@ def test_a_clinician_reads_the_evidence_edits_a_statement_and_signs(cloud, revie
     assert edited not in str(note_signed)
     # What a signature sets off runs when the test drives the simulation, from this thread.
     cloud.run_until_quiet()
-    # FHIR: once the NoteSigned consumer exists, assert here that it wrote the DocumentReference under
-    # exports/fhir/ (e.g. keys(cloud, CHOREOGRAPHY, "exports/fhir/") and its docStatus "final").
+    # The edge's consumer of NoteSigned wrote the signed note's FHIR DocumentReference, valid for fhir.resources.
+    document = read_json(cloud, CHOREOGRAPHY, "exports/fhir/knee-followup.json")
+    DocumentReference.model_validate(document)
+    assert (document["docStatus"], document["context"]["encounter"][0]["identifier"]["value"]) == (
+        "final",
+        "knee-followup",
+    )
 
     page.get_by_role("link", name="Worklist").click()
     expect(awaiting).to_have_count(1)
