@@ -736,7 +736,8 @@ def _markdown_for(report: dict, variants: dict, setting: str) -> str:
         row("failed executions", lambda v: "-" if v["outcomes"]["failed_executions"] is None else v["outcomes"]["failed_executions"]),
         row("alarms that went to ALARM", lambda v: "<br>".join(v["outcomes"]["alarms_to_alarm"]) or "-"),
         row("redriven / recovered by redrive", lambda v: f"{v['outcomes']['redriven']} / {v['outcomes']['recovered_by_redrive']}"),
-        row(f"reviews signed / expired ({SIGNED_SHARE:.0%} signed, the rest left)", lambda v: f"{v['outcomes']['reviews'].get('SIGNED', 0)} / {v['outcomes']['reviews'].get('REVIEW_EXPIRED', 0)}"),
+        *([row(f"reviews signed / expired ({SIGNED_SHARE:.0%} signed, the rest left)", lambda v: f"{v['outcomes']['reviews'].get('SIGNED', 0)} / {v['outcomes']['reviews'].get('REVIEW_EXPIRED', 0)}")]
+          if all("reviews" in v["outcomes"] for v in variants.values()) else []),  # reports made before the review phase
         row("Lambda invocations per upload", lambda v: f"{v['operations_per_upload']['lambda_invocations']:.2f}"),
         row("state transitions per upload", lambda v: f"{v['operations_per_upload']['state_transitions']:.2f}"),
         row("SQS requests per upload", lambda v: f"{v['operations_per_upload']['sqs_requests']:.2f}"),

@@ -87,8 +87,9 @@ def dlq_depths(cloud: LocalCloud, stack: str) -> dict[str, int]:
     return depths
 
 
-def execution_of(cloud: LocalCloud, encounter_id: str) -> tuple[str, int, str] | None:
-    """(status, state transitions, the step that failed) of the encounter's execution."""
+def execution_of(cloud: LocalCloud, encounter_id: str) -> tuple[str, int, str, str] | None:
+    """(status, state transitions, the step that failed, the state it is in or ended in) of the encounter's
+    execution."""
     sfn = cloud.client("stepfunctions")
     arn = cloud.outputs[ORCHESTRATION_STACK]["StateMachineArn"].replace(":stateMachine:", ":execution:")
     try:
@@ -105,7 +106,7 @@ def execution_of(cloud: LocalCloud, encounter_id: str) -> tuple[str, int, str] |
         ),
         "",
     )
-    return described["status"], len(entered), failed_step
+    return described["status"], len(entered), failed_step, entered[-1] if entered else ""
 
 
 def outcome(cloud: LocalCloud, variant: str, encounter_id: str, uploaded_at: float) -> Outcome:
@@ -117,7 +118,9 @@ def outcome(cloud: LocalCloud, variant: str, encounter_id: str, uploaded_at: flo
         from datetime import datetime
 
         at = cloud.clock.at(datetime.fromisoformat(note["provenance"]["created_at"])) - uploaded_at
-        evidence = f"execution {execution[0]}, {execution[1]} transitions" if execution else "notes/ object"
+        evidence = (
+            f"execution {execution[0]} at {execution[3]}, {execution[1]} transitions" if execution else "notes/ object"
+        )
         return Outcome("note", at, evidence)
     failure_key = f"failures/{encounter_id}.json"
     if failure_key not in keys:
