@@ -232,9 +232,12 @@ def verify(ctx: click.Context, note_file: Path, transcript_file: Path, as_json: 
 ONE_VARIANT = click.Choice(VARIANTS)
 
 
-def _reviewer(deployment) -> str:
-    """Who acts: the caller's AWS identity, as STS reports it (recorded with every review action)."""
-    return deployment.client("sts").get_caller_identity()["Arn"]
+def _desk(ctx: click.Context, variant: str):
+    """The review page's desk for one deployment: sign and send back act through it as they do on the page,
+    as the caller's AWS identity (`sts:GetCallerIdentity`)."""
+    from scribe.review_page import ReviewDesk  # the page's module, not its server
+
+    return ReviewDesk({variant: _deployment(ctx, variant)})
 
 
 @main.group(invoke_without_command=True)
@@ -310,19 +313,9 @@ def _edit(text: str) -> reviews.Edit:
 def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, ...], patient: str | None) -> None:
     """Sign the note awaiting review, with edits; each edited statement is checked against the segments it
     cites first. The signed note is written once (signed/<id>.json) and NoteSigned is put on the bus."""
-    deployment = _deployment(ctx, variant)
+    desk = _desk(ctx, variant)
     try:
-        signed = reviews.sign(
-            deployment.client("s3"),
-            deployment.bucket,
-            encounter_id,
-            clinician=_reviewer(deployment),
-            edits=[_edit(text) for text in edits],
-            bus=deployment.outputs.get("DomainEventBusName"),
-            stepfunctions=deployment.client("stepfunctions"),
-            events=deployment.client("events"),
-            patient=patient,
-        )
+        signed = desk.sign(variant, encounter_id, [_edit(text) for text in edits], {}, patient=patient)
     except (reviews.ReviewRefused, ContractViolation) as error:
         raise BadInput(f"{error.message} (nothing was changed)") from None
     click.echo(f"signed {encounter_id} ({variant}): version {signed.version}, by {signed.signed_by}")
@@ -335,16 +328,9 @@ def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, 
 @click.pass_context
 def send_back(ctx: click.Context, encounter_id: str, variant: str, reason: str) -> None:
     """Send the note awaiting review back, with the reason."""
-    deployment = _deployment(ctx, variant)
+    desk = _desk(ctx, variant)
     try:
-        record = reviews.send_back(
-            deployment.client("s3"),
-            deployment.bucket,
-            encounter_id,
-            clinician=_reviewer(deployment),
-            reason=reason,
-            stepfunctions=deployment.client("stepfunctions"),
-        )
+        record = desk.send_back(variant, encounter_id, reason, {})
     except (reviews.ReviewRefused, ContractViolation) as error:
         raise BadInput(f"{error.message} (nothing was changed)") from None
     click.echo(f"sent back {encounter_id} ({variant}) by {record.sent_back_by}: {record.reason}")

@@ -106,9 +106,10 @@ class ReviewDesk:
     def signer(self, variant: str, headers: Mapping[str, str]) -> str:
         return self.identity(self._deployment(variant), headers)
 
-    def sign(self, variant: str, encounter_id: str, edits: list[reviews.Edit], headers: Mapping[str, str]) -> None:
+    def sign(self, variant: str, encounter_id: str, edits: list[reviews.Edit], headers: Mapping[str, str],
+             patient: str | None = None) -> reviews.SignedNote:  # fmt: skip
         deployment = self._deployment(variant)
-        reviews.sign(
+        return reviews.sign(
             deployment.client("s3"),
             deployment.bucket,
             encounter_id,
@@ -117,11 +118,14 @@ class ReviewDesk:
             bus=deployment.outputs.get("DomainEventBusName"),
             stepfunctions=deployment.client("stepfunctions"),
             events=deployment.client("events"),
+            patient=patient,
         )
 
-    def send_back(self, variant: str, encounter_id: str, reason: str, headers: Mapping[str, str]) -> None:
+    def send_back(
+        self, variant: str, encounter_id: str, reason: str, headers: Mapping[str, str]
+    ) -> reviews.ReviewRecord:
         deployment = self._deployment(variant)
-        reviews.send_back(
+        return reviews.send_back(
             deployment.client("s3"),
             deployment.bucket,
             encounter_id,

@@ -60,16 +60,10 @@ class OrchestrationStack(PipelineStack):
         super().__init__(scope, construct_id, **kwargs)
         waits = self._transcript_waits()
         tasks = self._task_functions()
-        await_transcript, generate_note = tasks.await_transcript, tasks.generate_note
         machine, execution_logs = self._encounter_state_machine(tasks)
         intake, transcript_ready, upload_sweep, record_failure = self._edge_functions(machine)
         queues = self._routes(machine, intake, transcript_ready, record_failure)
-        self._grant(
-            machine, waits, intake, transcript_ready, upload_sweep, await_transcript, generate_note, record_failure
-        )
-        for review_task in (tasks.await_review, tasks.review_deadline):
-            self.permissions.review_keeper(review_task)
-        self.permissions.task_responder(tasks.await_review, self.state_machine_name)  # a review decided already
+        self._grant(machine, waits, intake, transcript_ready, upload_sweep, tasks, record_failure)
         self._alarm_on_executions(machine)
         self.alarm_on_encounter_failures()
         self.export_signed_notes()
@@ -87,8 +81,8 @@ class OrchestrationStack(PipelineStack):
                 "ExecutionLogGroupName": execution_logs.log_group_name,
                 "IntakeFunctionName": intake.function.function_name,
                 "TranscriptReadyFunctionName": transcript_ready.function.function_name,
-                "AwaitTranscriptFunctionName": await_transcript.function.function_name,
-                "GenerateNoteFunctionName": generate_note.function.function_name,
+                "AwaitTranscriptFunctionName": tasks.await_transcript.function.function_name,
+                "GenerateNoteFunctionName": tasks.generate_note.function.function_name,
                 "AwaitReviewFunctionName": tasks.await_review.function.function_name,
                 "ReviewDeadlineFunctionName": tasks.review_deadline.function.function_name,
                 "RecordFailureFunctionName": record_failure.function.function_name,
@@ -291,12 +285,12 @@ class OrchestrationStack(PipelineStack):
         intake: PipelineFunction,
         transcript_ready: PipelineFunction,
         upload_sweep: PipelineFunction,
-        await_transcript: PipelineFunction,
-        generate_note: PipelineFunction,
+        tasks: TaskFunctions,
         record_failure: PipelineFunction,
     ) -> None:
         """Each function's least privilege, and who alone may write transcripts and notes."""
         config, permissions = self.config, self.permissions
+        await_transcript, generate_note = tasks.await_transcript, tasks.generate_note
         permissions.upload_checker(intake)
         permissions.failure_recorder(intake)
         permissions.execution_reader(intake, self.state_machine_name)  # an execution that exists: this upload's?
@@ -324,6 +318,9 @@ class OrchestrationStack(PipelineStack):
         permissions.failure_recorder(record_failure)
         permissions.job_reader(record_failure)
         permissions.execution_reader(record_failure, self.state_machine_name)
+        for review_task in (tasks.await_review, tasks.review_deadline):
+            permissions.review_keeper(review_task)
+        permissions.task_responder(tasks.await_review, self.state_machine_name)  # a review decided already
 
     def _alarm_on_executions(self, machine: sfn.StateMachine) -> None:
         foundation = self.foundation

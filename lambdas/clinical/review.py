@@ -260,22 +260,21 @@ def sign(s3, bucket: str, encounter_id: str, *, clinician: str, edits: list[Edit
     return signed
 
 
-def _resume(stepfunctions, token: str, encounter_id: str, *, output: dict | None = None) -> bool:
-    """End the execution's wait for the review: success with `output` (signed), else failure (sent back).
-    A wait that already ended is not an error: the decision is in the record, where the execution's next
-    wait (after the reminder) or its deadline step reads it. Returns whether the token was taken."""
+def _resume(stepfunctions, token: str, encounter_id: str, *, output: dict | None = None,
+            error: str = SENT_BACK_ERROR,
+            cause: str = "the clinician sent the note back; the reason is in") -> bool:  # fmt: skip
+    """End the execution's wait for the review: success with `output` (signed), else the failure `error` the
+    state machine routes by its name (its cause names the record, never its text). A wait that already ended
+    is not an error: the decision is in the record, where the execution's next wait (after the reminder) or
+    its deadline step reads it. Returns whether the token was taken."""
     stepfunctions = stepfunctions or clients.stepfunctions()
     try:
         if output is not None:
             stepfunctions.send_task_success(taskToken=token, output=json.dumps(output))
         else:
-            stepfunctions.send_task_failure(
-                taskToken=token,
-                error=SENT_BACK_ERROR,
-                cause=f"the clinician sent the note back; the reason is in {review_key(encounter_id)}",
-            )
-    except ClientError as error:
-        code = error.response["Error"]["Code"]
+            stepfunctions.send_task_failure(taskToken=token, error=error, cause=f"{cause} {review_key(encounter_id)}")
+    except ClientError as failure:
+        code = failure.response["Error"]["Code"]
         if code not in ENDED_WAIT_CODES:
             raise
         logger.info("review wait already ended", extra={"encounter_id": encounter_id, "error_code": code})
@@ -339,6 +338,15 @@ class Deadlines:
     expired: list[str]
 
 
+@dataclass(frozen=True)
+class Kept:
+    """What an action on an awaiting review did: whether it changed the record, and the review's status after
+    (None: there is no review record)."""
+
+    changed: bool
+    status: Status | None
+
+
 def _review_event(detail_type: str, record: ReviewRecord) -> tuple[str, dict]:
     return (
         detail_type,
@@ -356,27 +364,29 @@ def _review_event(detail_type: str, record: ReviewRecord) -> tuple[str, dict]:
     )
 
 
-def _mark(s3, bucket: str, encounter_id: str, change, now: datetime) -> ReviewRecord | None:
+def _keep(s3, bucket: str, encounter_id: str, change, *, announce: str | None = None, bus: str | None = None) -> Kept:
     """Apply `change(record)` to an awaiting review (it returns False to leave it), written over exactly the
-    record read. None when there is nothing to do; ReviewRecordConflict (transient) when someone acted
+    record read, then put the `announce` event. ReviewRecordConflict (transient) when someone acted
     meanwhile: the next try reads their decision."""
     found = read_review(s3, bucket, encounter_id)
-    if found is None or found[0].status != "AWAITING_REVIEW":
-        return None
+    if found is None:
+        return Kept(changed=False, status=None)
     record, etag = found
-    if not change(record):
-        return None
+    if record.status != "AWAITING_REVIEW" or not change(record):
+        return Kept(changed=False, status=record.status)
     try:
         _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
     except ClientError as error:
         if lost_the_race(error):
-            raise ReviewRecordConflict(f"the review of {encounter_id} changed while its deadline was kept") from None
+            raise ReviewRecordConflict(f"the review of {encounter_id} changed meanwhile") from None
         raise
-    return record
+    if announce:
+        publish([_review_event(announce, record)], bus=bus)
+    return Kept(changed=True, status=record.status)
 
 
-def remind(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, bus: str | None = None) -> bool:
-    """Remind the clinician once (ReviewReminder) that the review still waits. Returns whether it did."""
+def remind(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, bus: str | None = None) -> Kept:
+    """Remind the clinician once (ReviewReminder) that the review still waits."""
     now = now or datetime.now(UTC)
 
     def reminded(record: ReviewRecord) -> bool:
@@ -385,16 +395,12 @@ def remind(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, b
         record.reminded_at = now
         return True
 
-    record = _mark(s3, bucket, encounter_id, reminded, now)
-    if record is None:
-        return False
-    publish([_review_event(REVIEW_REMINDER, record)], bus=bus)
-    return True
+    return _keep(s3, bucket, encounter_id, reminded, announce=REVIEW_REMINDER, bus=bus)
 
 
-def expire(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, bus: str | None = None) -> bool:
-    """End an awaiting review whose window passed: REVIEW_EXPIRED, and ReviewExpired. Returns whether it
-    did (not when it was signed or sent back meanwhile, or its window has not passed)."""
+def expire(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, bus: str | None = None) -> Kept:
+    """End an awaiting review whose window passed: REVIEW_EXPIRED, and ReviewExpired (nothing changes when it
+    was signed or sent back meanwhile, or its window has not passed)."""
     now = now or datetime.now(UTC)
 
     def expired(record: ReviewRecord) -> bool:
@@ -403,11 +409,7 @@ def expire(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, b
         record.status, record.expired_at, record.task_token = "REVIEW_EXPIRED", now, None
         return True
 
-    record = _mark(s3, bucket, encounter_id, expired, now)
-    if record is None:
-        return False
-    publish([_review_event(REVIEW_EXPIRED, record)], bus=bus)
-    return True
+    return _keep(s3, bucket, encounter_id, expired, announce=REVIEW_EXPIRED, bus=bus)
 
 
 def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | None = None) -> Deadlines:
@@ -416,9 +418,9 @@ def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | 
     now = now or datetime.now(UTC)
     reminded, expired = [], []
     for record in reviews(s3, bucket):
-        if record.expired(now) and expire(s3, bucket, record.encounter_id, now=now, bus=bus):
+        if record.expired(now) and expire(s3, bucket, record.encounter_id, now=now, bus=bus).changed:
             expired.append(record.encounter_id)
-        elif record.reminder_due(now) and remind(s3, bucket, record.encounter_id, now=now, bus=bus):
+        elif record.reminder_due(now) and remind(s3, bucket, record.encounter_id, now=now, bus=bus).changed:
             reminded.append(record.encounter_id)
     return Deadlines(reminded=reminded, expired=expired)
 
@@ -427,20 +429,15 @@ def wait_for(s3, bucket: str, encounter_id: str, token: str) -> Status:
     """Orchestration's way: store the execution's task token in the awaiting review, for sign and send back
     to redeem. Returns the review's status: a review decided before the wait began is not waited for (the
     caller ends the wait at once)."""
-    found = read_review(s3, bucket, encounter_id)
-    if found is None:
+
+    def waited(record: ReviewRecord) -> bool:
+        record.task_token = token
+        return True
+
+    kept = _keep(s3, bucket, encounter_id, waited)
+    if kept.status is None:
         raise ReviewRecordConflict(f"encounter {encounter_id} has no review record yet")
-    record, etag = found
-    if record.status != "AWAITING_REVIEW":
-        return record.status
-    record.task_token = token
-    try:
-        _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
-    except ClientError as error:
-        if lost_the_race(error):
-            raise ReviewRecordConflict(f"the review of {encounter_id} changed while its wait began") from None
-        raise
-    return record.status
+    return kept.status
 
 
 def end_wait(stepfunctions, token: str, encounter_id: str, status: Status) -> None:
@@ -451,6 +448,4 @@ def end_wait(stepfunctions, token: str, encounter_id: str, status: Status) -> No
     elif status == "SENT_BACK":
         _resume(stepfunctions, token, encounter_id)
     else:
-        stepfunctions.send_task_failure(
-            taskToken=token, error="ReviewExpired", cause=f"the review ended {status}; see {review_key(encounter_id)}"
-        )
+        _resume(stepfunctions, token, encounter_id, error="ReviewExpired", cause=f"the review ended {status}; see")

@@ -32,7 +32,7 @@ from clinical.notes import (
 )
 from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.quarantine import quarantine
-from clinical.review import expire, open_review, read_review, remind, sweep_deadlines
+from clinical.review import expire, open_review, remind, sweep_deadlines
 from clinical.roles import SpeakerRole, assign_roles, needs_review
 from clinical.settings import PipelineSettings
 from clinical.templates import Template
@@ -178,13 +178,11 @@ def _count_deadlines(reminded: int, expired: int) -> None:
 def keep_review_deadline(s3, *, bucket: str, encounter_id: str, deadline: str) -> str:
     """Orchestration: the execution's wait for the review timed out. Remind (before the window ends) or
     expire (at its end); returns the review's status, which says whether the clinician decided meanwhile."""
-    act = remind if deadline == "reminder" else expire
-    done = act(s3, bucket, encounter_id)
-    _count_deadlines(int(done and deadline == "reminder"), int(done and deadline == "expiry"))
-    found = read_review(s3, bucket, encounter_id)
-    status = found[0].status if found else "AWAITING_REVIEW"
-    logger.info("review deadline kept", extra={"encounter_id": encounter_id, "deadline": deadline, "done": done,
-                                                "review_status": status})  # fmt: skip
+    kept = (remind if deadline == "reminder" else expire)(s3, bucket, encounter_id)
+    _count_deadlines(int(kept.changed and deadline == "reminder"), int(kept.changed and deadline == "expiry"))
+    status = kept.status or "AWAITING_REVIEW"
+    logger.info("review deadline kept", extra={"encounter_id": encounter_id, "deadline": deadline,
+                                                "done": kept.changed, "review_status": status})  # fmt: skip
     return status
 
 

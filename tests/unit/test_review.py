@@ -150,8 +150,8 @@ def test_the_sweep_reminds_once_before_the_window_ends_then_expires_it(drafted):
 def test_a_signed_review_is_neither_reminded_nor_expired(drafted):
     record, _ = read_review(drafted.s3, BUCKET, "enc-0001")
     sign(drafted.s3, BUCKET, "enc-0001", clinician=DR)
-    assert not remind(drafted.s3, BUCKET, "enc-0001", now=record.due_at)
-    assert not expire(drafted.s3, BUCKET, "enc-0001", now=record.due_at)
+    assert not remind(drafted.s3, BUCKET, "enc-0001", now=record.due_at).changed
+    assert not expire(drafted.s3, BUCKET, "enc-0001", now=record.due_at).changed
     assert read_review(drafted.s3, BUCKET, "enc-0001")[0].status == "SIGNED"
 
 
