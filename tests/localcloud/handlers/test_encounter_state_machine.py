@@ -177,11 +177,13 @@ def test_happy_path_writes_the_note_in_few_transitions_without_polling(cloud, ma
     transcribe_finishes(cloud, "enc-1")
     result = signed_off(execution)
     assert result["status"] == "SUCCEEDED"
-    assert json.loads(result["output"]) == {
+    output = json.loads(result["output"])
+    assert output["note"] == {
         "note_key": "notes/enc-1.json",
         "written": True,
         "transcript_sha256": cloud.read_json("notes/enc-1.json")["provenance"]["transcript_sha256"],
     }
+    assert output["review"] == {"signed_key": "signed/enc-1.json", "version": 1}
     events = machine.history(execution)
     transitions = state_transitions(events)
     status_checks = sum("getMedicalTranscriptionJob" in json.dumps(e, default=str) for e in events)
