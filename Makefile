@@ -86,9 +86,9 @@ measure: synth
 compare: synth
 	@$(OFFLINE_ENV) $(BIN)/scribe compare --cdk-out $(CDK_OUT) --encounters 200 --faults default --report reports/compare-default --results docs/results.md
 
-## burst: the end-of-clinic burst through both variants at default and tight quotas; writes reports/clinic-burst and its section of docs/results.md
+## burst: the end-of-clinic burst through both variants at default and tight quotas (its reviews left open: make compare signs and expires them); writes reports/clinic-burst and its section of docs/results.md
 burst: synth
-	@$(OFFLINE_ENV) $(BIN)/scribe compare --cdk-out $(CDK_OUT) --workload clinic-burst --faults none --workers 2 --report reports/clinic-burst --results docs/results.md
+	@$(OFFLINE_ENV) $(BIN)/scribe compare --cdk-out $(CDK_OUT) --workload clinic-burst --faults none --workers 2 --no-reviews --report reports/clinic-burst --results docs/results.md
 
 ## long-encounter: a synthetic 4-hour conversation drafted with the local note model; prints each model call's tokens against the budget
 long-encounter: install

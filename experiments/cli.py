@@ -36,10 +36,16 @@ import click
     default=None,
     help="Write this run's section (by workload) into this results page (docs/results.md).",
 )
+@click.option(
+    "--reviews/--no-reviews",
+    default=True,
+    show_default=True,
+    help="Clinicians sign a share of the notes and the rest expire (the run goes on past the review window).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def compare(
-    ctx, workload, encounters, quotas, workers, profile, seed, report_dir, cdk_out, results_file, as_json
+    ctx, workload, encounters, quotas, workers, profile, seed, report_dir, cdk_out, results_file, reviews, as_json
 ) -> None:
     """Run the same workload with the same seeded faults through both variants on the local cloud, under
     each quota setting, redrive, check the invariants and report. If an invariant fails it says which, on
@@ -61,6 +67,7 @@ def compare(
             workload=workload,
             quotas=settings,
             workers=workers,
+            reviews=reviews,
         )
     except ValueError as error:
         raise BadInput(str(error)) from None

@@ -33,6 +33,16 @@ def test_a_small_compare_under_default_faults_passes_every_invariant_in_both_var
     assert "| no silent loss | PASS" in markdown
 
 
+def test_the_clinicians_sign_their_share_and_every_other_review_expires_the_same_in_both_variants(report):
+    """Every note's review ends signed (the share the run's clinicians sign, chosen by encounter id) or
+    REVIEW_EXPIRED (each variant keeping the deadline its own way): none is left open."""
+    for variant, figures in compare.variants_of(report).items():
+        counts = figures["outcomes"]["reviews"]
+        assert set(counts) == {"SIGNED", "REVIEW_EXPIRED"} and min(counts.values()) > 0, (variant, counts)
+        assert sum(counts.values()) == figures["outcomes"]["notes"], (variant, counts)
+    assert "| reviews signed / expired (70% signed, the rest left) |" in compare.markdown(report)
+
+
 def test_the_report_is_json_markdown_and_charts(report, tmp_path):
     compare.write_report(report, tmp_path)
     assert (tmp_path / "report.json").read_text() == compare.report_json(report)
@@ -43,12 +53,14 @@ def test_the_report_is_json_markdown_and_charts(report, tmp_path):
 
 def test_an_unknown_profile_is_a_clear_error(cdk_out):
     with pytest.raises(ValueError, match="unknown fault profile 'hurricane'; profiles: default, hostile, none, storm"):
-        compare.compare(cdk_out, encounters=1, profile="hurricane", seed=1)
+        compare.compare(cdk_out, encounters=1, profile="hurricane", seed=1, reviews=False)
 
 
 def tampered_run(cdk_out, tamper):
     workload = plan(workload_named("steady"), 3, 6)
-    return compare.run_variant(cdk_out, "choreography", workload, {}, 3, lambda _line: None, tamper=tamper)
+    return compare.run_variant(
+        cdk_out, "choreography", workload, {}, 3, lambda _line: None, tamper=tamper, reviews=False
+    )
 
 
 def bucket_of(cloud, stack):
@@ -82,7 +94,7 @@ HOSTILE_INVARIANTS = (
 
 
 def test_a_small_compare_with_the_hostile_table_mixed_in_passes_every_invariant_in_both_variants(cdk_out):
-    report = compare.compare(cdk_out, encounters=8, profile="hostile", seed=7)
+    report = compare.compare(cdk_out, encounters=8, profile="hostile", seed=7, reviews=False)
     assert report["all_invariants_pass"], compare.report_json(report)
     assert report["parameters"]["hostile_cases"] == len(CASES)
     for variant, figures in compare.variants_of(report).items():
@@ -101,7 +113,9 @@ def test_the_hostile_checker_fails_when_a_note_is_replaced_dropped_or_made_for_n
         s3.put_object(Bucket=bucket, Key="notes/h-ghost.json", Body=b'{"status": "draft"}')  # nobody uploaded it
 
     workload = plan(workload_named("steady"), 3, 2)
-    run = compare.run_variant(cdk_out, "choreography", workload, {}, 3, None, tamper=tamper, hostile=tuple(CASES))
+    run = compare.run_variant(
+        cdk_out, "choreography", workload, {}, 3, None, tamper=tamper, hostile=tuple(CASES), reviews=False
+    )
     verdicts = {v.name: v for v in run.invariants}
     assert not verdicts["no second note for an encounter"].passed
     assert "notes/h-again.json" in verdicts["no second note for an encounter"].detail
@@ -136,7 +150,7 @@ def test_the_failure_metric_counts_each_failed_upload_once_and_the_checker_fails
     written, one left) and h-retry's record is superseded by its note: the metric counts each failed
     upload once, not each write."""
     run = compare.run_variant(cdk_out, "orchestration", plan(workload_named("steady"), 3, 2), {}, 3, None,
-                              hostile=tuple(CASES))  # fmt: skip
+                              hostile=tuple(CASES), reviews=False)  # fmt: skip
     snapshot, name = run.snapshot, "every permanent failure raised an alarm, counted once"
     records = len([key for key in snapshot.failure_keys if "_quarantine-" not in key])
     assert snapshot.failure_records_written > snapshot.failed_uploads >= records, "no record was written twice"
@@ -255,14 +269,16 @@ def without_wall_time(report: dict) -> str:
 
 
 def test_the_same_run_twice_gives_the_same_report_apart_from_the_wall_time(cdk_out):
-    first = compare.compare(cdk_out, encounters=8, profile="storm", seed=7)
-    second = compare.compare(cdk_out, encounters=8, profile="storm", seed=7)
+    first = compare.compare(cdk_out, encounters=8, profile="storm", seed=7, reviews=False)
+    second = compare.compare(cdk_out, encounters=8, profile="storm", seed=7, reviews=False)
     assert sum(compare.variants_of(first)["orchestration"]["outcomes"]["faults_injected"].values()) > 0
     assert without_wall_time(first) == without_wall_time(second)
 
 
 def test_a_burst_under_tight_quotas_is_throttled_and_loses_nothing(cdk_out):
-    report = compare.compare(cdk_out, encounters=60, profile="none", seed=7, workload="clinic-burst", quotas=["tight"])
+    report = compare.compare(
+        cdk_out, encounters=60, profile="none", seed=7, workload="clinic-burst", quotas=["tight"], reviews=False
+    )
     for variant, figures in compare.variants_of(report, "tight").items():
         drain = figures["drain"]
         assert sum(drain["throttled"].values()) > 0, variant
