@@ -655,6 +655,7 @@ def compare(
             "rates": known[profile],
             "seed": seed,
             "quota_settings": settings,
+            **({} if reviews else {"reviews": False}),
             "cost_minutes_per_encounter": COST_MINUTES,
         },
         "real_seconds": round(time.monotonic() - started, 1),
@@ -784,6 +785,7 @@ def results_section(report: dict) -> str:
     command = (
         f"scribe compare --workload {p['workload']} --encounters {p['encounters']} --faults {p['faults']} "
         f"--seed {p['seed']} --quotas {','.join(p['quota_settings'])}"
+        + ("" if p.get("reviews", True) else " --no-reviews")
     )
     lines = [f"## Workload `{p['workload']}`, faults `{p['faults']}`\n\n`{command}`\n"]
     for setting in p["quota_settings"]:
