@@ -324,16 +324,21 @@ def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, 
 @main.command("send-back")
 @click.argument("encounter_id")
 @click.option("--variant", type=ONE_VARIANT, required=True, help="The deployment whose note is sent back.")
-@click.option("--reason", required=True, help="Why the note needs a redraft (recorded with the review).")
+@click.option(
+    "--reason", required=True, help="Why the note needs a redraft (recorded with the review, and given to the model)."
+)
 @click.pass_context
 def send_back(ctx: click.Context, encounter_id: str, variant: str, reason: str) -> None:
-    """Send the note awaiting review back, with the reason."""
+    """Send the note awaiting review back for a redraft, with the reason (the model is given it)."""
     desk = _desk(ctx, variant)
     try:
         record = desk.send_back(variant, encounter_id, reason, {})
     except (reviews.ReviewRefused, ContractViolation) as error:
         raise BadInput(f"{error.message} (nothing was changed)") from None
-    click.echo(f"sent back {encounter_id} ({variant}) by {record.sent_back_by}: {record.reason}")
+    click.echo(
+        f"sent back {encounter_id} ({variant}) by {record.sent_back_by}: {record.reason}\n"
+        f"the note is drafted again with the reason and awaits review once more: scribe status {encounter_id}"
+    )
 
 
 @main.command()

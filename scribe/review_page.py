@@ -28,6 +28,7 @@ from clinical.conversation import Segment
 from clinical.errors import ContractViolation
 from clinical.layout import ENCOUNTER_ID_PATTERN, transcript_key
 from clinical.notes import Note
+from clinical.policy import MAX_REDRAFTS
 from clinical.transcription import read_transcript
 from scribe.target import Deployment
 
@@ -131,7 +132,9 @@ class ReviewDesk:
             encounter_id,
             clinician=self.identity(deployment, headers),
             reason=reason,
+            bus=deployment.outputs.get("DomainEventBusName"),
             stepfunctions=deployment.client("stepfunctions"),
+            events=deployment.client("events"),
         )
 
 
@@ -309,7 +312,8 @@ def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused:
             f"<div class=actions><form id=sign-form method=post action='{path}/sign'>"
             "<button id=sign-button class=sign type=submit>Sign</button></form>"
             f"<form id=send-back-form method=post action='{path}/send-back'>"
-            "<label>Reason <input name=reason size=40></label> <button type=submit>Send back</button></form></div>"
+            f"<label>Reason <input name=reason size=40 maxlength={reviews.MAX_REASON_CHARS}></label> "
+            "<button type=submit>Send back for a redraft</button></form></div>"
             f"<p class=cites>You sign as {escape(signer or '')}.</p>"
         )
     else:
@@ -323,12 +327,24 @@ def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused:
         + (f"<p class=refused role=alert>{escape(refused)} (nothing was changed)</p>" if refused else "")
         + f"<p><span class=status id=review-status>{escape(record.status)}</span>{who}; "
         f"version {record.versions[-1].version}, template {escape(note.template)}</p>"
+        + _redraft_line(record)
         + f"<p class=banner>{escape(note.review_notice)}</p>{actions}"
         + "<div class=columns><section class=panel id=note>"
         + f"{sections}<h2>Medications and orders</h2><ul>{orders or '<li class=cites>None.</li>'}</ul></section>"
         + f"<section class='panel transcript' id=transcript><h2>Transcript</h2><ul>{transcript}</ul></section></div>"
     )
     return _page(f"{record.encounter_id} ({view.variant})", body)
+
+
+def _redraft_line(record: reviews.ReviewRecord) -> str:
+    """For a redraft: why the version before it was sent back, as the model was told."""
+    latest = record.versions[-1]
+    if latest.feedback is None:
+        return ""
+    return (
+        f"<p class=cites id=redraft>Redraft {record.redrafts} of at most {MAX_REDRAFTS}, after: "
+        f"{escape(latest.feedback)}</p>"
+    )
 
 
 def message_page(title: str, message: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 
+from clinical.event_names import NOTE_SENT_BACK
 from clinical.prefixes import AUDIO_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
 from stacks.constructs.work_queue import WorkQueue
 from stacks.pipeline_stack import PipelineStack
@@ -59,6 +60,8 @@ class ChoreographyStack(PipelineStack):
         start_transcription.function.add_environment("WORK_QUEUE_URL", transcription_requests.queue.queue_url)
         self.route_objects("AudioUploaded", AUDIO_PREFIX, transcription_requests)
         self.route_objects("TranscriptWritten", TRANSCRIPTS_PREFIX, note_requests)
+        # A note the clinician sent back is drafted again by the same writer, told by the domain bus.
+        self.route_domain_event("NoteSentBackToRedraft", NOTE_SENT_BACK, note_requests)
         self.run_on_schedule("WatchdogSchedule", watchdog)
 
         permissions = self.permissions

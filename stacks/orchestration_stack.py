@@ -166,6 +166,7 @@ class OrchestrationStack(PipelineStack):
             retention=foundation.log_retention,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        review = ReviewWindow(self.config.review_window_hours, self.config.review_reminder_hours)
         self.state_machine = sfn.StateMachine(
             self,
             "EncounterStateMachine",
@@ -176,15 +177,13 @@ class OrchestrationStack(PipelineStack):
                     self.config.policy,
                     self.config.stalled_job_minutes,
                     self.config.transcription_settings,
-                    ReviewWindow(self.config.review_window_hours, self.config.review_reminder_hours),
+                    review,
                 )
             ),
             definition_substitutions=self.definition_substitutions(tasks),
             logs=sfn.LogOptions(destination=execution_logs, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(foundation.key),
-            # The transcript's waits and the note (within two days), then the review window.
-            timeout=Duration.hours(48 + self.config.review_window_hours),
         )
         machine = self.state_machine
         for task in tasks:

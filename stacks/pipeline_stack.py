@@ -47,6 +47,7 @@ class PipelineStack(Stack):
             dead_letter_config=events.CfnEventBus.DeadLetterConfigProperty(arn=undecryptable.queue_arn),
         )
         self.domain_event_bus_name, self.domain_event_bus_arn = bus.ref, bus.attr_arn
+        self._domain_bus: events.IEventBus | None = None
         self.foundation.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="EventBridgeChecksTheDomainEventBusKey",
@@ -145,15 +146,21 @@ class PipelineStack(Stack):
             reserved_concurrency=5,
         )
         exports = WorkQueue(self, "FhirExports", foundation=self.foundation, consumer=exporter)
-        events.Rule(
-            self,
-            "NoteSignedToFhirExport",
-            event_bus=events.EventBus.from_event_bus_arn(self, "DomainEventBus", self.domain_event_bus_arn),
-            event_pattern=events.EventPattern(source=[DOMAIN_EVENT_SOURCE], detail_type=[NOTE_SIGNED]),
-            targets=[QueueTarget(exports.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
-        )
+        self.route_domain_event("NoteSignedToFhirExport", NOTE_SIGNED, exports)
         self.permissions.fhir_exporter(exporter)
         return exporter
+
+    def route_domain_event(self, construct_id: str, detail_type: str, work: WorkQueue) -> events.Rule:
+        """A domain event on the deployment's bus -> the work queue (undeliverable: the DLQ)."""
+        if self._domain_bus is None:
+            self._domain_bus = events.EventBus.from_event_bus_arn(self, "DomainEventBus", self.domain_event_bus_arn)
+        return events.Rule(
+            self,
+            construct_id,
+            event_bus=self._domain_bus,
+            event_pattern=events.EventPattern(source=[DOMAIN_EVENT_SOURCE], detail_type=[detail_type]),
+            targets=[QueueTarget(work.queue, dead_letter_queue=self.undelivered, retry_attempts=10)],
+        )
 
     def alarm_on_encounter_failures(self) -> None:
         """An alarm on each of the domain's own count metrics (any one in five minutes): a failure record, an

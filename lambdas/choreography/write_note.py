@@ -1,5 +1,7 @@
-"""note-requests queue -> draft the encounter's SOAP note from its transcript."""
+"""note-requests queue -> draft the encounter's note from its transcript (S3 "Object Created" under
+transcripts/), or draft it again when the clinician sent it back (NoteSentBack from the domain bus)."""
 
+from contextlib import contextmanager
 from dataclasses import replace
 
 from aws_lambda_powertools.utilities.batch import (
@@ -10,16 +12,15 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
+from clinical.domain_events import NOTE_SENT_BACK
 from clinical.errors import InvalidModelOutput, TranscriptNotFromJob, content_free_errors
-from clinical.events import delivery_of, object_created
+from clinical.events import delivery_of, is_domain_event, message_of, object_created
 from clinical.failures import settle_failure
-from clinical.layout import (
-    TRANSCRIPTS_PREFIX,
-    encounter_id_from_key,
-)
+from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key, review_key
+from clinical.messages import NoteSentBackEvent
 from clinical.observability import logger, metrics, tracer
-from clinical.settings import PipelineSettings
-from clinical.steps import draft_note, set_aside_stray_transcript
+from clinical.settings import PipelineSettings, require_env
+from clinical.steps import draft_note, redraft_note, set_aside_stray_transcript
 from clinical.throttling import deliver_again_after_backoff, send_again_after_backoff
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
@@ -29,7 +30,18 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @tracer.capture_method
 @content_free_errors
 def write_note_for(record: SQSRecord) -> None:
+    """A transcript written: draft its note. A note sent back (NoteSentBack from the domain bus): draft it again."""
     settings = PipelineSettings.from_env()
+    if is_domain_event(record, NOTE_SENT_BACK):
+        event = message_of(record, NoteSentBackEvent, "the NoteSentBack event", settings.variant)
+        if event is not None:
+            encounter_id, bucket = event.detail.encounter_id, require_env("ENCOUNTER_BUCKET")
+            with settled(
+                record, settings, bucket=bucket, encounter_id=encounter_id, source_key=review_key(encounter_id)
+            ):
+                redraft_note(clients.s3(), clients.bedrock_runtime(), clients.transcribe(), bucket=bucket,
+                             encounter_id=encounter_id, settings=settings)  # fmt: skip
+        return
     transcript = object_created(record, settings.variant)
     if transcript is None:
         return  # not a transcript event: quarantined
@@ -38,7 +50,7 @@ def write_note_for(record: SQSRecord) -> None:
         # Only the pipeline's jobs write under transcripts/; the one other object is Transcribe's probe.
         set_aside_stray_transcript(clients.s3(), bucket=transcript.bucket, key=transcript.key, variant=settings.variant)
         return
-    try:
+    with settled(record, settings, bucket=transcript.bucket, encounter_id=encounter_id, source_key=transcript.key):
         draft_note(
             clients.s3(),
             clients.bedrock_runtime(),
@@ -47,6 +59,15 @@ def write_note_for(record: SQSRecord) -> None:
             encounter_id=encounter_id,
             settings=settings,
         )
+
+
+@contextmanager
+def settled(record: SQSRecord, settings: PipelineSettings, *, bucket: str, encounter_id: str, source_key: str):
+    """What a failed draft means: a malformed answer sent again for its second try, a permanent error or the
+    last try recorded as the encounter's failure, anything else delivered again after the note step's
+    backoff (clinical.policy), as the state machine retries."""
+    try:
+        yield
     except TranscriptNotFromJob:
         # Quarantined with its record and alarm; the encounter's own job, if one runs, brings the real one.
         return
@@ -66,17 +87,16 @@ def write_note_for(record: SQSRecord) -> None:
         try:
             settle_failure(
                 clients.s3(),
-                transcript.bucket,
+                bucket,
                 error=error,
                 stage="note",
                 encounter_id=encounter_id,
-                source_key=transcript.key,
+                source_key=source_key,
                 variant=settings.variant,
                 delivery=delivery,
                 policy=settings.policy,
             )
         except Exception:
-            # Tried again: after the note step's backoff (clinical.policy), as the state machine retries.
             if settings.work_queue_url and not delivery.is_last:
                 deliver_again_after_backoff(
                     clients.sqs(),

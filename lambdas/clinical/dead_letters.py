@@ -9,7 +9,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from clinical.layout import encounter_of_key
+from clinical.event_names import NOTE_SENT_BACK, SOURCE
+from clinical.layout import ENCOUNTER_ID_PATTERN, encounter_of_key
 
 # Long enough to page through the queue once; each message is made visible again right after, so a
 # redrive (StartMessageMoveTask) finds it.
@@ -19,10 +20,15 @@ READ_LIMIT = 100
 
 
 def encounter_of_body(body: str) -> str | None:
-    """The encounter a work message is about (an S3 Object Created event for audio/ or transcripts/), if any."""
+    """The encounter a work message is about (an S3 Object Created event for audio/ or transcripts/, or a
+    note sent back for a redraft), if any."""
     try:
-        key = json.loads(body)["detail"]["object"]["key"]  # EventBridge carries the key as stored: no decoding
-    except (ValueError, KeyError, TypeError):
+        event = json.loads(body)
+        if event.get("source") == SOURCE and event.get("detail-type") == NOTE_SENT_BACK:
+            found = event["detail"]["encounter_id"]
+            return found if isinstance(found, str) and ENCOUNTER_ID_PATTERN.fullmatch(found) else None
+        key = event["detail"]["object"]["key"]  # EventBridge carries the key as stored: no decoding
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     return encounter_of_key(key) if isinstance(key, str) else None
 

@@ -23,6 +23,8 @@ from clinical.event_names import (  # noqa: F401 (re-exported: the domain's even
     ENCOUNTER_FAILED,
     NOTE_DRAFTED,
     NOTE_NEEDS_REVIEW,
+    NOTE_REDRAFTED,
+    NOTE_SENT_BACK,
     NOTE_SIGNED,
     REVIEW_EXPIRED,
     REVIEW_REMINDER,

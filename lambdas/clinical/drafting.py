@@ -61,18 +61,27 @@ def segment_line(segment: Segment, roles: dict[str, str]) -> str:
     return f"[{segment.number}] {segment.speaker}{f' ({role.lower()})' if role else ''}: {segment.text}"
 
 
-def user_message(lines: Iterable[str]) -> str:
-    return "Encounter transcript:\n<transcript>\n" + "\n".join(lines) + "\n</transcript>"
+def user_message(lines: Iterable[str], feedback: str | None = None) -> str:
+    """The transcript, and for a redraft the clinician's reason for sending the last draft back."""
+    message = "Encounter transcript:\n<transcript>\n" + "\n".join(lines) + "\n</transcript>"
+    if feedback:
+        message += (
+            "\n\nThe clinician reviewing this encounter sent the previous draft of the note back, saying:"
+            f"\n<clinician_feedback>\n{feedback}\n</clinician_feedback>\nDraft the note again from the transcript, "
+            "taking the feedback into account; every statement still cites the segments that say it."
+        )
+    return message
 
 
-def converse_request(model_id: str, template: Template, lines: Sequence[str], encounter_id: str) -> dict:
+def converse_request(model_id: str, template: Template, lines: Sequence[str], encounter_id: str,
+                     feedback: str | None = None) -> dict:  # fmt: skip
     """The Converse request for (a chunk of) one encounter's transcript (temperature 0: repeatable drafts).
     The encounter id goes in requestMetadata, which Bedrock's model invocation logs carry, so a call is
     traced to its encounter without reading the prompt."""
     return {
         "modelId": model_id,
         "system": [{"text": template.system_prompt()}],
-        "messages": [{"role": "user", "content": [{"text": user_message(lines)}]}],
+        "messages": [{"role": "user", "content": [{"text": user_message(lines, feedback)}]}],
         "inferenceConfig": {"maxTokens": MAX_OUTPUT_TOKENS, "temperature": 0},
         "requestMetadata": {"encounter_id": encounter_id},
     }
@@ -90,9 +99,9 @@ def call_input_budget_tokens(model_id: str) -> int:
     return min(CALL_INPUT_BUDGET_TOKENS, context_window_tokens(model_id) - MAX_OUTPUT_TOKENS)
 
 
-def transcript_chars_per_call(model_id: str, template: Template) -> int:
-    """The transcript characters one call carries: its budget less the prompt."""
-    prompt_chars = len(template.system_prompt()) + len(user_message([]))
+def transcript_chars_per_call(model_id: str, template: Template, feedback: str | None = None) -> int:
+    """The transcript characters one call carries: its budget less the prompt (and a redraft's feedback)."""
+    prompt_chars = len(template.system_prompt()) + len(user_message([], feedback))
     return int(call_input_budget_tokens(model_id) * CHARS_PER_TOKEN) - prompt_chars
 
 
@@ -177,10 +186,10 @@ class Draft:
 
 
 def ask_model(bedrock, model_id: str, template: Template, segments: Sequence[Segment], lines: Sequence[str],
-              encounter_id: str) -> tuple[BaseModel, ModelCall]:  # fmt: skip
+              encounter_id: str, feedback: str | None = None) -> tuple[BaseModel, ModelCall]:  # fmt: skip
     """One Converse call for these segments; every way it can fail classified."""
     try:
-        response = bedrock.converse(**converse_request(model_id, template, lines, encounter_id))
+        response = bedrock.converse(**converse_request(model_id, template, lines, encounter_id, feedback))
     except ClientError as error:
         code = error.response["Error"]["Code"]
         if code in THROTTLING_CODES:
@@ -220,15 +229,16 @@ def _merged(items: Iterable, key) -> list:
 
 
 def request_note(bedrock, model_id: str, template: Template, segments: Sequence[Segment],
-                 roles: Iterable[SpeakerRole], *, encounter_id: str) -> Draft:  # fmt: skip
-    """The note of a template for these segments: one call, or one per chunk of a long transcript."""
+                 roles: Iterable[SpeakerRole], *, encounter_id: str, feedback: str | None = None) -> Draft:  # fmt: skip
+    """The note of a template for these segments: one call, or one per chunk of a long transcript. A redraft
+    carries the clinician's `feedback` in every call."""
     named = {role.speaker_label: role.role for role in roles}
     lines = [segment_line(segment, named) for segment in segments]
     answers, calls = [], []
-    for chunk in chunks_of(lines, transcript_chars_per_call(model_id, template)):
+    for chunk in chunks_of(lines, transcript_chars_per_call(model_id, template, feedback)):
         answer, call = ask_model(
             bedrock, model_id, template, segments[chunk.start : chunk.stop], lines[chunk.start : chunk.stop],
-            encounter_id,
+            encounter_id, feedback,
         )  # fmt: skip
         answers.append(answer)
         calls.append(call)

@@ -4,5 +4,15 @@ and the stacks route them. No imports, so the CDK app can read them without the 
 SOURCE = "clinical-scribe"
 NOTE_DRAFTED, NOTE_NEEDS_REVIEW, NOTE_SIGNED = "NoteDrafted", "NoteNeedsReview", "NoteSigned"
 REVIEW_REMINDER, REVIEW_EXPIRED = "ReviewReminder", "ReviewExpired"
+NOTE_SENT_BACK, NOTE_REDRAFTED = "NoteSentBack", "NoteRedrafted"
 ENCOUNTER_FAILED = "EncounterFailed"
-DETAIL_TYPES = (NOTE_DRAFTED, NOTE_NEEDS_REVIEW, NOTE_SIGNED, REVIEW_REMINDER, REVIEW_EXPIRED, ENCOUNTER_FAILED)
+DETAIL_TYPES = (
+    NOTE_DRAFTED,
+    NOTE_NEEDS_REVIEW,
+    NOTE_SIGNED,
+    NOTE_SENT_BACK,
+    NOTE_REDRAFTED,
+    REVIEW_REMINDER,
+    REVIEW_EXPIRED,
+    ENCOUNTER_FAILED,
+)

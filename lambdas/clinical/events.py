@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
 from clinical.errors import MalformedMessage
+from clinical.event_names import SOURCE
 from clinical.failures import Delivery
 from clinical.messages import Model, ObjectCreatedEvent, parse_message
 from clinical.quarantine import quarantine
@@ -64,6 +66,16 @@ def object_created(record: SQSRecord, variant: str) -> ObjectCreated | None:
         set_aside_message(record, variant, "an S3 Object Created event of another bucket than the encounter bucket")
         return None
     return ObjectCreated(bucket=event.detail.bucket.name, key=event.detail.object.key)
+
+
+def is_domain_event(record: SQSRecord, detail_type: str) -> bool:
+    """Whether an SQS message carries the domain bus's event of this detail type (as far as its envelope says:
+    the consumer then reads it with its model)."""
+    try:
+        body = json.loads(record.body)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("source") == SOURCE and body.get("detail-type") == detail_type
 
 
 def delivery_of(record: SQSRecord, max_attempts: int) -> Delivery:

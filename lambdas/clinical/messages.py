@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from clinical.errors import ContractViolation, MalformedMessage
 from clinical.layout import parse_audio_key, validate_encounter_id
@@ -50,9 +50,10 @@ class TranscriptWait(BaseModel):
 
 
 class NoteRequest(BaseModel):
-    """The GenerateNote task's payload."""
+    """The GenerateNote and RedraftNote tasks' payload (a redraft: the clinician sent the note back)."""
 
     encounter_id: EncounterId
+    redraft: bool = False
 
 
 class ReviewWait(BaseModel):
@@ -69,14 +70,22 @@ class ReviewDeadline(BaseModel):
     deadline: Literal["reminder", "expiry"]
 
 
-class _NoteSignedDetail(BaseModel):
+class _EncounterDetail(BaseModel):
     encounter_id: EncounterId
 
 
 class NoteSignedEvent(BaseModel):
     """NoteSigned as EventBridge delivers it from the domain bus, as far as its consumers read it."""
 
-    detail: _NoteSignedDetail
+    detail: _EncounterDetail
+
+
+class NoteSentBackEvent(BaseModel):
+    """NoteSentBack as EventBridge delivers it from the domain bus to choreography's note writer."""
+
+    source: Literal["clinical-scribe"]
+    detail_type: Literal["NoteSentBack"] = Field(alias="detail-type")
+    detail: _EncounterDetail
 
 
 class _Bucket(BaseModel):

@@ -256,12 +256,24 @@ def transcript_waits(stalled_job_minutes: int) -> int:
     return max(2, -(-stalled_job_minutes * 60 // TRANSCRIPT_WAIT_SECONDS))
 
 
+# How many times a note sent back is drafted again, at most: a note sent back this often is the clinician's to
+# edit and sign (a further send-back is refused), so a review, and the execution waiting for it, always ends.
+MAX_REDRAFTS = 2
+# An execution's time before its review: the transcript's waits and the note, with room to spare.
+EXECUTION_HOURS_BEFORE_REVIEW = 48
+
+
 @dataclass(frozen=True)
 class ReviewWindow:
     """How long a draft awaits the clinician's review, and how many hours before its end they are reminded."""
 
     hours: int = 72
     reminder_hours: int = 12
+
+    @property
+    def longest_hours(self) -> int:
+        """The longest a review can take: a window for the first draft and one for each redraft."""
+        return self.hours * (1 + MAX_REDRAFTS)
 
 
 def definition_values(stalled_job_minutes: int, review: ReviewWindow = ReviewWindow()) -> dict[str, int]:
@@ -277,6 +289,10 @@ def definition_values(stalled_job_minutes: int, review: ReviewWindow = ReviewWin
         "ReviewReminderLeadSeconds": review.reminder_hours * 3600,
         "ReviewWindowHours": review.hours,
         "ReviewReminderHours": review.reminder_hours,
+        "MaxRedrafts": MAX_REDRAFTS,
+        # The execution's own limit: the transcript's waits and the note (within two days), then the review,
+        # a window for the draft and one for each redraft.
+        "ExecutionTimeoutSeconds": (EXECUTION_HOURS_BEFORE_REVIEW + review.longest_hours) * 3600,
     }
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -28,13 +29,24 @@ from pydantic import BaseModel, Field, ValidationError
 
 from clinical import clients
 from clinical.claims import Statement, check_cited
-from clinical.domain_events import NOTE_SIGNED, REVIEW_EXPIRED, REVIEW_REMINDER, detail, publish
+from clinical.domain_events import (
+    NOTE_REDRAFTED,
+    NOTE_SENT_BACK,
+    NOTE_SIGNED,
+    REVIEW_EXPIRED,
+    REVIEW_REMINDER,
+    detail,
+    publish,
+)
 from clinical.errors import PipelineError, ReviewRecordConflict
+from clinical.failures import failure_record_exists
 from clinical.layout import note_key, note_version_key, review_key, signed_key, transcript_key
 from clinical.notes import Note, stored_note
 from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
+from clinical.policy import MAX_REDRAFTS
 from clinical.prefixes import REVIEWS_PREFIX
+from clinical.roles import needs_review
 from clinical.transcription import read_transcript
 
 DEFAULT_REVIEW_WINDOW_HOURS = 72
@@ -45,6 +57,11 @@ Status = Literal["AWAITING_REVIEW", "SIGNED", "SENT_BACK", "REVIEW_EXPIRED"]
 PATIENT_REFERENCE = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")
 # The error a sent-back note's task token fails with (the state machine catches it by this name).
 SENT_BACK_ERROR = "NoteSentBack"
+# A send-back's reason is read by people and by the model as feedback: a few sentences, not a document.
+MAX_REASON_CHARS = 1000
+# A note sent back and not drafted again after this long (the note step's tries are long over) has its
+# NoteSentBack put again by choreography's sweep.
+REDRAFT_OVERDUE = timedelta(hours=1)
 # SendTask* errors of a token whose wait has ended (timed out, or its execution stopped).
 ENDED_WAIT_CODES = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
 
@@ -58,6 +75,8 @@ class NoteVersion(BaseModel):
     by: str
     at: datetime
     edited: list[str] = Field(default_factory=list)  # "plan.1": the statements changed
+    # A redraft: the reason the clinician sent the version before it back, as the model was given it.
+    feedback: str | None = None
 
 
 class ReviewRecord(BaseModel):
@@ -79,6 +98,8 @@ class ReviewRecord(BaseModel):
     remind_at: datetime | None = None
     reminded_at: datetime | None = None
     expired_at: datetime | None = None
+    # How many times the note was drafted again after a send-back (at most clinical.policy.MAX_REDRAFTS).
+    redrafts: int = 0
     # Orchestration: the task token of the execution's current wait for this review (never shown).
     task_token: str | None = Field(default=None, repr=False)
 
@@ -142,10 +163,10 @@ def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVI
         variant=note.provenance.variant,
         transcript_sha256=note.provenance.transcript_sha256,
         opened_at=now,
-        due_at=now + timedelta(hours=window_hours),
-        remind_at=now + timedelta(hours=window_hours - reminder_hours),
+        due_at=now,
         versions=[NoteVersion(version=1, by=f"model {note.provenance.model_id}", at=note.provenance.created_at)],
     )
+    _open_window(record, now, window_hours, reminder_hours)
     condition = {"IfMatch": existing[1]} if existing else {"IfNoneMatch": "*"}
     try:
         _write(s3, bucket, review_key(encounter_id), record, condition)
@@ -300,21 +321,136 @@ def _signed_event(signed: SignedNote, record: ReviewRecord, edited_statements: i
     )
 
 
-def send_back(s3, bucket: str, encounter_id: str, *, clinician: str, reason: str,
-              now: datetime | None = None, stepfunctions=None) -> ReviewRecord:  # fmt: skip
-    """Send the note back for a redraft, with the reason. Refused without a reason, or when the note is not
-    awaiting review."""
+def send_back(s3, bucket: str, encounter_id: str, *, clinician: str, reason: str, now: datetime | None = None,
+              bus: str | None = None, stepfunctions=None, events=None) -> ReviewRecord:  # fmt: skip
+    """Send the note back to be drafted again, with the reason (the model is given it as feedback). Refused
+    without the clinician's identity or a reason, with a reason over MAX_REASON_CHARS, when the note is not
+    awaiting review, or when it was drafted again MAX_REDRAFTS times already (it is then the clinician's to
+    edit and sign). An execution waiting for the review fails its wait with NoteSentBack, and redrafts from
+    there (orchestration); NoteSentBack goes on the bus, where choreography's note writer takes it."""
     now = now or datetime.now(UTC)
-    if not reason.strip():
+    reason = reason.strip()
+    if not clinician.strip():
+        raise ReviewRefused("sending a note back needs the clinician's identity")
+    if not reason:
         raise ReviewRefused("sending a note back needs a reason")
+    if len(reason) > MAX_REASON_CHARS:
+        raise ReviewRefused(
+            f"a reason is at most {MAX_REASON_CHARS} characters ({len(reason)} given): say what to change"
+        )
     record, etag = _awaiting(s3, bucket, encounter_id, now)
+    if record.redrafts >= MAX_REDRAFTS:
+        raise ReviewRefused(
+            f"encounter {encounter_id}'s note was drafted again {record.redrafts} times, the most it is: edit and sign it"
+        )
     token = record.task_token
-    record.status, record.sent_back_by, record.sent_back_at, record.reason = "SENT_BACK", clinician, now, reason.strip()
+    record.status, record.sent_back_by, record.sent_back_at, record.reason = "SENT_BACK", clinician, now, reason
     record.task_token = None
     _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
     if token:
         _resume(stepfunctions, token, encounter_id)
+    publish([_sent_back_event(record)], bus=bus, client=events)
     return record
+
+
+def _sent_back_event(record: ReviewRecord) -> tuple[str, dict]:
+    sent_back_at = (record.sent_back_at or record.opened_at).isoformat()
+    return (
+        NOTE_SENT_BACK,
+        detail(
+            NOTE_SENT_BACK,
+            encounter_id=record.encounter_id,
+            variant=record.variant,
+            facts=(record.encounter_id, record.transcript_sha256, sent_back_at),
+            review_key=review_key(record.encounter_id),
+            note_version=record.versions[-1].version,
+            transcript_sha256=record.transcript_sha256,
+            sent_back_at=sent_back_at,
+            redrafts=record.redrafts,
+        ),
+    )
+
+
+def _redrafted_event(record: ReviewRecord, note: Note) -> tuple[str, dict]:
+    version = record.versions[-1].version
+    return (
+        NOTE_REDRAFTED,
+        detail(
+            NOTE_REDRAFTED,
+            encounter_id=record.encounter_id,
+            variant=record.variant,
+            facts=(record.encounter_id, record.transcript_sha256, str(version)),
+            review_key=review_key(record.encounter_id),
+            note_key=note_version_key(record.encounter_id, version),
+            note_version=version,
+            redrafts=record.redrafts,
+            template=note.template,
+            prompt_version=note.provenance.prompt_version,
+            transcript_sha256=record.transcript_sha256,
+            status=note.status,
+            statements=note.statement_count,
+            flagged_statements=len(note.flagged),
+            uncertain_speakers=needs_review(note.speakers),
+            due_at=record.due_at.isoformat(),
+        ),
+    )
+
+
+def redraft(s3, bucket: str, encounter_id: str, draft: Callable[[ReviewRecord], Note | None], *,
+            window_hours: int = DEFAULT_REVIEW_WINDOW_HOURS, reminder_hours: int = DEFAULT_REMINDER_HOURS,
+            now: datetime | None = None, bus: str | None = None) -> Kept:  # fmt: skip
+    """Draft a sent-back note again and open its review again. `draft(record)` is the model's new draft, given
+    the clinician's reason (None: the record's transcript is no longer the encounter's, and the new one's
+    draft opens its own review; the record is left SENT_BACK). It is written once, as the next version (reviews/<id>/v<n>.json: a try after that
+    write keeps what it wrote); then the record, over exactly the one read, awaits review again with a new
+    window, and NoteRedrafted goes on the bus. A review that is not SENT_BACK is left as it is: a delivery
+    after the redraft only puts its event again (the try that reopened it may have failed before)."""
+    now = now or datetime.now(UTC)
+    found = read_review(s3, bucket, encounter_id)
+    if found is None:
+        return Kept(changed=False, status=None)
+    record, etag = found
+    if record.status != "SENT_BACK":
+        if record.status == "AWAITING_REVIEW" and record.versions[-1].feedback is not None:
+            publish([_redrafted_event(record, current_note(s3, bucket, record))], bus=bus)
+        return Kept(changed=False, status=record.status)
+    version = record.versions[-1].version + 1
+    key = note_version_key(encounter_id, version)
+    if (written := get_if_present(s3, bucket, key)) is not None:
+        note = Note.model_validate_json(written["Body"].read())
+    else:
+        note = draft(record)
+        if note is None:
+            return Kept(changed=False, status=record.status)
+        try:
+            _write(s3, bucket, key, note, {"IfNoneMatch": "*"})
+        except ClientError as error:
+            if not lost_the_race(error):
+                raise
+            raise ReviewRecordConflict(f"version {version} of {encounter_id}'s note was written meanwhile") from None
+    record.versions.append(
+        NoteVersion(
+            version=version,
+            by=f"model {note.provenance.model_id}",
+            at=note.provenance.created_at,
+            feedback=record.reason,
+        )
+    )
+    record.status, record.redrafts, record.task_token = "AWAITING_REVIEW", record.redrafts + 1, None
+    _open_window(record, now, window_hours, reminder_hours)
+    try:
+        _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
+    except ClientError as error:
+        if lost_the_race(error):
+            raise ReviewRecordConflict(f"the review of {encounter_id} changed meanwhile") from None
+        raise
+    publish([_redrafted_event(record, note)], bus=bus)
+    return Kept(changed=True, status=record.status)
+
+
+def _open_window(record: ReviewRecord, now: datetime, window_hours: int, reminder_hours: int) -> None:
+    record.opened_at, record.due_at = now, now + timedelta(hours=window_hours)
+    record.remind_at, record.reminded_at = now + timedelta(hours=window_hours - reminder_hours), None
 
 
 def reviews(s3, bucket: str) -> list[ReviewRecord]:
@@ -336,6 +472,7 @@ def reviews(s3, bucket: str) -> list[ReviewRecord]:
 class Deadlines:
     reminded: list[str]
     expired: list[str]
+    sent_back_again: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -414,15 +551,24 @@ def expire(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, b
 
 def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | None = None) -> Deadlines:
     """Choreography's way: every awaiting review past its window expires, and every one past its reminder
-    time is reminded (the scheduled sweep's interval is how late either can be)."""
+    time is reminded (the scheduled sweep's interval is how late either can be). A note sent back and not
+    drafted again within REDRAFT_OVERDUE, with no failure recorded for it, has its NoteSentBack put again
+    (same event id): the send-back's own put may have failed after the record was written."""
     now = now or datetime.now(UTC)
-    reminded, expired = [], []
+    reminded, expired, sent_back_again = [], [], []
     for record in reviews(s3, bucket):
         if record.expired(now) and expire(s3, bucket, record.encounter_id, now=now, bus=bus).changed:
             expired.append(record.encounter_id)
         elif record.reminder_due(now) and remind(s3, bucket, record.encounter_id, now=now, bus=bus).changed:
             reminded.append(record.encounter_id)
-    return Deadlines(reminded=reminded, expired=expired)
+        elif (
+            record.status == "SENT_BACK"
+            and now - (record.sent_back_at or now) >= REDRAFT_OVERDUE
+            and not failure_record_exists(s3, bucket, record.encounter_id)
+        ):
+            publish([_sent_back_event(record)], bus=bus)
+            sent_back_again.append(record.encounter_id)
+    return Deadlines(reminded=reminded, expired=expired, sent_back_again=sent_back_again)
 
 
 def wait_for(s3, bucket: str, encounter_id: str, token: str) -> Status:

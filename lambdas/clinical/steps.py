@@ -32,7 +32,7 @@ from clinical.notes import (
 )
 from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.quarantine import quarantine
-from clinical.review import expire, open_review, remind, sweep_deadlines
+from clinical.review import ReviewRecord, expire, open_review, redraft, remind, sweep_deadlines
 from clinical.roles import SpeakerRole, assign_roles, needs_review
 from clinical.settings import PipelineSettings
 from clinical.templates import Template
@@ -156,6 +156,54 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
     return DraftedNote(key=note_key(encounter_id), written=written, transcript_sha256=digest)
 
 
+@dataclass(frozen=True)
+class Redraft:
+    """What a redraft did: whether it drafted the note again, and the review's status after."""
+
+    redrafted: bool
+    review_status: str | None
+
+
+@tracer.capture_method
+@content_free_errors
+def redraft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> Redraft:
+    """A note the clinician sent back, drafted again from the encounter's transcript with their reason as the
+    model's feedback, as the next version of the note under review, whose review opens again
+    (clinical.review.redraft). Only the output of the encounter's own job is read, as for the first draft."""
+
+    def draft(record: ReviewRecord) -> Note | None:
+        audio_key = set_aside_unless_from_job(
+            s3, transcribe, bucket=bucket, encounter_id=encounter_id, settings=settings
+        )
+        transcript = read_transcript(s3, bucket, transcript_key(encounter_id))
+        if transcript_sha256(transcript.text) != record.transcript_sha256:
+            return None  # a new transcript replaced the one reviewed: its own draft opens a new review
+        return note_from_transcript(
+            bedrock,
+            transcript,
+            upload_template(s3, bucket, audio_key),
+            model_id=settings.model_id,
+            encounter_id=encounter_id,
+            variant=settings.variant,
+            job_name=transcript.job_name or transcription_job_name(settings.job_name_prefix, encounter_id),
+            feedback=record.reason,
+        )
+
+    kept = redraft(
+        s3,
+        bucket,
+        encounter_id,
+        draft,
+        window_hours=settings.review_window_hours,
+        reminder_hours=settings.review_reminder_hours,
+    )
+    if kept.changed:
+        metrics.add_metric(name="NotesRedrafted", unit=MetricUnit.Count, value=1)
+    logger.info("note redrafted" if kept.changed else "no redraft to make",
+                extra={"encounter_id": encounter_id, "review_status": kept.status})  # fmt: skip
+    return Redraft(redrafted=kept.changed, review_status=kept.status)
+
+
 def announce(s3, bucket: str, note: Note, settings: PipelineSettings) -> None:
     """What follows a stored note, again on every delivery (both are idempotent): its review is opened, and
     its domain events put."""
@@ -192,16 +240,20 @@ def sweep_review_deadlines(s3, *, bucket: str) -> tuple[int, int]:
     """Choreography: remind or expire every review whose time has come; returns (reminded, expired)."""
     kept = sweep_deadlines(s3, bucket)
     _count_deadlines(len(kept.reminded), len(kept.expired))
-    logger.info("review deadlines swept", extra={"reminded": len(kept.reminded), "expired": len(kept.expired)})
+    logger.info("review deadlines swept", extra={"reminded": len(kept.reminded), "expired": len(kept.expired),
+                                                 "sent_back_again": len(kept.sent_back_again)})  # fmt: skip
     return len(kept.reminded), len(kept.expired)
 
 
 def note_from_transcript(bedrock, transcript: Transcript, template: Template, *, model_id: str, encounter_id: str,
-                         variant: str, job_name: str) -> Note:  # fmt: skip
+                         variant: str, job_name: str, feedback: str | None = None) -> Note:  # fmt: skip
     """The reviewed note of a template for a transcript: speakers' roles, the model's draft (in chunks for a
-    long transcript), and the check of every statement against the segments it cites."""
+    long transcript; a redraft given the clinician's feedback), and the check of every statement against the
+    segments it cites."""
     roles = assign_roles(transcript.segments)
-    draft = request_note(bedrock, model_id, template, transcript.segments, roles, encounter_id=encounter_id)
+    draft = request_note(
+        bedrock, model_id, template, transcript.segments, roles, encounter_id=encounter_id, feedback=feedback
+    )
     note = compose_note(
         encounter_id=encounter_id,
         template=template,

@@ -19,7 +19,7 @@ def test_the_asl_placeholders_are_the_stacks_substitutions_and_the_policys_value
     substituted, policy = set(machine(orchestration)["DefinitionSubstitutions"]), set(definition_values(120))
     settings = {TRANSCRIPTION_SETTINGS[2:-1]}  # an object, filled at synth (the job's Settings)
     assert placeholders == substituted | policy | settings and not substituted & policy
-    assert (len(substituted), len(policy)) == (11, 8)
+    assert (len(substituted), len(policy)) == (11, 10)
     left = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", machine(orchestration)["DefinitionString"]))
     assert left == substituted, "synth fills in every policy value; CloudFormation the rest"
 
@@ -136,3 +136,16 @@ def test_only_intake_and_the_lost_upload_sweep_may_start_executions_and_only_the
         "orchestration.await_review.handler",
     }
     assert json.dumps(sorted(roles["transcribe:StartMedicalTranscriptionJob"])) != "[]"
+
+
+def test_a_send_back_redrafts_and_waits_again_and_the_execution_outlasts_every_review(orchestration):
+    definition = json.loads(machine(orchestration)["DefinitionString"])
+    states = definition["States"]
+    for wait in ("AwaitReview", "AwaitReviewAfterReminder"):
+        [sent_back] = [c for c in states[wait]["Catch"] if c["ErrorEquals"] == ["NoteSentBack"]]
+        assert sent_back["Next"] == "RedraftNote"
+    assert states["RedraftNote"]["Parameters"]["Payload"]["redraft"] is True
+    assert states["RedraftNote"]["Next"] == "RedraftOutcome"
+    assert states["RedraftOutcome"]["Default"] == "AwaitReview"
+    # Two days for the transcript and the note, then a 72 h window for the draft and each of its two redrafts.
+    assert definition["TimeoutSeconds"] == (48 + 72 * 3) * 3600

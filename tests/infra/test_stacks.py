@@ -255,6 +255,31 @@ def test_note_signed_on_the_domain_bus_goes_to_the_fhir_export_in_both_stacks(ch
         assert "DeadLetterConfig" in target
 
 
+def domain_event_consumers(template, detail_type: str) -> list[dict]:
+    """The handler each rule on the domain bus for this detail type feeds (through its queue), and the rule."""
+    mappings = {
+        ref_id(m["Properties"]["EventSourceArn"]): m["Properties"]["FunctionName"]
+        for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+    }
+    functions = resources(template, "AWS::Lambda::Function")
+    found = []
+    for rule in resources(template, "AWS::Events::Rule").values():
+        if rule["Properties"].get("EventPattern", {}).get("detail-type") == [detail_type]:
+            [target] = rule["Properties"]["Targets"]
+            handler = functions[ref_id(mappings[ref_id(target["Arn"])])]["Properties"]["Handler"]
+            found.append({"handler": handler, "rule": rule["Properties"], "target": target})
+    return found
+
+
+def test_note_sent_back_goes_to_choreographys_note_writer_and_nowhere_in_orchestration(choreography, orchestration):
+    [route] = domain_event_consumers(choreography, "NoteSentBack")
+    assert route["handler"] == "choreography.write_note.handler"
+    assert route["rule"]["EventPattern"]["source"] == ["clinical-scribe"] and "DeadLetterConfig" in route["target"]
+    assert "Ref" in json.dumps(route["rule"]["EventBusName"]) or "Fn::" in json.dumps(route["rule"]["EventBusName"])
+    # Orchestration redrafts in its own style: the wait's NoteSentBack failure, in the state machine.
+    assert domain_event_consumers(orchestration, "NoteSentBack") == []
+
+
 def test_the_schedule_runs_the_watchdog(choreography):
     [schedule] = [
         r["Properties"]

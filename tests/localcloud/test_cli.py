@@ -338,3 +338,27 @@ def test_a_clinician_reviews_edits_and_signs_in_both_variants_once(cloud, tmp_pa
     assert "no notes awaiting review" in scribe("review", "list").output
     unsigned = scribe("export", "enc-8", "--variant", "choreography", "--fhir", "--patient", "Patient/42", exit_code=1)
     assert "encounter enc-8 has no signed note in choreography" in unsigned.output
+
+
+def test_a_note_sent_back_from_the_terminal_is_drafted_again_and_the_page_says_why(cloud, tmp_path):
+    """send-back, through each variant's own wiring (the bus for choreography, the task token for
+    orchestration), ends with the note drafted again and awaiting review; the page names the reason; a reason
+    over the limit is refused."""
+    from scribe.review_page import ReviewDesk, note_page
+    from scribe.target import Target
+
+    scribe("upload", dictation(tmp_path, "enc-9.wav"))
+    cloud.run_until_quiet()
+    too_long = scribe("send-back", "enc-9", "--variant", "choreography", "--reason", "x" * 1001, exit_code=2)
+    assert "a reason is at most 1000 characters (1001 given)" in too_long.output
+    for variant in ("choreography", "orchestration"):
+        sent = scribe("send-back", "enc-9", "--variant", variant, "--reason", "Add the follow-up visit.")
+        assert f"sent back enc-9 ({variant}) by arn:aws:" in sent.output and "drafted again" in sent.output
+    cloud.run_until_quiet()
+    target = Target(region="us-east-1", local=True)
+    desk = ReviewDesk({variant: target.deployment(variant) for variant in ("choreography", "orchestration")})
+    for variant in ("choreography", "orchestration"):
+        status = json.loads(scribe("status", "enc-9", "--variant", variant, "--json").output)[0]
+        assert (status["review"]["status"], status["review"]["version"]) == ("AWAITING_REVIEW", 2)
+        page = note_page(desk.note(variant, "enc-9"), desk.now(), signer="dr")
+        assert "Redraft 1 of at most 2, after: Add the follow-up visit." in page

@@ -1,6 +1,7 @@
 """The clinician closes the loop, in both variants on the local cloud: a draft awaits review (orchestration's
 execution waits on a task token, choreography has only the record); signing with an edit ends it with
-NoteSigned; with no action, a reminder, then REVIEW_EXPIRED with its event and alarm, and nothing signs it.
+NoteSigned; with no action, a reminder, then REVIEW_EXPIRED with its event and alarm, and nothing signs it;
+sent back, the note is drafted again and awaits review again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from fhir.resources.R4B.documentreference import DocumentReference
 from clinical.executions import execution_arn, execution_history
 from clinical.layout import fhir_export_key, review_key, signed_key
 from clinical.review import Edit, ReviewRefused, current_note, read_review, send_back, sign
+from localcloud.bedrock_converse import UNSUPPORTED_STATEMENT
+from localcloud.faults import FaultPlan
 from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
 from tests.support.domain_events import contract_errors, received, subscribe
 
@@ -135,12 +138,48 @@ def test_with_no_action_a_reminder_then_review_expired_with_its_event_and_alarm(
     ]
 
 
-def test_a_send_back_ends_the_wait_and_a_second_action_is_refused(drafted):
-    cloud = drafted
+@pytest.fixture
+def drafted_with_a_slip(local_cloud, request):
+    """As `drafted`, with the first draft of each variant carrying a statement nobody said (the warfarin the
+    local model adds): the clinician's reason to send it back."""
+    local_cloud.faults = FaultPlan(rates={"bedrock_unsupported": 1.0}, first={"bedrock_unsupported": 1})
+    return request.getfixturevalue("drafted")
+
+
+def test_a_note_sent_back_is_drafted_again_awaits_review_again_and_its_redraft_is_signed(drafted_with_a_slip):
+    cloud = drafted_with_a_slip
+    orchestration = STACKS[1]
+    s3 = cloud.client("s3")
     for stack in STACKS:
-        send_back(cloud.client("s3"), bucket(cloud, stack), "enc-1", clinician=CLINICIAN,
-                  reason="The plan misses the chest x-ray.", stepfunctions=cloud.client("stepfunctions"))  # fmt: skip
+        cloud.bus(stack)
+        assert UNSUPPORTED_STATEMENT in json.dumps(read_json(cloud, stack, "notes/enc-1.json"))
+        send_back(s3, bucket(cloud, stack), "enc-1", clinician=CLINICIAN, reason="Warfarin was never discussed.",
+                  bus=cloud.outputs[stack]["DomainEventBusName"], stepfunctions=cloud.client("stepfunctions"))  # fmt: skip
         with pytest.raises(ReviewRefused, match="SENT_BACK, not awaiting review"):
-            sign(cloud.client("s3"), bucket(cloud, stack), "enc-1", clinician=CLINICIAN)
+            sign(s3, bucket(cloud, stack), "enc-1", clinician=CLINICIAN)
     cloud.run_until_quiet()
-    assert execution(cloud, STACKS[1])["entered"][-1] == "NoteSentBack"
+    for stack in STACKS:
+        record, _etag = read_review(s3, bucket(cloud, stack), "enc-1")
+        assert (record.status, record.redrafts, record.versions[-1].feedback) == (
+            "AWAITING_REVIEW", 1, "Warfarin was never discussed.",
+        )  # fmt: skip
+        # The redraft is a new draft (the slip was the first call's), kept beside the first.
+        assert UNSUPPORTED_STATEMENT not in json.dumps(read_json(cloud, stack, "reviews/enc-1/v2.json"))
+        assert UNSUPPORTED_STATEMENT in json.dumps(read_json(cloud, stack, "notes/enc-1.json"))
+        kinds = [(e["detail-type"], contract_errors(e)) for e in cloud.bus(stack)]
+        assert kinds == [("NoteSentBack", []), ("NoteRedrafted", [])]
+    waiting = execution(cloud, orchestration)
+    assert (waiting["status"], waiting["entered"][-4:]) == (
+        "RUNNING", ["AwaitReview", "RedraftNote", "RedraftOutcome", "AwaitReview"],
+    )  # fmt: skip
+    assert read_review(s3, bucket(cloud, orchestration), "enc-1")[0].task_token, "the new wait's token"
+    for stack in STACKS:
+        signed = sign(s3, bucket(cloud, stack), "enc-1", clinician=CLINICIAN,
+                      bus=cloud.outputs[stack]["DomainEventBusName"], stepfunctions=cloud.client("stepfunctions"))  # fmt: skip
+        assert signed.version == 2
+    cloud.run_until_quiet()
+    for stack in STACKS:
+        [event] = cloud.bus(stack)
+        assert (event["detail-type"], event["detail"]["note_version"]) == ("NoteSigned", 2)
+    ended = execution(cloud, orchestration)
+    assert (ended["status"], ended["entered"][-1]) == ("SUCCEEDED", "NoteSigned")

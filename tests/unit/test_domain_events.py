@@ -102,4 +102,4 @@ def test_an_event_eventbridge_does_not_take_is_a_transient_error(cloud, monkeypa
 def test_a_detail_that_breaks_its_schema_is_caught_by_the_contract():
     event = {"source": "clinical-scribe", "detail-type": "NoteDrafted", "detail": {"version": "1", "text": "x"}}
     assert any("'text' was unexpected" in error or "Additional properties" in error for error in contract_errors(event))
-    assert contract_errors({**event, "detail-type": "NoteRedrafted"}) == ["no schema for detail type 'NoteRedrafted'"]
+    assert contract_errors({**event, "detail-type": "NoteArchived"}) == ["no schema for detail type 'NoteArchived'"]

@@ -1,0 +1,177 @@
+"""A note sent back is drafted again: the reason goes to the model as feedback, the redraft is the next
+version, the review opens again with a new window, and the bus says so; at most MAX_REDRAFTS times."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from choreography import write_note
+from clinical import domain_events
+from clinical.dead_letters import encounter_of_body
+from clinical.policy import MAX_REDRAFTS
+from clinical.review import REDRAFT_OVERDUE, ReviewRefused, read_review, send_back, sign, sweep_deadlines
+from tests.support.domain_events import contract_errors, received, subscribe
+from tests.support.events import object_created, sqs_event
+from tests.unit.conftest import BUCKET, converse_answer
+
+BUS = "clinical-scribe-test-domain"
+DR = "arn:aws:sts::123456789012:assumed-role/clinician/dr-lee"
+REASON = "The plan misses the follow-up in two weeks."
+
+
+@pytest.fixture
+def bus(cloud, monkeypatch):
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    events.create_event_bus(Name=BUS)
+    monkeypatch.setenv(domain_events.BUS_ENVIRONMENT, BUS)
+    url = subscribe(events, sqs, BUS)
+    return lambda: received(sqs, url)
+
+
+@pytest.fixture
+def drafted(cloud, lambda_context, bus):
+    """enc-0001's note drafted by choreography's writer, its review open, and what the model was asked."""
+    cloud.put_transcript("enc-0001")
+    cloud.model_answers(converse_answer())
+    write_note.handler(sqs_event(object_created(BUCKET, "transcripts/enc-0001.json")), lambda_context)
+    bus()  # NoteDrafted, read
+    cloud.prompts = []
+
+    def asked(params, **_):
+        cloud.prompts.append(params["messages"][0]["content"][0]["text"])
+
+    cloud.bedrock.meta.events.register("provide-client-params.bedrock-runtime.Converse", asked)
+    return cloud
+
+
+def snapshot(cloud) -> dict:
+    return {key: cloud.read_json(key) for prefix in ("reviews/", "signed/", "notes/") for key in cloud.keys(prefix)}
+
+
+def redraft(cloud, lambda_context, event: dict, answers: int = 1) -> dict:
+    """Deliver the NoteSentBack event to choreography's note writer, as its rule on the bus does."""
+    cloud.model_answers(*[converse_answer()] * answers)
+    return write_note.handler(sqs_event(event), lambda_context)
+
+
+def test_a_send_back_puts_note_sent_back_with_no_word_of_the_reason(drafted, bus):
+    send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON)
+    [event] = bus()
+    assert (event["detail-type"], contract_errors(event)) == ("NoteSentBack", [])
+    assert (event["detail"]["note_version"], event["detail"]["redrafts"]) == (1, 0)
+    assert "follow-up" not in json.dumps(event)
+
+
+def test_the_note_is_drafted_again_with_the_reason_as_feedback_and_its_review_opens_again(drafted, bus, lambda_context):
+    first_draft = drafted.read_json("notes/enc-0001.json")
+    sent_back_at = datetime.now(UTC)
+    send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON, now=sent_back_at)
+    [event] = bus()
+    assert redraft(drafted, lambda_context, event) == {"batchItemFailures": []}
+    drafted.bedrock_stub.assert_no_pending_responses()
+    [prompt] = drafted.prompts
+    assert f"<clinician_feedback>\n{REASON}\n</clinician_feedback>" in prompt and "<transcript>" in prompt
+    record, _ = read_review(drafted.s3, BUCKET, "enc-0001")
+    assert (record.status, record.redrafts, [v.version for v in record.versions]) == ("AWAITING_REVIEW", 1, [1, 2])
+    assert (record.versions[-1].feedback, record.versions[-1].by.startswith("model ")) == (REASON, True)
+    assert record.opened_at >= sent_back_at and record.due_at - record.opened_at == timedelta(hours=72)
+    assert (record.reminded_at, record.task_token) == (None, None)
+    assert drafted.read_json("notes/enc-0001.json") == first_draft, "the first draft is kept as it was"
+    assert drafted.read_json("reviews/enc-0001/v2.json")["provenance"]["encounter_id"] == "enc-0001"
+    [redrafted] = bus()
+    assert (redrafted["detail-type"], contract_errors(redrafted)) == ("NoteRedrafted", [])
+    assert (redrafted["detail"]["note_key"], redrafted["detail"]["note_version"]) == ("reviews/enc-0001/v2.json", 2)
+    # The redraft is signed like any version: the signed note says which.
+    assert sign(drafted.s3, BUCKET, "enc-0001", clinician=DR).version == 2
+
+
+def test_a_second_delivery_of_the_send_back_only_puts_its_event_again(drafted, bus, lambda_context):
+    send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON)
+    [event] = bus()
+    redraft(drafted, lambda_context, event)
+    [first] = bus()
+    before = snapshot(drafted)
+    # No model answer is queued: a call to the model would fail the delivery.
+    assert write_note.handler(sqs_event(event), lambda_context) == {"batchItemFailures": []}
+    assert snapshot(drafted) == before and len(drafted.prompts) == 1
+    [again] = bus()
+    assert again["detail"]["event_id"] == first["detail"]["event_id"]
+
+
+def test_a_try_that_wrote_the_version_but_not_the_record_keeps_what_it_wrote(drafted, bus, lambda_context):
+    send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON)
+    [event] = bus()
+    left = json.loads(json.dumps(drafted.read_json("notes/enc-0001.json")))
+    left["provenance"]["model_id"] = "the earlier try's"
+    drafted.s3.put_object(Bucket=BUCKET, Key="reviews/enc-0001/v2.json", Body=json.dumps(left))
+    assert write_note.handler(sqs_event(event), lambda_context) == {"batchItemFailures": []}
+    assert drafted.prompts == []
+    record, _ = read_review(drafted.s3, BUCKET, "enc-0001")
+    assert (record.status, record.versions[-1].by) == ("AWAITING_REVIEW", "model the earlier try's")
+
+
+def test_after_the_last_redraft_a_send_back_is_refused_and_nothing_changes(drafted, bus, lambda_context):
+    for _ in range(MAX_REDRAFTS):
+        send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON)
+        [event] = bus()
+        redraft(drafted, lambda_context, event)
+        bus()
+    before = snapshot(drafted)
+    with pytest.raises(ReviewRefused) as refused:
+        send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON)
+    assert refused.value.message == (
+        f"encounter enc-0001's note was drafted again {MAX_REDRAFTS} times, the most it is: edit and sign it"
+    )
+    assert snapshot(drafted) == before and bus() == []
+    assert read_review(drafted.s3, BUCKET, "enc-0001")[0].versions[-1].version == 1 + MAX_REDRAFTS
+
+
+@pytest.mark.parametrize(
+    ("clinician", "reason", "says"),
+    [
+        (DR, "x" * 1001, "a reason is at most 1000 characters (1001 given)"),
+        (" ", REASON, "sending a note back needs the clinician's identity"),
+    ],
+)
+def test_a_send_back_without_an_identity_or_with_an_essay_is_refused(drafted, bus, clinician, reason, says):
+    before = snapshot(drafted)
+    with pytest.raises(ReviewRefused, match=r"^" + says.replace("(", r"\(").replace(")", r"\)")):
+        send_back(drafted.s3, BUCKET, "enc-0001", clinician=clinician, reason=reason)
+    assert snapshot(drafted) == before and bus() == []
+
+
+def test_a_transcript_replaced_since_the_review_opened_is_not_redrafted(drafted, bus, lambda_context):
+    send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON)
+    [event] = bus()
+    drafted.put_transcript("enc-0001", "Doctor: A new recording of the visit. Patient: Yes, a new one.")
+    before = snapshot(drafted)
+    assert write_note.handler(sqs_event(event), lambda_context) == {"batchItemFailures": []}
+    assert snapshot(drafted) == before and drafted.prompts == []
+    assert read_review(drafted.s3, BUCKET, "enc-0001")[0].status == "SENT_BACK"
+
+
+def test_the_sweep_puts_an_overdue_send_back_again_unless_a_failure_is_recorded(drafted, bus, monkeypatch):
+    # The send-back's own put did not happen (here: no bus for it), as if EventBridge had refused it.
+    monkeypatch.delenv(domain_events.BUS_ENVIRONMENT)
+    sent_back_at = datetime.now(UTC)
+    send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON, now=sent_back_at)
+    monkeypatch.setenv(domain_events.BUS_ENVIRONMENT, BUS)
+    assert bus() == []
+    assert sweep_deadlines(drafted.s3, BUCKET, now=sent_back_at + timedelta(minutes=15)).sent_back_again == []
+    kept = sweep_deadlines(drafted.s3, BUCKET, now=sent_back_at + REDRAFT_OVERDUE)
+    assert kept.sent_back_again == ["enc-0001"]
+    [event] = bus()
+    assert (event["detail-type"], contract_errors(event)) == ("NoteSentBack", [])
+    drafted.s3.put_object(Bucket=BUCKET, Key="failures/enc-0001.json", Body=b"{}")
+    assert sweep_deadlines(drafted.s3, BUCKET, now=sent_back_at + 2 * REDRAFT_OVERDUE).sent_back_again == []
+
+
+def test_a_send_back_in_the_dead_letter_queue_names_its_encounter():
+    event = {"source": "clinical-scribe", "detail-type": "NoteSentBack", "detail": {"encounter_id": "enc-0001"}}
+    assert encounter_of_body(json.dumps(event)) == "enc-0001"
+    assert encounter_of_body(json.dumps({**event, "detail": {"encounter_id": "../x"}})) is None
+    assert encounter_of_body(json.dumps({**event, "source": "someone"})) is None
