@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from clinical.conversation import MAX_SPEAKER_LABELS, SPEAKER_IDENTIFICATION, job_settings
+from clinical.fhir_endpoint import HEALTHLAKE_ENDPOINT
 from clinical.policy import DEFAULT, TRANSCRIPT_WAIT_SECONDS, Policy, PolicyError, flat_names
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ class PipelineConfig:
     reserve_concurrency: bool = False
     replication_destination_bucket_arn: str | None = None
     replication_destination_kms_key_arn: str | None = None
+    # Optional: a FHIR endpoint (an AWS HealthLake data store's, as DescribeFHIRDatastore gives it) the FHIR
+    # export sends each signed note's DocumentReference to, besides writing it under exports/fhir/.
+    fhir_endpoint: str | None = None
     # Retries, backoff and timeouts of both variants (clinical.policy); cdk.json overrides a value by its
     # flat name (note_tries, note_backoff_rate, note_timeout_seconds, ...), and quota_wait_minutes sets the
     # transcription start's tries.
@@ -151,6 +155,17 @@ class PipelineConfig:
             value = getattr(self, name)
             if value is not None and not pattern.match(value):
                 raise ConfigError(f"{name} must be an ARN like {example}, not {value!r}")
+        if self.fhir_endpoint is not None and not HEALTHLAKE_ENDPOINT.match(self.fhir_endpoint):
+            raise ConfigError(
+                "fhir_endpoint must be a HealthLake data store's FHIR endpoint, "
+                f"https://healthlake.REGION.amazonaws.com/datastore/DATASTORE-ID/r4/, not {self.fhir_endpoint!r}"
+            )
+
+    @property
+    def fhir_datastore(self) -> tuple[str, str] | None:
+        """The Region and id of the HealthLake data store fhir_endpoint names, if it names one."""
+        found = HEALTHLAKE_ENDPOINT.match(self.fhir_endpoint or "")
+        return (found.group(1), found.group(2)) if found else None
 
     @property
     def profile_source_regions(self) -> tuple[str, ...] | None:

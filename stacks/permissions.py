@@ -214,6 +214,13 @@ class Permissions:
         self._objects(function, ["s3:GetObject"], SIGNED_PREFIX)
         self._objects(function, ["s3:PutObject"], FHIR_EXPORTS_PREFIX)
 
+    def fhir_sender(self, function: PipelineFunction, region: str, datastore_id: str) -> None:
+        """PUTs the signed notes' documents to the one HealthLake data store configured (FHIR update, which
+        creates a resource whose id is new: both actions, as HealthLake's authorization reference lists
+        CreateResource and UpdateResource apart and the update may be either)."""
+        arn = f"arn:{Aws.PARTITION}:healthlake:{region}:{Aws.ACCOUNT_ID}:datastore/fhir/{datastore_id}"
+        function.allow(["healthlake:CreateResource", "healthlake:UpdateResource"], [arn])
+
     def job_watcher(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)
         self._objects(function, ["s3:GetObject"], NOTES_PREFIX)

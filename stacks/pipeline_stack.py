@@ -148,6 +148,11 @@ class PipelineStack(Stack):
         exports = WorkQueue(self, "FhirExports", foundation=self.foundation, consumer=exporter)
         self.route_domain_event("NoteSignedToFhirExport", NOTE_SIGNED, exports)
         self.permissions.fhir_exporter(exporter)
+        if datastore := self.config.fhir_datastore:
+            region, datastore_id = datastore
+            exporter.function.add_environment("FHIR_ENDPOINT", self.config.fhir_endpoint or "")
+            exporter.function.add_environment("FHIR_ENDPOINT_REGION", region)
+            self.permissions.fhir_sender(exporter, region, datastore_id)
         return exporter
 
     def route_domain_event(self, construct_id: str, detail_type: str, work: WorkQueue) -> events.Rule:

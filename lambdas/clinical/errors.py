@@ -148,6 +148,14 @@ class SignedNoteMissing(TransientError):
     """A NoteSigned event came before its signed note could be read (tried again, then its DLQ)."""
 
 
+class FhirEndpointUnavailable(TransientError):
+    """The FHIR endpoint could not be reached, was throttling, or failed on its side: tried again, then the DLQ."""
+
+
+class FhirDocumentRejected(PipelineError):
+    """The FHIR endpoint refused the document (a 4xx other than 429): its DLQ and alarm, for a person."""
+
+
 class ReviewRecordConflict(TransientError):
     """A review record changed (or was not there yet) while a deadline or a wait was kept: tried again."""
 

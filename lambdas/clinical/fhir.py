@@ -101,9 +101,10 @@ def document_reference(signed: SignedNote, *, patient: str | None = None) -> dic
     return document
 
 
-def export_signed_note(s3, bucket: str, encounter_id: str) -> str:
+def export_signed_note(s3, bucket: str, encounter_id: str) -> tuple[str, dict]:
     """Write the encounter's signed note as its DocumentReference to exports/fhir/<id>.json; the same
-    document for every delivery of NoteSigned (the signed note is written once). Returns the key."""
+    document for every delivery of NoteSigned (the signed note is written once). Returns the key and the
+    document."""
     found = get_if_present(s3, bucket, signed_key(encounter_id))
     if found is None:
         raise SignedNoteMissing(f"{signed_key(encounter_id)} is not there, though NoteSigned named it")
@@ -112,4 +113,4 @@ def export_signed_note(s3, bucket: str, encounter_id: str) -> str:
     s3.put_object(
         Bucket=bucket, Key=key, Body=json.dumps(document, indent=2).encode(), ContentType="application/fhir+json"
     )
-    return key
+    return key, document

@@ -1,5 +1,9 @@
 """fhir-exports queue <- NoteSigned on the deployment's domain bus: the signed note's FHIR R4 DocumentReference
-written to exports/fhir/<id>.json. A consumer at the edge, the same in both variants."""
+written to exports/fhir/<id>.json and, when the deployment names a FHIR endpoint (cdk.json `fhir_endpoint`,
+a HealthLake data store's), sent there. A consumer at the edge, the same in both variants; a delivery that
+fails is tried again by its queue, then lands in its DLQ, alarmed."""
+
+import os
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -7,20 +11,32 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from clinical import clients
 from clinical.errors import content_free_errors
 from clinical.fhir import export_signed_note
+from clinical.fhir_endpoint import document_id, put_document
 from clinical.messages import NoteSignedEvent, parse_message
 from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.settings import require_env
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not an endpoint down.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @tracer.capture_method
 @content_free_errors
 def export(record: SQSRecord) -> None:
     signed = parse_message(NoteSignedEvent, record.body, "the NoteSigned event")
-    key = export_signed_note(clients.s3(), require_env("ENCOUNTER_BUCKET"), signed.detail.encounter_id)
+    bucket, encounter_id = require_env("ENCOUNTER_BUCKET"), signed.detail.encounter_id
+    key, document = export_signed_note(clients.s3(), bucket, encounter_id)
     metrics.add_metric(name="FhirDocumentsWritten", unit=MetricUnit.Count, value=1)
-    logger.info("FHIR document written", extra={"encounter_id": signed.detail.encounter_id, "key": key})
+    logger.info("FHIR document written", extra={"encounter_id": encounter_id, "key": key})
+    if endpoint := os.environ.get("FHIR_ENDPOINT"):
+        status = put_document(
+            endpoint,
+            require_env("FHIR_ENDPOINT_REGION"),
+            {**document, "id": document_id(bucket, encounter_id)},
+            credentials=clients.credentials(),
+        )
+        metrics.add_metric(name="FhirDocumentsSent", unit=MetricUnit.Count, value=1)
+        logger.info("FHIR document sent", extra={"encounter_id": encounter_id, "http_status": status})
 
 
 @logger.inject_lambda_context

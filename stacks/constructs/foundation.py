@@ -271,6 +271,8 @@ class PipelineFoundation(Construct):
             "XRay": ec2.InterfaceVpcEndpointAwsService.XRAY,
             "Events": ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
             "StepFunctions": ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
+            # The FHIR export's endpoint, when one is configured.
+            **({"HealthLake": ec2.InterfaceVpcEndpointAwsService.HEALTHLAKE} if self.config.fhir_endpoint else {}),
         }.items():
             vpc.add_interface_endpoint(
                 name, service=service, private_dns_enabled=True, security_groups=[endpoint_security_group], open=False

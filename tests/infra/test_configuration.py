@@ -55,6 +55,10 @@ def config_error(context: dict) -> str:
             "bedrock_model_id must be a model or inference profile id",
         ),
         (
+            {"fhir_endpoint": "https://fhir.example.org/r4/"},
+            "fhir_endpoint must be a HealthLake data store's FHIR endpoint, https://healthlake.REGION.amazonaws.com/",
+        ),
+        (
             {"replication_destination_bucket_arn": "replica", "replication_destination_kms_key_arn": "key"},
             "replication_destination_bucket_arn must be an ARN like arn:aws:s3:::BUCKET, not 'replica'",
         ),

@@ -336,3 +336,24 @@ def test_the_demo_summary_lists_functions_queues_and_alarms(cdk_out):
     text = printed.getvalue()
     assert "choreography.write_note.handler" in text
     assert "after 5 receives" in text and "EncounterFailures(ClinicalScribeChoreography)" in text
+
+
+DATASTORE = "0f" * 16
+FHIR_ENDPOINT = f"https://healthlake.us-east-1.amazonaws.com/datastore/{DATASTORE}/r4/"
+
+
+def test_a_fhir_endpoint_gives_the_export_its_address_and_a_put_on_that_one_data_store(tmp_path_factory, choreography):
+    assert not [s for s in iam_statements(choreography) if "healthlake" in json.dumps(s["Action"])]
+    template = synthesized(tmp_path_factory, {"fhir_endpoint": FHIR_ENDPOINT, "deploy_in_vpc": True})
+    [exporter] = [
+        f["Properties"]
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "edges.fhir_export.handler"
+    ]
+    variables = exporter["Environment"]["Variables"]
+    assert (variables["FHIR_ENDPOINT"], variables["FHIR_ENDPOINT_REGION"]) == (FHIR_ENDPOINT, "us-east-1")
+    [grant] = [s for s in iam_statements(template) if "healthlake" in json.dumps(s["Action"])]
+    assert sorted(grant["Action"]) == ["healthlake:CreateResource", "healthlake:UpdateResource"]
+    assert json.dumps(grant["Resource"]).endswith(f':datastore/fhir/{DATASTORE}"]]}}')
+    endpoints = [e["Properties"]["ServiceName"] for e in resources(template, "AWS::EC2::VPCEndpoint").values()]
+    assert any("healthlake" in json.dumps(name) for name in endpoints)
