@@ -235,7 +235,7 @@ ONE_VARIANT = click.Choice(VARIANTS)
 def _desk(ctx: click.Context, variant: str):
     """The review page's desk for one deployment: sign and send back act through it as they do on the page,
     as the caller's AWS identity (`sts:GetCallerIdentity`)."""
-    from scribe.review_page import ReviewDesk  # the page's module, not its server
+    from review_desk.desk import ReviewDesk  # the page's desk, not its server
 
     return ReviewDesk({variant: _deployment(ctx, variant)})
 

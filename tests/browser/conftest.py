@@ -11,7 +11,8 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from localcloud.cloud import REGION, LocalCloud
-from scribe.review_page import ReviewDesk, review_server
+from review_desk.desk import ReviewDesk
+from scribe.review_page import review_server
 from scribe.target import VARIANTS, Target
 from tests.localcloud.conftest import STACKS
 

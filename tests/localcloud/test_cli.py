@@ -344,7 +344,8 @@ def test_a_note_sent_back_from_the_terminal_is_drafted_again_and_the_page_says_w
     """send-back, through each variant's own wiring (the bus for choreography, the task token for
     orchestration), ends with the note drafted again and awaiting review; the page names the reason; a reason
     over the limit is refused."""
-    from scribe.review_page import ReviewDesk, note_page
+    from review_desk.desk import ReviewDesk
+    from review_desk.pages import note_page
     from scribe.target import Target
 
     scribe("upload", dictation(tmp_path, "enc-9.wav"))

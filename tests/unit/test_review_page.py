@@ -12,7 +12,8 @@ from clinical.conversation import Segment
 from clinical.notes import FlaggedStatement, Note, NoteSection, Provenance, Speaker
 from clinical.review import Edit, NoteVersion, ReviewRecord, ReviewRefused
 from clinical.templates import CitedStatement
-from scribe.review_page import Awaiting, NoteUnderReview, edits_from, note_page, worklist_page
+from review_desk.desk import Awaiting, NoteUnderReview, edits_from
+from review_desk.pages import note_page, worklist_page
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)> & \"quoted\""
@@ -86,7 +87,7 @@ def test_a_review_past_its_deadline_offers_no_action():
 def test_the_worklist_shows_each_deadline():
     page = worklist_page([Awaiting("orchestration", record())], NOW)
     assert "2026-01-08 09:00 UTC <span class=cites>(in 72 h)</span>" in page
-    assert "href='/notes/orchestration/enc-1'" in page
+    assert "href='notes/orchestration/enc-1'" in page and "<base href='/'>" in page
     assert "No notes awaiting review." in worklist_page([], NOW)
 
 
