@@ -85,6 +85,7 @@ class ChoreographyStack(PipelineStack):
         permissions.review_keeper(watchdog)  # a reminder before a review window ends, the expiry at its end
         self.alarm_on_encounter_failures()
         self.export_signed_notes()
+        self.serve_review_page()
         self.outputs(
             {
                 "TranscriptionRequestsQueueUrl": transcription_requests.queue.queue_url,

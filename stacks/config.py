@@ -89,6 +89,9 @@ class PipelineConfig:
     # Optional: a FHIR endpoint (an AWS HealthLake data store's, as DescribeFHIRDatastore gives it) the FHIR
     # export sends each signed note's DocumentReference to, besides writing it under exports/fhir/.
     fhir_endpoint: str | None = None
+    # Opt-in: the clinician's review page on AWS, behind a Cognito user pool of the stack's own (API Gateway,
+    # a function, managed login). Off by default: an internet-facing page of PHI is a choice.
+    review_page: bool = False
     # Retries, backoff and timeouts of both variants (clinical.policy); cdk.json overrides a value by its
     # flat name (note_tries, note_backoff_rate, note_timeout_seconds, ...), and quota_wait_minutes sets the
     # transcription start's tries.

@@ -67,6 +67,7 @@ class OrchestrationStack(PipelineStack):
         self._alarm_on_executions(machine)
         self.alarm_on_encounter_failures()
         self.export_signed_notes()
+        self.serve_review_page(self.state_machine_name)
         intake_queue, transcript_events, ended_executions = queues
         self.outputs(
             {

@@ -214,6 +214,19 @@ class Permissions:
         self._objects(function, ["s3:GetObject"], SIGNED_PREFIX)
         self._objects(function, ["s3:PutObject"], FHIR_EXPORTS_PREFIX)
 
+    def page_reviewer(self, function: PipelineFunction, state_machine_name: str | None) -> None:
+        """The review page acting for a signed-in clinician: reads the note, its versions and the transcript,
+        writes the review record, an edited version and the signed note, puts NoteSigned and NoteSentBack, and
+        (orchestration) ends the execution's wait for the review."""
+        self._bucket_and_key(function)
+        self._domain_events(function)
+        self._objects(function, ["s3:GetObject"], NOTES_PREFIX)
+        self._objects(function, ["s3:GetObject"], TRANSCRIPTS_PREFIX)
+        self._objects(function, ["s3:GetObject", "s3:PutObject"], REVIEWS_PREFIX)
+        self._objects(function, ["s3:PutObject"], SIGNED_PREFIX)
+        if state_machine_name is not None:
+            self.task_responder(function, state_machine_name)
+
     def fhir_sender(self, function: PipelineFunction, region: str, datastore_id: str) -> None:
         """PUTs the signed notes' documents to the one HealthLake data store configured (FHIR update, which
         creates a resource whose id is new: both actions, as HealthLake's authorization reference lists

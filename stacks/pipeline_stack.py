@@ -17,6 +17,7 @@ from stacks.compliance import acknowledge
 from stacks.config import PipelineConfig
 from stacks.constructs.foundation import PipelineFoundation
 from stacks.constructs.pipeline_function import METRICS_NAMESPACE, PipelineFunction
+from stacks.constructs.review_page import ReviewPage
 from stacks.constructs.work_queue import QueueTarget, WorkQueue, allow_events_from, dead_letter_queue
 from stacks.permissions import Permissions
 
@@ -154,6 +155,25 @@ class PipelineStack(Stack):
             exporter.function.add_environment("FHIR_ENDPOINT_REGION", region)
             self.permissions.fhir_sender(exporter, region, datastore_id)
         return exporter
+
+    def serve_review_page(self, state_machine_name: str | None = None) -> ReviewPage | None:
+        """The clinician's review page on AWS, when cdk.json's review_page asks for it (stacks.constructs.review_page)."""
+        if not self.config.review_page:
+            return None
+        page = self.function(
+            "ReviewPageFunction",
+            handler="edges.review_page.handler",
+            description="The clinician's review page, for the clinicians of this stack's Cognito user pool",
+            timeout=Duration.seconds(29),  # API Gateway's integration timeout
+            memory_size=512,
+            reserved_concurrency=5,
+        )
+        served = ReviewPage(self, "ReviewPage", foundation=self.foundation, page=page)
+        self.permissions.page_reviewer(page, state_machine_name)
+        CfnOutput(self, "ReviewPageUrl", value=served.url, description="The review page: sign in at <url>login")
+        CfnOutput(self, "ReviewUserPoolId", value=served.user_pool.user_pool_id,
+                  description="Add clinicians here (admin-created users, in the clinicians group)")  # fmt: skip
+        return served
 
     def route_domain_event(self, construct_id: str, detail_type: str, work: WorkQueue) -> events.Rule:
         """A domain event on the deployment's bus -> the work queue (undeliverable: the DLQ)."""

@@ -40,12 +40,17 @@ def events():
     return boto3.client("events")
 
 
+@cache
+def cognito_idp():
+    return boto3.client("cognito-idp")
+
+
 def credentials():
     """The function's own credentials, for a request boto3 has no client for (a FHIR server's REST API)."""
     return boto3.Session().get_credentials()
 
 
-ALL = (s3, transcribe, bedrock_runtime, sqs, stepfunctions, dynamodb, events)
+ALL = (s3, transcribe, bedrock_runtime, sqs, stepfunctions, dynamodb, events, cognito_idp)
 
 
 def reset() -> None:

@@ -58,6 +58,15 @@ def instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def signer_identifier(signed_by: str) -> dict:
+    """The signer as a FHIR Identifier: an AWS identity's ARN, or a Cognito user recorded as <issuer>|<sub>
+    (the user pool's issuer URL is the system, the user's immutable id the value)."""
+    issuer, bar, subject = signed_by.partition("|")
+    if bar and issuer.startswith("https://"):
+        return {"system": issuer, "value": subject}
+    return {"system": SIGNER_SYSTEM, "value": signed_by}
+
+
 def patient_reference(patient: str) -> str:
     """The patient's FHIR reference as given, or ExportError in one line."""
     if not _REFERENCE.match(patient):
@@ -72,7 +81,7 @@ def document_reference(signed: SignedNote, *, patient: str | None = None) -> dic
     patient = patient or signed.patient
     template = template_named(signed.note.template)
     code, display = template.loinc
-    signer = {"identifier": {"system": SIGNER_SYSTEM, "value": signed.signed_by}, "display": signed.signed_by}
+    signer = {"identifier": signer_identifier(signed.signed_by), "display": signed.signed_by}
     document = {
         "resourceType": "DocumentReference",
         "identifier": [{"system": SIGNED_NOTE_SYSTEM, "value": f"{signed.encounter_id}/v{signed.version}"}],

@@ -17,7 +17,14 @@ from pydantic import ValidationError
 from clinical import review as reviews
 from clinical.layout import ENCOUNTER_ID_PATTERN
 from review_desk.desk import REFUSED, NotFound, ReviewDesk, edits_from
-from review_desk.pages import CONTENT_SECURITY_POLICY, message_page, note_page, note_path, worklist_page
+from review_desk.pages import (
+    CONTENT_SECURITY_POLICY,
+    NOTE_VIEW,
+    message_page,
+    note_page,
+    note_path,
+    worklist_page,
+)
 
 log = logging.getLogger("review_desk")
 
@@ -50,7 +57,7 @@ class Response:
 def route(path: str) -> tuple[str, str, str] | None:
     """/notes/<variant>/<encounter_id>[/<action>] as (variant, encounter_id, action); None for anything else."""
     parts = path.strip("/").split("/")
-    if len(parts) not in (3, 4) or parts[0] != "notes" or not ENCOUNTER_ID_PATTERN.fullmatch(parts[2]):
+    if len(parts) not in (3, 4) or parts[0] != NOTE_VIEW or not ENCOUNTER_ID_PATTERN.fullmatch(parts[2]):
         return None
     return parts[1], parts[2], parts[3] if len(parts) == 4 else ""
 

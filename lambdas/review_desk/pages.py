@@ -94,9 +94,13 @@ def _due(record: reviews.ReviewRecord, now: datetime) -> str:
     return f"{_moment(record.due_at)} <span class=cites>(in {hours:.0f} h)</span>"
 
 
+# The note view's first path segment (a URL's, not the bucket's notes/ prefix).
+NOTE_VIEW = "notes"
+
+
 def note_path(variant: str, encounter_id: str) -> str:
     """The note view's path, relative to the page's base."""
-    return f"notes/{escape(variant)}/{escape(encounter_id)}"
+    return f"{NOTE_VIEW}/{escape(variant)}/{escape(encounter_id)}"
 
 
 def worklist_page(items: list[Awaiting], now: datetime, base: str = "/") -> str:

@@ -29,8 +29,8 @@ def test_every_handler_module_is_discovered_and_no_helper_module():
     assert "choreography.start_transcription" in modules
     assert "orchestration.intake" in modules
     assert "orchestration.executions" not in modules  # a helper module: no handler
-    assert "edges.fhir_export" in modules
-    assert len(modules) == 12
+    assert "edges.fhir_export" in modules and "edges.review_page" in modules
+    assert len(modules) == 13
 
 
 def test_the_environment_is_a_deployed_functions_with_tracing_on():

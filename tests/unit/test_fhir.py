@@ -58,3 +58,12 @@ def test_the_patient_the_signer_gave_is_the_subject_and_without_one_there_is_non
 def test_a_patient_that_is_not_a_fhir_reference_is_refused_in_one_line():
     with pytest.raises(ExportError, match=r"--patient 'Jane Roe': write it as a FHIR reference, e.g. Patient/123"):
         validated(signed_note(), patient="Jane Roe")
+
+
+def test_a_clinician_signed_in_with_cognito_is_identified_by_the_pools_issuer_and_their_sub():
+    issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc123"
+    signed = signed_note().model_copy(update={"signed_by": f"{issuer}|0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"})
+    document = validated(signed)
+    expected = {"system": issuer, "value": "0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"}
+    assert document["authenticator"]["identifier"] == document["author"][0]["identifier"] == expected
+    assert validated(signed_note())["author"][0]["identifier"]["system"] == "urn:aws:iam"

@@ -1,0 +1,190 @@
+"""The review page on AWS (edges.review_page): API Gateway's proxy events, Cognito's managed login with PKCE
+(its token endpoint played by a server on 127.0.0.1), the session checked by Cognito (moto's user pool), the
+clinicians group required, and every action recorded as the signed-in clinician."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+
+from choreography import write_note
+from clinical import domain_events
+from edges import review_page
+from review_desk.signin import LOGIN_COOKIE, SESSION_COOKIE
+from tests.support.events import object_created, sqs_event
+from tests.unit.conftest import BUCKET, converse_answer
+
+PASSWORD = "Correct-horse-9-battery"  # noqa: S105 (a test user's, in moto)
+PAGE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/review/"
+
+
+class TokenEndpoint:
+    """Cognito's /oauth2/token: gives `token` for the code "good-code" when the verifier matches the challenge."""
+
+    def __init__(self) -> None:
+        self.token, self.challenge, self.asked = "", "", []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+                endpoint.asked.append(form)
+                verifier = form.get("code_verifier", [""])[0]
+                challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+                good = form.get("code") == ["good-code"] and challenge == endpoint.challenge
+                answer = json.dumps({"access_token": endpoint.token, "expires_in": 3600} if good else {"error": "x"})
+                self.send_response(200 if good else 400)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer.encode())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.http = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def aws_page(cloud, lambda_context, monkeypatch):
+    """enc-0001 drafted and awaiting review; a user pool with dr.lee (a clinician) and mx.roe (not one)."""
+    cloud.put_transcript("enc-0001")
+    cloud.model_answers(converse_answer())
+    write_note.handler(sqs_event(object_created(BUCKET, "transcripts/enc-0001.json")), lambda_context)
+    events = boto3.client("events")
+    events.create_event_bus(Name="domain")
+    cognito = boto3.client("cognito-idp")
+    pool = cognito.create_user_pool(PoolName="clinicians")["UserPool"]["Id"]
+    client = cognito.create_user_pool_client(UserPoolId=pool, ClientName="page",
+                                             ExplicitAuthFlows=["ADMIN_USER_PASSWORD_AUTH"])["UserPoolClient"]  # fmt: skip
+    cognito.create_group(UserPoolId=pool, GroupName="clinicians")
+    tokens = {}
+    for user, clinician in (("dr.lee", True), ("mx.roe", False)):
+        cognito.admin_create_user(UserPoolId=pool, Username=user, MessageAction="SUPPRESS")
+        cognito.admin_set_user_password(UserPoolId=pool, Username=user, Password=PASSWORD, Permanent=True)
+        if clinician:
+            cognito.admin_add_user_to_group(UserPoolId=pool, Username=user, GroupName="clinicians")
+        tokens[user] = cognito.admin_initiate_auth(
+            UserPoolId=pool, ClientId=client["ClientId"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user, "PASSWORD": PASSWORD},
+        )["AuthenticationResult"]["AccessToken"]  # fmt: skip
+    endpoint = TokenEndpoint()
+    for name, value in {
+        "COGNITO_DOMAIN": endpoint.url,
+        "USER_POOL_ID": pool,
+        "USER_POOL_CLIENT_ID": client["ClientId"],
+        "REVIEW_PAGE_URL": PAGE_URL,
+        "DOMAIN_EVENT_BUS": "domain",
+        domain_events.BUS_ENVIRONMENT: "domain",
+    }.items():
+        monkeypatch.setenv(name, value)
+    cloud.tokens, cloud.endpoint, cloud.pool = tokens, endpoint, pool
+    cloud.call = lambda *args, **kwargs: review_page.handler(proxy_event(*args, **kwargs), lambda_context)
+    yield cloud
+    endpoint.http.shutdown()
+    endpoint.http.server_close()
+
+
+def proxy_event(method: str, path: str, *, cookie: str = "", query: dict | None = None, body: str = "",
+                origin: str | None = None) -> dict:  # fmt: skip
+    """API Gateway's REST proxy event for a path under the stage."""
+    inner = path.strip("/")
+    headers = {"Cookie": cookie} if cookie else {}
+    if origin:
+        headers["Origin"] = origin
+    return {
+        "resource": "/{proxy+}" if inner else "/",
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {},
+        "queryStringParameters": query,
+        "pathParameters": {"proxy": inner} if inner else None,
+        "requestContext": {"stage": "review", "httpMethod": method, "path": f"/review{path}"},
+        "body": body or None,
+        "isBase64Encoded": False,
+    }
+
+
+def session(token: str) -> str:
+    return f"{SESSION_COOKIE}={token}"
+
+
+def test_signing_in_with_pkce_sets_an_httponly_session_for_the_clinician(aws_page):
+    unsigned = aws_page.call("GET", "/")
+    assert (unsigned["statusCode"], unsigned["headers"]["Location"]) == (303, "/review/login")
+    started = aws_page.call("GET", "/login")
+    authorize = urlsplit(started["headers"]["Location"])
+    asked = parse_qs(authorize.query)
+    assert authorize.path == "/oauth2/authorize" and asked["code_challenge_method"] == ["S256"]
+    assert asked["redirect_uri"] == [PAGE_URL + "callback"] and "aws.cognito.signin.user.admin" in asked["scope"][0]
+    [login_cookie] = started["multiValueHeaders"]["Set-Cookie"]
+    assert login_cookie.startswith(f"{LOGIN_COOKIE}=") and "HttpOnly" in login_cookie and "Secure" in login_cookie
+    aws_page.endpoint.challenge, aws_page.endpoint.token = asked["code_challenge"][0], aws_page.tokens["dr.lee"]
+    cookie = login_cookie.split(";")[0]
+    back = aws_page.call("GET", "/callback", cookie=cookie, query={"code": "good-code", "state": asked["state"][0]})
+    assert (back["statusCode"], back["headers"]["Location"]) == (303, PAGE_URL)
+    session_cookie, cleared = back["multiValueHeaders"]["Set-Cookie"]
+    assert session_cookie.startswith(f"{SESSION_COOKIE}={aws_page.tokens['dr.lee']};")
+    assert "HttpOnly" in session_cookie and "SameSite=Lax" in session_cookie and "Max-Age=0" in cleared
+    worklist = aws_page.call("GET", "/", cookie=session_cookie.split(";")[0])
+    assert (
+        worklist["statusCode"] == 200
+        and "enc-0001" in worklist["body"]
+        and "<base href='/review/'>" in worklist["body"]
+    )
+    assert worklist["headers"]["Cache-Control"] == "no-store"
+
+
+def test_a_sign_in_that_does_not_come_back_as_it_left_is_refused(aws_page):
+    started = aws_page.call("GET", "/login")
+    cookie = started["multiValueHeaders"]["Set-Cookie"][0].split(";")[0]
+    for query in ({"code": "good-code", "state": "forged"}, {"state": "x"}):
+        refused = aws_page.call("GET", "/callback", cookie=cookie, query=query)
+        assert refused["statusCode"] == 400 and "did not come back as it left" in refused["body"]
+    assert aws_page.endpoint.asked == [] and "Set-Cookie" not in refused["multiValueHeaders"]
+
+
+def test_a_clinician_signs_as_themselves_and_the_note_records_the_pools_user(aws_page):
+    cookie = session(aws_page.tokens["dr.lee"])
+    note = aws_page.call("GET", "/notes/choreography/enc-0001", cookie=cookie)
+    assert note["statusCode"] == 200 and "You sign as https://cognito-idp.us-east-1.amazonaws.com/" in note["body"]
+    signed = aws_page.call("POST", "/notes/choreography/enc-0001/sign", cookie=cookie)
+    assert (signed["statusCode"], signed["headers"]["Location"]) == (303, "/review/notes/choreography/enc-0001")
+    record = aws_page.read_json("signed/enc-0001.json")
+    sub = boto3.client("cognito-idp").admin_get_user(UserPoolId=aws_page.pool, Username="dr.lee")["UserAttributes"]
+    [sub] = [a["Value"] for a in sub if a["Name"] == "sub"]
+    assert record["signed_by"] == f"https://cognito-idp.us-east-1.amazonaws.com/{aws_page.pool}|{sub}"
+
+
+@pytest.mark.parametrize(("who", "status"), [("mx.roe", 403), ("forged", 303), ("none", 303)])
+def test_only_a_clinician_of_this_pool_gets_the_page(aws_page, who, status):
+    cookie = {"mx.roe": session(aws_page.tokens["mx.roe"]), "forged": session("a.b.c"), "none": ""}[who]
+    for method, path in (("GET", "/"), ("POST", "/notes/choreography/enc-0001/sign")):
+        answer = aws_page.call(method, path, cookie=cookie)
+        assert answer["statusCode"] == status
+        assert "enc-0001" not in answer["body"]
+    assert aws_page.keys("signed/") == []
+
+
+def test_a_token_of_another_app_client_is_not_a_session(aws_page, monkeypatch):
+    monkeypatch.setenv("USER_POOL_CLIENT_ID", "another-client")
+    assert aws_page.call("GET", "/", cookie=session(aws_page.tokens["dr.lee"]))["statusCode"] == 403
+
+
+def test_a_form_posted_from_another_origin_is_refused_even_with_a_session(aws_page):
+    cookie = session(aws_page.tokens["dr.lee"])
+    forged = aws_page.call("POST", "/notes/choreography/enc-0001/sign", cookie=cookie, origin="https://evil.example")
+    assert forged["statusCode"] == 403 and aws_page.keys("signed/") == []
+    same = aws_page.call(
+        "POST", "/notes/choreography/enc-0001/sign", cookie=cookie, origin=PAGE_URL.rsplit("/review/")[0]
+    )
+    assert same["statusCode"] == 303 and aws_page.keys("signed/") == ["signed/enc-0001.json"]
