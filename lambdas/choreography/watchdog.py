@@ -10,11 +10,12 @@ from clinical import clients
 from clinical.dead_letters import dead_letters
 from clinical.errors import ContractViolation, content_free_errors
 from clinical.failures import RUNTIME_DIED, FailureRecord, failure_record_exists, record_failure
-from clinical.layout import note_key, transcript_key, transcription_job_name
+from clinical.layout import note_key, review_key, transcript_key, transcription_job_name
 from clinical.objects import object_exists
 from clinical.observability import logger, metrics, tracer
 from clinical.policy import LAMBDA_CRASH
 from clinical.reconcile import SweepResult, sweep_lost_uploads
+from clinical.review import read_review
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import sweep_review_deadlines, transcribe_upload
 from clinical.transcription import find_unfinished_jobs, job_exists
@@ -64,15 +65,22 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
 def surface_dead_note_requests(
     bucket: str, settings: PipelineSettings, dlq_url: str, now: datetime | None = None
 ) -> int:
-    """Write the failure record of each note request in the DLQ whose encounter has neither note nor record:
-    every try ended with the function's runtime dying, before any handler code could record it. The record
-    is the one the state machine writes for its note task's Lambda.Unknown; the message stays for a redrive."""
+    """Write the failure record of each note request in the DLQ whose encounter has neither note nor record
+    (or, for a note sent back, whose review is still SENT_BACK with no record): every try ended with the
+    function's runtime dying, before any handler code could record it. The record is the one the state
+    machine writes for its note task's Lambda.Unknown; the message stays for a redrive."""
     s3 = clients.s3()
     now = now or datetime.now(UTC)
     recorded = 0
     for letter in dead_letters(clients.sqs(), dlq_url):
         encounter_id = letter.encounter_id
-        if failure_record_exists(s3, bucket, encounter_id) or object_exists(s3, bucket, note_key(encounter_id)):
+        if failure_record_exists(s3, bucket, encounter_id):
+            continue
+        if letter.redraft:
+            review = read_review(s3, bucket, encounter_id)
+            if review is None or review[0].status != "SENT_BACK":
+                continue  # drafted again meanwhile, or decided otherwise
+        elif object_exists(s3, bucket, note_key(encounter_id)):
             continue
         record_failure(
             s3,
@@ -85,7 +93,7 @@ def surface_dead_note_requests(
                 message=RUNTIME_DIED,
                 retryable=True,
                 attempts=settings.policy.note.tries,
-                source_key=transcript_key(encounter_id),
+                source_key=review_key(encounter_id) if letter.redraft else transcript_key(encounter_id),
                 first_attempt_at=letter.first_attempt_at,
                 recorded_at=now,
             ),

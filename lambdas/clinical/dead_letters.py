@@ -19,31 +19,40 @@ READ_VISIBILITY_SECONDS = 30
 READ_LIMIT = 100
 
 
-def encounter_of_body(body: str) -> str | None:
-    """The encounter a work message is about (an S3 Object Created event for audio/ or transcripts/, or a
-    note sent back for a redraft), if any."""
+def request_of_body(body: str) -> tuple[str, bool] | None:
+    """The encounter a work message is about, and whether it asks for a redraft: an S3 Object Created event
+    for audio/ or transcripts/ (False), or a note sent back (NoteSentBack from the domain bus: True)."""
     try:
         event = json.loads(body)
         if event.get("source") == SOURCE and event.get("detail-type") == NOTE_SENT_BACK:
             found = event["detail"]["encounter_id"]
-            return found if isinstance(found, str) and ENCOUNTER_ID_PATTERN.fullmatch(found) else None
+            valid = isinstance(found, str) and ENCOUNTER_ID_PATTERN.fullmatch(found)
+            return (found, True) if valid else None
         key = event["detail"]["object"]["key"]  # EventBridge carries the key as stored: no decoding
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    return encounter_of_key(key) if isinstance(key, str) else None
+    encounter = encounter_of_key(key) if isinstance(key, str) else None
+    return (encounter, False) if encounter else None
+
+
+def encounter_of_body(body: str) -> str | None:
+    """The encounter a work message is about, if any."""
+    request = request_of_body(body)
+    return request[0] if request else None
 
 
 @dataclass(frozen=True)
 class DeadLetter:
     encounter_id: str
     first_attempt_at: datetime | None  # its first receive from the work queue (a DLQ move keeps it)
+    redraft: bool = False  # a note sent back, not a transcript to draft
 
 
 def dead_letters(sqs, queue_url: str, limit: int = READ_LIMIT) -> list[DeadLetter]:
-    """The encounters whose requests sit in the DLQ at queue_url, once each, in the order read; the
-    messages stay where they are."""
+    """The encounters whose requests sit in the DLQ at queue_url, once per encounter and kind (a draft, a
+    redraft), in the order read; the messages stay where they are."""
     seen: dict[str, str] = {}  # message id -> receipt handle
-    found: dict[str, DeadLetter] = {}
+    found: dict[tuple[str, bool], DeadLetter] = {}
     try:
         while len(seen) < limit:
             batch = sqs.receive_message(
@@ -58,11 +67,11 @@ def dead_letters(sqs, queue_url: str, limit: int = READ_LIMIT) -> list[DeadLette
                 break
             for message in fresh:
                 seen[message["MessageId"]] = message["ReceiptHandle"]
-                encounter = encounter_of_body(message.get("Body", ""))
-                if encounter is not None and encounter not in found:
+                request = request_of_body(message.get("Body", ""))
+                if request is not None and request not in found:
                     first = message.get("Attributes", {}).get("ApproximateFirstReceiveTimestamp")
                     at = datetime.fromtimestamp(int(first) / 1000, UTC) if first else None
-                    found[encounter] = DeadLetter(encounter, at)
+                    found[request] = DeadLetter(request[0], at, redraft=request[1])
     finally:
         handles = list(seen.values())
         for start in range(0, len(handles), 10):

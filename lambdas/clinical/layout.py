@@ -44,7 +44,7 @@ MEDIA_FORMATS = {
 # What records and logs may show of a key: an encounter's object (a prefix, a valid id, a short extension),
 # an execution named by a valid id, or an SQS message (queue name and message id, both AWS's or ours).
 SHOWN_KEY_PATTERN = re.compile(
-    rf"(?:{'|'.join(re.escape(p) for p in (AUDIO_PREFIX, TRANSCRIPTS_PREFIX, NOTES_PREFIX))})"
+    rf"(?:{'|'.join(re.escape(p) for p in (AUDIO_PREFIX, TRANSCRIPTS_PREFIX, NOTES_PREFIX, REVIEWS_PREFIX))})"
     r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}(?:\.[A-Za-z0-9]{1,8})?"
     r"|execution:[A-Za-z0-9][A-Za-z0-9_-]{0,79}"
     r"|sqs:[A-Za-z0-9_.-]{1,80}/[A-Za-z0-9-]{1,100}"

@@ -175,3 +175,39 @@ def test_a_send_back_in_the_dead_letter_queue_names_its_encounter():
     assert encounter_of_body(json.dumps(event)) == "enc-0001"
     assert encounter_of_body(json.dumps({**event, "detail": {"encounter_id": "../x"}})) is None
     assert encounter_of_body(json.dumps({**event, "source": "someone"})) is None
+
+
+def test_a_redraft_the_model_refuses_is_a_failure_record_and_the_sweep_leaves_it_there(drafted, bus, lambda_context):
+    sent_back_at = datetime.now(UTC)
+    send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON, now=sent_back_at)
+    [event] = bus()
+    drafted.model_answers(converse_answer('{"cannot_generate": true}'))
+    assert write_note.handler(sqs_event(event), lambda_context) == {"batchItemFailures": []}
+    record = drafted.read_json("failures/enc-0001.json")
+    assert (record["stage"], record["error_type"], record["source_key"]) == (
+        "note",
+        "ModelRefused",
+        "reviews/enc-0001.json",
+    )
+    assert read_review(drafted.s3, BUCKET, "enc-0001")[0].status == "SENT_BACK"
+    assert sweep_deadlines(drafted.s3, BUCKET, now=sent_back_at + 2 * REDRAFT_OVERDUE).sent_back_again == []
+
+
+def test_a_redraft_whose_every_try_died_gets_its_record_from_the_dead_letter_queue(drafted, bus, monkeypatch):
+    from choreography import watchdog
+    from clinical.settings import PipelineSettings
+
+    send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON)
+    [event] = bus()
+    url = drafted.sqs.create_queue(QueueName="NoteRequestsDlq")["QueueUrl"]
+    drafted.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
+    settings = PipelineSettings.from_env()
+    assert watchdog.surface_dead_note_requests(BUCKET, settings, url) == 1
+    record = drafted.read_json("failures/enc-0001.json")
+    assert (record["error_type"], record["source_key"]) == ("Lambda.Unknown", "reviews/enc-0001.json")
+    # Once drafted again (by a redrive, say), a letter left in the queue records nothing.
+    drafted.s3.delete_object(Bucket=BUCKET, Key="failures/enc-0001.json")
+    reviewed = json.loads(drafted.s3.get_object(Bucket=BUCKET, Key="reviews/enc-0001.json")["Body"].read())
+    reviewed["status"] = "AWAITING_REVIEW"
+    drafted.s3.put_object(Bucket=BUCKET, Key="reviews/enc-0001.json", Body=json.dumps(reviewed))
+    assert watchdog.surface_dead_note_requests(BUCKET, settings, url) == 0
