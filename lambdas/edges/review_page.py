@@ -1,5 +1,5 @@
 """API Gateway (REST, Lambda proxy) -> the clinician's review page on AWS, for this deployment's notes, behind
-the stack's Cognito user pool (review_desk.signin): /login and /callback sign in; every other path needs a
+the stack's Cognito user pool (review_desk.signin): /login and /callback sign in, /logout out; every other path needs a
 signed-in member of the clinicians group, and each action is recorded as that clinician. The page and its
 actions are review_desk's, exactly as `scribe review --local` serves them."""
 
@@ -18,7 +18,17 @@ from clinical.settings import require_env
 from review_desk.app import Request, Response, respond
 from review_desk.desk import ReviewDesk
 from review_desk.pages import message_page
-from review_desk.signin import Clinician, NotAClinician, NotSignedIn, SignIn, callback, clinician, cookies, login
+from review_desk.signin import (
+    Clinician,
+    NotAClinician,
+    NotSignedIn,
+    SignIn,
+    callback,
+    clinician,
+    cookies,
+    login,
+    logout,
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,8 @@ def handler(event: APIGatewayProxyEvent, context) -> dict:
     logger.info("review page request", extra={"method": event.http_method, "path": path})
     if path == "/login":
         return proxy(login(config))
+    if path == "/logout":
+        return proxy(logout(config))
     if path == "/callback":
         response, set_cookies = callback(config, dict(event.query_string_parameters or {}), jar)
         return proxy(response, set_cookies)
@@ -90,5 +102,5 @@ def handler(event: APIGatewayProxyEvent, context) -> dict:
         refused = message_page("Not a clinician", "Only the clinicians group of this deployment reviews notes.", base)
         return proxy(Response(HTTPStatus.FORBIDDEN, refused).with_page_headers())
     body = (event.decoded_body or "") if event.http_method == "POST" else ""
-    request = Request(event.http_method, path, {}, body, base)
+    request = Request(event.http_method, path, {}, body, base, account=signed_in.name)
     return proxy(respond(desk_for(signed_in), request))

@@ -36,6 +36,7 @@ class Request:
     headers: Mapping[str, str]
     body: str = ""
     base: str = "/"  # the path the page is served under ("/" locally; the API stage's on AWS)
+    account: str | None = None  # the signed-in clinician's name (on AWS), shown with a way to sign out
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def respond(desk: ReviewDesk, request: Request) -> Response:
                 "The page failed",
                 f"{type(error).__name__}: `scribe status` shows where the encounter is",
                 request.base,
+                request.account,
             ),
         )
     return answer.with_page_headers() if answer.body else answer
@@ -86,17 +88,17 @@ def _page(status: HTTPStatus, page: str) -> Response:
 def _get(desk: ReviewDesk, request: Request) -> Response:
     path = request.path.split("?", 1)[0]
     if path == "/":
-        return _page(HTTPStatus.OK, worklist_page(desk.worklist(), desk.now(), request.base))
+        return _page(HTTPStatus.OK, worklist_page(desk.worklist(), desk.now(), request.base, request.account))
     found = route(path)
     if found is None or found[2]:
-        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", "no such page", request.base))
+        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", "no such page", request.base, request.account))
     return _show_note(desk, request, found[0], found[1], HTTPStatus.OK)
 
 
 def _post(desk: ReviewDesk, request: Request) -> Response:
     found = route(request.path)
     if request.method != "POST" or found is None or found[2] not in ("sign", "send-back"):
-        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", "no such action", request.base))
+        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", "no such action", request.base, request.account))
     variant, encounter_id, action = found
     form = parse_qs(request.body, keep_blank_values=True)
     try:
@@ -108,7 +110,7 @@ def _post(desk: ReviewDesk, request: Request) -> Response:
     except REFUSED as error:
         return _show_note(desk, request, variant, encounter_id, HTTPStatus.CONFLICT, refused=error.message)
     except NotFound as error:
-        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", str(error), request.base))
+        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", str(error), request.base, request.account))
     # Redirect after post: a reload does not act twice.
     return Response(HTTPStatus.SEE_OTHER, headers={"Location": request.base + note_path(variant, encounter_id)})
 
@@ -119,9 +121,11 @@ def _show_note(desk: ReviewDesk, request: Request, variant: str, encounter_id: s
         view = desk.note(variant, encounter_id)
         signer = desk.signer(variant, request.headers) if view.record.status == "AWAITING_REVIEW" else None
     except NotFound as error:
-        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", str(error), request.base))
+        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", str(error), request.base, request.account))
     except reviews.ReviewRefused as error:
-        return _page(HTTPStatus.CONFLICT, message_page("Cannot show the note", error.message, request.base))
+        return _page(
+            HTTPStatus.CONFLICT, message_page("Cannot show the note", error.message, request.base, request.account)
+        )
     except (ValidationError, ValueError, ClientError) as error:
         # Never the error's text: pydantic's message quotes the note.
         return _page(
@@ -130,6 +134,7 @@ def _show_note(desk: ReviewDesk, request: Request, variant: str, encounter_id: s
                 "Cannot show the note",
                 f"the stored note or transcript cannot be read ({type(error).__name__})",
                 request.base,
+                request.account,
             ),
         )
-    return _page(status, note_page(view, desk.now(), signer, refused, request.base))
+    return _page(status, note_page(view, desk.now(), signer, refused, request.base, request.account))

@@ -22,7 +22,7 @@ CONTENT_SECURITY_POLICY = (
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1d2433; background: #f5f6f8; }
 header { background: #1d3557; color: #fff; padding: 10px 24px; display: flex; gap: 24px; align-items: baseline; }
-header a { color: #fff; } main { padding: 16px 24px; }
+header a { color: #fff; } main { padding: 16px 24px; } .account { margin-left: auto; }
 .banner { background: #fff3cd; border: 1px solid #e0c36c; padding: 6px 12px; margin-bottom: 12px; }
 .refused { background: #fde2e1; border: 1px solid #c0392b; color: #7b1d15; padding: 8px 12px; margin-bottom: 12px; }
 .status { font-weight: 600; } .overdue { color: #b3261e; font-weight: 600; }
@@ -72,13 +72,18 @@ document.querySelectorAll('.edit-button').forEach(function (button) {
 """
 
 
-def _page(title: str, body: str, base: str) -> str:
+def _page(title: str, body: str, base: str, account: str | None = None) -> str:
     """A whole page; its links are relative to `base`, the path the page is served under ("/" locally, the API
-    stage's path on AWS)."""
+    stage's path on AWS). With `account` (a signed-in clinician's name, on AWS), the header names them and
+    offers to sign out."""
+    signed_in = (
+        f"<span class=account>{escape(account)}</span><a id=sign-out href='logout'>Sign out</a>" if account else ""
+    )
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><base href='{escape(base)}'>"
         f"<title>{escape(title)}</title><link rel=icon href='data:,'><style>{STYLE}</style></head><body>"
-        f"<header><strong>Clinical scribe: review</strong><a href='./'>Worklist</a></header><main>{body}</main>"
+        f"<header><strong>Clinical scribe: review</strong><a href='./'>Worklist</a>{signed_in}</header>"
+        f"<main>{body}</main>"
         f"<script>{SCRIPT}</script></body></html>"
     )
 
@@ -103,7 +108,7 @@ def note_path(variant: str, encounter_id: str) -> str:
     return f"{NOTE_VIEW}/{escape(variant)}/{escape(encounter_id)}"
 
 
-def worklist_page(items: list[Awaiting], now: datetime, base: str = "/") -> str:
+def worklist_page(items: list[Awaiting], now: datetime, base: str = "/", account: str | None = None) -> str:
     rows = "".join(
         f"<tr class=awaiting data-encounter='{escape(item.record.encounter_id)}' data-variant='{escape(item.variant)}'>"
         f"<td><a href='{note_path(item.variant, item.record.encounter_id)}'>{escape(item.record.encounter_id)}</a></td>"
@@ -117,7 +122,7 @@ def worklist_page(items: list[Awaiting], now: datetime, base: str = "/") -> str:
         if items
         else "<p>No notes awaiting review.</p>"
     )
-    return _page("Worklist", f"<h1>Awaiting review, oldest first</h1>{table}", base)
+    return _page("Worklist", f"<h1>Awaiting review, oldest first</h1>{table}", base, account)
 
 
 def _segment(segment: Segment, roles: Mapping[str, str]) -> str:
@@ -148,7 +153,7 @@ def _statement(label: str, text: str, evidence: list[int], flag: str | None, edi
 
 
 def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused: str | None = None,
-              base: str = "/") -> str:  # fmt: skip
+              base: str = "/", account: str | None = None) -> str:  # fmt: skip
     record, note = view.record, view.note
     awaiting = record.status == "AWAITING_REVIEW" and not record.expired(now)
     flags = {(f.section, f.text): f.reason for f in note.flagged}
@@ -203,7 +208,7 @@ def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused:
         + f"{sections}<h2>Medications and orders</h2><ul>{orders or '<li class=cites>None.</li>'}</ul></section>"
         + f"<section class='panel transcript' id=transcript><h2>Transcript</h2><ul>{transcript}</ul></section></div>"
     )
-    return _page(f"{record.encounter_id} ({view.variant})", body, base)
+    return _page(f"{record.encounter_id} ({view.variant})", body, base, account)
 
 
 def _redraft_line(record: reviews.ReviewRecord) -> str:
@@ -217,5 +222,5 @@ def _redraft_line(record: reviews.ReviewRecord) -> str:
     )
 
 
-def message_page(title: str, message: str, base: str = "/") -> str:
-    return _page(title, f"<h1>{escape(title)}</h1><p class=refused role=alert>{escape(message)}</p>", base)
+def message_page(title: str, message: str, base: str = "/", account: str | None = None) -> str:
+    return _page(title, f"<h1>{escape(title)}</h1><p class=refused role=alert>{escape(message)}</p>", base, account)

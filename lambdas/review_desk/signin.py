@@ -3,6 +3,7 @@ access token kept in an HttpOnly cookie, and on every request the token checked 
 
 - /login sends the browser to the user pool's /oauth2/authorize with a fresh `state` and PKCE challenge, both
   kept in a short-lived HttpOnly cookie (the verifier never leaves the server's cookie).
+- /logout clears the session cookie and ends Cognito's own session (its /logout endpoint).
 - /callback checks `state`, trades the code (with the verifier) at /oauth2/token, and sets the session cookie:
   `__Host-` (Secure, Path=/, no Domain), HttpOnly, SameSite=Lax (a cross-site form post carries no cookie),
   for the token's own lifetime.
@@ -147,6 +148,20 @@ def callback(config: SignIn, query: dict[str, str], jar: dict[str, str], http=No
         session,
         _cookie(LOGIN_COOKIE, "", 0),
     ]
+
+
+def logout(config: SignIn) -> Response:
+    """The session cookie cleared, and Cognito's own session ended (its /logout, back to the page, which then
+    asks for a new sign-in)."""
+    query = urlencode({"client_id": config.client_id, "logout_uri": config.page_url})
+    return Response(
+        HTTPStatus.SEE_OTHER,
+        headers={
+            "Location": f"{config.domain}/logout?{query}",
+            "Set-Cookie": _cookie(SESSION_COOKIE, "", 0),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def clinician(config: SignIn, cognito, jar: dict[str, str]) -> Clinician:

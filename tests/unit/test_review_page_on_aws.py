@@ -188,3 +188,13 @@ def test_a_form_posted_from_another_origin_is_refused_even_with_a_session(aws_pa
         "POST", "/notes/choreography/enc-0001/sign", cookie=cookie, origin=PAGE_URL.rsplit("/review/")[0]
     )
     assert same["statusCode"] == 303 and aws_page.keys("signed/") == ["signed/enc-0001.json"]
+
+
+def test_the_page_names_the_clinician_and_signing_out_ends_both_sessions(aws_page):
+    page = aws_page.call("GET", "/", cookie=session(aws_page.tokens["dr.lee"]))
+    assert "<span class=account>dr.lee</span><a id=sign-out href='logout'>Sign out</a>" in page["body"]
+    out = aws_page.call("GET", "/logout", cookie=session(aws_page.tokens["dr.lee"]))
+    where = urlsplit(out["headers"]["Location"])
+    assert where.path == "/logout" and parse_qs(where.query)["logout_uri"] == [PAGE_URL]
+    [cleared] = out["multiValueHeaders"]["Set-Cookie"]
+    assert cleared.startswith(f"{SESSION_COOKIE}=;") and "Max-Age=0" in cleared
