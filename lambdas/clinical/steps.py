@@ -128,15 +128,7 @@ def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, setti
         if (stored := stored_note(s3, bucket, encounter_id)) is not None:
             announce(s3, bucket, stored, settings)
         return DraftedNote(key=note_key(encounter_id), written=False, transcript_sha256=digest)
-    note = note_from_transcript(
-        bedrock,
-        transcript,
-        upload_template(s3, bucket, audio_key),
-        model_id=settings.model_id,
-        encounter_id=encounter_id,
-        variant=settings.variant,
-        job_name=transcript.job_name or transcription_job_name(settings.job_name_prefix, encounter_id),
-    )
+    note = encounter_note(s3, bedrock, bucket, audio_key, transcript, encounter_id, settings)
     written = save_note(s3, bucket, note)
     if written:
         metrics.add_metric(name="NotesWritten", unit=MetricUnit.Count, value=1)
@@ -178,15 +170,8 @@ def redraft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, set
         transcript = read_transcript(s3, bucket, transcript_key(encounter_id))
         if transcript_sha256(transcript.text) != record.transcript_sha256:
             return None  # a new transcript replaced the one reviewed: its own draft opens a new review
-        return note_from_transcript(
-            bedrock,
-            transcript,
-            upload_template(s3, bucket, audio_key),
-            model_id=settings.model_id,
-            encounter_id=encounter_id,
-            variant=settings.variant,
-            job_name=transcript.job_name or transcription_job_name(settings.job_name_prefix, encounter_id),
-            feedback=record.reason,
+        return encounter_note(
+            s3, bedrock, bucket, audio_key, transcript, encounter_id, settings, feedback=record.reason
         )
 
     kept = redraft(
@@ -243,6 +228,22 @@ def sweep_review_deadlines(s3, *, bucket: str) -> tuple[int, int]:
     logger.info("review deadlines swept", extra={"reminded": len(kept.reminded), "expired": len(kept.expired),
                                                  "sent_back_again": len(kept.sent_back_again)})  # fmt: skip
     return len(kept.reminded), len(kept.expired)
+
+
+def encounter_note(s3, bedrock, bucket: str, audio_key: str, transcript: Transcript, encounter_id: str,
+                   settings: PipelineSettings, feedback: str | None = None) -> Note:  # fmt: skip
+    """The deployment's note of the encounter's transcript, in the template its upload names (a redraft: with
+    the clinician's feedback)."""
+    return note_from_transcript(
+        bedrock,
+        transcript,
+        upload_template(s3, bucket, audio_key),
+        model_id=settings.model_id,
+        encounter_id=encounter_id,
+        variant=settings.variant,
+        job_name=transcript.job_name or transcription_job_name(settings.job_name_prefix, encounter_id),
+        feedback=feedback,
+    )
 
 
 def note_from_transcript(bedrock, transcript: Transcript, template: Template, *, model_id: str, encounter_id: str,
