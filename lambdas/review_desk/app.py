@@ -69,7 +69,7 @@ def respond(desk: ReviewDesk, request: Request) -> Response:
         answer = _get(desk, request) if request.method == "GET" else _post(desk, request)
     except Exception as error:
         log.error("review page request failed: %s", type(error).__name__)
-        answer = _page(
+        answer = Response(
             HTTPStatus.INTERNAL_SERVER_ERROR,
             message_page(
                 "The page failed",
@@ -81,24 +81,22 @@ def respond(desk: ReviewDesk, request: Request) -> Response:
     return answer.with_page_headers() if answer.body else answer
 
 
-def _page(status: HTTPStatus, page: str) -> Response:
-    return Response(status, page)
-
-
 def _get(desk: ReviewDesk, request: Request) -> Response:
     path = request.path.split("?", 1)[0]
     if path == "/":
-        return _page(HTTPStatus.OK, worklist_page(desk.worklist(), desk.now(), request.base, request.account))
+        return Response(HTTPStatus.OK, worklist_page(desk.worklist(), desk.now(), request.base, request.account))
     found = route(path)
     if found is None or found[2]:
-        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", "no such page", request.base, request.account))
+        return Response(HTTPStatus.NOT_FOUND, message_page("Not found", "no such page", request.base, request.account))
     return _show_note(desk, request, found[0], found[1], HTTPStatus.OK)
 
 
 def _post(desk: ReviewDesk, request: Request) -> Response:
     found = route(request.path)
     if request.method != "POST" or found is None or found[2] not in ("sign", "send-back"):
-        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", "no such action", request.base, request.account))
+        return Response(
+            HTTPStatus.NOT_FOUND, message_page("Not found", "no such action", request.base, request.account)
+        )
     variant, encounter_id, action = found
     form = parse_qs(request.body, keep_blank_values=True)
     try:
@@ -110,7 +108,7 @@ def _post(desk: ReviewDesk, request: Request) -> Response:
     except REFUSED as error:
         return _show_note(desk, request, variant, encounter_id, HTTPStatus.CONFLICT, refused=error.message)
     except NotFound as error:
-        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", str(error), request.base, request.account))
+        return Response(HTTPStatus.NOT_FOUND, message_page("Not found", str(error), request.base, request.account))
     # Redirect after post: a reload does not act twice.
     return Response(HTTPStatus.SEE_OTHER, headers={"Location": request.base + note_path(variant, encounter_id)})
 
@@ -121,14 +119,14 @@ def _show_note(desk: ReviewDesk, request: Request, variant: str, encounter_id: s
         view = desk.note(variant, encounter_id)
         signer = desk.signer(variant, request.headers) if view.record.status == "AWAITING_REVIEW" else None
     except NotFound as error:
-        return _page(HTTPStatus.NOT_FOUND, message_page("Not found", str(error), request.base, request.account))
+        return Response(HTTPStatus.NOT_FOUND, message_page("Not found", str(error), request.base, request.account))
     except reviews.ReviewRefused as error:
-        return _page(
+        return Response(
             HTTPStatus.CONFLICT, message_page("Cannot show the note", error.message, request.base, request.account)
         )
     except (ValidationError, ValueError, ClientError) as error:
         # Never the error's text: pydantic's message quotes the note.
-        return _page(
+        return Response(
             HTTPStatus.INTERNAL_SERVER_ERROR,
             message_page(
                 "Cannot show the note",
@@ -137,4 +135,4 @@ def _show_note(desk: ReviewDesk, request: Request, variant: str, encounter_id: s
                 request.account,
             ),
         )
-    return _page(status, note_page(view, desk.now(), signer, refused, request.base, request.account))
+    return Response(status, note_page(view, desk.now(), signer, refused, request.base, request.account))

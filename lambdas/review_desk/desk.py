@@ -99,32 +99,26 @@ class ReviewDesk:
 
     def sign(self, variant: str, encounter_id: str, edits: list[reviews.Edit], headers: Mapping[str, str],
              patient: str | None = None) -> reviews.SignedNote:  # fmt: skip
-        deployment = self._deployment(variant)
-        return reviews.sign(
-            deployment.client("s3"),
-            deployment.bucket,
-            encounter_id,
-            clinician=self.identity(deployment, headers),
-            edits=edits,
-            bus=deployment.outputs.get("DomainEventBusName"),
-            stepfunctions=deployment.client("stepfunctions"),
-            events=deployment.client("events"),
-            patient=patient,
-        )
+        return self._act(reviews.sign, variant, encounter_id, headers, edits=edits, patient=patient)
 
     def send_back(
         self, variant: str, encounter_id: str, reason: str, headers: Mapping[str, str]
     ) -> reviews.ReviewRecord:
+        return self._act(reviews.send_back, variant, encounter_id, headers, reason=reason)
+
+    def _act(self, action: Callable, variant: str, encounter_id: str, headers: Mapping[str, str], **details):
+        """A clinical.review action on the deployment, as the identity the request names, with the
+        deployment's clients: its bucket, its domain bus, and its waiting execution's token."""
         deployment = self._deployment(variant)
-        return reviews.send_back(
+        return action(
             deployment.client("s3"),
             deployment.bucket,
             encounter_id,
             clinician=self.identity(deployment, headers),
-            reason=reason,
             bus=deployment.outputs.get("DomainEventBusName"),
             stepfunctions=deployment.client("stepfunctions"),
             events=deployment.client("events"),
+            **details,
         )
 
 
