@@ -160,13 +160,7 @@ class OrchestrationStack(PipelineStack):
             for rule in ("HIPAA.Security-LambdaDLQ", "Serverless-LambdaDLQ"):
                 acknowledge(task.function, rule, synchronous)
 
-        execution_logs = logs.LogGroup(
-            self,
-            "ExecutionLogs",
-            encryption_key=foundation.key,
-            retention=foundation.log_retention,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        execution_logs = foundation.log_group(self, "ExecutionLogs")
         review = ReviewWindow(self.config.review_window_hours, self.config.review_reminder_hours)
         self.state_machine = sfn.StateMachine(
             self,

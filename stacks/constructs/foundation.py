@@ -279,6 +279,17 @@ class PipelineFoundation(Construct):
             )
         return vpc
 
+    def log_group(self, scope: Construct, construct_id: str) -> logs.LogGroup:
+        """A log group of the pipeline's: encrypted with the stack's key, kept for log_retention_days, and
+        retained when the stack is deleted (logs of PHI processing are records)."""
+        return logs.LogGroup(
+            scope,
+            construct_id,
+            encryption_key=self.key,
+            retention=self.log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
     def only_these_write(self, prefix: str, roles: list[iam.IRole]) -> None:
         """No principal but these roles writes under `prefix` (operators and other functions included): a
         transcript is written only by Transcribe with the caller's access, a note only by the note writer."""

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -44,13 +43,7 @@ class PipelineFunction(Construct):
         self.role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
         )
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            encryption_key=foundation.key,
-            retention=foundation.log_retention,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.log_group = foundation.log_group(self, "Logs")
         self.function = lambda_.Function(
             self,
             "Function",

@@ -8,7 +8,6 @@ from __future__ import annotations
 from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.compliance import acknowledge, skip_checkov
@@ -54,13 +53,7 @@ class ReviewPage(Construct):
         # A prefix unique to this stack: its id's last part (a UUID).
         prefix = Fn.join("-", ["scribe-review", Fn.select(2, Fn.split("/", Aws.STACK_ID))])
         domain = self.user_pool.add_domain("Login", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=prefix))
-        access_logs = logs.LogGroup(
-            self,
-            "AccessLogs",
-            encryption_key=foundation.key,
-            retention=foundation.log_retention,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        access_logs = foundation.log_group(self, "AccessLogs")
         self.api = apigw.LambdaRestApi(
             self,
             "Api",
