@@ -17,8 +17,9 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from clinical import clients
+from clinical import clients, domain_events
 from clinical.observability import logger, metrics
+from tests.support.domain_events import received, subscribe
 from tests.support.events import LambdaContext, load
 from tests.support.transcripts import transcribe_document
 
@@ -189,3 +190,17 @@ def pytest_sessionfinish(session, exitstatus):
             f"the unit tier loaded {', '.join(loaded)}: move that test to tests/infra or tests/localcloud"
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+DOMAIN_BUS = "clinical-scribe-test-domain"
+
+
+@pytest.fixture
+def bus(cloud, monkeypatch):
+    """The deployment's domain event bus, named in the functions' environment, and a queue that reads it:
+    calling the fixture returns what arrived since the last call."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    events.create_event_bus(Name=DOMAIN_BUS)
+    monkeypatch.setenv(domain_events.BUS_ENVIRONMENT, DOMAIN_BUS)
+    url = subscribe(events, sqs, DOMAIN_BUS)
+    return lambda: received(sqs, url)

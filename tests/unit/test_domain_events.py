@@ -5,27 +5,14 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 
 from choreography import write_note
 from clinical import domain_events
 from clinical.errors import DomainEventNotPublished
-from tests.support.domain_events import SCHEMAS, contract_errors, received, subscribe
+from tests.support.domain_events import SCHEMAS, contract_errors
 from tests.support.events import object_created, sqs_event
 from tests.unit.conftest import BUCKET, TRANSCRIPT_TEXT, converse_answer
-
-BUS = "clinical-scribe-test-domain"
-
-
-@pytest.fixture
-def bus(cloud, monkeypatch):
-    """The deployment's bus, and a queue that reads it."""
-    events, sqs = boto3.client("events"), boto3.client("sqs")
-    events.create_event_bus(Name=BUS)
-    monkeypatch.setenv(domain_events.BUS_ENVIRONMENT, BUS)
-    url = subscribe(events, sqs, BUS)
-    return lambda: received(sqs, url)
 
 
 def run(lambda_context, key: str, receive_count: int = 1):

@@ -5,8 +5,6 @@ classified, never quoted. A server on 127.0.0.1 stands in for HealthLake, over p
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import boto3
 import pytest
@@ -17,45 +15,33 @@ from clinical.fhir_endpoint import HEALTHLAKE_ENDPOINT, document_id, put_documen
 from clinical.review import sign
 from edges import fhir_export
 from tests.support.events import object_created, sqs_event
+from tests.support.loopback import LoopbackServer
 from tests.unit.conftest import BUCKET, converse_answer
 
 DR = "arn:aws:sts::123456789012:assumed-role/clinician/dr-lee"
 
 
-class FhirServer:
+OUTCOME = json.dumps({"resourceType": "OperationOutcome", "issue": [{"diagnostics": "Jane Roe"}]}).encode()
+
+
+class FhirServer(LoopbackServer):
     """Answers each PUT with the next status it is given (201 when none is left), and keeps what it got."""
 
     def __init__(self) -> None:
         self.statuses: list[int] = []
-        self.received: list[dict] = []
-        server = self
+        super().__init__(lambda _request: (self.statuses.pop(0) if self.statuses else 201, OUTCOME))
+        self.endpoint = f"{self.url}/datastore/{'ab' * 16}/r4/"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                server.received.append({"path": self.path, "headers": dict(self.headers), "body": json.loads(body)})
-                status = server.statuses.pop(0) if server.statuses else 201
-                answer = json.dumps({"resourceType": "OperationOutcome", "issue": [{"diagnostics": "Jane Roe"}]})
-                self.send_response(status)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer.encode())
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.http = HTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.http.server_address[1]}/datastore/{'ab' * 16}/r4/"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+    @property
+    def received(self) -> list[dict]:
+        return [{"path": r.path, "headers": r.headers, "body": json.loads(r.body)} for r in self.requests]
 
 
 @pytest.fixture
 def fhir_server():
     server = FhirServer()
     yield server
-    server.http.shutdown()
-    server.http.server_close()
+    server.close()
 
 
 def credentials():
@@ -92,8 +78,7 @@ def test_an_answer_other_than_200_or_201_is_classified_and_never_quoted(fhir_ser
 
 def test_no_server_at_all_is_unavailable_not_a_crash(fhir_server):
     endpoint = fhir_server.endpoint
-    fhir_server.http.shutdown()
-    fhir_server.http.server_close()
+    fhir_server.close()
     with pytest.raises(FhirEndpointUnavailable, match=r"could not be reached \(\w+\)"):
         put_document(endpoint, "us-east-1", DOCUMENT, credentials=credentials())
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 
 from choreography import write_note
@@ -14,22 +13,12 @@ from clinical import domain_events
 from clinical.dead_letters import encounter_of_body
 from clinical.policy import MAX_REDRAFTS
 from clinical.review import REDRAFT_OVERDUE, ReviewRefused, read_review, send_back, sign, sweep_deadlines
-from tests.support.domain_events import contract_errors, received, subscribe
+from tests.support.domain_events import contract_errors
 from tests.support.events import object_created, sqs_event
-from tests.unit.conftest import BUCKET, converse_answer
+from tests.unit.conftest import BUCKET, DOMAIN_BUS, converse_answer
 
-BUS = "clinical-scribe-test-domain"
 DR = "arn:aws:sts::123456789012:assumed-role/clinician/dr-lee"
 REASON = "The plan misses the follow-up in two weeks."
-
-
-@pytest.fixture
-def bus(cloud, monkeypatch):
-    events, sqs = boto3.client("events"), boto3.client("sqs")
-    events.create_event_bus(Name=BUS)
-    monkeypatch.setenv(domain_events.BUS_ENVIRONMENT, BUS)
-    url = subscribe(events, sqs, BUS)
-    return lambda: received(sqs, url)
 
 
 @pytest.fixture
@@ -159,7 +148,7 @@ def test_the_sweep_puts_an_overdue_send_back_again_unless_a_failure_is_recorded(
     monkeypatch.delenv(domain_events.BUS_ENVIRONMENT)
     sent_back_at = datetime.now(UTC)
     send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON, now=sent_back_at)
-    monkeypatch.setenv(domain_events.BUS_ENVIRONMENT, BUS)
+    monkeypatch.setenv(domain_events.BUS_ENVIRONMENT, DOMAIN_BUS)
     assert bus() == []
     assert sweep_deadlines(drafted.s3, BUCKET, now=sent_back_at + timedelta(minutes=15)).sent_back_again == []
     kept = sweep_deadlines(drafted.s3, BUCKET, now=sent_back_at + REDRAFT_OVERDUE)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -19,38 +17,31 @@ from clinical import domain_events
 from edges import review_page
 from review_desk.signin import LOGIN_COOKIE, SESSION_COOKIE
 from tests.support.events import object_created, sqs_event
+from tests.support.loopback import LoopbackServer, Received
 from tests.unit.conftest import BUCKET, converse_answer
 
 PASSWORD = "Correct-horse-9-battery"  # noqa: S105 (a test user's, in moto)
 PAGE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/review/"
 
 
-class TokenEndpoint:
+class TokenEndpoint(LoopbackServer):
     """Cognito's /oauth2/token: gives `token` for the code "good-code" when the verifier matches the challenge."""
 
     def __init__(self) -> None:
-        self.token, self.challenge, self.asked = "", "", []
-        endpoint = self
+        self.token, self.challenge = "", ""
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
-                endpoint.asked.append(form)
-                verifier = form.get("code_verifier", [""])[0]
-                challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-                good = form.get("code") == ["good-code"] and challenge == endpoint.challenge
-                answer = json.dumps({"access_token": endpoint.token, "expires_in": 3600} if good else {"error": "x"})
-                self.send_response(200 if good else 400)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer.encode())
+    @property
+    def asked(self) -> list[dict]:
+        return [parse_qs(request.body.decode()) for request in self.requests]
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.http = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+    def _answer(self, request: Received) -> tuple[int, bytes]:
+        form = parse_qs(request.body.decode())
+        verifier = form.get("code_verifier", [""])[0]
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        good = form.get("code") == ["good-code"] and challenge == self.challenge
+        answer = json.dumps({"access_token": self.token, "expires_in": 3600} if good else {"error": "x"})
+        return (200 if good else 400), answer.encode()
 
 
 @pytest.fixture
@@ -89,8 +80,7 @@ def aws_page(cloud, lambda_context, monkeypatch):
     cloud.tokens, cloud.endpoint, cloud.pool = tokens, endpoint, pool
     cloud.call = lambda *args, **kwargs: review_page.handler(proxy_event(*args, **kwargs), lambda_context)
     yield cloud
-    endpoint.http.shutdown()
-    endpoint.http.server_close()
+    endpoint.close()
 
 
 def proxy_event(method: str, path: str, *, cookie: str = "", query: dict | None = None, body: str = "",
