@@ -15,7 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from clinical.executions import UNSUCCESSFUL
 from clinical.policy import Policy, ReviewWindow, fill_definition
 from clinical.prefixes import AUDIO_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
-from stacks.compliance import acknowledge, skip_checkov
+from stacks.compliance import acknowledge
 from stacks.constructs.pipeline_function import PipelineFunction
 from stacks.constructs.work_queue import QueueTarget, WorkQueue
 from stacks.pipeline_stack import PipelineStack
@@ -156,9 +156,7 @@ class OrchestrationStack(PipelineStack):
         foundation = self.foundation
         for task in tasks:
             synchronous = "Invoked synchronously by the state machine, whose Retry and Catch handle its failures."
-            skip_checkov(task.function, "CKV_AWS_116", synchronous)
-            for rule in ("HIPAA.Security-LambdaDLQ", "Serverless-LambdaDLQ"):
-                acknowledge(task.function, rule, synchronous)
+            task.invoked_synchronously(synchronous)
 
         execution_logs = foundation.log_group(self, "ExecutionLogs")
         review = ReviewWindow(self.config.review_window_hours, self.config.review_reminder_hours)

@@ -182,6 +182,17 @@ def _write(s3, bucket: str, key: str, document: BaseModel, condition: dict) -> s
     return s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", **condition)["ETag"]
 
 
+def _rewrite(s3, bucket: str, record: ReviewRecord, etag: str) -> None:
+    """Write the record over exactly the one read (IfMatch): ReviewRecordConflict (transient) when someone
+    acted meanwhile, so the next try reads their decision."""
+    try:
+        _write(s3, bucket, review_key(record.encounter_id), record, {"IfMatch": etag})
+    except ClientError as error:
+        if lost_the_race(error):
+            raise ReviewRecordConflict(f"the review of {record.encounter_id} changed meanwhile") from None
+        raise
+
+
 def _awaiting(s3, bucket: str, encounter_id: str, now: datetime) -> tuple[ReviewRecord, str]:
     found = read_review(s3, bucket, encounter_id)
     if found is None:
@@ -438,12 +449,7 @@ def redraft(s3, bucket: str, encounter_id: str, draft: Callable[[ReviewRecord], 
     )
     record.status, record.redrafts, record.task_token = "AWAITING_REVIEW", record.redrafts + 1, None
     _open_window(record, now, window_hours, reminder_hours)
-    try:
-        _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
-    except ClientError as error:
-        if lost_the_race(error):
-            raise ReviewRecordConflict(f"the review of {encounter_id} changed meanwhile") from None
-        raise
+    _rewrite(s3, bucket, record, etag)
     publish([_redrafted_event(record, note)], bus=bus)
     return Kept(changed=True, status=record.status)
 
@@ -511,12 +517,7 @@ def _keep(s3, bucket: str, encounter_id: str, change, *, announce: str | None = 
     record, etag = found
     if record.status != "AWAITING_REVIEW" or not change(record):
         return Kept(changed=False, status=record.status)
-    try:
-        _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
-    except ClientError as error:
-        if lost_the_race(error):
-            raise ReviewRecordConflict(f"the review of {encounter_id} changed meanwhile") from None
-        raise
+    _rewrite(s3, bucket, record, etag)
     if announce:
         publish([_review_event(announce, record)], bus=bus)
     return Kept(changed=True, status=record.status)

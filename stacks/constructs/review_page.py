@@ -121,9 +121,7 @@ class ReviewPage(Construct):
             )
         skip_checkov(self.api.deployment_stage, "CKV_AWS_120", "No caching: every response is a page of PHI.")
         synchronous = "Invoked synchronously by API Gateway: a failure is the browser's error page, nothing to redrive."
-        skip_checkov(page.function, "CKV_AWS_116", synchronous)
-        for rule in ("HIPAA.Security-LambdaDLQ", "Serverless-LambdaDLQ"):
-            acknowledge(page.function, rule, synchronous)
+        page.invoked_synchronously(synchronous)
         acknowledge(
             self.api,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",

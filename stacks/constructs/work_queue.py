@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.compliance import acknowledge, skip_checkov
+from stacks.compliance import acknowledge
 from stacks.constructs.foundation import PipelineFoundation
 from stacks.constructs.pipeline_function import PipelineFunction
 
@@ -133,9 +133,7 @@ class WorkQueue(Construct):
         sqs_invoked = (
             "Invoked synchronously by its SQS event source: failed messages go to the queue's DLQ, which has an alarm."
         )
-        skip_checkov(consumer.function, "CKV_AWS_116", sqs_invoked)
-        acknowledge(consumer.function, "HIPAA.Security-LambdaDLQ", sqs_invoked)
-        acknowledge(consumer.function, "Serverless-LambdaDLQ", sqs_invoked)
+        consumer.invoked_synchronously(sqs_invoked)
         acknowledge(
             consumer.function,
             "Serverless-LambdaEventSourceMappingDestination",
