@@ -321,14 +321,18 @@ def _review_and_wait(phase: _Phase) -> None:
     """Clinicians sign their share of the notes awaiting review as `scribe sign` does (redeeming orchestration's
     task tokens); nobody acts on the rest, and the run goes on past the review window, so they expire (each
     variant keeps the deadline its own way). Counts the reviews by how they ended."""
-    from clinical.review import reviews, sign
+    from clinical.review import Changes, note_of, reviews, sign
 
     cloud, stack = phase.cloud, phase.stack
     sfn, bus = cloud.client("stepfunctions"), cloud.outputs[stack]["DomainEventBusName"]
     awaiting = [record for record in reviews(phase.s3, phase.bucket) if record.status == "AWAITING_REVIEW"]
     for record in awaiting:
         if signs(record.encounter_id):
-            sign(phase.s3, phase.bucket, record.encounter_id, clinician=CLINICIAN, bus=bus, stepfunctions=sfn)
+            # The clinician reads every flagged statement and accepts it as it is (a signature needs that).
+            note = note_of(phase.s3, phase.bucket, record)
+            accepted = [flag.statement for flag in note.flagged if flag.statement]
+            sign(phase.s3, phase.bucket, record.encounter_id, clinician=CLINICIAN, bus=bus, stepfunctions=sfn,
+                 changes=Changes(accepted=accepted), version=record.version)  # fmt: skip
     if awaiting:
         last_due = max(record.due_at for record in awaiting).timestamp() - cloud.clock.start.timestamp()
         cloud.run_for(max(last_due - cloud.clock.now(), 0.0) + 3600)  # the sweep's interval, and then some

@@ -18,10 +18,11 @@ import click
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
 from clinical import review as reviews
-from clinical.errors import ContractViolation
+from clinical.errors import ContractViolation, DecidedNotSettled
 from clinical.layout import note_key, signed_key
 from clinical.notes import Note
-from clinical.templates import DEFAULT_TEMPLATE, templates
+from clinical.revisions import Addition, Changes, statement_id
+from clinical.templates import DEFAULT_TEMPLATE, ORDER_CATEGORIES, ORDERS, templates
 from scribe import cost as cost_model
 from scribe import doctor as readiness
 from scribe import encounters, redrive, uploads
@@ -186,29 +187,35 @@ def list_command(ctx: click.Context, variant: str, stage: str | None, limit: int
 @click.option("--json", "as_json", is_flag=True, help="The stored note document(s).")
 @click.pass_context
 def note(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -> None:
-    """The draft note, rendered for a person (--json: the stored document)."""
+    """The note under review (its latest version, each statement with the id `scribe sign` names it by), or the
+    draft before a review opened, rendered for a person (--json: the stored document)."""
     notes = {}
     for name in _variants(variant):
         deployment = _deployment(ctx, name)
-        document = encounters.read_json(deployment, note_key(encounter_id))
+        found = reviews.read_review(deployment.client("s3"), deployment.bucket, encounter_id)
+        latest = found[0].versions[-1] if found else None
+        key = reviews.version_key(encounter_id, latest) if latest else note_key(encounter_id)
+        document = encounters.read_json(deployment, key)
         if document is not None:
-            notes[name] = document
+            notes[name] = (document, f"version {latest.version}, review {found[0].status}" if found else "draft")
     if not notes:
         raise Failed(f"no note for encounter {encounter_id} ({', '.join(_variants(variant))}): see `scribe status`")
     if as_json:
-        _emit_json(notes if variant == "both" else notes[variant])
+        _emit_json(
+            {name: document for name, (document, _) in notes.items()} if variant == "both" else notes[variant][0]
+        )
         return
-    for name, document in notes.items():
+    for name, (document, which) in notes.items():
         try:
-            Note.model_validate(document)
+            shown = Note.model_validate(document).model_dump(mode="json")
         except ValueError:
             # Never shown: pydantic's message would quote the note's text.
             raise Failed(
                 f"the stored note for {encounter_id} ({name}) does not match the note schema; it is not shown "
                 "(--json prints the stored document as is)"
             ) from None
-        click.echo(f"== {encounter_id} ({name})")
-        click.echo(note_text(document))
+        click.echo(f"== {encounter_id} ({name}, {which})")
+        click.echo(note_text(shown))
 
 
 @main.command()
@@ -296,28 +303,63 @@ def review_list(ctx: click.Context, variant: str, everything: bool, as_json: boo
         )
 
 
-def _edit(text: str) -> reviews.Edit:
-    target, sep, new = text.partition("=")
-    section, dot, index = target.partition(".")
-    if not sep or not dot or not index.isdigit():
-        raise BadInput(f"--edit {text!r}: write it SECTION.N=TEXT (plan.0 is the plan's first statement)")
-    return reviews.Edit(section=section, index=int(index), text=new)
+def _statement_change(text: str, option: str) -> tuple[str, str]:
+    """ID=TEXT of --edit, SECTION=TEXT of --add: the name checked whole and the text as given."""
+    name, sep, new = text.partition("=")
+    if not sep or not name.strip():
+        example = "s3=TEXT (s3 is a statement's id, as `scribe note` shows it)" if option == "--edit" else "plan=TEXT"
+        raise BadInput(f"{option}: write it {example}")
+    return name.strip(), new
+
+
+def _changes(edits: tuple[str, ...], removals: tuple[str, ...], additions: tuple[str, ...], own: tuple[str, ...],
+             accepted: tuple[str, ...]) -> Changes:  # fmt: skip
+    """The clinician's changes as the options give them, every statement named by its id (checked whole)."""
+    try:
+        changed = dict(_statement_change(text, "--edit") for text in edits)
+        for named in (*changed, *removals, *own, *accepted):
+            statement_id(named)
+        changed |= dict.fromkeys(removals, "")
+        added = []
+        for text in additions:
+            section, new = _statement_change(text, "--add")
+            category, colon, rest = new.partition(":")
+            if section == ORDERS and colon and category.strip() in ORDER_CATEGORIES:
+                added.append(Addition(section=section, text=rest, category=category.strip()))
+            else:
+                added.append(Addition(section=section, text=new))
+    except reviews.ReviewRefused as error:
+        raise BadInput(error.message) from None
+    return Changes(edits=changed, added=added, own=list(own), accepted=list(accepted))
 
 
 @main.command()
 @click.argument("encounter_id")
 @click.option("--variant", type=ONE_VARIANT, required=True, help="The deployment whose note is signed.")
-@click.option("--edit", "edits", multiple=True, help="SECTION.N=TEXT: the statement's new text (empty removes it).")
+@click.option("--edit", "edits", multiple=True, help="ID=TEXT: the statement's new text (empty removes it).")
+@click.option("--remove", "removals", multiple=True, help="ID: remove the statement.")
+@click.option("--add", "additions", multiple=True,
+              help="SECTION=TEXT: a statement of yours (medications_and_orders=CATEGORY: TEXT for an order).")  # fmt: skip
+@click.option("--own", multiple=True, help="ID: the edit of this statement is your own, not from the recording.")
+@click.option("--accept", "accepted", multiple=True, help="ID: accept a flagged statement as it is.")
+@click.option("--version", "version", type=click.IntRange(1), default=None, help="The version you reviewed.")
 @click.option("--patient", default=None, help="The patient's FHIR reference (Patient/123), for the FHIR export.")
 @click.pass_context
-def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, ...], patient: str | None) -> None:
-    """Sign the note awaiting review, with edits; each edited statement is checked against the segments it
-    cites first. The signed note is written once (signed/<id>.json) and NoteSigned is put on the bus."""
+def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, ...], removals: tuple[str, ...],
+         additions: tuple[str, ...], own: tuple[str, ...], accepted: tuple[str, ...], version: int | None,
+         patient: str | None) -> None:  # fmt: skip
+    """Sign the note awaiting review (the version you reviewed, the latest by default) with your changes, each
+    statement named by its id as `scribe note` shows it. An edit is checked against the segments its statement
+    cites (--own signs it as yours instead); a flagged statement is signed only edited, removed or accepted. The
+    signed note is written once (signed/<id>.json) and NoteSigned is put on the bus."""
+    changes = _changes(edits, removals, additions, own, accepted)
     desk = _desk(ctx, variant)
     try:
-        signed = desk.sign(variant, encounter_id, [_edit(text) for text in edits], {}, patient=patient)
+        signed = desk.sign(variant, encounter_id, changes, {}, version=version, patient=patient)
     except (reviews.ReviewRefused, ContractViolation) as error:
         raise BadInput(f"{error.message} (nothing was changed)") from None
+    except DecidedNotSettled as error:
+        raise Failed(f"signed {encounter_id} ({variant}); {error.message}") from None
     click.echo(f"signed {encounter_id} ({variant}): version {signed.version}, by {signed.signed_by}")
 
 
@@ -327,14 +369,17 @@ def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, 
 @click.option(
     "--reason", required=True, help="Why the note needs a redraft (recorded with the review, and given to the model)."
 )
+@click.option("--version", "version", type=click.IntRange(1), default=None, help="The version you reviewed.")
 @click.pass_context
-def send_back(ctx: click.Context, encounter_id: str, variant: str, reason: str) -> None:
+def send_back(ctx: click.Context, encounter_id: str, variant: str, reason: str, version: int | None) -> None:
     """Send the note awaiting review back for a redraft, with the reason (the model is given it)."""
     desk = _desk(ctx, variant)
     try:
-        record = desk.send_back(variant, encounter_id, reason, {})
+        record = desk.send_back(variant, encounter_id, reason, {}, version=version)
     except (reviews.ReviewRefused, ContractViolation) as error:
         raise BadInput(f"{error.message} (nothing was changed)") from None
+    except DecidedNotSettled as error:
+        raise Failed(f"sent back {encounter_id} ({variant}); {error.message}") from None
     click.echo(
         f"sent back {encounter_id} ({variant}) by {record.sent_back_by}: {record.reason}\n"
         f"the note is drafted again with the reason and awaits review once more: scribe status {encounter_id}"

@@ -61,10 +61,19 @@ def list_text(listed: list[Listed]) -> str:
 
 
 def note_text(note: dict) -> str:
-    """A note for a person: each statement with the transcript segments it cites, [12, 13]."""
+    """A note for a person: each statement with its id (how `scribe sign` names it), the transcript segments it
+    cites, [12, 13], and who wrote it when a clinician did."""
     provenance = note["provenance"]
-    wrap = lambda text: textwrap.fill(text, width=96, initial_indent="  ", subsequent_indent="    ")  # noqa: E731
-    cites = lambda item: f"  [{', '.join(str(n) for n in item['evidence'])}]"  # noqa: E731
+    wrap = lambda text: textwrap.fill(text, width=96, initial_indent="  ", subsequent_indent="      ")  # noqa: E731
+
+    def cites(item: dict) -> str:
+        evidence = item.get("evidence") or []
+        by = ""
+        if item.get("author") == "clinician":
+            by = "  (clinician)" if evidence else "  (clinician's own, not from the recording)"
+        accepted = "  (accepted as flagged)" if item.get("accepted") else ""
+        return (f"  [{', '.join(str(n) for n in evidence)}]" if evidence else "") + by + accepted
+
     lines = [f"*** {DRAFT_BANNER} ***", f"status: {note['status']}"]
     speakers = note.get("speakers") or []
     if speakers:
@@ -73,15 +82,15 @@ def note_text(note: dict) -> str:
         )
     flagged = note.get("flagged") or []
     if flagged:
-        lines.append("NOT SUPPORTED BY THE SEGMENTS IT CITES (check before signing):")
-        lines += [f"  - [{f['section']}] {f['text']}{cites(f)}  ({f['reason']})" for f in flagged]
+        lines.append("NOT SUPPORTED BY THE SEGMENTS IT CITES (edit, remove or accept before signing):")
+        lines += [f"  - {f.get('statement') or f['section']}: {f['text']}{cites(f)}  ({f['reason']})" for f in flagged]
     lines.append("")
     for section in note["sections"]:
-        statements = [wrap(item["text"] + cites(item)) for item in section["statements"]]
-        lines += [section["title"].upper(), *(statements or ["  Not discussed."]), ""]
-    lines.append("MEDICATIONS AND ORDERS")
+        statements = [wrap(f"{item['id']}  {item['text']}{cites(item)}") for item in section["statements"]]
+        lines += [f"{section['title'].upper()} ({section['name']})", *(statements or ["  Not discussed."]), ""]
+    lines.append("MEDICATIONS AND ORDERS (medications_and_orders)")
     orders = note.get("medications_and_orders") or []
-    lines += [f"  - [{order['category']}] {order['description']}{cites(order)}" for order in orders] or ["  (none)"]
+    lines += [wrap(f"{o['id']}  [{o['category']}] {o['description']}{cites(o)}") for o in orders] or ["  (none)"]
     calls = provenance.get("model_calls") or []
     lines += [
         "",
@@ -91,7 +100,7 @@ def note_text(note: dict) -> str:
         + (f", {len(calls)} calls" if len(calls) > 1 else ""),
         f"  transcript sha256 {provenance['transcript_sha256']}",
         f"  transcription job {provenance['transcription_job_name']}",
-        "  [n]: the numbers of the transcript segments a statement cites",
+        "  s3, o1, c2: the ids `scribe sign --edit` names statements by; [n]: the transcript segments it cites",
     ]
     return "\n".join(lines)
 

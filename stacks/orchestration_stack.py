@@ -144,7 +144,7 @@ class OrchestrationStack(PipelineStack):
         review_deadline = self.function(
             "ReviewDeadline",
             handler="orchestration.review_deadline.handler",
-            description="Reminds the clinician of a review, or ends it REVIEW_EXPIRED, when its wait times out",
+            description="CheckReview: reads the review record when a wait ends; settles it, reminds, or expires it",
             timeout=Duration.seconds(30),
             memory_size=256,
             reserved_concurrency=10,
@@ -311,8 +311,8 @@ class OrchestrationStack(PipelineStack):
         permissions.job_reader(record_failure)
         permissions.execution_reader(record_failure, self.state_machine_name)
         for review_task in (tasks.await_review, tasks.review_deadline):
-            permissions.review_keeper(review_task)
-        permissions.task_responder(tasks.await_review, self.state_machine_name)  # a review decided already
+            # A review decided already ends the wait at once; CheckReview settles what a decision still owes.
+            permissions.review_keeper(review_task, self.state_machine_name)
 
     def _alarm_on_executions(self, machine: sfn.StateMachine) -> None:
         foundation = self.foundation

@@ -201,12 +201,17 @@ class Permissions:
             resources = [f"arn:{Aws.PARTITION}:bedrock:{region}::foundation-model/{config.bedrock_model_id}"]
         function.allow(["bedrock:InvokeModel"], resources)
 
-    def review_keeper(self, function: PipelineFunction) -> None:
-        """Keeps a review's deadline or wait: reads and rewrites reviews/<id>.json, puts ReviewReminder and
-        ReviewExpired."""
+    def review_keeper(self, function: PipelineFunction, state_machine_name: str | None = None) -> None:
+        """Keeps a review's time and settles its transitions (clinical.review.settle): reads the note's
+        versions, rewrites reviews/<id>.json, writes the signed note a signature owes, puts the review's events
+        and (orchestration) redeems the token of the execution's wait."""
         self._bucket_and_key(function)
         self._domain_events(function)
+        self._objects(function, ["s3:GetObject"], NOTES_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], REVIEWS_PREFIX)
+        self._objects(function, ["s3:GetObject", "s3:PutObject"], SIGNED_PREFIX)
+        if state_machine_name is not None:
+            self.task_responder(function, state_machine_name)
 
     def fhir_exporter(self, function: PipelineFunction) -> None:
         """Reads the signed note, writes its FHIR document."""
@@ -216,14 +221,16 @@ class Permissions:
 
     def page_reviewer(self, function: PipelineFunction, state_machine_name: str | None) -> None:
         """The review page acting for a signed-in clinician: reads the note, its versions and the transcript,
-        writes the review record, an edited version and the signed note, puts NoteSigned and NoteSentBack, and
-        (orchestration) ends the execution's wait for the review."""
+        writes the review record, the clinician's version and the signed note, puts NoteSigned and NoteSentBack,
+        and (orchestration) redeems the token of the execution's wait for the review."""
         self._bucket_and_key(function)
         self._domain_events(function)
         self._objects(function, ["s3:GetObject"], NOTES_PREFIX)
         self._objects(function, ["s3:GetObject"], TRANSCRIPTS_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], REVIEWS_PREFIX)
-        self._objects(function, ["s3:PutObject"], SIGNED_PREFIX)
+        self._objects(function, ["s3:GetObject", "s3:PutObject"], SIGNED_PREFIX)
+        # Quarantine records of objects under reviews/ that are not review records (the worklist sets them aside).
+        self._objects(function, ["s3:PutObject"], FAILURES_PREFIX)
         if state_machine_name is not None:
             self.task_responder(function, state_machine_name)
 

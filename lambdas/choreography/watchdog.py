@@ -132,7 +132,7 @@ def handler(event, context):
     recorded = surface_dead_note_requests(bucket, settings, require_env("NOTE_REQUESTS_DLQ_URL"))
     recorded += surface_unfinished_jobs(bucket, settings)
     lost = take_in_lost_uploads_of(bucket, settings)
-    reminded, expired = sweep_review_deadlines(clients.s3(), bucket=bucket)
+    reminded, expired = sweep_review_deadlines(clients.s3(), bucket=bucket, variant=settings.variant)
     return {
         "failures_recorded": recorded,
         "lost_uploads_taken_in": len(lost.taken_in),

@@ -126,6 +126,10 @@ class StoredNoteInvalid(PermanentError):
     """The encounter's stored note does not match the note schema (written by something else, or an old schema)."""
 
 
+class StoredReviewInvalid(PermanentError):
+    """reviews/<id>.json is not a review record (written by something else); never quoted."""
+
+
 class TransientError(PipelineError):
     """A dependency is busy or briefly unavailable; the same input will succeed later."""
 
@@ -158,6 +162,15 @@ class FhirDocumentRejected(PipelineError):
 
 class ReviewRecordConflict(TransientError):
     """A review record changed (or was not there yet) while a deadline or a wait was kept: tried again."""
+
+
+class DecidedNotSettled(TransientError):
+    """A review's transition was decided (its record written) but what follows it did not all finish; whoever
+    reads the record next finishes it (a retry, the sweep, orchestration's CheckReview)."""
+
+
+class ReviewStoreBusy(TransientError):
+    """S3, EventBridge or Step Functions throttled or failed for a moment while a review was kept: tried again."""
 
 
 class DomainEventNotPublished(TransientError):

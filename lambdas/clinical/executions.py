@@ -9,7 +9,7 @@ from __future__ import annotations
 
 UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
 # Every other state is about the transcript.
-REVIEW_STATES = ("AwaitReview", "RemindReviewer", "AwaitReviewAfterReminder", "ExpireReview", "ReviewOutcome")
+REVIEW_STATES = ("CheckReview", "ReviewOutcome", "AwaitReview")
 STAGE_OF_STATE = {"GenerateNote": "note"} | dict.fromkeys(REVIEW_STATES, "review")
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from clinical.errors import SignedNoteMissing
 from clinical.layout import fhir_export_key, signed_key
+from clinical.notes import NoteOrder, NoteStatement
 from clinical.objects import get_if_present
 from clinical.review import SignedNote
 from clinical.templates import template_named
@@ -38,16 +39,25 @@ class ExportError(ValueError):
     """An export that cannot be made; the message says why in one line."""
 
 
+def _attributed(item: NoteStatement | NoteOrder) -> str:
+    """A statement as the record reads it: the signing clinician's own words say so, and a model statement its
+    evidence does not support says the clinician accepted it as it is."""
+    if item.author == "clinician":
+        return " (the clinician's)" if item.evidence else " (the clinician's own, not from the recording)"
+    return " (accepted by the signer, though the recording's cited words do not support it)" if item.accepted else ""
+
+
 def attachment_text(signed: SignedNote) -> str:
+    """The note as the signer signed it: the template's sections and statements, the orders, who wrote what."""
     note = signed.note
     lines = [template_named(note.template).title, ""]
     for section in note.sections:
         lines.append(section.title)
-        lines += [f"- {statement.text}" for statement in section.statements] or ["- Not discussed."]
+        lines += [f"- {item.text}{_attributed(item)}" for item in section.statements] or ["- Not discussed."]
         lines.append("")
     if note.medications_and_orders:
         lines.append("Medications and orders")
-        lines += [f"- [{order.category}] {order.description}" for order in note.medications_and_orders]
+        lines += [f"- [{o.category}] {o.description}{_attributed(o)}" for o in note.medications_and_orders]
         lines.append("")
     lines.append(f"Signed by {signed.signed_by} at {signed.signed_at.isoformat()} (version {signed.version}).")
     return "\n".join(lines)

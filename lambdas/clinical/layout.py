@@ -123,7 +123,16 @@ def review_key(encounter_id: str) -> str:
     return f"{REVIEWS_PREFIX}{validate_encounter_id(encounter_id)}.json"
 
 
-def note_version_key(encounter_id: str, version: int) -> str:
+def note_version_key(encounter_id: str, version: int, tag: str) -> str:
+    """reviews/<id>/v<n>-<tag>.json: a version of the note under review, tagged by who made it and a digest (of
+    its content, or of the redraft asked for), so a writer never finds another's version under its key."""
+    if not re.fullmatch(r"(?:model|clinician)-[0-9a-f]{12}", tag):
+        raise ValueError("a note version's tag is model-<12 hex> or clinician-<12 hex>")
+    return f"{REVIEWS_PREFIX}{validate_encounter_id(encounter_id)}/v{version}-{tag}.json"
+
+
+def legacy_note_version_key(encounter_id: str, version: int) -> str:
+    """Where a review record of schema 1, which names no keys, kept version n > 1."""
     return f"{REVIEWS_PREFIX}{validate_encounter_id(encounter_id)}/v{version}.json"
 
 

@@ -63,11 +63,10 @@ class ReviewWait(BaseModel):
     task_token: str
 
 
-class ReviewDeadline(BaseModel):
-    """The RemindReviewer and ExpireReview tasks' payload."""
+class ReviewCheck(BaseModel):
+    """The CheckReview task's payload."""
 
     encounter_id: EncounterId
-    deadline: Literal["reminder", "expiry"]
 
 
 class _EncounterDetail(BaseModel):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from clinical.domain_events import NOTE_DRAFTED, NOTE_NEEDS_REVIEW, detail
 from clinical.drafting import Draft, ModelCall
@@ -16,16 +18,49 @@ from clinical.layout import note_key
 from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
 from clinical.roles import needs_review
-from clinical.templates import CitedStatement, ClinicalOrder, Template
+from clinical.templates import ORDERS, OrderCategory, Template
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 REVIEW_NOTICE = "AI-generated draft. A clinician must review and sign it before clinical use."
+# Who wrote a statement: the model (citing the transcript segments that say it) or the clinician.
+Author = Literal["model", "clinician"]
+# A statement's id: s<n> for the model's statements, o<n> for its orders, c<n> for the clinician's; ASCII
+# digits only. Ids never change within a review: a removed statement's id is not given to another.
+STATEMENT_ID = re.compile(r"[soc][0-9]{1,4}")
+
+
+class NoteStatement(BaseModel):
+    """One statement of a section: its id, its text, the transcript segments that say it, and its author. A
+    clinician's statement cites segments only when its text was checked against them; one the clinician
+    signs as their own (an exam finding, a chart fact) cites none and is never shown as the transcript's."""
+
+    id: str = Field(pattern=STATEMENT_ID.pattern)
+    text: str = Field(min_length=1)
+    evidence: list[int] = Field(default_factory=list)
+    author: Author = "model"
+    # A model statement its evidence does not support, which the signing clinician accepted as it is.
+    accepted: bool = False
+
+
+class NoteOrder(BaseModel):
+    """One medication or order, with the same identity and authorship as a statement."""
+
+    id: str = Field(pattern=STATEMENT_ID.pattern)
+    category: OrderCategory
+    description: str = Field(min_length=1)
+    evidence: list[int] = Field(default_factory=list)
+    author: Author = "model"
+    accepted: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.description
 
 
 class NoteSection(BaseModel):
     name: str
     title: str
-    statements: list[CitedStatement]
+    statements: list[NoteStatement]
 
 
 class Provenance(BaseModel):
@@ -57,6 +92,7 @@ class FlaggedStatement(BaseModel):
     text: str
     reason: str
     evidence: list[int] = Field(default_factory=list)
+    statement: str | None = None  # its id (None only in a note of schema 2 whose text no statement has)
 
 
 class Note(BaseModel):
@@ -65,19 +101,70 @@ class Note(BaseModel):
     review; `needs_review` says why it needs a closer look: statements its evidence does not support
     (`flagged`), or speakers whose roles are uncertain."""
 
-    schema_version: Literal["2"] = SCHEMA_VERSION
+    schema_version: Literal["2", "3"] = SCHEMA_VERSION
     status: Literal["draft", "needs_review"] = "draft"
     review_notice: str = REVIEW_NOTICE
     template: str
     sections: list[NoteSection]
-    medications_and_orders: list[ClinicalOrder]
+    medications_and_orders: list[NoteOrder]
     provenance: Provenance
     speakers: list[Speaker] = Field(default_factory=list)
     flagged: list[FlaggedStatement] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _identified(cls, data: Any) -> Any:
+        """A note of schema 2 (statements without ids) gets the ids its draft would have had today."""
+        if isinstance(data, dict) and data.get("schema_version") == "2":
+            data = {**data, "schema_version": SCHEMA_VERSION}
+            sections = [dict(section) for section in data.get("sections") or [] if isinstance(section, dict)]
+            data["sections"] = sections
+            for section in sections:
+                section["statements"] = [dict(item) for item in section.get("statements") or []]
+            orders = [dict(item) for item in data.get("medications_and_orders") or [] if isinstance(item, dict)]
+            data["medications_and_orders"] = orders
+            numbered(
+                statement for section in sections for statement in section["statements"] if isinstance(statement, dict)
+            )
+            numbered(orders, prefix="o")
+            ids = {(section.get("name"), item.get("text")): item["id"] for section in sections
+                   for item in section["statements"] if isinstance(item, dict)}  # fmt: skip
+            ids |= {(ORDERS, item.get("description")): item["id"] for item in orders}
+            data["flagged"] = [
+                {**flag, "statement": ids.get((flag.get("section"), flag.get("text")))}
+                if isinstance(flag, dict)
+                else flag
+                for flag in data.get("flagged") or []
+            ]
+        return data
+
+    @model_validator(mode="after")
+    def _ids_are_unique(self) -> Note:
+        ids = [item.id for _section, item in self.items()]
+        if len(ids) != len(set(ids)):
+            raise ValueError("two statements of the note share an id")
+        return self
+
+    def items(self) -> Iterator[tuple[str, NoteStatement | NoteOrder]]:
+        """Every statement and order with the name of its section (ORDERS for an order), in the note's order."""
+        for section in self.sections:
+            for statement in section.statements:
+                yield section.name, statement
+        for order in self.medications_and_orders:
+            yield ORDERS, order
+
+    def flag_of(self, statement_id: str) -> FlaggedStatement | None:
+        return next((flag for flag in self.flagged if flag.statement == statement_id), None)
+
     @property
     def statement_count(self) -> int:
         return sum(len(section.statements) for section in self.sections)
+
+
+def numbered(items, prefix: str = "s") -> None:
+    """Give each item (a dict) without an id the next id of its kind: s1, s2, ... (o1, ... for orders)."""
+    for number, item in enumerate(items, start=1):
+        item.setdefault("id", f"{prefix}{number}")
 
 
 class StoredNote(BaseModel):
@@ -201,13 +288,24 @@ def compose_note(
     def total(tokens: list[int | None]) -> int | None:
         return None if any(count is None for count in tokens) else sum(tokens)  # type: ignore[arg-type]
 
+    written = [(section, draft.sections[section.name]) for section in template.sections]
+    numbers = iter(range(1, 1 + sum(len(statements) for _section, statements in written)))
     return Note(
         template=template.name,
         sections=[
-            NoteSection(name=section.name, title=section.title, statements=draft.sections[section.name])
-            for section in template.sections
+            NoteSection(
+                name=section.name,
+                title=section.title,
+                statements=[
+                    NoteStatement(id=f"s{next(numbers)}", text=item.text, evidence=item.evidence) for item in statements
+                ],
+            )
+            for section, statements in written
         ],
-        medications_and_orders=draft.orders,
+        medications_and_orders=[
+            NoteOrder(id=f"o{number}", category=order.category, description=order.description, evidence=order.evidence)
+            for number, order in enumerate(draft.orders, start=1)
+        ],
         provenance=Provenance(
             encounter_id=encounter_id,
             model_id=model_id,

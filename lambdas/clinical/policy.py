@@ -63,7 +63,18 @@ NOTE_TRANSIENT_ERRORS = ("NoteModelThrottled", "NoteWriteConflict")
 # well-formed the next time.
 MODEL_OUTPUT_ERRORS = ("InvalidModelOutput",)
 # The review steps' own transient errors (clinical.errors).
-REVIEW_TRANSIENT_ERRORS = ("ReviewRecordConflict", "DomainEventNotPublished")
+REVIEW_TRANSIENT_ERRORS = ("ReviewRecordConflict", "DomainEventNotPublished", "DecidedNotSettled", "ReviewStoreBusy")
+# S3, EventBridge and Step Functions throttled or failing for a moment while a review is kept (ReviewStoreBusy).
+REVIEW_STORE_TRANSIENT_CODES = (
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+    "ThrottlingException",
+    "ThrottledException",
+    "InternalException",
+    "InternalServerError",
+)
 
 # Orchestration waits for a transcript in callback waits of this length, asking Transcribe after each; it
 # records TranscriptionStalled once `stalled_job_minutes` of waits have passed, as choreography's watchdog
@@ -124,8 +135,8 @@ class Policy:
     transcription_status: Backoff = Backoff(tries=7, interval_seconds=10, backoff_rate=2, max_delay_seconds=300)
     # Orchestration's invocation of the function that stores the task token.
     transcript_wait: Backoff = Backoff(tries=7, interval_seconds=2, backoff_rate=2, max_delay_seconds=60)
-    # Orchestration's review steps: storing the review's task token, the reminder, the expiry (choreography's
-    # sweep tries again at its next run).
+    # Orchestration's review steps: storing the review's task token, checking the review (its settling, the
+    # reminder, the expiry); choreography's sweep tries again at its next run.
     review: Backoff = Backoff(tries=7, interval_seconds=2, backoff_rate=2, max_delay_seconds=60)
     # The note: Bedrock throttled or unavailable, a lost write race, a crashed invocation; all share the
     # count, as a queue's receive count does.
@@ -245,8 +256,8 @@ RETRIERS = {
     "model_output": (MODEL_OUTPUT_ERRORS, "A malformed model answer gets one more try in both variants."),
     "review": (
         (*REVIEW_TRANSIENT_ERRORS, *LAMBDA_SERVICE_ERRORS, LAMBDA_CRASH),
-        "A review record changed meanwhile, an event EventBridge did not take, Lambda's transient errors, a "
-        "crashed invocation: storing the review's task token, the reminder and the expiry.",
+        "A review record changed meanwhile, S3 or EventBridge busy, an event EventBridge did not take, Lambda's "
+        "transient errors, a crashed invocation: storing the review's task token and checking the review.",
     ),
 }
 
@@ -284,9 +295,6 @@ def definition_values(stalled_job_minutes: int, review: ReviewWindow = ReviewWin
         "TranscriptWaitMinutes": TRANSCRIPT_WAIT_SECONDS // 60,
         "TranscriptWaits": waits,
         "StalledAfterExtraWaits": waits - 1,
-        # The review's two waits: until the reminder, then until the window ends.
-        "ReviewReminderAfterSeconds": (review.hours - review.reminder_hours) * 3600,
-        "ReviewReminderLeadSeconds": review.reminder_hours * 3600,
         "ReviewWindowHours": review.hours,
         "ReviewReminderHours": review.reminder_hours,
         "MaxRedrafts": MAX_REDRAFTS,

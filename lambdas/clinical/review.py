@@ -1,34 +1,41 @@
-"""A clinician's review of a draft note: open for review, edit and sign, or send back with a reason.
+"""A clinician's review of a draft note: opened by the draft step, reminded, signed with the clinician's
+changes, sent back to be drafted again, expired.
 
-The draft step opens the review (reviews/<id>.json, AWAITING_REVIEW, due after the review window). Signing
-applies the clinician's edits as a new version (reviews/<id>/v<n>.json; version 1 is notes/<id>.json, kept),
-checks every edited statement against the segments it cites (the unsupported-claim check) and writes the
-signed note to signed/<id>.json once: the write is conditional (If-None-Match), so a second signature is
-refused by S3 itself, and the bucket's versioning keeps every write. Each action records who, when and what
-changed, and puts NoteSigned on the domain bus. Nothing is changed by a refused action.
+The draft step opens the review (reviews/<id>.json, AWAITING_REVIEW, due after the review window). A clinician
+signs the version they reviewed with their changes (clinical.revisions: statements named by id), or sends it
+back with a reason, which the model is given as feedback for a redraft (at most MAX_REDRAFTS). A refused action
+changes nothing.
 
-The review's deadline is kept by each variant in its own style, with the same functions: `remind` some
-hours before it (ReviewReminder), `expire` at it (REVIEW_EXPIRED, ReviewExpired, an alarm). Choreography's
-scheduled sweep calls `sweep_deadlines`; orchestration's execution waits on a task token (`wait_for` stores
-it in the record) whose timeouts call them. The record is the truth and the token only the wake-up call:
-sign and send back decide in the record first, then redeem the token; a wait that starts after the decision
-(the token changes hands at the reminder) finds it in the record and ends at once.
+One commit point per transition (decision 0012). Every transition of a review (opened, reminded, signed,
+sent back, expired, redrafted, and a new transcript opening it again) is one conditional write of its record over
+exactly the record read (If-Match): that write decides, and a concurrent action that lost is refused (a
+person's) or tried again (a function's). A version a transition introduces is written before it, under a key no
+other writer uses (reviews/<id>/v<n>-<author>-<digest>.json), and named in the record: a version no record names
+was never part of the review. What follows from a transition (the signed note, its domain event, the waiting
+execution's task token) is `settle`'s: done after the write, idempotently, and the record then says so
+(`settled_at`). A crash in between leaves a record that says what is still owed, and whoever reads it next and
+may act finishes it: the acting caller on a retry, the variant's sweep, orchestration's CheckReview.
+
+The record decides, the token only wakes: orchestration's execution stores a task token in the record while it
+waits; settling a transition redeems it, and the execution then reads the record (CheckReview), whatever the
+token was redeemed with.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from math import ceil
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from clinical import clients
-from clinical.claims import Statement, check_cited
 from clinical.domain_events import (
     NOTE_REDRAFTED,
     NOTE_SENT_BACK,
@@ -38,25 +45,47 @@ from clinical.domain_events import (
     detail,
     publish,
 )
-from clinical.errors import PipelineError, ReviewRecordConflict
+from clinical.errors import (
+    DecidedNotSettled,
+    PipelineError,
+    ReviewRecordConflict,
+    StoredNoteInvalid,
+    StoredReviewInvalid,
+)
 from clinical.failures import failure_record_exists
-from clinical.layout import note_key, note_version_key, review_key, signed_key, transcript_key
-from clinical.notes import Note, stored_note
+from clinical.layout import (
+    encounter_id_from_key,
+    legacy_note_version_key,
+    note_key,
+    note_version_key,
+    review_key,
+    signed_key,
+    transcript_key,
+)
+from clinical.notes import Note
 from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
 from clinical.policy import MAX_REDRAFTS
 from clinical.prefixes import REVIEWS_PREFIX
+from clinical.quarantine import quarantine
+from clinical.revisions import Changes, ReviewRefused, revise
 from clinical.roles import needs_review
 from clinical.transcription import read_transcript
+
+__all__ = ["Changes", "ReviewRefused"]  # the review's vocabulary, from clinical.revisions
 
 DEFAULT_REVIEW_WINDOW_HOURS = 72
 # The reminder goes this many hours before the review window ends.
 DEFAULT_REMINDER_HOURS = 12
 Status = Literal["AWAITING_REVIEW", "SIGNED", "SENT_BACK", "REVIEW_EXPIRED"]
+# What moved the record last; `settle` does what it owes.
+Transition = Literal["opened", "reminded", "signed", "sent_back", "expired", "redrafted"]
 # A patient's FHIR reference, as a health record names it (Patient/123).
-PATIENT_REFERENCE = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")
-# The error a sent-back note's task token fails with (the state machine catches it by this name).
+PATIENT_REFERENCE = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
+# The errors a waiting execution's task token fails with (the state machine catches them by name, then reads
+# the record).
 SENT_BACK_ERROR = "NoteSentBack"
+EXPIRED_ERROR = "ReviewExpired"
 # A send-back's reason is read by people and by the model as feedback: a few sentences, not a document.
 MAX_REASON_CHARS = 1000
 # A note sent back and not drafted again after this long (the note step's tries are long over) has its
@@ -64,25 +93,34 @@ MAX_REASON_CHARS = 1000
 REDRAFT_OVERDUE = timedelta(hours=1)
 # SendTask* errors of a token whose wait has ended (timed out, or its execution stopped).
 ENDED_WAIT_CODES = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
-
-
-class ReviewRefused(PipelineError):
-    """A review action that cannot be taken as asked; nothing was changed."""
+# A decided record's settle that meets another writer reads it again, this many times in all.
+SETTLE_TRIES = 3
 
 
 class NoteVersion(BaseModel):
     version: int
     by: str
     at: datetime
-    edited: list[str] = Field(default_factory=list)  # "plan.1": the statements changed
+    # Where the version is (None in a record of schema 1: notes/<id>.json for version 1, reviews/<id>/v<n>.json).
+    key: str | None = None
+    # A clinician's version: the version they reviewed and changed.
+    based_on: int | None = None
+    # The statements the clinician changed, by id (schema 1: by `section.index`).
+    edited: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    added: list[str] = Field(default_factory=list)
+    accepted: list[str] = Field(default_factory=list)
     # A redraft: the reason the clinician sent the version before it back, as the model was given it.
     feedback: str | None = None
+    # How many of its statements the unsupported-claim check flagged (the worklist shows it; None: not recorded).
+    flagged: int | None = None
 
 
 class ReviewRecord(BaseModel):
-    """reviews/<encounter_id>.json: where the note's review is, and every version of it."""
+    """reviews/<encounter_id>.json: where the note's review is, every version of it, and what its last
+    transition still owes."""
 
-    schema_version: Literal["1"] = "1"
+    schema_version: Literal["2"] = "2"
     encounter_id: str
     variant: str
     status: Status = "AWAITING_REVIEW"
@@ -92,6 +130,8 @@ class ReviewRecord(BaseModel):
     versions: list[NoteVersion]
     signed_by: str | None = None
     signed_at: datetime | None = None
+    # The patient's FHIR reference (Patient/123) the signer gave, which the signed note carries.
+    patient: str | None = None
     sent_back_by: str | None = None
     sent_back_at: datetime | None = None
     reason: str | None = None
@@ -100,8 +140,30 @@ class ReviewRecord(BaseModel):
     expired_at: datetime | None = None
     # How many times the note was drafted again after a send-back (at most clinical.policy.MAX_REDRAFTS).
     redrafts: int = 0
+    last_transition: Transition = "opened"
+    # When what the last transition owes was all done; None while it is owed.
+    settled_at: datetime | None = None
     # Orchestration: the task token of the execution's current wait for this review (never shown).
     task_token: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_schema_1(cls, data: Any) -> Any:
+        """A record of schema 1 (no transitions recorded) as settled at its last decision: its follow-ups were
+        done by the code that wrote it, in the same call."""
+        if isinstance(data, dict) and data.get("schema_version") == "1":
+            status = data.get("status", "AWAITING_REVIEW")
+            versions = data.get("versions") or [{}]
+            last = {
+                "SIGNED": "signed",
+                "SENT_BACK": "sent_back",
+                "REVIEW_EXPIRED": "expired",
+            }.get(status) or ("redrafted" if (versions[-1] or {}).get("feedback") else "opened")
+            decided = (
+                data.get("signed_at") or data.get("sent_back_at") or data.get("expired_at") or data.get("opened_at")
+            )
+            data = {**data, "schema_version": "2", "last_transition": last, "settled_at": decided}
+        return data
 
     def expired(self, now: datetime) -> bool:
         return self.status == "AWAITING_REVIEW" and now >= self.due_at
@@ -113,6 +175,16 @@ class ReviewRecord(BaseModel):
             and self.remind_at is not None
             and now >= self.remind_at
         )
+
+    def next_deadline(self) -> datetime:
+        """When the review's time next comes: its reminder, unless it was sent, else the end of its window."""
+        if self.reminded_at is None and self.remind_at is not None and self.remind_at < self.due_at:
+            return self.remind_at
+        return self.due_at
+
+    @property
+    def version(self) -> int:
+        return self.versions[-1].version
 
     def shown(self) -> dict:
         """The record as the CLI and the page show it: without the task token."""
@@ -132,59 +204,91 @@ class SignedNote(BaseModel):
     patient: str | None = None
 
 
-class Edit(BaseModel):
-    """A statement's new text ("" removes the statement), named as `section.index` (plan.0 is the first)."""
-
-    section: str
-    index: int
-    text: str
-
-
+# ---- reading ------------------------------------------------------------------------------------------
 def read_review(s3, bucket: str, encounter_id: str) -> tuple[ReviewRecord, str] | None:
     found = get_if_present(s3, bucket, review_key(encounter_id))
     if found is None:
         return None
-    return ReviewRecord.model_validate_json(found["Body"].read()), found["ETag"]
-
-
-def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVIEW_WINDOW_HOURS,
-                reminder_hours: int = DEFAULT_REMINDER_HOURS, now: datetime | None = None) -> bool:  # fmt: skip
-    """Open the note's review (once per transcript; a redraft from a new transcript opens it again unless
-    it was signed). Returns whether it opened one."""
-    now = now or datetime.now(UTC)
-    encounter_id = note.provenance.encounter_id
-    existing = read_review(s3, bucket, encounter_id)
-    if existing and (
-        existing[0].status == "SIGNED" or existing[0].transcript_sha256 == note.provenance.transcript_sha256
-    ):
-        return False
-    record = ReviewRecord(
-        encounter_id=encounter_id,
-        variant=note.provenance.variant,
-        transcript_sha256=note.provenance.transcript_sha256,
-        opened_at=now,
-        due_at=now,
-        versions=[NoteVersion(version=1, by=f"model {note.provenance.model_id}", at=note.provenance.created_at)],
-    )
-    _open_window(record, now, window_hours, reminder_hours)
-    condition = {"IfMatch": existing[1]} if existing else {"IfNoneMatch": "*"}
     try:
-        _write(s3, bucket, review_key(encounter_id), record, condition)
-    except ClientError as error:
-        if lost_the_race(error):
-            return False  # another delivery opened it
-        raise
-    return True
+        return ReviewRecord.model_validate_json(found["Body"].read()), found["ETag"]
+    except ValidationError:
+        # pydantic's message would quote the record, which may hold a reason or anything someone wrote there.
+        raise StoredReviewInvalid(f"{review_key(encounter_id)} is not a review record") from None
 
 
+def version_key(encounter_id: str, version: NoteVersion) -> str:
+    if version.key is not None:
+        return version.key
+    return note_key(encounter_id) if version.version == 1 else legacy_note_version_key(encounter_id, version.version)
+
+
+def note_of(s3, bucket: str, record: ReviewRecord, version: NoteVersion | None = None) -> Note:
+    """A version of the note under review (the latest by default). ReviewRefused when it is not there, or when
+    a newer transcript's note replaced the draft (that note opens its own review)."""
+    version = version or record.versions[-1]
+    key = version_key(record.encounter_id, version)
+    found = get_if_present(s3, bucket, key)
+    if found is None:
+        raise ReviewRefused(f"version {version.version} of encounter {record.encounter_id}'s note is not at {key}")
+    try:
+        note = Note.model_validate_json(found["Body"].read())
+    except ValidationError:
+        raise StoredNoteInvalid(f"{key} does not match the note schema") from None
+    if note.provenance.transcript_sha256 != record.transcript_sha256:
+        raise ReviewRefused(
+            f"a new transcript of encounter {record.encounter_id} replaced the note under review; "
+            "its own draft opens a new review"
+        )
+    return note
+
+
+def reviews(s3, bucket: str, *, variant: str = "") -> list[ReviewRecord]:
+    """Every review record, oldest first. An object under reviews/ that is not one (a stray write, a record under
+    another encounter's key) is quarantined, with its record and alarm, and the listing goes on."""
+    found = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=REVIEWS_PREFIX):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if key.count("/") != 1:
+                continue  # a version under reviews/<id>/, read through its record
+            encounter_id = encounter_id_from_key(key, REVIEWS_PREFIX, ".json")
+            response = s3.get_object(Bucket=bucket, Key=key)
+            try:
+                record = ReviewRecord.model_validate_json(response["Body"].read())
+            except ValidationError:
+                record = None
+            if record is None or record.encounter_id != encounter_id:
+                quarantine(s3, bucket, source_key=key, version_id=response.get("VersionId"), variant=variant or "unknown",
+                           reason="not a review record of this layout (reviews/<encounter id>.json)")  # fmt: skip
+                continue
+            found.append(record)
+    return sorted(found, key=lambda record: record.opened_at)
+
+
+# ---- writing: stage a version, decide, settle ---------------------------------------------------------
 def _write(s3, bucket: str, key: str, document: BaseModel, condition: dict) -> str:
     body = document.model_dump_json(indent=2).encode()
     return s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", **condition)["ETag"]
 
 
-def _rewrite(s3, bucket: str, record: ReviewRecord, etag: str) -> None:
-    """Write the record over exactly the one read (IfMatch): ReviewRecordConflict (transient) when someone
-    acted meanwhile, so the next try reads their decision."""
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
+
+
+def _stage(s3, bucket: str, key: str, note: Note) -> None:
+    """Write a version before the decision that names it, once: its key is its own (a digest), so an object
+    already there is this very version, written by an earlier try."""
+    try:
+        _write(s3, bucket, key, note, {"IfNoneMatch": "*"})
+    except ClientError as error:
+        if not lost_the_race(error):
+            raise
+
+
+def _decide(s3, bucket: str, record: ReviewRecord, etag: str, transition: Transition) -> None:
+    """The commit point: the record, moved by `transition`, over exactly the one read. ReviewRecordConflict
+    (transient) when someone wrote it meanwhile."""
+    record.last_transition, record.settled_at = transition, None
     try:
         _write(s3, bucket, review_key(record.encounter_id), record, {"IfMatch": etag})
     except ClientError as error:
@@ -193,118 +297,127 @@ def _rewrite(s3, bucket: str, record: ReviewRecord, etag: str) -> None:
         raise
 
 
-def _awaiting(s3, bucket: str, encounter_id: str, now: datetime) -> tuple[ReviewRecord, str]:
-    found = read_review(s3, bucket, encounter_id)
-    if found is None:
-        raise ReviewRefused(f"encounter {encounter_id} has no note awaiting review")
-    record, etag = found
-    if record.status != "AWAITING_REVIEW":
-        raise ReviewRefused(f"encounter {encounter_id} is {record.status}, not awaiting review")
-    if record.expired(now):
-        raise ReviewRefused(f"the review of encounter {encounter_id} expired at {record.due_at:%Y-%m-%d %H:%M} UTC")
-    return record, etag
+@dataclass(frozen=True)
+class Settled:
+    """What `settle` found and did: the review's status, and the transition it finished (None: nothing owed)."""
+
+    status: Status | None
+    transition: Transition | None = None
 
 
-def current_note(s3, bucket: str, record: ReviewRecord) -> Note:
-    """The latest version of the note under review."""
-    last = record.versions[-1].version
-    if last == 1:
-        note = stored_note(s3, bucket, record.encounter_id)
-    else:
-        body = s3.get_object(Bucket=bucket, Key=note_version_key(record.encounter_id, last))["Body"].read()
-        note = Note.model_validate_json(body)
-    if note is None:
-        raise ReviewRefused(f"encounter {record.encounter_id}'s note is not at {note_key(record.encounter_id)}")
-    return note
-
-
-def edited(note: Note, edits: list[Edit]) -> tuple[Note, list[str]]:
-    """The note with the edits applied, and the statements they changed. ReviewRefused for a statement the
-    note does not have, or an edit that would empty a section that had statements."""
-    sections = {section.name: section.model_copy(deep=True) for section in note.sections}
-    changed = []
-    for edit in edits:
-        section = sections.get(edit.section)
-        if section is None or not 0 <= edit.index < len(section.statements):
-            raise ReviewRefused(f"the note has no statement {edit.section}.{edit.index}")
-        section.statements[edit.index].text = edit.text.strip()
-        changed.append(f"{edit.section}.{edit.index}")
-    for section in sections.values():
-        kept = [statement for statement in section.statements if statement.text]
-        if section.statements and not kept:
-            raise ReviewRefused(f"an edit may not empty the section {section.name}: send the note back instead")
-        section.statements = kept
-    return note.model_copy(update={"sections": [sections[s.name] for s in note.sections]}), changed
-
-
-def sign(s3, bucket: str, encounter_id: str, *, clinician: str, edits: list[Edit] | None = None,
-         now: datetime | None = None, bus: str | None = None, stepfunctions=None, events=None,
-         patient: str | None = None) -> SignedNote:  # fmt: skip
-    """Sign the note under review, with the clinician's edits, once. Refused (nothing changed) when it is not
-    awaiting review, its review expired, an edit names no statement or empties a section, or an edited
-    statement says what its cited segments do not. An execution waiting for the review (orchestration) is
-    then told, with its task token. `stepfunctions` and `events` are the caller's clients (an operator's,
-    from the CLI or the page), else the function's own."""
+def settle(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, bus: str | None = None,
+           stepfunctions=None, events=None) -> Settled:  # fmt: skip
+    """Do what the record's last transition owes, if anything: signed, the signed note written once, NoteSigned
+    put and the waiting execution told; sent back, NoteSentBack put and the wait failed with NoteSentBack;
+    expired, ReviewExpired put (and a wait failed with ReviewExpired); reminded, ReviewReminder put; redrafted,
+    NoteRedrafted put. Each is idempotent (events keep their ids; an ended wait is no error), so settling twice
+    does it twice at worst; then the record says it is done. `stepfunctions` and `events` are the caller's
+    clients, else the function's own."""
     now = now or datetime.now(UTC)
-    if not clinician.strip():
-        raise ReviewRefused("a signature needs the clinician's identity")
-    if patient is not None and not PATIENT_REFERENCE.match(patient):
-        raise ReviewRefused(f"--patient {patient[:40]!r}: write it as a FHIR reference, e.g. Patient/123")
-    record, etag = _awaiting(s3, bucket, encounter_id, now)
-    note, changed = edited(current_note(s3, bucket, record), edits or [])
-    if changed:
-        segments = read_transcript(s3, bucket, transcript_key(encounter_id)).segments
-        named = {f"{s.name}.{i}": (s.name, t) for s in note.sections for i, t in enumerate(s.statements)}
-        for label in changed:
-            if label in named:
-                section, statement = named[label]
-                verdict = check_cited(Statement(section, statement.text, tuple(statement.evidence)), segments)
-                if not verdict.supported:
-                    raise ReviewRefused(
-                        f"the edited statement {label} is not supported by the segments it cites: {verdict.reason}"
-                    )
-    version = record.versions[-1].version + (1 if changed else 0)
-    if changed:
+    for _ in range(SETTLE_TRIES):
+        found = read_review(s3, bucket, encounter_id)
+        if found is None:
+            return Settled(None)
+        record, etag = found
+        if record.settled_at is not None:
+            return Settled(record.status)
+        transition = record.last_transition
+        _follow_up(s3, bucket, record, bus=bus, stepfunctions=stepfunctions, events=events)
+        record.settled_at = now
+        if transition in ("signed", "sent_back", "expired"):
+            record.task_token = None  # redeemed: the execution's wait is over
         try:
-            _write(s3, bucket, note_version_key(encounter_id, version), note, {"IfNoneMatch": "*"})
+            _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
         except ClientError as error:
-            if lost_the_race(error):
-                raise ReviewRefused(
-                    f"version {version} of encounter {encounter_id}'s note exists already: list it and retry"
-                ) from None
-            raise
-        record.versions.append(NoteVersion(version=version, by=clinician, at=now, edited=changed))
-    signed = SignedNote(
-        encounter_id=encounter_id, version=version, signed_by=clinician, signed_at=now, note=note, patient=patient
-    )
+            if not lost_the_race(error):
+                raise
+            continue  # someone wrote it meanwhile: settle what it says now
+        logger.info("review settled", extra={"encounter_id": encounter_id, "transition": transition})
+        return Settled(record.status, transition)
+    raise ReviewRecordConflict(f"the review of {encounter_id} kept changing while it was settled")
+
+
+def _follow_up(s3, bucket: str, record: ReviewRecord, *, bus: str | None, stepfunctions, events) -> None:
+    transition, token, encounter_id = record.last_transition, record.task_token, record.encounter_id
+    if transition == "signed":
+        signed = _write_signed(s3, bucket, record)
+        publish([_signed_event(signed, record)], bus=bus, client=events)
+        if token:
+            _resume(stepfunctions, token, encounter_id, output={"signed_key": signed_key(encounter_id)})
+    elif transition == "sent_back":
+        if token:
+            _resume(stepfunctions, token, encounter_id, error=SENT_BACK_ERROR)
+        publish([_sent_back_event(record)], bus=bus, client=events)
+    elif transition == "expired":
+        if token:
+            _resume(stepfunctions, token, encounter_id, error=EXPIRED_ERROR)
+        publish([_review_event(REVIEW_EXPIRED, record)], bus=bus, client=events)
+    elif transition == "reminded":
+        publish([_review_event(REVIEW_REMINDER, record)], bus=bus, client=events)
+    elif transition == "redrafted":
+        publish([_redrafted_event(record, note_of(s3, bucket, record))], bus=bus, client=events)
+
+
+def _settle_after_decision(s3, bucket: str, encounter_id: str, **clients_and_bus) -> Settled:
+    """Settle what a person's action just decided; a failure is DecidedNotSettled, which says the decision stands."""
     try:
-        _write(s3, bucket, signed_key(encounter_id), signed, {"IfNoneMatch": "*"})
+        return settle(s3, bucket, encounter_id, **clients_and_bus)
+    except (ClientError, PipelineError) as error:
+        code = error.response["Error"]["Code"] if isinstance(error, ClientError) else error.error_type
+        logger.warning("review decided, not settled", extra={"encounter_id": encounter_id, "error_type": code})
+        raise DecidedNotSettled(
+            f"the review of {encounter_id} was decided, but what follows did not all finish ({code}); "
+            "the sweep finishes it, or act again"
+        ) from None
+
+
+def signed_note(record: ReviewRecord, note: Note) -> SignedNote:
+    """The signed note a SIGNED record stands for: the latest version, by its signer, when they signed."""
+    return SignedNote(
+        encounter_id=record.encounter_id,
+        version=record.version,
+        signed_by=record.signed_by or "",
+        signed_at=record.signed_at or record.opened_at,
+        note=note,
+        patient=record.patient,
+    )
+
+
+def _write_signed(s3, bucket: str, record: ReviewRecord) -> SignedNote:
+    """signed/<id>.json as the record decided, written once. One already there that says otherwise (left by a
+    signature whose decision lost, before decisions were made in the record) is replaced: the record decides,
+    and the bucket's versioning keeps what it replaces."""
+    signed = signed_note(record, note_of(s3, bucket, record))
+    key = signed_key(record.encounter_id)
+    try:
+        _write(s3, bucket, key, signed, {"IfNoneMatch": "*"})
+        return signed
     except ClientError as error:
-        if lost_the_race(error):
-            raise ReviewRefused(f"encounter {encounter_id}'s note is already signed") from None
-        raise
-    token = record.task_token
-    record.status, record.signed_by, record.signed_at, record.task_token = "SIGNED", clinician, now, None
-    _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
-    publish([_signed_event(signed, record, len(changed))], bus=bus, client=events)
-    if token:
-        _resume(stepfunctions, token, encounter_id, output={"signed_key": signed_key(encounter_id), "version": version})
+        if not lost_the_race(error):
+            raise
+    found = s3.get_object(Bucket=bucket, Key=key)
+    try:
+        there = SignedNote.model_validate_json(found["Body"].read())
+    except ValidationError:
+        there = None
+    if there != signed:
+        _write(s3, bucket, key, signed, {"IfMatch": found["ETag"]})
+        logger.warning("signed note replaced by the record's decision", extra={"encounter_id": record.encounter_id})
     return signed
 
 
-def _resume(stepfunctions, token: str, encounter_id: str, *, output: dict | None = None,
-            error: str = SENT_BACK_ERROR,
-            cause: str = "the clinician sent the note back; the reason is in") -> bool:  # fmt: skip
-    """End the execution's wait for the review: success with `output` (signed), else the failure `error` the
-    state machine routes by its name (its cause names the record, never its text). A wait that already ended
-    is not an error: the decision is in the record, where the execution's next wait (after the reminder) or
-    its deadline step reads it. Returns whether the token was taken."""
+def _resume(stepfunctions, token: str, encounter_id: str, *, output: dict | None = None, error: str = "") -> bool:
+    """Wake the execution's wait: success with `output`, else the failure `error` (its cause names the record,
+    never its text). Either way the execution reads the record next. A wait that already ended is not an error.
+    Returns whether the token was taken."""
     stepfunctions = stepfunctions or clients.stepfunctions()
     try:
         if output is not None:
             stepfunctions.send_task_success(taskToken=token, output=json.dumps(output))
         else:
-            stepfunctions.send_task_failure(taskToken=token, error=error, cause=f"{cause} {review_key(encounter_id)}")
+            stepfunctions.send_task_failure(
+                taskToken=token, error=error, cause=f"the review is decided in {review_key(encounter_id)}"
+            )
     except ClientError as failure:
         code = failure.response["Error"]["Code"]
         if code not in ENDED_WAIT_CODES:
@@ -314,7 +427,10 @@ def _resume(stepfunctions, token: str, encounter_id: str, *, output: dict | None
     return True
 
 
-def _signed_event(signed: SignedNote, record: ReviewRecord, edited_statements: int) -> tuple[str, dict]:
+# ---- events ---------------------------------------------------------------------------------------------
+def _signed_event(signed: SignedNote, record: ReviewRecord) -> tuple[str, dict]:
+    latest = record.versions[-1]
+    clinician_version = latest.by == record.signed_by and latest.based_on is not None
     return (
         NOTE_SIGNED,
         detail(
@@ -324,44 +440,15 @@ def _signed_event(signed: SignedNote, record: ReviewRecord, edited_statements: i
             facts=(signed.encounter_id, record.transcript_sha256),
             signed_key=signed_key(signed.encounter_id),
             note_version=signed.version,
-            edited_statements=edited_statements,
+            edited_statements=len(latest.edited) if clinician_version else 0,
+            removed_statements=len(latest.removed) if clinician_version else 0,
+            added_statements=len(latest.added) if clinician_version else 0,
+            accepted_statements=len(latest.accepted) if clinician_version else 0,
             statements=signed.note.statement_count,
             template=signed.note.template,
             transcript_sha256=record.transcript_sha256,
         ),
     )
-
-
-def send_back(s3, bucket: str, encounter_id: str, *, clinician: str, reason: str, now: datetime | None = None,
-              bus: str | None = None, stepfunctions=None, events=None) -> ReviewRecord:  # fmt: skip
-    """Send the note back to be drafted again, with the reason (the model is given it as feedback). Refused
-    without the clinician's identity or a reason, with a reason over MAX_REASON_CHARS, when the note is not
-    awaiting review, or when it was drafted again MAX_REDRAFTS times already (it is then the clinician's to
-    edit and sign). An execution waiting for the review fails its wait with NoteSentBack, and redrafts from
-    there (orchestration); NoteSentBack goes on the bus, where choreography's note writer takes it."""
-    now = now or datetime.now(UTC)
-    reason = reason.strip()
-    if not clinician.strip():
-        raise ReviewRefused("sending a note back needs the clinician's identity")
-    if not reason:
-        raise ReviewRefused("sending a note back needs a reason")
-    if len(reason) > MAX_REASON_CHARS:
-        raise ReviewRefused(
-            f"a reason is at most {MAX_REASON_CHARS} characters ({len(reason)} given): say what to change"
-        )
-    record, etag = _awaiting(s3, bucket, encounter_id, now)
-    if record.redrafts >= MAX_REDRAFTS:
-        raise ReviewRefused(
-            f"encounter {encounter_id}'s note was drafted again {record.redrafts} times, the most it is: edit and sign it"
-        )
-    token = record.task_token
-    record.status, record.sent_back_by, record.sent_back_at, record.reason = "SENT_BACK", clinician, now, reason
-    record.task_token = None
-    _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
-    if token:
-        _resume(stepfunctions, token, encounter_id)
-    publish([_sent_back_event(record)], bus=bus, client=events)
-    return record
 
 
 def _sent_back_event(record: ReviewRecord) -> tuple[str, dict]:
@@ -374,7 +461,7 @@ def _sent_back_event(record: ReviewRecord) -> tuple[str, dict]:
             variant=record.variant,
             facts=(record.encounter_id, record.transcript_sha256, sent_back_at),
             review_key=review_key(record.encounter_id),
-            note_version=record.versions[-1].version,
+            note_version=record.version,
             transcript_sha256=record.transcript_sha256,
             sent_back_at=sent_back_at,
             redrafts=record.redrafts,
@@ -383,17 +470,17 @@ def _sent_back_event(record: ReviewRecord) -> tuple[str, dict]:
 
 
 def _redrafted_event(record: ReviewRecord, note: Note) -> tuple[str, dict]:
-    version = record.versions[-1].version
+    latest = record.versions[-1]
     return (
         NOTE_REDRAFTED,
         detail(
             NOTE_REDRAFTED,
             encounter_id=record.encounter_id,
             variant=record.variant,
-            facts=(record.encounter_id, record.transcript_sha256, str(version)),
+            facts=(record.encounter_id, record.transcript_sha256, str(latest.version)),
             review_key=review_key(record.encounter_id),
-            note_key=note_version_key(record.encounter_id, version),
-            note_version=version,
+            note_key=version_key(record.encounter_id, latest),
+            note_version=latest.version,
             redrafts=record.redrafts,
             template=note.template,
             prompt_version=note.provenance.prompt_version,
@@ -407,89 +494,6 @@ def _redrafted_event(record: ReviewRecord, note: Note) -> tuple[str, dict]:
     )
 
 
-def redraft(s3, bucket: str, encounter_id: str, draft: Callable[[ReviewRecord], Note | None], *,
-            window_hours: int = DEFAULT_REVIEW_WINDOW_HOURS, reminder_hours: int = DEFAULT_REMINDER_HOURS,
-            now: datetime | None = None, bus: str | None = None) -> Kept:  # fmt: skip
-    """Draft a sent-back note again and open its review again. `draft(record)` is the model's new draft, given
-    the clinician's reason (None: the record's transcript is no longer the encounter's, and the new one's
-    draft opens its own review; the record is left SENT_BACK). It is written once, as the next version (reviews/<id>/v<n>.json: a try after that
-    write keeps what it wrote); then the record, over exactly the one read, awaits review again with a new
-    window, and NoteRedrafted goes on the bus. A review that is not SENT_BACK is left as it is: a delivery
-    after the redraft only puts its event again (the try that reopened it may have failed before)."""
-    now = now or datetime.now(UTC)
-    found = read_review(s3, bucket, encounter_id)
-    if found is None:
-        return Kept(changed=False, status=None)
-    record, etag = found
-    if record.status != "SENT_BACK":
-        if record.status == "AWAITING_REVIEW" and record.versions[-1].feedback is not None:
-            publish([_redrafted_event(record, current_note(s3, bucket, record))], bus=bus)
-        return Kept(changed=False, status=record.status)
-    version = record.versions[-1].version + 1
-    key = note_version_key(encounter_id, version)
-    if (written := get_if_present(s3, bucket, key)) is not None:
-        note = Note.model_validate_json(written["Body"].read())
-    else:
-        note = draft(record)
-        if note is None:
-            return Kept(changed=False, status=record.status)
-        try:
-            _write(s3, bucket, key, note, {"IfNoneMatch": "*"})
-        except ClientError as error:
-            if not lost_the_race(error):
-                raise
-            raise ReviewRecordConflict(f"version {version} of {encounter_id}'s note was written meanwhile") from None
-    record.versions.append(
-        NoteVersion(
-            version=version,
-            by=f"model {note.provenance.model_id}",
-            at=note.provenance.created_at,
-            feedback=record.reason,
-        )
-    )
-    record.status, record.redrafts, record.task_token = "AWAITING_REVIEW", record.redrafts + 1, None
-    _open_window(record, now, window_hours, reminder_hours)
-    _rewrite(s3, bucket, record, etag)
-    publish([_redrafted_event(record, note)], bus=bus)
-    return Kept(changed=True, status=record.status)
-
-
-def _open_window(record: ReviewRecord, now: datetime, window_hours: int, reminder_hours: int) -> None:
-    record.opened_at, record.due_at = now, now + timedelta(hours=window_hours)
-    record.remind_at, record.reminded_at = now + timedelta(hours=window_hours - reminder_hours), None
-
-
-def reviews(s3, bucket: str) -> list[ReviewRecord]:
-    """Every review record, oldest first."""
-    found = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=REVIEWS_PREFIX):
-        for item in page.get("Contents", []):
-            if item["Key"].count("/") == 1:  # reviews/<id>.json, not a version
-                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                try:
-                    found.append(ReviewRecord.model_validate_json(body))
-                except ValidationError:
-                    raise ReviewRefused(f"{item['Key']} is not a review record") from None
-    return sorted(found, key=lambda record: record.opened_at)
-
-
-# ---- the deadline: a reminder before it, the expiry at it ---------------------------------------------
-@dataclass(frozen=True)
-class Deadlines:
-    reminded: list[str]
-    expired: list[str]
-    sent_back_again: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Kept:
-    """What an action on an awaiting review did: whether it changed the record, and the review's status after
-    (None: there is no review record)."""
-
-    changed: bool
-    status: Status | None
-
-
 def _review_event(detail_type: str, record: ReviewRecord) -> tuple[str, dict]:
     return (
         detail_type,
@@ -501,67 +505,329 @@ def _review_event(detail_type: str, record: ReviewRecord) -> tuple[str, dict]:
             review_key=review_key(record.encounter_id),
             opened_at=record.opened_at.isoformat(),
             due_at=record.due_at.isoformat(),
-            note_version=record.versions[-1].version,
+            note_version=record.version,
             transcript_sha256=record.transcript_sha256,
         ),
     )
 
 
-def _keep(s3, bucket: str, encounter_id: str, change, *, announce: str | None = None, bus: str | None = None) -> Kept:
-    """Apply `change(record)` to an awaiting review (it returns False to leave it), written over exactly the
-    record read, then put the `announce` event. ReviewRecordConflict (transient) when someone acted
-    meanwhile: the next try reads their decision."""
+# ---- the transitions ------------------------------------------------------------------------------------
+def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVIEW_WINDOW_HOURS,
+                reminder_hours: int = DEFAULT_REMINDER_HOURS, now: datetime | None = None) -> bool:  # fmt: skip
+    """Open the note's review (once per transcript; a note from a new transcript opens it again, unless it was
+    signed: what a clinician signed stands). Returns whether it opened one."""
+    now = now or datetime.now(UTC)
+    encounter_id = note.provenance.encounter_id
+    existing = read_review(s3, bucket, encounter_id)
+    if existing and (
+        existing[0].status == "SIGNED" or existing[0].transcript_sha256 == note.provenance.transcript_sha256
+    ):
+        return False
+    record = ReviewRecord(
+        encounter_id=encounter_id,
+        variant=note.provenance.variant,
+        transcript_sha256=note.provenance.transcript_sha256,
+        opened_at=now,
+        due_at=now,
+        versions=[
+            NoteVersion(
+                version=1,
+                by=f"model {note.provenance.model_id}",
+                at=note.provenance.created_at,
+                key=note_key(encounter_id),
+                flagged=len(note.flagged),
+            )
+        ],
+        settled_at=now,  # opening owes nothing: the note's own events are the draft step's
+        # A waiting execution keeps waiting, now for this review (it reads the record when it wakes).
+        task_token=existing[0].task_token if existing else None,
+    )
+    _open_window(record, now, window_hours, reminder_hours)
+    condition = {"IfMatch": existing[1]} if existing else {"IfNoneMatch": "*"}
+    try:
+        _write(s3, bucket, review_key(encounter_id), record, condition)
+    except ClientError as error:
+        if lost_the_race(error):
+            return False  # another delivery opened it, or someone acted on the one read: the next delivery sees
+        raise
+    return True
+
+
+def _open_window(record: ReviewRecord, now: datetime, window_hours: int, reminder_hours: int) -> None:
+    record.opened_at, record.due_at = now, now + timedelta(hours=window_hours)
+    record.remind_at, record.reminded_at = now + timedelta(hours=window_hours - reminder_hours), None
+
+
+def _awaiting(s3, bucket: str, encounter_id: str, now: datetime, clients_and_bus: dict) -> tuple[ReviewRecord, str]:
+    """The awaiting review a person acts on, else ReviewRefused. A decided review whose follow-ups are still owed
+    is settled first: acting on it again is how a person finishes what a stopped action left."""
+    found = read_review(s3, bucket, encounter_id)
+    if found is None:
+        raise ReviewRefused(f"encounter {encounter_id} has no note awaiting review")
+    record, etag = found
+    if record.status != "AWAITING_REVIEW":
+        if record.settled_at is None:
+            _settle_after_decision(s3, bucket, encounter_id, **clients_and_bus)
+        raise ReviewRefused(f"encounter {encounter_id} is {record.status}, not awaiting review")
+    if record.expired(now):
+        raise ReviewRefused(f"the review of encounter {encounter_id} expired at {record.due_at:%Y-%m-%d %H:%M} UTC")
+    return record, etag
+
+
+def _reviewed(record: ReviewRecord, version: int | None) -> int:
+    """The version the person acts on: the one they reviewed, which must still be the latest."""
+    if version is not None and version != record.version:
+        raise ReviewRefused(
+            f"encounter {record.encounter_id}'s note is at version {record.version} now, not the version {version} "
+            "you reviewed: open it again"
+        )
+    return record.version
+
+
+def _decided_by_person(s3, bucket: str, record: ReviewRecord, etag: str, transition: Transition, acted: str) -> None:
+    """A person's decision: lost to a concurrent one, it is refused, saying what the review is now."""
+    try:
+        _decide(s3, bucket, record, etag, transition)
+    except ReviewRecordConflict:
+        now_found = read_review(s3, bucket, record.encounter_id)
+        status = now_found[0].status if now_found else "gone"
+        raise ReviewRefused(
+            f"the review of encounter {record.encounter_id} changed while you acted (it is {status} now): "
+            f"nothing was {acted}; open it again"
+        ) from None
+
+
+def sign(s3, bucket: str, encounter_id: str, *, clinician: str, changes: Changes | None = None,
+         version: int | None = None, patient: str | None = None, now: datetime | None = None,
+         bus: str | None = None, stepfunctions=None, events=None) -> SignedNote:  # fmt: skip
+    """Sign the version the clinician reviewed (`version`, the latest by default) with their changes, once.
+    Refused (nothing changed) when it is not awaiting review or its review expired, when it is no longer the
+    version reviewed, or when a change is refused (clinical.revisions.revise). A changed note is written first as
+    the clinician's version, then the record decides: SIGNED. Then it is settled (the signed note, NoteSigned,
+    the waiting execution); a failure there is DecidedNotSettled, and the signature stands. `stepfunctions` and
+    `events` are the caller's clients (an operator's, from the CLI or the page), else the function's own."""
+    now = now or datetime.now(UTC)
+    acting = {"bus": bus, "stepfunctions": stepfunctions, "events": events}
+    if not clinician.strip():
+        raise ReviewRefused("a signature needs the clinician's identity")
+    if patient is not None and not PATIENT_REFERENCE.fullmatch(patient):
+        raise ReviewRefused("--patient: write it as a FHIR reference, e.g. Patient/123")
+    record, etag = _awaiting(s3, bucket, encounter_id, now, acting)
+    reviewed = _reviewed(record, version)
+    draft = note_of(s3, bucket, record)
+    revision = revise(
+        draft, changes or Changes(), lambda: read_transcript(s3, bucket, transcript_key(encounter_id)).segments
+    )
+    if revision.changed:
+        key = note_version_key(encounter_id, reviewed + 1, f"clinician-{_digest(revision.note.model_dump_json())}")
+        _stage(s3, bucket, key, revision.note)
+        record.versions.append(
+            NoteVersion(
+                version=reviewed + 1,
+                by=clinician,
+                at=now,
+                key=key,
+                based_on=reviewed,
+                edited=revision.edited,
+                removed=revision.removed,
+                added=revision.added,
+                accepted=revision.accepted,
+                flagged=len(revision.note.flagged),
+            )
+        )
+    record.status, record.signed_by, record.signed_at, record.patient = "SIGNED", clinician, now, patient
+    _decided_by_person(s3, bucket, record, etag, "signed", "signed")
+    _settle_after_decision(s3, bucket, encounter_id, now=now, **acting)
+    return signed_note(record, revision.note)
+
+
+def send_back(s3, bucket: str, encounter_id: str, *, clinician: str, reason: str, version: int | None = None,
+              now: datetime | None = None, bus: str | None = None, stepfunctions=None,
+              events=None) -> ReviewRecord:  # fmt: skip
+    """Send the version the clinician reviewed back to be drafted again, with the reason (the model is given it
+    as feedback). Refused without the clinician's identity or a reason, with a reason over MAX_REASON_CHARS,
+    when the note is not awaiting review or no longer the version reviewed, or when it was drafted again
+    MAX_REDRAFTS times already (it is then the clinician's to edit and sign). The record decides: SENT_BACK; then
+    it is settled: a waiting execution's wait fails with NoteSentBack (it redrafts), and NoteSentBack goes on the
+    bus (choreography's note writer takes it)."""
+    now = now or datetime.now(UTC)
+    acting = {"bus": bus, "stepfunctions": stepfunctions, "events": events}
+    reason = reason.strip()
+    if not clinician.strip():
+        raise ReviewRefused("sending a note back needs the clinician's identity")
+    if not reason:
+        raise ReviewRefused("sending a note back needs a reason")
+    if len(reason) > MAX_REASON_CHARS:
+        raise ReviewRefused(
+            f"a reason is at most {MAX_REASON_CHARS} characters ({len(reason)} given): say what to change"
+        )
+    record, etag = _awaiting(s3, bucket, encounter_id, now, acting)
+    _reviewed(record, version)
+    if record.redrafts >= MAX_REDRAFTS:
+        raise ReviewRefused(
+            f"encounter {encounter_id}'s note was drafted again {record.redrafts} times, the most it is: edit and sign it"
+        )
+    record.status, record.sent_back_by, record.sent_back_at, record.reason = "SENT_BACK", clinician, now, reason
+    _decided_by_person(s3, bucket, record, etag, "sent_back", "sent back")
+    _settle_after_decision(s3, bucket, encounter_id, now=now, **acting)
+    return record
+
+
+def redraft(s3, bucket: str, encounter_id: str, draft: Callable[[ReviewRecord], Note | None], *,
+            window_hours: int = DEFAULT_REVIEW_WINDOW_HOURS, reminder_hours: int = DEFAULT_REMINDER_HOURS,
+            now: datetime | None = None, bus: str | None = None) -> Kept:  # fmt: skip
+    """Draft a sent-back note again and open its review again. `draft(record)` is the model's new draft, given
+    the clinician's reason (None: the record's transcript is no longer the encounter's, and the new one's draft
+    opens its own review; the record is left SENT_BACK). It is staged under the key of this very redraft (the
+    transcript, the send-back and the version: a try after that write keeps what it wrote, and nothing else is
+    ever found there), then the record decides: AWAITING_REVIEW again, with a new window; then NoteRedrafted. A
+    review that is not SENT_BACK is left as it is, but what its last transition owes is settled (the try that
+    redrafted it may have stopped before its event)."""
+    now = now or datetime.now(UTC)
     found = read_review(s3, bucket, encounter_id)
     if found is None:
         return Kept(changed=False, status=None)
     record, etag = found
-    if record.status != "AWAITING_REVIEW" or not change(record):
+    if record.status != "SENT_BACK":
+        settled = settle(s3, bucket, encounter_id, now=now, bus=bus) if record.settled_at is None else None
+        return Kept(changed=False, status=record.status, settled=_settled(settled))
+    version = record.version + 1
+    tag = f"model-{_digest(record.transcript_sha256, (record.sent_back_at or now).isoformat(), str(version))}"
+    key = note_version_key(encounter_id, version, tag)
+    if (written := get_if_present(s3, bucket, key)) is not None:
+        note = Note.model_validate_json(written["Body"].read())
+    else:
+        note = draft(record)
+        if note is None:
+            return Kept(changed=False, status=record.status)
+        _stage(s3, bucket, key, note)
+    record.versions.append(
+        NoteVersion(
+            version=version,
+            by=f"model {note.provenance.model_id}",
+            at=note.provenance.created_at,
+            key=key,
+            feedback=record.reason,
+            flagged=len(note.flagged),
+        )
+    )
+    record.status, record.redrafts, record.task_token = "AWAITING_REVIEW", record.redrafts + 1, None
+    _open_window(record, now, window_hours, reminder_hours)
+    _decide(s3, bucket, record, etag, "redrafted")
+    return Kept(
+        changed=True, status=record.status, settled=_settled(settle(s3, bucket, encounter_id, now=now, bus=bus))
+    )
+
+
+# ---- the deadline: a reminder before it, the expiry at it -------------------------------------------------
+@dataclass(frozen=True)
+class Kept:
+    """What an action on a review did: whether it moved the record, the review's status after (None: there is no
+    review record), the transitions whose follow-ups it finished, and, for an awaiting review, the seconds until
+    its time next comes."""
+
+    changed: bool
+    status: Status | None
+    settled: tuple[Transition, ...] = ()
+    wait_seconds: int = 0
+
+
+def _settled(settled: Settled | None) -> tuple[Transition, ...]:
+    return (settled.transition,) if settled is not None and settled.transition is not None else ()
+
+
+def _keep(s3, bucket: str, encounter_id: str, change: Callable[[ReviewRecord], Transition | None], *,
+          now: datetime, bus: str | None) -> Kept:  # fmt: skip
+    """Apply `change(record)` to an awaiting review: it moves the record and names the transition, or returns
+    None to leave it. The record decides (over exactly the one read), then the transition is settled."""
+    found = read_review(s3, bucket, encounter_id)
+    if found is None:
+        return Kept(changed=False, status=None)
+    record, etag = found
+    if record.status != "AWAITING_REVIEW" or (transition := change(record)) is None:
         return Kept(changed=False, status=record.status)
-    _rewrite(s3, bucket, record, etag)
-    if announce:
-        publish([_review_event(announce, record)], bus=bus)
-    return Kept(changed=True, status=record.status)
+    _decide(s3, bucket, record, etag, transition)
+    return Kept(
+        changed=True, status=record.status, settled=_settled(settle(s3, bucket, encounter_id, now=now, bus=bus))
+    )
 
 
 def remind(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, bus: str | None = None) -> Kept:
     """Remind the clinician once (ReviewReminder) that the review still waits."""
     now = now or datetime.now(UTC)
 
-    def reminded(record: ReviewRecord) -> bool:
+    def reminded(record: ReviewRecord) -> Transition | None:
         if record.reminded_at is not None:
-            return False
+            return None
         record.reminded_at = now
-        return True
+        return "reminded"
 
-    return _keep(s3, bucket, encounter_id, reminded, announce=REVIEW_REMINDER, bus=bus)
+    return _keep(s3, bucket, encounter_id, reminded, now=now, bus=bus)
 
 
 def expire(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, bus: str | None = None) -> Kept:
-    """End an awaiting review whose window passed: REVIEW_EXPIRED, and ReviewExpired (nothing changes when it
-    was signed or sent back meanwhile, or its window has not passed)."""
+    """End an awaiting review whose window passed: REVIEW_EXPIRED, and ReviewExpired (nothing changes when it was
+    signed or sent back meanwhile, or its window has not passed)."""
     now = now or datetime.now(UTC)
 
-    def expired(record: ReviewRecord) -> bool:
+    def expired(record: ReviewRecord) -> Transition | None:
         if not record.expired(now):
-            return False
-        record.status, record.expired_at, record.task_token = "REVIEW_EXPIRED", now, None
-        return True
+            return None
+        record.status, record.expired_at = "REVIEW_EXPIRED", now
+        return "expired"
 
-    return _keep(s3, bucket, encounter_id, expired, announce=REVIEW_EXPIRED, bus=bus)
+    return _keep(s3, bucket, encounter_id, expired, now=now, bus=bus)
 
 
-def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | None = None) -> Deadlines:
-    """Choreography's way: every awaiting review past its window expires, and every one past its reminder
-    time is reminded (the scheduled sweep's interval is how late either can be). A note sent back and not
-    drafted again within REDRAFT_OVERDUE, with no failure recorded for it, has its NoteSentBack put again
-    (same event id): the send-back's own put may have failed after the record was written."""
+def keep_time(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, bus: str | None = None) -> Kept:
+    """A review whose time may have come, as both variants keep it (choreography's sweep for every record,
+    orchestration's CheckReview for its own): what the last transition owes is settled; an awaiting review past
+    its window expires, one past its reminder time is reminded; and an awaiting review says how long until its
+    time next comes."""
     now = now or datetime.now(UTC)
-    reminded, expired, sent_back_again = [], [], []
-    for record in reviews(s3, bucket):
-        if record.expired(now) and expire(s3, bucket, record.encounter_id, now=now, bus=bus).changed:
-            expired.append(record.encounter_id)
-        elif record.reminder_due(now) and remind(s3, bucket, record.encounter_id, now=now, bus=bus).changed:
-            reminded.append(record.encounter_id)
+    found = read_review(s3, bucket, encounter_id)
+    if found is None:
+        return Kept(changed=False, status=None)
+    record = found[0]
+    settled: tuple[Transition, ...] = ()
+    if record.settled_at is None:
+        settled = _settled(settle(s3, bucket, encounter_id, now=now, bus=bus))
+    kept = Kept(changed=False, status=record.status)
+    if record.expired(now):
+        kept = expire(s3, bucket, encounter_id, now=now, bus=bus)
+    elif record.reminder_due(now):
+        kept = remind(s3, bucket, encounter_id, now=now, bus=bus)
+    status, wait_seconds = kept.status, 0
+    if status == "AWAITING_REVIEW":
+        latest = read_review(s3, bucket, encounter_id) if kept.changed else found
+        if latest is not None:
+            status = latest[0].status
+            wait_seconds = max(1, ceil((latest[0].next_deadline() - now).total_seconds()))
+    return Kept(changed=kept.changed, status=status, settled=settled + kept.settled, wait_seconds=wait_seconds)
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    reminded: list[str]
+    expired: list[str]
+    sent_back_again: list[str] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
+
+
+def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | None = None,
+                    variant: str = "") -> Deadlines:  # fmt: skip
+    """Choreography's way: every review's time is kept (`keep_time`), so a transition whose follow-ups a stopped
+    action left owing is settled within one sweep. A note sent back and not drafted again within REDRAFT_OVERDUE,
+    with no failure recorded for it, has its NoteSentBack put again (same event id): the event may have been put
+    and lost before it reached the note writer's queue."""
+    now = now or datetime.now(UTC)
+    reminded, expired, sent_back_again, settled = [], [], [], []
+    for record in reviews(s3, bucket, variant=variant):
+        if record.settled_at is None or record.expired(now) or record.reminder_due(now):
+            kept = keep_time(s3, bucket, record.encounter_id, now=now, bus=bus)
+            reminded += [record.encounter_id] * kept.settled.count("reminded")
+            expired += [record.encounter_id] * kept.settled.count("expired")
+            settled += [record.encounter_id] * len([t for t in kept.settled if t not in ("reminded", "expired")])
         elif (
             record.status == "SENT_BACK"
             and now - (record.sent_back_at or now) >= REDRAFT_OVERDUE
@@ -569,30 +835,32 @@ def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | 
         ):
             publish([_sent_back_event(record)], bus=bus)
             sent_back_again.append(record.encounter_id)
-    return Deadlines(reminded=reminded, expired=expired, sent_back_again=sent_back_again)
+    return Deadlines(reminded=reminded, expired=expired, sent_back_again=sent_back_again, settled=settled)
 
 
 def wait_for(s3, bucket: str, encounter_id: str, token: str) -> Status:
-    """Orchestration's way: store the execution's task token in the awaiting review, for sign and send back
-    to redeem. Returns the review's status: a review decided before the wait began is not waited for (the
-    caller ends the wait at once)."""
-
-    def waited(record: ReviewRecord) -> bool:
-        record.task_token = token
-        return True
-
-    kept = _keep(s3, bucket, encounter_id, waited)
-    if kept.status is None:
+    """Orchestration's way: store the execution's task token in the awaiting review, for the transition that
+    decides it to redeem. Returns the review's status: a review decided before the wait began is not waited for
+    (the caller ends the wait at once, and the execution reads the record)."""
+    found = read_review(s3, bucket, encounter_id)
+    if found is None:
         raise ReviewRecordConflict(f"encounter {encounter_id} has no review record yet")
-    return kept.status
+    record, etag = found
+    if record.status != "AWAITING_REVIEW":
+        return record.status
+    record.task_token = token
+    try:
+        _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
+    except ClientError as error:
+        if lost_the_race(error):
+            raise ReviewRecordConflict(f"the review of {encounter_id} changed meanwhile") from None
+        raise
+    return record.status
 
 
 def end_wait(stepfunctions, token: str, encounter_id: str, status: Status) -> None:
-    """End a wait that began after the review was decided: signed is a success, anything else the failure
-    the state machine routes by its name."""
+    """End a wait that began after the review was decided: the execution then reads the record."""
     if status == "SIGNED":
         _resume(stepfunctions, token, encounter_id, output={"signed_key": signed_key(encounter_id)})
-    elif status == "SENT_BACK":
-        _resume(stepfunctions, token, encounter_id)
     else:
-        _resume(stepfunctions, token, encounter_id, error="ReviewExpired", cause=f"the review ended {status}; see")
+        _resume(stepfunctions, token, encounter_id, error=SENT_BACK_ERROR if status == "SENT_BACK" else EXPIRED_ERROR)

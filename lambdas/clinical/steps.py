@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from clinical.claims import check_cited, statements_of_note
+from botocore.exceptions import ClientError
+
+from clinical.claims import Statement, check_cited
 from clinical.conversation import Segment
 from clinical.domain_events import publish
 from clinical.drafting import request_note
-from clinical.errors import TranscriptNotFromJob, content_free_errors
+from clinical.errors import ReviewRecordConflict, ReviewStoreBusy, TranscriptNotFromJob, content_free_errors
 from clinical.failures import clear_failure
 from clinical.layout import (
     TRANSCRIBE_WRITE_CHECK,
@@ -31,8 +33,9 @@ from clinical.notes import (
     transcript_sha256,
 )
 from clinical.observability import MetricUnit, logger, metrics, tracer
+from clinical.policy import REVIEW_STORE_TRANSIENT_CODES
 from clinical.quarantine import quarantine
-from clinical.review import ReviewRecord, expire, open_review, redraft, remind, sweep_deadlines
+from clinical.review import ReviewRecord, keep_time, open_review, redraft, sweep_deadlines
 from clinical.roles import SpeakerRole, assign_roles, needs_review
 from clinical.settings import PipelineSettings
 from clinical.templates import Template
@@ -206,27 +209,47 @@ def _count_deadlines(reminded: int, expired: int) -> None:
         metrics.add_metric(name="ReviewsExpired", unit=MetricUnit.Count, value=expired)
 
 
-@tracer.capture_method
-@content_free_errors
-def keep_review_deadline(s3, *, bucket: str, encounter_id: str, deadline: str) -> str:
-    """Orchestration: the execution's wait for the review timed out. Remind (before the window ends) or
-    expire (at its end); returns the review's status, which says whether the clinician decided meanwhile."""
-    kept = (remind if deadline == "reminder" else expire)(s3, bucket, encounter_id)
-    _count_deadlines(int(kept.changed and deadline == "reminder"), int(kept.changed and deadline == "expiry"))
-    status = kept.status or "AWAITING_REVIEW"
-    logger.info("review deadline kept", extra={"encounter_id": encounter_id, "deadline": deadline,
-                                                "done": kept.changed, "review_status": status})  # fmt: skip
-    return status
+@dataclass(frozen=True)
+class ReviewTime:
+    """Where a review is, for orchestration's next state: its status and, while it waits, the seconds until its
+    time next comes (the wait's timeout)."""
+
+    status: str
+    wait_seconds: int
 
 
 @tracer.capture_method
 @content_free_errors
-def sweep_review_deadlines(s3, *, bucket: str) -> tuple[int, int]:
-    """Choreography: remind or expire every review whose time has come; returns (reminded, expired)."""
-    kept = sweep_deadlines(s3, bucket)
+def check_review(s3, *, bucket: str, encounter_id: str) -> ReviewTime:
+    """Orchestration's CheckReview, whenever the execution's wait for the clinician ends (a decision's token, a
+    timeout, or any other redemption of the token): the record decides. What its last transition owes is
+    settled; a review past its window expires, one past its reminder time is reminded; the status says where the
+    execution goes next."""
+    try:
+        kept = keep_time(s3, bucket, encounter_id)
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code not in REVIEW_STORE_TRANSIENT_CODES:
+            raise
+        raise ReviewStoreBusy(f"checking the review of {encounter_id} met {code}") from None
+    if kept.status is None:
+        raise ReviewRecordConflict(f"encounter {encounter_id} has no review record yet")
+    _count_deadlines(kept.settled.count("reminded"), kept.settled.count("expired"))
+    logger.info("review checked", extra={"encounter_id": encounter_id, "review_status": kept.status,
+                                         "settled": list(kept.settled), "wait_seconds": kept.wait_seconds})  # fmt: skip
+    return ReviewTime(status=kept.status, wait_seconds=kept.wait_seconds)
+
+
+@tracer.capture_method
+@content_free_errors
+def sweep_review_deadlines(s3, *, bucket: str, variant: str = "") -> tuple[int, int]:
+    """Choreography: keep every review's time (remind, expire, settle what a stopped action left owing); returns
+    (reminded, expired)."""
+    kept = sweep_deadlines(s3, bucket, variant=variant)
     _count_deadlines(len(kept.reminded), len(kept.expired))
     logger.info("review deadlines swept", extra={"reminded": len(kept.reminded), "expired": len(kept.expired),
-                                                 "sent_back_again": len(kept.sent_back_again)})  # fmt: skip
+                                                 "sent_back_again": len(kept.sent_back_again),
+                                                 "settled": len(kept.settled)})  # fmt: skip
     return len(kept.reminded), len(kept.expired)
 
 
@@ -273,10 +296,10 @@ def reviewed(note: Note, segments: Sequence[Segment], roles: Sequence[SpeakerRol
     role is uncertain, makes it `needs_review`; it is written all the same, never dropped."""
     flagged = [
         FlaggedStatement(
-            section=statement.section, text=statement.text, reason=verdict.reason or "", evidence=statement.evidence
+            section=section, text=item.text, reason=verdict.reason or "", evidence=item.evidence, statement=item.id
         )
-        for statement in statements_of_note(note.model_dump(mode="json"))
-        if not (verdict := check_cited(statement, segments)).supported
+        for section, item in note.items()
+        if not (verdict := check_cited(Statement(section, item.text, tuple(item.evidence)), segments)).supported
     ]
     speakers = [Speaker(**asdict(role)) for role in roles]
     status = "needs_review" if flagged or needs_review(speakers) else "draft"

@@ -22,6 +22,8 @@ from clinical.errors import UnknownTemplate
 DEFAULT_TEMPLATE = "soap"
 TEMPLATE_METADATA = "template"  # the S3 object metadata key (x-amz-meta-template)
 ORDERS = "medications_and_orders"
+OrderCategory = Literal["medication", "lab", "imaging", "referral", "procedure", "other"]
+ORDER_CATEGORIES: tuple[str, ...] = OrderCategory.__args__
 
 
 class CitedStatement(BaseModel):
@@ -36,7 +38,7 @@ class CitedStatement(BaseModel):
 class ClinicalOrder(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    category: Literal["medication", "lab", "imaging", "referral", "procedure", "other"]
+    category: OrderCategory
     description: str = Field(min_length=1)
     evidence: list[int] = Field(min_length=1)
 

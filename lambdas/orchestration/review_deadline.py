@@ -1,12 +1,14 @@
-"""State machine task: the review's deadline, when the execution's wait for the clinician timed out: the
-reminder before the window ends, the expiry at its end. Returns the review's status for the next state."""
+"""State machine task (CheckReview): whenever the execution's wait for the clinician ends, however it ended,
+the review record decides where the execution goes. What its last transition owes is settled, a review whose
+reminder or window is due is reminded or expired, and the task returns the review's status and, while it
+waits, the seconds until its time next comes (the next wait's timeout)."""
 
 from clinical import clients
 from clinical.errors import content_free_errors
-from clinical.messages import ReviewDeadline, parse_message
+from clinical.messages import ReviewCheck, parse_message
 from clinical.observability import logger, metrics, tracer
 from clinical.settings import require_env
-from clinical.steps import keep_review_deadline
+from clinical.steps import check_review
 
 
 @logger.inject_lambda_context
@@ -14,9 +16,6 @@ from clinical.steps import keep_review_deadline
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):
-    deadline = parse_message(ReviewDeadline, event, "the review deadline payload")
-    status = keep_review_deadline(
-        clients.s3(), bucket=require_env("ENCOUNTER_BUCKET"), encounter_id=deadline.encounter_id,
-        deadline=deadline.deadline,
-    )  # fmt: skip
-    return {"encounter_id": deadline.encounter_id, "status": status}
+    check = parse_message(ReviewCheck, event, "the CheckReview payload")
+    review = check_review(clients.s3(), bucket=require_env("ENCOUNTER_BUCKET"), encounter_id=check.encounter_id)
+    return {"encounter_id": check.encounter_id, "status": review.status, "wait_seconds": review.wait_seconds}

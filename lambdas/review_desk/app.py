@@ -15,8 +15,9 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from clinical import review as reviews
+from clinical.errors import PipelineError
 from clinical.layout import ENCOUNTER_ID_PATTERN
-from review_desk.desk import REFUSED, NotFound, ReviewDesk, edits_from
+from review_desk.desk import DECIDED, REFUSED, NotFound, Refusal, ReviewDesk, changes_from, version_from
 from review_desk.pages import (
     CONTENT_SECURITY_POLICY,
     NOTE_VIEW,
@@ -82,9 +83,11 @@ def respond(desk: ReviewDesk, request: Request) -> Response:
 
 
 def _get(desk: ReviewDesk, request: Request) -> Response:
-    path = request.path.split("?", 1)[0]
+    path, _, query = request.path.partition("?")
     if path == "/":
-        return Response(HTTPStatus.OK, worklist_page(desk.worklist(), desk.now(), request.base, request.account))
+        everything = parse_qs(query).get("all") == ["1"]
+        page = worklist_page(desk.worklist(everything), desk.now(), request.base, request.account, everything)
+        return Response(HTTPStatus.OK, page)
     found = route(path)
     if found is None or found[2]:
         return Response(HTTPStatus.NOT_FOUND, message_page("Not found", "no such page", request.base, request.account))
@@ -100,13 +103,17 @@ def _post(desk: ReviewDesk, request: Request) -> Response:
     variant, encounter_id, action = found
     form = parse_qs(request.body, keep_blank_values=True)
     try:
+        version = version_from(form)
         if action == "sign":
-            edits = edits_from(form, desk.note(variant, encounter_id).note)
-            desk.sign(variant, encounter_id, edits, request.headers)
+            changes = changes_from(form, desk.note(variant, encounter_id).note)
+            desk.sign(variant, encounter_id, changes, request.headers, version=version)
         else:
-            desk.send_back(variant, encounter_id, form.get("reason", [""])[0], request.headers)
+            desk.send_back(variant, encounter_id, form.get("reason", [""])[0], request.headers, version=version)
     except REFUSED as error:
-        return _show_note(desk, request, variant, encounter_id, HTTPStatus.CONFLICT, refused=error.message)
+        refused = Refusal(error.message, getattr(error, "statement", None), form)
+        return _show_note(desk, request, variant, encounter_id, HTTPStatus.CONFLICT, refused=refused)
+    except DECIDED:
+        pass  # the decision stands; the note view shows it, and the sweep finishes what follows
     except NotFound as error:
         return Response(HTTPStatus.NOT_FOUND, message_page("Not found", str(error), request.base, request.account))
     # Redirect after post: a reload does not act twice.
@@ -114,7 +121,7 @@ def _post(desk: ReviewDesk, request: Request) -> Response:
 
 
 def _show_note(desk: ReviewDesk, request: Request, variant: str, encounter_id: str, status: HTTPStatus,
-               refused: str | None = None) -> Response:  # fmt: skip
+               refused: Refusal | None = None) -> Response:  # fmt: skip
     try:
         view = desk.note(variant, encounter_id)
         signer = desk.signer(variant, request.headers) if view.record.status == "AWAITING_REVIEW" else None
@@ -124,7 +131,7 @@ def _show_note(desk: ReviewDesk, request: Request, variant: str, encounter_id: s
         return Response(
             HTTPStatus.CONFLICT, message_page("Cannot show the note", error.message, request.base, request.account)
         )
-    except (ValidationError, ValueError, ClientError) as error:
+    except (ValidationError, ValueError, ClientError, PipelineError) as error:
         # Never the error's text: pydantic's message quotes the note.
         return Response(
             HTTPStatus.INTERNAL_SERVER_ERROR,

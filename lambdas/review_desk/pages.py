@@ -5,13 +5,26 @@ escaped, and the Content-Security-Policy allows only the page's own inline style
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
 from clinical import review as reviews
 from clinical.conversation import Segment
+from clinical.notes import NoteOrder, NoteStatement
 from clinical.policy import MAX_REDRAFTS
-from review_desk.desk import EDIT_FIELD, Awaiting, NoteUnderReview
+from clinical.templates import ORDER_CATEGORIES, ORDERS
+from review_desk.desk import (
+    ACCEPT_FIELD,
+    ADD_FIELD,
+    CATEGORY_FIELD,
+    EDIT_FIELD,
+    OWN_FIELD,
+    VERSION_FIELD,
+    Awaiting,
+    NoteUnderReview,
+    Refusal,
+)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; form-action 'self'; "
@@ -47,28 +60,51 @@ textarea { width: 100%; box-sizing: border-box; font: inherit; margin-top: 4px; 
 .order-category { font-size: 12px; font-weight: 600; color: #445; margin-right: 6px; }
 .actions { display: flex; gap: 16px; align-items: end; margin: 12px 0; flex-wrap: wrap; }
 button { font: inherit; padding: 4px 12px; cursor: pointer; } .sign { background: #1d6f42; color: #fff; border: 0; }
+.statement:focus { outline: 2px solid #2c6ecb; } .sid { color: #889; font-size: 12px; margin-right: 4px; }
+.author { font-size: 12px; font-weight: 600; margin-left: 6px; padding: 0 4px; border-radius: 3px; }
+.author.clinician { background: #e3f1e8; color: #1d6f42; } .accepted { display: block; font-size: 13px; color: #445; }
+.refused-statement { outline: 2px solid #c0392b; } del { color: #7b1d15; } ins { color: #1d6f42; text-decoration: none; }
+.change { font-size: 12px; color: #7b1d15; } .banner.signed { background: #e3f1e8; border-color: #1d6f42; }
+.adder summary { font-size: 13px; color: #2c6ecb; cursor: pointer; } label.own, label.accept { font-size: 13px; display: block; }
 """
 
-# Clicking a statement highlights the segments it cites; Edit opens the statement's text for the signature.
+# Clicking a statement (or Enter / Space on it) highlights the segments it cites; Edit opens its text.
 SCRIPT = """
+function select(statement) {
+  document.querySelectorAll('.selected').forEach(function (e) { e.classList.remove('selected'); });
+  document.querySelectorAll('.highlighted').forEach(function (e) { e.classList.remove('highlighted'); });
+  statement.classList.add('selected');
+  var cited = statement.dataset.evidence.split(' ').map(function (n) { return document.getElementById('segment-' + n); });
+  cited.forEach(function (segment) { if (segment) { segment.classList.add('highlighted'); } });
+  if (cited[0]) { cited[0].scrollIntoView({block: 'nearest'}); }
+}
 document.querySelectorAll('.statement').forEach(function (statement) {
   statement.addEventListener('click', function (event) {
-    if (event.target.closest('textarea, button')) { return; }
-    document.querySelectorAll('.selected').forEach(function (e) { e.classList.remove('selected'); });
-    document.querySelectorAll('.highlighted').forEach(function (e) { e.classList.remove('highlighted'); });
-    statement.classList.add('selected');
-    var cited = statement.dataset.evidence.split(' ').map(function (n) { return document.getElementById('segment-' + n); });
-    cited.forEach(function (segment) { if (segment) { segment.classList.add('highlighted'); } });
-    if (cited[0]) { cited[0].scrollIntoView({block: 'nearest'}); }
+    if (event.target.closest('textarea, button, input, label')) { return; }
+    select(statement);
+  });
+  statement.addEventListener('keydown', function (event) {
+    if (event.target !== statement || (event.key !== 'Enter' && event.key !== ' ')) { return; }
+    event.preventDefault();
+    select(statement);
   });
 });
+function changing() {
+  var button = document.getElementById('sign-button');
+  if (button) { button.textContent = 'Sign with changes'; }
+}
 document.querySelectorAll('.edit-button').forEach(function (button) {
   button.addEventListener('click', function () {
+    var editor = document.getElementById('editor-' + button.dataset.statement);
     var text = document.getElementById('edit-' + button.dataset.statement);
-    text.disabled = false; text.hidden = false; text.focus();
-    document.getElementById('sign-button').textContent = 'Sign with edits';
+    editor.hidden = false; text.disabled = false; text.focus();
+    changing();
   });
 });
+document.querySelectorAll('#note input[type=checkbox], #note textarea:not([disabled])').forEach(function (field) {
+  field.addEventListener('change', changing);
+});
+if (document.querySelector('.editor:not([hidden]), .adder[open], .refused-statement')) { changing(); }
 """
 
 
@@ -88,8 +124,8 @@ def _page(title: str, body: str, base: str, account: str | None = None) -> str:
     )
 
 
-def _moment(value: datetime) -> str:
-    return f"{value:%Y-%m-%d %H:%M} UTC"
+def _moment(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M} UTC" if value else "-"
 
 
 def _due(record: reviews.ReviewRecord, now: datetime) -> str:
@@ -108,21 +144,39 @@ def note_path(variant: str, encounter_id: str) -> str:
     return f"{NOTE_VIEW}/{escape(variant)}/{escape(encounter_id)}"
 
 
-def worklist_page(items: list[Awaiting], now: datetime, base: str = "/", account: str | None = None) -> str:
+def worklist_page(items: list[Awaiting], now: datetime, base: str = "/", account: str | None = None,
+                  everything: bool = False) -> str:  # fmt: skip
+    """The worklist: the notes awaiting review, oldest first (`everything`: every review, by status), each with
+    how many of its statements are flagged."""
     rows = "".join(
-        f"<tr class=awaiting data-encounter='{escape(item.record.encounter_id)}' data-variant='{escape(item.variant)}'>"
+        f"<tr class='review {escape(item.record.status.lower())}' data-encounter='{escape(item.record.encounter_id)}'"
+        f" data-variant='{escape(item.variant)}'>"
         f"<td><a href='{note_path(item.variant, item.record.encounter_id)}'>{escape(item.record.encounter_id)}</a></td>"
-        f"<td>{escape(item.variant)}</td><td>{_moment(item.record.opened_at)}</td>"
-        f"<td class=due>{_due(item.record, now)}</td><td>{item.record.versions[-1].version}</td></tr>"
+        f"<td>{escape(item.variant)}</td><td class=status>{escape(item.record.status)}</td>"
+        f"<td>{_moment(item.record.opened_at)}</td>"
+        f"<td class=due>{_due(item.record, now) if item.record.status == 'AWAITING_REVIEW' else '-'}</td>"
+        f"<td>{item.record.version}</td><td class=flagged>{_flagged(item.record)}</td></tr>"
         for item in items
     )
     table = (
-        "<table><thead><tr><th>encounter</th><th>variant</th><th>opened</th><th>due</th><th>version</th></tr>"
-        f"</thead><tbody>{rows}</tbody></table>"
+        "<table><thead><tr><th>encounter</th><th>variant</th><th>status</th><th>opened</th><th>due</th>"
+        f"<th>version</th><th>flagged</th></tr></thead><tbody>{rows}</tbody></table>"
         if items
-        else "<p>No notes awaiting review.</p>"
+        else f"<p>{'No reviews.' if everything else 'No notes awaiting review.'}</p>"
     )
-    return _page("Worklist", f"<h1>Awaiting review, oldest first</h1>{table}", base, account)
+    title, other = (
+        ("Every review, oldest first", "<a id=show-awaiting href='./'>Awaiting review only</a>")
+        if everything
+        else ("Awaiting review, oldest first", "<a id=show-all href='./?all=1'>Signed, sent back and expired too</a>")
+    )
+    return _page("Worklist", f"<h1>{title}</h1><p>{other}</p>{table}", base, account)
+
+
+def _flagged(record: reviews.ReviewRecord) -> str:
+    flagged = record.versions[-1].flagged
+    if flagged is None:
+        return "-"
+    return f"<span class=flag>{flagged} flagged</span>" if flagged else "0"
 
 
 def _segment(segment: Segment, roles: Mapping[str, str]) -> str:
@@ -134,81 +188,197 @@ def _segment(segment: Segment, roles: Mapping[str, str]) -> str:
     )
 
 
-def _statement(label: str, text: str, evidence: list[int], flag: str | None, editable: bool) -> str:
-    slug = label.replace(".", "-")
-    cited = " ".join(str(n) for n in evidence)
-    editor = (
-        f"<button type=button class=edit-button data-statement='{escape(slug)}'>Edit</button>"
-        f"<textarea id='edit-{escape(slug)}' name='{EDIT_FIELD}{escape(label)}' form=sign-form rows=2 disabled hidden>"
-        f"{escape(text)}</textarea>"
-        if editable
+@dataclass(frozen=True)
+class _Shown:
+    """How the note view shows one statement: what the review may do with it, and what the clinician typed."""
+
+    editable: bool
+    typed: Mapping[str, list[str]]
+    refused: str | None
+    draft_text: str | None = None  # the signed view: the text it had in the version the clinician changed
+    removed: bool = False
+
+
+def _cites(evidence: list[int]) -> str:
+    return f"<span class=cites>[{escape(', '.join(str(n) for n in evidence))}]</span>" if evidence else ""
+
+
+def _statement(section: str, item: NoteStatement | NoteOrder, flag: str | None, shown: _Shown) -> str:
+    """One statement (or order): its id, text and citations, who wrote it, its flag, and while the review is
+    open its editor; a refused change is shown open with what was typed."""
+    sid = escape(item.id)
+    typed = shown.typed.get(f"{EDIT_FIELD}{item.id}")
+    category = f"<span class=order-category>{escape(item.category)}</span>" if isinstance(item, NoteOrder) else ""
+    author = (
+        "<span class='author clinician'>clinician</span>"
+        + ("" if item.evidence else "<span class=cites> their own statement, not from the recording</span>")
+        if item.author == "clinician"
         else ""
     )
-    warning = f"<span class=flag>Not supported by its evidence: {escape(flag)}</span>" if flag is not None else ""
+    warning = ""
+    if flag is not None:
+        accepted = item.accepted or bool(shown.typed.get(f"{ACCEPT_FIELD}{item.id}"))
+        warning = f"<span class=flag>Not supported by its evidence: {escape(flag)}</span>"
+        if item.accepted:
+            warning += "<span class=accepted>Accepted as it is by the signer.</span>"
+        elif shown.editable:
+            warning += (
+                f"<label class=accept><input type=checkbox form=sign-form name='{ACCEPT_FIELD}{sid}'"
+                f"{' checked' if accepted else ''}> Accept as it is</label>"
+            )
+    text = escape(item.text)
+    if shown.removed:
+        text = f"<del>{text}</del> <span class=change>removed by the clinician</span>"
+    elif shown.draft_text is not None and shown.draft_text != item.text:
+        text = f"<del>{escape(shown.draft_text)}</del> <ins>{text}</ins>"
+    editor = ""
+    if shown.editable:
+        opened = typed is not None
+        own = bool(shown.typed.get(f"{OWN_FIELD}{item.id}"))
+        editor = (
+            f"<button type=button class=edit-button data-statement='{sid}' aria-controls='edit-{sid}'>Edit</button>"
+            f"<span class=editor id='editor-{sid}'{'' if opened else ' hidden'}>"
+            f"<textarea id='edit-{sid}' name='{EDIT_FIELD}{sid}' form=sign-form rows=2"
+            f" aria-label='New text of {sid} (empty removes it)'{'' if opened else ' disabled'}>"
+            f"{escape(typed[0] if opened else item.text)}</textarea>"
+            f"<label class=own><input type=checkbox form=sign-form name='{OWN_FIELD}{sid}'{' checked' if own else ''}>"
+            " My own statement (not from the recording)</label></span>"
+        )
+    refused = shown.refused == item.id
     return (
-        f"<li class='statement{' flagged' if flag is not None else ''}' id='statement-{escape(slug)}' "
-        f"data-statement='{escape(label)}' data-evidence='{cited}' tabindex=0>{warning}{escape(text)} "
-        f"<span class=cites>[{escape(', '.join(str(n) for n in evidence))}]</span>{editor}</li>"
+        f"<li class='statement{' flagged' if flag is not None and not item.accepted else ''}"
+        f"{' refused-statement' if refused else ''}{' removed' if shown.removed else ''}' id='statement-{sid}'"
+        f" data-statement='{sid}' data-evidence='{' '.join(str(n) for n in item.evidence)}' tabindex=0>"
+        f"{warning}<span class=sid>{sid}</span> {category}{text} {_cites(item.evidence)}{author}{editor}</li>"
     )
 
 
-def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused: str | None = None,
+def _adder(section: str, typed: Mapping[str, list[str]]) -> str:
+    """Where the clinician adds statements to a section (one per line), the empty ones included."""
+    name = f"{ADD_FIELD}{section}"
+    value = (typed.get(name) or [""])[0]
+    category = ""
+    if section == ORDERS:
+        chosen = (typed.get(f"{CATEGORY_FIELD}{ORDERS}") or ["medication"])[0]
+        options = "".join(f"<option{' selected' if c == chosen else ''}>{escape(c)}</option>" for c in ORDER_CATEGORIES)
+        category = f"<select form=sign-form name='{CATEGORY_FIELD}{ORDERS}' aria-label='Category'>{options}</select>"
+    return (
+        f"<details class=adder{' open' if value else ''}><summary>Add a statement</summary>{category}"
+        f"<textarea form=sign-form name='{escape(name)}' rows=2 aria-label='Statements to add, one per line'>"
+        f"{escape(value)}</textarea></details>"
+    )
+
+
+def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused: Refusal | None = None,
               base: str = "/", account: str | None = None) -> str:  # fmt: skip
+    """The note beside its transcript. Awaiting review: every statement editable (its id names it), flagged
+    ones to accept, statements to add to any section, sign or send back. Signed: who signed and when, and the
+    clinician's changes against the version they reviewed."""
     record, note = view.record, view.note
     awaiting = record.status == "AWAITING_REVIEW" and not record.expired(now)
-    flags = {(f.section, f.text): f.reason for f in note.flagged}
-    sections = "".join(
-        f"<h2>{escape(section.title)}</h2><ul>"
-        + "".join(
-            _statement(
-                f"{section.name}.{index}",
-                statement.text,
-                statement.evidence,
-                flags.get((section.name, statement.text)),
-                awaiting,
-            )
-            for index, statement in enumerate(section.statements)
+    typed = refused.form if refused else {}
+    latest = record.versions[-1]
+    draft_items = {item.id: (section, item) for section, item in view.draft.items()} if view.draft else {}
+    kept = {item.id for _section, item in note.items()}
+    removed = [(section, item) for item_id, (section, item) in draft_items.items() if item_id not in kept]
+
+    def shown(item) -> _Shown:
+        before = draft_items.get(item.id)
+        return _Shown(
+            editable=awaiting,
+            typed=typed,
+            refused=refused.statement if refused else None,
+            draft_text=before[1].text if before and item.id in latest.edited else None,
         )
-        + ("" if section.statements else "<li class=cites>Not discussed.</li>")
-        + "</ul>"
-        for section in note.sections
-    )
-    orders = "".join(
-        f"<li class=statement data-evidence='{' '.join(str(n) for n in order.evidence)}' tabindex=0>"
-        f"<span class=order-category>{escape(order.category)}</span>{escape(order.description)} "
-        f"<span class=cites>[{escape(', '.join(str(n) for n in order.evidence))}]</span></li>"
-        for order in note.medications_and_orders
-    )
+
+    def listed(section: str, items, title: str, empty: str) -> str:
+        gone = [item for where, item in removed if where == section]
+        rows = "".join(_statement(section, item, _flag_reason(note, item.id), shown(item)) for item in items) + "".join(
+            _statement(section, item, None, _Shown(False, {}, None, removed=True)) for item in gone
+        )
+        return (
+            f"<h2>{escape(title)}</h2><ul data-section='{escape(section)}'>{rows or f'<li class=cites>{empty}</li>'}</ul>"
+            + (_adder(section, typed) if awaiting else "")
+        )
+
+    sections = "".join(listed(s.name, s.statements, s.title, "Not discussed.") for s in note.sections)
+    orders = listed(ORDERS, note.medications_and_orders, "Medications and orders", "None.")
     roles = {speaker.speaker_label: speaker.role.capitalize() for speaker in note.speakers}
     transcript = "".join(_segment(segment, roles) for segment in view.segments)
     path = note_path(view.variant, record.encounter_id)
+    version_field = f"<input type=hidden name={VERSION_FIELD} value='{record.version}'>"
+    actions = ""
     if awaiting:
         actions = (
-            f"<div class=actions><form id=sign-form method=post action='{path}/sign'>"
+            f"<div class=actions><form id=sign-form method=post action='{path}/sign'>{version_field}"
             "<button id=sign-button class=sign type=submit>Sign</button></form>"
-            f"<form id=send-back-form method=post action='{path}/send-back'>"
-            f"<label>Reason <input name=reason size=40 maxlength={reviews.MAX_REASON_CHARS}></label> "
+            f"<form id=send-back-form method=post action='{path}/send-back'>{version_field}"
+            f"<label>Reason <input name=reason size=40 maxlength={reviews.MAX_REASON_CHARS} required"
+            f" value='{escape((typed.get('reason') or [''])[0])}'></label> "
             "<button type=submit>Send back for a redraft</button></form></div>"
-            f"<p class=cites>You sign as {escape(signer or '')}.</p>"
+            f"<p class=cites>You sign version {record.version} as {escape(signer or '')}. Edit a statement to change it "
+            "(empty text removes it); what its cited segments do not say is refused unless you mark it as your own. "
+            f"Sending back has the note drafted again with your reason ({_redrafts_left(record)}).</p>"
         )
-    else:
-        actions = ""
-    who = {
-        "SIGNED": f" by {escape(record.signed_by or '')} at {_moment(record.signed_at)}" if record.signed_at else "",
-        "SENT_BACK": f" by {escape(record.sent_back_by or '')}: {escape(record.reason or '')}",
-    }.get(record.status, f", due {_due(record, now)}")
+    banner = (
+        f"<p class='banner signed' id=signed-banner>Signed note, version {record.version}: signed by "
+        f"{escape(record.signed_by or '')} at {_moment(record.signed_at)}"
+        + (f" ({_changes(latest)})" if latest.based_on is not None else "")
+        + "</p>"
+        if record.status == "SIGNED" and record.signed_at
+        else f"<p class=banner>{escape(note.review_notice)}</p>"
+    )
     body = (
         f"<h1>{escape(record.encounter_id)} <span class=cites>({escape(view.variant)})</span></h1>"
-        + (f"<p class=refused role=alert>{escape(refused)} (nothing was changed)</p>" if refused else "")
-        + f"<p><span class=status id=review-status>{escape(record.status)}</span>{who}; "
-        f"version {record.versions[-1].version}, template {escape(note.template)}</p>"
+        + (f"<p class=refused role=alert>{escape(refused.message)} (nothing was changed)</p>" if refused else "")
+        + f"<p><span class=status id=review-status>{escape(record.status)}</span>{_where(record, now)}; "
+        f"version {record.version}, template {escape(note.template)}</p>"
         + _redraft_line(record)
-        + f"<p class=banner>{escape(note.review_notice)}</p>{actions}"
+        + f"{banner}{actions}"
         + "<div class=columns><section class=panel id=note>"
-        + f"{sections}<h2>Medications and orders</h2><ul>{orders or '<li class=cites>None.</li>'}</ul></section>"
+        + f"{sections}{orders}</section>"
         + f"<section class='panel transcript' id=transcript><h2>Transcript</h2><ul>{transcript}</ul></section></div>"
     )
     return _page(f"{record.encounter_id} ({view.variant})", body, base, account)
+
+
+def _flag_reason(note, statement_id: str) -> str | None:
+    flag = note.flag_of(statement_id)
+    return flag.reason if flag is not None else None
+
+
+def _changes(version: reviews.NoteVersion) -> str:
+    parts = [
+        f"{len(ids)} {what}"
+        for ids, what in (
+            (version.edited, "edited"),
+            (version.removed, "removed"),
+            (version.added, "added"),
+            (version.accepted, "accepted as flagged"),
+        )
+        if ids
+    ]
+    return f"the clinician's changes to version {version.based_on}: " + (", ".join(parts) or "none")
+
+
+def _redrafts_left(record: reviews.ReviewRecord) -> str:
+    left = MAX_REDRAFTS - record.redrafts
+    return f"{left} redraft{'s' if left != 1 else ''} left" if left else "no redraft left: edit and sign"
+
+
+def _where(record: reviews.ReviewRecord, now: datetime) -> str:
+    """What the review's status means now, in a line."""
+    if record.status == "SIGNED":
+        return f" by {escape(record.signed_by or '')} at {_moment(record.signed_at)}" if record.signed_at else ""
+    if record.status == "SENT_BACK":
+        return (
+            f" by {escape(record.sent_back_by or '')} at {_moment(record.sent_back_at)}: {escape(record.reason or '')}."
+            f" <span id=next-step>The model is drafting it again with this reason (redraft {record.redrafts + 1} of at"
+            f" most {MAX_REDRAFTS}); it comes back to the worklist as version {record.version + 1}.</span>"
+        )
+    if record.status == "REVIEW_EXPIRED":
+        return f" at {_moment(record.expired_at)}: nobody signed it within its window; the draft stands, unsigned"
+    return f", due {_due(record, now)}"
 
 
 def _redraft_line(record: reviews.ReviewRecord) -> str:

@@ -161,7 +161,7 @@ def test_a_note_of_the_first_schema_is_read_for_its_origin_and_replaced_like_any
     cloud.s3.put_object(Bucket=cloud.bucket, Key="notes/enc-old.json", Body=json.dumps(old).encode())
     assert notes.existing_note_for(cloud.s3, cloud.bucket, "enc-old", "abc")
     assert save_note(cloud.s3, cloud.bucket, note_for("enc-old", "a new transcript"))
-    assert cloud.read_json("notes/enc-old.json")["schema_version"] == "2"
+    assert cloud.read_json("notes/enc-old.json")["schema_version"] == "3"
 
 
 def test_one_calls_budget_is_the_per_call_budget_or_the_models_smaller_window():

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from choreography import write_note
-from clinical import domain_events
+from clinical import domain_events, review
 from clinical.dead_letters import encounter_of_body
 from clinical.policy import MAX_REDRAFTS
 from clinical.review import REDRAFT_OVERDUE, ReviewRefused, read_review, send_back, sign, sweep_deadlines
@@ -70,37 +70,55 @@ def test_the_note_is_drafted_again_with_the_reason_as_feedback_and_its_review_op
     assert record.opened_at >= sent_back_at and record.due_at - record.opened_at == timedelta(hours=72)
     assert (record.reminded_at, record.task_token) == (None, None)
     assert drafted.read_json("notes/enc-0001.json") == first_draft, "the first draft is kept as it was"
-    assert drafted.read_json("reviews/enc-0001/v2.json")["provenance"]["encounter_id"] == "enc-0001"
+    key = record.versions[-1].key
+    assert (
+        key.startswith("reviews/enc-0001/v2-model-")
+        and drafted.read_json(key)["provenance"]["encounter_id"] == "enc-0001"
+    )
     [redrafted] = bus()
     assert (redrafted["detail-type"], contract_errors(redrafted)) == ("NoteRedrafted", [])
-    assert (redrafted["detail"]["note_key"], redrafted["detail"]["note_version"]) == ("reviews/enc-0001/v2.json", 2)
+    assert (redrafted["detail"]["note_key"], redrafted["detail"]["note_version"]) == (key, 2)
     # The redraft is signed like any version: the signed note says which.
     assert sign(drafted.s3, BUCKET, "enc-0001", clinician=DR).version == 2
 
 
-def test_a_second_delivery_of_the_send_back_only_puts_its_event_again(drafted, bus, lambda_context):
+def test_a_second_delivery_of_the_send_back_changes_nothing_and_puts_nothing(drafted, bus, lambda_context):
+    """The redraft's record says its NoteRedrafted was put (settled): a later delivery finds nothing owed."""
     send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON)
     [event] = bus()
     redraft(drafted, lambda_context, event)
     [first] = bus()
+    assert first["detail-type"] == "NoteRedrafted"
     before = snapshot(drafted)
     # No model answer is queued: a call to the model would fail the delivery.
     assert write_note.handler(sqs_event(event), lambda_context) == {"batchItemFailures": []}
     assert snapshot(drafted) == before and len(drafted.prompts) == 1
-    [again] = bus()
-    assert again["detail"]["event_id"] == first["detail"]["event_id"]
+    assert bus() == []
 
 
-def test_a_try_that_wrote_the_version_but_not_the_record_keeps_what_it_wrote(drafted, bus, lambda_context):
+def test_a_try_that_wrote_the_version_but_not_the_record_keeps_what_it_wrote(drafted, bus, lambda_context, monkeypatch):
     send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason=REASON)
     [event] = bus()
-    left = json.loads(json.dumps(drafted.read_json("notes/enc-0001.json")))
-    left["provenance"]["model_id"] = "the earlier try's"
-    drafted.s3.put_object(Bucket=BUCKET, Key="reviews/enc-0001/v2.json", Body=json.dumps(left))
+    real, stopped = review._decide, []
+
+    def decide_after_a_crash(*args, **kwargs):
+        if not stopped:
+            stopped.append(True)
+            raise RuntimeError("the function's runtime died here")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(review, "_decide", decide_after_a_crash)
+    assert redraft(drafted, lambda_context, event)["batchItemFailures"], "the first try stopped after the version"
+    [staged] = [key for key in drafted.keys("reviews/enc-0001/") if "-model-" in key]
+    # The next delivery: no model answer is queued, so a second call to the model would fail it.
     assert write_note.handler(sqs_event(event), lambda_context) == {"batchItemFailures": []}
-    assert drafted.prompts == []
+    assert len(drafted.prompts) == 1
     record, _ = read_review(drafted.s3, BUCKET, "enc-0001")
-    assert (record.status, record.versions[-1].by) == ("AWAITING_REVIEW", "model the earlier try's")
+    assert (record.status, record.versions[-1].key, record.versions[-1].by.startswith("model ")) == (
+        "AWAITING_REVIEW",
+        staged,
+        True,
+    )
 
 
 def test_after_the_last_redraft_a_send_back_is_refused_and_nothing_changes(drafted, bus, lambda_context):

@@ -146,7 +146,10 @@ def test_a_sign_in_that_does_not_come_back_as_it_left_is_refused(aws_page):
 def test_a_clinician_signs_as_themselves_and_the_note_records_the_pools_user(aws_page):
     cookie = session(aws_page.tokens["dr.lee"])
     note = aws_page.call("GET", "/notes/choreography/enc-0001", cookie=cookie)
-    assert note["statusCode"] == 200 and "You sign as https://cognito-idp.us-east-1.amazonaws.com/" in note["body"]
+    assert (
+        note["statusCode"] == 200
+        and "You sign version 1 as https://cognito-idp.us-east-1.amazonaws.com/" in note["body"]
+    )
     signed = aws_page.call("POST", "/notes/choreography/enc-0001/sign", cookie=cookie)
     assert (signed["statusCode"], signed["headers"]["Location"]) == (303, "/review/notes/choreography/enc-0001")
     record = aws_page.read_json("signed/enc-0001.json")

@@ -65,11 +65,15 @@ def test_scribe_has_every_command_the_installed_distribution_registers():
 def test_a_note_for_review_shows_its_speakers_and_the_statements_to_check_first():
     from scribe.rendering import note_text
 
-    statement = lambda text, *cited: {"text": text, "evidence": list(cited)}  # noqa: E731
+    statement = lambda sid, text, *cited: {"id": sid, "text": text, "evidence": list(cited)}  # noqa: E731
     sections = [
-        {"name": "subjective", "title": "Subjective", "statements": [statement("Cough.", 2)]},
+        {"name": "subjective", "title": "Subjective", "statements": [statement("s1", "Cough.", 2)]},
         {"name": "objective", "title": "Objective", "statements": []},
-        {"name": "plan", "title": "Plan", "statements": [statement("Rest.", 5), statement("Start warfarin 5 mg.", 1)]},
+        {
+            "name": "plan",
+            "title": "Plan",
+            "statements": [statement("s2", "Rest.", 5), statement("s3", "Start warfarin 5 mg.", 1)],
+        },
     ]
     provenance = dict.fromkeys(
         ("encounter_id", "variant", "created_at", "model_id", "prompt_version", "transcript_sha256"), "x"
@@ -86,6 +90,7 @@ def test_a_note_for_review_shows_its_speakers_and_the_statements_to_check_first(
                 "text": "Start warfarin 5 mg.",
                 "reason": "the medication warfarin is not in its evidence",
                 "evidence": [1],
+                "statement": "s3",
             }
         ],
     }
@@ -93,7 +98,15 @@ def test_a_note_for_review_shows_its_speakers_and_the_statements_to_check_first(
     assert text[1:5] == [
         "status: needs_review",
         "speakers: spk_0 CLINICIAN (0.97)",
-        "NOT SUPPORTED BY THE SEGMENTS IT CITES (check before signing):",
-        "  - [plan] Start warfarin 5 mg.  [1]  (the medication warfarin is not in its evidence)",
+        "NOT SUPPORTED BY THE SEGMENTS IT CITES (edit, remove or accept before signing):",
+        "  - s3: Start warfarin 5 mg.  [1]  (the medication warfarin is not in its evidence)",
     ]
-    assert text[6:13] == ["SUBJECTIVE", "  Cough.  [2]", "", "OBJECTIVE", "  Not discussed.", "", "PLAN"]
+    assert text[6:13] == [
+        "SUBJECTIVE (subjective)",
+        "  s1  Cough.  [2]",
+        "",
+        "OBJECTIVE (objective)",
+        "  Not discussed.",
+        "",
+        "PLAN (plan)",
+    ]
