@@ -128,12 +128,13 @@ def test_only_intake_and_the_lost_upload_sweep_may_start_executions_and_only_the
         "orchestration.intake.handler",
         "orchestration.upload_sweep.handler",
     }
-    # The review's wait ends at once when the review was decided before it began (the clinician's sign and
-    # send-back redeem it otherwise, with their own identity).
+    # The review's wait ends at once when the review was decided before it began, and CheckReview settles what a
+    # decision still owes (the clinician's sign and send-back redeem it otherwise, with their own identity).
     assert {handler_of_role[r] for r in roles["states:SendTaskSuccess"]} == {
         "orchestration.await_transcript.handler",
         "orchestration.transcript_ready.handler",
         "orchestration.await_review.handler",
+        "orchestration.review_deadline.handler",
     }
     assert json.dumps(sorted(roles["transcribe:StartMedicalTranscriptionJob"])) != "[]"
 
@@ -141,11 +142,18 @@ def test_only_intake_and_the_lost_upload_sweep_may_start_executions_and_only_the
 def test_a_send_back_redrafts_and_waits_again_and_the_execution_outlasts_every_review(orchestration):
     definition = json.loads(machine(orchestration)["DefinitionString"])
     states = definition["States"]
-    for wait in ("AwaitReview", "AwaitReviewAfterReminder"):
-        [sent_back] = [c for c in states[wait]["Catch"] if c["ErrorEquals"] == ["NoteSentBack"]]
-        assert sent_back["Next"] == "RedraftNote"
+    # However the wait ends, the record decides: CheckReview reads it, then the outcome routes by its status.
+    assert states["AwaitReview"]["Next"] == "CheckReview"
+    assert [(c["ErrorEquals"], c["Next"]) for c in states["AwaitReview"]["Catch"]] == [
+        (["States.Timeout", "NoteSentBack", "ReviewExpired"], "CheckReview")
+    ]
+    assert states["AwaitReview"]["ResultPath"] is None, "what the token was redeemed with is not read"
+    assert states["AwaitReview"]["TimeoutSecondsPath"] == "$.review.wait_seconds"
+    outcome = {c["StringEquals"]: c["Next"] for c in states["ReviewOutcome"]["Choices"]}
+    assert outcome == {"SIGNED": "NoteSigned", "SENT_BACK": "RedraftNote", "REVIEW_EXPIRED": "ReviewExpired"}
+    assert states["ReviewOutcome"]["Default"] == "AwaitReview"
     assert states["RedraftNote"]["Parameters"]["Payload"]["redraft"] is True
     assert states["RedraftNote"]["Next"] == "RedraftOutcome"
-    assert states["RedraftOutcome"]["Default"] == "AwaitReview"
+    assert states["RedraftOutcome"]["Default"] == "CheckReview"
     # Two days for the transcript and the note, then a 72 h window for the draft and each of its two redrafts.
     assert definition["TimeoutSeconds"] == (48 + 72 * 3) * 3600

@@ -14,7 +14,7 @@ from fhir.resources.R4B.documentreference import DocumentReference
 
 from clinical.executions import execution_arn, execution_history
 from clinical.layout import fhir_export_key, review_key, signed_key
-from clinical.review import Edit, ReviewRefused, current_note, read_review, send_back, sign
+from clinical.review import Changes, ReviewRefused, note_of, read_review, send_back, sign
 from localcloud.bedrock_converse import UNSUPPORTED_STATEMENT
 from localcloud.faults import FaultPlan
 from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
@@ -69,14 +69,14 @@ def test_a_draft_awaits_review_then_an_edited_signature_ends_it_with_note_signed
         assert [e["detail-type"] for e in cloud.bus(stack)] == ["NoteDrafted"]
         s3 = cloud.client("s3")
         record, _etag = read_review(s3, bucket(cloud, stack), "enc-1")
-        [plan] = [s for s in current_note(s3, bucket(cloud, stack), record).sections if s.name == "plan"]
+        [plan] = [s for s in note_of(s3, bucket(cloud, stack), record).sections if s.name == "plan"]
         new_text = "Discussed with the patient: " + plan.statements[0].text
         signed = sign(
             s3,
             bucket(cloud, stack),
             "enc-1",
             clinician=CLINICIAN,
-            edits=[Edit(section="plan", index=0, text=new_text)],
+            changes=Changes(edits={plan.statements[0].id: new_text}),
             bus=cloud.outputs[stack]["DomainEventBusName"],
             stepfunctions=cloud.client("stepfunctions"),
             patient="Patient/123",
@@ -101,7 +101,9 @@ def test_a_draft_awaits_review_then_an_edited_signature_ends_it_with_note_signed
         attachment = base64.b64decode(document["content"][0]["attachment"]["data"]).decode()
         assert "Discussed with the patient: " in attachment and f"Signed by {CLINICIAN}" in attachment
     ended = execution(cloud, orchestration)
-    assert (ended["status"], ended["entered"][-2:]) == ("SUCCEEDED", ["AwaitReview", "NoteSigned"])
+    assert (ended["status"], ended["entered"][-4:]) == (
+        "SUCCEEDED", ["AwaitReview", "CheckReview", "ReviewOutcome", "NoteSigned"],
+    )  # fmt: skip
 
 
 def test_with_no_action_a_reminder_then_review_expired_with_its_event_and_alarm(drafted):
@@ -129,13 +131,12 @@ def test_with_no_action_a_reminder_then_review_expired_with_its_event_and_alarm(
     assert {(stack, "ReviewsExpired") for stack in STACKS} <= fired
     orchestration = execution(cloud, STACKS[1])
     assert orchestration["status"] == "SUCCEEDED"
-    assert orchestration["entered"][-5:] == [
-        "RemindReviewer",
-        "AwaitReviewAfterReminder",
-        "ExpireReview",
-        "ReviewOutcome",
-        "ReviewExpired",
-    ]
+    # The wait times out at the reminder, then at the window's end; each time the record decides.
+    assert orchestration["entered"][-9:] == [
+        "CheckReview", "ReviewOutcome", "AwaitReview",
+        "CheckReview", "ReviewOutcome", "AwaitReview",
+        "CheckReview", "ReviewOutcome", "ReviewExpired",
+    ]  # fmt: skip
 
 
 @pytest.fixture
@@ -164,13 +165,15 @@ def test_a_note_sent_back_is_drafted_again_awaits_review_again_and_its_redraft_i
             "AWAITING_REVIEW", 1, "Warfarin was never discussed.",
         )  # fmt: skip
         # The redraft is a new draft (the slip was the first call's), kept beside the first.
-        assert UNSUPPORTED_STATEMENT not in json.dumps(read_json(cloud, stack, "reviews/enc-1/v2.json"))
+        assert UNSUPPORTED_STATEMENT not in json.dumps(read_json(cloud, stack, record.versions[-1].key))
         assert UNSUPPORTED_STATEMENT in json.dumps(read_json(cloud, stack, "notes/enc-1.json"))
         kinds = [(e["detail-type"], contract_errors(e)) for e in cloud.bus(stack)]
         assert kinds == [("NoteSentBack", []), ("NoteRedrafted", [])]
     waiting = execution(cloud, orchestration)
-    assert (waiting["status"], waiting["entered"][-4:]) == (
-        "RUNNING", ["AwaitReview", "RedraftNote", "RedraftOutcome", "AwaitReview"],
+    assert (waiting["status"], waiting["entered"][-8:]) == (
+        "RUNNING",
+        ["AwaitReview", "CheckReview", "ReviewOutcome", "RedraftNote", "RedraftOutcome", "CheckReview",
+         "ReviewOutcome", "AwaitReview"],
     )  # fmt: skip
     assert read_review(s3, bucket(cloud, orchestration), "enc-1")[0].task_token, "the new wait's token"
     for stack in STACKS:
@@ -183,3 +186,35 @@ def test_a_note_sent_back_is_drafted_again_awaits_review_again_and_its_redraft_i
         assert (event["detail-type"], event["detail"]["note_version"]) == ("NoteSigned", 2)
     ended = execution(cloud, orchestration)
     assert (ended["status"], ended["entered"][-1]) == ("SUCCEEDED", "NoteSigned")
+
+
+@pytest.mark.parametrize(
+    "redeem",
+    [
+        lambda sfn, token: sfn.send_task_success(taskToken=token, output=json.dumps({"signed_key": "signed/enc-1.json"})),
+        lambda sfn, token: sfn.send_task_failure(taskToken=token, error="ReviewExpired", cause="forged"),
+        lambda sfn, token: sfn.send_task_failure(taskToken=token, error="NoteSentBack", cause="forged"),
+    ],
+    ids=["success", "expired", "sent-back"],
+)
+def test_a_token_redeemed_without_the_records_transition_does_not_end_the_review(drafted, redeem):
+    """The defect: a direct SendTaskSuccess with the stored token ended the execution at NoteSigned while the record
+    awaited review. The token only wakes the execution: CheckReview reads the record and waits again."""
+    cloud, orchestration = drafted, STACKS[1]
+    s3, sfn = cloud.client("s3"), cloud.client("stepfunctions")
+    record, _ = read_review(s3, bucket(cloud, orchestration), "enc-1")
+    redeem(sfn, record.task_token)
+    cloud.run_until_quiet()
+    waiting = execution(cloud, orchestration)
+    assert (waiting["status"], waiting["entered"][-1]) == ("RUNNING", "AwaitReview")
+    after, _ = read_review(s3, bucket(cloud, orchestration), "enc-1")
+    assert (after.status, after.task_token != record.task_token) == ("AWAITING_REVIEW", True), "waits with a new token"
+    assert signed_key("enc-1") not in keys(cloud, orchestration, "signed/")
+    # The review's deadlines are the record's: the reminder still comes at 60 h, not 60 h after the forgery.
+    cloud.run_for(cloud.clock.at(record.remind_at) - cloud.clock.now() + 60)
+    assert [e["detail-type"] for e in cloud.bus(orchestration)] == ["NoteDrafted", "ReviewReminder"]
+    # And the clinician's real signature ends it.
+    sign(s3, bucket(cloud, orchestration), "enc-1", clinician=CLINICIAN, stepfunctions=sfn,
+         bus=cloud.outputs[orchestration]["DomainEventBusName"])  # fmt: skip
+    cloud.run_until_quiet()
+    assert execution(cloud, orchestration)["status"] == "SUCCEEDED"
