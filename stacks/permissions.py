@@ -182,7 +182,8 @@ class Permissions:
         # HeadObject of the upload, for the note template its metadata names (S3 authorizes HEAD as GetObject).
         self._objects(function, ["s3:GetObject"], AUDIO_PREFIX)
         self._objects(function, ["s3:GetObject"], TRANSCRIPTS_PREFIX)
-        self._objects(function, ["s3:GetObject", "s3:PutObject"], NOTES_PREFIX)
+        # The draft, and the version of it a review was opened on (clinical.review pins it by its S3 version).
+        self._objects(function, ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], NOTES_PREFIX)
         # Opens the note's review (clinical.review.open_review).
         self._objects(function, ["s3:GetObject", "s3:PutObject"], REVIEWS_PREFIX)
         region, account = Aws.REGION, Aws.ACCOUNT_ID
@@ -207,7 +208,7 @@ class Permissions:
         and (orchestration) redeems the token of the execution's wait."""
         self._bucket_and_key(function)
         self._domain_events(function)
-        self._objects(function, ["s3:GetObject"], NOTES_PREFIX)
+        self._objects(function, ["s3:GetObject", "s3:GetObjectVersion"], NOTES_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], REVIEWS_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], SIGNED_PREFIX)
         if state_machine_name is not None:
@@ -225,7 +226,7 @@ class Permissions:
         and (orchestration) redeems the token of the execution's wait for the review."""
         self._bucket_and_key(function)
         self._domain_events(function)
-        self._objects(function, ["s3:GetObject"], NOTES_PREFIX)
+        self._objects(function, ["s3:GetObject", "s3:GetObjectVersion"], NOTES_PREFIX)
         self._objects(function, ["s3:GetObject"], TRANSCRIPTS_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], REVIEWS_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], SIGNED_PREFIX)

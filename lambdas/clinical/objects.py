@@ -2,8 +2,8 @@
 
 from botocore.exceptions import ClientError
 
-# With s3:ListBucket a missing key answers 404 (NoSuchKey from GET); without it, 403.
-NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# With s3:ListBucket a missing key answers 404 (NoSuchKey from GET); without it, 403. A version that is gone: NoSuchVersion.
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 
 
 # A conditional write lost to a concurrent writer (S3 User Guide, "How to prevent object overwrites with
@@ -28,10 +28,10 @@ def keys_under(s3, bucket: str, prefix: str) -> set[str]:
     return keys
 
 
-def get_if_present(s3, bucket: str, key: str) -> dict | None:
-    """GetObject's response for the key, or None when there is no object there."""
+def get_if_present(s3, bucket: str, key: str, version_id: str | None = None) -> dict | None:
+    """GetObject's response for the key (that version of it, if given), or None when there is no object there."""
     try:
-        return s3.get_object(Bucket=bucket, Key=key)
+        return s3.get_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))
     except ClientError as error:
         if is_not_found(error):
             return None

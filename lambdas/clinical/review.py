@@ -101,8 +101,10 @@ class NoteVersion(BaseModel):
     version: int
     by: str
     at: datetime
-    # Where the version is (None in a record of schema 1: notes/<id>.json for version 1, reviews/<id>/v<n>.json).
+    # Where the version is (None in a record of schema 1: notes/<id>.json for version 1, reviews/<id>/v<n>.json),
+    # and for the draft at notes/<id>.json, which a later transcript's draft replaces, the S3 version it was.
     key: str | None = None
+    object_version: str | None = None
     # A clinician's version: the version they reviewed and changed.
     based_on: int | None = None
     # The statements the clinician changed, by id (schema 1: by `section.index`).
@@ -227,7 +229,7 @@ def note_of(s3, bucket: str, record: ReviewRecord, version: NoteVersion | None =
     a newer transcript's note replaced the draft (that note opens its own review)."""
     version = version or record.versions[-1]
     key = version_key(record.encounter_id, version)
-    found = get_if_present(s3, bucket, key)
+    found = get_if_present(s3, bucket, key, version.object_version)
     if found is None:
         raise ReviewRefused(f"version {version.version} of encounter {record.encounter_id}'s note is not at {key}")
     try:
@@ -523,6 +525,11 @@ def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVI
         existing[0].status == "SIGNED" or existing[0].transcript_sha256 == note.provenance.transcript_sha256
     ):
         return False
+    # The draft as stored, pinned by its S3 version: a later transcript's draft replaces notes/<id>.json, never
+    # the version a review was opened on (nor, once signed, what was signed).
+    stored = get_if_present(s3, bucket, note_key(encounter_id))
+    if stored is None or _origin(stored) != note.provenance.transcript_sha256:
+        return False  # a newer transcript's draft is there already: its own delivery opens its review
     record = ReviewRecord(
         encounter_id=encounter_id,
         variant=note.provenance.variant,
@@ -535,6 +542,7 @@ def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVI
                 by=f"model {note.provenance.model_id}",
                 at=note.provenance.created_at,
                 key=note_key(encounter_id),
+                object_version=stored.get("VersionId"),
                 flagged=len(note.flagged),
             )
         ],
@@ -551,6 +559,14 @@ def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVI
             return False  # another delivery opened it, or someone acted on the one read: the next delivery sees
         raise
     return True
+
+
+def _origin(stored: dict) -> str | None:
+    """The transcript a stored note was drafted from, or None for a body that is no note."""
+    try:
+        return Note.model_validate_json(stored["Body"].read()).provenance.transcript_sha256
+    except ValidationError:
+        return None
 
 
 def _open_window(record: ReviewRecord, now: datetime, window_hours: int, reminder_hours: int) -> None:

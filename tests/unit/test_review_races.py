@@ -54,6 +54,7 @@ PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "review-races")
 BUCKET, ENCOUNTER, BUS = "encounters", "enc-1", "domain-bus"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CLINICIANS = ("dr-lee", "dr-roe")
+ACTIONS = ("look and sign", "look and send back", "sign what was seen", "time's up", "the variant works")
 TRANSCRIPTS = (
     "Cough for three days. Temperature 38.4 C. Start amoxicillin 500 mg three times daily.",
     "Cough for four days. No fever today. Start doxycycline 100 mg twice daily.",
@@ -251,26 +252,37 @@ class ReviewRaces(RuleBasedStateMachine):
     def arm_a_fault(self, kind: str, countdown: int) -> None:
         self.faults.armed = (kind, countdown)
 
+    def _do(self, action: str, clinician: str) -> None:
+        """One whole action of a person or of the variant's machinery."""
+        if action == "look and sign":
+            self.look(clinician)
+            self.sign(clinician, "edit" if clinician == CLINICIANS[0] else "none")
+        elif action == "look and send back":
+            self.look(clinician)
+            self.send_back(clinician)
+        elif action == "sign what was seen":
+            self.sign(clinician, "add")
+        elif action == "time's up":
+            record = self._record()
+            self._act(lambda: review.expire(self.s3, BUCKET, ENCOUNTER, now=max(self.now, record.due_at), bus=BUS))
+        else:
+            self.the_variant_works()
+
     @rule(
-        other=st.sampled_from(["sign", "send back", "time's up"]),
-        clinician=st.sampled_from(CLINICIANS),
+        first=st.sampled_from(ACTIONS),
+        second=st.sampled_from(ACTIONS),
+        clinicians=st.permutations(CLINICIANS),
         countdown=st.integers(1, 4),
     )
-    def meanwhile_someone_else_acts(self, other: str, clinician: str, countdown: int) -> None:
-        """Arm another action to run just before the next action's n-th write: the two race."""
+    def two_at_once(self, first: str, second: str, clinicians: list[str], countdown: int) -> None:
+        """The second action runs whole just before the first's n-th write: the two race."""
+        self.faults.armed = ("meanwhile", countdown)
+        self.faults.meanwhile = lambda: self._do(second, clinicians[1])
+        self._do(first, clinicians[0])
+        self.faults.armed = None
 
-        def act() -> None:
-            if other == "sign":
-                self.look(clinician)
-                self.sign(clinician, "none")
-            elif other == "send back":
-                self.look(clinician)
-                self.send_back(clinician)
-            else:
-                record = self._record()
-                self._act(lambda: review.expire(self.s3, BUCKET, ENCOUNTER, now=max(self.now, record.due_at), bus=BUS))
-
-        self.faults.armed, self.faults.meanwhile = ("meanwhile", countdown), act
+    def the_variant_works(self) -> None:
+        """The variant's own machinery takes one step (its sweep, its note writer, its execution)."""
 
     @rule(hours=st.sampled_from([1, 13, 30, 61]))
     def time_passes(self, hours: int) -> None:
@@ -408,6 +420,14 @@ class ChoreographyReviewRaces(ReviewRaces):
     def the_sweep_runs(self) -> None:
         self._act(lambda: review.sweep_deadlines(self.s3, BUCKET, now=self.now, bus=BUS, variant="choreography"))
 
+    def the_variant_works(self) -> None:
+        if any(kind == "NoteSentBack" for kind, _d in self.bus.events[self.delivered :]):
+            self.the_note_writer_takes_a_send_back()
+        elif self.undrafted:
+            self.the_note_writer_drafts_the_new_transcript()
+        else:
+            self.the_sweep_runs()
+
     @precondition(lambda self: self.undrafted)
     @rule()
     def the_note_writer_drafts_the_new_transcript(self) -> None:
@@ -478,6 +498,10 @@ class OrchestrationReviewRaces(ReviewRaces):
             run.wait_until = self.now + timedelta(seconds=run.wait_seconds)
             if status != "AWAITING_REVIEW":
                 self._act(lambda: review.end_wait(self.execution, token, ENCOUNTER, status))
+
+    def the_variant_works(self) -> None:
+        if self.execution.ended is None:
+            self.the_execution_moves()
 
     @precondition(lambda self: self.execution.phase == "waiting" and self.execution.token is not None)
     @rule(success=st.booleans())
