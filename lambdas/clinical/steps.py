@@ -64,7 +64,7 @@ def transcription_request(bucket: str, settings: PipelineSettings) -> Transcript
     )
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def transcribe_upload(s3, transcribe, *, bucket: str, key: str, settings: PipelineSettings) -> StartedJob:
     """Validate an upload and start its Transcribe Medical job (idempotent)."""
@@ -112,7 +112,7 @@ class DraftedNote:
     transcript_sha256: str
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> DraftedNote:
     """Turn the encounter's transcript into a stored draft note, at most once per transcript, and open its
@@ -156,7 +156,7 @@ class Redraft:
     review_status: str | None
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def redraft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> Redraft:
     """A note the clinician sent back, drafted again from the encounter's transcript with their reason as the
@@ -206,7 +206,7 @@ def _count_deadlines(reminded: int, expired: int) -> None:
         metrics.add_metric(name="ReviewsExpired", unit=MetricUnit.Count, value=expired)
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def keep_review_deadline(s3, *, bucket: str, encounter_id: str, deadline: str) -> str:
     """Orchestration: the execution's wait for the review timed out. Remind (before the window ends) or
@@ -219,7 +219,7 @@ def keep_review_deadline(s3, *, bucket: str, encounter_id: str, deadline: str) -
     return status
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def sweep_review_deadlines(s3, *, bucket: str) -> tuple[int, int]:
     """Choreography: remind or expire every review whose time has come; returns (reminded, expired)."""
