@@ -38,6 +38,7 @@ STACK_ENVIRONMENT = {
     # stacks/constructs/pipeline_function.py
     "POWERTOOLS_SERVICE_NAME": "ClinicalScribeChoreography",
     "POWERTOOLS_METRICS_NAMESPACE": "ClinicalScribe",
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
     # stacks/pipeline_stack.py: function_environment
     "PIPELINE_VARIANT": "choreography",
     "TRANSCRIPTION_JOB_PREFIX": "ClinicalScribeChoreography",

@@ -79,6 +79,7 @@ from localcloud.stepfunctions_shims import (
 )
 from localcloud.transcribe_medical import LocalTranscribeMedical
 from localcloud.transcribe_shims import failure_reason_in_get
+from localcloud.xray_traces import SegmentDocuments, traced_in_process
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -185,6 +186,7 @@ class LocalCloud:
             access=self.access,
         )
         self.alarms = AlarmEvaluator(self.client, self.simulation.now, self.access, self.simulation.wall)
+        self.xray = SegmentDocuments()
         self.outputs: dict[str, dict[str, str]] = {}
         self.operations = OperationCounter()
         self.event_sources: list[QueuePoller] = []
@@ -271,6 +273,7 @@ class LocalCloud:
         enter(deliveries_as_eventbridge(self.access))
         enter(alarm_history_served(self.alarms))
         enter(self._api_latency())
+        enter(traced_in_process(self.xray))
         enter(self._start_execution_quota())
         enter(execution_status_events())
         enter(redrive_execution())
@@ -518,6 +521,10 @@ class LocalCloud:
                 delivered.append(json.loads(json.loads(message["Body"])["Message"]))
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return delivered
+
+    def traces(self) -> dict[str, list[dict]]:
+        """The X-Ray documents the functions' invocations sent (each subsegment as it ended), by function."""
+        return self.xray.by_function()
 
     def _schedule_rules(self, stack_name: str) -> None:
         """moto creates scheduled rules but never fires them: the local cloud does, on the simulated clock."""

@@ -7,8 +7,9 @@ environment, returning what Lambda returns: the JSON result, or an error payload
 is the exception's class name (which Step Functions uses as the error name).
 
 On Lambda each execution environment is its own process; here all share one. So each invocation
-gets its own `os.environ` (a copy with its function's variables) and its own output buffer, and
-under a simulation the shared Powertools Logger and Metrics state is swapped with the actor.
+gets its own `os.environ` (a copy with its function's variables, and the trace header Lambda sets)
+and its own output buffer, and under a simulation the shared Powertools Logger, Metrics and Tracer
+state is swapped with the actor. What the invocations trace is kept by localcloud.xray_traces.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from aws_lambda_powertools.shared import constants as powertools_constants
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
+from aws_xray_sdk.core.models.traceid import TraceId
 from moto.awslambda.models import LambdaFunction
 
 from localcloud import moto_patches
@@ -175,6 +179,19 @@ def _handler_print(*args, **kwargs) -> None:
     print(*args, **kwargs)
 
 
+def trace_header() -> str:
+    """The `_X_AMZN_TRACE_ID` Lambda gives an invocation of a function with active tracing (every function of
+    the stacks; moto's CloudFormation keeps no TracingConfig): a new trace, sampled, under Lambda's segment."""
+    return f"Root={TraceId().to_id()};Parent={os.urandom(8).hex()};Sampled=1"
+
+
+def tracer_on(environ: dict[str, str]) -> bool:
+    """Whether Powertools' Tracer is on in a Lambda function with this environment: unless its
+    POWERTOOLS_TRACE_DISABLED says no (Powertools' other test, LAMBDA_TASK_ROOT, always passes in Lambda)."""
+    switch = environ.get(powertools_constants.TRACER_DISABLED_ENV, "false")
+    return not resolve_truthy_env_var_choice(env=switch)
+
+
 class InjectedCrash(RuntimeError):
     """A LOCAL fault: the function's runtime died before the handler returned. Lambda reports it as an
     unhandled error of type Runtime.ExitError (Step Functions: Lambda.Unknown)."""
@@ -205,21 +222,27 @@ def invoke_in_process(
         "AWS_DEFAULT_REGION": region,
         "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size or 128),
+        "_X_AMZN_TRACE_ID": trace_header(),
     }
     process = os.environ.process if isinstance(os.environ, InvocationEnvironment) else os.environ
+    # This process's tracing switch is not the function's (the tests turn X-Ray off for handlers they call).
+    host = {name: value for name, value in process.items() if name != powertools_constants.TRACER_DISABLED_ENV}
+    environ = {**host, **extra_environment, **(function.environment_vars or {}), **reserved}
     record = {
-        "environ": {**process, **extra_environment, **(function.environment_vars or {}), **reserved},
+        "environ": environ,
         "output": io.StringIO(),
         # Its calls are made as the function's execution role (localcloud.access).
         "role": function.role,
         "function": function.function_name,
+        "traced": tracer_on(environ),
     }
     with around(function.function_name), _invocation(record):
-        _powertools_follow_environment()
         try:
+            handler = resolve_handler(function.handler)  # loaded first, as in Lambda's init phase
+            _powertools_follow_environment(record["traced"])
             if crash(function, event):
                 raise InjectedCrash("Runtime exited unexpectedly (local fault)")
-            result = resolve_handler(function.handler)(event, context)
+            result = handler(event, context)
         except Exception as error:
             payload = error_payload(error)
             # Lambda's runtime logs an unhandled error to the function's log (JSON log format) as well.
@@ -241,10 +264,10 @@ def _forget_handler_clients() -> None:
         clients.reset()
 
 
-def _powertools_follow_environment() -> None:
-    """On AWS each function has its own process, so Powertools reads its service name and namespace
-    once. Here every function shares this process: point the shared Logger and Metrics at the
-    invoked function's settings before its handler runs."""
+def _powertools_follow_environment(traced: bool) -> None:
+    """On AWS each function has its own process, so Powertools reads its service name, namespace and
+    tracing switch once. Here every function shares this process: point the shared Logger, Metrics and
+    Tracer at the invoked function's settings before its handler runs."""
     observability = sys.modules.get("clinical.observability")
     if observability is None:
         return
@@ -252,6 +275,8 @@ def _powertools_follow_environment() -> None:
     observability.logger.append_keys(service=service)
     observability.metrics.service = service
     observability.metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
+    # The Tracer was made once, outside Lambda (so off): in the function's own process it is as traced says.
+    observability.tracer.service, observability.tracer.disabled = service, not traced
 
 
 def _save_powertools(actor) -> None:
@@ -261,7 +286,7 @@ def _save_powertools(actor) -> None:
     observability = sys.modules.get("clinical.observability")
     if invocation is None or observability is None:
         return
-    metrics, formatter = observability.metrics, observability.logger.registered_formatter
+    metrics, formatter, tracer = observability.metrics, observability.logger.registered_formatter, observability.tracer
     invocation["powertools"] = {
         "metrics": dict(metrics.metric_set),
         "dimensions": dict(metrics.dimension_set),
@@ -269,6 +294,7 @@ def _save_powertools(actor) -> None:
         "service": metrics.service,
         "namespace": metrics.namespace,
         "log_format": dict(formatter.log_format),
+        "tracer": (tracer.service, tracer.disabled),
     }
     metrics.metric_set.clear()
     metrics.dimension_set.clear()
@@ -287,6 +313,7 @@ def _restore_powertools(actor) -> None:
         current.update(saved[name])
     metrics.service, metrics.namespace = saved["service"], saved["namespace"]
     observability.logger.registered_formatter.log_format = saved["log_format"]
+    observability.tracer.service, observability.tracer.disabled = saved["tracer"]
 
 
 @contextlib.contextmanager

@@ -1,12 +1,13 @@
 """Every patch the local cloud makes to a library's internals, in one table, by service: moto above
-all, and the botocore, werkzeug and standard-library pieces moto runs on.
+all, the botocore, werkzeug and standard-library pieces moto runs on, and the X-Ray SDK's recorder
+the handlers trace with.
 
 A shim patches only through `replace`, `add` and `update` below, and only a target PATCHES declares
 (anything else raises UndeclaredPatch), so this table is the whole list. The canary tests
 (tests/localcloud/test_moto_canaries.py, no CDK, well under a second) check that each target is
 still what its shim expects:
-- `replace`: the attribute exists and, when it is moto's or botocore's own code, its source is the
-  one the shim was written against (its fingerprint in moto_fingerprints.json);
+- `replace`: the attribute exists and, when it is moto's, botocore's or the X-Ray SDK's own code, its
+  source is the one the shim was written against (its fingerprint in moto_fingerprints.json);
 - `add`: moto does not have it (the shim adds an API moto lacks; once moto has its own, the shim
   would hide it);
 - `update`: the attribute is still a dict.
@@ -46,6 +47,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch("sdk", "access.AccessControl.enforced", "botocore.client.BaseClient._make_api_call", "replace"),
     Patch("sdk", "operations.OperationCounter.counting", "botocore.client.BaseClient._make_api_call", "replace"),
     Patch("sdk", "cloud.LocalCloud._api_latency", "botocore.client.BaseClient._make_api_call", "replace"),
+    Patch("sdk", "xray_traces.traced_in_process", "botocore.client.BaseClient._make_api_call", "replace"),
     Patch("sdk", "cloud.LocalCloud.__enter__", "botocore.config.Config.OPTION_DEFAULTS", "replace"),
     Patch("sdk", "cloud.LocalCloud.__enter__", "botocore.retryhandler.random", "replace"),
     Patch(
@@ -67,6 +69,11 @@ PATCHES: tuple[Patch, ...] = (
         "server", "simulation.http_dates_on_real_time", "http.server.BaseHTTPRequestHandler.date_time_string", "replace"
     ),
     Patch("server", "cloud.LocalCloud.__enter__", "moto.core.config.default_user_config", "update"),
+    # X-Ray: the SDK in its Lambda mode while an invocation runs, its documents kept, not sent.
+    Patch("xray", "xray_traces.traced_in_process", "aws_xray_sdk.sdk_config.SDKConfig.sdk_enabled", "replace"),
+    Patch("xray", "xray_traces.traced_in_process", "aws_xray_sdk.core.xray_recorder._context", "replace"),
+    Patch("xray", "xray_traces.traced_in_process", "aws_xray_sdk.core.xray_recorder._streaming", "replace"),
+    Patch("xray", "xray_traces.traced_in_process", "aws_xray_sdk.core.xray_recorder._emitter", "replace"),
     # S3
     Patch("s3", "access.no_moto_bucket_policy_check", "moto.s3.models.FakeBucket.get_permission", "replace"),
     # SQS
@@ -382,14 +389,14 @@ def update(target: str, values: dict, key: str | None = None):
 
 
 def fingerprint(target: str) -> str | None:
-    """A hash of the replaced code's source, for a function or method of moto or botocore; None for the
-    rest (a module such as `threading`, a class of the standard library, a dict), whose presence is
-    what matters."""
+    """A hash of the replaced code's source, for a function or method of moto, botocore or the X-Ray SDK;
+    None for the rest (a module such as `threading`, a class of the standard library, a dict, the
+    recorder's parts), whose presence is what matters."""
     owner, name = resolve(target)
     original = inspect.getattr_static(owner, name, None)
     original = getattr(original, "__func__", original)
     module = getattr(original, "__module__", "") or ""
-    if not (inspect.isfunction(original) and module.startswith(("moto.", "botocore."))):
+    if not (inspect.isfunction(original) and module.startswith(("moto.", "botocore.", "aws_xray_sdk."))):
         return None
     return hashlib.sha256(inspect.getsource(original).encode()).hexdigest()[:16]
 

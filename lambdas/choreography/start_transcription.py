@@ -29,7 +29,7 @@ from clinical.throttling import defer_throttled_start, quota_exhausted
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def start_transcription_for(record: SQSRecord) -> None:
     settings = PipelineSettings.from_env()
@@ -96,7 +96,7 @@ def wait_for_quota(record: SQSRecord, audio_key: str, settings: PipelineSettings
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):

@@ -21,7 +21,7 @@ from clinical.steps import sweep_review_deadlines, transcribe_upload
 from clinical.transcription import find_unfinished_jobs, job_exists
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: datetime | None = None) -> int:
     """Write a failure record for each unfinished job that has neither note nor record; return how many."""
@@ -60,7 +60,7 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
     return recorded
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def surface_dead_note_requests(
     bucket: str, settings: PipelineSettings, dlq_url: str, now: datetime | None = None
@@ -103,7 +103,7 @@ def surface_dead_note_requests(
     return recorded
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: datetime | None = None) -> SweepResult:
     """Start the job of each upload that has none yet (its event was lost): the same idempotent start."""
@@ -123,7 +123,7 @@ def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: dateti
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):

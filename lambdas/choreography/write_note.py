@@ -27,7 +27,7 @@ from clinical.throttling import deliver_again_after_backoff, send_again_after_ba
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def write_note_for(record: SQSRecord) -> None:
     """A transcript written: draft its note. A note sent back (NoteSentBack from the domain bus): draft it again."""
@@ -119,7 +119,7 @@ def model_output_tries(record: SQSRecord, settings: PipelineSettings) -> int:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):

@@ -6,7 +6,10 @@ durations; never transcript, note or model text.
 
 Tracing on AWS: the functions run with Lambda active tracing (PipelineFunction sets Tracing.ACTIVE),
 so Lambda records each invocation's segment, and the Tracer adds the handler's and methods'
-subsegments (capture_lambda_handler, capture_method) and one per AWS call. The handlers make no
+subsegments (capture_lambda_handler, capture_method) and one per AWS call. Every decorator passes
+capture_response=False (and the stack sets POWERTOOLS_TRACER_CAPTURE_RESPONSE=false): Powertools would
+otherwise record each result as trace metadata, and a result can be a note, a transcript or the review
+page. Annotations and metadata carry ids, stages, counts and error types only. The handlers make no
 call but through boto3, so the Tracer patches botocore only (Powertools' patch_modules): patching
 every library the X-Ray SDK supports (its default) imports requests, sqlite3 and the like at cold
 start for nothing. `make bench` keeps the cold import within budget (docs/performance.md).

@@ -67,7 +67,7 @@ def transcription_request(bucket: str, settings: PipelineSettings) -> Transcript
     )
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def transcribe_upload(s3, transcribe, *, bucket: str, key: str, settings: PipelineSettings) -> StartedJob:
     """Validate an upload and start its Transcribe Medical job (idempotent)."""
@@ -115,7 +115,7 @@ class DraftedNote:
     transcript_sha256: str
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def draft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> DraftedNote:
     """Turn the encounter's transcript into a stored draft note, at most once per transcript, and open its
@@ -159,7 +159,7 @@ class Redraft:
     review_status: str | None
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def redraft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> Redraft:
     """A note the clinician sent back, drafted again from the encounter's transcript with their reason as the
@@ -218,7 +218,7 @@ class ReviewTime:
     wait_seconds: int
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def check_review(s3, *, bucket: str, encounter_id: str) -> ReviewTime:
     """Orchestration's CheckReview, whenever the execution's wait for the clinician ends (a decision's token, a
@@ -240,7 +240,7 @@ def check_review(s3, *, bucket: str, encounter_id: str) -> ReviewTime:
     return ReviewTime(status=kept.status, wait_seconds=kept.wait_seconds)
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def sweep_review_deadlines(s3, *, bucket: str, variant: str = "") -> tuple[int, int]:
     """Choreography: keep every review's time (remind, expire, settle what a stopped action left owing); returns

@@ -20,7 +20,7 @@ from clinical.settings import require_env
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def export(record: SQSRecord) -> None:
     signed = parse_message(NoteSignedEvent, record.body, "the NoteSigned event")
@@ -40,7 +40,7 @@ def export(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):

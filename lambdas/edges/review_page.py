@@ -73,7 +73,7 @@ def proxy(response: Response, set_cookies: list[str] | None = None) -> dict:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @event_source(data_class=APIGatewayProxyEvent)
 def handler(event: APIGatewayProxyEvent, context) -> dict:
     config = settings()

@@ -10,7 +10,7 @@ from clinical.settings import require_env
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):

@@ -17,7 +17,7 @@ from orchestration.executions import start_encounter_execution
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def start_encounter(record: SQSRecord) -> None:
     settings = PipelineSettings.from_env()
@@ -41,7 +41,7 @@ def start_encounter(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):

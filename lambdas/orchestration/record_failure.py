@@ -14,7 +14,7 @@ from orchestration.failed_executions import record_execution_failure
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def record_ended_execution(record: SQSRecord) -> None:
     settings = PipelineSettings.from_env()
@@ -32,7 +32,7 @@ def record_ended_execution(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):

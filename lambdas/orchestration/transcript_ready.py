@@ -15,7 +15,7 @@ from orchestration.transcript_waits import resume, take_wait
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def resume_waiting_execution(record: SQSRecord) -> None:
     settings = PipelineSettings.from_env()
@@ -44,7 +44,7 @@ def resume_waiting_execution(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):

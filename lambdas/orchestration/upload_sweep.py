@@ -26,7 +26,7 @@ def execution_status(stepfunctions, state_machine_arn: str, encounter_id: str) -
     return described["status"]
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 @content_free_errors
 def take_in_lost_uploads_of(
     bucket: str, state_machine_arn: str, settings: PipelineSettings, now: datetime | None = None
@@ -64,7 +64,7 @@ def take_in_lost_uploads_of(
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):

@@ -70,6 +70,8 @@ class PipelineFunction(Construct):
             environment={
                 "POWERTOOLS_SERVICE_NAME": Stack.of(self).stack_name,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                # A traced method's result is note or transcript text: never trace metadata (the decorators say so too).
+                "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
                 **environment,
             },
             environment_encryption=foundation.key,

@@ -52,6 +52,7 @@ def test_every_path_goes_to_the_page_function_which_knows_its_pool(with_page):
     variables = function["Environment"]["Variables"]
     assert {"COGNITO_DOMAIN", "USER_POOL_ID", "USER_POOL_CLIENT_ID", "REVIEW_PAGE_URL"} <= set(variables)
     assert variables["CLINICIANS_GROUP"] == "clinicians"
+    assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", "the page it returns is never traced"
     integrations = [m["Properties"]["Integration"] for m in resources(with_page, "AWS::ApiGateway::Method").values()]
     assert integrations and all(logical_id in json.dumps(i["Uri"]) for i in integrations)
 

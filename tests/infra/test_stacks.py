@@ -193,6 +193,7 @@ def test_every_function_has_powertools_tracing_json_logs_and_no_reserved_concurr
         props = function["Properties"]
         assert POWERTOOLS_LAYER in json.dumps(props["Layers"])
         assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Environment"]["Variables"]["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", "no result traced"
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
         assert "ReservedConcurrentExecutions" not in props, "reserving is opt-in (reserve_concurrency)"
         assert props["Runtime"] == "python3.12" and props["Architectures"] == ["arm64"]

@@ -1,11 +1,13 @@
 """No transcript, note or model text in any error, anywhere (issue 13, item 3).
 
 A marker is planted in every dictation, in the notes the model returns, in malformed model output,
-in a stored note that fails validation, in transcripts that are not Transcribe documents, and in the
-names of objects that name no encounter (a patient's name as a file name, say). Both
-variants run each failure path to its end; then every place an operator or a log reader can look is
-searched for the marker: handler output and log records, execution histories, failure records, DLQ
-messages and alarm notifications.
+in a stored note that fails validation, in transcripts that are not Transcribe documents, in the
+names of objects that name no encounter (a patient's name as a file name, say), and in the reason a
+clinician gives for sending a note back. Both variants run each failure path to its end, and the review
+path too (the note sent back, drafted again, signed, exported to FHIR); then every place an operator or
+a log reader can look is searched for the marker: handler output and log records, execution histories,
+failure records, DLQ messages, alarm notifications, the domain events on the buses and the X-Ray
+documents the functions sent.
 """
 
 import contextlib
@@ -18,10 +20,12 @@ import pytest
 from moto.bedrockruntime.responses import BedrockRuntimeResponse
 from moto.core.responses import ActionResult
 
-from clinical.layout import key_reference
+from clinical.layout import fhir_export_key, key_reference, signed_key
+from clinical.review import send_back, sign
 from localcloud.bedrock_converse import segments_from_request
 from localcloud.lambda_runtime import send_handler_output_to
 from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
+from tests.support.domain_events import received, subscribe
 
 MARKER = "ZEBRA-PHI-MARKER-7"
 # What is searched for: the marker's first 9 characters, so a name cut short in a message still counts.
@@ -65,6 +69,9 @@ MARKED_NAMES = (
     f"audio/{MARKER} x",
     "audio/enc-marked." + MARKER,
 )
+CLINICIAN = "arn:aws:iam::123456789012:user/dr-rivera"
+# A clinician's free text: the model is given it as feedback, and it is kept in the review record only.
+SEND_BACK_REASON = f"The plan misses what the patient said about {MARKER}; draft it again."
 
 
 def audio(case: str) -> bytes:
@@ -129,18 +136,38 @@ def everything_visible(cloud) -> dict[str, str]:
                 messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
                 found[f"{stack} {output}"] = json.dumps([m["Body"] for m in messages])
     found["alarm notifications"] = json.dumps(cloud.alarm_notifications(), default=str)
+    for function, documents in cloud.traces().items():
+        found[f"X-Ray documents of {function}"] = json.dumps(documents)
     return found
+
+
+def review_ok_encounter(cloud) -> None:
+    """In both variants the clinician sends enc-ok's note back with a marked reason, lets it be drafted again,
+    then signs it as it stands (it quotes the marked dictation) and lets the FHIR export run."""
+    s3, stepfunctions = cloud.client("s3"), cloud.client("stepfunctions")
+    for act in (
+        lambda bucket, bus: send_back(s3, bucket, "enc-ok", clinician=CLINICIAN, reason=SEND_BACK_REASON, bus=bus,
+                                      stepfunctions=stepfunctions),
+        lambda bucket, bus: sign(s3, bucket, "enc-ok", clinician=CLINICIAN, bus=bus, stepfunctions=stepfunctions),
+    ):  # fmt: skip
+        for stack in STACKS:
+            act(cloud.outputs[stack]["EncounterBucketName"], cloud.outputs[stack]["DomainEventBusName"])
+        cloud.run_until_quiet()
 
 
 @pytest.fixture
 def hostile_run(local_cloud, caplog):
-    """Every failure path with planted markers, run to its end in both variants."""
+    """Every failure path with planted markers, then enc-ok's review path, run to its end in both variants."""
     cloud = local_cloud
     handler_output, powertools_lines = io.StringIO(), io.StringIO()
     send_handler_output_to(handler_output)
     caplog.set_level(logging.INFO)  # what Lambda's runtime would write to CloudWatch Logs
     for case in (*MODEL_CASES, "stored"):
         cloud.transcribe.register(audio(case), dictation(case))
+    events, sqs = cloud.client("events"), cloud.client("sqs")
+    buses = {
+        stack: subscribe(events, sqs, cloud.outputs[stack]["DomainEventBusName"], f"bus-{stack}") for stack in STACKS
+    }
     with hostile_model(), powertools_log_to(powertools_lines):
         for stack in STACKS:
             bucket = cloud.outputs[stack]["EncounterBucketName"]
@@ -152,7 +179,8 @@ def hostile_run(local_cloud, caplog):
             for key in MARKED_NAMES:
                 upload(cloud, stack, key, audio("ok"))
         cloud.run_until_quiet()
-    logs = {
+        review_ok_encounter(cloud)
+    captured = {
         "handler output": handler_output.getvalue(),
         "Powertools log lines": powertools_lines.getvalue(),
         "log records": "\n".join(
@@ -160,14 +188,15 @@ def hostile_run(local_cloud, caplog):
             for record in caplog.records
             if not record.name.startswith(LOCAL_CLOUD_LOGGERS)
         ),
+        **{f"domain events on {stack}'s bus": json.dumps(received(sqs, url)) for stack, url in buses.items()},
     }
-    return cloud, logs
+    return cloud, captured
 
 
 def test_the_failure_paths_were_taken(hostile_run):
-    cloud, logs = hostile_run
-    assert logs["Powertools log lines"], "the handlers' log lines were captured"
-    assert '"errorType": "InvalidModelOutput"' in logs["handler output"], "the runtime's error lines were captured"
+    cloud, captured = hostile_run
+    assert captured["Powertools log lines"], "the handlers' log lines were captured"
+    assert '"errorType": "InvalidModelOutput"' in captured["handler output"], "the runtime's error lines were captured"
     for stack in STACKS:
         for case in HOSTILE_ANSWERS:
             assert read_json(cloud, stack, f"failures/enc-{case}.json")["error_type"] == "InvalidModelOutput", stack
@@ -182,9 +211,32 @@ def test_the_failure_paths_were_taken(hostile_run):
         assert read_json(cloud, stack, "failures/enc-marked.json")["error_type"] == "UnsupportedAudioFormat", stack
 
 
-def test_no_marker_in_any_log_history_record_or_dlq_message(hostile_run):
-    cloud, logs = hostile_run
-    searched = {**logs, **everything_visible(cloud)}
+def test_the_review_path_was_taken_and_every_function_sent_its_traces(hostile_run):
+    cloud, captured = hostile_run
+    for stack in STACKS:
+        kinds = [event["detail-type"] for event in json.loads(captured[f"domain events on {stack}'s bus"])]
+        assert {"NoteSentBack", "NoteRedrafted", "NoteSigned"} <= set(kinds), stack
+        signed = read_json(cloud, stack, signed_key("enc-ok"))
+        assert (signed["version"], signed["signed_by"]) == (2, CLINICIAN), stack
+        assert MARKER in json.dumps(signed["note"]), "the signed note quotes the marked dictation"
+        assert fhir_export_key("enc-ok") in keys(cloud, stack, "exports/"), stack
+    # Each function sent the local cloud's X-Ray its handler's subsegment and its AWS calls'.
+    traced = {
+        function
+        for function, documents in cloud.traces().items()
+        if {"## handler", "s3"} <= {document["name"] for document in documents}
+    }
+    for stack, functions in {
+        CHOREOGRAPHY: ("StartTranscription", "WriteNote", "FhirExport"),
+        ORCHESTRATION: ("Intake", "GenerateNote", "AwaitReview", "FhirExport"),
+    }.items():
+        for function in functions:
+            assert any(name.startswith(f"{stack}-{function}Function") for name in traced), (function, sorted(traced))
+
+
+def test_no_marker_in_any_log_history_record_dlq_message_event_or_trace(hostile_run):
+    cloud, captured = hostile_run
+    searched = {**captured, **everything_visible(cloud)}
     leaks = {where: text[max(0, text.find(SEARCHED) - 200) : text.find(SEARCHED) + 60]
              for where, text in searched.items() if SEARCHED in text}  # fmt: skip
     assert not leaks, json.dumps(leaks, indent=1)

@@ -4,6 +4,8 @@ import json
 
 import boto3
 import pytest
+from aws_xray_sdk import global_sdk_config
+from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter
 from moto import mock_aws
 from moto.transcribe.models import transcribe_backends
 
@@ -16,6 +18,7 @@ from localcloud.simulation import Simulation
 from localcloud.stepfunctions_shims import aws_error_names, on_simulated_time
 from localcloud.transcribe_medical import LocalTranscribeMedical
 from localcloud.transcribe_shims import failure_reason_in_get
+from localcloud.xray_traces import SegmentDocuments, traced_in_process
 from tests.support.orchestration import deploy_function, finished
 
 REGION = "us-east-1"
@@ -100,6 +103,35 @@ def test_lambda_handlers_run_in_process_with_their_own_environment_and_error_typ
         failed = lambda_.invoke(FunctionName="broken", Payload=b"{}")
         assert failed["FunctionError"]
         assert json.loads(failed["Payload"].read())["errorType"] == "DeliberateFailure"
+
+
+def test_concurrent_invocations_on_simulated_time_each_trace_their_own_and_nothing_goes_to_a_daemon(moto, monkeypatch):
+    monkeypatch.setattr(UDPEmitter, "send_entity", lambda _emitter, _entity: pytest.fail("a document went over UDP"))
+    documents, answers = SegmentDocuments(), {}
+    lambda_ = boto3.client("lambda", region_name=REGION)
+
+    def invoke(name: str, seconds: float) -> None:
+        answer = lambda_.invoke(FunctionName=name, Payload=json.dumps({"seconds": seconds}).encode())
+        answers[name] = json.loads(answer["Payload"].read())
+
+    with in_process_lambdas(), traced_in_process(documents):
+        for name, environment in (("slow", {}), ("quick", {}), ("untraced", {"POWERTOOLS_TRACE_DISABLED": "true"})):
+            deploy_function(name, "tests.support.lambda_handlers.traced_wait", environment)
+        for name, seconds in (("slow", 60), ("quick", 5), ("untraced", 1)):
+            moto.spawn(lambda name=name, seconds=seconds: invoke(name, seconds), name)
+        moto.run_until(lambda: len(answers) == 3)
+        assert not global_sdk_config.sdk_enabled(), "outside an invocation, the SDK is as this process left it"
+    sent = documents.by_function()
+    assert set(sent) == {"slow", "quick"} and answers["untraced"]["tracer_disabled"], "its own switch turned it off"
+    for name, seconds in (("slow", 60), ("quick", 5)):
+        header = dict(part.split("=") for part in answers[name]["trace_header"].split(";"))
+        assert header["Sampled"] == "1" and answers[name]["tracer_disabled"] is False
+        handler, wait, call = (next(d for d in sent[name] if d["name"] == n) for n in
+                               ("## traced_wait", "## tests.support.lambda_handlers.wait", "s3"))  # fmt: skip
+        assert {d["trace_id"] for d in sent[name]} == {header["Root"]} and handler["parent_id"] == header["Parent"]
+        assert wait["parent_id"] == call["parent_id"] == handler["id"]
+        assert wait["end_time"] - wait["start_time"] == pytest.approx(seconds, abs=0.01), "in simulated time"
+        assert call["aws"]["operation"] == "ListBuckets"
 
 
 def test_cloudformation_state_machines_get_their_substitutions_and_run(moto):

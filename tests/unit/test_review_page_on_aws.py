@@ -11,6 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
+from aws_xray_sdk import global_sdk_config
+from aws_xray_sdk.core import xray_recorder
+from aws_xray_sdk.core.lambda_launcher import LambdaContext
+from aws_xray_sdk.core.models.traceid import TraceId
 
 from choreography import write_note
 from clinical import domain_events
@@ -191,3 +195,40 @@ def test_the_page_names_the_clinician_and_signing_out_ends_both_sessions(aws_pag
     assert where.path == "/logout" and parse_qs(where.query)["logout_uri"] == [PAGE_URL]
     [cleared] = out["multiValueHeaders"]["Set-Cookie"]
     assert cleared.startswith(f"{SESSION_COOKIE}=;") and "Max-Age=0" in cleared
+
+
+class KeptDocuments:
+    """An X-Ray emitter that keeps each document it would send to the daemon."""
+
+    def __init__(self) -> None:
+        self.documents: list[str] = []
+
+    def send_entity(self, entity) -> None:
+        self.documents.append(entity.serialize())
+
+    def set_daemon_address(self, address: str | None) -> None:
+        """Nothing is sent anywhere."""
+
+
+@pytest.fixture
+def traced(monkeypatch):
+    """The page function as Lambda's active tracing runs it: the SDK on, the recorder in its Lambda context (the
+    trace header from the environment, sampled), each subsegment streamed as it ends, to an emitter that keeps it."""
+    kept = KeptDocuments()
+    monkeypatch.setattr(xray_recorder, "emitter", kept)
+    monkeypatch.setattr(xray_recorder, "context", LambdaContext())
+    monkeypatch.setattr(xray_recorder, "streaming_threshold", 0)
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={TraceId().to_id()};Parent=53995c3f42cd8ad8;Sampled=1")
+    enabled = global_sdk_config.sdk_enabled()
+    global_sdk_config.set_sdk_enabled(True)
+    yield kept.documents
+    global_sdk_config.set_sdk_enabled(enabled)
+
+
+def test_the_note_page_sends_no_note_or_transcript_text_to_x_ray(aws_page, traced):
+    note = aws_page.call("GET", "/notes/choreography/enc-0001", cookie=session(aws_page.tokens["dr.lee"]))
+    statement, segment = "Crackles at the right lung base.", "Lungs have crackles at the right base."
+    assert note["statusCode"] == 200 and statement in note["body"] and segment in note["body"]
+    assert any('"name": "## handler"' in document for document in traced), "the handler's subsegment was sent"
+    sent = "\n".join(json.dumps(json.loads(document), ensure_ascii=False) for document in traced)
+    assert statement not in sent and segment not in sent
