@@ -50,6 +50,9 @@ _RETENTION_NAMES = {
 # CloudWatch Logs' retention periods, in days, and their names in aws_logs.RetentionDays (read in the
 # foundation construct: this module loads no CDK, so tools read cdk.json without starting jsii).
 LOG_RETENTION_DAYS = _RETENTION_NAMES
+# The shortest retention of signed notes: six years, leap days included, HIPAA's documentation retention
+# (45 CFR 164.316(b)(2)(i)); state medical-record laws often ask longer, so the default is to keep them.
+SIGNED_RETENTION_FLOOR_DAYS = 2192
 
 
 class ConfigError(ValueError):
@@ -66,6 +69,8 @@ class PipelineConfig:
     speaker_identification: str = "labels"
     max_speaker_labels: int = 2
     retention_days: int = 365
+    # Days before signed notes and their FHIR exports expire; None (the default) keeps them, every version.
+    signed_retention_days: int | None = None
     log_retention_days: int = 365
     alarm_email: str | None = None
     stalled_job_minutes: int = 120
@@ -121,6 +126,12 @@ class PipelineConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer (1 or more), not {getattr(self, name)!r}")
+        if self.signed_retention_days is not None and self.signed_retention_days < SIGNED_RETENTION_FLOOR_DAYS:
+            raise ConfigError(
+                f"signed_retention_days must be at least {SIGNED_RETENTION_FLOOR_DAYS} (six years: HIPAA's documentation "
+                "retention, 45 CFR 164.316(b)(2)(i); state medical-record laws are often longer), or left out to keep "
+                f"signed notes, not {self.signed_retention_days!r}"
+            )
         if self.review_reminder_hours >= self.review_window_hours:
             raise ConfigError(
                 f"review_reminder_hours ({self.review_reminder_hours}) must be less than review_window_hours "
@@ -220,7 +231,7 @@ class PipelineConfig:
             raw = node.try_get_context(name)
             if raw is None or raw == "" or name == "policy":
                 continue
-            if field_.type == "int":
+            if field_.type in ("int", "int | None"):
                 raw = _number(name, raw, "int")
             elif field_.type == "bool":
                 if not isinstance(raw, bool):

@@ -30,6 +30,13 @@ def config_error(context: dict) -> str:
         ),
         ({"max_speaker_labels": 1}, "max_speaker_labels must be from 2 to 30 (what Transcribe accepts), not 1"),
         ({"log_retention_days": 42}, "log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90,"),
+        (
+            {"signed_retention_days": 365},
+            "signed_retention_days must be at least 2192 (six years: HIPAA's documentation retention, "
+            "45 CFR 164.316(b)(2)(i); state medical-record laws are often longer), or left out to keep signed notes, "
+            "not 365",
+        ),
+        ({"signed_retention_days": "ten years"}, "context signed_retention_days must be an integer, not 'ten years'"),
         ({"max_receive_count": "five"}, "context max_receive_count must be an integer, not 'five'"),
         ({"max_receive_count": 1001}, "max_receive_count must be an integer from 1 to 1000, not 1001"),
         ({"watchdog_interval_minutes": 0}, "watchdog_interval_minutes must be a positive integer (1 or more), not 0"),
