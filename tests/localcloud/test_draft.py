@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from clinical.conversation import segments_of
 from clinical.drafting import MAX_OUTPUT_TOKENS, call_input_budget_tokens
+from clinical.layout import digest_reference
 from experiments.cli import draft
 from experiments.drafting import FOUR_HOURS, local_bedrock, long_encounter, long_transcript_document
 from localcloud.transcribe_medical import transcribe_output
@@ -81,7 +82,7 @@ def cases(folder: Path) -> dict[str, tuple[list, str]]:
         ),
         "template typo": (
             [one, "--dictation", "--template", "sopa"],
-            "unknown note template 'sopa' (known: dap, hp, soap); did you mean soap?",
+            f"unknown note template {digest_reference('sopa')} (known: dap, hp, soap); did you mean soap?",
         ),
     }
 

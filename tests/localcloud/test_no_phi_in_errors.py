@@ -1,8 +1,9 @@
 """No transcript, note or model text in any error, anywhere (issue 13, item 3).
 
 A marker is planted in every dictation, in the notes the model returns, in malformed model output,
-in a stored note that fails validation, in transcripts that are not Transcribe documents, and in the
-names of objects that name no encounter (a patient's name as a file name, say). Both
+in a stored note that fails validation, in transcripts that are not Transcribe documents, in the
+names of objects that name no encounter (a patient's name as a file name, say), and in an upload's
+template metadata (x-amz-meta-template, typed by whoever uploads). Both
 variants run each failure path to its end; then every place an operator or a log reader can look is
 searched for the marker: handler output and log records, execution histories, failure records, DLQ
 messages and alarm notifications.
@@ -151,6 +152,7 @@ def hostile_run(local_cloud, caplog):
                 upload(cloud, stack, key, body)
             for key in MARKED_NAMES:
                 upload(cloud, stack, key, audio("ok"))
+            upload(cloud, stack, "audio/enc-template.wav", audio("ok"), template=MARKER)
         cloud.run_until_quiet()
     logs = {
         "handler output": handler_output.getvalue(),
@@ -180,6 +182,7 @@ def test_the_failure_paths_were_taken(hostile_run):
         rejected = [read_json(cloud, stack, key) for key in keys(cloud, stack, "failures/_rejected-")]
         assert {record["source_key"] for record in rejected} >= {key_reference(key) for key in MARKED_NAMES[:-1]}
         assert read_json(cloud, stack, "failures/enc-marked.json")["error_type"] == "UnsupportedAudioFormat", stack
+        assert read_json(cloud, stack, "failures/enc-template.json")["error_type"] == "UnknownTemplate", stack
 
 
 def test_no_marker_in_any_log_history_record_or_dlq_message(hostile_run):

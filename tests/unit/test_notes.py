@@ -30,6 +30,7 @@ from clinical.errors import (
     TranscriptTooLong,
     UnknownTemplate,
 )
+from clinical.layout import digest_reference
 from clinical.notes import compose_note, save_note, transcript_sha256
 from clinical.roles import SpeakerRole
 from clinical.templates import template_named, templates
@@ -136,14 +137,16 @@ def test_each_template_is_a_prompt_a_schema_and_a_section_list():
 
 
 @pytest.mark.parametrize(
-    ("name", "says"),
-    [("soapp", "unknown note template 'soapp' (known: dap, hp, soap); did you mean soap?"),
-     ("birp", "unknown note template 'birp' (known: dap, hp, soap)")],
-)  # fmt: skip
-def test_a_template_name_with_a_typo_is_refused_in_one_line(name, says):
+    ("name", "hint"),
+    [("soapp", " (known: dap, hp, soap); did you mean soap?"), ("birp", " (known: dap, hp, soap)")],
+)
+def test_a_template_name_with_a_typo_is_refused_in_one_line_by_its_digest(name, hint):
+    """The name was typed into the upload's metadata and the message becomes a failure record: a digest, never
+    the text, with the closest known name."""
     with pytest.raises(UnknownTemplate) as raised:
         template_named(name)
-    assert raised.value.message == says and not raised.value.retryable
+    assert raised.value.message == f"unknown note template {digest_reference(name)}{hint}"
+    assert not raised.value.retryable
 
 
 def test_a_stored_note_that_fails_validation_is_reported_without_its_text(cloud):
