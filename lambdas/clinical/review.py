@@ -18,7 +18,6 @@ sign and send back decide in the record first, then redeem the token; a wait tha
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,6 +43,7 @@ from clinical.layout import note_key, note_version_key, review_key, signed_key, 
 from clinical.notes import Note, stored_note
 from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
+from clinical.patients import is_patient_reference
 from clinical.policy import MAX_REDRAFTS
 from clinical.prefixes import REVIEWS_PREFIX
 from clinical.roles import needs_review
@@ -53,8 +53,6 @@ DEFAULT_REVIEW_WINDOW_HOURS = 72
 # The reminder goes this many hours before the review window ends.
 DEFAULT_REMINDER_HOURS = 12
 Status = Literal["AWAITING_REVIEW", "SIGNED", "SENT_BACK", "REVIEW_EXPIRED"]
-# A patient's FHIR reference, as a health record names it (Patient/123).
-PATIENT_REFERENCE = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")
 # The error a sent-back note's task token fails with (the state machine catches it by this name).
 SENT_BACK_ERROR = "NoteSentBack"
 # A send-back's reason is read by people and by the model as feedback: a few sentences, not a document.
@@ -248,7 +246,7 @@ def sign(s3, bucket: str, encounter_id: str, *, clinician: str, edits: list[Edit
     now = now or datetime.now(UTC)
     if not clinician.strip():
         raise ReviewRefused("a signature needs the clinician's identity")
-    if patient is not None and not PATIENT_REFERENCE.match(patient):
+    if patient is not None and not is_patient_reference(patient):
         raise ReviewRefused(f"--patient {patient[:40]!r}: write it as a FHIR reference, e.g. Patient/123")
     record, etag = _awaiting(s3, bucket, encounter_id, now)
     note, changed = edited(current_note(s3, bucket, record), edits or [])
