@@ -484,7 +484,8 @@ def doctor(ctx: click.Context, cdk_out: Path, as_json: bool) -> None:
         ctx.exit(1)
 
 
-DURATION = re.compile(r"(\d+(?:\.\d+)?)(s|m|h|d)")
+# ASCII digits only: \d (and float()) would take any script's.
+DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(s|m|h|d)")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

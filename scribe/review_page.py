@@ -5,14 +5,18 @@ as that identity. On AWS the same page is served behind API Gateway and Cognito 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from review_desk.app import Request, respond
+from review_desk.app import Request, respond, shown_path
 from review_desk.desk import Awaiting, NoteUnderReview, ReviewDesk, caller_identity, edits_from  # noqa: F401
 from review_desk.pages import note_page, worklist_page  # noqa: F401
 
 log = logging.getLogger("scribe.review_page")
+# A body's length in ASCII digits: int() takes '-1' (read until the client hangs up) and any script's digits.
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,9}")
 
 
 def handler_for(desk: ReviewDesk) -> type[BaseHTTPRequestHandler]:
@@ -21,8 +25,11 @@ def handler_for(desk: ReviewDesk) -> type[BaseHTTPRequestHandler]:
             self._answer(lambda: Request("GET", self.path, self.headers))
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            self._answer(lambda: Request("POST", self.path, self.headers, self.rfile.read(length).decode()))
+            length = self.headers.get("Content-Length") or "0"
+            if not _CONTENT_LENGTH.fullmatch(length):
+                self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length must be a number of bytes")
+                return
+            self._answer(lambda: Request("POST", self.path, self.headers, self.rfile.read(int(length)).decode()))
 
         def _answer(self, request: Callable[[], Request]) -> None:
             response = respond(desk, request())
@@ -34,8 +41,13 @@ def handler_for(desk: ReviewDesk) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args) -> None:
-            log.info("%s", format % args)  # the request line and status: a path names an encounter id at most
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            # Never the request line as typed: a path that is no page of the desk's is logged by its digest.
+            log.info("%s %s %s", self.command, shown_path(getattr(self, "path", ""), desk.deployments), code)
+
+        def log_error(self, format: str, *args) -> None:
+            # http.server's messages quote the request line it could not read: its status code only.
+            log.warning("request refused: %s", args[0] if args and isinstance(args[0], int) else "-")
 
     return ReviewPageHandler
 

@@ -37,9 +37,14 @@ PROFILE_SOURCE_REGIONS = {
 INFERENCE_PROFILE_PREFIXES = (*PROFILE_SOURCE_REGIONS, "global.")
 MAX_RECEIVE_COUNT = (1, 1000)  # SQS RedrivePolicy maxReceiveCount
 BOOLEANS = {"true": True, "false": False}
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_BUCKET_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+# Matched whole (fullmatch): `^...$` with match() would take a trailing newline.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_BUCKET_ARN = re.compile(r"arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+")
+# Numbers as cdk.json or -c writes them, in ASCII digits: int() and float() would also take other scripts'
+# digits, '1_000', 'nan' and 'inf'.
+_INTEGER = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _RETENTION_NAMES = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
     60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
@@ -50,6 +55,9 @@ _RETENTION_NAMES = {
 # CloudWatch Logs' retention periods, in days, and their names in aws_logs.RetentionDays (read in the
 # foundation construct: this module loads no CDK, so tools read cdk.json without starting jsii).
 LOG_RETENTION_DAYS = _RETENTION_NAMES
+# The shortest retention of signed notes: six years, leap days included, HIPAA's documentation retention
+# (45 CFR 164.316(b)(2)(i)); state medical-record laws often ask longer, so the default is to keep them.
+SIGNED_RETENTION_FLOOR_DAYS = 2192
 
 
 class ConfigError(ValueError):
@@ -66,6 +74,8 @@ class PipelineConfig:
     speaker_identification: str = "labels"
     max_speaker_labels: int = 2
     retention_days: int = 365
+    # Days before signed notes and their FHIR exports expire; None (the default) keeps them, every version.
+    signed_retention_days: int | None = None
     log_retention_days: int = 365
     alarm_email: str | None = None
     stalled_job_minutes: int = 120
@@ -121,6 +131,12 @@ class PipelineConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer (1 or more), not {getattr(self, name)!r}")
+        if self.signed_retention_days is not None and self.signed_retention_days < SIGNED_RETENTION_FLOOR_DAYS:
+            raise ConfigError(
+                f"signed_retention_days must be at least {SIGNED_RETENTION_FLOOR_DAYS} (six years: HIPAA's documentation "
+                "retention, 45 CFR 164.316(b)(2)(i); state medical-record laws are often longer), or left out to keep "
+                f"signed notes, not {self.signed_retention_days!r}"
+            )
         if self.review_reminder_hours >= self.review_window_hours:
             raise ConfigError(
                 f"review_reminder_hours ({self.review_reminder_hours}) must be less than review_window_hours "
@@ -147,7 +163,7 @@ class PipelineConfig:
                 f"bedrock_model_id must be a model or inference profile id (e.g. us.anthropic.claude-haiku-4-5-20251001-v1:0), "
                 f"not an ARN: {self.bedrock_model_id!r}"
             )
-        if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
+        if self.alarm_email is not None and not _EMAIL.fullmatch(self.alarm_email):
             raise ConfigError(f"alarm_email must be an email address (name@domain), not {self.alarm_email!r}")
         if bool(self.replication_destination_bucket_arn) != bool(self.replication_destination_kms_key_arn):
             raise ConfigError("replication_destination_bucket_arn and replication_destination_kms_key_arn go together")
@@ -156,9 +172,9 @@ class PipelineConfig:
             ("replication_destination_kms_key_arn", _KEY_ARN, "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID"),
         ):
             value = getattr(self, name)
-            if value is not None and not pattern.match(value):
+            if value is not None and not pattern.fullmatch(value):
                 raise ConfigError(f"{name} must be an ARN like {example}, not {value!r}")
-        if self.fhir_endpoint is not None and not HEALTHLAKE_ENDPOINT.match(self.fhir_endpoint):
+        if self.fhir_endpoint is not None and not HEALTHLAKE_ENDPOINT.fullmatch(self.fhir_endpoint):
             raise ConfigError(
                 "fhir_endpoint must be a HealthLake data store's FHIR endpoint, "
                 f"https://healthlake.REGION.amazonaws.com/datastore/DATASTORE-ID/r4/, not {self.fhir_endpoint!r}"
@@ -167,7 +183,7 @@ class PipelineConfig:
     @property
     def fhir_datastore(self) -> tuple[str, str] | None:
         """The Region and id of the HealthLake data store fhir_endpoint names, if it names one."""
-        found = HEALTHLAKE_ENDPOINT.match(self.fhir_endpoint or "")
+        found = HEALTHLAKE_ENDPOINT.fullmatch(self.fhir_endpoint or "")
         return (found.group(1), found.group(2)) if found else None
 
     @property
@@ -220,7 +236,7 @@ class PipelineConfig:
             raw = node.try_get_context(name)
             if raw is None or raw == "" or name == "policy":
                 continue
-            if field_.type == "int":
+            if field_.type in ("int", "int | None"):
                 raw = _number(name, raw, "int")
             elif field_.type == "bool":
                 if not isinstance(raw, bool):
@@ -240,15 +256,12 @@ def _number(name: str, raw: object, kind: str) -> int | float:
     """A context value as the integer (or number, for a backoff rate) it must be."""
     text = str(raw).strip()
     if kind == "int":
-        if isinstance(raw, bool) or not text.lstrip("-").isdigit():
+        if isinstance(raw, bool) or not _INTEGER.fullmatch(text):
             raise ConfigError(f"context {name} must be an integer, not {raw!r}")
         return int(text)
-    try:
-        if isinstance(raw, bool):
-            raise ValueError
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"context {name} must be a number, not {raw!r}") from None
+    if isinstance(raw, bool) or not _DECIMAL.fullmatch(text):
+        raise ConfigError(f"context {name} must be a number, not {raw!r}")
+    return float(text)
 
 
 def _one_of(name: str, value: object, allowed: tuple, why: str = "") -> None:

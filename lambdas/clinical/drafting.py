@@ -50,6 +50,9 @@ CHARS_PER_TOKEN = 2.5
 # straddle two chunks is seen whole by one of them.
 OVERLAP_SHARE = 0.05
 THROTTLING_CODES = frozenset(BEDROCK_TRANSIENT_CODES)
+# Angle brackets in what was said or typed become single angle quotation marks: one character for one, so a
+# chunk's size is unchanged, and no segment or feedback can write a fence's tag.
+_FENCE_SAFE = str.maketrans("<>", "\u2039\u203a")
 
 
 def estimated_tokens(text: str) -> int:
@@ -61,13 +64,19 @@ def segment_line(segment: Segment, roles: dict[str, str]) -> str:
     return f"[{segment.number}] {segment.speaker}{f' ({role.lower()})' if role else ''}: {segment.text}"
 
 
+def fenced(text: str) -> str:
+    """What was said or typed, unable to open or close a fence of the prompt (note-rules.md says so)."""
+    return text.translate(_FENCE_SAFE)
+
+
 def user_message(lines: Iterable[str], feedback: str | None = None) -> str:
-    """The transcript, and for a redraft the clinician's reason for sending the last draft back."""
-    message = "Encounter transcript:\n<transcript>\n" + "\n".join(lines) + "\n</transcript>"
+    """The transcript, and for a redraft the clinician's reason for sending the last draft back, each in its
+    fence, which nothing inside can close."""
+    message = "Encounter transcript:\n<transcript>\n" + fenced("\n".join(lines)) + "\n</transcript>"
     if feedback:
         message += (
             "\n\nThe clinician reviewing this encounter sent the previous draft of the note back, saying:"
-            f"\n<clinician_feedback>\n{feedback}\n</clinician_feedback>\nDraft the note again from the transcript, "
+            f"\n<clinician_feedback>\n{fenced(feedback)}\n</clinician_feedback>\nDraft the note again from the transcript, "
             "taking the feedback into account; every statement still cites the segments that say it."
         )
     return message

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from datetime import UTC, datetime
 
 from clinical.errors import SignedNoteMissing
 from clinical.layout import fhir_export_key, signed_key
 from clinical.notes import NoteOrder, NoteStatement
 from clinical.objects import get_if_present
+from clinical.patients import is_patient_reference
 from clinical.review import SignedNote
 from clinical.templates import template_named
 
@@ -32,7 +32,6 @@ CATEGORY = {
     "code": "clinical-note",
     "display": "Clinical Note",
 }
-_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 
 class ExportError(ValueError):
@@ -79,7 +78,7 @@ def signer_identifier(signed_by: str) -> dict:
 
 def patient_reference(patient: str) -> str:
     """The patient's FHIR reference as given, or ExportError in one line."""
-    if not _REFERENCE.match(patient):
+    if not is_patient_reference(patient):
         raise ExportError(f"--patient {patient[:40]!r}: write it as a FHIR reference, e.g. Patient/123")
     return patient
 

@@ -23,8 +23,8 @@ from botocore.httpsession import URLLib3Session
 
 from clinical.errors import FhirDocumentRejected, FhirEndpointUnavailable
 
-# A HealthLake data store's FHIR endpoint, as DescribeFHIRDatastore gives it.
-HEALTHLAKE_ENDPOINT = re.compile(r"^https://healthlake\.([a-z0-9-]+)\.amazonaws\.com/datastore/([0-9a-f]{32})/r4/$")
+# A HealthLake data store's FHIR endpoint, as DescribeFHIRDatastore gives it; matched whole (fullmatch).
+HEALTHLAKE_ENDPOINT = re.compile(r"https://healthlake\.([a-z0-9-]+)\.amazonaws\.com/datastore/([0-9a-f]{32})/r4/")
 # The namespace of the documents' ids (a UUID of this project's own).
 DOCUMENT_NAMESPACE = uuid.UUID("6f1b7c2e-4d0a-5e8b-9c3f-2a7d1e6b8c40")
 TIMEOUT_SECONDS = 20

@@ -155,12 +155,18 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def digest_reference(text: str) -> str:
+    """`sha256:<hex>` of a name a person typed: how records, log lines and events name what may be anything,
+    a patient's name included (decision 0006)."""
+    return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
 def key_reference(key: str) -> str:
     """How records and log lines name an object: its key when SHOWN_KEY_PATTERN allows it, else
     `sha256:<hex>` of the key (`scribe failures` finds the object it names). Idempotent."""
     if SHOWN_KEY_PATTERN.fullmatch(key) or DIGEST_REFERENCE.fullmatch(key):
         return key
-    return f"sha256:{key_digest(key)}"
+    return digest_reference(key)
 
 
 def rejected_upload_failure_key(source_key: str) -> str:

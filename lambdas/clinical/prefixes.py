@@ -18,3 +18,6 @@ DATA_PREFIXES = (
     SIGNED_PREFIX,
     FHIR_EXPORTS_PREFIX,
 )
+# The signed note and its FHIR export are the medical record: they outlive the draft and its inputs, so the
+# bucket's lifecycle keeps them (and their old versions) unless cdk.json sets signed_retention_days.
+SIGNED_NOTE_PREFIXES = (SIGNED_PREFIX, FHIR_EXPORTS_PREFIX)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -65,6 +64,7 @@ from clinical.layout import (
 from clinical.notes import Note
 from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
+from clinical.patients import is_patient_reference
 from clinical.policy import MAX_REDRAFTS
 from clinical.prefixes import REVIEWS_PREFIX
 from clinical.quarantine import quarantine
@@ -80,8 +80,6 @@ DEFAULT_REMINDER_HOURS = 12
 Status = Literal["AWAITING_REVIEW", "SIGNED", "SENT_BACK", "REVIEW_EXPIRED"]
 # What moved the record last; `settle` does what it owes.
 Transition = Literal["opened", "reminded", "signed", "sent_back", "expired", "redrafted"]
-# A patient's FHIR reference, as a health record names it (Patient/123).
-PATIENT_REFERENCE = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
 # The errors a waiting execution's task token fails with (the state machine catches them by name, then reads
 # the record).
 SENT_BACK_ERROR = "NoteSentBack"
@@ -626,7 +624,7 @@ def sign(s3, bucket: str, encounter_id: str, *, clinician: str, changes: Changes
     acting = {"bus": bus, "stepfunctions": stepfunctions, "events": events}
     if not clinician.strip():
         raise ReviewRefused("a signature needs the clinician's identity")
-    if patient is not None and not PATIENT_REFERENCE.fullmatch(patient):
+    if patient is not None and not is_patient_reference(patient):
         raise ReviewRefused("--patient: write it as a FHIR reference, e.g. Patient/123")
     record, etag = _awaiting(s3, bucket, encounter_id, now, acting)
     reviewed = _reviewed(record, version)

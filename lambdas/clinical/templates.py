@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from clinical.errors import UnknownTemplate
+from clinical.layout import digest_reference
 
 DEFAULT_TEMPLATE = "soap"
 TEMPLATE_METADATA = "template"  # the S3 object metadata key (x-amz-meta-template)
@@ -118,5 +119,5 @@ def template_named(name: str | None) -> Template:
         return known[name]
     close = difflib.get_close_matches(name.lower(), known, n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
-    # The name is the uploader's metadata, not clinical content; shown cut short all the same.
-    raise UnknownTemplate(f"unknown note template {name[:40]!r} (known: {', '.join(sorted(known))}){hint}")
+    # Typed into the upload's metadata, so it may be anything: the failure record shows its digest, never it.
+    raise UnknownTemplate(f"unknown note template {digest_reference(name)} (known: {', '.join(sorted(known))}){hint}")

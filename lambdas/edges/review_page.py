@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, e
 from clinical import clients
 from clinical.observability import logger, tracer
 from clinical.settings import require_env
-from review_desk.app import Request, Response, respond
+from review_desk.app import Request, Response, respond, shown_path
 from review_desk.desk import ReviewDesk
 from review_desk.pages import message_page
 from review_desk.signin import (
@@ -29,6 +29,9 @@ from review_desk.signin import (
     login,
     logout,
 )
+
+# The page's own paths besides the notes: the worklist and the sign-in's.
+PAGES = ("/", "/login", "/logout", "/callback")
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,10 @@ def handler(event: APIGatewayProxyEvent, context) -> dict:
     base = f"/{event.request_context.stage}/"
     path = "/" + (event.path_parameters or {}).get("proxy", "") if event.resource != "/" else "/"
     jar = cookies(event.headers.get("cookie") or event.headers.get("Cookie"))
-    logger.info("review page request", extra={"method": event.http_method, "path": path})
+    logger.info(
+        "review page request",
+        extra={"method": event.http_method, "path": shown_path(path, (require_env("PIPELINE_VARIANT"),), PAGES)},
+    )
     if path == "/login":
         return proxy(login(config))
     if path == "/logout":

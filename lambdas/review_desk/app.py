@@ -1,12 +1,13 @@
 """The review page's requests and answers, whatever carries them: GET / (the worklist), GET
 /notes/<variant>/<id> (the note view), POST .../sign and .../send-back (the actions, then a redirect to the
 note, so a reload does not act twice). A refused action shows the note again with its one line; nothing but
-the method, path and status, and an error's type, is ever logged (a message may quote the note)."""
+the method, the path (`shown_path`) and status, and an error's type, is ever logged (a message may quote the
+note)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qs
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 
 from clinical import review as reviews
 from clinical.errors import PipelineError
-from clinical.layout import ENCOUNTER_ID_PATTERN
+from clinical.layout import ENCOUNTER_ID_PATTERN, digest_reference
 from review_desk.desk import DECIDED, REFUSED, NotFound, Refusal, ReviewDesk, changes_from, version_from
 from review_desk.pages import (
     CONTENT_SECURITY_POLICY,
@@ -28,6 +29,7 @@ from review_desk.pages import (
 )
 
 log = logging.getLogger("review_desk")
+ACTIONS = ("sign", "send-back")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,15 @@ def route(path: str) -> tuple[str, str, str] | None:
     return parts[1], parts[2], parts[3] if len(parts) == 4 else ""
 
 
+def shown_path(path: str, variants: Collection[str], pages: Collection[str] = ("/",)) -> str:
+    """A request's path as a log line gives it: one of `pages`, or a note (or its action) of a variant served,
+    which names an encounter id at most; else its digest, as a path holds whatever was typed (decision 0006)."""
+    found = route(path)
+    if path in pages or (found is not None and found[0] in variants and found[2] in ("", *ACTIONS)):
+        return path
+    return digest_reference(path)
+
+
 def respond(desk: ReviewDesk, request: Request) -> Response:
     """The answer to one request; an error becomes a one-line page naming its type, never its text."""
     try:
@@ -96,7 +107,7 @@ def _get(desk: ReviewDesk, request: Request) -> Response:
 
 def _post(desk: ReviewDesk, request: Request) -> Response:
     found = route(request.path)
-    if request.method != "POST" or found is None or found[2] not in ("sign", "send-back"):
+    if request.method != "POST" or found is None or found[2] not in ACTIONS:
         return Response(
             HTTPStatus.NOT_FOUND, message_page("Not found", "no such action", request.base, request.account)
         )

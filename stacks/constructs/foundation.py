@@ -14,7 +14,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from clinical.prefixes import AUDIO_PREFIX, DATA_PREFIXES
+from clinical.prefixes import AUDIO_PREFIX, DATA_PREFIXES, SIGNED_NOTE_PREFIXES
 from stacks.compliance import acknowledge, skip_checkov
 from stacks.config import LOG_RETENTION_DAYS, PipelineConfig
 
@@ -110,16 +110,23 @@ class PipelineFoundation(Construct):
         )
 
     def _lifecycle(self, prefixes: tuple[str, ...]) -> list[s3.LifecycleRule]:
-        return [
-            s3.LifecycleRule(
-                id=f"expire-{prefix.strip('/') or 'all'}",
-                prefix=prefix,
-                expiration=Duration.days(self.config.retention_days),
-                noncurrent_version_expiration=Duration.days(30),
-                abort_incomplete_multipart_upload_after=Duration.days(1),
+        """The draft, its inputs and the access logs expire after retention_days (old versions after 30);
+        signed notes and their exports after signed_retention_days, every version as long, else never."""
+        rules = []
+        for prefix in prefixes:
+            days, old_version_days = self.config.retention_days, 30
+            if prefix in SIGNED_NOTE_PREFIXES:
+                days = old_version_days = self.config.signed_retention_days
+            rules.append(
+                s3.LifecycleRule(
+                    id=f"{'expire' if days else 'keep'}-{prefix.strip('/') or 'all'}",
+                    prefix=prefix,
+                    expiration=Duration.days(days) if days else None,
+                    noncurrent_version_expiration=Duration.days(old_version_days) if old_version_days else None,
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
             )
-            for prefix in prefixes
-        ]
+        return rules
 
     def _access_log_bucket(self) -> s3.Bucket:
         bucket = s3.Bucket(

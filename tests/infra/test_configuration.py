@@ -30,8 +30,21 @@ def config_error(context: dict) -> str:
         ),
         ({"max_speaker_labels": 1}, "max_speaker_labels must be from 2 to 30 (what Transcribe accepts), not 1"),
         ({"log_retention_days": 42}, "log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90,"),
+        (
+            {"signed_retention_days": 365},
+            "signed_retention_days must be at least 2192 (six years: HIPAA's documentation retention, "
+            "45 CFR 164.316(b)(2)(i); state medical-record laws are often longer), or left out to keep signed notes, "
+            "not 365",
+        ),
+        ({"signed_retention_days": "ten years"}, "context signed_retention_days must be an integer, not 'ten years'"),
         ({"max_receive_count": "five"}, "context max_receive_count must be an integer, not 'five'"),
         ({"max_receive_count": 1001}, "max_receive_count must be an integer from 1 to 1000, not 1001"),
+        # Only ASCII digits are numbers: int() would take a fullwidth 5 and fail on a superscript 2.
+        ({"max_receive_count": "\uff15"}, "context max_receive_count must be an integer, not '\uff15'"),
+        ({"max_receive_count": "\u00b2"}, "context max_receive_count must be an integer, not '\u00b2'"),
+        ({"note_interval_seconds": "\u0663"}, "context note_interval_seconds must be an integer, not '\u0663'"),
+        ({"note_backoff_rate": "nan"}, "context note_backoff_rate must be a number, not 'nan'"),
+        ({"note_backoff_rate": "inf"}, "context note_backoff_rate must be a number, not 'inf'"),
         ({"watchdog_interval_minutes": 0}, "watchdog_interval_minutes must be a positive integer (1 or more), not 0"),
         (
             {"stalled_job_minutes": 20},
@@ -50,6 +63,11 @@ def config_error(context: dict) -> str:
         ({"transcript_wait_tries": "many"}, "context transcript_wait_tries must be an integer, not 'many'"),
         ({"reserve_concurrency": "yes"}, "reserve_concurrency must be one of true, false, not 'yes'"),
         ({"alarm_email": "oncall"}, "alarm_email must be an email address (name@domain), not 'oncall'"),
+        # A value is matched whole: `$` alone would let a trailing newline through.
+        (
+            {"alarm_email": "oncall@example.org\n"},
+            "alarm_email must be an email address (name@domain), not 'oncall@example.org\\n'",
+        ),
         (
             {"bedrock_model_id": "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0"},
             "bedrock_model_id must be a model or inference profile id",
@@ -59,10 +77,28 @@ def config_error(context: dict) -> str:
             "fhir_endpoint must be a HealthLake data store's FHIR endpoint, https://healthlake.REGION.amazonaws.com/",
         ),
         (
+            {"fhir_endpoint": f"https://healthlake.us-east-1.amazonaws.com/datastore/{'0f' * 16}/r4/\n"},
+            "fhir_endpoint must be a HealthLake data store's FHIR endpoint, https://healthlake.REGION.amazonaws.com/",
+        ),
+        (
             {"replication_destination_bucket_arn": "replica", "replication_destination_kms_key_arn": "key"},
             "replication_destination_bucket_arn must be an ARN like arn:aws:s3:::BUCKET, not 'replica'",
         ),
         ({"replication_destination_bucket_arn": "arn:aws:s3:::replica"}, "go together"),
+        (
+            {
+                "replication_destination_bucket_arn": "arn:aws:s3:::replica\n",
+                "replication_destination_kms_key_arn": "arn:aws:kms:us-west-2:123456789012:key/abc-123",
+            },
+            "replication_destination_bucket_arn must be an ARN like arn:aws:s3:::BUCKET, not 'arn:aws:s3:::replica\\n'",
+        ),
+        (
+            {
+                "replication_destination_bucket_arn": "arn:aws:s3:::replica",
+                "replication_destination_kms_key_arn": "arn:aws:kms:us-west-2:\uff11\uff12\uff13456789012:key/abc-123",
+            },
+            "replication_destination_kms_key_arn must be an ARN like arn:aws:kms:REGION:ACCOUNT:key/KEY-ID",
+        ),
     ],
 )
 def test_a_value_aws_would_refuse_fails_in_one_line_naming_key_value_and_allowed(context, expected):

@@ -10,6 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from clinical.layout import digest_reference
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
 from scribe.cli import main
@@ -85,7 +86,8 @@ def test_upload_carries_the_note_template_and_refuses_a_typo_before_sending(clou
     assert head["Metadata"] == {"template": "hp"}
     typo = scribe("upload", dictation(tmp_path, "enc-4.wav"), "--template", "soapp", exit_code=2)
     assert typo.output.strip().splitlines() == [
-        "Error: unknown note template 'soapp' (known: dap, hp, soap); did you mean soap? (nothing was uploaded)"
+        f"Error: unknown note template {digest_reference('soapp')} (known: dap, hp, soap); did you mean soap? "
+        "(nothing was uploaded)"
     ]
     assert all("audio/enc-4.wav" not in keys(cloud, stack, "audio/") for stack in STACKS)
 

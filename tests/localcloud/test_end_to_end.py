@@ -32,7 +32,7 @@ def test_an_upload_becomes_a_transcript_and_a_draft_note(local_cloud, stack):
     note = read_json(local_cloud, stack, "notes/enc-1.json")
     assert note["status"] == "draft"
     assert note["provenance"]["variant"] == local_cloud.outputs[stack]["Variant"]
-    assert (note["template"], note["provenance"]["prompt_version"]) == ("soap", "soap-v2")
+    assert (note["template"], note["provenance"]["prompt_version"]) == ("soap", "soap-v3")
     assessment = next(s for s in note["sections"] if s["name"] == "assessment")
     assert assessment["statements"][0]["text"].startswith(LOCAL_MODEL_NOTICE)
     assert {o["category"] for o in note["medications_and_orders"]} == {"medication", "imaging"}

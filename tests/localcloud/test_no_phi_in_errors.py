@@ -2,12 +2,12 @@
 
 A marker is planted in every dictation, in the notes the model returns, in malformed model output,
 in a stored note that fails validation, in transcripts that are not Transcribe documents, in the
-names of objects that name no encounter (a patient's name as a file name, say), and in the reason a
-clinician gives for sending a note back. Both variants run each failure path to its end, and the review
-path too (the note sent back, drafted again, signed, exported to FHIR); then every place an operator or
-a log reader can look is searched for the marker: handler output and log records, execution histories,
-failure records, DLQ messages, alarm notifications, the domain events on the buses and the X-Ray
-documents the functions sent.
+names of objects that name no encounter (a patient's name as a file name, say), in an upload's template
+metadata (x-amz-meta-template, typed by whoever uploads), and in the reason a clinician gives for sending a
+note back. Both variants run each failure path to its end, and the review path too (the note sent back,
+drafted again, signed, exported to FHIR); then every place an operator or a log reader can look is searched
+for the marker: handler output and log records, execution histories, failure records, DLQ messages, alarm
+notifications, the domain events on the buses and the X-Ray documents the functions sent.
 """
 
 import contextlib
@@ -178,6 +178,7 @@ def hostile_run(local_cloud, caplog):
                 upload(cloud, stack, key, body)
             for key in MARKED_NAMES:
                 upload(cloud, stack, key, audio("ok"))
+            upload(cloud, stack, "audio/enc-template.wav", audio("ok"), template=MARKER)
         cloud.run_until_quiet()
         review_ok_encounter(cloud)
     captured = {
@@ -209,6 +210,7 @@ def test_the_failure_paths_were_taken(hostile_run):
         rejected = [read_json(cloud, stack, key) for key in keys(cloud, stack, "failures/_rejected-")]
         assert {record["source_key"] for record in rejected} >= {key_reference(key) for key in MARKED_NAMES[:-1]}
         assert read_json(cloud, stack, "failures/enc-marked.json")["error_type"] == "UnsupportedAudioFormat", stack
+        assert read_json(cloud, stack, "failures/enc-template.json")["error_type"] == "UnknownTemplate", stack
 
 
 def test_the_review_path_was_taken_and_every_function_sent_its_traces(hostile_run):

@@ -39,7 +39,8 @@ def test_durations_read_as_an_operator_writes_them(text, seconds):
     assert duration_seconds(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["2 hours", "-5m", "h", "10", "3w"])
+# Only ASCII digits are numbers: float() would read an Arabic-Indic 2 (U+0662) or a fullwidth 5 as one.
+@pytest.mark.parametrize("text", ["2 hours", "-5m", "h", "10", "3w", "\u0662h", "\uff155m"])
 def test_a_duration_that_is_not_one_is_a_clear_error(text):
     with pytest.raises(BadInput, match="is not a duration: write it like 90s, 15m, 2h or 1h30m"):
         duration_seconds(text)

@@ -55,9 +55,12 @@ def test_the_patient_the_signer_gave_is_the_subject_and_without_one_there_is_non
     assert "subject" not in validated(signed_note())
 
 
-def test_a_patient_that_is_not_a_fhir_reference_is_refused_in_one_line():
-    with pytest.raises(ExportError, match=r"--patient 'Jane Roe': write it as a FHIR reference, e.g. Patient/123"):
-        validated(signed_note(), patient="Jane Roe")
+@pytest.mark.parametrize("patient", ["Jane Roe", "Patient/123\n", "Practitioner/123", "Patient/123/_history/2"])
+def test_a_patient_that_is_not_a_fhir_patient_reference_is_refused_in_one_line(patient):
+    """The same reference sign accepts, matched whole: a Patient, nothing before or after it."""
+    with pytest.raises(ExportError) as refused:
+        validated(signed_note(), patient=patient)
+    assert str(refused.value) == f"--patient {patient!r}: write it as a FHIR reference, e.g. Patient/123"
 
 
 def test_a_clinician_signed_in_with_cognito_is_identified_by_the_pools_issuer_and_their_sub():

@@ -90,13 +90,14 @@ def test_the_id_is_one_per_deployment_and_encounter():
 
 
 def test_only_a_healthlake_data_stores_endpoint_is_taken_as_one():
-    assert HEALTHLAKE_ENDPOINT.match(f"https://healthlake.us-east-1.amazonaws.com/datastore/{'0f' * 16}/r4/")
+    assert HEALTHLAKE_ENDPOINT.fullmatch(f"https://healthlake.us-east-1.amazonaws.com/datastore/{'0f' * 16}/r4/")
     for wrong in (
         f"http://healthlake.us-east-1.amazonaws.com/datastore/{'0f' * 16}/r4/",
+        f"https://healthlake.us-east-1.amazonaws.com/datastore/{'0f' * 16}/r4/\n",
         f"https://healthlake.us-east-1.amazonaws.com.evil.example/datastore/{'0f' * 16}/r4/",
         "https://healthlake.us-east-1.amazonaws.com/datastore/short/r4/",
     ):
-        assert not HEALTHLAKE_ENDPOINT.match(wrong)
+        assert not HEALTHLAKE_ENDPOINT.fullmatch(wrong)
 
 
 @pytest.fixture

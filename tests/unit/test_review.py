@@ -461,3 +461,14 @@ def test_a_send_back_fails_the_executions_wait_by_name_without_the_reason(drafte
         )
         send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason="Wrong side: left knee.", stepfunctions=sfn)
         stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("patient", ["Jane Roe", "Patient/123\n", "Practitioner/123", "Patient/123/_history/2"])
+def test_a_patient_that_is_not_a_fhir_patient_reference_is_refused_and_nothing_changes(drafted, patient):
+    """A reference is matched whole: a trailing newline would otherwise be stored in the signed note."""
+    before = snapshot(drafted)
+    with pytest.raises(ReviewRefused) as refused:
+        sign(drafted.s3, BUCKET, "enc-0001", clinician=DR, patient=patient)
+    # The value is never quoted back: "Jane Roe" is a patient's name.
+    assert refused.value.message == "--patient: write it as a FHIR reference, e.g. Patient/123"
+    assert snapshot(drafted) == before

@@ -18,6 +18,7 @@ from aws_xray_sdk.core.models.traceid import TraceId
 
 from choreography import write_note
 from clinical import domain_events
+from clinical.layout import digest_reference
 from edges import review_page
 from review_desk.signin import LOGIN_COOKIE, SESSION_COOKIE
 from tests.support.events import object_created, sqs_event
@@ -175,6 +176,18 @@ def test_only_a_clinician_of_this_pool_gets_the_page(aws_page, who, status):
 def test_a_token_of_another_app_client_is_not_a_session(aws_page, monkeypatch):
     monkeypatch.setenv("USER_POOL_CLIENT_ID", "another-client")
     assert aws_page.call("GET", "/", cookie=session(aws_page.tokens["dr.lee"]))["statusCode"] == 403
+
+
+def test_a_path_that_is_no_page_of_the_deployments_is_logged_by_its_digest(aws_page, structured_logs):
+    """GIVEN requests for paths typed into the address bar (a patient's name, another variant) and for a note
+    WHEN answered THEN the log line names the note by its path and the others by their digest only."""
+    typed = ("/notes/choreography/Jane Roe", "/notes/Jane-Roe/enc-0001", "/Jane Roe")
+    for path in (*typed, "/notes/choreography/enc-0001", "/login"):
+        aws_page.call("GET", path)
+    logs = structured_logs.getvalue()
+    assert '"path":"/notes/choreography/enc-0001"' in logs and '"path":"/login"' in logs
+    assert all(f'"path":"{digest_reference(path)}"' in logs for path in typed)
+    assert "Jane" not in logs
 
 
 def test_a_form_posted_from_another_origin_is_refused_even_with_a_session(aws_page):

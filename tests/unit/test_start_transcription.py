@@ -1,12 +1,13 @@
 """choreography.start_transcription: an upload becomes exactly one Transcribe Medical job, or a failure record."""
 
+import json
 from unittest.mock import patch
 
 import pytest
 from botocore.exceptions import ClientError
 
 from choreography import start_transcription
-from clinical.layout import key_reference
+from clinical.layout import digest_reference, key_reference
 from tests.support.events import object_created, sqs_event
 from tests.unit.conftest import BUCKET, PREFIX
 
@@ -192,3 +193,15 @@ def test_a_message_that_is_not_an_upload_event_is_quarantined_and_acknowledged(c
     )
     assert {r["kind"] for r in records} == {"quarantine"}
     assert not any("enc-001" in r["reason"] for r in records), "nothing of the message's content is kept"
+
+
+def test_a_template_name_typed_into_the_upload_is_recorded_by_its_digest_never_quoted(cloud, lambda_context):
+    """GIVEN an upload whose template metadata (x-amz-meta-template) holds a name that is no template (a
+    patient's, say) WHEN intake refuses it THEN its failure record names the name by its digest only."""
+    marker = "Jane-Roe-MRN-4471"
+    cloud.s3.put_object(Bucket=BUCKET, Key="audio/enc-0006.wav", Body=b"RIFF....WAVE", Metadata={"template": marker})
+    assert run(cloud, lambda_context, "audio/enc-0006.wav") == {"batchItemFailures": []}
+    record = cloud.read_json("failures/enc-0006.json")
+    assert (record["stage"], record["error_type"]) == ("intake", "UnknownTemplate")
+    assert f"unknown note template {digest_reference(marker)} (known: dap, hp, soap)" in record["message"]
+    assert "Jane" not in json.dumps(record)

@@ -35,7 +35,7 @@ def test_a_transcript_becomes_a_schema_valid_draft_note_with_provenance(cloud, l
     provenance = note.provenance
     assert provenance.encounter_id == "enc-0001"
     assert provenance.model_id == MODEL_ID
-    assert (provenance.template, provenance.prompt_version) == ("soap", "soap-v2")
+    assert (provenance.template, provenance.prompt_version) == ("soap", "soap-v3")
     assert provenance.transcript_sha256 == transcript_sha256(TRANSCRIPT_TEXT)
     assert provenance.transcription_job_name == f"{PREFIX}-enc-0001"
     assert provenance.variant == "choreography"
@@ -52,7 +52,7 @@ def test_the_uploads_template_chooses_the_notes_sections_and_is_recorded(cloud, 
     cloud.bedrock_stub.add_response("converse", converse_answer(json.dumps(answer | {"medications_and_orders": []})))
     assert run(lambda_context, "transcripts/enc-0030.json") == {"batchItemFailures": []}
     note = Note.model_validate(cloud.read_json("notes/enc-0030.json"))
-    assert (note.template, note.provenance.prompt_version) == ("dap", "dap-v1")
+    assert (note.template, note.provenance.prompt_version) == ("dap", "dap-v2")
     assert [s.title for s in note.sections] == ["Data", "Assessment", "Plan"]
 
 
