@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from review_desk.app import Request, respond
+from review_desk.app import Request, Response, respond
 from review_desk.desk import Awaiting, NoteUnderReview, ReviewDesk, caller_identity, edits_from  # noqa: F401
-from review_desk.pages import note_page, worklist_page  # noqa: F401
+from review_desk.pages import message_page, note_page, worklist_page  # noqa: F401
 
 log = logging.getLogger("scribe.review_page")
 
@@ -25,14 +26,24 @@ def handler_for(desk: ReviewDesk) -> type[BaseHTTPRequestHandler]:
             self._answer(lambda: Request("POST", self.path, self.headers, self.rfile.read(length).decode()))
 
         def _answer(self, request: Callable[[], Request]) -> None:
-            response = respond(desk, request())
+            self._send(respond(desk, request()))
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own refusals (an unserved method, a malformed request) as the page's answers, with
+            its headers; never quoting the request."""
+            status = HTTPStatus(code)
+            self._send(Response(status, message_page(status.phrase, "The review page does not serve this request.")))
+
+        def _send(self, response: Response) -> None:
+            response = response.with_answer_headers()
             data = response.body.encode()
             self.send_response(response.status)
             for name, value in response.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
         def log_message(self, format: str, *args) -> None:
             log.info("%s", format % args)  # the request line and status: a path names an encounter id at most

@@ -65,7 +65,7 @@ def desk_for(signed_in: Clinician) -> ReviewDesk:
 
 
 def proxy(response: Response, set_cookies: list[str] | None = None) -> dict:
-    headers = dict(response.headers)
+    headers = dict(response.with_answer_headers().headers)
     multi = {"Set-Cookie": set_cookies} if set_cookies else {}
     if "Set-Cookie" in headers and not set_cookies:
         multi = {"Set-Cookie": [headers.pop("Set-Cookie")]}
@@ -92,15 +92,15 @@ def handler(event: APIGatewayProxyEvent, context) -> dict:
     if event.http_method == "POST" and origin is not None and origin != page_origin(config):
         logger.warning("review page refused: a form posted from another origin")
         refused = message_page("Refused", "A form of this page is posted from this page only.", base)
-        return proxy(Response(HTTPStatus.FORBIDDEN, refused).with_page_headers())
+        return proxy(Response(HTTPStatus.FORBIDDEN, refused))
     try:
         signed_in = clinician(config, clients.cognito_idp(), jar)
     except NotSignedIn:
-        return proxy(Response(HTTPStatus.SEE_OTHER, headers={"Location": f"{base}login", "Cache-Control": "no-store"}))
+        return proxy(Response(HTTPStatus.SEE_OTHER, headers={"Location": f"{base}login"}))
     except NotAClinician:
         logger.warning("review page refused: not a clinician of this pool")
         refused = message_page("Not a clinician", "Only the clinicians group of this deployment reviews notes.", base)
-        return proxy(Response(HTTPStatus.FORBIDDEN, refused).with_page_headers())
+        return proxy(Response(HTTPStatus.FORBIDDEN, refused))
     body = (event.decoded_body or "") if event.http_method == "POST" else ""
     request = Request(event.http_method, path, {}, body, base, account=signed_in.name)
     return proxy(respond(desk_for(signed_in), request))

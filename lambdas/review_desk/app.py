@@ -28,6 +28,14 @@ from review_desk.pages import (
 
 log = logging.getLogger("review_desk")
 
+# Never cached or sniffed (PHI), no referrer naming an encounter, and only the page's own style and script.
+ANSWER_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+}
+
 
 @dataclass(frozen=True)
 class Request:
@@ -45,14 +53,11 @@ class Response:
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict)
 
-    def with_page_headers(self) -> Response:
-        """An HTML page's headers: never cached (PHI), and only its own style and script."""
-        page = {
-            "Content-Type": "text/html; charset=utf-8",
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-        }
-        return Response(self.status, self.body, {**page, **self.headers})
+    def with_answer_headers(self) -> Response:
+        """The headers of every answer, a page, a redirect or a refusal alike; each transport sends its answers
+        through here."""
+        kind = {"Content-Type": "text/html; charset=utf-8"} if self.body else {}
+        return Response(self.status, self.body, {**ANSWER_HEADERS, **kind, **self.headers})
 
 
 def route(path: str) -> tuple[str, str, str] | None:
@@ -78,7 +83,7 @@ def respond(desk: ReviewDesk, request: Request) -> Response:
                 request.account,
             ),
         )
-    return answer.with_page_headers() if answer.body else answer
+    return answer
 
 
 def _get(desk: ReviewDesk, request: Request) -> Response:

@@ -111,7 +111,6 @@ def login(config: SignIn) -> Response:
         headers={
             "Location": f"{config.domain}/oauth2/authorize?{query}",
             "Set-Cookie": _cookie(LOGIN_COOKIE, f"{state}.{verifier}", LOGIN_SECONDS),
-            "Cache-Control": "no-store",
         },
     )
 
@@ -144,7 +143,7 @@ def callback(config: SignIn, query: dict[str, str], jar: dict[str, str], http=No
         return _refused(HTTPStatus.BAD_REQUEST, f"Cognito refused the sign-in ({answer.status_code})."), []
     tokens = json.loads(answer.content)
     session = _cookie(SESSION_COOKIE, tokens["access_token"], int(tokens.get("expires_in", 3600)))
-    return Response(HTTPStatus.SEE_OTHER, headers={"Location": config.page_url, "Cache-Control": "no-store"}), [
+    return Response(HTTPStatus.SEE_OTHER, headers={"Location": config.page_url}), [
         session,
         _cookie(LOGIN_COOKIE, "", 0),
     ]
@@ -159,7 +158,6 @@ def logout(config: SignIn) -> Response:
         headers={
             "Location": f"{config.domain}/logout?{query}",
             "Set-Cookie": _cookie(SESSION_COOKIE, "", 0),
-            "Cache-Control": "no-store",
         },
     )
 
@@ -189,4 +187,4 @@ def _claims(token: str) -> dict:
 
 
 def _refused(status: HTTPStatus, message: str) -> Response:
-    return Response(status, message_page("Sign-in", message)).with_page_headers()
+    return Response(status, message_page("Sign-in", message))

@@ -15,6 +15,7 @@ import pytest
 from choreography import write_note
 from clinical import domain_events
 from edges import review_page
+from review_desk.pages import CONTENT_SECURITY_POLICY as CSP
 from review_desk.signin import LOGIN_COOKIE, SESSION_COOKIE
 from tests.support.events import object_created, sqs_event
 from tests.support.loopback import LoopbackServer, Received
@@ -188,3 +189,24 @@ def test_the_page_names_the_clinician_and_signing_out_ends_both_sessions(aws_pag
     assert where.path == "/logout" and parse_qs(where.query)["logout_uri"] == [PAGE_URL]
     [cleared] = out["multiValueHeaders"]["Set-Cookie"]
     assert cleared.startswith(f"{SESSION_COOKIE}=;") and "Max-Age=0" in cleared
+
+
+def test_every_answer_carries_the_pages_headers(aws_page):
+    """A page, the redirects of signing in and out, and each refusal: never cached or sniffed, no referrer, no
+    framing, only the page's own style and script."""
+    clinician, other = session(aws_page.tokens["dr.lee"]), session(aws_page.tokens["mx.roe"])
+    started = aws_page.call("GET", "/login")
+    answers = [
+        aws_page.call("GET", "/", cookie=clinician),
+        aws_page.call("GET", "/nowhere", cookie=clinician),
+        aws_page.call("GET", "/"),
+        started,
+        aws_page.call("GET", "/callback", cookie=started["multiValueHeaders"]["Set-Cookie"][0].split(";")[0]),
+        aws_page.call("GET", "/", cookie=other),
+        aws_page.call("GET", "/logout", cookie=clinician),
+    ]
+    assert [answer["statusCode"] for answer in answers] == [200, 404, 303, 303, 400, 403, 303]
+    for answer in answers:
+        headers = answer["headers"]
+        assert (headers["Cache-Control"], headers["X-Content-Type-Options"]) == ("no-store", "nosniff")
+        assert headers["Referrer-Policy"] == "no-referrer" and headers["Content-Security-Policy"] == CSP

@@ -1,0 +1,87 @@
+"""The local review page (`scribe review --local`, scribe.review_page) over real HTTP on 127.0.0.1, against moto:
+what it answers to a browser's requests and to everything else that can reach a loopback port (tests/browser
+drives it in Chromium)."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import boto3
+import pytest
+
+from choreography import write_note
+from review_desk.desk import ReviewDesk
+from scribe.review_page import review_server
+from tests.support.events import object_created, sqs_event
+from tests.unit.conftest import BUCKET, converse_answer
+
+NOTE = "/notes/choreography/enc-0001"
+
+
+@dataclass(frozen=True)
+class MotoDeployment:
+    """choreography's deployment as the local page reaches it: moto's clients, as the caller's AWS identity."""
+
+    bucket: str = BUCKET
+    outputs: Mapping[str, str] = field(default_factory=lambda: {"DomainEventBusName": "domain"})
+
+    def client(self, service: str):
+        return boto3.client(service)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: str
+
+
+@dataclass
+class LocalPage:
+    cloud: object
+    port: int
+
+    def ask(self, method: str, path: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None) -> Answer:
+        """One request on a connection of its own, with the Host header a browser sends unless `headers` has one."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, body=body, headers={"Host": f"127.0.0.1:{self.port}", **(headers or {})})
+            answer = connection.getresponse()
+            return Answer(answer.status, answer.headers, answer.read().decode())
+        finally:
+            connection.close()
+
+
+@pytest.fixture
+def local_page(cloud, lambda_context) -> Iterator[LocalPage]:
+    """enc-0001 drafted by choreography's writer and awaiting review, and the local page serving it."""
+    cloud.put_transcript("enc-0001")
+    cloud.model_answers(converse_answer())
+    write_note.handler(sqs_event(object_created(BUCKET, "transcripts/enc-0001.json")), lambda_context)
+    boto3.client("events").create_event_bus(Name="domain")
+    server = review_server(ReviewDesk({"choreography": MotoDeployment()}))
+    threading.Thread(target=server.serve_forever, name="review-page", daemon=True).start()
+    yield LocalPage(cloud, server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+def assert_answer_headers(answer: Answer) -> None:
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+
+
+def test_every_answer_carries_the_pages_headers(local_page):
+    """GIVEN the local page, WHEN it answers a page, a missing page and a method it does not serve, THEN each answer is never cached, never sniffed, sends no referrer and may not be framed."""
+    page = local_page.ask("GET", NOTE)
+    missing = local_page.ask("GET", "/nowhere")
+    unserved = local_page.ask("PUT", NOTE)
+    assert (page.status, missing.status, unserved.status) == (200, 404, 501)
+    assert "enc-0001" not in unserved.body
+    for answer in (page, missing, unserved):
+        assert_answer_headers(answer)
