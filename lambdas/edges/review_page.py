@@ -102,5 +102,5 @@ def handler(event: APIGatewayProxyEvent, context) -> dict:
         refused = message_page("Not a clinician", "Only the clinicians group of this deployment reviews notes.", base)
         return proxy(Response(HTTPStatus.FORBIDDEN, refused))
     body = (event.decoded_body or "") if event.http_method == "POST" else ""
-    request = Request(event.http_method, path, {}, body, base, account=signed_in.name)
+    request = Request(event.http_method, path, event.headers, body, base, account=signed_in.name)
     return proxy(respond(desk_for(signed_in), request))

@@ -1,7 +1,8 @@
 """The review page's requests and answers, whatever carries them: GET / (the worklist), GET
 /notes/<variant>/<id> (the note view), POST .../sign and .../send-back (the actions, then a redirect to the
-note, so a reload does not act twice). A refused action shows the note again with its one line; nothing but
-the method, path and status, and an error's type, is ever logged (a message may quote the note)."""
+note, so a reload does not act twice). A POST that is not one of the page's own forms (urlencoded) is refused
+with a one-line page. A refused action shows the note again with its one line; nothing but the method, path and
+status, and an error's type, is ever logged (a message may quote the note)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from review_desk.pages import (
 )
 
 log = logging.getLogger("review_desk")
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 
 # Never cached or sniffed (PHI), no referrer naming an encounter, and only the page's own style and script.
 ANSWER_HEADERS = {
@@ -41,7 +43,7 @@ ANSWER_HEADERS = {
 class Request:
     method: str
     path: str  # under the page's base: "/", "/notes/<variant>/<id>", ...
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  # looked up case-insensitively (http.server's and Powertools' mappings are)
     body: str = ""
     base: str = "/"  # the path the page is served under ("/" locally; the API stage's on AWS)
     account: str | None = None  # the signed-in clinician's name (on AWS), shown with a way to sign out
@@ -97,6 +99,10 @@ def _get(desk: ReviewDesk, request: Request) -> Response:
 
 
 def _post(desk: ReviewDesk, request: Request) -> Response:
+    refused = _not_the_pages_form(request) if request.method == "POST" else None
+    if refused is not None:
+        log.warning("review page refused a form: %s", refused.status.phrase)
+        return refused
     found = route(request.path)
     if request.method != "POST" or found is None or found[2] not in ("sign", "send-back"):
         return Response(
@@ -116,6 +122,21 @@ def _post(desk: ReviewDesk, request: Request) -> Response:
         return Response(HTTPStatus.NOT_FOUND, message_page("Not found", str(error), request.base, request.account))
     # Redirect after post: a reload does not act twice.
     return Response(HTTPStatus.SEE_OTHER, headers={"Location": request.base + note_path(variant, encounter_id)})
+
+
+def _not_the_pages_form(request: Request) -> Response | None:
+    """The refusal of a POST that is not one of the page's own forms, or None."""
+    media_type = (request.headers.get("Content-Type") or "").partition(";")[0].strip().lower()
+    if media_type != FORM_MEDIA_TYPE:
+        # parse_qs reads any other body as no fields: a multipart signature would sign without its edits.
+        return _refused(
+            request, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"A form of this page is sent as {FORM_MEDIA_TYPE} only."
+        )
+    return None
+
+
+def _refused(request: Request, status: HTTPStatus, reason: str) -> Response:
+    return Response(status, message_page("Refused", reason, request.base, request.account))
 
 
 def _show_note(desk: ReviewDesk, request: Request, variant: str, encounter_id: str, status: HTTPStatus,

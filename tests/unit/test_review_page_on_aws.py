@@ -18,6 +18,7 @@ from edges import review_page
 from review_desk.pages import CONTENT_SECURITY_POLICY as CSP
 from review_desk.signin import LOGIN_COOKIE, SESSION_COOKIE
 from tests.support.events import object_created, sqs_event
+from tests.support.forms import URLENCODED, multipart
 from tests.support.loopback import LoopbackServer, Received
 from tests.unit.conftest import BUCKET, converse_answer
 
@@ -85,12 +86,14 @@ def aws_page(cloud, lambda_context, monkeypatch):
 
 
 def proxy_event(method: str, path: str, *, cookie: str = "", query: dict | None = None, body: str = "",
-                origin: str | None = None) -> dict:  # fmt: skip
-    """API Gateway's REST proxy event for a path under the stage."""
+                origin: str | None = None, content_type: str = URLENCODED) -> dict:  # fmt: skip
+    """API Gateway's REST proxy event for a path under the stage (a POST's body typed as `content_type`)."""
     inner = path.strip("/")
     headers = {"Cookie": cookie} if cookie else {}
     if origin:
         headers["Origin"] = origin
+    if method == "POST":
+        headers["Content-Type"] = content_type
     return {
         "resource": "/{proxy+}" if inner else "/",
         "path": path,
@@ -210,3 +213,14 @@ def test_every_answer_carries_the_pages_headers(aws_page):
         headers = answer["headers"]
         assert (headers["Cache-Control"], headers["X-Content-Type-Options"]) == ("no-store", "nosniff")
         assert headers["Referrer-Policy"] == "no-referrer" and headers["Content-Security-Policy"] == CSP
+
+
+def test_a_form_sent_other_than_urlencoded_is_refused_and_never_signs_without_its_edits(aws_page):
+    """A multipart form's fields are not read as urlencoded ones: its signature is refused (415), not made
+    without the edit it carries."""
+    cookie = session(aws_page.tokens["dr.lee"])
+    body, content_type = multipart({"edit.plan.0": "Start warfarin 5 mg."})
+    refused = aws_page.call("POST", "/notes/choreography/enc-0001/sign", cookie=cookie, body=body,
+                            content_type=content_type)  # fmt: skip
+    assert refused["statusCode"] == 415 and "application/x-www-form-urlencoded only" in refused["body"]
+    assert "Start warfarin" not in refused["body"] and aws_page.keys("signed/") == []

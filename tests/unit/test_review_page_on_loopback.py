@@ -16,6 +16,7 @@ from choreography import write_note
 from review_desk.desk import ReviewDesk
 from scribe.review_page import review_server
 from tests.support.events import object_created, sqs_event
+from tests.support.forms import URLENCODED, multipart
 from tests.unit.conftest import BUCKET, converse_answer
 
 NOTE = "/notes/choreography/enc-0001"
@@ -54,6 +55,16 @@ class LocalPage:
         finally:
             connection.close()
 
+    def post(self, path: str, body: str = "", *, content_type: str = URLENCODED, **headers: str) -> Answer:
+        """A form's POST as a browser on the page sends it."""
+        sent = {"Content-Type": content_type, "Origin": f"http://127.0.0.1:{self.port}", **headers}
+        return self.ask("POST", path, body=body.encode(), headers=sent)
+
+    def awaiting_review(self) -> bool:
+        return self.cloud.read_json("reviews/enc-0001.json")["status"] == "AWAITING_REVIEW" and not self.cloud.keys(
+            "signed/"
+        )
+
 
 @pytest.fixture
 def local_page(cloud, lambda_context) -> Iterator[LocalPage]:
@@ -85,3 +96,12 @@ def test_every_answer_carries_the_pages_headers(local_page):
     assert "enc-0001" not in unserved.body
     for answer in (page, missing, unserved):
         assert_answer_headers(answer)
+
+
+def test_a_form_sent_other_than_urlencoded_is_refused_and_never_signs_without_its_edits(local_page):
+    """GIVEN enc-0001 awaiting review, WHEN a multipart form signs it with an edit, THEN it is refused (415) with
+    a one-line page, rather than read as a form of no fields and signed without the edit."""
+    body, content_type = multipart({"edit.plan.0": "Start warfarin 5 mg."})
+    refused = local_page.post(f"{NOTE}/sign", body, content_type=content_type)
+    assert refused.status == 415 and "application/x-www-form-urlencoded only" in refused.body
+    assert "Start warfarin" not in refused.body and local_page.awaiting_review()
