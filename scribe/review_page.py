@@ -1,56 +1,107 @@
 """`scribe review --local`: the clinician's review page (review_desk) served on loopback by the standard
 library's http.server against the local cloud (or any deployment the caller's AWS identity reaches), acting
-as that identity. On AWS the same page is served behind API Gateway and Cognito (edges.review_page)."""
+as that identity. So it answers only what reaches it as its own page: the Host of its loopback address (a
+DNS-rebound name gets nothing), requests of at most MAX_REQUEST_BYTES read within READ_TIMEOUT_SECONDS, each on a
+thread of its own so that one slow client holds up no other. On AWS the same page is served behind API Gateway
+and Cognito (edges.review_page)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from review_desk.app import Request, Response, respond
 from review_desk.desk import Awaiting, NoteUnderReview, ReviewDesk, caller_identity, edits_from  # noqa: F401
 from review_desk.pages import message_page, note_page, worklist_page  # noqa: F401
 
 log = logging.getLogger("scribe.review_page")
+MAX_REQUEST_BYTES = 64 * 1024
+READ_TIMEOUT_SECONDS = 5
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
-def handler_for(desk: ReviewDesk) -> type[BaseHTTPRequestHandler]:
-    class ReviewPageHandler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._answer(lambda: Request("GET", self.path, self.headers))
+class ReviewServer(ThreadingHTTPServer):
+    """The page's server: a thread per connection, a daemon one, so that stopping waits for no client."""
 
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            self._answer(lambda: Request("POST", self.path, self.headers, self.rfile.read(length).decode()))
+    daemon_threads = True
 
-        def _answer(self, request: Callable[[], Request]) -> None:
-            self._send(respond(desk, request()))
-
-        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-            """http.server's own refusals (an unserved method, a malformed request) as the page's answers, with
-            its headers; never quoting the request."""
-            status = HTTPStatus(code)
-            self._send(Response(status, message_page(status.phrase, "The review page does not serve this request.")))
-
-        def _send(self, response: Response) -> None:
-            response = response.with_answer_headers()
-            data = response.body.encode()
-            self.send_response(response.status)
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        def log_message(self, format: str, *args) -> None:
-            log.info("%s", format % args)  # the request line and status: a path names an encounter id at most
-
-    return ReviewPageHandler
+    def __init__(self, desk: ReviewDesk, port: int, host: str) -> None:
+        super().__init__((host, port), ReviewPageHandler)
+        self.desk = desk
+        bound = self.server_address[1]
+        # A browser leaves the default port out of Host.
+        self.hosts = frozenset(f"{name}:{bound}" for name in LOOPBACK_NAMES) | (
+            frozenset(LOOPBACK_NAMES) if bound == 80 else frozenset()
+        )
 
 
-def review_server(desk: ReviewDesk, port: int = 0, host: str = "127.0.0.1") -> HTTPServer:
-    """The page's server on loopback (port 0: a free one). One request at a time, in the order they come."""
-    return HTTPServer((host, port), handler_for(desk))
+class ReviewPageHandler(BaseHTTPRequestHandler):
+    server: ReviewServer
+    timeout = READ_TIMEOUT_SECONDS  # a client that stops sending is cut off, and its thread ends
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        refused = self._misdirected() or self._unreadable()
+        if refused is not None:
+            self.close_connection = True  # whatever body it has is left unread
+            self._send(refused)
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            self._send(_refused(HTTPStatus.BAD_REQUEST, "The form is not UTF-8."))
+            return
+        self._send(respond(self.server.desk, Request(self.command, self.path, self.headers, text)))
+
+    def _misdirected(self) -> Response | None:
+        # Another site's page reaches this port under a name of its own (DNS rebinding): it gets no note.
+        if self.headers.get("Host") not in self.server.hosts:
+            return _refused(HTTPStatus.MISDIRECTED_REQUEST, "This page answers at its loopback address only.")
+        return None
+
+    def _unreadable(self) -> Response | None:
+        length = self.headers.get("Content-Length") or "0"
+        if not length.isdigit():
+            return _refused(HTTPStatus.BAD_REQUEST, "The request's Content-Length is not a length.")
+        if int(length) > MAX_REQUEST_BYTES:
+            return _refused(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"A form of this page is {MAX_REQUEST_BYTES} bytes at most."
+            )
+        return None
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (an unserved method, a malformed request) as the page's answers, with
+        its headers; never quoting the request."""
+        status = HTTPStatus(code)
+        self._send(_refused(status, "The review page does not serve this request."))
+
+    def _send(self, response: Response) -> None:
+        response = response.with_answer_headers()
+        data = response.body.encode()
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def log_message(self, format: str, *args) -> None:
+        log.info("%s", format % args)  # the request line and status: a path names an encounter id at most
+
+
+def _refused(status: HTTPStatus, reason: str) -> Response:
+    """The one-line page of a request the server refuses before the desk sees it: nothing of a note."""
+    return Response(status, message_page(status.phrase, reason))
+
+
+def review_server(desk: ReviewDesk, port: int = 0, host: str = "127.0.0.1") -> ReviewServer:
+    """The page's server on loopback (port 0: a free one)."""
+    return ReviewServer(desk, port, host)

@@ -5,7 +5,9 @@ drives it in Chromium)."""
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -14,7 +16,7 @@ import pytest
 
 from choreography import write_note
 from review_desk.desk import ReviewDesk
-from scribe.review_page import review_server
+from scribe.review_page import MAX_REQUEST_BYTES, READ_TIMEOUT_SECONDS, review_server
 from tests.support.events import object_created, sqs_event
 from tests.support.forms import URLENCODED, multipart
 from tests.unit.conftest import BUCKET, converse_answer
@@ -105,3 +107,43 @@ def test_a_form_sent_other_than_urlencoded_is_refused_and_never_signs_without_it
     refused = local_page.post(f"{NOTE}/sign", body, content_type=content_type)
     assert refused.status == 415 and "application/x-www-form-urlencoded only" in refused.body
     assert "Start warfarin" not in refused.body and local_page.awaiting_review()
+
+
+def test_a_request_for_any_other_host_gets_nothing_of_the_desk(local_page):
+    """GIVEN the page on 127.0.0.1:<port>, WHEN a request names another host (a DNS-rebound name: another site's
+    page reaching this port), THEN it is refused (421) with a one-line page, no note and no action; the page's own
+    loopback names are served."""
+    for host in ("evil.example", f"evil.example:{local_page.port}", "127.0.0.1:1", ""):
+        for method, path in (("GET", "/"), ("GET", NOTE)):
+            refused = local_page.ask(method, path, headers={"Host": host})
+            assert refused.status == 421 and "enc-0001" not in refused.body
+        assert local_page.post(f"{NOTE}/sign", Host=host).status == 421
+    assert local_page.awaiting_review()
+    for host in (f"127.0.0.1:{local_page.port}", f"localhost:{local_page.port}", f"[::1]:{local_page.port}"):
+        assert local_page.ask("GET", NOTE, headers={"Host": host}).status == 200
+
+
+def test_one_slow_client_holds_up_no_other_and_is_cut_off(local_page):
+    """GIVEN a client that sends half a request and stops, WHEN the browser asks for the note, THEN it is answered
+    at once, and the slow client's connection is closed after the read timeout."""
+    slow = socket.create_connection(("127.0.0.1", local_page.port))
+    try:
+        slow.sendall(b"POST /notes/choreography/enc-0001/sign HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        started = time.monotonic()
+        assert local_page.ask("GET", NOTE).status == 200
+        assert time.monotonic() - started < 2
+        slow.settimeout(READ_TIMEOUT_SECONDS + 5)
+        assert slow.recv(1024) == b"", "the server closed the connection"
+        assert time.monotonic() - started < READ_TIMEOUT_SECONDS + 5
+    finally:
+        slow.close()
+
+
+def test_a_request_too_large_is_refused_unread(local_page):
+    """A form of more than 64 KiB is refused (413) before its body is read, as a Content-Length that is no length
+    is (400); neither acts."""
+    oversized = local_page.post(f"{NOTE}/sign", "reason=" + "x" * MAX_REQUEST_BYTES)
+    assert oversized.status == 413 and local_page.awaiting_review()
+    for length in ("-1", "ten"):
+        assert local_page.post(f"{NOTE}/sign", "", **{"Content-Length": length}).status == 400
+    assert local_page.awaiting_review()
