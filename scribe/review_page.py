@@ -2,18 +2,23 @@
 library's http.server against the local cloud (or any deployment the caller's AWS identity reaches), acting
 as that identity. So it answers only what reaches it as its own page: the Host of its loopback address (a
 DNS-rebound name gets nothing), requests of at most MAX_REQUEST_BYTES read within READ_TIMEOUT_SECONDS, each on a
-thread of its own so that one slow client holds up no other. On AWS the same page is served behind API Gateway
-and Cognito (edges.review_page)."""
+thread of its own so that one slow client holds up no other. A first visit gets a random session cookie
+(HttpOnly, SameSite=Strict); every form carries a token made from it with this server's secret, and
+review_desk.app accepts a POST only with its session's token and from the page's own origin. On AWS the same page
+is served behind API Gateway and Cognito (edges.review_page)."""
 
 from __future__ import annotations
 
 import logging
+import secrets
+from dataclasses import replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from review_desk.app import Request, Response, respond
+from review_desk.app import Request, Response, form_token, respond
 from review_desk.desk import Awaiting, NoteUnderReview, ReviewDesk, caller_identity, edits_from  # noqa: F401
 from review_desk.pages import message_page, note_page, worklist_page  # noqa: F401
+from review_desk.signin import cookies
 
 log = logging.getLogger("scribe.review_page")
 MAX_REQUEST_BYTES = 64 * 1024
@@ -29,7 +34,9 @@ class ReviewServer(ThreadingHTTPServer):
     def __init__(self, desk: ReviewDesk, port: int, host: str) -> None:
         super().__init__((host, port), ReviewPageHandler)
         self.desk = desk
+        self.secret = secrets.token_bytes(32)  # the form tokens' key: this server's, for as long as it runs
         bound = self.server_address[1]
+        self.session_cookie = f"review-session-{bound}"  # a cookie is the host's, whatever its port
         # A browser leaves the default port out of Host.
         self.hosts = frozenset(f"{name}:{bound}" for name in LOOPBACK_NAMES) | (
             frozenset(LOOPBACK_NAMES) if bound == 80 else frozenset()
@@ -58,7 +65,24 @@ class ReviewPageHandler(BaseHTTPRequestHandler):
         except UnicodeDecodeError:
             self._send(_refused(HTTPStatus.BAD_REQUEST, "The form is not UTF-8."))
             return
-        self._send(respond(self.server.desk, Request(self.command, self.path, self.headers, text)))
+        session = cookies(self.headers.get("Cookie")).get(self.server.session_cookie)
+        # A first visit starts a session, and the page it gets already carries the session's token.
+        started = secrets.token_urlsafe(32) if not session and self.command == "GET" else None
+        response = respond(self.server.desk, self._request(text, session or started))
+        if started:
+            cookie = f"{self.server.session_cookie}={started}; Path=/; HttpOnly; SameSite=Strict"
+            response = replace(response, headers={**response.headers, "Set-Cookie": cookie})
+        self._send(response)
+
+    def _request(self, body: str, session: str | None) -> Request:
+        return Request(
+            self.command,
+            self.path,
+            self.headers,
+            body,
+            origin=f"http://{self.headers['Host']}",
+            form_token=form_token(self.server.secret, session) if session else "",
+        )
 
     def _misdirected(self) -> Response | None:
         # Another site's page reaches this port under a name of its own (DNS rebinding): it gets no note.

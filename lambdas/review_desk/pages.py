@@ -1,7 +1,7 @@
 """The review page's HTML: the worklist and the note view, server-rendered with html.escape and a few lines of
 inline script (no build step). Note and transcript text are PHI and untrusted model output: everything is
 escaped, and the Content-Security-Policy allows only the page's own style and script, by their hashes (no inline
-style or event attribute is written)."""
+style or event attribute is written). Every form is made by `form`, which adds its session's token."""
 
 from __future__ import annotations
 
@@ -78,6 +78,8 @@ CONTENT_SECURITY_POLICY = (
     f"default-src 'none'; style-src {_source_hash(STYLE)}; script-src {_source_hash(SCRIPT)}; img-src data:; "
     "form-action 'self'; base-uri 'self'; frame-ancestors 'none'"
 )
+# The hidden field of every form: the session's token, without which review_desk.app refuses the POST.
+FORM_TOKEN_FIELD = "form-token"  # noqa: S105 (a field's name, not a secret)
 
 
 def _page(title: str, body: str, base: str, account: str | None = None) -> str:
@@ -93,6 +95,14 @@ def _page(title: str, body: str, base: str, account: str | None = None) -> str:
         f"<header><strong>Clinical scribe: review</strong><a href='./'>Worklist</a>{signed_in}</header>"
         f"<main>{body}</main>"
         f"<script>{SCRIPT}</script></body></html>"
+    )
+
+
+def form(form_id: str, action: str, token: str, fields: str) -> str:
+    """One of the page's forms: posted (urlencoded, the browser's default) to `action`, with the session's token."""
+    return (
+        f"<form id={form_id} method=post action='{action}'>"
+        f"<input type=hidden name={FORM_TOKEN_FIELD} value='{escape(token)}'>{fields}</form>"
     )
 
 
@@ -161,7 +171,7 @@ def _statement(label: str, text: str, evidence: list[int], flag: str | None, edi
 
 
 def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused: str | None = None,
-              base: str = "/", account: str | None = None) -> str:  # fmt: skip
+              base: str = "/", account: str | None = None, token: str = "") -> str:  # fmt: skip
     record, note = view.record, view.note
     awaiting = record.status == "AWAITING_REVIEW" and not record.expired(now)
     flags = {(f.section, f.text): f.reason for f in note.flagged}
@@ -192,12 +202,16 @@ def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused:
     path = note_path(view.variant, record.encounter_id)
     if awaiting:
         actions = (
-            f"<div class=actions><form id=sign-form method=post action='{path}/sign'>"
-            "<button id=sign-button class=sign type=submit>Sign</button></form>"
-            f"<form id=send-back-form method=post action='{path}/send-back'>"
-            f"<label>Reason <input name=reason size=40 maxlength={reviews.MAX_REASON_CHARS}></label> "
-            "<button type=submit>Send back for a redraft</button></form></div>"
-            f"<p class=cites>You sign as {escape(signer or '')}.</p>"
+            "<div class=actions>"
+            + form("sign-form", f"{path}/sign", token, "<button id=sign-button class=sign type=submit>Sign</button>")
+            + form(
+                "send-back-form",
+                f"{path}/send-back",
+                token,
+                f"<label>Reason <input name=reason size=40 maxlength={reviews.MAX_REASON_CHARS}></label> "
+                "<button type=submit>Send back for a redraft</button>",
+            )
+            + f"</div><p class=cites>You sign as {escape(signer or '')}.</p>"
         )
     else:
         actions = ""

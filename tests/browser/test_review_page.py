@@ -1,18 +1,21 @@
 """A clinician at the review page, in a real browser, against both variants on the local cloud: the worklist,
-a note beside its transcript, a statement's evidence highlighted, an edit, a signature; and a refused action
-that shows its reason and changes nothing."""
+a note beside its transcript, a statement's evidence highlighted, an edit, a signature; a refused action
+that shows its reason and changes nothing; and another web site's forged forms, refused."""
 
 from __future__ import annotations
 
 import os
 import re
+from urllib.parse import urlsplit
 
+import pytest
 from fhir.resources.R4B.documentreference import DocumentReference
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import SAMPLE
 from tests.localcloud.conftest import STACKS, keys, read_json, upload
 from tests.support.domain_events import contract_errors, received, subscribe
+from tests.support.loopback import LoopbackServer
 
 CHOREOGRAPHY, ORCHESTRATION = STACKS
 HIGHLIGHTED = re.compile(r"\bhighlighted\b")
@@ -122,3 +125,42 @@ def test_a_refused_action_shows_its_reason_on_the_page_and_changes_nothing(cloud
     assert review_versions(cloud, ORCHESTRATION, "knee-recheck") == before
     assert keys(cloud, ORCHESTRATION, "signed/") == []
     assert read_json(cloud, ORCHESTRATION, "reviews/knee-recheck.json")["status"] == "AWAITING_REVIEW"
+
+
+def forging_site(action: str, fields: dict[str, str]) -> LoopbackServer:
+    """Another web site on this machine (its own port): a page whose form posts itself to `action` as it loads."""
+    inputs = "".join(f"<input type=hidden name='{name}' value='{value}'>" for name, value in fields.items())
+    page = (
+        f"<!doctype html><form id=forged method=post action='{action}'>{inputs}</form>"
+        "<script>document.getElementById('forged').submit()</script>"
+    )
+    return LoopbackServer(lambda _request: (200, page.encode()), content_type="text/html; charset=utf-8")
+
+
+@pytest.mark.parametrize("site_host", ["127.0.0.1", "localhost"])
+def test_another_sites_forged_forms_are_refused_and_change_nothing(cloud, review_page, page: Page, site_host):
+    """GIVEN knee-forged awaiting review in orchestration and the clinician's browser holding the page's session,
+    WHEN a page of another origin (127.0.0.1 at another port: the same site, so the session cookie goes along;
+    localhost: another site) posts the sign and send-back forms itself, THEN the review page refuses each (403)
+    and the review, its versions and the signed notes are as they were."""
+    encounter = f"knee-forged-{site_host.replace('.', '-')}"
+    drafted(cloud, encounter, stacks=[ORCHESTRATION])
+    before = review_versions(cloud, ORCHESTRATION, encounter)
+    note = f"{review_page}/notes/orchestration/{encounter}"
+    page.goto(note)
+    expect(page.locator("#review-status")).to_have_text("AWAITING_REVIEW")
+
+    for action, fields in (("sign", {}), ("send-back", {"reason": "forged"})):
+        site = forging_site(f"{note}/{action}", {**fields, "form-token": "guessed"})
+        try:
+            with page.expect_response(lambda response, action=action: response.url.endswith(action)) as posted:
+                page.goto(site.url.replace("127.0.0.1", site_host) + "/")
+            assert posted.value.request.method == "POST" and posted.value.status == 403
+            assert urlsplit(posted.value.request.all_headers()["origin"]).port == urlsplit(site.url).port
+            expect(page.get_by_role("alert")).to_contain_text("posted from this page only")
+        finally:
+            site.close()
+
+    assert review_versions(cloud, ORCHESTRATION, encounter) == before
+    assert f"signed/{encounter}.json" not in keys(cloud, ORCHESTRATION, "signed/")
+    assert read_json(cloud, ORCHESTRATION, f"reviews/{encounter}.json")["status"] == "AWAITING_REVIEW"

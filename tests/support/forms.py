@@ -3,6 +3,10 @@ may be multipart."""
 
 from __future__ import annotations
 
+import re
+
+from review_desk.pages import FORM_TOKEN_FIELD
+
 URLENCODED = "application/x-www-form-urlencoded"
 
 
@@ -13,3 +17,10 @@ def multipart(fields: dict[str, str], boundary: str = "form-boundary-7MA4YWxk") 
         for name, value in fields.items()
     )
     return f"{parts}--{boundary}--\r\n", f"multipart/form-data; boundary={boundary}"
+
+
+def form_token_in(page: str) -> str:
+    """The session's token that the page's forms carry (each form carries the same one)."""
+    tokens = set(re.findall(rf"name={FORM_TOKEN_FIELD} value='([^']*)'", page))
+    assert len(tokens) == 1, f"the page's forms carry {len(tokens)} different tokens"
+    return tokens.pop()

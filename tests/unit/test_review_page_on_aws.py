@@ -18,12 +18,14 @@ from edges import review_page
 from review_desk.pages import CONTENT_SECURITY_POLICY as CSP
 from review_desk.signin import LOGIN_COOKIE, SESSION_COOKIE
 from tests.support.events import object_created, sqs_event
-from tests.support.forms import URLENCODED, multipart
+from tests.support.forms import URLENCODED, form_token_in, multipart
 from tests.support.loopback import LoopbackServer, Received
 from tests.unit.conftest import BUCKET, converse_answer
 
 PASSWORD = "Correct-horse-9-battery"  # noqa: S105 (a test user's, in moto)
 PAGE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/review/"
+ORIGIN = "https://abc123.execute-api.us-east-1.amazonaws.com"
+NOTE = "/notes/choreography/enc-0001"
 
 
 class TokenEndpoint(LoopbackServer):
@@ -59,16 +61,20 @@ def aws_page(cloud, lambda_context, monkeypatch):
     client = cognito.create_user_pool_client(UserPoolId=pool, ClientName="page",
                                              ExplicitAuthFlows=["ADMIN_USER_PASSWORD_AUTH"])["UserPoolClient"]  # fmt: skip
     cognito.create_group(UserPoolId=pool, GroupName="clinicians")
+
+    def sign_in(user: str) -> str:
+        return cognito.admin_initiate_auth(
+            UserPoolId=pool, ClientId=client["ClientId"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user, "PASSWORD": PASSWORD},
+        )["AuthenticationResult"]["AccessToken"]  # fmt: skip
+
     tokens = {}
     for user, clinician in (("dr.lee", True), ("mx.roe", False)):
         cognito.admin_create_user(UserPoolId=pool, Username=user, MessageAction="SUPPRESS")
         cognito.admin_set_user_password(UserPoolId=pool, Username=user, Password=PASSWORD, Permanent=True)
         if clinician:
             cognito.admin_add_user_to_group(UserPoolId=pool, Username=user, GroupName="clinicians")
-        tokens[user] = cognito.admin_initiate_auth(
-            UserPoolId=pool, ClientId=client["ClientId"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": user, "PASSWORD": PASSWORD},
-        )["AuthenticationResult"]["AccessToken"]  # fmt: skip
+        tokens[user] = sign_in(user)
     endpoint = TokenEndpoint()
     for name, value in {
         "COGNITO_DOMAIN": endpoint.url,
@@ -79,17 +85,18 @@ def aws_page(cloud, lambda_context, monkeypatch):
         domain_events.BUS_ENVIRONMENT: "domain",
     }.items():
         monkeypatch.setenv(name, value)
-    cloud.tokens, cloud.endpoint, cloud.pool = tokens, endpoint, pool
+    cloud.tokens, cloud.endpoint, cloud.pool, cloud.sign_in = tokens, endpoint, pool, sign_in
     cloud.call = lambda *args, **kwargs: review_page.handler(proxy_event(*args, **kwargs), lambda_context)
     yield cloud
     endpoint.close()
 
 
 def proxy_event(method: str, path: str, *, cookie: str = "", query: dict | None = None, body: str = "",
-                origin: str | None = None, content_type: str = URLENCODED) -> dict:  # fmt: skip
+                origin: str | None = None, content_type: str = URLENCODED,
+                headers: dict[str, str] | None = None) -> dict:  # fmt: skip
     """API Gateway's REST proxy event for a path under the stage (a POST's body typed as `content_type`)."""
     inner = path.strip("/")
-    headers = {"Cookie": cookie} if cookie else {}
+    headers = {**({"Cookie": cookie} if cookie else {}), **(headers or {})}
     if origin:
         headers["Origin"] = origin
     if method == "POST":
@@ -110,6 +117,11 @@ def proxy_event(method: str, path: str, *, cookie: str = "", query: dict | None 
 
 def session(token: str) -> str:
     return f"{SESSION_COOKIE}={token}"
+
+
+def token_of(aws_page, cookie: str) -> str:
+    """The token the note view's forms carry for the session of `cookie`."""
+    return form_token_in(aws_page.call("GET", NOTE, cookie=cookie)["body"])
 
 
 def test_signing_in_with_pkce_sets_an_httponly_session_for_the_clinician(aws_page):
@@ -151,7 +163,8 @@ def test_a_clinician_signs_as_themselves_and_the_note_records_the_pools_user(aws
     cookie = session(aws_page.tokens["dr.lee"])
     note = aws_page.call("GET", "/notes/choreography/enc-0001", cookie=cookie)
     assert note["statusCode"] == 200 and "You sign as https://cognito-idp.us-east-1.amazonaws.com/" in note["body"]
-    signed = aws_page.call("POST", "/notes/choreography/enc-0001/sign", cookie=cookie)
+    body = f"form-token={form_token_in(note['body'])}"
+    signed = aws_page.call("POST", f"{NOTE}/sign", cookie=cookie, origin=ORIGIN, body=body)
     assert (signed["statusCode"], signed["headers"]["Location"]) == (303, "/review/notes/choreography/enc-0001")
     record = aws_page.read_json("signed/enc-0001.json")
     sub = boto3.client("cognito-idp").admin_get_user(UserPoolId=aws_page.pool, Username="dr.lee")["UserAttributes"]
@@ -174,14 +187,39 @@ def test_a_token_of_another_app_client_is_not_a_session(aws_page, monkeypatch):
     assert aws_page.call("GET", "/", cookie=session(aws_page.tokens["dr.lee"]))["statusCode"] == 403
 
 
-def test_a_form_posted_from_another_origin_is_refused_even_with_a_session(aws_page):
+def test_a_form_posted_from_another_origin_or_none_is_refused_even_with_a_session_and_its_token(aws_page):
+    """Browsers send Origin with every POST: a form without one, or from another origin or site, is refused."""
     cookie = session(aws_page.tokens["dr.lee"])
-    forged = aws_page.call("POST", "/notes/choreography/enc-0001/sign", cookie=cookie, origin="https://evil.example")
-    assert forged["statusCode"] == 403 and aws_page.keys("signed/") == []
-    same = aws_page.call(
-        "POST", "/notes/choreography/enc-0001/sign", cookie=cookie, origin=PAGE_URL.rsplit("/review/")[0]
-    )
+    body = f"form-token={token_of(aws_page, cookie)}"
+    for origin, headers in (
+        ("https://evil.example", {}),
+        (None, {}),
+        (ORIGIN, {"Sec-Fetch-Site": "cross-site"}),
+        ("null", {}),
+    ):
+        forged = aws_page.call("POST", f"{NOTE}/sign", cookie=cookie, body=body, origin=origin, headers=headers)
+        assert forged["statusCode"] == 403 and "posted from this page only" in forged["body"]
+    assert aws_page.keys("signed/") == []
+    same = aws_page.call("POST", f"{NOTE}/sign", cookie=cookie, body=body, origin=ORIGIN)
     assert same["statusCode"] == 303 and aws_page.keys("signed/") == ["signed/enc-0001.json"]
+
+
+def test_a_form_without_its_sessions_token_is_refused(aws_page):
+    """Each session's forms carry a token made from its access token: a form without it, with another, or with
+    another session's (the same clinician signed in twice) is refused, and the session's own is accepted."""
+    cookie = session(aws_page.tokens["dr.lee"])
+    token = token_of(aws_page, cookie)
+    assert token_of(aws_page, cookie) == token and token not in cookie
+    again = session(aws_page.sign_in("dr.lee"))
+    assert token_of(aws_page, again) != token
+    for body in ("", "form-token=", "form-token=guessed", f"form-token={token_of(aws_page, again)}"):
+        refused = aws_page.call("POST", f"{NOTE}/send-back", cookie=cookie, origin=ORIGIN, body=body + "&reason=x")
+        assert refused["statusCode"] == 403 and "not from your session" in refused["body"]
+    assert aws_page.read_json("reviews/enc-0001.json")["status"] == "AWAITING_REVIEW"
+    sent_back = aws_page.call(
+        "POST", f"{NOTE}/send-back", cookie=cookie, origin=ORIGIN, body=f"form-token={token}&reason=x"
+    )
+    assert sent_back["statusCode"] == 303 and aws_page.read_json("reviews/enc-0001.json")["status"] == "SENT_BACK"
 
 
 def test_the_page_names_the_clinician_and_signing_out_ends_both_sessions(aws_page):
@@ -195,8 +233,8 @@ def test_the_page_names_the_clinician_and_signing_out_ends_both_sessions(aws_pag
 
 
 def test_every_answer_carries_the_pages_headers(aws_page):
-    """A page, the redirects of signing in and out, and each refusal: never cached or sniffed, no referrer, no
-    framing, only the page's own style and script."""
+    """A page, the redirects of signing in and out, and each refusal: never cached or sniffed, no referrer to
+    another origin, no framing, only the page's own style and script."""
     clinician, other = session(aws_page.tokens["dr.lee"]), session(aws_page.tokens["mx.roe"])
     started = aws_page.call("GET", "/login")
     answers = [
@@ -212,15 +250,14 @@ def test_every_answer_carries_the_pages_headers(aws_page):
     for answer in answers:
         headers = answer["headers"]
         assert (headers["Cache-Control"], headers["X-Content-Type-Options"]) == ("no-store", "nosniff")
-        assert headers["Referrer-Policy"] == "no-referrer" and headers["Content-Security-Policy"] == CSP
+        assert headers["Referrer-Policy"] == "same-origin" and headers["Content-Security-Policy"] == CSP
 
 
 def test_a_form_sent_other_than_urlencoded_is_refused_and_never_signs_without_its_edits(aws_page):
     """A multipart form's fields are not read as urlencoded ones: its signature is refused (415), not made
     without the edit it carries."""
     cookie = session(aws_page.tokens["dr.lee"])
-    body, content_type = multipart({"edit.plan.0": "Start warfarin 5 mg."})
-    refused = aws_page.call("POST", "/notes/choreography/enc-0001/sign", cookie=cookie, body=body,
-                            content_type=content_type)  # fmt: skip
+    body, content_type = multipart({"edit.plan.0": "Start warfarin 5 mg.", "form-token": token_of(aws_page, cookie)})
+    refused = aws_page.call("POST", f"{NOTE}/sign", cookie=cookie, body=body, origin=ORIGIN, content_type=content_type)
     assert refused["statusCode"] == 415 and "application/x-www-form-urlencoded only" in refused["body"]
     assert "Start warfarin" not in refused["body"] and aws_page.keys("signed/") == []

@@ -18,7 +18,7 @@ from choreography import write_note
 from review_desk.desk import ReviewDesk
 from scribe.review_page import MAX_REQUEST_BYTES, READ_TIMEOUT_SECONDS, review_server
 from tests.support.events import object_created, sqs_event
-from tests.support.forms import URLENCODED, multipart
+from tests.support.forms import URLENCODED, form_token_in, multipart
 from tests.unit.conftest import BUCKET, converse_answer
 
 NOTE = "/notes/choreography/enc-0001"
@@ -57,10 +57,19 @@ class LocalPage:
         finally:
             connection.close()
 
-    def post(self, path: str, body: str = "", *, content_type: str = URLENCODED, **headers: str) -> Answer:
-        """A form's POST as a browser on the page sends it."""
-        sent = {"Content-Type": content_type, "Origin": f"http://127.0.0.1:{self.port}", **headers}
-        return self.ask("POST", path, body=body.encode(), headers=sent)
+    def post(self, path: str, body: str = "", *, content_type: str = URLENCODED, **headers: str | None) -> Answer:
+        """A form's POST as a browser on the page sends it, but for `headers` (None: not sent)."""
+        sent = {"Content-Type": content_type, "Origin": self.origin, **headers}
+        return self.ask("POST", path, body=body.encode(), headers={k: v for k, v in sent.items() if v is not None})
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def visit(self) -> tuple[str, str]:
+        """A first visit to the note view: the session cookie it sets (as `name=value`) and its forms' token."""
+        page = self.ask("GET", NOTE)
+        return page.headers["Set-Cookie"].split(";")[0], form_token_in(page.body)
 
     def awaiting_review(self) -> bool:
         return self.cloud.read_json("reviews/enc-0001.json")["status"] == "AWAITING_REVIEW" and not self.cloud.keys(
@@ -85,12 +94,13 @@ def local_page(cloud, lambda_context) -> Iterator[LocalPage]:
 def assert_answer_headers(answer: Answer) -> None:
     assert answer.headers["Cache-Control"] == "no-store"
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
-    assert answer.headers["Referrer-Policy"] == "no-referrer"
+    assert answer.headers["Referrer-Policy"] == "same-origin"
     assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
 
 
 def test_every_answer_carries_the_pages_headers(local_page):
-    """GIVEN the local page, WHEN it answers a page, a missing page and a method it does not serve, THEN each answer is never cached, never sniffed, sends no referrer and may not be framed."""
+    """GIVEN the local page, WHEN it answers a page, a missing page and a method it does not serve, THEN each
+    answer is never cached or sniffed, names no referrer to another origin and may not be framed."""
     page = local_page.ask("GET", NOTE)
     missing = local_page.ask("GET", "/nowhere")
     unserved = local_page.ask("PUT", NOTE)
@@ -147,3 +157,62 @@ def test_a_request_too_large_is_refused_unread(local_page):
     for length in ("-1", "ten"):
         assert local_page.post(f"{NOTE}/sign", "", **{"Content-Length": length}).status == 400
     assert local_page.awaiting_review()
+
+
+def test_a_first_visit_starts_a_session_whose_token_every_form_carries(local_page):
+    """GIVEN a browser without the page's cookie, WHEN it opens the note, THEN it gets a random session cookie
+    that scripts cannot read and other sites' requests do not carry, and both forms carry a token of that
+    session; the next visit keeps the session, another browser gets another."""
+    first = local_page.ask("GET", NOTE)
+    cookie, *attributes = (part.strip() for part in first.headers["Set-Cookie"].split(";"))
+    assert cookie.startswith(f"review-session-{local_page.port}=") and len(cookie.partition("=")[2]) >= 32
+    assert set(attributes) == {"Path=/", "HttpOnly", "SameSite=Strict"}
+    token = form_token_in(first.body)
+    assert first.body.count(f"value='{token}'") == 2 and cookie.partition("=")[2] not in first.body
+    again = local_page.ask("GET", NOTE, headers={"Cookie": cookie})
+    assert again.headers["Set-Cookie"] is None and form_token_in(again.body) == token
+    assert form_token_in(local_page.ask("GET", NOTE).body) != token
+
+
+def test_a_form_from_another_origin_is_refused_even_with_the_session_and_its_token(local_page):
+    """GIVEN the clinician's session and its token, WHEN a form comes from another origin (another port of this
+    host: the same site, so the cookie goes along), from no origin, or a fetch another site starts, THEN it is
+    refused (403) and nothing changes; the page's own form signs."""
+    cookie, token = local_page.visit()
+    body = f"form-token={token}"
+    for headers in (
+        {"Origin": f"http://127.0.0.1:{local_page.port + 1}"},
+        {"Origin": f"http://localhost:{local_page.port}"},
+        {"Origin": "null"},
+        {"Origin": None},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+    ):
+        refused = local_page.post(f"{NOTE}/sign", body, Cookie=cookie, **headers)
+        assert refused.status == 403 and "posted from this page only" in refused.body
+    assert local_page.awaiting_review()
+    signed = local_page.post(f"{NOTE}/sign", body, Cookie=cookie, **{"Sec-Fetch-Site": "same-origin"})
+    assert (signed.status, signed.headers["Location"]) == (303, NOTE)
+    assert_answer_headers(signed)
+    assert local_page.cloud.keys("signed/") == ["signed/enc-0001.json"]
+
+
+def test_a_form_without_its_sessions_token_is_refused(local_page):
+    """A form of the page's origin is refused (403) without a session, without a token, or with a token that is
+    not its session's (a guess, another session's); the session's own token sends the note back."""
+    cookie, token = local_page.visit()
+    other_cookie, other_token = local_page.visit()
+    for cookie_sent, body in (
+        (None, f"form-token={token}"),
+        (cookie, "reason=x"),
+        (cookie, "form-token=guessed&reason=x"),
+        (cookie, f"form-token={other_token}&reason=x"),
+        (other_cookie, f"form-token={token}&reason=x"),
+        (cookie, "form-token=%E2%9C%93&reason=x"),
+    ):
+        refused = local_page.post(f"{NOTE}/send-back", body, Cookie=cookie_sent)
+        assert refused.status == 403 and "not from your session" in refused.body
+    assert local_page.awaiting_review()
+    sent_back = local_page.post(f"{NOTE}/send-back", f"form-token={token}&reason=x", Cookie=cookie)
+    assert sent_back.status == 303
+    assert local_page.cloud.read_json("reviews/enc-0001.json")["status"] == "SENT_BACK"
