@@ -85,7 +85,7 @@ def handler(event: APIGatewayProxyEvent, context) -> dict:
     if path == "/login":
         return proxy(login(config))
     if path == "/logout":
-        return proxy(logout(config))
+        return proxy(logout(config, clients.cognito_idp(), jar))
     if path == "/callback":
         response, set_cookies = callback(config, dict(event.query_string_parameters or {}), jar)
         return proxy(response, set_cookies)

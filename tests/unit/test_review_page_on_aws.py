@@ -11,9 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from choreography import write_note
-from clinical import domain_events
+from clinical import clients, domain_events
 from edges import review_page
 from review_desk.pages import CONTENT_SECURITY_POLICY as CSP
 from review_desk.signin import LOGIN_COOKIE, SESSION_COOKIE
@@ -261,3 +263,35 @@ def test_a_form_sent_other_than_urlencoded_is_refused_and_never_signs_without_it
     refused = aws_page.call("POST", f"{NOTE}/sign", cookie=cookie, body=body, origin=ORIGIN, content_type=content_type)
     assert refused["statusCode"] == 415 and "application/x-www-form-urlencoded only" in refused["body"]
     assert "Start warfarin" not in refused["body"] and aws_page.keys("signed/") == []
+
+
+def test_signing_out_revokes_the_sessions_tokens_at_cognito(aws_page):
+    """GIVEN dr.lee signed in, WHEN they sign out, THEN Cognito no longer accepts the access token (GlobalSignOut),
+    so a copy of the cookie is no session either; signing out again, with a token Cognito already refuses,
+    still clears the cookie and ends Cognito's session."""
+    token = aws_page.tokens["dr.lee"]
+    out = aws_page.call("GET", "/logout", cookie=session(token))
+    assert out["statusCode"] == 303 and urlsplit(out["headers"]["Location"]).path == "/logout"
+    with pytest.raises(ClientError, match="NotAuthorizedException"):
+        boto3.client("cognito-idp").get_user(AccessToken=token)
+    replayed = aws_page.call("GET", "/", cookie=session(token))
+    assert (replayed["statusCode"], replayed["headers"]["Location"]) == (303, "/review/login")
+    for cookie in (session(token), session("a.b.c"), ""):
+        again = aws_page.call("GET", "/logout", cookie=cookie)
+        assert again["statusCode"] == 303 and again["multiValueHeaders"]["Set-Cookie"][0].startswith(
+            f"{SESSION_COOKIE}=;"
+        )
+
+
+def test_a_sign_out_cognito_fails_keeps_the_cookie_to_sign_out_again(aws_page, monkeypatch):
+    """When Cognito cannot revoke the tokens (throttled, unreachable), the page says so (502) and keeps the cookie,
+    so that signing out again revokes them; it never claims a sign-out that did not happen."""
+    cognito = boto3.client("cognito-idp")
+    stub = Stubber(cognito)
+    stub.add_client_error("global_sign_out", service_error_code="TooManyRequestsException", http_status_code=429)
+    stub.activate()
+    monkeypatch.setattr(clients, "cognito_idp", lambda: cognito)
+    failed = aws_page.call("GET", "/logout", cookie=session(aws_page.tokens["dr.lee"]))
+    assert failed["statusCode"] == 502 and "TooManyRequestsException" in failed["body"]
+    assert "Set-Cookie" not in failed["multiValueHeaders"] and "Location" not in failed["headers"]
+    stub.assert_no_pending_responses()
