@@ -1,8 +1,8 @@
 """`scribe review --local`: the clinician's review page (review_desk) served on loopback by the standard
 library's http.server against the local cloud (or any deployment the caller's AWS identity reaches), acting
 as that identity. So it answers only what reaches it as its own page: the Host of its loopback address (a
-DNS-rebound name gets nothing), requests of at most MAX_REQUEST_BYTES read within READ_TIMEOUT_SECONDS, each on a
-thread of its own so that one slow client holds up no other. A first visit gets a random session cookie
+DNS-rebound name gets nothing), bodies of at most MAX_REQUEST_BYTES, read within READ_TIMEOUT_SECONDS, each
+request on a thread of its own so that one slow client holds up no other. A first visit gets a random session cookie
 (HttpOnly, SameSite=Strict); every form carries a token made from it with this server's secret, and
 review_desk.app accepts a POST only with its session's token and from the page's own origin. On AWS the same page
 is served behind API Gateway and Cognito (edges.review_page)."""
@@ -103,8 +103,7 @@ class ReviewPageHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (an unserved method, a malformed request) as the page's answers, with
         its headers; never quoting the request."""
-        status = HTTPStatus(code)
-        self._send(_refused(status, "The review page does not serve this request."))
+        self._send(_refused(HTTPStatus(code), "The review page does not serve this request."))
 
     def _send(self, response: Response) -> None:
         response = response.with_answer_headers()
