@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -30,6 +31,7 @@ class Target:
     region: str | None = None
     local: bool = False
     _clients: dict = field(default_factory=dict)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def choose(cls, local: bool) -> Target:
@@ -45,18 +47,19 @@ class Target:
         return cls(endpoint_url=endpoint, region="us-east-1" if is_local else None, local=is_local)
 
     def client(self, service: str):
-        if service not in self._clients:
-            kwargs = {}
-            if self.endpoint_url:
-                kwargs["endpoint_url"] = self.endpoint_url
-            if self.local:
-                kwargs |= {"region_name": self.region, **LOCAL_CREDENTIALS}
-            elif not os.environ.get("AWS_DEFAULT_REGION") and os.environ.get("AWS_REGION"):
-                # boto3 reads only AWS_DEFAULT_REGION (and the profile); the CDK CLI reads AWS_REGION too, so
-                # a region set for `cdk deploy` that way is the one scribe uses.
-                kwargs["region_name"] = os.environ["AWS_REGION"]
-            self._clients[service] = boto3.client(service, **kwargs)
-        return self._clients[service]
+        with self._clients_lock:  # boto3's default session is not thread-safe: the review page's threads share it
+            if service not in self._clients:
+                kwargs = {}
+                if self.endpoint_url:
+                    kwargs["endpoint_url"] = self.endpoint_url
+                if self.local:
+                    kwargs |= {"region_name": self.region, **LOCAL_CREDENTIALS}
+                elif not os.environ.get("AWS_DEFAULT_REGION") and os.environ.get("AWS_REGION"):
+                    # boto3 reads only AWS_DEFAULT_REGION (and the profile); the CDK CLI reads AWS_REGION too, so
+                    # a region set for `cdk deploy` that way is the one scribe uses.
+                    kwargs["region_name"] = os.environ["AWS_REGION"]
+                self._clients[service] = boto3.client(service, **kwargs)
+            return self._clients[service]
 
     @property
     def region_name(self) -> str:

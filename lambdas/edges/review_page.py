@@ -15,10 +15,11 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, e
 from clinical import clients
 from clinical.observability import logger, tracer
 from clinical.settings import require_env
-from review_desk.app import Request, Response, respond, shown_path
+from review_desk.app import Request, Response, form_token, respond, shown_path
 from review_desk.desk import ReviewDesk
 from review_desk.pages import message_page
 from review_desk.signin import (
+    SESSION_COOKIE,
     Clinician,
     NotAClinician,
     NotSignedIn,
@@ -68,7 +69,7 @@ def desk_for(signed_in: Clinician) -> ReviewDesk:
 
 
 def proxy(response: Response, set_cookies: list[str] | None = None) -> dict:
-    headers = dict(response.headers)
+    headers = dict(response.with_answer_headers().headers)
     multi = {"Set-Cookie": set_cookies} if set_cookies else {}
     if "Set-Cookie" in headers and not set_cookies:
         multi = {"Set-Cookie": [headers.pop("Set-Cookie")]}
@@ -90,23 +91,28 @@ def handler(event: APIGatewayProxyEvent, context) -> dict:
     if path == "/login":
         return proxy(login(config))
     if path == "/logout":
-        return proxy(logout(config))
+        return proxy(logout(config, clients.cognito_idp(), jar))
     if path == "/callback":
         response, set_cookies = callback(config, dict(event.query_string_parameters or {}), jar)
         return proxy(response, set_cookies)
-    origin = event.headers.get("origin") or event.headers.get("Origin")
-    if event.http_method == "POST" and origin is not None and origin != page_origin(config):
-        logger.warning("review page refused: a form posted from another origin")
-        refused = message_page("Refused", "A form of this page is posted from this page only.", base)
-        return proxy(Response(HTTPStatus.FORBIDDEN, refused).with_page_headers())
     try:
         signed_in = clinician(config, clients.cognito_idp(), jar)
     except NotSignedIn:
-        return proxy(Response(HTTPStatus.SEE_OTHER, headers={"Location": f"{base}login", "Cache-Control": "no-store"}))
+        return proxy(Response(HTTPStatus.SEE_OTHER, headers={"Location": f"{base}login"}))
     except NotAClinician:
         logger.warning("review page refused: not a clinician of this pool")
         refused = message_page("Not a clinician", "Only the clinicians group of this deployment reviews notes.", base)
-        return proxy(Response(HTTPStatus.FORBIDDEN, refused).with_page_headers())
+        return proxy(Response(HTTPStatus.FORBIDDEN, refused))
     body = (event.decoded_body or "") if event.http_method == "POST" else ""
-    request = Request(event.http_method, path, {}, body, base, account=signed_in.name)
+    request = Request(
+        event.http_method,
+        path,
+        event.headers,
+        body,
+        base,
+        account=signed_in.name,
+        origin=page_origin(config),
+        # Keyed by the session's access token, which only its HttpOnly cookie holds: no server state.
+        form_token=form_token(jar[SESSION_COOKIE].encode(), config.page_url),
+    )
     return proxy(respond(desk_for(signed_in), request))

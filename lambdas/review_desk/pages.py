@@ -1,9 +1,12 @@
 """The review page's HTML: the worklist and the note view, server-rendered with html.escape and a few lines of
 inline script (no build step). Note and transcript text are PHI and untrusted model output: everything is
-escaped, and the Content-Security-Policy allows only the page's own inline style and script."""
+escaped, and the Content-Security-Policy allows only the page's own style and script, by their hashes (no inline
+style or event attribute is written). Every form is made by `form`, which adds its session's token."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,12 +28,6 @@ from review_desk.desk import (
     NoteUnderReview,
     Refusal,
 )
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; form-action 'self'; "
-    "base-uri 'self'"
-)
-
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1d2433; background: #f5f6f8; }
@@ -108,6 +105,19 @@ if (document.querySelector('.editor:not([hidden]), .adder[open], .refused-statem
 """
 
 
+def _source_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+# The page's own STYLE and SCRIPT run by their hashes: an injected <style>, <script> or attribute does not.
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src {_source_hash(STYLE)}; script-src {_source_hash(SCRIPT)}; img-src data:; "
+    "form-action 'self'; base-uri 'self'; frame-ancestors 'none'"
+)
+# The hidden field of every form: the session's token, without which review_desk.app refuses the POST.
+FORM_TOKEN_FIELD = "form-token"  # noqa: S105 (a field's name, not a secret)
+
+
 def _page(title: str, body: str, base: str, account: str | None = None) -> str:
     """A whole page; its links are relative to `base`, the path the page is served under ("/" locally, the API
     stage's path on AWS). With `account` (a signed-in clinician's name, on AWS), the header names them and
@@ -121,6 +131,14 @@ def _page(title: str, body: str, base: str, account: str | None = None) -> str:
         f"<header><strong>Clinical scribe: review</strong><a href='./'>Worklist</a>{signed_in}</header>"
         f"<main>{body}</main>"
         f"<script>{SCRIPT}</script></body></html>"
+    )
+
+
+def form(form_id: str, action: str, token: str, fields: str) -> str:
+    """One of the page's forms: posted (urlencoded, the browser's default) to `action`, with the session's token."""
+    return (
+        f"<form id={form_id} method=post action='{action}'>"
+        f"<input type=hidden name={FORM_TOKEN_FIELD} value='{escape(token)}'>{fields}</form>"
     )
 
 
@@ -270,7 +288,7 @@ def _adder(section: str, typed: Mapping[str, list[str]]) -> str:
 
 
 def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused: Refusal | None = None,
-              base: str = "/", account: str | None = None) -> str:  # fmt: skip
+              base: str = "/", account: str | None = None, token: str = "") -> str:  # fmt: skip
     """The note beside its transcript. Awaiting review: every statement editable (its id names it), flagged
     ones to accept, statements to add to any section, sign or send back. Signed: who signed and when, and the
     clinician's changes against the version they reviewed."""
@@ -310,15 +328,24 @@ def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused:
     actions = ""
     if awaiting:
         actions = (
-            f"<div class=actions><form id=sign-form method=post action='{path}/sign'>{version_field}"
-            "<button id=sign-button class=sign type=submit>Sign</button></form>"
-            f"<form id=send-back-form method=post action='{path}/send-back'>{version_field}"
-            f"<label>Reason <input name=reason size=40 maxlength={reviews.MAX_REASON_CHARS} required"
-            f" value='{escape((typed.get('reason') or [''])[0])}'></label> "
-            "<button type=submit>Send back for a redraft</button></form></div>"
-            f"<p class=cites>You sign version {record.version} as {escape(signer or '')}. Edit a statement to change it "
-            "(empty text removes it); what its cited segments do not say is refused unless you mark it as your own. "
-            f"Sending back has the note drafted again with your reason ({_redrafts_left(record)}).</p>"
+            "<div class=actions>"
+            + form(
+                "sign-form",
+                f"{path}/sign",
+                token,
+                f"{version_field}<button id=sign-button class=sign type=submit>Sign</button>",
+            )
+            + form(
+                "send-back-form",
+                f"{path}/send-back",
+                token,
+                f"{version_field}<label>Reason <input name=reason size=40 maxlength={reviews.MAX_REASON_CHARS} required"
+                f" value='{escape((typed.get('reason') or [''])[0])}'></label> "
+                "<button type=submit>Send back for a redraft</button>",
+            )
+            + f"</div><p class=cites>You sign version {record.version} as {escape(signer or '')}. Edit a statement to "
+            "change it (empty text removes it); what its cited segments do not say is refused unless you mark it as "
+            f"your own. Sending back has the note drafted again with your reason ({_redrafts_left(record)}).</p>"
         )
     banner = (
         f"<p class='banner signed' id=signed-banner>Signed note, version {record.version}: signed by "

@@ -3,7 +3,8 @@ access token kept in an HttpOnly cookie, and on every request the token checked 
 
 - /login sends the browser to the user pool's /oauth2/authorize with a fresh `state` and PKCE challenge, both
   kept in a short-lived HttpOnly cookie (the verifier never leaves the server's cookie).
-- /logout clears the session cookie and ends Cognito's own session (its /logout endpoint).
+- /logout revokes the user's tokens (GlobalSignOut with the session's access token), clears the session cookie
+  and ends Cognito's own session (its /logout endpoint).
 - /callback checks `state`, trades the code (with the verifier) at /oauth2/token, and sets the session cookie:
   `__Host-` (Secure, Path=/, no Domain), HttpOnly, SameSite=Lax (a cross-site form post carries no cookie),
   for the token's own lifetime.
@@ -39,6 +40,8 @@ LOGIN_COOKIE = "__Host-review-login"
 LOGIN_SECONDS = 600
 SCOPES = "openid email aws.cognito.signin.user.admin"
 TOKEN_TIMEOUT_SECONDS = 10
+# Cognito's answers to a token it no longer accepts (expired, signed out, its user deleted).
+NO_SESSION = ("NotAuthorizedException", "UserNotFoundException")
 
 
 class NotSignedIn(Exception):
@@ -111,7 +114,6 @@ def login(config: SignIn) -> Response:
         headers={
             "Location": f"{config.domain}/oauth2/authorize?{query}",
             "Set-Cookie": _cookie(LOGIN_COOKIE, f"{state}.{verifier}", LOGIN_SECONDS),
-            "Cache-Control": "no-store",
         },
     )
 
@@ -144,22 +146,32 @@ def callback(config: SignIn, query: dict[str, str], jar: dict[str, str], http=No
         return _refused(HTTPStatus.BAD_REQUEST, f"Cognito refused the sign-in ({answer.status_code})."), []
     tokens = json.loads(answer.content)
     session = _cookie(SESSION_COOKIE, tokens["access_token"], int(tokens.get("expires_in", 3600)))
-    return Response(HTTPStatus.SEE_OTHER, headers={"Location": config.page_url, "Cache-Control": "no-store"}), [
+    return Response(HTTPStatus.SEE_OTHER, headers={"Location": config.page_url}), [
         session,
         _cookie(LOGIN_COOKIE, "", 0),
     ]
 
 
-def logout(config: SignIn) -> Response:
-    """The session cookie cleared, and Cognito's own session ended (its /logout, back to the page, which then
-    asks for a new sign-in)."""
+def logout(config: SignIn, cognito, jar: dict[str, str]) -> Response:
+    """The user's tokens revoked, the session cookie cleared, and Cognito's own session ended (its /logout, back
+    to the page, which then asks for a new sign-in). A token Cognito already refuses needs no revoking; when
+    Cognito cannot revoke, the cookie is kept so that signing out again can."""
+    token = jar.get(SESSION_COOKIE)
+    if token:
+        try:
+            # GlobalSignOut, not RevokeToken: that revokes a refresh token, and the cookie holds only the access token.
+            cognito.global_sign_out(AccessToken=token)
+        except (ClientError, BotoCoreError) as error:
+            code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
+            if code not in NO_SESSION:
+                message = f"Cognito did not sign you out ({code}): sign out again."
+                return _refused(HTTPStatus.BAD_GATEWAY, message, "Sign-out")
     query = urlencode({"client_id": config.client_id, "logout_uri": config.page_url})
     return Response(
         HTTPStatus.SEE_OTHER,
         headers={
             "Location": f"{config.domain}/logout?{query}",
             "Set-Cookie": _cookie(SESSION_COOKIE, "", 0),
-            "Cache-Control": "no-store",
         },
     )
 
@@ -172,7 +184,7 @@ def clinician(config: SignIn, cognito, jar: dict[str, str]) -> Clinician:
     try:
         user = cognito.get_user(AccessToken=token)
     except ClientError as error:
-        if error.response["Error"]["Code"] in ("NotAuthorizedException", "UserNotFoundException"):
+        if error.response["Error"]["Code"] in NO_SESSION:
             raise NotSignedIn from None
         raise
     claims = _claims(token)  # Cognito has just accepted this very token
@@ -188,5 +200,5 @@ def _claims(token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
-def _refused(status: HTTPStatus, message: str) -> Response:
-    return Response(status, message_page("Sign-in", message)).with_page_headers()
+def _refused(status: HTTPStatus, message: str, title: str = "Sign-in") -> Response:
+    return Response(status, message_page(title, message))

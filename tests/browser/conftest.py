@@ -38,8 +38,9 @@ def review_page(cloud) -> str:
     (`run_until_quiet`), and the main thread is blocked in Playwright whenever the browser talks to the page,
     so the page's AWS calls never overlap the simulation's. The server thread is no actor: its calls cost no
     simulated time and are made as the account's administrator, as `scribe` is in tests/localcloud/test_cli.py,
-    on the simulation's clock (time-machine holds it for every thread). One request at a time (HTTPServer)
-    keeps it so. Work that a signature sets off (a NoteSigned consumer) runs when the test next drives the
+    on the simulation's clock (time-machine holds it for every thread). The server answers on a thread per
+    request, but the tests' browser asks one thing at a time (each step waits for its page), so those never
+    overlap either. Work that a signature sets off (a NoteSigned consumer) runs when the test next drives the
     simulation. (The moto server of `make localcloud` is the other way, but it runs the CDK CLI to deploy.)"""
     target = Target(region=REGION, local=True)
     server = review_server(ReviewDesk({variant: target.deployment(variant) for variant in VARIANTS}))

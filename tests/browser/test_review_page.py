@@ -1,18 +1,22 @@
 """A clinician at the review page, in a real browser, against both variants on the local cloud: the worklist,
-a note beside its transcript, a statement's evidence highlighted, an edit, a signature; and a refused action
-that shows its reason and changes nothing."""
+a note beside its transcript, a statement's evidence highlighted (by mouse and by keyboard), an edit, a
+signature, and the signed note showing the change; a refused action that shows its reason, keeps what was typed
+and changes nothing; and another web site's forged forms, refused."""
 
 from __future__ import annotations
 
 import os
 import re
+from urllib.parse import urlsplit
 
+import pytest
 from fhir.resources.R4B.documentreference import DocumentReference
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import SAMPLE
 from tests.localcloud.conftest import STACKS, keys, read_json, upload
 from tests.support.domain_events import contract_errors, received, subscribe
+from tests.support.loopback import LoopbackServer
 
 CHOREOGRAPHY, ORCHESTRATION = STACKS
 HIGHLIGHTED = re.compile(r"\bhighlighted\b")
@@ -49,14 +53,18 @@ def test_a_clinician_reads_the_evidence_edits_a_statement_and_signs(cloud, revie
     edited = plan["text"].removeprefix("[local note model] ")
 
     page.goto(review_page)
-    awaiting = page.locator("tr.awaiting[data-encounter='knee-followup']")
+    awaiting = page.locator("tr.awaiting_review[data-encounter='knee-followup']")
     expect(awaiting).to_have_count(2)
     expect(awaiting.locator(".due").first).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in 72 h\)"))
     awaiting.and_(page.locator("[data-variant='choreography']")).get_by_role("link").click()
     expect(page.locator("#review-status")).to_have_text("AWAITING_REVIEW")
     expect(page.locator(".segment.highlighted")).to_have_count(0)
 
-    statement = page.locator("#statement-plan-0")
+    statement = page.locator(f"#statement-{plan['id']}")
+    statement.focus()
+    page.keyboard.press("Enter")
+    expect(statement).to_have_class(re.compile(r"\bselected\b"))
+    page.locator(".segment").first.click()
     statement.click()
     expect(statement).to_have_class(re.compile(r"\bselected\b"))
     for number in plan["evidence"]:
@@ -69,10 +77,13 @@ def test_a_clinician_reads_the_evidence_edits_a_statement_and_signs(cloud, revie
         page.screenshot(path=SCREENSHOT, full_page=True)
 
     statement.get_by_role("button", name="Edit").click()
-    page.locator("#edit-plan-0").fill(edited)
-    page.get_by_role("button", name="Sign with edits").click()
+    page.locator(f"#edit-{plan['id']}").fill(edited)
+    page.get_by_role("button", name="Sign with changes").click()
     expect(page.locator("#review-status")).to_have_text("SIGNED")
-    expect(page.locator("#statement-plan-0")).to_contain_text(edited)
+    expect(page.locator("#signed-banner")).to_contain_text("Signed note, version 2: signed by ")
+    expect(page.locator("#signed-banner")).to_contain_text("the clinician's changes to version 1: 1 edited")
+    expect(page.locator(f"#statement-{plan['id']} ins")).to_have_text(edited)
+    expect(page.locator(f"#statement-{plan['id']} del")).to_have_text(plan["text"])
     expect(page.locator(".edit-button")).to_have_count(0)
 
     signed = read_json(cloud, CHOREOGRAPHY, "signed/knee-followup.json")
@@ -110,15 +121,57 @@ def test_a_refused_action_shows_its_reason_on_the_page_and_changes_nothing(cloud
     expect(page.get_by_role("alert")).to_have_text("sending a note back needs a reason (nothing was changed)")
     expect(page.locator("#review-status")).to_have_text("AWAITING_REVIEW")
 
-    page.locator("#statement-plan-0").get_by_role("button", name="Edit").click()
-    page.locator("#edit-plan-0").fill("Start warfarin 5 mg.")
-    page.get_by_role("button", name="Sign with edits").click()
+    plan = plan_statement(cloud, ORCHESTRATION, "knee-recheck")
+    page.locator(f"#statement-{plan['id']}").get_by_role("button", name="Edit").click()
+    page.locator(f"#edit-{plan['id']}").fill("Start warfarin 5 mg.")
+    page.get_by_role("button", name="Sign with changes").click()
     expect(page.get_by_role("alert")).to_have_text(
-        "the edited statement plan.0 is not supported by the segments it cites: "
-        "the medication warfarin is not in its evidence (nothing was changed)"
+        f"the edited statement {plan['id']} is not supported by the segments it cites: the medication warfarin is "
+        "not in its evidence. Sign it as your own statement (not from the recording) to keep it (nothing was changed)"
     )
-    expect(page.locator("#statement-plan-0")).not_to_contain_text("warfarin")
+    # What was typed is kept, in the statement marked, for the clinician to correct or to sign as their own.
+    expect(page.locator(f"#statement-{plan['id']}")).to_have_class(re.compile(r"\brefused-statement\b"))
+    expect(page.locator(f"#edit-{plan['id']}")).to_have_value("Start warfarin 5 mg.")
 
     assert review_versions(cloud, ORCHESTRATION, "knee-recheck") == before
     assert keys(cloud, ORCHESTRATION, "signed/") == []
     assert read_json(cloud, ORCHESTRATION, "reviews/knee-recheck.json")["status"] == "AWAITING_REVIEW"
+
+
+def forging_site(action: str, fields: dict[str, str]) -> LoopbackServer:
+    """Another web site on this machine (its own port): a page whose form posts itself to `action` as it loads."""
+    inputs = "".join(f"<input type=hidden name='{name}' value='{value}'>" for name, value in fields.items())
+    page = (
+        f"<!doctype html><form id=forged method=post action='{action}'>{inputs}</form>"
+        "<script>document.getElementById('forged').submit()</script>"
+    )
+    return LoopbackServer(lambda _request: (200, page.encode()), content_type="text/html; charset=utf-8")
+
+
+@pytest.mark.parametrize("site_host", ["127.0.0.1", "localhost"])
+def test_another_sites_forged_forms_are_refused_and_change_nothing(cloud, review_page, page: Page, site_host):
+    """GIVEN knee-forged awaiting review in orchestration and the clinician's browser holding the page's session,
+    WHEN a page of another origin (127.0.0.1 at another port: the same site, so the session cookie goes along;
+    localhost: another site) posts the sign and send-back forms itself, THEN the review page refuses each (403)
+    and the review, its versions and the signed notes are as they were."""
+    encounter = f"knee-forged-{site_host.replace('.', '-')}"
+    drafted(cloud, encounter, stacks=[ORCHESTRATION])
+    before = review_versions(cloud, ORCHESTRATION, encounter)
+    note = f"{review_page}/notes/orchestration/{encounter}"
+    page.goto(note)
+    expect(page.locator("#review-status")).to_have_text("AWAITING_REVIEW")
+
+    for action, fields in (("sign", {}), ("send-back", {"reason": "forged"})):
+        site = forging_site(f"{note}/{action}", {**fields, "form-token": "guessed"})
+        try:
+            with page.expect_response(lambda response, action=action: response.url.endswith(action)) as posted:
+                page.goto(site.url.replace("127.0.0.1", site_host) + "/")
+            assert posted.value.request.method == "POST" and posted.value.status == 403
+            assert urlsplit(posted.value.request.all_headers()["origin"]).port == urlsplit(site.url).port
+            expect(page.get_by_role("alert")).to_contain_text("posted from this page only")
+        finally:
+            site.close()
+
+    assert review_versions(cloud, ORCHESTRATION, encounter) == before
+    assert f"signed/{encounter}.json" not in keys(cloud, ORCHESTRATION, "signed/")
+    assert read_json(cloud, ORCHESTRATION, f"reviews/{encounter}.json")["status"] == "AWAITING_REVIEW"

@@ -191,7 +191,9 @@ def test_a_note_sent_back_is_drafted_again_awaits_review_again_and_its_redraft_i
 @pytest.mark.parametrize(
     "redeem",
     [
-        lambda sfn, token: sfn.send_task_success(taskToken=token, output=json.dumps({"signed_key": "signed/enc-1.json"})),
+        lambda sfn, token: sfn.send_task_success(
+            taskToken=token, output=json.dumps({"signed_key": "signed/enc-1.json"})
+        ),
         lambda sfn, token: sfn.send_task_failure(taskToken=token, error="ReviewExpired", cause="forged"),
         lambda sfn, token: sfn.send_task_failure(taskToken=token, error="NoteSentBack", cause="forged"),
     ],

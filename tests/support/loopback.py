@@ -1,5 +1,6 @@
-"""A stand-in for a service the functions reach over HTTP (a FHIR server, Cognito's token endpoint): an HTTP
-server on 127.0.0.1 in a thread of its own, answering each request as the test says and keeping what it got."""
+"""A stand-in for a service the functions reach over HTTP (a FHIR server, Cognito's token endpoint), or another web
+site a browser visits: an HTTP server on 127.0.0.1 in a thread of its own, answering each request as the test says
+and keeping what it got."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ Answer = Callable[[Received], tuple[int, bytes]]
 
 
 class LoopbackServer:
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, content_type: str = "application/json") -> None:
         self.requests: list[Received] = []
         server = self
 
@@ -33,11 +34,12 @@ class LoopbackServer:
                 server.requests.append(request)
                 status, body = answer(request)
                 self.send_response(status)
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_PUT = do_POST = _respond
+            do_GET = do_PUT = do_POST = _respond
 
             def log_message(self, *args) -> None:
                 pass

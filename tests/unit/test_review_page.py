@@ -6,7 +6,10 @@ the page itself.)"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 
 import pytest
 
@@ -15,7 +18,7 @@ from clinical.notes import FlaggedStatement, Note, NoteOrder, NoteSection, NoteS
 from clinical.review import NoteVersion, ReviewRecord, ReviewRefused
 from clinical.revisions import Addition, Changes
 from review_desk.desk import Awaiting, NoteUnderReview, Refusal, changes_from, version_from
-from review_desk.pages import note_page, worklist_page
+from review_desk.pages import CONTENT_SECURITY_POLICY, note_page, worklist_page
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)> & \"quoted\""
@@ -231,3 +234,43 @@ def test_the_version_reviewed_is_read_from_the_form(value, version):
 def test_a_version_that_is_no_ascii_number_is_refused(value):
     with pytest.raises(ReviewRefused, match="the form's version is not a number"):
         version_from({"version": [value]})
+
+
+class Attributes(HTMLParser):
+    """Every element's attribute names in a page, and the text of its <style> and <script> elements."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.inline: dict[str, list[str]] = {"style": [], "script": []}
+        self._open: str | None = None
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.names |= {name for name, _ in attrs}
+        self._open = tag if tag in self.inline else None
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            self.inline[self._open].append(data)
+
+
+def policy(header: str) -> dict[str, list[str]]:
+    return {name: sources for name, *sources in (d.split() for d in header.split(";"))}
+
+
+def test_the_policy_runs_the_pages_own_style_and_script_by_their_hashes_and_nothing_inline():
+    page = Attributes(note_page(view([HOSTILE], segment_text=HOSTILE), NOW, signer="dr"))
+    directives = policy(CONTENT_SECURITY_POLICY)
+    for kind in ("style", "script"):
+        [text] = page.inline[kind]
+        digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+        assert directives[f"{kind}-src"] == [f"'sha256-{digest}'"]
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY and directives["default-src"] == ["'none'"]
+    assert (directives["frame-ancestors"], directives["form-action"], directives["base-uri"]) == (
+        ["'none'"],
+        ["'self'"],
+        ["'self'"],
+    )
+    # Hashes admit whole elements only: an attribute's style or handler would be refused, so the page has none.
+    assert "style" not in page.names and not [name for name in page.names if name.startswith("on")]

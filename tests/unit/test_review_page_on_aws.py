@@ -15,18 +15,24 @@ from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import xray_recorder
 from aws_xray_sdk.core.lambda_launcher import LambdaContext
 from aws_xray_sdk.core.models.traceid import TraceId
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from choreography import write_note
-from clinical import domain_events
+from clinical import clients, domain_events
 from clinical.layout import digest_reference
 from edges import review_page
+from review_desk.pages import CONTENT_SECURITY_POLICY as CSP
 from review_desk.signin import LOGIN_COOKIE, SESSION_COOKIE
 from tests.support.events import object_created, sqs_event
+from tests.support.forms import URLENCODED, form_token_in, multipart
 from tests.support.loopback import LoopbackServer, Received
 from tests.unit.conftest import BUCKET, converse_answer
 
 PASSWORD = "Correct-horse-9-battery"  # noqa: S105 (a test user's, in moto)
 PAGE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/review/"
+ORIGIN = "https://abc123.execute-api.us-east-1.amazonaws.com"
+NOTE = "/notes/choreography/enc-0001"
 
 
 class TokenEndpoint(LoopbackServer):
@@ -62,16 +68,20 @@ def aws_page(cloud, lambda_context, monkeypatch):
     client = cognito.create_user_pool_client(UserPoolId=pool, ClientName="page",
                                              ExplicitAuthFlows=["ADMIN_USER_PASSWORD_AUTH"])["UserPoolClient"]  # fmt: skip
     cognito.create_group(UserPoolId=pool, GroupName="clinicians")
+
+    def sign_in(user: str) -> str:
+        return cognito.admin_initiate_auth(
+            UserPoolId=pool, ClientId=client["ClientId"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user, "PASSWORD": PASSWORD},
+        )["AuthenticationResult"]["AccessToken"]  # fmt: skip
+
     tokens = {}
     for user, clinician in (("dr.lee", True), ("mx.roe", False)):
         cognito.admin_create_user(UserPoolId=pool, Username=user, MessageAction="SUPPRESS")
         cognito.admin_set_user_password(UserPoolId=pool, Username=user, Password=PASSWORD, Permanent=True)
         if clinician:
             cognito.admin_add_user_to_group(UserPoolId=pool, Username=user, GroupName="clinicians")
-        tokens[user] = cognito.admin_initiate_auth(
-            UserPoolId=pool, ClientId=client["ClientId"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": user, "PASSWORD": PASSWORD},
-        )["AuthenticationResult"]["AccessToken"]  # fmt: skip
+        tokens[user] = sign_in(user)
     endpoint = TokenEndpoint()
     for name, value in {
         "COGNITO_DOMAIN": endpoint.url,
@@ -82,19 +92,22 @@ def aws_page(cloud, lambda_context, monkeypatch):
         domain_events.BUS_ENVIRONMENT: "domain",
     }.items():
         monkeypatch.setenv(name, value)
-    cloud.tokens, cloud.endpoint, cloud.pool = tokens, endpoint, pool
+    cloud.tokens, cloud.endpoint, cloud.pool, cloud.sign_in = tokens, endpoint, pool, sign_in
     cloud.call = lambda *args, **kwargs: review_page.handler(proxy_event(*args, **kwargs), lambda_context)
     yield cloud
     endpoint.close()
 
 
 def proxy_event(method: str, path: str, *, cookie: str = "", query: dict | None = None, body: str = "",
-                origin: str | None = None) -> dict:  # fmt: skip
-    """API Gateway's REST proxy event for a path under the stage."""
+                origin: str | None = None, content_type: str = URLENCODED,
+                headers: dict[str, str] | None = None) -> dict:  # fmt: skip
+    """API Gateway's REST proxy event for a path under the stage (a POST's body typed as `content_type`)."""
     inner = path.strip("/")
-    headers = {"Cookie": cookie} if cookie else {}
+    headers = {**({"Cookie": cookie} if cookie else {}), **(headers or {})}
     if origin:
         headers["Origin"] = origin
+    if method == "POST":
+        headers["Content-Type"] = content_type
     return {
         "resource": "/{proxy+}" if inner else "/",
         "path": path,
@@ -111,6 +124,11 @@ def proxy_event(method: str, path: str, *, cookie: str = "", query: dict | None 
 
 def session(token: str) -> str:
     return f"{SESSION_COOKIE}={token}"
+
+
+def token_of(aws_page, cookie: str) -> str:
+    """The token the note view's forms carry for the session of `cookie`."""
+    return form_token_in(aws_page.call("GET", NOTE, cookie=cookie)["body"])
 
 
 def test_signing_in_with_pkce_sets_an_httponly_session_for_the_clinician(aws_page):
@@ -155,7 +173,8 @@ def test_a_clinician_signs_as_themselves_and_the_note_records_the_pools_user(aws
         note["statusCode"] == 200
         and "You sign version 1 as https://cognito-idp.us-east-1.amazonaws.com/" in note["body"]
     )
-    signed = aws_page.call("POST", "/notes/choreography/enc-0001/sign", cookie=cookie)
+    body = f"form-token={form_token_in(note['body'])}"
+    signed = aws_page.call("POST", f"{NOTE}/sign", cookie=cookie, origin=ORIGIN, body=body)
     assert (signed["statusCode"], signed["headers"]["Location"]) == (303, "/review/notes/choreography/enc-0001")
     record = aws_page.read_json("signed/enc-0001.json")
     sub = boto3.client("cognito-idp").admin_get_user(UserPoolId=aws_page.pool, Username="dr.lee")["UserAttributes"]
@@ -190,14 +209,39 @@ def test_a_path_that_is_no_page_of_the_deployments_is_logged_by_its_digest(aws_p
     assert "Jane" not in logs
 
 
-def test_a_form_posted_from_another_origin_is_refused_even_with_a_session(aws_page):
+def test_a_form_posted_from_another_origin_or_none_is_refused_even_with_a_session_and_its_token(aws_page):
+    """Browsers send Origin with every POST: a form without one, or from another origin or site, is refused."""
     cookie = session(aws_page.tokens["dr.lee"])
-    forged = aws_page.call("POST", "/notes/choreography/enc-0001/sign", cookie=cookie, origin="https://evil.example")
-    assert forged["statusCode"] == 403 and aws_page.keys("signed/") == []
-    same = aws_page.call(
-        "POST", "/notes/choreography/enc-0001/sign", cookie=cookie, origin=PAGE_URL.rsplit("/review/")[0]
-    )
+    body = f"form-token={token_of(aws_page, cookie)}"
+    for origin, headers in (
+        ("https://evil.example", {}),
+        (None, {}),
+        (ORIGIN, {"Sec-Fetch-Site": "cross-site"}),
+        ("null", {}),
+    ):
+        forged = aws_page.call("POST", f"{NOTE}/sign", cookie=cookie, body=body, origin=origin, headers=headers)
+        assert forged["statusCode"] == 403 and "posted from this page only" in forged["body"]
+    assert aws_page.keys("signed/") == []
+    same = aws_page.call("POST", f"{NOTE}/sign", cookie=cookie, body=body, origin=ORIGIN)
     assert same["statusCode"] == 303 and aws_page.keys("signed/") == ["signed/enc-0001.json"]
+
+
+def test_a_form_without_its_sessions_token_is_refused(aws_page):
+    """Each session's forms carry a token made from its access token: a form without it, with another, or with
+    another session's (the same clinician signed in twice) is refused, and the session's own is accepted."""
+    cookie = session(aws_page.tokens["dr.lee"])
+    token = token_of(aws_page, cookie)
+    assert token_of(aws_page, cookie) == token and token not in cookie
+    again = session(aws_page.sign_in("dr.lee"))
+    assert token_of(aws_page, again) != token
+    for body in ("", "form-token=", "form-token=guessed", f"form-token={token_of(aws_page, again)}"):
+        refused = aws_page.call("POST", f"{NOTE}/send-back", cookie=cookie, origin=ORIGIN, body=body + "&reason=x")
+        assert refused["statusCode"] == 403 and "not from your session" in refused["body"]
+    assert aws_page.read_json("reviews/enc-0001.json")["status"] == "AWAITING_REVIEW"
+    sent_back = aws_page.call(
+        "POST", f"{NOTE}/send-back", cookie=cookie, origin=ORIGIN, body=f"form-token={token}&reason=x"
+    )
+    assert sent_back["statusCode"] == 303 and aws_page.read_json("reviews/enc-0001.json")["status"] == "SENT_BACK"
 
 
 def test_the_page_names_the_clinician_and_signing_out_ends_both_sessions(aws_page):
@@ -245,3 +289,66 @@ def test_the_note_page_sends_no_note_or_transcript_text_to_x_ray(aws_page, trace
     assert any('"name": "## handler"' in document for document in traced), "the handler's subsegment was sent"
     sent = "\n".join(json.dumps(json.loads(document), ensure_ascii=False) for document in traced)
     assert statement not in sent and segment not in sent
+
+
+def test_every_answer_carries_the_pages_headers(aws_page):
+    """A page, the redirects of signing in and out, and each refusal: never cached or sniffed, no referrer to
+    another origin, no framing, only the page's own style and script."""
+    clinician, other = session(aws_page.tokens["dr.lee"]), session(aws_page.tokens["mx.roe"])
+    started = aws_page.call("GET", "/login")
+    answers = [
+        aws_page.call("GET", "/", cookie=clinician),
+        aws_page.call("GET", "/nowhere", cookie=clinician),
+        aws_page.call("GET", "/"),
+        started,
+        aws_page.call("GET", "/callback", cookie=started["multiValueHeaders"]["Set-Cookie"][0].split(";")[0]),
+        aws_page.call("GET", "/", cookie=other),
+        aws_page.call("GET", "/logout", cookie=clinician),
+    ]
+    assert [answer["statusCode"] for answer in answers] == [200, 404, 303, 303, 400, 403, 303]
+    for answer in answers:
+        headers = answer["headers"]
+        assert (headers["Cache-Control"], headers["X-Content-Type-Options"]) == ("no-store", "nosniff")
+        assert headers["Referrer-Policy"] == "same-origin" and headers["Content-Security-Policy"] == CSP
+
+
+def test_a_form_sent_other_than_urlencoded_is_refused_and_never_signs_without_its_edits(aws_page):
+    """A multipart form's fields are not read as urlencoded ones: its signature is refused (415), not made
+    without the edit it carries."""
+    cookie = session(aws_page.tokens["dr.lee"])
+    body, content_type = multipart({"edit.s5": "Start warfarin 5 mg.", "form-token": token_of(aws_page, cookie)})
+    refused = aws_page.call("POST", f"{NOTE}/sign", cookie=cookie, body=body, origin=ORIGIN, content_type=content_type)
+    assert refused["statusCode"] == 415 and "application/x-www-form-urlencoded only" in refused["body"]
+    assert "Start warfarin" not in refused["body"] and aws_page.keys("signed/") == []
+
+
+def test_signing_out_revokes_the_sessions_tokens_at_cognito(aws_page):
+    """GIVEN dr.lee signed in, WHEN they sign out, THEN Cognito no longer accepts the access token (GlobalSignOut),
+    so a copy of the cookie is no session either; signing out again, with a token Cognito already refuses,
+    still clears the cookie and ends Cognito's session."""
+    token = aws_page.tokens["dr.lee"]
+    out = aws_page.call("GET", "/logout", cookie=session(token))
+    assert out["statusCode"] == 303 and urlsplit(out["headers"]["Location"]).path == "/logout"
+    with pytest.raises(ClientError, match="NotAuthorizedException"):
+        boto3.client("cognito-idp").get_user(AccessToken=token)
+    replayed = aws_page.call("GET", "/", cookie=session(token))
+    assert (replayed["statusCode"], replayed["headers"]["Location"]) == (303, "/review/login")
+    for cookie in (session(token), session("a.b.c"), ""):
+        again = aws_page.call("GET", "/logout", cookie=cookie)
+        assert again["statusCode"] == 303 and again["multiValueHeaders"]["Set-Cookie"][0].startswith(
+            f"{SESSION_COOKIE}=;"
+        )
+
+
+def test_a_sign_out_cognito_fails_keeps_the_cookie_to_sign_out_again(aws_page, monkeypatch):
+    """When Cognito cannot revoke the tokens (throttled, unreachable), the page says so (502) and keeps the cookie,
+    so that signing out again revokes them; it never claims a sign-out that did not happen."""
+    cognito = boto3.client("cognito-idp")
+    stub = Stubber(cognito)
+    stub.add_client_error("global_sign_out", service_error_code="TooManyRequestsException", http_status_code=429)
+    stub.activate()
+    monkeypatch.setattr(clients, "cognito_idp", lambda: cognito)
+    failed = aws_page.call("GET", "/logout", cookie=session(aws_page.tokens["dr.lee"]))
+    assert failed["statusCode"] == 502 and "TooManyRequestsException" in failed["body"]
+    assert "Set-Cookie" not in failed["multiValueHeaders"] and "Location" not in failed["headers"]
+    stub.assert_no_pending_responses()
