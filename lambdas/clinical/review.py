@@ -536,7 +536,8 @@ def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVI
         due_at=now,
         versions=[
             NoteVersion(
-                version=1,
+                # A new transcript's draft goes on counting: a clinician who reviewed version 1 never signs this one.
+                version=existing[0].version + 1 if existing else 1,
                 by=f"model {note.provenance.model_id}",
                 at=note.provenance.created_at,
                 key=note_key(encounter_id),

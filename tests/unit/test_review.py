@@ -35,7 +35,7 @@ from clinical.review import (
 from clinical.revisions import Addition
 from tests.support.domain_events import contract_errors
 from tests.support.events import object_created, sqs_event
-from tests.unit.conftest import BUCKET, converse_answer
+from tests.unit.conftest import BUCKET, TRANSCRIPT_TEXT, converse_answer
 
 DR = "arn:aws:sts::123456789012:assumed-role/clinician/dr-lee"
 # The drafted note (tests/events/bedrock_converse_note.json): s1 subjective; s2, s3 objective; s4 assessment;
@@ -472,3 +472,41 @@ def test_a_patient_that_is_not_a_fhir_patient_reference_is_refused_and_nothing_c
     # The value is never quoted back: "Jane Roe" is a patient's name.
     assert refused.value.message == "--patient: write it as a FHIR reference, e.g. Patient/123"
     assert snapshot(drafted) == before
+
+
+# ---- a new transcript of the same encounter --------------------------------------------------------------
+def new_transcript(cloud, lambda_context) -> None:
+    """The encounter's job wrote its transcript again (a sentence more), and the note writer drafts it."""
+    cloud.put_transcript("enc-0001", TRANSCRIPT_TEXT + " The patient asked about work.")
+    cloud.model_answers(converse_answer())
+    write_note.handler(sqs_event(object_created(BUCKET, "transcripts/enc-0001.json")), lambda_context)
+
+
+def test_a_new_transcripts_review_goes_on_counting_so_the_version_reviewed_before_is_never_signed(
+    drafted, lambda_context
+):
+    """Versions restarted at 1 with a new transcript's review: a clinician who had reviewed version 1 of the old
+    draft would have signed the new one, unseen."""
+    new_transcript(drafted, lambda_context)
+    record = record_of(drafted)
+    assert ([v.version for v in record.versions], record.status) == ([2], "AWAITING_REVIEW")
+    before = snapshot(drafted)
+    with pytest.raises(ReviewRefused, match="is at version 2 now, not the version 1 you reviewed: open it again"):
+        sign(drafted.s3, BUCKET, "enc-0001", clinician=DR, version=1)
+    assert snapshot(drafted) == before
+    assert sign(drafted.s3, BUCKET, "enc-0001", clinician=DR, version=2).version == 2
+
+
+def test_a_new_transcripts_draft_after_a_signature_changes_nothing_signed(drafted, lambda_context, monkeypatch):
+    """The draft a review was opened on is pinned by its S3 version: a later transcript's draft replaces
+    notes/<id>.json, never what was signed, even when the signature's follow-ups are still owed."""
+    crash_once(monkeypatch, "_follow_up")
+    with pytest.raises(Crash):
+        sign(drafted.s3, BUCKET, "enc-0001", clinician=DR)
+    draft = drafted.read_json("notes/enc-0001.json")
+    new_transcript(drafted, lambda_context)
+    assert drafted.read_json("notes/enc-0001.json") != draft, "the new transcript's draft is the encounter's draft"
+    assert sweep_deadlines(drafted.s3, BUCKET).settled == ["enc-0001"]
+    record = record_of(drafted)
+    assert (record.status, [v.version for v in record.versions]) == ("SIGNED", [1])
+    assert drafted.read_json("signed/enc-0001.json")["note"] == draft
