@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit scan synth demo localcloud screenshot measure compare burst long-encounter bench plan deploy lint format lock clean
+.PHONY: install test unit soak scan synth demo localcloud screenshot measure compare burst long-encounter bench plan deploy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
@@ -57,6 +57,10 @@ test: install $(CHECKOV_VENV)/.installed lint
 ## unit: the domain and the handlers only (no CDK, no local cloud), in seconds
 unit: $(VENV)/.installed
 	$(OFFLINE_ENV) $(BIN)/pytest -p no:xdist tests/unit
+
+## soak: the longer runs make test bounds: the review's stateful test (both variants) with many more examples and steps
+soak: $(VENV)/.installed
+	$(OFFLINE_ENV) HYPOTHESIS_PROFILE=soak $(BIN)/pytest -n 2 tests/unit/test_review_races.py
 
 ## scan: cfn-lint and checkov over the synthesized templates (the tests' cached synth)
 scan: install $(CHECKOV_VENV)/.installed

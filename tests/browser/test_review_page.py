@@ -118,8 +118,12 @@ def test_a_refused_action_shows_its_reason_on_the_page_and_changes_nothing(cloud
 
     page.goto(f"{review_page}/notes/orchestration/knee-recheck")
     page.get_by_role("button", name="Send back").click()
-    expect(page.get_by_role("alert")).to_have_text("sending a note back needs a reason (nothing was changed)")
+    # The browser asks for the reason before sending anything (the page refuses one without it all the same).
+    assert page.locator("input[name=reason]").evaluate("field => field.validationMessage")
     expect(page.locator("#review-status")).to_have_text("AWAITING_REVIEW")
+    page.locator("input[name=reason]").fill("   ")
+    page.get_by_role("button", name="Send back").click()
+    expect(page.get_by_role("alert")).to_have_text("sending a note back needs a reason (nothing was changed)")
 
     plan = plan_statement(cloud, ORCHESTRATION, "knee-recheck")
     page.locator(f"#statement-{plan['id']}").get_by_role("button", name="Edit").click()

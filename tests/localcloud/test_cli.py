@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -249,15 +250,16 @@ def test_cost_prices_both_variants_and_rejects_an_unknown_model():
     assert "no price for model" in scribe("cost", "--model", "unknown", exit_code=2).output
 
 
-def test_the_measurement_counts_one_converse_call_and_six_transitions_per_encounter(cdk_out):
+def test_the_measurement_counts_one_converse_call_and_eight_transitions_per_encounter(cdk_out):
     from experiments.measure import measure
 
     figures = measure(cdk_out, encounters=2)["per_encounter"]
     for variant in ("choreography", "orchestration"):
         assert figures[variant]["operations"]["bedrock-runtime:Converse"] == 1.0, variant
         assert figures[variant]["operations"]["transcribe:StartMedicalTranscriptionJob"] == 1.0, variant
-    # ExecutionName and CheckInput (the input check before any key is built from it), then the four steps.
-    assert figures["orchestration"]["state_transitions"] == 6.0
+    # ExecutionName and CheckInput (the input check before any key is built from it), the transcript's three
+    # steps, then the review's: CheckReview reads the record, ReviewOutcome routes it, AwaitReview waits.
+    assert figures["orchestration"]["state_transitions"] == 8.0
     assert figures["choreography"]["lambda"]["choreography.write_note.handler"]["invocations"] == 1.0
 
 
@@ -301,8 +303,10 @@ def test_a_region_in_aws_region_alone_is_used(monkeypatch):
 
 
 def test_a_clinician_reviews_edits_and_signs_in_both_variants_once(cloud, tmp_path):
-    """Draft, review list, sign with an edit (re-checked), NoteSigned on each variant's bus, status SIGNED; a
-    second signature and an edit that says what the transcript does not are refused, changing nothing."""
+    """Draft, review list, the note with its statements' ids, then a signature that removes one order, edits the
+    other and adds the clinician's own finding: the signed note and its FHIR export are exactly that, the
+    clinician's statements attributed; NoteSigned counts each change. A second signature, an edit that says what
+    the transcript does not, and a statement named by no id are refused, changing nothing."""
     from tests.support.domain_events import contract_errors, received, subscribe
 
     events, sqs = cloud.client("events"), cloud.client("sqs")
@@ -314,13 +318,27 @@ def test_a_clinician_reviews_edits_and_signs_in_both_variants_once(cloud, tmp_pa
     listed = scribe("review", "list").output
     assert listed.count("enc-7") == 2 and "AWAITING_REVIEW" in listed and "due " in listed
     for stack, variant in zip(STACKS, ("choreography", "orchestration"), strict=True):
+        shown = scribe("note", "enc-7", "--variant", variant).output
+        assert f"== enc-7 ({variant}, version 1, review AWAITING_REVIEW)" in shown
         note = json.loads(scribe("note", "enc-7", "--variant", variant, "--json").output)
-        plan = next(s for s in note["sections"] if s["name"] == "plan")
-        refused = scribe("sign", "enc-7", "--variant", variant, "--edit", "plan.0=Start warfarin 5 mg.", exit_code=2)
-        assert "the medication warfarin is not in its evidence (nothing was changed)" in refused.output
+        [plan] = next(s for s in note["sections"] if s["name"] == "plan")["statements"]
+        kept, removed = note["medications_and_orders"]
+        assert f"  {plan['id']}  " in shown and f"  {kept['id']}  [medication]" in shown
+        for bad, says in (
+            (("--edit", f"{plan['id']}=Start warfarin 5 mg."), "the medication warfarin is not in its evidence"),
+            (("--edit", "plan.0=Rest."), "a statement is named by its id"),
+            (("--remove", "s\u0663"), "a statement is named by its id"),
+        ):
+            refused = scribe("sign", "enc-7", "--variant", variant, *bad, exit_code=2)
+            assert says in refused.output and "Traceback" not in refused.output
         assert keys(cloud, stack, "signed/") == []
-        text = plan["statements"][0]["text"].removeprefix("[local note model] ")
-        signed = scribe("sign", "enc-7", "--variant", variant, "--edit", f"plan.0={text}")
+        signed = scribe(
+            "sign", "enc-7", "--variant", variant, "--version", "1",
+            "--remove", removed["id"],
+            "--edit", f"{kept['id']}=Amoxicillin 1 gram three times daily",
+            "--add", "objective=Oxygen saturation 95% on room air.",
+            "--patient", "Patient/42",
+        )  # fmt: skip
         assert f"signed enc-7 ({variant}): version 2, by arn:aws:" in signed.output
         again = scribe("sign", "enc-7", "--variant", variant, exit_code=2)
         assert "encounter enc-7 is SIGNED, not awaiting review (nothing was changed)" in again.output
@@ -331,12 +349,16 @@ def test_a_clinician_reviews_edits_and_signs_in_both_variants_once(cloud, tmp_pa
         for event in received(sqs, urls[stack]):
             assert contract_errors(event) == [], event["detail-type"]
             kinds[event["detail-type"]] = event["detail"]
-        assert kinds["NoteSigned"]["edited_statements"] == 1 and kinds["NoteSigned"]["note_version"] == 2
-        exported = json.loads(
-            scribe("export", "enc-7", "--variant", variant, "--fhir", "--patient", "Patient/42").output
-        )
+        signed_event = kinds["NoteSigned"]
+        assert (signed_event["edited_statements"], signed_event["removed_statements"]) == (1, 1)
+        assert (signed_event["added_statements"], signed_event["note_version"]) == (1, 2)
+        exported = json.loads(scribe("export", "enc-7", "--variant", variant, "--fhir").output)
         assert (exported["docStatus"], exported["subject"]["reference"]) == ("final", "Patient/42")
-        assert text not in json.dumps(kinds)
+        text = base64.b64decode(exported["content"][0]["attachment"]["data"]).decode()
+        orders = text.split("Medications and orders\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        assert orders == ["- [medication] Amoxicillin 1 gram three times daily (the clinician's)"]
+        assert "- Oxygen saturation 95% on room air. (the clinician's own, not from the recording)" in text
+        assert "Oxygen" not in json.dumps(kinds) and "Amoxicillin 1 gram" not in json.dumps(kinds)
     assert "no notes awaiting review" in scribe("review", "list").output
     unsigned = scribe("export", "enc-8", "--variant", "choreography", "--fhir", "--patient", "Patient/42", exit_code=1)
     assert "encounter enc-8 has no signed note in choreography" in unsigned.output

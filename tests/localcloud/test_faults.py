@@ -185,7 +185,8 @@ def test_a_lost_transcript_event(transcript_events_lost):
     sfn = cloud.client("stepfunctions")
     history = sfn.get_execution_history(executionArn=execution(cloud)["executionArn"], maxResults=1000)["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-    assert "CheckTranscriptionJob" in entered and entered[-2:] == ["GenerateNote", "AwaitReview"]
+    assert "CheckTranscriptionJob" in entered
+    assert entered[-4:] == ["GenerateNote", "CheckReview", "ReviewOutcome", "AwaitReview"]
 
 
 def test_a_lost_upload_event_is_taken_in_by_the_scheduled_sweep_in_both_variants(cdk_out):

@@ -510,3 +510,26 @@ def test_a_new_transcripts_draft_after_a_signature_changes_nothing_signed(drafte
     record = record_of(drafted)
     assert (record.status, [v.version for v in record.versions]) == ("SIGNED", [1])
     assert drafted.read_json("signed/enc-0001.json")["note"] == draft
+
+
+def test_a_redraft_after_a_new_transcript_is_drafted_from_it_never_from_a_version_the_old_one_left(
+    drafted, monkeypatch, lambda_context, bus
+):
+    """The defect: a redraft found the old transcript's version under the key it was about to write and took it.
+    A redraft's key is its own: the transcript, the send-back and the version."""
+    send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason="Please add the return precautions.")
+    [event] = [e for e in bus() if e["detail-type"] == "NoteSentBack"]
+    crash_once(monkeypatch, "_decide")
+    drafted.model_answers(converse_answer())
+    assert write_note.handler(sqs_event(event), lambda_context)["batchItemFailures"], "stopped after its version"
+    [left] = [key for key in drafted.keys("reviews/enc-0001/") if "-model-" in key]
+    new_transcript(drafted, lambda_context)
+    reopened = record_of(drafted)
+    assert (reopened.status, reopened.version) == ("AWAITING_REVIEW", 2)
+    send_back(drafted.s3, BUCKET, "enc-0001", clinician=DR, reason="Please add the return precautions.")
+    [event] = [e for e in bus() if e["detail-type"] == "NoteSentBack"]
+    drafted.model_answers(converse_answer())
+    assert write_note.handler(sqs_event(event), lambda_context) == {"batchItemFailures": []}
+    latest = record_of(drafted).versions[-1]
+    assert (latest.version, latest.key != left) == (3, True)
+    assert drafted.read_json(latest.key)["provenance"]["transcript_sha256"] == reopened.transcript_sha256
