@@ -325,7 +325,7 @@ def _review_and_wait(phase: _Phase) -> None:
 
     cloud, stack = phase.cloud, phase.stack
     sfn, bus = cloud.client("stepfunctions"), cloud.outputs[stack]["DomainEventBusName"]
-    awaiting = [record for record in reviews(phase.s3, phase.bucket) if record.status == "AWAITING_REVIEW"]
+    awaiting = [r for r in reviews(phase.s3, phase.bucket, variant=phase.variant) if r.status == "AWAITING_REVIEW"]
     for record in awaiting:
         if signs(record.encounter_id):
             # The clinician reads every flagged statement and accepts it as it is (a signature needs that).

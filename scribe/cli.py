@@ -289,7 +289,7 @@ def review_list(ctx: click.Context, variant: str, everything: bool, as_json: boo
     found = []
     for name in _variants(variant):
         deployment = _deployment(ctx, name)
-        found += [(name, r) for r in reviews.reviews(deployment.client("s3"), deployment.bucket)]
+        found += [(name, r) for r in reviews.reviews(deployment.client("s3"), deployment.bucket, variant=name)]
     shown = [(name, r) for name, r in found if everything or r.status == "AWAITING_REVIEW"]
     if as_json:
         _emit_json([r.shown() for _name, r in shown])
