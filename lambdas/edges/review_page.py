@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, event_source
 
 from clinical import clients
+from clinical.errors import content_free_errors
 from clinical.observability import logger, tracer
 from clinical.settings import require_env
 from review_desk.app import Request, Response, form_token, respond, shown_path
@@ -78,6 +79,7 @@ def proxy(response: Response, set_cookies: list[str] | None = None) -> dict:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
+@content_free_errors  # an error outside the page's own handling reaches the trace and the log by its type only
 @event_source(data_class=APIGatewayProxyEvent)
 def handler(event: APIGatewayProxyEvent, context) -> dict:
     config = settings()

@@ -352,3 +352,17 @@ def test_a_sign_out_cognito_fails_keeps_the_cookie_to_sign_out_again(aws_page, m
     assert failed["statusCode"] == 502 and "TooManyRequestsException" in failed["body"]
     assert "Set-Cookie" not in failed["multiValueHeaders"] and "Location" not in failed["headers"]
     stub.assert_no_pending_responses()
+
+
+def test_an_error_outside_the_pages_own_handling_leaves_the_function_by_its_type_only(aws_page, monkeypatch):
+    """What respond() does not catch (a failure before the page is reached) reaches the trace and the log as
+    UnexpectedError naming its type, never its message, which may quote what it choked on."""
+    from clinical.errors import UnexpectedError
+
+    def failing():
+        raise ValueError("Jane Roe's note could not be read")
+
+    monkeypatch.setattr(review_page, "settings", failing)
+    with pytest.raises(UnexpectedError) as failed:
+        aws_page.call("GET", "/")
+    assert str(failed.value) == "unexpected ValueError" and failed.value.__context__ is None
