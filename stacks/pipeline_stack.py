@@ -192,7 +192,10 @@ class PipelineStack(Stack):
         object set aside (quarantined), a note that needs a closer review, and a review that expired."""
         for metric_name, description in (
             ("EncounterFailures", "An encounter ended with a failure record instead of a note"),
-            ("QuarantinedObjects", "An object the pipeline did not make was found under transcripts/ and set aside"),
+            (
+                "QuarantinedObjects",
+                "An object the pipeline did not make was found under transcripts/ or reviews/ and set aside",
+            ),
             (
                 "NotesNeedingReview",
                 "A note was written with a statement its transcript does not support, or with uncertain speakers",

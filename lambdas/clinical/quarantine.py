@@ -1,4 +1,4 @@
-"""Objects the pipeline did not make, found where only the pipeline writes (transcripts/): set aside
+"""Objects the pipeline did not make, found where only the pipeline writes (transcripts/, reviews/): set aside
 with a record and an alarm, never acted on, and never a failure of an encounter nobody uploaded."""
 
 from __future__ import annotations
