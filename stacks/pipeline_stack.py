@@ -9,6 +9,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from clinical.event_names import NOTE_SIGNED
@@ -34,6 +35,7 @@ class PipelineStack(Stack):
         self.permissions = Permissions(self, self.bucket, self.foundation.key)
         # Where EventBridge puts events it could not deliver, and failed async invocations.
         self.undelivered = dead_letter_queue(self, "EventDeliveryDlq", self.foundation)
+        self._notify_alarm_email()
         # The domain events (clinical.domain_events) on the deployment's own bus, encrypted with its key; an
         # event the bus cannot encrypt or decrypt goes to the bus's DLQ, which has an alarm like every DLQ.
         undecryptable = dead_letter_queue(self, "DomainEventsDlq", self.foundation)
@@ -79,6 +81,17 @@ class PipelineStack(Stack):
             # Retries, backoff and timeouts (clinical.policy), as the state machine's Retry entries have them.
             "PIPELINE_POLICY": config.policy.to_json(),
         }
+
+    def _notify_alarm_email(self) -> None:
+        """alarm_email subscribes to the alarm topic; a notification SNS could not deliver there (a full or
+        bouncing mailbox) is kept in the subscription's dead-letter queue, alarmed like every DLQ."""
+        if not self.config.alarm_email:
+            return
+        undelivered = dead_letter_queue(self, "AlarmEmailDlq", self.foundation)
+        self.foundation.let_sns_redrive_to_encrypted_queues()
+        self.foundation.topic.add_subscription(
+            subscriptions.EmailSubscription(self.config.alarm_email, dead_letter_queue=undelivered)
+        )
 
     def _require_a_region_the_model_profile_serves(self) -> None:
         """A geographic inference profile answers only calls from its own geography's Regions: refuse any

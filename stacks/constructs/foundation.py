@@ -11,7 +11,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from clinical.prefixes import AUDIO_PREFIX, DATA_PREFIXES, SIGNED_NOTE_PREFIXES
@@ -53,8 +52,6 @@ class PipelineFoundation(Construct):
                 },
             )
         )
-        if config.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         self.vpc = self._vpc() if config.deploy_in_vpc else None
         self.function_security_groups = [self._function_security_group] if self.vpc else None
 
@@ -106,6 +103,25 @@ class PipelineFoundation(Construct):
                 principals=[iam.ServicePrincipal("events.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
+            )
+        )
+
+    def let_sns_redrive_to_encrypted_queues(self) -> None:
+        """SNS moving a message it could not deliver to a subscription's KMS-encrypted dead-letter queue: SNS
+        Developer Guide, "Amazon SNS dead-letter queues" (an encrypted DLQ's key lets sns.amazonaws.com
+        kms:Decrypt and kms:GenerateDataKey). Conditioned on this account's topics: the topic is encrypted with
+        this key, so naming its ARN here would make the key and the topic depend on each other."""
+        region, account, partition = Aws.REGION, Aws.ACCOUNT_ID, Aws.PARTITION
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmNotificationsToTheirDeadLetterQueue",
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:sns:{region}:{account}:*"},
+                    "StringEquals": {"aws:SourceAccount": account},
+                },
             )
         )
 
