@@ -52,6 +52,11 @@ _ACTIONS = {
     ("bedrock", "Converse"): "InvokeModel",
     ("bedrock", "ConverseStream"): "InvokeModelWithResponseStream",
     ("lambda", "Invoke"): "InvokeFunction",
+    # A multipart upload is authorized as s3:PutObject at every step (S3 API Reference, each operation's
+    # permissions section); s3:ObjectCreationOperation tells the steps apart (_OBJECT_CREATION).
+    ("s3", "CreateMultipartUpload"): "PutObject",
+    ("s3", "UploadPart"): "PutObject",
+    ("s3", "CompleteMultipartUpload"): "PutObject",
     # SQS authorizes a batch request as its single action (SQS Developer Guide, API permissions).
     ("sqs", "SendMessageBatch"): "SendMessage",
     ("sqs", "DeleteMessageBatch"): "DeleteMessage",
@@ -100,6 +105,16 @@ _HEADER_KEYS = {
         "s3:x-amz-server-side-encryption-aws-kms-key-id": "SSEKMSKeyId",
     }
 }
+# s3:ObjectCreationOperation, by S3 operation (S3 User Guide, "Enforce conditional writes"): true where the
+# request creates the object and may carry If-None-Match/If-Match, false for the multipart steps that take no
+# conditional header, so a write-once deny can exempt them. (UploadPartCopy and CopyObject also read a source
+# object, which is not modelled: they stay unknown operations, an error rather than an allow.)
+_OBJECT_CREATION = {
+    "PutObject": "true",
+    "CompleteMultipartUpload": "true",
+    "CreateMultipartUpload": "false",
+    "UploadPart": "false",
+}
 # The KMS requests a service makes with its caller's permissions when the call writes or reads an encrypted
 # resource (S3 by operation: HeadObject needs no key; the others by IAM action). Sources: S3 User Guide
 # "Using SSE-KMS" (PutObject: GenerateDataKey; GetObject: Decrypt), SQS Developer Guide "Key management"
@@ -107,6 +122,8 @@ _HEADER_KEYS = {
 # (publishers: GenerateDataKey and Decrypt).
 _KEY_USE = {
     "PutObject": ("kms:GenerateDataKey",),
+    # S3 API Reference, CreateMultipartUpload: with SSE-KMS the requester needs kms:GenerateDataKey and kms:Decrypt.
+    "CreateMultipartUpload": ("kms:GenerateDataKey", "kms:Decrypt"),
     "GetObject": ("kms:Decrypt",),
     "sqs:SendMessage": ("kms:GenerateDataKey",),
     "sqs:ReceiveMessage": ("kms:Decrypt",),
@@ -193,9 +210,10 @@ class ActionTable:
                 return [profile, *(f"arn:{self.partition}:bedrock:{r}::foundation-model/{model}" for r in regions)]
         return [f"arn:{self.partition}:bedrock:{self.region}::foundation-model/{model_id}"]
 
-    def context(self, action: str, params: dict) -> dict:
+    def context(self, action: str, params: dict, operation: str | None = None) -> dict:
         """The request's condition keys: the action's own keys that name a request parameter
-        (transcribe:OutputBucketName from OutputBucketName, ...)."""
+        (transcribe:OutputBucketName from OutputBucketName, ...), and for an S3 object write which step
+        of object creation the operation is (s3:ObjectCreationOperation)."""
         prefix, name = action.split(":")
         keys = set()
         for resource_type in iam_definition[prefix]["privileges"][name]["resource_types"].values():
@@ -204,6 +222,8 @@ class ActionTable:
         for key, parameter in _HEADER_KEYS.get(prefix, {}).items():  # keys named after an HTTP header
             if parameter in params:
                 context[key] = str(params[parameter])
+        if action == "s3:PutObject":
+            context["s3:ObjectCreationOperation"] = _OBJECT_CREATION[operation or "PutObject"]
         return context
 
 
@@ -411,7 +431,7 @@ class AccessControl:
         """Raises AccessDenied for a call AWS would refuse: the action on each resource it names, then the
         KMS requests the service makes for the caller on an encrypted resource."""
         action = self.table.action(prefix, operation, params)
-        context = self.table.context(action, params)
+        context = self.table.context(action, params, operation)
         code = _DENIED.get(prefix, "AccessDeniedException")
         resources = self.table.resources(action, params)
         if action in TASK_RESPONSES:

@@ -313,7 +313,9 @@ class LocalTranscribeMedical:
 
         resource = f"arn:{self.access.partition}:s3:::{kwargs['output_bucket_name']}/{output_key}"
         try:
-            self.access.require(caller, "s3:PutObject", resource, code="AccessDenied")
+            # Transcribe writes the transcript with a plain PutObject (no If-None-Match).
+            context = {"s3:ObjectCreationOperation": "true"}
+            self.access.require(caller, "s3:PutObject", resource, context, code="AccessDenied")
             key = kwargs.get("output_encryption_kms_key_id")
             self.access.require_key_use(caller, key, ("kms:GenerateDataKey",), "s3", "AccessDenied")
         except AccessDenied as denied:

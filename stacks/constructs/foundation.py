@@ -210,6 +210,8 @@ class PipelineFoundation(Construct):
         # Uploads are immutable facts: audio is written only if no object has its key yet (S3 conditional
         # writes, If-None-Match: *; the bucket-policy key s3:if-none-match, S3 User Guide "Enforce conditional
         # writes"). A re-recording goes under a new encounter id; nothing replaces audio whose note exists.
+        # s3:ObjectCreationOperation is false for CreateMultipartUpload, UploadPart and UploadPartCopy, which
+        # take no conditional header: the guide exempts them, and CompleteMultipartUpload needs If-None-Match.
         bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AudioIsWrittenOnce",
@@ -217,7 +219,7 @@ class PipelineFoundation(Construct):
                 principals=[iam.AnyPrincipal()],
                 actions=["s3:PutObject"],
                 resources=[bucket.arn_for_objects(f"{AUDIO_PREFIX}*")],
-                conditions={"Null": {"s3:if-none-match": "true"}},
+                conditions={"Null": {"s3:if-none-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}},
             )
         )
         # S3 -> EventBridge natively, not via event_bridge_enabled (a custom-resource Lambda).

@@ -170,14 +170,47 @@ def test_audio_is_written_once_even_by_a_principal_allowed_everything(local_clou
     for stack in (CHOREOGRAPHY, ORCHESTRATION):
         bucket = local_cloud.outputs[stack]["EncounterBucketName"]
         audio = f"arn:aws:s3:::{bucket}/audio/enc-1.wav"
-        plain = local_cloud.access.decide(operator, "s3:PutObject", audio, {})
+        put = {"s3:ObjectCreationOperation": "true"}  # what S3 evaluates a PutObject with
+        plain = local_cloud.access.decide(operator, "s3:PutObject", audio, put)
         assert not plain.allowed and "explicit deny in a resource-based policy" in plain.reason
-        conditional = local_cloud.access.decide(operator, "s3:PutObject", audio, {"s3:if-none-match": "*"})
+        conditional = local_cloud.access.decide(operator, "s3:PutObject", audio, {**put, "s3:if-none-match": "*"})
         assert conditional.allowed
         # Transcripts and notes are written only by the pipeline's own roles; failure records are not fenced.
         for prefix in ("notes/", "transcripts/"):
             fenced = local_cloud.access.decide(
-                operator, "s3:PutObject", f"arn:aws:s3:::{bucket}/{prefix}enc-1.json", {}
+                operator, "s3:PutObject", f"arn:aws:s3:::{bucket}/{prefix}enc-1.json", put
             )
             assert not fenced.allowed and "explicit deny" in fenced.reason
-        assert local_cloud.access.decide(operator, "s3:PutObject", f"arn:aws:s3:::{bucket}/failures/x.json", {}).allowed
+        assert local_cloud.access.decide(
+            operator, "s3:PutObject", f"arn:aws:s3:::{bucket}/failures/x.json", put
+        ).allowed
+
+
+def test_a_multipart_upload_to_audio_needs_if_none_match_only_where_s3_takes_it(local_cloud):
+    """The real sequence, as S3 authorizes it: CreateMultipartUpload and UploadPart (s3:PutObject with
+    s3:ObjectCreationOperation false, no conditional header) are allowed; CompleteMultipartUpload is
+    refused without If-None-Match and allowed with it."""
+    from localcloud.iam_policy import Principal
+
+    iam = local_cloud.client("iam")
+    role = iam.create_role(
+        RoleName="uploader", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )["Role"]
+    writes = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]}
+    iam.put_role_policy(RoleName="uploader", PolicyName="writes", PolicyDocument=json.dumps(writes))
+    uploader = Principal(role["Arn"], "123456789012")
+    table = local_cloud.access.table
+
+    def allowed(operation: str, params: dict) -> bool:
+        action = table.action("s3", operation, params)
+        [resource] = table.resources(action, params)
+        return local_cloud.access.decide(uploader, action, resource, table.context(action, params, operation)).allowed
+
+    for stack in (CHOREOGRAPHY, ORCHESTRATION):
+        target = {"Bucket": local_cloud.outputs[stack]["EncounterBucketName"], "Key": "audio/enc-9.wav"}
+        assert allowed("CreateMultipartUpload", target)
+        assert allowed("UploadPart", {**target, "UploadId": "u", "PartNumber": 1})
+        assert not allowed("CompleteMultipartUpload", {**target, "UploadId": "u"})
+        assert allowed("CompleteMultipartUpload", {**target, "UploadId": "u", "IfNoneMatch": "*"})
+        assert not allowed("PutObject", target)
+        assert allowed("PutObject", {**target, "IfNoneMatch": "*"})

@@ -170,3 +170,37 @@ def test_an_inference_profile_needs_the_profile_and_the_model_in_every_region_it
         == f"arn:aws:bedrock:us-east-1:{ACCOUNT}:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0"
     )
     assert "arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0" in resources
+
+
+# The write-once deny as S3's guide ("Enforce conditional writes") writes it, and as it was before.
+WRITE_ONCE = {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::encounters/audio/*",
+              "Condition": {"Null": {"s3:if-none-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}}}  # fmt: skip
+WITHOUT_EXEMPTION = {**WRITE_ONCE, "Condition": {"Null": {"s3:if-none-match": "true"}}}
+
+
+@pytest.mark.parametrize(
+    ("operation", "params", "with_exemption", "without_exemption"),
+    [
+        ("PutObject", {}, False, False),
+        ("PutObject", {"IfNoneMatch": "*"}, True, True),
+        ("CreateMultipartUpload", {}, True, False),
+        ("UploadPart", {"UploadId": "u", "PartNumber": 1}, True, False),
+        ("CompleteMultipartUpload", {"UploadId": "u"}, False, False),
+        ("CompleteMultipartUpload", {"UploadId": "u", "IfNoneMatch": "*"}, True, True),
+    ],
+)
+def test_multipart_steps_are_evaluated_with_s3_object_creation_operation(
+    operation, params, with_exemption, without_exemption
+):
+    """Every multipart step is s3:PutObject; s3:ObjectCreationOperation (false for the steps that take no
+    conditional header) lets the guide's deny exempt them. Without the exemption AWS refuses the first step."""
+    request = {"Bucket": "encounters", "Key": "audio/enc-1.wav", **params}
+    action = TABLE.action("s3", operation, request)
+    assert action == "s3:PutObject"
+    context = TABLE.context(action, request, operation)
+    identity = [policy(allow("s3:PutObject"))]
+    for deny, expected in ((WRITE_ONCE, with_exemption), (WITHOUT_EXEMPTION, without_exemption)):
+        decision = evaluate(
+            ROLE, action, BUCKET_OBJECT, context, identity_policies=identity, resource_policy=policy(deny)
+        )
+        assert decision.allowed is expected, (operation, params, deny["Condition"])
