@@ -85,9 +85,8 @@ INFERENCE_PROFILE_REGIONS = {
     "eu.": ("eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-3"),
     "apac.": ("ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-southeast-1", "ap-southeast-2"),
 }
-# The Service Authorization Reference lists no resource type for these, yet CDK's grantTaskResponse scopes
-# them to the state machine and field reports say that works: AWS evaluates them against the state
-# machine whose execution issued the token, and so does the local cloud (a statement on "*" matches too).
+# The Service Authorization Reference lists no resource type for these (the stacks grant them on "*"); the
+# local cloud evaluates them against the state machine whose execution issued the token, which "*" matches.
 TASK_RESPONSES = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
 # AWS's error codes for a denied call, per service (the KMS request a service makes for the caller
 # fails with its own code).

@@ -296,9 +296,9 @@ class OrchestrationStack(PipelineStack):
         permissions.job_reader(await_transcript)  # is a transcript already there its job's output?
         permissions.failure_recorder(await_transcript)  # quarantine records
         waits.grant(await_transcript.role, "dynamodb:PutItem", "dynamodb:DeleteItem")
-        permissions.task_responder(await_transcript, self.state_machine_name)
+        permissions.task_responder(await_transcript)
         waits.grant(transcript_ready.role, "dynamodb:DeleteItem")
-        permissions.task_responder(transcript_ready, self.state_machine_name)
+        permissions.task_responder(transcript_ready)
         permissions.job_reader(transcript_ready)
         permissions.transcript_checker(transcript_ready)
         permissions.failure_recorder(transcript_ready)  # quarantine records

@@ -76,14 +76,6 @@ ACCEPTED_FINDINGS = {
     },
     ("RESOURCE_MISMATCH", "bedrock:InvokeModel", "arn:*:bedrock:*:*:inference-profile/*"): _BEDROCK_COLON,
     ("RESOURCE_MISMATCH", "bedrock:InvokeModel", "arn:*:bedrock:*::foundation-model/*"): _BEDROCK_COLON,
-    **{
-        ("RESOURCE_MISMATCH", f"states:{action}", "*"): (
-            "The reference lists no resource type, but AWS authorizes SendTask* against the state machine of the "
-            "token (its AccessDenied names that ARN; CDK's grantTaskResponse grants the same): kept scoped, see "
-            "Permissions.task_responder."
-        )
-        for action in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
-    },
     ("RESOURCE_MISMATCH", "states:DescribeExecution", "arn:*:states:*:*:express:*:*:*"): (
         "DescribeExecution lists execution* and express*, one per state machine type; the grant names the "
         "Standard machine's executions (execution:NAME:*), so no resource is an Express one."
