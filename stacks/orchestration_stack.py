@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_logs as logs
@@ -158,7 +158,17 @@ class OrchestrationStack(PipelineStack):
             synchronous = "Invoked synchronously by the state machine, whose Retry and Catch handle its failures."
             task.invoked_synchronously(synchronous)
 
-        execution_logs = foundation.log_group(self, "ExecutionLogs")
+        # Under /aws/vendedlogs/: CloudWatch Logs' resource policy (5,120 characters per account and region) need
+        # not grow for it (Step Functions Developer Guide, logging). The stack id's UUID keeps the name free
+        # for a redeploy, since the group is retained when the stack is deleted.
+        execution_logs = foundation.log_group(
+            self,
+            "ExecutionLogs",
+            name=Fn.join(
+                "",
+                [f"/aws/vendedlogs/states/{self.state_machine_name}-", Fn.select(2, Fn.split("/", Aws.STACK_ID))],
+            ),
+        )
         review = ReviewWindow(self.config.review_window_hours, self.config.review_reminder_hours)
         self.state_machine = sfn.StateMachine(
             self,

@@ -304,12 +304,13 @@ class PipelineFoundation(Construct):
             )
         return vpc
 
-    def log_group(self, scope: Construct, construct_id: str) -> logs.LogGroup:
+    def log_group(self, scope: Construct, construct_id: str, name: str | None = None) -> logs.LogGroup:
         """A log group of the pipeline's: encrypted with the stack's key, kept for log_retention_days, and
         retained when the stack is deleted (logs of PHI processing are records)."""
         return logs.LogGroup(
             scope,
             construct_id,
+            log_group_name=name,
             encryption_key=self.key,
             retention=self.log_retention,
             removal_policy=RemovalPolicy.RETAIN,
