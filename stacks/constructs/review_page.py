@@ -61,8 +61,10 @@ class ReviewPage(Construct):
             proxy=True,
             description="The clinician's review page (signed in with the stack's Cognito user pool)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            # AWS::ApiGateway::Account is one setting per account and region: a stack that sets it overwrites
+            # whatever role the account had (the other variant's, anyone's). The stage's logs use the account's
+            # role, set once (docs/reference.md, "Deploying to AWS").
+            cloud_watch_role=False,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 tracing_enabled=True,
@@ -122,12 +124,6 @@ class ReviewPage(Construct):
         skip_checkov(self.api.deployment_stage, "CKV_AWS_120", "No caching: every response is a page of PHI.")
         synchronous = "Invoked synchronously by API Gateway: a failure is the browser's error page, nothing to redrive."
         page.invoked_synchronously(synchronous)
-        acknowledge(
-            self.api,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-            "The account's API Gateway logging role (AWS::ApiGateway::Account), which the stage's access logs need; "
-            "AWS's own policy for exactly that role.",
-        )
         signed_in = (
             "Every path but /login and /callback needs a session the function has Cognito check (GetUser, which "
             "validates the token's signature, expiry and revocation) and whose claims name this pool, this app "
