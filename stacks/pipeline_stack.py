@@ -180,6 +180,12 @@ class PipelineStack(Stack):
             timeout=Duration.seconds(29),  # API Gateway's integration timeout
             memory_size=512,
             reserved_concurrency=5,
+            outside_vpc_because=(
+                "It signs clinicians in at the user pool's domain (managed login's token endpoint) and checks each "
+                "session with Cognito; managed login and a pool with a domain are not reachable through PrivateLink "
+                "and the VPC's isolated subnets have no NAT, so in the VPC no one could sign in. It serves pages "
+                "behind API Gateway and calls AWS APIs over TLS with IAM auth."
+            ),
         )
         served = ReviewPage(self, "ReviewPage", foundation=self.foundation, page=page)
         self.permissions.page_reviewer(page, state_machine_name)

@@ -37,9 +37,13 @@ class PipelineFunction(Construct):
         memory_size: int,
         reserved_concurrency: int,
         async_failure_queue: sqs.IQueue | None = None,
+        outside_vpc_because: str | None = None,
     ) -> None:
+        """`outside_vpc_because`: why this function stays out of the deploy_in_vpc VPC (a service it calls
+        has no VPC endpoint, and the isolated subnets have no NAT)."""
         super().__init__(scope, construct_id)
         config = foundation.config
+        vpc = None if outside_vpc_because else foundation.vpc
         self.role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
         )
@@ -76,8 +80,8 @@ class PipelineFunction(Construct):
             },
             environment_encryption=foundation.key,
             dead_letter_queue=async_failure_queue,
-            vpc=foundation.vpc,
-            security_groups=foundation.function_security_groups,
+            vpc=vpc,
+            security_groups=foundation.function_security_groups if vpc else None,
         )
         self.log_group.grant_write(self.role)
         if not config.reserve_concurrency:
@@ -100,7 +104,10 @@ class PipelineFunction(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
         )
-        if foundation.vpc is None:
+        if foundation.vpc is not None and vpc is None:
+            skip_checkov(self.function, "CKV_AWS_117", outside_vpc_because)
+            acknowledge(self.function, "HIPAA.Security-LambdaInsideVPC", outside_vpc_because)
+        elif vpc is None:
             skip_checkov(
                 self.function,
                 "CKV_AWS_117",
