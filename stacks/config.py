@@ -35,6 +35,13 @@ PROFILE_SOURCE_REGIONS = {
     "au.": ("ap-southeast-2", "ap-southeast-4"),
 }  # fmt: skip
 INFERENCE_PROFILE_PREFIXES = (*PROFILE_SOURCE_REGIONS, "global.")
+# Where batch Transcribe Medical (StartMedicalTranscriptionJob) is offered: the list `scribe doctor` checks, with
+# its source, kept in one file (scribe/regions.json). Standard Transcribe is offered in far more regions.
+TRANSCRIBE_MEDICAL_BATCH_REGIONS = tuple(
+    json.loads((Path(__file__).resolve().parents[1] / "scribe" / "regions.json").read_text())[
+        "transcribe_medical_batch"
+    ]["regions"]
+)
 MAX_RECEIVE_COUNT = (1, 1000)  # SQS RedrivePolicy maxReceiveCount
 BOOLEANS = {"true": True, "false": False}
 # Matched whole (fullmatch): `^...$` with match() would take a trailing newline.
@@ -194,13 +201,26 @@ class PipelineConfig:
                 return regions
         return None
 
+    @property
+    def deploy_regions(self) -> tuple[str, ...]:
+        """The Regions the stacks can work in: batch Transcribe Medical is offered there and the configured
+        inference profile (if its geography limits it) may be called from there."""
+        profile = self.profile_source_regions
+        return tuple(r for r in TRANSCRIBE_MEDICAL_BATCH_REGIONS if profile is None or r in profile)
+
     def check_region(self, region: str) -> None:
-        """Refuse a deploy Region the configured inference profile cannot be called from."""
+        """Refuse a deploy Region without batch Transcribe Medical, or one the inference profile cannot be
+        called from."""
+        if region not in TRANSCRIBE_MEDICAL_BATCH_REGIONS:
+            raise ConfigError(
+                f"region {region!r} does not offer Transcribe Medical batch transcription: "
+                f"allowed regions are {', '.join(self.deploy_regions)}"
+            )
         regions = self.profile_source_regions
         if regions is not None and region not in regions:
             raise ConfigError(
                 f"bedrock_model_id {self.bedrock_model_id!r} cannot be called from region {region!r}: "
-                f"allowed regions are {', '.join(regions)}"
+                f"allowed regions are {', '.join(self.deploy_regions)}"
             )
 
     @property

@@ -29,7 +29,7 @@ class PipelineStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
-        self._require_a_region_the_model_profile_serves()
+        self._require_a_region_the_pipeline_works_in()
         self.foundation = PipelineFoundation(self, "Foundation", config=config)
         self.bucket = self.foundation.bucket
         self.permissions = Permissions(self, self.bucket, self.foundation.key)
@@ -93,25 +93,24 @@ class PipelineStack(Stack):
             subscriptions.EmailSubscription(self.config.alarm_email, dead_letter_queue=undelivered)
         )
 
-    def _require_a_region_the_model_profile_serves(self) -> None:
-        """A geographic inference profile answers only calls from its own geography's Regions: refuse any
-        other Region at synth when the stack's Region is known, else with a template rule that stops
-        `cdk deploy` before anything is created."""
-        regions = self.config.profile_source_regions
-        if regions is None:
-            return
+    def _require_a_region_the_pipeline_works_in(self) -> None:
+        """Batch Transcribe Medical is offered in a few Regions, and a geographic inference profile answers only
+        calls from its own geography's: refuse any other Region at synth when the stack's Region is known, else
+        with a template rule that stops `cdk deploy` before anything is created."""
         if not Token.is_unresolved(self.region):
             self.config.check_region(self.region)
             return
+        regions = self.config.deploy_regions
         CfnRule(
             self,
-            "BedrockProfileRegion",
+            "DeployRegion",
             assertions=[
                 CfnRuleAssertion(
                     assert_=Fn.condition_contains(list(regions), Aws.REGION),
                     assert_description=(
-                        f"bedrock_model_id {self.config.bedrock_model_id} can be called only from "
-                        f"{', '.join(regions)}: deploy to one of those regions or choose another inference profile."
+                        f"This pipeline can be deployed only to {', '.join(regions)}: the regions that offer "
+                        f"Transcribe Medical batch transcription and can call bedrock_model_id "
+                        f"{self.config.bedrock_model_id}."
                     ),
                 )
             ],

@@ -6,7 +6,7 @@ from aws_cdk.assertions import Template
 
 from stacks.app_factory import FEATURE_FLAGS
 from stacks.choreography_stack import ChoreographyStack
-from stacks.config import PROFILE_SOURCE_REGIONS, PipelineConfig
+from stacks.config import PipelineConfig
 from tests.infra.conftest import resources, synthesized
 
 
@@ -126,7 +126,7 @@ def test_a_us_profile_in_a_known_eu_region_fails_synth_naming_the_allowed_region
         stack_in("eu-west-1")
     assert str(raised.value) == (
         "bedrock_model_id 'us.anthropic.claude-haiku-4-5-20251001-v1:0' cannot be called from region 'eu-west-1': "
-        "allowed regions are us-east-1, us-east-2, us-west-1, us-west-2"
+        "allowed regions are us-east-1, us-east-2, us-west-2"
     )
 
 
@@ -136,7 +136,7 @@ def test_a_us_profile_in_a_known_eu_region_fails_synth_naming_the_allowed_region
         ("us-west-2", "us.anthropic.claude-haiku-4-5-20251001-v1:0"),
         ("eu-central-1", "eu.anthropic.claude-haiku-4-5-20251001-v1:0"),
         ("ap-southeast-2", "apac.anthropic.claude-haiku-4-5-20251001-v1:0"),
-        ("sa-east-1", "global.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ("ca-central-1", "global.anthropic.claude-haiku-4-5-20251001-v1:0"),
     ],
 )
 def test_a_profile_in_its_own_geography_synthesizes(region, model):
@@ -148,7 +148,7 @@ def test_a_profile_in_its_own_geography_synthesizes(region, model):
     [
         ("us-gov-west-1", "us.anthropic.claude-haiku-4-5-20251001-v1:0"),
         ("us-east-1", "eu.anthropic.claude-haiku-4-5-20251001-v1:0"),
-        ("me-central-1", "apac.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ("eu-west-2", "apac.anthropic.claude-haiku-4-5-20251001-v1:0"),
         ("us-east-1", "us-gov.anthropic.claude-3-5-sonnet-20240620-v1:0"),
     ],
 )
@@ -157,17 +157,17 @@ def test_a_profile_outside_its_geography_fails_synth(region, model):
         stack_in(region, model)
 
 
-def test_an_environment_agnostic_stack_carries_a_rule_that_stops_deploy_outside_the_profiles_regions(choreography):
+def test_an_environment_agnostic_stack_carries_a_rule_that_stops_deploy_outside_its_regions(choreography):
     """The region is unknown at synth: CloudFormation evaluates Rules before it creates anything."""
-    rule = choreography.to_json()["Rules"]["BedrockProfileRegion"]
+    rule = choreography.to_json()["Rules"]["DeployRegion"]
     [assertion] = rule["Assertions"]
-    assert assertion["Assert"] == {"Fn::Contains": [list(PROFILE_SOURCE_REGIONS["us."]), {"Ref": "AWS::Region"}]}
-    assert "us-east-1, us-east-2, us-west-1, us-west-2" in assertion["AssertDescription"]
+    assert assertion["Assert"] == {"Fn::Contains": [list(PipelineConfig().deploy_regions), {"Ref": "AWS::Region"}]}
+    assert "us-east-1, us-east-2, us-west-2:" in assertion["AssertDescription"]
 
 
-def test_a_regional_model_id_needs_no_region_rule(tmp_path_factory):
-    template = synthesized(tmp_path_factory, {"bedrock_model_id": "amazon.nova-lite-v1:0"})
-    assert "BedrockProfileRegion" not in template.to_json().get("Rules", {})
+def test_a_region_without_transcribe_medical_batch_fails_synth_whatever_the_model():
+    with pytest.raises(ValueError, match="region 'sa-east-1' does not offer Transcribe Medical batch transcription"):
+        stack_in("sa-east-1", "global.anthropic.claude-haiku-4-5-20251001-v1:0")
 
 
 def test_reserving_concurrency_is_opt_in_and_stays_compliant(tmp_path_factory):
