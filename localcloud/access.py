@@ -417,14 +417,16 @@ class AccessControl:
     ) -> None:
         """A service (EventBridge, CloudWatch) writing to a resource on its own behalf: the resource policy must
         allow it, and for an encrypted resource the key policy kms:GenerateDataKey and kms:Decrypt. With
-        `key_sourced=False` its KMS requests carry no aws:SourceArn/aws:SourceAccount."""
+        `key_sourced=False` its KMS requests carry no aws:SourceArn/aws:SourceAccount. A KMS request for an
+        SQS queue carries the queue's encryption context (aws:sqs:arn), which SQS binds to each data key."""
         self.require(service, action, resource, code=code)
         key = self.key_of(resource)
         if not key:
             return
         key_caller = service if key_sourced else Principal(service.arn, service.account)
+        key_context = {"kms:EncryptionContext:aws:sqs:arn": resource} if resource.startswith("arn:aws:sqs:") else {}
         for key_action in ("kms:GenerateDataKey", "kms:Decrypt"):
-            self.require(key_caller, key_action, self.key_arn(key), code=key_code)
+            self.require(key_caller, key_action, self.key_arn(key), key_context, code=key_code)
 
     def authorize_call(self, principal: Principal, prefix: str, operation: str, params: dict) -> None:
         """Raises AccessDenied for a call AWS would refuse: the action on each resource it names, then the

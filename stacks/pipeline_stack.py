@@ -39,18 +39,39 @@ class PipelineStack(Stack):
         # The domain events (clinical.domain_events) on the deployment's own bus, encrypted with its key; an
         # event the bus cannot encrypt or decrypt goes to the bus's DLQ, which has an alarm like every DLQ.
         undecryptable = dead_letter_queue(self, "DomainEventsDlq", self.foundation)
-        # The L1 bus: the L2's key statement conditions EventBridge's key use on aws:SourceAccount, which its
-        # KMS requests do not carry. The key already lets EventBridge encrypt and decrypt (for the encrypted
-        # queues it delivers to); a bus also needs DescribeKey, which EventBridge calls to check the key.
+        # The L1 bus, its key statements below.
+        bus_name = f"{self.stack_name}-domain"
         bus = events.CfnEventBus(
             self,
             "DomainEvents",
-            name=f"{self.stack_name}-domain",
+            name=bus_name,
             kms_key_identifier=self.foundation.key.key_arn,
             dead_letter_config=events.CfnEventBus.DeadLetterConfigProperty(arn=undecryptable.queue_arn),
         )
         self.domain_event_bus_name, self.domain_event_bus_arn = bus.ref, bus.attr_arn
         self._domain_bus: events.IEventBus | None = None
+        # EventBridge encrypting the bus's events: the EventBridge guide ("Authorizing EventBridge to use a
+        # customer managed key") conditions it on the bus, with aws:SourceArn, aws:SourceAccount and the bus's
+        # encryption context. The ARN is built from the bus's name: a Ref would make key and bus depend on
+        # each other.
+        bus_arn = f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/{bus_name}"
+        self.foundation.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeEncryptsTheDomainEventBus",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {
+                        "aws:SourceAccount": Aws.ACCOUNT_ID,
+                        "aws:SourceArn": bus_arn,
+                        "kms:EncryptionContext:aws:events:event-bus:arn": bus_arn,
+                    }
+                },
+            )
+        )
+        # DescribeKey (EventBridge checks the key is symmetric when the bus is created) reveals no data and
+        # carries no encryption context; the guide's conditioned example covers the data-key calls only.
         self.foundation.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="EventBridgeChecksTheDomainEventBusKey",

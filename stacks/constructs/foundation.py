@@ -77,25 +77,27 @@ class PipelineFoundation(Construct):
                 },
             )
         )
-        # CloudWatch publishing an alarm to the KMS-encrypted topic: the statement of AWS's knowledge center
-        # ("cloudwatch-receive-sns-for-alarm-trigger") and the SNS guide ("Configuring AWS KMS permissions"
-        # for AWS service event sources), with no condition. Which alarm may publish is narrowed by the
-        # topic policy (aws:SourceArn, aws:SourceAccount); CloudWatch's KMS requests are not documented
-        # to carry those keys, so a key statement conditioned on them could deny every notification.
+        # CloudWatch publishing an alarm to the KMS-encrypted topic: the SNS guide's statement for AWS service
+        # event sources and encrypted topics, with its source conditions (this account's alarms), as the
+        # topic policy has them. Naming the topic (kms:EncryptionContext:aws:sns:topicArn) would make the key
+        # and the topic it encrypts depend on each other.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AlarmsPublishToEncryptedTopic",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account}:alarm:*"},
+                    "StringEquals": {"aws:SourceAccount": account},
+                },
             )
         )
-        # EventBridge delivering to the KMS-encrypted work queues and DLQs: the statement of the EventBridge
-        # guide ("Encrypting EventBridge events / Amazon SQS target with KMS": events.amazonaws.com,
-        # kms:Decrypt + kms:GenerateDataKey, Resource "*"), with no condition. EventBridge's KMS requests
-        # are reported not to carry aws:SourceAccount, so the earlier statement conditioned on it never
-        # matched; kms:ViaService is not documented for this path either, so it is not guessed at. Which
-        # rule may send is narrowed where it is evaluated first: every queue policy allows
+        # EventBridge delivering to the KMS-encrypted work queues and DLQs: the EventBridge guide's statement
+        # (events.amazonaws.com, kms:Decrypt + kms:GenerateDataKey). Its KMS requests for a target are
+        # reported to carry neither aws:SourceAccount nor aws:SourceArn, so it is narrowed by the encryption
+        # context SQS binds to every message's data key (aws:sqs:arn): this account's queues in this region.
+        # Which rule may send is narrowed where it is evaluated first: every queue policy allows
         # events.amazonaws.com only with aws:SourceArn = its rule (QueueTarget).
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -103,6 +105,9 @@ class PipelineFoundation(Construct):
                 principals=[iam.ServicePrincipal("events.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
+                conditions={
+                    "ArnLike": {"kms:EncryptionContext:aws:sqs:arn": f"arn:{partition}:sqs:{region}:{account}:*"}
+                },
             )
         )
 
