@@ -155,8 +155,11 @@ def test_no_iam_statement_has_a_wildcard_action_or_a_wildcard_data_resource(vari
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not [a for a in actions if "*" in a], statement
         if statement["Resource"] == "*":
-            # X-Ray, Transcribe's job start and listing and CloudWatch Logs delivery have no resource type.
-            assert {a.split(":")[0] for a in actions} <= {"xray", "transcribe", "logs"}, statement
+            # X-Ray, Transcribe's job start and listing, CloudWatch Logs delivery and Step Functions' task
+            # responses (the token is the capability) have no resource type.
+            assert {a.split(":")[0] for a in actions} <= {"xray", "transcribe", "logs", "states"}, statement
+            if {a.split(":")[0] for a in actions} == {"states"}:
+                assert {a.removeprefix("states:SendTask") for a in actions} == {"Success", "Failure", "Heartbeat"}
             if "transcribe:StartMedicalTranscriptionJob" in actions:
                 assert set(statement["Condition"]["StringEquals"]) == {
                     "transcribe:OutputBucketName",
