@@ -66,6 +66,7 @@ class ClockControl:
                     return
                 done: queue.Queue = queue.Queue()
                 control.requests.put((seconds, done))
+                control.cloud.simulation.nudge()
                 self._answer(200, done.get())
 
             def _answer(self, status: int, body: dict) -> None:
@@ -103,7 +104,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("cdk_out", nargs="?", default="cdk.out", type=Path)
     parser.add_argument("--port", type=int, default=None, help="loopback port (default: a free one)")
     parser.add_argument("--time-skip", action="store_true", help="skip over idle time, as the tests do")
+    parser.add_argument("--latencies", type=Path, default=None)
     args = parser.parse_args(argv[1:])
+    from localcloud.service_model import load_latencies
     if problem := not_an_assembly(args.cdk_out):
         print(problem, file=sys.stderr)
         return 2
@@ -113,7 +116,7 @@ def main(argv: list[str]) -> int:
     logging.getLogger("moto").setLevel(logging.ERROR)
     LOCAL_ENDPOINT_FILE.parent.mkdir(parents=True, exist_ok=True)
     handler_log = (LOCAL_ENDPOINT_FILE.parent / "handlers.log").open("a")
-    with LocalCloud(args.cdk_out, port=port, time_mode="wall") as cloud:
+    with LocalCloud(args.cdk_out, port=port, time_mode="wall", latencies=load_latencies(args.latencies) if args.latencies else None) as cloud:
         send_handler_output_to(handler_log)
         print(f"local cloud on {cloud.endpoint_url}: deploying with the CDK CLI ...", flush=True)
         for stack in deploy_all(cloud):
