@@ -239,6 +239,31 @@ def test_the_local_cloud_writes_its_endpoint_where_scribe_local_reads_it():
     assert both == ["/tmp/elsewhere/endpoint.json"] * 2  # noqa: S108
 
 
+def test_scribe_local_finds_the_running_local_cloud_from_any_directory(tmp_path):
+    """The endpoint file lives in the user's state directory: both modules name it, from any working directory, and
+    `scribe --local` run elsewhere than the repository reads it (here it names an endpoint nothing listens on)."""
+    state = tmp_path / "state"
+    endpoint_file = state / "clinical-scribe-pipelines" / "endpoint.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("SCRIBE_LOCAL_ENDPOINT_FILE", "AWS_ENDPOINT_URL")}
+    env |= {"PYTHONPATH": os.pathsep.join(sys.path), "XDG_STATE_HOME": str(state)}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    both = "from localcloud.serve import LOCAL_ENDPOINT_FILE as a; from scribe.target import LOCAL_ENDPOINT_FILE as b"
+    printed = subprocess.run(  # noqa: S603 (this interpreter, our own two lines)
+        [sys.executable, "-c", f"{both}; print(a); print(b)"], cwd=elsewhere, env=env, capture_output=True, text=True
+    )
+    assert printed.stdout.split() == [str(endpoint_file)] * 2, printed.stderr
+    endpoint_file.parent.mkdir(parents=True)
+    endpoint_file.write_text(json.dumps({"endpoint_url": "http://localhost:9"}))
+    listed = subprocess.run(
+        [sys.executable, "-m", "scribe.cli", "--local", "list"], cwd=elsewhere, env=env, capture_output=True, text=True
+    )
+    assert (listed.returncode, listed.stderr.strip()) == (
+        1,
+        "Error: cannot reach http://localhost:9/: is the local cloud running?",
+    )
+
+
 def test_cost_prices_both_variants_and_rejects_an_unknown_model():
     estimate = scribe_json("cost", "--minutes", "3", "--encounters", "500")
     assert set(estimate["variants"]) == {"choreography", "orchestration"}
