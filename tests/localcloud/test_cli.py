@@ -59,12 +59,16 @@ def by_variant(statuses: list[dict]) -> dict[str, dict]:
         ("visit notes.wav", AUDIO, "encounter id must be"),
         ("visit.txt", AUDIO, "not a format Transcribe Medical accepts"),
         ("visit.wav", b"", "the audio file is empty"),
+        ("visit.wav", b"Patient reports a cough.\n", "by its header, the file is not wav audio, nor any format known"),
+        ("visit.mp3", AUDIO, "by its header, the file is not mp3 audio but wav (audio/x-wav)"),
+        ("visit.webm", b"%PDF-1.7 a scanned referral", "by its header, the file is not webm audio but pdf"),
     ],
 )
 def test_a_bad_file_is_rejected_before_anything_is_uploaded(cloud, tmp_path, name, body, reason):
     good = dictation(tmp_path, "good-one.wav")
     result = scribe("upload", good, dictation(tmp_path, name, body), exit_code=2)
     assert reason in result.output and "nothing was uploaded" in result.output
+    assert len(result.output.strip().splitlines()) == 1, "one line"
     for stack in STACKS:
         assert keys(cloud, stack, "audio/") == [], "not even the good file"
 
