@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import subprocess
@@ -122,15 +123,15 @@ def test_status_of_a_running_then_a_finished_encounter(cloud, tmp_path):
     def waiting_for_the_transcript() -> bool:
         statuses = by_variant(scribe_json("status", "enc-3"))
         timeline = statuses["orchestration"]["timeline"]
-        return all(s["stage"] == "transcribing" for s in statuses.values()) and any(
+        return all(s["stage"] == "TRANSCRIBING" for s in statuses.values()) and any(
             m["what"] == "entered WaitForTranscript" for m in timeline
         )
 
     cloud.run_until(waiting_for_the_transcript, horizon=600)
     statuses = by_variant(scribe_json("status", "enc-3"))
     assert {v: s["stage"] for v, s in statuses.items()} == {
-        "choreography": "transcribing",
-        "orchestration": "transcribing",
+        "choreography": "TRANSCRIBING",
+        "orchestration": "TRANSCRIBING",
     }
     assert any(m["what"] == "entered WaitForTranscript" for m in statuses["orchestration"]["timeline"])
     for job in cloud.transcribe.pending.values():
@@ -138,13 +139,13 @@ def test_status_of_a_running_then_a_finished_encounter(cloud, tmp_path):
     cloud.run_until_quiet()
     statuses = by_variant(scribe_json("status", "enc-3"))
     assert {v: s["stage"] for v, s in statuses.items()} == {
-        "choreography": "note written",
-        "orchestration": "note written",
+        "choreography": "AWAITING_REVIEW",
+        "orchestration": "AWAITING_REVIEW",
     }
-    assert statuses["orchestration"]["services_asked"] == ["stepfunctions"]
+    assert statuses["orchestration"]["services_asked"] == ["stepfunctions", "s3"], "the execution, the review record"
     assert statuses["choreography"]["services_asked"] == ["s3", "transcribe", "sqs"]
     text = scribe("status", "enc-3", "--variant", "choreography").output
-    assert "pieced together from several services" in text and "NOTE WRITTEN" in text
+    assert "pieced together from several services" in text and "): AWAITING_REVIEW" in text
 
 
 def test_status_of_an_unknown_encounter_is_a_clear_not_found(cloud):
@@ -160,8 +161,8 @@ def test_a_transient_failure_is_shown_then_redriven_to_a_note_in_each_variant(cl
     cloud.run_until_quiet()
     failed = by_variant(scribe_json("status", "enc-4"))
     assert {v: (s["stage"], s["failure"]["error_type"]) for v, s in failed.items()} == {
-        "choreography": ("failed", "NoteModelThrottled"),
-        "orchestration": ("failed", "NoteModelThrottled"),
+        "choreography": ("FAILED", "NoteModelThrottled"),
+        "orchestration": ("FAILED", "NoteModelThrottled"),
     }
     assert failed["orchestration"]["failure"]["failed_step"] == "GenerateNote"
     assert any("NoteRequestsDlq" in e for e in failed["choreography"]["evidence"])
@@ -174,8 +175,8 @@ def test_a_transient_failure_is_shown_then_redriven_to_a_note_in_each_variant(cl
     cloud.run_until_quiet()
     recovered = by_variant(scribe_json("status", "enc-4"))
     assert {v: s["stage"] for v, s in recovered.items()} == {
-        "choreography": "note written",
-        "orchestration": "note written",
+        "choreography": "AWAITING_REVIEW",
+        "orchestration": "AWAITING_REVIEW",
     }
     assert any(m["what"] == "redriven" for m in recovered["orchestration"]["timeline"])
     history = [m["what"] for m in recovered["orchestration"]["timeline"]]
@@ -202,13 +203,107 @@ def test_note_list_and_their_json(cloud, tmp_path):
     assert stored["status"] == "draft" and stored["provenance"]["variant"] == "choreography"
     listed = scribe_json("list")
     assert sorted((item["encounter_id"], item["variant"], item["stage"]) for item in listed) == [
-        ("enc-6", "choreography", "note written"),
-        ("enc-6", "orchestration", "note written"),
-        ("enc-7", "choreography", "note written"),
-        ("enc-7", "orchestration", "note written"),
+        ("enc-6", "choreography", "AWAITING_REVIEW"),
+        ("enc-6", "orchestration", "AWAITING_REVIEW"),
+        ("enc-7", "choreography", "AWAITING_REVIEW"),
+        ("enc-7", "orchestration", "AWAITING_REVIEW"),
     ]
     assert scribe_json("list", "--state", "failed") == []
-    assert "no note for encounter enc-99" in scribe("note", "enc-99", exit_code=1).output
+    assert "no note for encounter never-uploaded" in scribe("note", "never-uploaded", exit_code=1).output
+
+
+def test_a_mistyped_id_gets_the_id_it_was_likely_meant_to_be_and_changes_nothing(cloud, tmp_path):
+    scribe("upload", dictation(tmp_path, "visit-0042.wav"))
+    cloud.run_until_quiet()
+    before = {stack: keys(cloud, stack) for stack in STACKS}
+    for command in (
+        ["status", "visit-0024"],
+        ["note", "visit-0024"],
+        ["sign", "visit-0024", "--variant", "orchestration"],
+        ["send-back", "visit-0024", "--variant", "choreography", "--reason", "Add the dose."],
+        ["export", "visit-0024", "--variant", "choreography"],
+        ["redrive", "visit-0024"],
+    ):
+        result = scribe(*command, exit_code=2)
+        where = "orchestration" if "orchestration" in command else "choreography"
+        assert result.output.splitlines() == [
+            f"Error: no encounter visit-0024 in {where if '--variant' in command else 'choreography or orchestration'}:"
+            " did you mean visit-0042? (nothing was changed)"
+        ], command
+    assert {stack: keys(cloud, stack) for stack in STACKS} == before
+    # An id near none the deployments know is not found (exit 1), as before.
+    assert "never-uploaded (choreography): not found" in scribe("status", "never-uploaded", exit_code=1).output
+
+
+def test_a_failed_transcription_job_gives_its_reason_in_both_variants(cloud, tmp_path):
+    cloud.faults.rates["transcribe_job"] = 1.0
+    scribe("upload", dictation(tmp_path, "enc-2.wav"))
+    cloud.run_until_quiet()
+    failed = by_variant(scribe_json("status", "enc-2"))
+    assert {v: s["stage"] for v, s in failed.items()} == {"choreography": "FAILED", "orchestration": "FAILED"}
+    reasons = {v: s["failure"]["message"] for v, s in failed.items()}
+    assert reasons["orchestration"] == reasons["choreography"], "the job's own reason, in both"
+    assert (
+        reasons["orchestration"].startswith("Transcribe Medical job failed: ")
+        and "local fault" in reasons["orchestration"]
+    )
+    text = scribe("status", "enc-2", "--variant", "orchestration").output
+    assert (
+        f"failure: TranscriptionJobFailed at stage transcription, step TranscriptionJobFailed: {reasons['orchestration']}"
+        in text
+    )
+    assert "(one execution history, and the failed job's reason)" in text
+    listed = {(item["variant"], item["failure"]) for item in scribe_json("list")}
+    assert listed == {(v, "FAILED: TranscriptionJobFailed at transcription") for v in failed}
+
+
+def test_sign_and_send_back_speak_to_a_person_and_log_nothing_on_stdout(cloud, tmp_path, monkeypatch):
+    """The domain's logger writes JSON lines to the process's stdout (Lambda's way to CloudWatch): not from scribe."""
+    from clinical import observability
+
+    process_stdout = io.StringIO()
+    monkeypatch.setattr(observability.logger.registered_handler, "stream", process_stdout)
+    scribe("upload", dictation(tmp_path, "enc-2.wav"))
+    cloud.run_until_quiet()
+    process_stdout.truncate(0)  # the handlers' own lines, as Lambda writes them
+    sent = scribe("send-back", "enc-2", "--variant", "choreography", "--reason", "Add the dose.")
+    signed = scribe("sign", "enc-2", "--variant", "orchestration")
+    assert process_stdout.getvalue() == ""
+    said = sent.stdout.splitlines() + signed.stdout.splitlines()
+    assert len(said) == 3 and said[0].startswith("sent back enc-2 (choreography) by arn:aws:"), said
+    assert said[1] == "the note is drafted again with the reason and awaits review once more: scribe status enc-2"
+    assert said[2].startswith("signed enc-2 (orchestration): version 1, by arn:aws:"), said
+    assert "{" not in sent.stderr + signed.stderr
+    assert observability.logger.registered_handler.stream is process_stdout, "the handlers' stream, back after it"
+
+
+def test_status_watch_follows_each_variant_until_it_settles_saying_each_stage_once(cloud, tmp_path, monkeypatch):
+    from scribe import cli
+
+    paused = []
+    # The in-process cloud moves only when run: each pause lets its seconds pass, as the served cloud's advance does.
+    monkeypatch.setattr(cli, "_pause", lambda _target, seconds: lambda: paused.append(cloud.run_for(seconds)))
+    scribe("upload", dictation(tmp_path, "enc-5.wav"))
+    watched = scribe("status", "enc-5", "--watch", "--timeout", "1h").output.splitlines()
+    order = ["RECEIVED", "TRANSCRIBING", "DRAFTING", "AWAITING_REVIEW"]
+    for variant in ("choreography", "orchestration"):
+        said = [line.split(": ", 1)[1] for line in watched if line.startswith(f"enc-5 ({variant}): ")]
+        assert said[0] == "RECEIVED" and said[-1] == "AWAITING_REVIEW", watched
+        assert said == sorted(set(said), key=order.index), "each stage once, in order"
+    assert 0 < len(paused) < 360
+    assert (
+        scribe("status", "enc-5", "--watch").output
+        == "enc-5 (choreography): AWAITING_REVIEW\nenc-5 (orchestration): AWAITING_REVIEW\n"
+    )
+    lines = scribe("status", "enc-5", "--watch", "--json").output.splitlines()
+    assert [json.loads(line)["stage"] for line in lines] == ["AWAITING_REVIEW", "AWAITING_REVIEW"]
+
+    cloud.transcribe.job_seconds = lambda _audio_seconds: 10**7  # a job that does not end within the watch
+    scribe("upload", dictation(tmp_path, "enc-6.wav"))
+    stuck = scribe("status", "enc-6", "--watch", "--timeout", "2m", exit_code=1)
+    assert stuck.output.splitlines()[-1] == (
+        "Error: enc-6 did not settle within 120 s: choreography TRANSCRIBING, orchestration TRANSCRIBING"
+    )
 
 
 def test_local_without_a_running_local_cloud_says_how_to_start_one(monkeypatch, tmp_path):
@@ -348,7 +443,7 @@ def test_a_clinician_reviews_edits_and_signs_in_both_variants_once(cloud, tmp_pa
     assert listed.count("enc-7") == 2 and "AWAITING_REVIEW" in listed and "due " in listed
     for stack, variant in zip(STACKS, ("choreography", "orchestration"), strict=True):
         shown = scribe("note", "enc-7", "--variant", variant).output
-        assert f"== enc-7 ({variant}, version 1, review AWAITING_REVIEW)" in shown
+        assert f"== enc-7 ({variant}, version 1, AWAITING_REVIEW)" in shown
         note = json.loads(scribe("note", "enc-7", "--variant", variant, "--json").output)
         [plan] = next(s for s in note["sections"] if s["name"] == "plan")["statements"]
         kept, removed = note["medications_and_orders"]
@@ -389,8 +484,8 @@ def test_a_clinician_reviews_edits_and_signs_in_both_variants_once(cloud, tmp_pa
         assert "- Oxygen saturation 95% on room air. (the clinician's own, not from the recording)" in text
         assert "Oxygen" not in json.dumps(kinds) and "Amoxicillin 1 gram" not in json.dumps(kinds)
     assert "no notes awaiting review" in scribe("review", "list").output
-    unsigned = scribe("export", "enc-8", "--variant", "choreography", "--fhir", "--patient", "Patient/42", exit_code=1)
-    assert "encounter enc-8 has no signed note in choreography" in unsigned.output
+    unsigned = scribe("export", "never-uploaded", "--variant", "choreography", "--patient", "Patient/42", exit_code=1)
+    assert "encounter never-uploaded has no signed note in choreography" in unsigned.output
 
 
 def test_a_note_sent_back_from_the_terminal_is_drafted_again_and_the_page_says_why(cloud, tmp_path):
