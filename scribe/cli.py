@@ -13,8 +13,9 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from scribe.target import VARIANTS, Deployment, Target, TargetError
 VARIANT_CHOICE = click.Choice([*VARIANTS, "both"])
 COMMANDS_ENTRY_POINTS = "scribe.commands"  # commands from packages above scribe (pyproject.toml)
 DEFAULT_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # the stacks' default (cdk.json)
-# `status --watch`: seconds between two looks; on the local cloud, simulated seconds its clock is moved on by.
+# `status --watch`: seconds between two looks; on the local cloud, the seconds its clock is moved on by at each.
 WATCH_SECONDS = 10
 LOCAL_WATCH_SECONDS = 30
 
@@ -224,7 +225,6 @@ def status(ctx: click.Context, encounter_id: str, variant: str, as_json: bool, w
 def _watch(ctx: click.Context, deployments: list[Deployment], encounter_id: str, as_json: bool, limit: float) -> None:
     """`status --watch`: each variant's stage as it changes, until all have settled (exit 1 if not within `limit`)."""
     target = _target(ctx)
-    interval = LOCAL_WATCH_SECONDS if target.local else WATCH_SECONDS
 
     def look() -> list[watch.Sighting]:
         statuses = [encounters.status_of(deployment, encounter_id) for deployment in deployments]
@@ -233,7 +233,7 @@ def _watch(ctx: click.Context, deployments: list[Deployment], encounter_id: str,
         ]
 
     try:
-        for sighting in watch.follow(look, _pause(target, interval), looks=int(limit // interval) + 1):
+        for sighting in watch.follow(look, _clock(target), limit=limit):
             if as_json:
                 click.echo(json.dumps({"encounter_id": encounter_id} | asdict(sighting)))
             else:
@@ -243,11 +243,33 @@ def _watch(ctx: click.Context, deployments: list[Deployment], encounter_id: str,
         raise Failed(f"{encounter_id} did not settle within {limit:g} s: {error}") from None
 
 
-def _pause(target: Target, seconds: float) -> Callable[[], None]:
-    """The time between two looks: slept on AWS; on the local cloud its clock is moved on (what falls due runs)."""
-    if target.local:
-        return lambda: clock_control(target, f"/advance?seconds={seconds:g}", method="POST")
-    return lambda: time.sleep(seconds)
+class _Sleeping:
+    """AWS keeps its own time: a look every WATCH_SECONDS."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wait(self) -> None:
+        time.sleep(WATCH_SECONDS)
+
+
+@dataclass
+class _Advancing:
+    """The local cloud's clock (`make localcloud`'s clock control): moved on LOCAL_WATCH_SECONDS at each look, as
+    `scribe advance` moves it, and a second of real time besides, in which the served cloud runs what is due."""
+
+    target: Target
+
+    def now(self) -> float:
+        return datetime.fromisoformat(clock_control(self.target, "/clock")["now"]).timestamp()
+
+    def wait(self) -> None:
+        clock_control(self.target, f"/advance?seconds={LOCAL_WATCH_SECONDS}", method="POST")
+        time.sleep(1)
+
+
+def _clock(target: Target) -> watch.Clock:
+    return _Advancing(target) if target.local else _Sleeping()
 
 
 @main.command("list")

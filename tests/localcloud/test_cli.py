@@ -280,9 +280,21 @@ def test_sign_and_send_back_speak_to_a_person_and_log_nothing_on_stdout(cloud, t
 def test_status_watch_follows_each_variant_until_it_settles_saying_each_stage_once(cloud, tmp_path, monkeypatch):
     from scribe import cli
 
-    paused = []
-    # The in-process cloud moves only when run: each pause lets its seconds pass, as the served cloud's advance does.
-    monkeypatch.setattr(cli, "_pause", lambda _target, seconds: lambda: paused.append(cloud.run_for(seconds)))
+    class InProcessClock:
+        """The in-process cloud moves only when run: each wait lets 30 simulated seconds pass, as the served cloud's
+        clock control moves its clock on."""
+
+        waits = 0
+
+        def now(self) -> float:
+            return cloud.clock.now()
+
+        def wait(self) -> None:
+            self.waits += 1
+            cloud.run_for(30)
+
+    clock = InProcessClock()
+    monkeypatch.setattr(cli, "_clock", lambda _target: clock)
     scribe("upload", dictation(tmp_path, "enc-5.wav"))
     watched = scribe("status", "enc-5", "--watch", "--timeout", "1h").output.splitlines()
     order = ["RECEIVED", "TRANSCRIBING", "DRAFTING", "AWAITING_REVIEW"]
@@ -290,11 +302,9 @@ def test_status_watch_follows_each_variant_until_it_settles_saying_each_stage_on
         said = [line.split(": ", 1)[1] for line in watched if line.startswith(f"enc-5 ({variant}): ")]
         assert said[0] == "RECEIVED" and said[-1] == "AWAITING_REVIEW", watched
         assert said == sorted(set(said), key=order.index), "each stage once, in order"
-    assert 0 < len(paused) < 360
-    assert (
-        scribe("status", "enc-5", "--watch").output
-        == "enc-5 (choreography): AWAITING_REVIEW\nenc-5 (orchestration): AWAITING_REVIEW\n"
-    )
+    assert 0 < clock.waits < 120
+    settled = scribe("status", "enc-5", "--watch").output
+    assert settled == "enc-5 (choreography): AWAITING_REVIEW\nenc-5 (orchestration): AWAITING_REVIEW\n"
     lines = scribe("status", "enc-5", "--watch", "--json").output.splitlines()
     assert [json.loads(line)["stage"] for line in lines] == ["AWAITING_REVIEW", "AWAITING_REVIEW"]
 
