@@ -422,11 +422,12 @@ def review_list(ctx: click.Context, variant: str, everything: bool, as_json: boo
         return
     if not shown:
         click.echo("no reviews" if everything else "no notes awaiting review")
+    width = max((len(item.record.encounter_id) for item in shown), default=0)
     for item in shown:
         record = item.record
         click.echo(
-            f"{record.encounter_id}  {item.variant:<13}  {item.stage:<15}  opened {record.opened_at:%Y-%m-%d %H:%M}  "
-            f"due {record.due_at:%Y-%m-%d %H:%M} UTC  version {record.version}"
+            f"{record.encounter_id:<{width}}  {item.variant:<13}  {item.stage:<15}  "
+            f"opened {record.opened_at:%Y-%m-%d %H:%M}  due {record.due_at:%Y-%m-%d %H:%M} UTC  version {record.version}"
         )
 
 

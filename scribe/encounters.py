@@ -387,7 +387,8 @@ def orchestration_status(deployment: Deployment, encounter_id: str) -> Encounter
             status.services_asked.append("transcribe")
             status.answered_by += ", and the failed job's reason"
     review = None
-    if _drafting_begun(history):
+    # A failure in the draft itself leaves no review that could have ended: the execution says it all.
+    if _drafting_begun(history) and not (failure is not None and state == "GenerateNote"):
         review = _review(deployment, encounter_id)
         status.services_asked.append("s3")
         status.answered_by += ", and the review record"
