@@ -28,7 +28,10 @@ def test_the_demo_takes_the_samples_to_notes_and_shows_the_fault_scenario(cdk_ou
     assert "DRAFT - AI-generated" in text and "cdk deploy --all" in text
     assert "$ scribe upload samples/ankle-sprain.wav samples/cough-visit.wav samples/diabetes-review.wav" in text
     assert "the audio file" in text or "not a format Transcribe Medical accepts" in text, "scribe refused the bad file"
-    assert "answered by asking 1 service(s): stepfunctions (one execution history)" in text
+    assert (
+        "answered by asking 2 service(s): stepfunctions, transcribe (one execution history, and the failed job's reason)"
+        in text
+    )
     assert "answered by asking 3 service(s): s3, transcribe, sqs" in text
 
 
