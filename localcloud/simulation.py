@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import math
 import random
 import threading
 import time
@@ -358,7 +359,8 @@ class Simulation:
         if self._running:
             raise RuntimeError("the simulation is already running (run_until is not re-entrant)")
         started = self.now()
-        limit = started + horizon
+        # An advance longer than the horizon is bounded by its own end, not stuck at the horizon.
+        limit = started + max(horizon, 0.0 if until is None else until - started)
         self._running = True
         shown_at = None
         try:
@@ -441,7 +443,10 @@ class Simulation:
             self._traveller = self._travel.start()
 
     def advance(self, seconds: float) -> None:
-        """Skip ahead (wall mode: an operator's `advance`), running everything due on the way."""
+        """Skip ahead from the simulated present (wall mode: an operator's `advance`), running everything due on
+        the way. Time only goes forward: a zero, negative or endless advance is refused, changing nothing."""
+        if not 0 < seconds < math.inf:
+            raise ValueError(f"an advance moves the clock forward by some seconds, not {seconds!r}")
         with self._skipping():
             self.run_for(seconds)
 

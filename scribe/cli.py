@@ -41,9 +41,9 @@ from scribe.target import VARIANTS, Deployment, Target, TargetError
 VARIANT_CHOICE = click.Choice([*VARIANTS, "both"])
 COMMANDS_ENTRY_POINTS = "scribe.commands"  # commands from packages above scribe (pyproject.toml)
 DEFAULT_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # the stacks' default (cdk.json)
-# `status --watch`: seconds between two looks; on the local cloud, the seconds its clock is moved on by at each.
+# `status --watch`: real seconds between two looks (on AWS; on the local cloud, whose stages come quicker).
 WATCH_SECONDS = 10
-LOCAL_WATCH_SECONDS = 30
+LOCAL_WATCH_SECONDS = 1
 
 
 class BadInput(click.ClickException):
@@ -183,8 +183,7 @@ def upload(ctx: click.Context, files: tuple[Path, ...], variant: str, encounter_
 @click.option(
     "--watch",
     is_flag=True,
-    help="Follow the encounter until it settles (awaits a clinician, or ends), saying each new stage once. On the "
-    f"local cloud each look moves its clock on {LOCAL_WATCH_SECONDS} s.",
+    help="Follow the encounter until it settles (awaits a clinician, or ends), saying each new stage once.",
 )
 @click.option(
     "--timeout", default="2h", show_default=True, help="With --watch: give up (exit 1) if it has not settled by then."
@@ -254,9 +253,9 @@ class _Sleeping:
 
 
 @dataclass
-class _Advancing:
-    """The local cloud's clock (`make localcloud`'s clock control): moved on LOCAL_WATCH_SECONDS at each look, as
-    `scribe advance` moves it, and a second of real time besides, in which the served cloud runs what is due."""
+class _LocalClock:
+    """The local cloud's clock (`make localcloud`'s clock control), which runs by itself: a look every
+    LOCAL_WATCH_SECONDS of real time, the limit measured on the cloud's clock (an `advance` meanwhile counts)."""
 
     target: Target
 
@@ -264,12 +263,11 @@ class _Advancing:
         return datetime.fromisoformat(clock_control(self.target, "/clock")["now"]).timestamp()
 
     def wait(self) -> None:
-        clock_control(self.target, f"/advance?seconds={LOCAL_WATCH_SECONDS}", method="POST")
-        time.sleep(1)
+        time.sleep(LOCAL_WATCH_SECONDS)
 
 
 def _clock(target: Target) -> watch.Clock:
-    return _Advancing(target) if target.local else _Sleeping()
+    return _LocalClock(target) if target.local else _Sleeping()
 
 
 @main.command("list")
@@ -639,13 +637,34 @@ def duration_seconds(text: str) -> float:
     return sum(float(number) * UNIT_SECONDS[unit] for number, unit in parts)
 
 
-@main.command()
+# The longest advance a local cloud carries out: the simulated week a run may take before it is called stuck.
+MAX_ADVANCE_SECONDS = 7 * 86400
+
+
+def advance_seconds(text: str) -> float:
+    """An operator's advance, in seconds: forward, more than no time, at most a week; else one clear line."""
+    unchanged = "(nothing was changed)"
+    if text.startswith("-"):
+        raise BadInput(f"the clock only goes forward: {text!r} would move it back {unchanged}")
+    try:
+        seconds = duration_seconds(text)
+    except BadInput as error:
+        raise BadInput(f"{error.message} {unchanged}") from None
+    if seconds == 0:
+        raise BadInput(f"{text!r} is no time: an advance moves the clock forward, like 2h {unchanged}")
+    if seconds > MAX_ADVANCE_SECONDS:
+        raise BadInput(f"advance {text}: an advance must be more than 0 s and at most 7 days {unchanged}")
+    return seconds
+
+
+@main.command(context_settings={"ignore_unknown_options": True})  # '-5m' is a duration, said to be backwards
 @click.argument("duration")
 @click.pass_context
 def advance(ctx: click.Context, duration: str) -> None:
-    """Skip the local cloud's clock ahead by DURATION (e.g. 2h), running everything due on the way:
-    jobs finish, timeouts fire, the sweeps run. Only the local cloud (`make localcloud`) has a clock to skip."""
-    seconds = duration_seconds(duration)
+    """Skip the local cloud's clock ahead by DURATION (e.g. 2h, at most 7d) from where it is, running everything
+    due on the way: jobs finish, timeouts fire, the sweeps run. Then it keeps real time again from there.
+    Only the local cloud (`make localcloud`) has a clock to skip."""
+    seconds = advance_seconds(duration)
     target = _target(ctx)
     if not target.local:
         raise BadInput("advance works only on the local cloud (use --local): AWS keeps its own time")

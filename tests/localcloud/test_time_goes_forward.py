@@ -106,7 +106,7 @@ def out_of_order(cloud: LocalCloud, stack: str, encounter: str, audio_key: str) 
         for earlier, later in itertools.pairwise(record.versions):
             before(f"version {earlier.version}", earlier.at, f"version {later.version}", later.at)
         before("version 1 drafted", record.versions[0].at, "review opened", record.opened_at)
-        # A redraft's review opens at the moment the redraft began, before its model call: see the xfail below.
+        # A redraft's review opens once the redraft exists (test_a_redrafted_note_is_drafted_before_...).
         if record.redrafts:
             before("sent back", record.sent_back_at, "review opened again", record.opened_at)
         before("review opened", record.opened_at, "review due", record.due_at)
@@ -183,10 +183,6 @@ def test_the_clock_and_what_the_pipeline_writes_only_go_forward(cloud, extension
         assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="clinical.review.redraft opens the new window at the time it was called, before the model's redraft",
-)
 def test_a_redrafted_note_is_drafted_before_its_review_opens_again(cdk_out):
     with LocalCloud(cdk_out) as cloud:
         for stack in STACKS:

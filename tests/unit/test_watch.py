@@ -76,8 +76,8 @@ def test_it_gives_up_once_its_limit_passed_on_the_clock_naming_where_each_varian
     assert clock.waits == 3, "looks at 0, 30, 60 and 90 s"
 
 
-def test_on_the_local_cloud_each_look_moves_the_served_clock_on(tmp_path, monkeypatch):
-    """The served cloud's clock control (localcloud.serve): GET /clock reads it, POST /advance moves it."""
+def test_on_the_local_cloud_a_watch_reads_the_served_clock_and_lets_it_run(tmp_path, monkeypatch):
+    """The served cloud's clock control (localcloud.serve): GET /clock reads it; the watch never POSTs /advance."""
     clock = {"now": datetime(2026, 1, 5, 8, 0, tzinfo=UTC)}
     asked = []
 
@@ -106,11 +106,15 @@ def test_on_the_local_cloud_each_look_moves_the_served_clock_on(tmp_path, monkey
     endpoint = tmp_path / "endpoint.json"
     endpoint.write_text(json.dumps({"control_url": f"http://127.0.0.1:{server.server_address[1]}"}))
     monkeypatch.setattr("scribe.target.LOCAL_ENDPOINT_FILE", endpoint)
+    slept = []
+    monkeypatch.setattr(cli.time, "sleep", slept.append)
     try:
         local = cli._clock(Target(local=True))
         before = local.now()
+        clock["now"] += timedelta(minutes=5)  # the served cloud's clock runs by itself (or an operator advanced it)
         local.wait()
-        assert local.now() - before == cli.LOCAL_WATCH_SECONDS
+        assert local.now() - before == 300, "the limit is measured on the cloud's clock"
     finally:
         server.shutdown()
-    assert asked == [("GET", "/clock"), ("POST", f"/advance?seconds={cli.LOCAL_WATCH_SECONDS}"), ("GET", "/clock")]
+    assert asked == [("GET", "/clock"), ("GET", "/clock")], "a watch never moves the clock: it runs by itself"
+    assert slept == [cli.LOCAL_WATCH_SECONDS]
