@@ -75,9 +75,7 @@ class ClockControl:
                     if not 0 < seconds <= MAX_ADVANCE_SECONDS:
                         raise ValueError
                 except (KeyError, ValueError):
-                    self._answer(
-                        400, {"error": f"an advance is more than 0 and at most {MAX_ADVANCE_SECONDS} seconds"}
-                    )
+                    self._answer(400, {"error": f"an advance is more than 0 and at most {MAX_ADVANCE_SECONDS} seconds"})
                     return
                 done: queue.Queue = queue.Queue()
                 control.requests.put((seconds, done))

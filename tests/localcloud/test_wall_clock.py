@@ -8,6 +8,7 @@ every wait bounded (a failure says what it waited for). No other test of the sui
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -258,3 +259,87 @@ def test_a_second_local_cloud_refuses_in_one_line_naming_the_running_one(served)
     )
     assert served.endpoint_file.read_text() == before
     assert served.process.poll() is None, "the running one runs on"
+
+
+# ---- an operator's session: the served cloud, driven only by `scribe --local` and real time ------------------
+def stages_in_every_view(served: Served, monkeypatch, encounter_id: str) -> dict[str, dict[str, str]]:
+    """Per variant, the stage `scribe list`, `status`, `note`, `review list` and the page's worklist name."""
+    from tests.localcloud.test_stages import views
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", served.endpoint["endpoint_url"])  # the views, in this process
+    return views(encounter_id)
+
+
+def stage_of(served: Served, encounter_id: str) -> dict[str, str]:
+    done = served.scribe("status", encounter_id, "--json")
+    assert done.returncode == 0, done.stderr
+    return {item["variant"]: item["stage"] for item in json.loads(done.stdout)}
+
+
+def settle_at(served: Served, monkeypatch, encounter_id: str, stage: str, version: int | None = None) -> None:
+    """Wait (real time, nobody advancing) until both variants are at `stage`; then every view says so."""
+    within(NOTE_SECONDS, lambda: set(stage_of(served, encounter_id).values()) == {stage}, f"{encounter_id} {stage}")
+    every_view = {"list", "status", "note", "review list", "worklist"}
+    for variant, seen in stages_in_every_view(served, monkeypatch, encounter_id).items():
+        assert seen == dict.fromkeys(every_view, stage), (encounter_id, variant, seen)
+    if version is not None:
+        for variant in ("choreography", "orchestration"):
+            shown = served.scribe("note", encounter_id, "--variant", variant)
+            assert shown.stdout.startswith(f"== {encounter_id} ({variant}, version {version}, {stage})"), shown.stdout
+
+
+def test_an_operator_session_uploads_watches_signs_sends_back_and_exports(served, monkeypatch):
+    for encounter_id in ("session-signed", "session-sent-back"):
+        done = served.scribe("upload", str(SAMPLE), "--encounter-id", encounter_id)
+        assert done.returncode == 0, done.stderr
+    # The watch follows both variants to the review by itself: no advance, the cloud's clock runs.
+    watched = served.scribe("status", "session-signed", "--watch", "--timeout", "5m")
+    assert watched.returncode == 0, watched.stderr
+    last = {line.split(":")[0]: line.split(": ", 1)[1] for line in watched.stdout.splitlines()}
+    assert last == {
+        f"session-signed ({variant})": "AWAITING_REVIEW" for variant in ("choreography", "orchestration")
+    }, watched.stdout
+    settle_at(served, monkeypatch, "session-signed", "AWAITING_REVIEW", version=1)
+    settle_at(served, monkeypatch, "session-sent-back", "AWAITING_REVIEW", version=1)
+
+    # Signed with an edit: the first subjective statement in the clinician's own words (a duration the recording
+    # does not give, so it is theirs, not the recording's); any flagged one accepted.
+    edit = "Cough for five days, worse at night, as the patient described it."
+    for variant in ("choreography", "orchestration"):
+        shown = served.scribe("note", "session-signed", "--variant", variant, "--json")
+        note = json.loads(shown.stdout)
+        first = note["sections"][0]["statements"][0]["id"]
+        accepted = [f"--accept={flag['statement']}" for flag in note["flagged"] if flag["statement"] != first]
+        done = served.scribe(
+            "sign", "session-signed", "--variant", variant, "--edit", f"{first}={edit}", "--own", first, *accepted
+        )
+        assert done.returncode == 0, done.stderr
+        assert not done.stdout.lstrip().startswith("{"), "no log line on stdout"
+    settle_at(served, monkeypatch, "session-signed", "SIGNED", version=2)
+
+    # Sent back: the redraft arrives by itself, as the next version, awaiting review again.
+    for variant in ("choreography", "orchestration"):
+        done = served.scribe("send-back", "session-sent-back", "--variant", variant, "--reason", "Add the follow-up.")
+        assert done.returncode == 0, done.stderr
+    settle_at(served, monkeypatch, "session-sent-back", "AWAITING_REVIEW", version=2)
+
+    # The FHIR export (the default format) carries the clinician's edit.
+    exported = served.scribe("export", "session-signed", "--variant", "orchestration")
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads(exported.stdout)
+    assert document["resourceType"] == "DocumentReference"
+    text = base64.b64decode(document["content"][0]["attachment"]["data"]).decode()
+    assert edit in text
+
+    # A mistyped id: one line, a suggestion, nothing changed.
+    mistyped = served.scribe("status", "session-signd")
+    assert (mistyped.returncode, mistyped.stdout) == (2, "")
+    assert mistyped.stderr.count("\n") == 1 and "did you mean session-signed?" in mistyped.stderr, mistyped.stderr
+    # A text file named .wav: refused before anything is written.
+    fake = served.assembly.parent / "not-audio.wav"
+    fake.write_text("this is a text file, not a recording\n")
+    refused = served.scribe("upload", str(fake))
+    assert (refused.returncode, refused.stdout) == (2, ""), refused.stderr
+    assert refused.stderr.count("\n") == 1 and "(nothing was uploaded)" in refused.stderr, refused.stderr
+    s3, buckets = served.s3(), served.buckets()
+    assert all(s3.list_objects_v2(Bucket=b, Prefix="audio/not-audio").get("KeyCount") == 0 for b in buckets.values())
