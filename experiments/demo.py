@@ -14,7 +14,6 @@ import os
 import shlex
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -276,7 +275,6 @@ def main(argv: list[str]) -> int:
     port = free_port()
     # The handlers' JSON logs and moto's notes on what its CloudFormation skips are not the demo's story.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
-    warnings.filterwarnings("ignore", "No application metrics to publish")
     with LocalCloud(cdk_out, port=port) as cloud:
         send_handler_output_to(io.StringIO())
         note(f"local cloud listening on {cloud.endpoint_url} (AWS_ENDPOINT_URL for any AWS client)")
