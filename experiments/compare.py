@@ -29,6 +29,7 @@ from typing import Any
 
 from clinical.layout import FAILURES_PREFIX
 from clinical.objects import keys_under
+from clinical.stages import Stage, stage_of_review
 from experiments import INTERPRETER_LOG, SAMPLES
 from experiments.hostile import CASES, TRANSCRIPTS, Case
 from experiments.hostile import records as terminal_records
@@ -320,12 +321,17 @@ def signs(encounter_id: str) -> bool:
 def _review_and_wait(phase: _Phase) -> None:
     """Clinicians sign their share of the notes awaiting review as `scribe sign` does (redeeming orchestration's
     task tokens); nobody acts on the rest, and the run goes on past the review window, so they expire (each
-    variant keeps the deadline its own way). Counts the reviews by how they ended."""
+    variant keeps the deadline its own way). Counts the reviews by the stage they ended in (SIGNED, REVIEW_EXPIRED),
+    as every view names it."""
     from clinical.review import Changes, note_of, reviews, sign
 
     cloud, stack = phase.cloud, phase.stack
     sfn, bus = cloud.client("stepfunctions"), cloud.outputs[stack]["DomainEventBusName"]
-    awaiting = [r for r in reviews(phase.s3, phase.bucket, variant=phase.variant) if r.status == "AWAITING_REVIEW"]
+    awaiting = [
+        r
+        for r in reviews(phase.s3, phase.bucket, variant=phase.variant)
+        if stage_of_review(r.status) == Stage.AWAITING_REVIEW
+    ]
     for record in awaiting:
         if signs(record.encounter_id):
             # The clinician reads every flagged statement and accepts it as it is (a signature needs that).
@@ -337,7 +343,9 @@ def _review_and_wait(phase: _Phase) -> None:
         last_due = max(record.due_at for record in awaiting).timestamp() - cloud.clock.start.timestamp()
         cloud.run_for(max(last_due - cloud.clock.now(), 0.0) + 3600)  # the sweep's interval, and then some
     cloud.run_until_quiet(horizon=SETTLE_BUDGET_SECONDS)
-    phase.reviews = dict(sorted(Counter(r.status for r in reviews(phase.s3, phase.bucket)).items()))
+    phase.reviews = dict(
+        sorted(Counter(str(stage_of_review(r.status)) for r in reviews(phase.s3, phase.bucket)).items())
+    )
 
 
 def _what_was_left(phase: _Phase) -> _Left:

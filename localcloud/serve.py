@@ -2,12 +2,13 @@
 
 Starts the moto server with this project's shims on a loopback port, deploys both stacks with the
 real CDK CLI, registers the bundled samples' reference transcripts, writes the endpoint to
-.localcloud/endpoint.json (where `scribe --local` finds it) and runs the cloud until Ctrl-C.
+~/.local/state/clinical-scribe-pipelines/endpoint.json (where `scribe --local` finds it from any directory;
+under $XDG_STATE_HOME when set, or SCRIBE_LOCAL_ENDPOINT_FILE) and runs the cloud until Ctrl-C.
 
 A person drives this cloud, so its clock keeps wall-clock time (what `scribe --local status` shows
 matches the real time of an upload) and skips ahead only when asked: `scribe --local advance 2h`,
 or `--time-skip`, which skips whenever nothing is running (as the tests and the demo do).
-Handler logs go to .localcloud/handlers.log.
+Handler logs go to handlers.log beside the endpoint file.
 Usage: python -m localcloud.serve [cdk.out] [--port N] [--time-skip]
 """
 
@@ -32,7 +33,11 @@ from localcloud.lambda_runtime import send_handler_output_to
 
 # Where `scribe --local` finds this cloud: scribe.target reads the same file (a test holds the two equal;
 # the emulator does not import the operator CLI).
-LOCAL_ENDPOINT_FILE = Path(os.environ.get("SCRIBE_LOCAL_ENDPOINT_FILE", ".localcloud/endpoint.json"))
+LOCAL_ENDPOINT_FILE = Path(
+    os.environ.get("SCRIBE_LOCAL_ENDPOINT_FILE")
+    or Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser()
+    / "clinical-scribe-pipelines/endpoint.json"
+)
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MAX_ADVANCE_SECONDS = 30 * 24 * 3600
 

@@ -38,7 +38,10 @@ def test_the_demo_takes_the_samples_to_notes_and_shows_the_fault_scenario(printe
     assert "DRAFT - AI-generated" in printed and "cdk deploy --all" in printed
     assert "$ scribe upload samples/ankle-sprain.wav samples/cough-visit.wav samples/diabetes-review.wav" in printed
     assert "not a format Transcribe Medical accepts" in printed, "scribe refused the bad file"
-    assert "answered by asking 1 service(s): stepfunctions (one execution history)" in printed
+    assert (
+        "answered by asking 2 service(s): stepfunctions, transcribe (one execution history, and the failed job's reason)"
+        in printed
+    )
     assert "answered by asking 3 service(s): s3, transcribe, sqs" in printed
 
 
