@@ -286,12 +286,12 @@ def expect_accepted(code: int, command: str) -> None:
 
 
 def show_export(cloud: LocalCloud, encounter_id: str, variant: str) -> None:
-    """`scribe export --fhir` as an operator reads it: the DocumentReference's attachment, decoded (what the
+    """`scribe export` (a FHIR DocumentReference) as an operator reads it: the attachment, decoded (what the
     pipe printed does); then whether the FHIR export wrote that document, on NoteSigned, in each variant."""
-    say(f"$ scribe export {encounter_id} --variant {variant} --fhir | jq -r '.content[0].attachment.data' | base64 -d")
+    say(f"$ scribe export {encounter_id} --variant {variant} | jq -r '.content[0].attachment.data' | base64 -d")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        code = scribe_cli.main(["export", encounter_id, "--variant", variant, "--fhir"], standalone_mode=False)
+        code = scribe_cli.main(["export", encounter_id, "--variant", variant], standalone_mode=False)
     if code:
         BROKEN_STEPS.append(f"scribe export {encounter_id} --variant {variant} exited {code}")
         return
@@ -325,6 +325,7 @@ def review_story(cloud: LocalCloud, signed: str, sent_back: str) -> None:
         code = scribe("send-back", sent_back, "--variant", variant, "--reason", SEND_BACK_REASON)
         expect_accepted(code, f"send-back {sent_back}")
     say(f"  quiet after {duration(cloud.run_until_quiet())} simulated (the FHIR exports, the redrafts)")
+    scribe("review", "list")  # the redraft awaits review as the next version, in a window of its own
     show_export(cloud, signed, "orchestration")
     left = [record for record in awaiting if record.encounter_id not in (signed, sent_back)]
     pass_time(cloud, max(r.due_at for r in left) + timedelta(hours=1), "an hour after the last window ended")

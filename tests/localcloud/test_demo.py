@@ -50,6 +50,13 @@ def test_the_demo_signs_sends_back_and_lets_reviews_expire_in_both_variants(prin
         assert f"signed knee-followup ({variant}): version 2, by arn:aws:sts::" in printed
         assert f"sent back cough-visit ({variant}) by arn:aws:sts::" in printed
         assert f"{variant:13} ReviewsExpiredAlarm" in printed  # the expiries raised the alarm
+    # Once the send-backs settle, the redraft awaits review by itself as version 2; the signed note no longer does.
+    awaiting = [line.split() for line in printed.split("$ scribe review list\n", 1)[1].split("\n$ ", 1)[0].splitlines()]
+    awaiting = {(words[0], words[1]): (words[2], words[-1]) for words in awaiting}
+    for variant in ("choreography", "orchestration"):
+        assert awaiting[("cough-visit", variant)] == ("AWAITING_REVIEW", "2")
+        assert awaiting[("ankle-sprain", variant)] == ("AWAITING_REVIEW", "1")
+        assert ("knee-followup", variant) not in awaiting
     listed = [line.split() for line in printed.split("$ scribe review list --all\n", 1)[1].splitlines()[:8]]
     states = {(words[0], words[1]): (words[2], words[-1]) for words in listed}
     for variant in ("choreography", "orchestration"):
@@ -58,7 +65,7 @@ def test_the_demo_signs_sends_back_and_lets_reviews_expire_in_both_variants(prin
         assert states[("ankle-sprain", variant)] == ("REVIEW_EXPIRED", "1")
         assert states[("diabetes-review", variant)] == ("REVIEW_EXPIRED", "1")
     # The export is the signed note: the clinician's edit, marked as theirs, and no longer the model's words.
-    export = printed.split("--fhir | jq -r '.content[0].attachment.data' | base64 -d\n", 1)[1]
+    export = printed.split("--variant orchestration | jq -r '.content[0].attachment.data' | base64 -d\n", 1)[1]
     assert "- On exam the left knee has mild tenderness along the inner joint line. (the clinician's)" in export
     assert "let me take a look" not in export.split("Signed by", 1)[0]
     assert "exports/fhir/knee-followup.json: written by the FHIR export on NoteSigned in both variants" in export
