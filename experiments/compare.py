@@ -30,7 +30,7 @@ from typing import Any
 from clinical.layout import FAILURES_PREFIX
 from clinical.objects import keys_under
 from clinical.stages import Stage, stage_of_review
-from experiments import SAMPLES
+from experiments import INTERPRETER_LOG, SAMPLES
 from experiments.hostile import CASES, TRANSCRIPTS, Case
 from experiments.hostile import records as terminal_records
 from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check
@@ -577,7 +577,7 @@ def _by_stage_and_reason(records: list[dict]) -> dict[str, int]:
 def _run_one(args: tuple) -> tuple[str, str, dict]:
     """One (quota setting, variant) run, as a plain dict (it may run in a worker process)."""
     cdk_out, variant, workload, rates, seed, quotas, hostile, reviews = args
-    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    logging.getLogger(INTERPRETER_LOG).setLevel(logging.CRITICAL)
     run = run_variant(cdk_out, variant, workload, rates, seed, None, quotas=quotas, hostile=hostile, reviews=reviews)
     return (
         quotas,
@@ -621,8 +621,7 @@ def compare(
         quotas_named(name)  # an unknown setting fails here, before anything runs
     uploads = plan(spec, seed, encounters)
     started = time.monotonic()
-    # moto's interpreter logs every failed state at ERROR: under faults that is noise, not news.
-    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    logging.getLogger(INTERPRETER_LOG).setLevel(logging.CRITICAL)
     hostile = tuple(CASES) if profile == HOSTILE_PROFILE else ()
     jobs = [
         (cdk_out, variant, uploads, known[profile], seed, setting, hostile, reviews)
