@@ -9,7 +9,7 @@ A person drives this cloud, so its clock keeps wall-clock time (what `scribe --l
 matches the real time of an upload) and skips ahead only when asked: `scribe --local advance 2h`,
 or `--time-skip`, which skips whenever nothing is running (as the tests and the demo do).
 Handler logs go to handlers.log beside the endpoint file.
-Usage: python -m localcloud.serve [cdk.out] [--port N] [--time-skip]
+Usage: python -m localcloud.serve [cdk.out] [--port N] [--time-skip] [--latencies FILE]
 """
 
 from __future__ import annotations
