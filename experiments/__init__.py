@@ -13,3 +13,5 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 SAMPLES = PROJECT / "samples"  # the bundled dictations (WAV) and their reference transcripts
+# moto's Step Functions interpreter logs every state that fails at ERROR; the experiments report failures themselves.
+INTERPRETER_LOG = "moto.stepfunctions.parser.asl.component.eval_component"

@@ -29,7 +29,8 @@ from typing import Any
 
 from clinical.layout import FAILURES_PREFIX
 from clinical.objects import keys_under
-from experiments import SAMPLES
+from clinical.stages import Stage, stage_of_review
+from experiments import INTERPRETER_LOG, SAMPLES
 from experiments.hostile import CASES, TRANSCRIPTS, Case
 from experiments.hostile import records as terminal_records
 from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check
@@ -320,12 +321,17 @@ def signs(encounter_id: str) -> bool:
 def _review_and_wait(phase: _Phase) -> None:
     """Clinicians sign their share of the notes awaiting review as `scribe sign` does (redeeming orchestration's
     task tokens); nobody acts on the rest, and the run goes on past the review window, so they expire (each
-    variant keeps the deadline its own way). Counts the reviews by how they ended."""
+    variant keeps the deadline its own way). Counts the reviews by the stage they ended in (SIGNED, REVIEW_EXPIRED),
+    as every view names it."""
     from clinical.review import Changes, note_of, reviews, sign
 
     cloud, stack = phase.cloud, phase.stack
     sfn, bus = cloud.client("stepfunctions"), cloud.outputs[stack]["DomainEventBusName"]
-    awaiting = [r for r in reviews(phase.s3, phase.bucket, variant=phase.variant) if r.status == "AWAITING_REVIEW"]
+    awaiting = [
+        r
+        for r in reviews(phase.s3, phase.bucket, variant=phase.variant)
+        if stage_of_review(r.status) == Stage.AWAITING_REVIEW
+    ]
     for record in awaiting:
         if signs(record.encounter_id):
             # The clinician reads every flagged statement and accepts it as it is (a signature needs that).
@@ -337,7 +343,9 @@ def _review_and_wait(phase: _Phase) -> None:
         last_due = max(record.due_at for record in awaiting).timestamp() - cloud.clock.start.timestamp()
         cloud.run_for(max(last_due - cloud.clock.now(), 0.0) + 3600)  # the sweep's interval, and then some
     cloud.run_until_quiet(horizon=SETTLE_BUDGET_SECONDS)
-    phase.reviews = dict(sorted(Counter(r.status for r in reviews(phase.s3, phase.bucket)).items()))
+    phase.reviews = dict(
+        sorted(Counter(str(stage_of_review(r.status)) for r in reviews(phase.s3, phase.bucket)).items())
+    )
 
 
 def _what_was_left(phase: _Phase) -> _Left:
@@ -569,7 +577,7 @@ def _by_stage_and_reason(records: list[dict]) -> dict[str, int]:
 def _run_one(args: tuple) -> tuple[str, str, dict]:
     """One (quota setting, variant) run, as a plain dict (it may run in a worker process)."""
     cdk_out, variant, workload, rates, seed, quotas, hostile, reviews = args
-    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    logging.getLogger(INTERPRETER_LOG).setLevel(logging.CRITICAL)
     run = run_variant(cdk_out, variant, workload, rates, seed, None, quotas=quotas, hostile=hostile, reviews=reviews)
     return (
         quotas,
@@ -613,8 +621,7 @@ def compare(
         quotas_named(name)  # an unknown setting fails here, before anything runs
     uploads = plan(spec, seed, encounters)
     started = time.monotonic()
-    # moto's interpreter logs every failed state at ERROR: under faults that is noise, not news.
-    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    logging.getLogger(INTERPRETER_LOG).setLevel(logging.CRITICAL)
     hostile = tuple(CASES) if profile == HOSTILE_PROFILE else ()
     jobs = [
         (cdk_out, variant, uploads, known[profile], seed, setting, hostile, reviews)

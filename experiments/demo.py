@@ -1,12 +1,16 @@
 """`make demo`: the main job on the local cloud.
 
 Deploys both synthesized stacks, uploads the bundled sample dictations to both variants, follows
-each encounter to its note, replays a fault scenario, and prints what each variant showed.
+each encounter to its note, replays a fault scenario, and prints what each variant showed; then the
+review: one note signed with an edit and exported as FHIR, one sent back and redrafted, the rest left
+to expire, in both variants.
 Usage: python -m experiments.demo [cdk.out]
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import io
 import json
 import logging
@@ -14,18 +18,20 @@ import os
 import shlex
 import sys
 import time
-import warnings
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
 import click
 
-from experiments import SAMPLES
+from clinical import review as reviews
+from experiments import INTERPRETER_LOG, SAMPLES
 from localcloud.assets import not_an_assembly
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
 from localcloud.cdk_cli import deploy_all, free_port
 from localcloud.cloud import LocalCloud
+from localcloud.cloudformation_shims import APPLIED_AFTER_CREATION
 from localcloud.faults import FaultPlan
 from localcloud.lambda_runtime import send_handler_output_to
 from localcloud.service_model import load_latencies
@@ -115,8 +121,6 @@ def outcome(cloud: LocalCloud, variant: str, encounter_id: str, uploaded_at: flo
     execution = execution_of(cloud, encounter_id) if variant == "orchestration" else None
     if f"notes/{encounter_id}.json" in keys:
         note = read_json(cloud, stack, f"notes/{encounter_id}.json")
-        from datetime import datetime
-
         at = cloud.clock.at(datetime.fromisoformat(note["provenance"]["created_at"])) - uploaded_at
         evidence = (
             f"execution {execution[0]} at {execution[3]}, {execution[1]} transitions" if execution else "notes/ object"
@@ -129,8 +133,6 @@ def outcome(cloud: LocalCloud, variant: str, encounter_id: str, uploaded_at: flo
             record = read_json(cloud, stack, rejected[0])
             return Outcome(f"rejected: {record['error_type']}", None, "failure record, no job or execution")
         return Outcome("NO OUTCOME", None, "nothing recorded")
-    from datetime import datetime
-
     record = read_json(cloud, stack, failure_key)
     at = cloud.clock.at(datetime.fromisoformat(record["recorded_at"])) - uploaded_at
     if variant == "choreography":
@@ -217,6 +219,12 @@ def run_scenario(
             row += [f"{result.result} after {duration(result.simulated_seconds)}", result.evidence]
         rows.append(row)
     table(rows)
+    alarm_report(cloud)
+    access_report(cloud)
+
+
+def alarm_report(cloud: LocalCloud) -> None:
+    """The alarms that went to ALARM since the last report, and the notifications SNS delivered."""
     fired = cloud.alarms.fired
     notified = cloud.alarm_notifications()
     if fired:
@@ -227,7 +235,6 @@ def run_scenario(
         fired.clear()
     else:
         say("  no alarm fired")
-    access_report(cloud)
 
 
 def access_report(cloud: LocalCloud) -> None:
@@ -245,6 +252,94 @@ def access_report(cloud: LocalCloud) -> None:
     denials.clear()
     cloud.access.checked = 0
     cloud.alarms.history.clear()
+
+
+# The clinician's edit of the knee-followup note the demo shows: the exam finding without the aside spoken with it.
+SIGNED_EDIT = "s12=On exam the left knee has mild tenderness along the inner joint line."
+SEND_BACK_REASON = "The orders miss the chest x-ray."
+
+
+def review_records(cloud: LocalCloud) -> list[reviews.ReviewRecord]:
+    found = []
+    for variant, stack in VARIANTS.items():
+        found += reviews.reviews(cloud.client("s3"), cloud.outputs[stack]["EncounterBucketName"], variant=variant)
+    return found
+
+
+def pass_time(cloud: LocalCloud, until: datetime, why: str) -> None:
+    """Let the simulated clock run to `until`, running everything due on the way (the sweeps, the executions'
+    review timeouts), as `scribe --local advance` does on `make localcloud`."""
+    started = time.monotonic()
+    seconds = cloud.clock.at(until) - cloud.clock.now()
+    cloud.run_for(seconds)
+    hours, minutes = divmod(round(seconds / 60), 60)
+    span = f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    say(
+        f"  ({span} pass on the simulated clock, to {until:%Y-%m-%d %H:%M} UTC: {why}; `scribe --local advance {span}`)"
+    )
+    note(f"  ({time.monotonic() - started:.1f} s real)")
+
+
+def expect_accepted(code: int, command: str) -> None:
+    if code != 0:
+        BROKEN_STEPS.append(f"scribe {command} was refused")
+
+
+def show_export(cloud: LocalCloud, encounter_id: str, variant: str) -> None:
+    """`scribe export` (a FHIR DocumentReference) as an operator reads it: the attachment, decoded (what the
+    pipe printed does); then whether the FHIR export wrote that document, on NoteSigned, in each variant."""
+    say(f"$ scribe export {encounter_id} --variant {variant} | jq -r '.content[0].attachment.data' | base64 -d")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = scribe_cli.main(["export", encounter_id, "--variant", variant], standalone_mode=False)
+    if code:
+        BROKEN_STEPS.append(f"scribe export {encounter_id} --variant {variant} exited {code}")
+        return
+    document = json.loads(printed.getvalue())
+    say(base64.b64decode(document["content"][0]["attachment"]["data"]).decode().rstrip())
+    key = f"exports/fhir/{encounter_id}.json"
+    exported = {name: key in list_keys(cloud, stack, "exports/fhir/") for name, stack in VARIANTS.items()}
+    if not all(exported.values()) or read_json(cloud, VARIANTS[variant], key) != document:
+        BROKEN_STEPS.append(f"{key} is not the signed note's DocumentReference in every variant: {exported}")
+        return
+    say(f"  {key}: written by the FHIR export on NoteSigned in both variants ({variant}'s is the document above)")
+
+
+def review_story(cloud: LocalCloud, signed: str, sent_back: str) -> None:
+    """The clinician's part, in both variants: late in the review window, one note signed with an edit (and its
+    FHIR export), one sent back (its redraft comes back as the next version); the rest left until they expire."""
+    awaiting = review_records(cloud)
+    if not awaiting:
+        BROKEN_STEPS.append("no note awaits review")
+        return
+    hours = (awaiting[0].due_at - awaiting[0].opened_at) / timedelta(hours=1)
+    say(
+        f"\n== The review, in both variants: each note awaits a clinician for {hours:g} h. {signed} is signed with"
+        f" an edit, {sent_back} sent back, the rest left"
+    )
+    cloud.alarms.reset()
+    pass_time(cloud, min(r.due_at for r in awaiting) - timedelta(hours=1), "an hour before the first window ends")
+    for variant in VARIANTS:
+        expect_accepted(scribe("sign", signed, "--variant", variant, "--edit", SIGNED_EDIT), f"sign {signed}")
+    for variant in VARIANTS:
+        code = scribe("send-back", sent_back, "--variant", variant, "--reason", SEND_BACK_REASON)
+        expect_accepted(code, f"send-back {sent_back}")
+    say(f"  quiet after {duration(cloud.run_until_quiet())} simulated (the FHIR exports, the redrafts)")
+    scribe("review", "list")  # the redraft awaits review as the next version, in a window of its own
+    show_export(cloud, signed, "orchestration")
+    left = [record for record in awaiting if record.encounter_id not in (signed, sent_back)]
+    pass_time(cloud, max(r.due_at for r in left) + timedelta(hours=1), "an hour after the last window ended")
+    alarm_report(cloud)
+    scribe("review", "list", "--all")
+    expected = {signed: ("SIGNED", 2), sent_back: ("AWAITING_REVIEW", 2)}
+    for record in review_records(cloud):
+        status = expected.get(record.encounter_id, ("REVIEW_EXPIRED", 1))
+        if (record.status, record.version) != status:
+            BROKEN_STEPS.append(
+                f"{record.variant}/{record.encounter_id}'s review is {record.status} at version {record.version},"
+                f" not {status[0]} at version {status[1]}"
+            )
+    access_report(cloud)
 
 
 VARIANTS_BY_STACK = {stack: variant for variant, stack in VARIANTS.items()}
@@ -274,9 +369,7 @@ def main(argv: list[str]) -> int:
     say("  apply (localcloud/model/quotas.json) and the clock jumps over idle time, so every run prints the same")
     samples = sorted(SAMPLES.glob("*.wav"))
     port = free_port()
-    # The handlers' JSON logs and moto's notes on what its CloudFormation skips are not the demo's story.
-    logging.getLogger("moto").setLevel(logging.CRITICAL)
-    warnings.filterwarnings("ignore", "No application metrics to publish")
+    logging.getLogger(INTERPRETER_LOG).setLevel(logging.CRITICAL)
     with LocalCloud(cdk_out, port=port) as cloud:
         send_handler_output_to(io.StringIO())
         note(f"local cloud listening on {cloud.endpoint_url} (AWS_ENDPOINT_URL for any AWS client)")
@@ -284,6 +377,8 @@ def main(argv: list[str]) -> int:
         for stack in deploy_all(cloud):
             resources = cloud.client("cloudformation").list_stack_resources(StackName=stack)["StackResourceSummaries"]
             say(f"  {stack}: {len(resources)} resources")
+        skipped = ", ".join(APPLIED_AFTER_CREATION[:-1]) + f" and {APPLIED_AFTER_CREATION[-1]}"
+        say(f"  moto's CloudFormation skips {skipped}: the local cloud applies them itself (docs/access.md)")
         from clinical import observability  # loaded by the deploy (as Lambda's init would)
 
         observability.logger.registered_handler.setStream(io.StringIO())
@@ -306,6 +401,12 @@ def main(argv: list[str]) -> int:
                 notes_expected=True,
             )
 
+            # The two-person visit's note: speakers and their roles, and each statement's id and segments.
+            visit = next((s for s in samples if s.with_suffix(".txt").read_text().startswith("[spk_")), samples[0])
+            say(f"\n== The note for {visit.stem} (orchestration; choreography wrote the same)")
+            scribe("note", visit.stem, "--variant", "orchestration")
+            review_story(cloud, signed=visit.stem, sent_back=samples[1].stem)
+
             cloud.faults = FaultPlan(rates=dict(FAULT_SCENARIO.rates), seed=FAULT_SCENARIO.seed)  # a fresh replay
             rates = ", ".join(f"{kind} {rate:.0%}" for kind, rate in FAULT_SCENARIO.rates.items())
             run_scenario(
@@ -319,10 +420,6 @@ def main(argv: list[str]) -> int:
             failed = f"{samples[0].stem}-retake"
             say(f"\n== Where is {failed}? One execution history, or several services pieced together")
             scribe("status", failed)
-            # The two-person visit's note: speakers and their roles, and each statement's segments.
-            visit = next((s for s in samples if s.with_suffix(".txt").read_text().startswith("[spk_")), samples[0])
-            say(f"\n== The note for {visit.stem} (orchestration; choreography wrote the same)")
-            scribe("note", visit.stem, "--variant", "orchestration")
     note(f"demo finished in {time.monotonic() - real_start:.1f} s real; the local cloud on port {port} is stopped")
     if MISSING_OUTCOMES:
         say(f"\nFAILED: {len(MISSING_OUTCOMES)} upload(s) ended with no note and no failure record: {MISSING_OUTCOMES}")

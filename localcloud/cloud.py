@@ -43,6 +43,7 @@ from localcloud.access import AccessControl
 from localcloud.alarms import AlarmEvaluator, alarm_history_served
 from localcloud.bedrock_converse import local_converse
 from localcloud.cloudformation_shims import (
+    applied_types_unannounced,
     apply_resource_policies,
     complete_stack,
     event_buses_referenced_by_name,
@@ -261,6 +262,7 @@ class LocalCloud:
         enter(failure_reason_in_get())
         enter(state_machines_in_the_interpreter())
         enter(templates_read_as_json())
+        applied_types_unannounced()
         enter(scheduled_rules_ignore_events())
         enter(lambda_account_settings(lambda: self.quotas.lambda_account_concurrency))
         enter(local_converse(lambda subject, scope: self.faults.bedrock(subject, scope), self._admit_bedrock))

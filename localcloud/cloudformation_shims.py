@@ -4,14 +4,18 @@
   DefinitionSubstitutions; the interpreter reads the parser backend. The shim applies the
   substitutions and creates the machine where the interpreter runs it.
 - After a stack is created, `complete_stack` applies what moto's CloudFormation skipped:
-  the bucket's EventBridge notification configuration and the CloudWatch alarms.
+  the bucket's EventBridge notification configuration and the CloudWatch alarms, and
+  `apply_resource_policies` the bucket, queue and topic policies. moto's warning that it skips
+  those types is dropped (`applied_types_unannounced`); any other type it skips still warns.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
+import warnings
 from collections.abc import Iterator
 
 from moto.cloudformation.models import CloudFormationBackend
@@ -20,6 +24,32 @@ from moto.stepfunctions.responses import get_backend
 from localcloud import moto_patches
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+RESOURCE_POLICIES = ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy")
+# The resource types moto's CloudFormation skips that the local cloud applies itself once a stack is created.
+APPLIED_AFTER_CREATION = (*RESOURCE_POLICIES, "AWS::CloudWatch::Alarm")
+SKIPPED_LOG_MESSAGE = "No Moto CloudFormation support for %s"  # moto's log line for each type it skips
+
+
+class _AppliedTypesUnlogged(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == SKIPPED_LOG_MESSAGE and record.args and record.args[0] in APPLIED_AFTER_CREATION)
+
+
+_APPLIED_TYPES_UNLOGGED = _AppliedTypesUnlogged()
+
+
+def applied_types_unannounced() -> None:
+    """moto warns (and logs) that it skips each of APPLIED_AFTER_CREATION, which reads as if the policies went
+    unenforced: the local cloud applies them itself (docs/access.md). Drops exactly those lines, process-wide
+    (moto's server parses templates on its own thread; warning filters have no per-thread scope)."""
+    for kind in APPLIED_AFTER_CREATION:
+        warnings.filterwarnings(
+            "ignore",
+            re.escape(f"Tried to parse {kind} but it's not supported"),
+            UserWarning,
+            r"moto\.cloudformation\.parsing",
+        )
+    logging.getLogger("moto").addFilter(_APPLIED_TYPES_UNLOGGED)
 
 
 def apply_substitutions(definition: str, substitutions: dict) -> str:
@@ -112,7 +142,7 @@ def apply_resource_policies(clients, stack_name: str, template: dict, account: s
     for resource in template["Resources"].values():
         properties = resource.get("Properties", {})
         kind = resource["Type"]
-        if kind not in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"):
+        if kind not in RESOURCE_POLICIES:
             continue
         policy = json.dumps(resolved_in_stack(stack_name, properties["PolicyDocument"], account, region))
         if kind == "AWS::S3::BucketPolicy":

@@ -2,22 +2,25 @@
 
 Starts the moto server with this project's shims on a loopback port, deploys both stacks with the
 real CDK CLI, registers the bundled samples' reference transcripts, writes the endpoint to
-.localcloud/endpoint.json (where `scribe --local` finds it) and runs the cloud until Ctrl-C.
+~/.local/state/clinical-scribe-pipelines/endpoint.json (where `scribe --local` finds it from any directory;
+under $XDG_STATE_HOME when set, or SCRIBE_LOCAL_ENDPOINT_FILE) and runs the cloud until Ctrl-C.
 
 A person drives this cloud, so its clock keeps wall-clock time (what `scribe --local status` shows
 matches the real time of an upload) and skips ahead only when asked: `scribe --local advance 2h`,
 or `--time-skip`, which skips whenever nothing is running (as the tests and the demo do).
-Handler logs go to .localcloud/handlers.log.
-Usage: python -m localcloud.serve [cdk.out] [--port N] [--time-skip]
+Handler logs go to handlers.log beside the endpoint file.
+Usage: python -m localcloud.serve [cdk.out] [--port N] [--time-skip] [--latencies FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import os
 import queue
+import resource
 import signal
 import sys
 import threading
@@ -29,12 +32,18 @@ from localcloud.assets import not_an_assembly
 from localcloud.cdk_cli import deploy_all, free_port
 from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import send_handler_output_to
+from localcloud.service_model import load_latencies
 
 # Where `scribe --local` finds this cloud: scribe.target reads the same file (a test holds the two equal;
 # the emulator does not import the operator CLI).
-LOCAL_ENDPOINT_FILE = Path(os.environ.get("SCRIBE_LOCAL_ENDPOINT_FILE", ".localcloud/endpoint.json"))
+LOCAL_ENDPOINT_FILE = Path(
+    os.environ.get("SCRIBE_LOCAL_ENDPOINT_FILE")
+    or Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser()
+    / "clinical-scribe-pipelines/endpoint.json"
+)
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-MAX_ADVANCE_SECONDS = 30 * 24 * 3600
+# The longest advance carried out (scribe.cli's limit too): the simulated week a run may take.
+MAX_ADVANCE_SECONDS = 7 * 24 * 3600
 
 
 class ClockControl:
@@ -47,10 +56,14 @@ class ClockControl:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if urlparse(self.path).path != "/clock":
+                path = urlparse(self.path).path
+                if path == "/clock":
+                    self._answer(200, control.clock())
+                elif path == "/process":  # what `python -m localcloud.idle_cpu` measures
+                    usage = resource.getrusage(resource.RUSAGE_SELF)
+                    self._answer(200, {"pid": os.getpid(), "cpu_seconds": usage.ru_utime + usage.ru_stime})
+                else:
                     self.send_error(404)
-                    return
-                self._answer(200, control.clock())
 
             def do_POST(self) -> None:
                 url = urlparse(self.path)
@@ -62,10 +75,11 @@ class ClockControl:
                     if not 0 < seconds <= MAX_ADVANCE_SECONDS:
                         raise ValueError
                 except (KeyError, ValueError):
-                    self._answer(400, {"error": f"seconds must be between 0 and {MAX_ADVANCE_SECONDS}"})
+                    self._answer(400, {"error": f"an advance is more than 0 and at most {MAX_ADVANCE_SECONDS} seconds"})
                     return
                 done: queue.Queue = queue.Queue()
                 control.requests.put((seconds, done))
+                control.cloud.simulation.nudge()
                 self._answer(200, done.get())
 
             def _answer(self, status: int, body: dict) -> None:
@@ -98,22 +112,42 @@ class ClockControl:
         self.server.shutdown()
 
 
+def running_one() -> str:
+    """The local cloud that holds the lock, as its endpoint file names it (it may still be deploying)."""
+    try:
+        endpoint = json.loads(LOCAL_ENDPOINT_FILE.read_text())
+    except (OSError, ValueError):
+        return f"a local cloud is already running (still deploying; it will write {LOCAL_ENDPOINT_FILE})"
+    return f"a local cloud is already running (pid {endpoint.get('pid')}, {endpoint.get('endpoint_url')})"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcloud.serve", description=__doc__.splitlines()[0])
     parser.add_argument("cdk_out", nargs="?", default="cdk.out", type=Path)
     parser.add_argument("--port", type=int, default=None, help="loopback port (default: a free one)")
     parser.add_argument("--time-skip", action="store_true", help="skip over idle time, as the tests do")
+    parser.add_argument(
+        "--latencies", type=Path, default=None, help="a latency table in place of localcloud/model/latencies.json"
+    )
     args = parser.parse_args(argv[1:])
     if problem := not_an_assembly(args.cdk_out):
         print(problem, file=sys.stderr)
         return 2
+    LOCAL_ENDPOINT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    # One local cloud per user: the lock is held while it runs (and freed by the system when it ends, however).
+    lock = LOCAL_ENDPOINT_FILE.with_suffix(".lock").open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"{running_one()}: stop it (Ctrl-C where it runs) before starting another", file=sys.stderr)
+        return 1
     port = args.port or free_port()
     # A TERM (a supervisor, `timeout`) stops it as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     logging.getLogger("moto").setLevel(logging.ERROR)
-    LOCAL_ENDPOINT_FILE.parent.mkdir(parents=True, exist_ok=True)
     handler_log = (LOCAL_ENDPOINT_FILE.parent / "handlers.log").open("a")
-    with LocalCloud(args.cdk_out, port=port, time_mode="wall") as cloud:
+    latencies = load_latencies(args.latencies) if args.latencies else None
+    with LocalCloud(args.cdk_out, port=port, time_mode="wall", latencies=latencies) as cloud:
         send_handler_output_to(handler_log)
         print(f"local cloud on {cloud.endpoint_url}: deploying with the CDK CLI ...", flush=True)
         for stack in deploy_all(cloud):
@@ -125,7 +159,9 @@ def main(argv: list[str]) -> int:
             cloud.transcribe.register(sample.read_bytes(), sample.with_suffix(".txt").read_text().strip())
         control = ClockControl(cloud)
         LOCAL_ENDPOINT_FILE.write_text(
-            json.dumps({"endpoint_url": cloud.endpoint_url, "port": port, "control_url": control.url})
+            json.dumps(
+                {"endpoint_url": cloud.endpoint_url, "port": port, "control_url": control.url, "pid": os.getpid()}
+            )
         )
         mode = "skips idle time" if args.time_skip else "keeps wall-clock time (`scribe --local advance 2h` skips)"
         print(f"ready: `scribe --local ...` (or AWS_ENDPOINT_URL={cloud.endpoint_url}); the clock {mode}", flush=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import math
 import random
 import threading
 import time
@@ -40,6 +41,9 @@ from localcloud import moto_patches
 DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 # Simulated time a run may take before it is called stuck (a run that reaches it is an error).
 DEFAULT_HORIZON_SECONDS = 7 * 24 * 3600.0
+# Wall mode's longest real wait between looks at what is due: what an outside request starts without waking
+# the driver (a message a queue receives) runs within it. Four looks a second keep an idle cloud idle.
+WALL_SLICE_SECONDS = 0.25
 
 
 class HorizonReached(RuntimeError):
@@ -117,6 +121,8 @@ class Simulation:
         # Hooks run on every switch into (restore) and out of (save) an actor: per-invocation state.
         self.switch_hooks: list[tuple[Callable[[Actor], None], Callable[[Actor], None]]] = []
         self.actor_runs = 0
+        # Set when work arrives from any thread (an actor spawned or woken): a wall-mode wait ends at once.
+        self._nudged = threading.Event()
 
     # ---- the clock -------------------------------------------------------------------------
     def __enter__(self) -> Simulation:
@@ -196,6 +202,7 @@ class Simulation:
             self._alive[actor.number] = actor
             self._ready.append(actor)
         threading.Thread(target=main, name=f"sim-{actor.number}-{name}", daemon=True).start()
+        self._nudged.set()
         return actor
 
     def _switch_in(self, actor: Actor) -> None:
@@ -217,6 +224,7 @@ class Simulation:
         actor.wait_generation += 1  # its timer, if any, is stale now
         actor.woken_by_event = by_event
         self._ready.append(actor)
+        self._nudged.set()
 
     def block(self, reason: str, timeout: float | None, register: Callable[[Actor], bool] | None = None) -> bool:
         """Block the current actor until woken (True) or until `timeout` simulated seconds pass (False).
@@ -305,10 +313,15 @@ class Simulation:
         return fired
 
     def _run_sources(self) -> int:
-        now = time.time()
-        return sum(
-            source.run_due(now) for source in self.sources if (due := source.next_due()) is not None and due <= now
-        )
+        ran = 0
+        for source in self.sources:
+            due = source.next_due()
+            # The clock read after the source said when it is due: in wall mode the clock ticks, and a source
+            # whose work is due "now" answers with the clock's reading, which an earlier reading would precede.
+            now = time.time()
+            if due is not None and due <= now:
+                ran += source.run_due(now)
+        return ran
 
     def _next_due(self) -> float | None:
         with self._lock:
@@ -346,7 +359,8 @@ class Simulation:
         if self._running:
             raise RuntimeError("the simulation is already running (run_until is not re-entrant)")
         started = self.now()
-        limit = started + horizon
+        # An advance longer than the horizon is bounded by its own end, not stuck at the horizon.
+        limit = started + max(horizon, 0.0 if until is None else until - started)
         self._running = True
         shown_at = None
         try:
@@ -382,13 +396,19 @@ class Simulation:
             self._running = False
         return self.now() - started
 
+    def nudge(self) -> None:
+        """End a wall-mode wait now (an operator's request has arrived)."""
+        self._nudged.set()
+
     def _idle_until(self, moment: float) -> None:
         """Let simulated time reach `moment` (seconds since the start): a jump, or in wall mode a real wait."""
         target = self.start.timestamp() + moment
         if self.mode == "wall":
-            # A person drives this cloud: wait in short real slices so their requests are seen at once.
+            # A person drives this cloud: wait in real time, in slices short enough that what their requests
+            # start (an upload's event, a message in a queue) is seen within a moment, long enough to stay idle.
             if time.time() < target and not self._ready:
-                threading.Event().wait(min(target - time.time(), 0.05))
+                self._nudged.wait(min(target - time.time(), WALL_SLICE_SECONDS))
+                self._nudged.clear()
         else:
             self._move_to(target)
 
@@ -407,8 +427,10 @@ class Simulation:
         if self.mode != "wall":
             yield
             return
+        # The simulated present, read before the ticking travel stops (after it, the machine's clock reads).
+        present = self.wall()
         self._travel.stop()
-        self._travel = time_machine.travel(datetime.now(UTC), tick=False)
+        self._travel = time_machine.travel(present, tick=False)
         self._traveller = self._travel.start()
         self.mode = "skip"
         try:
@@ -421,7 +443,10 @@ class Simulation:
             self._traveller = self._travel.start()
 
     def advance(self, seconds: float) -> None:
-        """Skip ahead (wall mode: an operator's `advance`), running everything due on the way."""
+        """Skip ahead from the simulated present (wall mode: an operator's `advance`), running everything due on
+        the way. Time only goes forward: a zero, negative or endless advance is refused, changing nothing."""
+        if not 0 < seconds < math.inf:
+            raise ValueError(f"an advance moves the clock forward by some seconds, not {seconds!r}")
         with self._skipping():
             self.run_for(seconds)
 

@@ -6,34 +6,44 @@ Exit codes: 0 success; 1 not found, nothing to do, or the target cannot be used;
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
+import logging
 import re
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import click
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
+from clinical import observability
 from clinical import review as reviews
 from clinical.errors import ContractViolation, DecidedNotSettled
-from clinical.layout import note_key, signed_key
+from clinical.layout import note_key, signed_key, validate_encounter_id
 from clinical.notes import Note
 from clinical.revisions import Addition, Changes, statement_id
+from clinical.stages import Stage
 from clinical.templates import DEFAULT_TEMPLATE, ORDER_CATEGORIES, ORDERS, templates
 from scribe import cost as cost_model
 from scribe import doctor as readiness
-from scribe import encounters, redrive, uploads
+from scribe import encounters, redrive, uploads, watch
 from scribe import verify as verification
 from scribe.encounters import EncounterNotFound
 from scribe.rendering import cost_text, doctor_text, list_text, note_text, status_text
-from scribe.target import VARIANTS, Target, TargetError
+from scribe.target import VARIANTS, Deployment, Target, TargetError
 
 VARIANT_CHOICE = click.Choice([*VARIANTS, "both"])
 COMMANDS_ENTRY_POINTS = "scribe.commands"  # commands from packages above scribe (pyproject.toml)
 DEFAULT_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # the stacks' default (cdk.json)
+# `status --watch`: real seconds between two looks (on AWS; on the local cloud, whose stages come quicker).
+WATCH_SECONDS = 10
+LOCAL_WATCH_SECONDS = 1
 
 
 class BadInput(click.ClickException):
@@ -66,8 +76,42 @@ def _emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+def _refuse_mistyped(deployments: list[Deployment], encounter_id: str) -> None:
+    """An id none of the deployments knows, close to one they do, is taken for a typo (exit 2, with the id it
+    was likely meant to be); otherwise the caller says "not found". One listing per deployment, only then."""
+    if (closest := encounters.closest_id(encounter_id, deployments)) is not None:
+        where = " or ".join(deployment.variant for deployment in deployments)
+        raise BadInput(f"no encounter {encounter_id} in {where}: did you mean {closest}? (nothing was changed)")
+
+
+@contextlib.contextmanager
+def _domain_log_on_stderr() -> Iterator[None]:
+    """The domain's logger writes JSON lines to stdout, which Lambda sends to CloudWatch; in the CLI stdout is
+    the person's, so for a command's duration its warnings and errors go to stderr and its info lines nowhere."""
+    handler = observability.logger.registered_handler
+    stream, level = handler.stream, handler.level
+    handler.setStream(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        handler.setStream(stream)
+        handler.setLevel(level)
+
+
+class ScribeCommand(click.Command):
+    """One of scribe's own commands: it speaks to a person (the commands other packages add keep their logging)."""
+
+    def invoke(self, ctx: click.Context):
+        with _domain_log_on_stderr():
+            return super().invoke(ctx)
+
+
 class ScribeGroup(click.Group):
     """Turns "AWS cannot be reached as configured" into a clear message and exit code 1, not a traceback."""
+
+    command_class = ScribeCommand
+    group_class = type  # a subgroup (review) is a ScribeGroup too
 
     def invoke(self, ctx: click.Context):
         try:
@@ -135,20 +179,35 @@ def upload(ctx: click.Context, files: tuple[Path, ...], variant: str, encounter_
 @main.command()
 @click.argument("encounter_id")
 @click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with --watch: a JSON line per stage).")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Follow the encounter until it settles (awaits a clinician, or ends), saying each new stage once.",
+)
+@click.option(
+    "--timeout", default="2h", show_default=True, help="With --watch: give up (exit 1) if it has not settled by then."
+)
 @click.pass_context
-def status(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -> None:
+def status(ctx: click.Context, encounter_id: str, variant: str, as_json: bool, watch: bool, timeout: str) -> None:
     """Where an encounter is: stage, timeline, retries, failure, evidence, and how the answer was found."""
+    limit = duration_seconds(timeout)
     found, missing, unheard = [], [], []
-    for name in _variants(variant):
-        deployment = _deployment(ctx, name)
-        unheard += [f"{name}: {failure}" for failure in encounters.failed_alarm_actions(deployment)]
+    deployments = [_deployment(ctx, name) for name in _variants(variant)]
+    for deployment in deployments:
+        unheard += [f"{deployment.variant}: {failure}" for failure in encounters.failed_alarm_actions(deployment)]
         try:
             found.append(encounters.status_of(deployment, encounter_id))
         except ContractViolation as error:
             raise BadInput(f"{encounter_id}: {error.message}") from None
         except EncounterNotFound as error:
-            missing.append({"variant": name, "found": False, "reason": str(error)})
+            missing.append({"variant": deployment.variant, "found": False, "reason": str(error)})
+    if not found:
+        _refuse_mistyped(deployments, encounter_id)
+    if watch and found:
+        watched = [d for d in deployments if d.variant in {item.variant for item in found}]
+        _watch(ctx, watched, encounter_id, as_json, limit)
+        return
     if as_json:
         _emit_json([s.to_json() | {"found": True} for s in found] + missing)
     else:
@@ -162,9 +221,64 @@ def status(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -
         ctx.exit(1)
 
 
+def _watch(ctx: click.Context, deployments: list[Deployment], encounter_id: str, as_json: bool, limit: float) -> None:
+    """`status --watch`: each variant's stage as it changes, until all have settled (exit 1 if not within `limit`)."""
+    target = _target(ctx)
+
+    def look() -> list[watch.Sighting]:
+        statuses = [encounters.status_of(deployment, encounter_id) for deployment in deployments]
+        return [
+            watch.Sighting(s.variant, s.stage, s.settled, s.failure["reason"] if s.failure else None) for s in statuses
+        ]
+
+    try:
+        for sighting in watch.follow(look, _clock(target), limit=limit):
+            if as_json:
+                click.echo(json.dumps({"encounter_id": encounter_id} | asdict(sighting)))
+            else:
+                said = f"{sighting.stage}: {sighting.reason}" if sighting.reason else sighting.stage
+                click.echo(f"{encounter_id} ({sighting.variant}): {said}")
+    except watch.NotSettled as error:
+        raise Failed(f"{encounter_id} did not settle within {limit:g} s: {error}") from None
+
+
+class _Sleeping:
+    """AWS keeps its own time: a look every WATCH_SECONDS."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wait(self) -> None:
+        time.sleep(WATCH_SECONDS)
+
+
+@dataclass
+class _LocalClock:
+    """The local cloud's clock (`make localcloud`'s clock control), which runs by itself: a look every
+    LOCAL_WATCH_SECONDS of real time, the limit measured on the cloud's clock (an `advance` meanwhile counts)."""
+
+    target: Target
+
+    def now(self) -> float:
+        return datetime.fromisoformat(clock_control(self.target, "/clock")["now"]).timestamp()
+
+    def wait(self) -> None:
+        time.sleep(LOCAL_WATCH_SECONDS)
+
+
+def _clock(target: Target) -> watch.Clock:
+    return _LocalClock(target) if target.local else _Sleeping()
+
+
 @main.command("list")
 @click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
-@click.option("--state", "stage", type=click.Choice(encounters.STAGES), default=None, help="Only this stage.")
+@click.option(
+    "--state",
+    "stage",
+    type=click.Choice(encounters.STAGES, case_sensitive=False),
+    default=None,
+    help="Only this stage.",
+)
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
@@ -174,7 +288,7 @@ def list_command(ctx: click.Context, variant: str, stage: str | None, limit: int
     for name in _variants(variant):
         listed += encounters.list_encounters(_deployment(ctx, name), limit)
     if stage:
-        listed = [item for item in listed if item.stage == stage]
+        listed = [item for item in listed if item.stage == stage.upper()]
     if as_json:
         _emit_json([vars(item) for item in listed])
     else:
@@ -189,23 +303,29 @@ def list_command(ctx: click.Context, variant: str, stage: str | None, limit: int
 def note(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -> None:
     """The note under review (its latest version, each statement with the id `scribe sign` names it by), or the
     draft before a review opened, rendered for a person (--json: the stored document)."""
-    notes = {}
-    for name in _variants(variant):
-        deployment = _deployment(ctx, name)
+    try:
+        validate_encounter_id(encounter_id)
+    except ContractViolation as error:
+        raise BadInput(f"{encounter_id}: {error.message}") from None
+    notes, deployments = {}, [_deployment(ctx, name) for name in _variants(variant)]
+    for deployment in deployments:
         found = reviews.read_review(deployment.client("s3"), deployment.bucket, encounter_id)
         latest = found[0].versions[-1] if found else None
         key = reviews.version_key(encounter_id, latest) if latest else note_key(encounter_id)
         document = encounters.read_json(deployment, key)
         if document is not None:
-            notes[name] = (document, f"version {latest.version}, review {found[0].status}" if found else "draft")
+            notes[deployment.variant] = (document, deployment, found[0] if found else None)
     if not notes:
+        _refuse_mistyped(deployments, encounter_id)
         raise Failed(f"no note for encounter {encounter_id} ({', '.join(_variants(variant))}): see `scribe status`")
     if as_json:
         _emit_json(
-            {name: document for name, (document, _) in notes.items()} if variant == "both" else notes[variant][0]
+            {name: document for name, (document, _deployment, _record) in notes.items()}
+            if variant == "both"
+            else notes[variant][0]
         )
         return
-    for name, (document, which) in notes.items():
+    for name, (document, deployment, record) in notes.items():
         try:
             shown = Note.model_validate(document).model_dump(mode="json")
         except ValueError:
@@ -214,8 +334,16 @@ def note(ctx: click.Context, encounter_id: str, variant: str, as_json: bool) -> 
                 f"the stored note for {encounter_id} ({name}) does not match the note schema; it is not shown "
                 "(--json prints the stored document as is)"
             ) from None
+        try:
+            stage = encounters.status_of(deployment, encounter_id).stage
+        except EncounterNotFound:
+            stage = None  # a note with nothing else of its encounter: shown as what it is
+        which = ", ".join(filter(None, [f"version {record.version}" if record else "draft", stage]))
+        signed = None
+        if stage == Stage.SIGNED and record and record.signed_at:
+            signed = f"SIGNED by {record.signed_by} at {record.signed_at:%Y-%m-%d %H:%M} UTC (version {record.version})"
         click.echo(f"== {encounter_id} ({name}, {which})")
-        click.echo(note_text(shown))
+        click.echo(note_text(shown, signed=signed))
 
 
 @main.command()
@@ -240,11 +368,11 @@ ONE_VARIANT = click.Choice(VARIANTS)
 
 
 def _desk(ctx: click.Context, variant: str):
-    """The review page's desk for one deployment: sign and send back act through it as they do on the page,
-    as the caller's AWS identity (`sts:GetCallerIdentity`)."""
+    """The review page's desk for the deployments: sign and send back act through it as they do on the page, as
+    the caller's AWS identity (`sts:GetCallerIdentity`), and `review list` is its worklist."""
     from review_desk.desk import ReviewDesk  # the page's desk, not its server
 
-    return ReviewDesk({variant: _deployment(ctx, variant)})
+    return ReviewDesk({name: _deployment(ctx, name) for name in _variants(variant)})
 
 
 @main.group(invoke_without_command=True)
@@ -285,21 +413,19 @@ def review(ctx: click.Context, serve_local: bool, port: int, variant: str) -> No
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def review_list(ctx: click.Context, variant: str, everything: bool, as_json: bool) -> None:
-    """Notes awaiting review, oldest first, with each one's deadline."""
-    found = []
-    for name in _variants(variant):
-        deployment = _deployment(ctx, name)
-        found += [(name, r) for r in reviews.reviews(deployment.client("s3"), deployment.bucket, variant=name)]
-    shown = [(name, r) for name, r in found if everything or r.status == "AWAITING_REVIEW"]
+    """Notes awaiting review, oldest first, with each one's deadline: the review page's worklist."""
+    shown = _desk(ctx, variant).worklist(everything)
     if as_json:
-        _emit_json([r.shown() for _name, r in shown])
+        _emit_json([item.record.shown() | {"stage": item.stage} for item in shown])
         return
     if not shown:
-        click.echo("no notes awaiting review")
-    for name, record in shown:
+        click.echo("no reviews" if everything else "no notes awaiting review")
+    width = max((len(item.record.encounter_id) for item in shown), default=0)
+    for item in shown:
+        record = item.record
         click.echo(
-            f"{record.encounter_id}  {name:<13}  {record.status:<15}  opened {record.opened_at:%Y-%m-%d %H:%M}  "
-            f"due {record.due_at:%Y-%m-%d %H:%M} UTC  version {record.versions[-1].version}"
+            f"{record.encounter_id:<{width}}  {item.variant:<13}  {item.stage:<15}  "
+            f"opened {record.opened_at:%Y-%m-%d %H:%M}  due {record.due_at:%Y-%m-%d %H:%M} UTC  version {record.version}"
         )
 
 
@@ -356,7 +482,10 @@ def sign(ctx: click.Context, encounter_id: str, variant: str, edits: tuple[str, 
     desk = _desk(ctx, variant)
     try:
         signed = desk.sign(variant, encounter_id, changes, {}, version=version, patient=patient)
-    except (reviews.ReviewRefused, ContractViolation) as error:
+    except reviews.ReviewRefused as error:
+        _refuse_mistyped([_deployment(ctx, variant)], encounter_id)
+        raise BadInput(f"{error.message} (nothing was changed)") from None
+    except ContractViolation as error:
         raise BadInput(f"{error.message} (nothing was changed)") from None
     except DecidedNotSettled as error:
         raise Failed(f"signed {encounter_id} ({variant}); {error.message}") from None
@@ -376,7 +505,10 @@ def send_back(ctx: click.Context, encounter_id: str, variant: str, reason: str, 
     desk = _desk(ctx, variant)
     try:
         record = desk.send_back(variant, encounter_id, reason, {}, version=version)
-    except (reviews.ReviewRefused, ContractViolation) as error:
+    except reviews.ReviewRefused as error:
+        _refuse_mistyped([_deployment(ctx, variant)], encounter_id)
+        raise BadInput(f"{error.message} (nothing was changed)") from None
+    except ContractViolation as error:
         raise BadInput(f"{error.message} (nothing was changed)") from None
     except DecidedNotSettled as error:
         raise Failed(f"sent back {encounter_id} ({variant}); {error.message}") from None
@@ -389,18 +521,23 @@ def send_back(ctx: click.Context, encounter_id: str, variant: str, reason: str, 
 @main.command()
 @click.argument("encounter_id")
 @click.option("--variant", type=ONE_VARIANT, required=True, help="The deployment whose signed note is exported.")
-@click.option("--fhir", "as_fhir", is_flag=True, required=True, help="As a FHIR R4 DocumentReference (the one format).")
+# The one format, so the default: the flag is still taken, as scripts written when it was required pass it.
+@click.option("--fhir", is_flag=True, expose_value=False, help="As a FHIR R4 DocumentReference (the one format).")
 @click.option(
     "--patient", default=None, help="The patient's FHIR reference in your record (default: the one the signer gave)."
 )
 @click.pass_context
-def export(ctx: click.Context, encounter_id: str, variant: str, as_fhir: bool, patient: str | None) -> None:
+def export(ctx: click.Context, encounter_id: str, variant: str, patient: str | None) -> None:
     """Print the encounter's signed note as a FHIR R4 DocumentReference (validated with fhir.resources)."""
     from scribe import fhir  # loads the FHIR models only for this command
 
     deployment = _deployment(ctx, variant)
-    document = encounters.read_json(deployment, signed_key(encounter_id))
+    try:
+        document = encounters.read_json(deployment, signed_key(encounter_id))
+    except ContractViolation as error:
+        raise BadInput(f"{encounter_id}: {error.message}") from None
     if document is None:
+        _refuse_mistyped([deployment], encounter_id)
         raise Failed(f"encounter {encounter_id} has no signed note in {variant}: see `scribe review list`")
     try:
         _emit_json(fhir.validated(reviews.SignedNote.model_validate(document), patient=patient))
@@ -418,10 +555,11 @@ def redrive_command(ctx: click.Context, encounter_id: str | None, everything: bo
     failed execution from the failed step. Then `scribe status` shows the recovery."""
     if bool(encounter_id) == everything:
         raise BadInput("give an ENCOUNTER_ID or --all")
-    done, refused = 0, []
-    for name in _variants(variant):
+    done, refused, deployments = 0, [], [_deployment(ctx, name) for name in _variants(variant)]
+    for deployment in deployments:
+        name = deployment.variant
         try:
-            result = redrive.redrive(_deployment(ctx, name), encounter_id)
+            result = redrive.redrive(deployment, encounter_id)
         except redrive.NothingToRedrive as error:
             refused.append(f"{name}: {error}")
             continue
@@ -432,6 +570,8 @@ def redrive_command(ctx: click.Context, encounter_id: str | None, everything: bo
             else f"{len(result.executions)} execution(s) redriven"
         )
         click.echo(f"{name}: {what} ({', '.join(result.encounters) or 'none'})")
+    if refused and not done and encounter_id:
+        _refuse_mistyped(deployments, encounter_id)
     for line in refused:
         click.echo(line, err=True)
     if refused and not done:
@@ -497,13 +637,34 @@ def duration_seconds(text: str) -> float:
     return sum(float(number) * UNIT_SECONDS[unit] for number, unit in parts)
 
 
-@main.command()
+# The longest advance a local cloud carries out: the simulated week a run may take before it is called stuck.
+MAX_ADVANCE_SECONDS = 7 * 86400
+
+
+def advance_seconds(text: str) -> float:
+    """An operator's advance, in seconds: forward, more than no time, at most a week; else one clear line."""
+    unchanged = "(nothing was changed)"
+    if text.startswith("-"):
+        raise BadInput(f"the clock only goes forward: {text!r} would move it back {unchanged}")
+    try:
+        seconds = duration_seconds(text)
+    except BadInput as error:
+        raise BadInput(f"{error.message} {unchanged}") from None
+    if seconds == 0:
+        raise BadInput(f"{text!r} is no time: an advance moves the clock forward, like 2h {unchanged}")
+    if seconds > MAX_ADVANCE_SECONDS:
+        raise BadInput(f"advance {text}: an advance must be more than 0 s and at most 7 days {unchanged}")
+    return seconds
+
+
+@main.command(context_settings={"ignore_unknown_options": True})  # '-5m' is a duration, said to be backwards
 @click.argument("duration")
 @click.pass_context
 def advance(ctx: click.Context, duration: str) -> None:
-    """Skip the local cloud's clock ahead by DURATION (e.g. 2h), running everything due on the way:
-    jobs finish, timeouts fire, the sweeps run. Only the local cloud (`make localcloud`) has a clock to skip."""
-    seconds = duration_seconds(duration)
+    """Skip the local cloud's clock ahead by DURATION (e.g. 2h, at most 7d) from where it is, running everything
+    due on the way: jobs finish, timeouts fire, the sweeps run. Then it keeps real time again from there.
+    Only the local cloud (`make localcloud`) has a clock to skip."""
+    seconds = advance_seconds(duration)
     target = _target(ctx)
     if not target.local:
         raise BadInput("advance works only on the local cloud (use --local): AWS keeps its own time")

@@ -16,17 +16,13 @@ def when(moment) -> str:
 
 def status_text(status: EncounterStatus) -> str:
     lines = [
-        f"{status.encounter_id} ({status.variant}, stack {status.stack}): {status.stage.upper()}",
+        f"{status.encounter_id} ({status.variant}, stack {status.stack}): {status.stage}",
         "  timeline:",
         *(f"    {when(m.at)}  {m.what}" for m in status.timeline),
         f"  retries so far: {status.retries}",
     ]
     if status.failure:
-        failure = status.failure
-        step = f", step {failure['failed_step']}" if failure.get("failed_step") else ""
-        lines.append(
-            f"  failure: {failure['error_type']} at stage {failure['stage']}{step}: {failure.get('message') or ''}"
-        )
+        lines.append(f"  failure: {status.failure['reason']}")
     if status.review:
         review = status.review
         acted = f", by {review['by']}" if review.get("by") else ""
@@ -37,14 +33,7 @@ def status_text(status: EncounterStatus) -> str:
     lines.append("  evidence:")
     lines += [f"    {item}" for item in status.evidence]
     asked = ", ".join(status.services_asked)
-    how = (
-        "one execution history"
-        if status.services_asked == ["stepfunctions"]
-        else "pieced together from several services (nobody is in charge)"
-        if status.variant == "choreography"
-        else "no execution, so S3 was asked too"
-    )
-    lines.append(f"  answered by asking {len(status.services_asked)} service(s): {asked} ({how})")
+    lines.append(f"  answered by asking {len(status.services_asked)} service(s): {asked} ({status.answered_by})")
     for name, link in status.links.items():
         lines.append(f"  console ({name}): {link}")
     return "\n".join(lines)
@@ -54,15 +43,17 @@ def list_text(listed: list[Listed]) -> str:
     if not listed:
         return "no encounters"
     width = max(len(item.encounter_id) for item in listed)
+    stage_width = max(len(item.failure or item.stage) for item in listed)
     return "\n".join(
-        f"{item.encounter_id:<{width}}  {item.variant:<13}  {item.stage:<12}  uploaded {when(item.uploaded_at)}"
+        f"{item.encounter_id:<{width}}  {item.variant:<13}  {item.failure or item.stage:<{stage_width}}  "
+        f"uploaded {when(item.uploaded_at)}"
         for item in listed
     )
 
 
-def note_text(note: dict) -> str:
+def note_text(note: dict, signed: str | None = None) -> str:
     """A note for a person: each statement with its id (how `scribe sign` names it), the transcript segments it
-    cites, [12, 13], and who wrote it when a clinician did."""
+    cites, [12, 13], and who wrote it when a clinician did; `signed`, who signed it, in place of the draft's banner."""
     provenance = note["provenance"]
     wrap = lambda text: textwrap.fill(text, width=96, initial_indent="  ", subsequent_indent="      ")  # noqa: E731
 
@@ -74,7 +65,7 @@ def note_text(note: dict) -> str:
         accepted = "  (accepted as flagged)" if item.get("accepted") else ""
         return (f"  [{', '.join(str(n) for n in evidence)}]" if evidence else "") + by + accepted
 
-    lines = [f"*** {DRAFT_BANNER} ***", f"status: {note['status']}"]
+    lines = [f"*** {signed or DRAFT_BANNER} ***", f"status: {note['status']}"]
     speakers = note.get("speakers") or []
     if speakers:
         lines.append(

@@ -16,8 +16,13 @@ from urllib.parse import quote
 import boto3
 
 VARIANTS = ("choreography", "orchestration")
-# Written by `python -m localcloud.serve`; read by `scribe --local`.
-LOCAL_ENDPOINT_FILE = Path(os.environ.get("SCRIBE_LOCAL_ENDPOINT_FILE", ".localcloud/endpoint.json"))
+# Written by `python -m localcloud.serve`; read by `scribe --local`, from any working directory: in the user's state
+# directory (XDG_STATE_HOME, else ~/.local/state), unless SCRIBE_LOCAL_ENDPOINT_FILE names another file.
+LOCAL_ENDPOINT_FILE = Path(
+    os.environ.get("SCRIBE_LOCAL_ENDPOINT_FILE")
+    or Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser()
+    / "clinical-scribe-pipelines/endpoint.json"
+)
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 

@@ -5,10 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from clinical.errors import ContractViolation, EmptyAudio
+import filetype
+
+from clinical.errors import ContractViolation, EmptyAudio, UnsupportedAudioFormat
 from clinical.layout import AUDIO_PREFIX, failure_key, note_key, parse_audio_key
 from clinical.templates import DEFAULT_TEMPLATE, TEMPLATE_METADATA, template_named
 from scribe.target import Deployment
+
+# What filetype names a file of each format Transcribe Medical takes (clinical.layout.MEDIA_FORMATS), by its header:
+# an MPEG-4 file of audio alone is an m4a.
+HEADER_KINDS = {"mp4": {"mp4", "m4a"}}
+
+
+def check_header(path: Path, media_format: str) -> None:
+    """The file is audio of the format its name claims, by its first bytes; raises UnsupportedAudioFormat."""
+    kind = filetype.guess(str(path))
+    if kind is None or kind.extension not in HEADER_KINDS.get(media_format, {media_format}):
+        found = f" but {kind.extension} ({kind.mime})" if kind else ", nor any format known"
+        raise UnsupportedAudioFormat(f"by its header, the file is not {media_format} audio{found}")
 
 
 @dataclass(frozen=True)
@@ -22,8 +36,8 @@ class PlannedUpload:
 def plan_uploads(
     paths: list[Path], encounter_id: str | None = None, template: str = DEFAULT_TEMPLATE
 ) -> list[PlannedUpload]:
-    """Check every file against the contract, and the note template; raises ContractViolation (naming the
-    file) or UnknownTemplate before any upload."""
+    """Check every file against the contract (its name, its size, its header), and the note template; raises
+    ContractViolation (naming the file) or UnknownTemplate before any upload."""
     template = template_named(template).name
     if encounter_id is not None and len(paths) != 1:
         raise ContractViolation("--encounter-id names one encounter: give exactly one file with it")
@@ -36,6 +50,7 @@ def plan_uploads(
             upload = parse_audio_key(f"{AUDIO_PREFIX}{stem}{path.suffix.lower()}")
             if path.stat().st_size == 0:
                 raise EmptyAudio("the audio file is empty")
+            check_header(path, upload.media_format)
         except ContractViolation as error:
             raise type(error)(f"{path}: {error.message}") from None
         if upload.encounter_id in seen:

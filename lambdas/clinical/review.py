@@ -727,7 +727,8 @@ def redraft(s3, bucket: str, encounter_id: str, draft: Callable[[ReviewRecord], 
         )
     )
     record.status, record.redrafts, record.task_token = "AWAITING_REVIEW", record.redrafts + 1, None
-    _open_window(record, now, window_hours, reminder_hours)
+    # The window opens once the redraft exists: the model's call took time since this try began.
+    _open_window(record, max(now, note.provenance.created_at), window_hours, reminder_hours)
     _decide(s3, bucket, record, etag, "redrafted")
     return Kept(
         changed=True, status=record.status, settled=_settled(settle(s3, bucket, encounter_id, now=now, bus=bus))

@@ -15,6 +15,7 @@ from clinical.errors import ContractViolation, DecidedNotSettled
 from clinical.layout import transcript_key
 from clinical.notes import Note
 from clinical.revisions import Addition, Changes, statement_id
+from clinical.stages import Stage, stage_of_review
 from clinical.templates import ORDER_CATEGORIES, ORDERS
 from clinical.transcription import read_transcript
 
@@ -51,10 +52,15 @@ def caller_identity(deployment: Place, _headers: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Awaiting:
-    """A review on the worklist (awaiting, or with --all any status)."""
+    """A review on the worklist (awaiting, or with --all any status), at the stage its record gives, as every
+    view of the encounter names it (clinical.stages)."""
 
     variant: str
     record: reviews.ReviewRecord
+
+    @property
+    def stage(self) -> Stage:
+        return stage_of_review(self.record.status)
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class ReviewDesk:
             Awaiting(variant, record)
             for variant, deployment in self.deployments.items()
             for record in reviews.reviews(deployment.client("s3"), deployment.bucket, variant=variant)
-            if everything or record.status == "AWAITING_REVIEW"
+            if everything or stage_of_review(record.status) == Stage.AWAITING_REVIEW
         ]
         return sorted(found, key=lambda item: item.record.opened_at)
 

@@ -16,6 +16,7 @@ from clinical import review as reviews
 from clinical.conversation import Segment
 from clinical.notes import NoteOrder, NoteStatement
 from clinical.policy import MAX_REDRAFTS
+from clinical.stages import Stage
 from clinical.templates import ORDER_CATEGORIES, ORDERS
 from review_desk.desk import (
     ACCEPT_FIELD,
@@ -164,20 +165,20 @@ def note_path(variant: str, encounter_id: str) -> str:
 
 def worklist_page(items: list[Awaiting], now: datetime, base: str = "/", account: str | None = None,
                   everything: bool = False) -> str:  # fmt: skip
-    """The worklist: the notes awaiting review, oldest first (`everything`: every review, by status), each with
+    """The worklist: the notes awaiting review, oldest first (`everything`: every review, by stage), each with
     how many of its statements are flagged."""
     rows = "".join(
-        f"<tr class='review {escape(item.record.status.lower())}' data-encounter='{escape(item.record.encounter_id)}'"
+        f"<tr class='review {escape(item.stage.lower())}' data-encounter='{escape(item.record.encounter_id)}'"
         f" data-variant='{escape(item.variant)}'>"
         f"<td><a href='{note_path(item.variant, item.record.encounter_id)}'>{escape(item.record.encounter_id)}</a></td>"
-        f"<td>{escape(item.variant)}</td><td class=status>{escape(item.record.status)}</td>"
+        f"<td>{escape(item.variant)}</td><td class=status>{escape(item.stage)}</td>"
         f"<td>{_moment(item.record.opened_at)}</td>"
-        f"<td class=due>{_due(item.record, now) if item.record.status == 'AWAITING_REVIEW' else '-'}</td>"
+        f"<td class=due>{_due(item.record, now) if item.stage == Stage.AWAITING_REVIEW else '-'}</td>"
         f"<td>{item.record.version}</td><td class=flagged>{_flagged(item.record)}</td></tr>"
         for item in items
     )
     table = (
-        "<table><thead><tr><th>encounter</th><th>variant</th><th>status</th><th>opened</th><th>due</th>"
+        "<table><thead><tr><th>encounter</th><th>variant</th><th>stage</th><th>opened</th><th>due</th>"
         f"<th>version</th><th>flagged</th></tr></thead><tbody>{rows}</tbody></table>"
         if items
         else f"<p>{'No reviews.' if everything else 'No notes awaiting review.'}</p>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import subprocess
@@ -59,12 +60,16 @@ def by_variant(statuses: list[dict]) -> dict[str, dict]:
         ("visit notes.wav", AUDIO, "encounter id must be"),
         ("visit.txt", AUDIO, "not a format Transcribe Medical accepts"),
         ("visit.wav", b"", "the audio file is empty"),
+        ("visit.wav", b"Patient reports a cough.\n", "by its header, the file is not wav audio, nor any format known"),
+        ("visit.mp3", AUDIO, "by its header, the file is not mp3 audio but wav (audio/x-wav)"),
+        ("visit.webm", b"%PDF-1.7 a scanned referral", "by its header, the file is not webm audio but pdf"),
     ],
 )
 def test_a_bad_file_is_rejected_before_anything_is_uploaded(cloud, tmp_path, name, body, reason):
     good = dictation(tmp_path, "good-one.wav")
     result = scribe("upload", good, dictation(tmp_path, name, body), exit_code=2)
     assert reason in result.output and "nothing was uploaded" in result.output
+    assert len(result.output.strip().splitlines()) == 1, "one line"
     for stack in STACKS:
         assert keys(cloud, stack, "audio/") == [], "not even the good file"
 
@@ -118,15 +123,15 @@ def test_status_of_a_running_then_a_finished_encounter(cloud, tmp_path):
     def waiting_for_the_transcript() -> bool:
         statuses = by_variant(scribe_json("status", "enc-3"))
         timeline = statuses["orchestration"]["timeline"]
-        return all(s["stage"] == "transcribing" for s in statuses.values()) and any(
+        return all(s["stage"] == "TRANSCRIBING" for s in statuses.values()) and any(
             m["what"] == "entered WaitForTranscript" for m in timeline
         )
 
     cloud.run_until(waiting_for_the_transcript, horizon=600)
     statuses = by_variant(scribe_json("status", "enc-3"))
     assert {v: s["stage"] for v, s in statuses.items()} == {
-        "choreography": "transcribing",
-        "orchestration": "transcribing",
+        "choreography": "TRANSCRIBING",
+        "orchestration": "TRANSCRIBING",
     }
     assert any(m["what"] == "entered WaitForTranscript" for m in statuses["orchestration"]["timeline"])
     for job in cloud.transcribe.pending.values():
@@ -134,13 +139,13 @@ def test_status_of_a_running_then_a_finished_encounter(cloud, tmp_path):
     cloud.run_until_quiet()
     statuses = by_variant(scribe_json("status", "enc-3"))
     assert {v: s["stage"] for v, s in statuses.items()} == {
-        "choreography": "note written",
-        "orchestration": "note written",
+        "choreography": "AWAITING_REVIEW",
+        "orchestration": "AWAITING_REVIEW",
     }
-    assert statuses["orchestration"]["services_asked"] == ["stepfunctions"]
+    assert statuses["orchestration"]["services_asked"] == ["stepfunctions", "s3"], "the execution, the review record"
     assert statuses["choreography"]["services_asked"] == ["s3", "transcribe", "sqs"]
     text = scribe("status", "enc-3", "--variant", "choreography").output
-    assert "pieced together from several services" in text and "NOTE WRITTEN" in text
+    assert "pieced together from several services" in text and "): AWAITING_REVIEW" in text
 
 
 def test_status_of_an_unknown_encounter_is_a_clear_not_found(cloud):
@@ -156,8 +161,8 @@ def test_a_transient_failure_is_shown_then_redriven_to_a_note_in_each_variant(cl
     cloud.run_until_quiet()
     failed = by_variant(scribe_json("status", "enc-4"))
     assert {v: (s["stage"], s["failure"]["error_type"]) for v, s in failed.items()} == {
-        "choreography": ("failed", "NoteModelThrottled"),
-        "orchestration": ("failed", "NoteModelThrottled"),
+        "choreography": ("FAILED", "NoteModelThrottled"),
+        "orchestration": ("FAILED", "NoteModelThrottled"),
     }
     assert failed["orchestration"]["failure"]["failed_step"] == "GenerateNote"
     assert any("NoteRequestsDlq" in e for e in failed["choreography"]["evidence"])
@@ -170,8 +175,8 @@ def test_a_transient_failure_is_shown_then_redriven_to_a_note_in_each_variant(cl
     cloud.run_until_quiet()
     recovered = by_variant(scribe_json("status", "enc-4"))
     assert {v: s["stage"] for v, s in recovered.items()} == {
-        "choreography": "note written",
-        "orchestration": "note written",
+        "choreography": "AWAITING_REVIEW",
+        "orchestration": "AWAITING_REVIEW",
     }
     assert any(m["what"] == "redriven" for m in recovered["orchestration"]["timeline"])
     history = [m["what"] for m in recovered["orchestration"]["timeline"]]
@@ -198,13 +203,117 @@ def test_note_list_and_their_json(cloud, tmp_path):
     assert stored["status"] == "draft" and stored["provenance"]["variant"] == "choreography"
     listed = scribe_json("list")
     assert sorted((item["encounter_id"], item["variant"], item["stage"]) for item in listed) == [
-        ("enc-6", "choreography", "note written"),
-        ("enc-6", "orchestration", "note written"),
-        ("enc-7", "choreography", "note written"),
-        ("enc-7", "orchestration", "note written"),
+        ("enc-6", "choreography", "AWAITING_REVIEW"),
+        ("enc-6", "orchestration", "AWAITING_REVIEW"),
+        ("enc-7", "choreography", "AWAITING_REVIEW"),
+        ("enc-7", "orchestration", "AWAITING_REVIEW"),
     ]
     assert scribe_json("list", "--state", "failed") == []
-    assert "no note for encounter enc-99" in scribe("note", "enc-99", exit_code=1).output
+    assert "no note for encounter never-uploaded" in scribe("note", "never-uploaded", exit_code=1).output
+
+
+def test_a_mistyped_id_gets_the_id_it_was_likely_meant_to_be_and_changes_nothing(cloud, tmp_path):
+    scribe("upload", dictation(tmp_path, "visit-0042.wav"))
+    cloud.run_until_quiet()
+    before = {stack: keys(cloud, stack) for stack in STACKS}
+    for command in (
+        ["status", "visit-0024"],
+        ["note", "visit-0024"],
+        ["sign", "visit-0024", "--variant", "orchestration"],
+        ["send-back", "visit-0024", "--variant", "choreography", "--reason", "Add the dose."],
+        ["export", "visit-0024", "--variant", "choreography"],
+        ["redrive", "visit-0024"],
+    ):
+        result = scribe(*command, exit_code=2)
+        where = "orchestration" if "orchestration" in command else "choreography"
+        assert result.output.splitlines() == [
+            f"Error: no encounter visit-0024 in {where if '--variant' in command else 'choreography or orchestration'}:"
+            " did you mean visit-0042? (nothing was changed)"
+        ], command
+    assert {stack: keys(cloud, stack) for stack in STACKS} == before
+    # An id near none the deployments know is not found (exit 1), as before.
+    assert "never-uploaded (choreography): not found" in scribe("status", "never-uploaded", exit_code=1).output
+
+
+def test_a_failed_transcription_job_gives_its_reason_in_both_variants(cloud, tmp_path):
+    cloud.faults.rates["transcribe_job"] = 1.0
+    scribe("upload", dictation(tmp_path, "enc-2.wav"))
+    cloud.run_until_quiet()
+    failed = by_variant(scribe_json("status", "enc-2"))
+    assert {v: s["stage"] for v, s in failed.items()} == {"choreography": "FAILED", "orchestration": "FAILED"}
+    reasons = {v: s["failure"]["message"] for v, s in failed.items()}
+    assert reasons["orchestration"] == reasons["choreography"], "the job's own reason, in both"
+    assert (
+        reasons["orchestration"].startswith("Transcribe Medical job failed: ")
+        and "local fault" in reasons["orchestration"]
+    )
+    text = scribe("status", "enc-2", "--variant", "orchestration").output
+    assert (
+        f"failure: TranscriptionJobFailed at stage transcription, step TranscriptionJobFailed: {reasons['orchestration']}"
+        in text
+    )
+    assert "(one execution history, and the failed job's reason)" in text
+    listed = {(item["variant"], item["failure"]) for item in scribe_json("list")}
+    assert listed == {(v, "FAILED: TranscriptionJobFailed at transcription") for v in failed}
+
+
+def test_sign_and_send_back_speak_to_a_person_and_log_nothing_on_stdout(cloud, tmp_path, monkeypatch):
+    """The domain's logger writes JSON lines to the process's stdout (Lambda's way to CloudWatch): not from scribe."""
+    from clinical import observability
+
+    process_stdout = io.StringIO()
+    monkeypatch.setattr(observability.logger.registered_handler, "stream", process_stdout)
+    scribe("upload", dictation(tmp_path, "enc-2.wav"))
+    cloud.run_until_quiet()
+    process_stdout.truncate(0)  # the handlers' own lines, as Lambda writes them
+    sent = scribe("send-back", "enc-2", "--variant", "choreography", "--reason", "Add the dose.")
+    signed = scribe("sign", "enc-2", "--variant", "orchestration")
+    assert process_stdout.getvalue() == ""
+    said = sent.stdout.splitlines() + signed.stdout.splitlines()
+    assert len(said) == 3 and said[0].startswith("sent back enc-2 (choreography) by arn:aws:"), said
+    assert said[1] == "the note is drafted again with the reason and awaits review once more: scribe status enc-2"
+    assert said[2].startswith("signed enc-2 (orchestration): version 1, by arn:aws:"), said
+    assert "{" not in sent.stderr + signed.stderr
+    assert observability.logger.registered_handler.stream is process_stdout, "the handlers' stream, back after it"
+
+
+def test_status_watch_follows_each_variant_until_it_settles_saying_each_stage_once(cloud, tmp_path, monkeypatch):
+    from scribe import cli
+
+    class InProcessClock:
+        """The in-process cloud moves only when run: each wait lets 30 simulated seconds pass, as the served cloud's
+        clock control moves its clock on."""
+
+        waits = 0
+
+        def now(self) -> float:
+            return cloud.clock.now()
+
+        def wait(self) -> None:
+            self.waits += 1
+            cloud.run_for(30)
+
+    clock = InProcessClock()
+    monkeypatch.setattr(cli, "_clock", lambda _target: clock)
+    scribe("upload", dictation(tmp_path, "enc-5.wav"))
+    watched = scribe("status", "enc-5", "--watch", "--timeout", "1h").output.splitlines()
+    order = ["RECEIVED", "TRANSCRIBING", "DRAFTING", "AWAITING_REVIEW"]
+    for variant in ("choreography", "orchestration"):
+        said = [line.split(": ", 1)[1] for line in watched if line.startswith(f"enc-5 ({variant}): ")]
+        assert said[0] == "RECEIVED" and said[-1] == "AWAITING_REVIEW", watched
+        assert said == sorted(set(said), key=order.index), "each stage once, in order"
+    assert 0 < clock.waits < 120
+    settled = scribe("status", "enc-5", "--watch").output
+    assert settled == "enc-5 (choreography): AWAITING_REVIEW\nenc-5 (orchestration): AWAITING_REVIEW\n"
+    lines = scribe("status", "enc-5", "--watch", "--json").output.splitlines()
+    assert [json.loads(line)["stage"] for line in lines] == ["AWAITING_REVIEW", "AWAITING_REVIEW"]
+
+    cloud.transcribe.job_seconds = lambda _audio_seconds: 10**7  # a job that does not end within the watch
+    scribe("upload", dictation(tmp_path, "enc-6.wav"))
+    stuck = scribe("status", "enc-6", "--watch", "--timeout", "2m", exit_code=1)
+    assert stuck.output.splitlines()[-1] == (
+        "Error: enc-6 did not settle within 120 s: choreography TRANSCRIBING, orchestration TRANSCRIBING"
+    )
 
 
 def test_local_without_a_running_local_cloud_says_how_to_start_one(monkeypatch, tmp_path):
@@ -237,6 +346,31 @@ def test_the_local_cloud_writes_its_endpoint_where_scribe_local_reads_it():
         check=True,
     ).stdout.split()
     assert both == ["/tmp/elsewhere/endpoint.json"] * 2  # noqa: S108
+
+
+def test_scribe_local_finds_the_running_local_cloud_from_any_directory(tmp_path):
+    """The endpoint file lives in the user's state directory: both modules name it, from any working directory, and
+    `scribe --local` run elsewhere than the repository reads it (here it names an endpoint nothing listens on)."""
+    state = tmp_path / "state"
+    endpoint_file = state / "clinical-scribe-pipelines" / "endpoint.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("SCRIBE_LOCAL_ENDPOINT_FILE", "AWS_ENDPOINT_URL")}
+    env |= {"PYTHONPATH": os.pathsep.join(sys.path), "XDG_STATE_HOME": str(state)}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    both = "from localcloud.serve import LOCAL_ENDPOINT_FILE as a; from scribe.target import LOCAL_ENDPOINT_FILE as b"
+    printed = subprocess.run(  # noqa: S603 (this interpreter, our own two lines)
+        [sys.executable, "-c", f"{both}; print(a); print(b)"], cwd=elsewhere, env=env, capture_output=True, text=True
+    )
+    assert printed.stdout.split() == [str(endpoint_file)] * 2, printed.stderr
+    endpoint_file.parent.mkdir(parents=True)
+    endpoint_file.write_text(json.dumps({"endpoint_url": "http://localhost:9"}))
+    listed = subprocess.run(
+        [sys.executable, "-m", "scribe.cli", "--local", "list"], cwd=elsewhere, env=env, capture_output=True, text=True
+    )
+    assert (listed.returncode, listed.stderr.strip()) == (
+        1,
+        "Error: cannot reach http://localhost:9/: is the local cloud running?",
+    )
 
 
 def test_cost_prices_both_variants_and_rejects_an_unknown_model():
@@ -319,7 +453,7 @@ def test_a_clinician_reviews_edits_and_signs_in_both_variants_once(cloud, tmp_pa
     assert listed.count("enc-7") == 2 and "AWAITING_REVIEW" in listed and "due " in listed
     for stack, variant in zip(STACKS, ("choreography", "orchestration"), strict=True):
         shown = scribe("note", "enc-7", "--variant", variant).output
-        assert f"== enc-7 ({variant}, version 1, review AWAITING_REVIEW)" in shown
+        assert f"== enc-7 ({variant}, version 1, AWAITING_REVIEW)" in shown
         note = json.loads(scribe("note", "enc-7", "--variant", variant, "--json").output)
         [plan] = next(s for s in note["sections"] if s["name"] == "plan")["statements"]
         kept, removed = note["medications_and_orders"]
@@ -360,8 +494,8 @@ def test_a_clinician_reviews_edits_and_signs_in_both_variants_once(cloud, tmp_pa
         assert "- Oxygen saturation 95% on room air. (the clinician's own, not from the recording)" in text
         assert "Oxygen" not in json.dumps(kinds) and "Amoxicillin 1 gram" not in json.dumps(kinds)
     assert "no notes awaiting review" in scribe("review", "list").output
-    unsigned = scribe("export", "enc-8", "--variant", "choreography", "--fhir", "--patient", "Patient/42", exit_code=1)
-    assert "encounter enc-8 has no signed note in choreography" in unsigned.output
+    unsigned = scribe("export", "never-uploaded", "--variant", "choreography", "--patient", "Patient/42", exit_code=1)
+    assert "encounter never-uploaded has no signed note in choreography" in unsigned.output
 
 
 def test_a_note_sent_back_from_the_terminal_is_drafted_again_and_the_page_says_why(cloud, tmp_path):

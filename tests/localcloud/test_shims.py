@@ -1,6 +1,8 @@
 """One small test per moto shim: each fails loudly if a moto upgrade changes what it patches."""
 
 import json
+import logging
+import warnings
 
 import boto3
 import pytest
@@ -10,7 +12,7 @@ from moto import mock_aws
 from moto.transcribe.models import transcribe_backends
 
 from experiments.pairing import step_work
-from localcloud.cloudformation_shims import state_machines_in_the_interpreter
+from localcloud.cloudformation_shims import applied_types_unannounced, state_machines_in_the_interpreter
 from localcloud.events_shims import scheduled_rules_ignore_events
 from localcloud.faults import FaultPlan
 from localcloud.lambda_runtime import in_process_lambdas
@@ -157,6 +159,32 @@ def test_cloudformation_state_machines_get_their_substitutions_and_run(moto):
     assert '"Result":"hello"' in sfn.describe_state_machine(stateMachineArn=arn)["definition"]
     execution = sfn.start_execution(stateMachineArn=arn, name="run", input="{}")["executionArn"]
     assert finished(execution)["status"] == "SUCCEEDED"
+
+
+def test_moto_says_it_skips_only_what_the_local_cloud_does_not_apply(moto, caplog):
+    """A queue policy (the local cloud applies it) goes unannounced; a schedule (nothing applies it) still warns."""
+    template = {
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue"},
+            "QueuePolicy": {
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {"Queues": [{"Ref": "Queue"}], "PolicyDocument": {"Version": "2012-10-17"}},
+            },
+            "Schedule": {"Type": "AWS::Scheduler::Schedule", "Properties": {"ScheduleExpression": "rate(1 hour)"}},
+        }
+    }
+    with warnings.catch_warnings(record=True) as warned, caplog.at_level(logging.WARNING, logger="moto"):
+        warnings.simplefilter("always")
+        applied_types_unannounced()
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName="skips", TemplateBody=json.dumps(template)
+        )
+    said = [str(w.message) for w in warned] + caplog.messages
+    assert [line for line in said if "AWS::SQS::QueuePolicy" in line] == []
+    assert [line for line in said if "AWS::Scheduler::Schedule" in line] == [
+        "Tried to parse AWS::Scheduler::Schedule but it's not supported by moto's CloudFormation implementation",
+        "No Moto CloudFormation support for AWS::Scheduler::Schedule",
+    ]
 
 
 def test_a_scheduled_rule_does_not_swallow_s3_events_meant_for_other_rules(moto):
