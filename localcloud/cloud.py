@@ -52,7 +52,7 @@ from localcloud.cloudformation_shims import (
     state_machines_in_the_interpreter,
     templates_read_as_json,
 )
-from localcloud.doctor_shims import lambda_account_settings
+from localcloud.doctor_shims import bedrock_model_availability, lambda_account_settings
 from localcloud.event_sources import Periodic, QueuePoller, ScheduledRule
 from localcloud.events_shims import deliveries_as_eventbridge, scheduled_rules_ignore_events
 from localcloud.faults import NO_FAULTS, FaultPlan
@@ -265,6 +265,7 @@ class LocalCloud:
         applied_types_unannounced()
         enter(scheduled_rules_ignore_events())
         enter(lambda_account_settings(lambda: self.quotas.lambda_account_concurrency))
+        enter(bedrock_model_availability())
         enter(local_converse(lambda subject, scope: self.faults.bedrock(subject, scope), self._admit_bedrock))
         enter(self.transcribe.installed())
         enter(outputs_after_change_sets())

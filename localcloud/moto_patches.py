@@ -89,11 +89,17 @@ PATCHES: tuple[Patch, ...] = (
         "moto.cloudwatch.responses.CloudWatchResponse.describe_alarm_history",
         "add",
     ),
-    # Bedrock Runtime
+    # Bedrock Runtime, and Bedrock's model availability
     Patch(
         "bedrock",
         "bedrock_converse.local_converse",
         "moto.bedrockruntime.responses.BedrockRuntimeResponse.converse",
+        "add",
+    ),
+    Patch(
+        "bedrock",
+        "doctor_shims.bedrock_model_availability",
+        "moto.bedrock.responses.BedrockResponse.get_foundation_model_availability",
         "add",
     ),
     # Lambda

@@ -610,8 +610,10 @@ def cost(minutes: float, encounters: int, model_id: str, as_json: bool) -> None:
 @click.pass_context
 def doctor(ctx: click.Context, cdk_out: Path, as_json: bool) -> None:
     """Is the target ready? Read-only checks: the region offers Transcribe Medical batch and the Bedrock
-    profile, the model answers a one-token call, the CDK bootstrap version, Lambda concurrency headroom,
-    and a confirmed subscriber on each alarm topic. Each line OK or FIX with the fix; exits 1 if any FIX.
+    profile, Bedrock reports the model available to the account (Marketplace agreement, first use), the model
+    answers a one-token call, the CDK bootstrap version, Lambda concurrency headroom, with the review page the
+    API Gateway logging role, and a confirmed subscriber on each alarm topic. Each line OK or FIX with the fix;
+    exits 1 if any FIX.
     The region is the one `cdk deploy` uses (AWS_REGION or your profile's); the local cloud's is us-east-1."""
     checks = readiness.examine(
         _target(ctx), cdk_json=Path("cdk.json"), default_model_id=DEFAULT_MODEL, cdk_out=cdk_out, stack=ctx.obj["stack"]

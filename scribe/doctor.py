@@ -2,7 +2,9 @@
 
 The region is the target's: on AWS the one the standard chain gives (AWS_REGION, the profile), which is
 the one `cdk deploy` uses; on the local cloud us-east-1. Nothing is created or changed; the one call
-that does work is a one-token Converse call with a prompt that holds no patient data.
+that does work is a one-token Converse call with a prompt that holds no patient data, made only once
+Bedrock says the account's access to the model is complete (so the doctor never starts a Marketplace
+subscription itself).
 """
 
 from __future__ import annotations
@@ -50,19 +52,27 @@ class Check:
 def examine(
     target: Target, *, cdk_json: Path, default_model_id: str, cdk_out: Path, stack: str | None = None
 ) -> list[Check]:
-    """Every check, in the order a person mends them: deployments, region, model, bootstrap, Lambda, alarms."""
+    """Every check, in the order a person mends them: deployments, region, model, bootstrap, Lambda, the review
+    page's logging role (when a stack serves the page or cdk.json asks for it), alarms."""
     region = target.region_name
     deployments = [d for found in target.deployments().values() for d in found if stack in (None, d.stack_name)]
     checks = [deployed(target, deployments, region), transcribe_medical_region(region)]
     for model_id, source in configured_models(deployments, cdk_json, default_model_id).items():
         geography = profile_geography(model_id, source, region)
         checks.append(geography)
-        if geography.ok:
+        if not geography.ok:
+            checks.append(Check(f"Bedrock model {model_id} access", "not tried: mend the region or the profile first"))
+            continue
+        availability = model_availability(target, model_id)
+        checks.append(availability)
+        if availability.ok:
             checks.append(model_access(target, model_id))
         else:
-            checks.append(Check(f"Bedrock model {model_id} access", "not tried: mend the region or the profile first"))
+            checks.append(Check(f"Bedrock model {model_id} call", "not tried: mend the model's access first"))
     checks.append(bootstrap_version(target, region))
     checks.append(lambda_headroom(target, {d.variant for d in deployments}, cdk_out))
+    if review_page_wanted(deployments, cdk_json):
+        checks.append(api_gateway_logging_role(target, region))
     checks += [alarm_subscribers(d) for d in deployments]
     checks += [alarm_actions(d) for d in deployments]
     return checks
@@ -137,10 +147,16 @@ def deployed_model_id(deployment: Deployment) -> str | None:
     return None
 
 
+def profile_prefix(model_id: str) -> str | None:
+    """The geography prefix of a cross-Region inference profile's id (`us.`, `global.`, ...); None for a model."""
+    geographies = REGIONS["bedrock_inference_profile_geographies"]["prefixes"]
+    return next((p for p in sorted(geographies, key=len, reverse=True) if model_id.startswith(p)), None)
+
+
 def profile_geography(model_id: str, source: str, region: str) -> Check:
     """A cross-Region profile may be called only from a source Region of its geography."""
     geographies = REGIONS["bedrock_inference_profile_geographies"]["prefixes"]
-    prefix = next((p for p in sorted(geographies, key=len, reverse=True) if model_id.startswith(p)), None)
+    prefix = profile_prefix(model_id)
     if prefix is None:
         return Check(f"Bedrock model {model_id} ({source}) is invoked in {region} itself, not through a profile")
     if region.startswith(tuple(geographies[prefix])):
@@ -156,6 +172,39 @@ def profile_geography(model_id: str, source: str, region: str) -> Check:
         f"deploy in one of them, or set bedrock_model_id in cdk.json to a profile of this Region's "
         f"geography{instead} and redeploy",
     )
+
+
+def model_availability(target: Target, model_id: str) -> Check:
+    """Bedrock's own read-only answer (GetFoundationModelAvailability) for the profile's foundation model: offered
+    in the Region, its AWS Marketplace agreement accepted (what the first call to an Anthropic model starts),
+    the account authorized and entitled. The API Reference documents the values, not their meanings."""
+    foundation_model = model_id.removeprefix(profile_prefix(model_id) or "")
+    what = f"Bedrock model {foundation_model}"
+    try:
+        found = target.client("bedrock").get_foundation_model_availability(modelId=foundation_model)
+    except ClientError as error:
+        return unanswered(f"{what} availability", error)
+    agreement = found["agreementAvailability"]
+    if found["regionAvailability"] != "AVAILABLE":
+        return Check(
+            f"{what} is not offered in {target.region_name} (regionAvailability {found['regionAvailability']})",
+            "set bedrock_model_id in cdk.json to a model or profile this Region offers (Bedrock console > Model "
+            "catalog) and redeploy",
+        )
+    if agreement["status"] == "PENDING":
+        return Check(
+            f"{what}: its AWS Marketplace agreement is pending",
+            "wait a few minutes for the subscription to complete, then run `scribe doctor` again",
+        )
+    state = f"agreement {agreement['status']}, {found['authorizationStatus']}, entitlement {found['entitlementAvailability']}"
+    if (agreement["status"], found["authorizationStatus"], found["entitlementAvailability"]) != (
+        "AVAILABLE",
+        "AUTHORIZED",
+        "AVAILABLE",
+    ):
+        reason = f": {agreement['errorMessage']}" if agreement.get("errorMessage") else ""
+        return Check(f"{what} is not yet usable by this account ({state}{reason})", FIRST_USE_STEPS)
+    return Check(f"{what} is available to this account ({state})")
 
 
 def model_access(target: Target, model_id: str) -> Check:
@@ -186,6 +235,30 @@ def model_access(target: Target, model_id: str) -> Check:
             "check the id and that the model is offered in this Region's geography (Bedrock console > Model catalog)",
         )
     return Check(f"{what} answers a one-token Converse call")
+
+
+def review_page_wanted(deployments: list[Deployment], cdk_json: Path) -> bool:
+    """A deployment serves the review page (its ReviewPageUrl output), or cdk.json asks for it."""
+    context = json.loads(cdk_json.read_text()).get("context", {}) if cdk_json.exists() else {}
+    return any("ReviewPageUrl" in d.outputs for d in deployments) or str(context.get("review_page")).lower() == "true"
+
+
+def api_gateway_logging_role(target: Target, region: str) -> Check:
+    """The review page's stage logs through the account's API Gateway CloudWatch Logs role: one setting per
+    account and Region, which the stacks leave alone (a stack setting it would overwrite everyone's)."""
+    what = f"API Gateway CloudWatch Logs role in {region} (the review page's stage logs through it)"
+    try:
+        role_arn = target.client("apigateway").get_account().get("cloudwatchRoleArn")
+    except ClientError as error:
+        return unanswered(what, error)
+    if role_arn:
+        return Check(f"{what}: {role_arn}")
+    return Check(
+        f"{what} is not set",
+        "create a role apigateway.amazonaws.com may assume with the AWS-managed policy "
+        "AmazonAPIGatewayPushToCloudWatchLogs, then set it once: aws apigateway update-account "
+        "--patch-operations op=replace,path=/cloudwatchRoleArn,value=ROLE_ARN",
+    )
 
 
 def bootstrap_version(target: Target, region: str) -> Check:

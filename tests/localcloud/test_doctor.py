@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 from click.testing import CliRunner
 
 from localcloud.cloud import REGION, LocalCloud
-from localcloud.doctor_shims import lambda_account_settings
+from localcloud.doctor_shims import MODEL_AVAILABLE, bedrock_model_availability, lambda_account_settings
 from scribe import doctor
 from scribe.cli import main
 from scribe.target import Deployment, Target
@@ -20,6 +20,8 @@ from tests.localcloud.conftest import STACKS
 
 CHOREOGRAPHY, ORCHESTRATION = STACKS
 PROFILE = json.loads((Path(__file__).parents[2] / "cdk.json").read_text())["context"]["bedrock_model_id"]
+FOUNDATION_MODEL = PROFILE.removeprefix("us.")
+LOGGING_ROLE = "arn:aws:iam::123456789012:role/api-gateway-cloudwatch-logs"
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,8 @@ def test_the_deployed_local_cloud_is_all_ok(cloud, local, cdk_out):
         f"OK  deployed: choreography ({CHOREOGRAPHY}), orchestration ({ORCHESTRATION})",
         "OK  region us-east-1 offers Transcribe Medical batch transcription",
         f"OK  Bedrock profile {PROFILE} (configured in {CHOREOGRAPHY}, {ORCHESTRATION}) may be called from us-east-1",
+        f"OK  Bedrock model {FOUNDATION_MODEL} is available to this account "
+        "(agreement AVAILABLE, AUTHORIZED, entitlement AVAILABLE)",
         f"OK  Bedrock model {PROFILE} answers a one-token Converse call",
         "OK  CDK bootstrap version 30 (the templates need 6 or later)",
         "OK  Lambda concurrency: 1000 of 1000 unreserved (Lambda keeps 100)",
@@ -186,3 +190,96 @@ def test_model_access_errors_name_the_first_use_steps(code, message, found):
         check = doctor.model_access(deployment.target, PROFILE)
     assert found in check.what and code in check.what
     assert "Anthropic's first-time-use form" in check.fix and "aws-marketplace:Subscribe" in check.fix
+
+
+def test_a_model_whose_marketplace_agreement_is_missing_is_a_fix_and_is_not_called(cloud, local):
+    """Bedrock says the first-use steps are not done: the doctor names them and does not make the first call,
+    which would start the account's Marketplace subscription."""
+    missing = {**MODEL_AVAILABLE, "agreementAvailability": {"status": "NOT_AVAILABLE"}}
+    with bedrock_model_availability(lambda model_id: missing if model_id == FOUNDATION_MODEL else MODEL_AVAILABLE):
+        lines = scribe("--local", "doctor", exit_code=1)
+    assert (
+        f"FIX Bedrock model {FOUNDATION_MODEL} is not yet usable by this account "
+        f"(agreement NOT_AVAILABLE, AUTHORIZED, entitlement AVAILABLE): {doctor.FIRST_USE_STEPS}"
+    ) in lines
+    assert f"FIX Bedrock model {PROFILE} call: not tried: mend the model's access first" in lines
+    assert not any("Converse" in line for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("answer", "found", "fix"),
+    [
+        ({"regionAvailability": "NOT_AVAILABLE"}, "is not offered in us-east-1", "set bedrock_model_id"),
+        ({"agreementAvailability": {"status": "PENDING"}}, "agreement is pending", "wait a few minutes"),
+        (
+            {"agreementAvailability": {"status": "ERROR", "errorMessage": "payment instrument missing"}},
+            "(agreement ERROR, AUTHORIZED, entitlement AVAILABLE: payment instrument missing)",
+            "Anthropic's first-time-use form",
+        ),
+        ({"authorizationStatus": "NOT_AUTHORIZED"}, "NOT_AUTHORIZED", "aws-marketplace:Subscribe"),
+        ({"entitlementAvailability": "NOT_AVAILABLE"}, "entitlement NOT_AVAILABLE", "aws-marketplace:Subscribe"),
+    ],
+)
+def test_each_availability_bedrock_reports_short_of_complete_is_a_fix(answer, found, fix):
+    deployment, stubber = stubbed_deployment("bedrock")
+    stubber.add_response(
+        "get_foundation_model_availability",
+        {"modelId": FOUNDATION_MODEL, **MODEL_AVAILABLE, **answer},
+        {"modelId": FOUNDATION_MODEL},  # the profile's foundation model, its geography prefix dropped
+    )
+    with stubber:
+        check = doctor.model_availability(deployment.target, PROFILE)
+    assert not check.ok and found in check.what and fix in check.fix, check
+
+
+def test_availability_the_credentials_may_not_read_is_a_fix():
+    deployment, stubber = stubbed_deployment("bedrock")
+    stubber.add_client_error(
+        "get_foundation_model_availability", service_error_code="AccessDeniedException", http_status_code=403
+    )
+    with stubber:
+        check = doctor.model_availability(deployment.target, PROFILE)
+    assert check.what.startswith(f"Bedrock model {FOUNDATION_MODEL} availability: not answered (AccessDeniedException")
+    assert check.fix == "run the doctor with credentials that may read it"
+
+
+@pytest.fixture
+def review_page_configured(tmp_path, monkeypatch):
+    """A checkout whose cdk.json asks for the review page (the doctor reads ./cdk.json)."""
+    context = {"bedrock_model_id": PROFILE, "review_page": True}
+    (tmp_path / "cdk.json").write_text(json.dumps({"context": context}))
+    monkeypatch.chdir(tmp_path)
+
+
+def test_the_review_page_without_the_api_gateway_logging_role_is_a_fix_until_it_is_set(
+    cloud, local, review_page_configured
+):
+    apigateway = cloud.client("apigateway")
+    assert not apigateway.get_account().get("cloudwatchRoleArn")
+    lines = scribe("--local", "doctor", exit_code=1)
+    assert (
+        "FIX API Gateway CloudWatch Logs role in us-east-1 (the review page's stage logs through it) is not set: "
+        "create a role apigateway.amazonaws.com may assume with the AWS-managed policy "
+        "AmazonAPIGatewayPushToCloudWatchLogs, then set it once: aws apigateway update-account "
+        "--patch-operations op=replace,path=/cloudwatchRoleArn,value=ROLE_ARN"
+    ) in lines
+    apigateway.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": LOGGING_ROLE}])
+    try:
+        lines = scribe("--local", "doctor", exit_code=0)
+    finally:
+        apigateway.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": ""}])
+    assert (
+        f"OK  API Gateway CloudWatch Logs role in us-east-1 (the review page's stage logs through it): {LOGGING_ROLE}"
+    ) in lines
+
+
+def test_the_logging_role_is_checked_only_where_a_review_page_is_served_or_asked_for(tmp_path):
+    target = Target(region="us-east-1", local=True)
+    served = Deployment(target, "orchestration", "Stack", {"ReviewPageUrl": "https://example.org/prod/"})
+    plain = Deployment(target, "choreography", "Other", {})
+    no_context = tmp_path / "absent.json"
+    asked = tmp_path / "cdk.json"
+    asked.write_text(json.dumps({"context": {"review_page": "true"}}))
+    assert doctor.review_page_wanted([plain, served], no_context)
+    assert doctor.review_page_wanted([], asked)
+    assert not doctor.review_page_wanted([plain], no_context)
