@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit soak scan synth demo localcloud screenshot measure compare burst long-encounter bench plan deploy lint format lock clean
+.PHONY: install test unit soak scan synth demo localcloud screenshot measure compare burst long-encounter bench plan diff deploy destroy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
@@ -106,9 +106,17 @@ bench: install
 plan: synth
 	$(OFFLINE_ENV) $(BIN)/python -m stacks.summary $(CDK_OUT)
 
+## diff: what `make deploy` would change in the AWS account of your current credentials, both stacks (reads only)
+diff: install
+	$(CDK) diff --all --app "$(BIN)/python app.py"
+
 ## deploy: deploy both stacks to the AWS account of your current credentials
 deploy: install
 	$(CDK) deploy --all --app "$(BIN)/python app.py"
+
+## destroy: delete both stacks from that account (asks first); the PHI, its keys and the logs are retained (docs/reference.md)
+destroy: install
+	$(CDK) destroy --all --app "$(BIN)/python app.py"
 
 ## lint: ruff, and lint-imports (the one-way imports between the packages: [tool.importlinter] in pyproject.toml)
 lint: install
