@@ -128,7 +128,10 @@ class Deployment:
         return self._console(f"lambda/home?region={{region}}#/functions/{function_name}?tab=monitoring")
 
     def log_group_link(self, name: str) -> str | None:
-        return self._console(f"cloudwatch/home?region={{region}}#logsV2:log-groups/log-group/{quote(name, safe='')}")
+        # The console reads the name percent-encoded twice, each % then written $ (/ is $252F): a vended-logs
+        # name (/aws/vendedlogs/states/...) encoded once opens no log group.
+        console_name = quote(quote(name, safe=""), safe="").replace("%", "$")
+        return self._console(f"cloudwatch/home?region={{region}}#logsV2:log-groups/log-group/{console_name}")
 
 
 def local_control_url() -> str | None:
