@@ -17,6 +17,7 @@ say) are not checked, as the local cloud's own are not.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 from urllib.parse import parse_qs, unquote
@@ -133,3 +134,38 @@ def _is_s3(environ: dict) -> bool:
 
 def _object_arn(access: AccessControl, params: dict) -> str:
     return f"arn:{access.partition}:s3:::{params['Bucket']}/{params['Key']}"
+
+
+def uploader_credentials(client, buckets: list[str], key_arns: list[str], name: str = "clinician") -> dict[str, str]:
+    """Temporary credentials (boto3 client arguments) of a role that may upload audio to the buckets: what a
+    person uploading needs (docs/scribe.md): s3:PutObject and s3:AbortMultipartUpload on audio/*, and the
+    stacks' keys for SSE-KMS. `client` makes the local cloud's own clients. The role is made once per process."""
+    iam = client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    try:
+        role_arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role_arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": [f"arn:aws:s3:::{bucket}/audio/*" for bucket in buckets],
+            },
+            {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arns},
+        ],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="upload-audio", PolicyDocument=json.dumps(policy))
+    credentials = client("sts").assume_role(RoleArn=role_arn, RoleSessionName="dr-example")["Credentials"]
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }

@@ -10,7 +10,6 @@ boto3's transfer manager in process, with those credentials.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from boto3.s3.transfer import TransferConfig
 
 from localcloud.cdk_cli import deploy_all, free_port
 from localcloud.cloud import LocalCloud
+from localcloud.endpoint_access import uploader_credentials
 from scribe.uploads import write_once
 from tests.localcloud.conftest import DICTATION, STACKS, keys
 
@@ -42,36 +42,9 @@ def cloud(cdk_out):
 
 
 def clinician(cloud: LocalCloud) -> dict[str, str]:
-    """Temporary credentials of a role that may upload audio to either bucket: the grant an uploader needs
-    (docs/scribe.md): s3:PutObject and s3:AbortMultipartUpload on audio/*, the stack's key for SSE-KMS."""
-    iam = cloud.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    role = iam.create_role(RoleName="clinician", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    """A person allowed to upload audio to either bucket (the grant docs/scribe.md names)."""
     buckets = [cloud.outputs[stack]["EncounterBucketName"] for stack in STACKS]
-    keys_ = [cloud.outputs[stack]["KmsKeyArn"] for stack in STACKS]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-                "Resource": [f"arn:aws:s3:::{bucket}/audio/*" for bucket in buckets],
-            },
-            {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": keys_},
-        ],
-    }
-    iam.put_role_policy(RoleName="clinician", PolicyName="upload-audio", PolicyDocument=json.dumps(policy))
-    credentials = cloud.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="dr-example")["Credentials"]
-    return {
-        "aws_access_key_id": credentials["AccessKeyId"],
-        "aws_secret_access_key": credentials["SecretAccessKey"],
-        "aws_session_token": credentials["SessionToken"],
-    }
+    return uploader_credentials(cloud.client, buckets, [cloud.outputs[stack]["KmsKeyArn"] for stack in STACKS])
 
 
 def s3_as(cloud: LocalCloud, credentials: dict[str, str]):
