@@ -23,7 +23,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
+import boto3
 import click
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
 
 from clinical import review as reviews
 from experiments import INTERPRETER_LOG, SAMPLES
@@ -32,10 +36,12 @@ from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
 from localcloud.cdk_cli import deploy_all, free_port
 from localcloud.cloud import LocalCloud
 from localcloud.cloudformation_shims import APPLIED_AFTER_CREATION
+from localcloud.endpoint_access import uploader_credentials
 from localcloud.faults import FaultPlan
 from localcloud.lambda_runtime import send_handler_output_to
 from localcloud.service_model import load_latencies
 from scribe import cli as scribe_cli
+from scribe.uploads import write_once
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 LATENCIES = load_latencies()
@@ -348,6 +354,31 @@ MISSING_OUTCOMES: list[str] = []
 BROKEN_STEPS: list[str] = []
 
 
+def multipart_upload(cloud: LocalCloud) -> None:
+    """A clinician's long recording (9 MB, above the 8 MB multipart threshold) with boto3's transfer manager on
+    a write-once client: CreateMultipartUpload and UploadPart carry no condition, CompleteMultipartUpload carries
+    If-None-Match. A bucket policy that does not exempt the multipart steps refuses it (docs/scribe.md)."""
+    say(
+        "\n== A clinician's 9 MB recording, uploaded with boto3's upload_file as a multipart upload (If-None-Match on completion)"
+    )
+    buckets = [cloud.outputs[stack]["EncounterBucketName"] for stack in VARIANTS.values()]
+    keys = [cloud.outputs[stack]["KmsKeyArn"] for stack in VARIANTS.values()]
+    credentials = uploader_credentials(cloud.client, buckets, keys)
+    config = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024)
+    body = b"RIFF....WAVEfmt a long dictation " + bytes(range(256)) * (9 * 4096)
+    for variant, stack in VARIANTS.items():
+        s3 = write_once(boto3.client("s3", region_name="us-east-1", endpoint_url=cloud.endpoint_url, **credentials))
+        bucket = cloud.outputs[stack]["EncounterBucketName"]
+        try:
+            s3.upload_fileobj(io.BytesIO(body), bucket, "audio/long-dictation.wav", Config=config)
+        except (S3UploadFailedError, ClientError) as failed:  # CreateMultipartUpload refused: a ClientError
+            step = str(failed).split("when calling the ", 1)[-1].split(" operation", 1)[0]
+            say(f"  {variant}: REFUSED at {step} (AccessDenied: the bucket policy's write-once deny)")
+            BROKEN_STEPS.append(f"{variant}: a multipart upload with If-None-Match was refused at {step}")
+        else:
+            say(f"  {variant}: accepted (CreateMultipartUpload, 2 x UploadPart, CompleteMultipartUpload)")
+
+
 def main(argv: list[str]) -> int:
     cdk_out = Path(argv[1] if len(argv) > 1 else "cdk.out")
     if problem := not_an_assembly(cdk_out):
@@ -420,6 +451,7 @@ def main(argv: list[str]) -> int:
             failed = f"{samples[0].stem}-retake"
             say(f"\n== Where is {failed}? One execution history, or several services pieced together")
             scribe("status", failed)
+            multipart_upload(cloud)
     note(f"demo finished in {time.monotonic() - real_start:.1f} s real; the local cloud on port {port} is stopped")
     if MISSING_OUTCOMES:
         say(f"\nFAILED: {len(MISSING_OUTCOMES)} upload(s) ended with no note and no failure record: {MISSING_OUTCOMES}")

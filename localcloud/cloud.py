@@ -53,6 +53,7 @@ from localcloud.cloudformation_shims import (
     templates_read_as_json,
 )
 from localcloud.doctor_shims import bedrock_model_availability, lambda_account_settings
+from localcloud.endpoint_access import people_are_checked_at_the_endpoint
 from localcloud.event_sources import Periodic, QueuePoller, ScheduledRule
 from localcloud.events_shims import deliveries_as_eventbridge, scheduled_rules_ignore_events
 from localcloud.faults import NO_FAULTS, FaultPlan
@@ -285,6 +286,7 @@ class LocalCloud:
         if self.port:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
             enter(http_dates_on_real_time())
+            enter(people_are_checked_at_the_endpoint(self.access))
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             server.start()
             self._stack.callback(server.stop)

@@ -66,6 +66,12 @@ PATCHES: tuple[Patch, ...] = (
         "replace",
     ),
     Patch(
+        "server",
+        "endpoint_access.people_are_checked_at_the_endpoint",
+        "moto.moto_server.werkzeug_app.DomainDispatcherApplication.__call__",
+        "replace",
+    ),
+    Patch(
         "server", "simulation.http_dates_on_real_time", "http.server.BaseHTTPRequestHandler.date_time_string", "replace"
     ),
     Patch("server", "cloud.LocalCloud.__enter__", "moto.core.config.default_user_config", "update"),

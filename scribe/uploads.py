@@ -101,3 +101,17 @@ def upload(deployment: Deployment, planned: PlannedUpload) -> None:
             IfNoneMatch="*",
             Metadata={TEMPLATE_METADATA: planned.template},
         )
+
+
+def write_once(s3_client):
+    """An S3 client whose object writes carry If-None-Match: * (PutObject and CompleteMultipartUpload,
+    the two requests that create an object), so boto3's transfer manager (`upload_file`, `upload_fileobj`)
+    meets the bucket's write-once rule on audio/ below and above its multipart threshold. The pinned
+    s3transfer refuses IfNoneMatch in ExtraArgs; a parameter-build hook on the client is what works."""
+
+    def if_none_match(params, **_kwargs):
+        params.setdefault("IfNoneMatch", "*")
+
+    for operation in ("PutObject", "CompleteMultipartUpload"):
+        s3_client.meta.events.register(f"before-parameter-build.s3.{operation}", if_none_match)
+    return s3_client
