@@ -32,7 +32,9 @@ import botocore.retryhandler
 from botocore.client import BaseClient
 from moto import mock_aws
 from moto.awslambda.models import lambda_backends
+from moto.core.base_backend import BackendDict
 from moto.core.exceptions import JsonRESTError
+from moto.core.model_instances import reset_model_data
 from moto.moto_api._internal import mock_random
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.sqs.models import sqs_backends
@@ -141,6 +143,12 @@ class StepFunctionsThrottlingException(JsonRESTError):
 
 
 ALARM_EVALUATION_SECONDS = 60  # CloudWatch evaluates these stacks' alarms once a period (60 s)
+
+
+def forget_moto_state() -> None:
+    """Every moto backend emptied, as mock_aws does when it stops."""
+    BackendDict.reset()
+    reset_model_data()
 
 
 class LocalCloud:
@@ -284,6 +292,10 @@ class LocalCloud:
         enter(callbacks_skip_unstarted_executions())
         enter(dlq_redrive())
         if self.port:
+            # moto's server keeps its state in the process's backends, which only mock_aws resets: each served
+            # cloud starts empty and leaves nothing to the next one in the process (a test's after another's).
+            forget_moto_state()
+            self._stack.callback(forget_moto_state)  # after the server stops (callbacks run last-in first)
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
             enter(http_dates_on_real_time())
             enter(people_are_checked_at_the_endpoint(self.access))
