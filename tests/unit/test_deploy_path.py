@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -13,8 +14,10 @@ ROOT = Path(__file__).parents[2]
 def recipe(target: str) -> str:
     """What `make TARGET` would run (dry run: nothing runs, no credentials needed), its prerequisites assumed made."""
     ran = subprocess.run(  # noqa: S603 (a fixed command, the target a literal of the test)
-        ["make", "--dry-run", "--always-make", "--assume-old=install", target],  # noqa: S607 (make from PATH, a dry run)
+        # make from PATH, a dry run; as a person types it, not as a make (`make test`) running it
+        ["make", "--no-print-directory", "--dry-run", "--always-make", "--assume-old=install", target],  # noqa: S607
         cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")},
         capture_output=True,
         text=True,
         check=True,
