@@ -26,6 +26,7 @@ from clinical.layout import (
     FAILURES_PREFIX,
     claimed_encounter_id,
     failure_key,
+    key_reference,
     note_key,
     rejected_upload_failure_key,
 )
@@ -196,6 +197,9 @@ def _workload_upload_of(record: str, snapshot: Snapshot) -> str | None:
             return encounter_id
         claimed = [key for key in snapshot.invalid_keys if claimed_encounter_id(key) == encounter_id]
         return claimed[0] if claimed else None
-    if kind == "rejected" and (key := rest.rpartition(":")[0]) in snapshot.invalid_keys:
-        return key
+    if kind == "rejected":
+        # A record names an upload whose key is no encounter's by the key's reference (its digest, unless the
+        # key may be shown): matched by the same function that made it.
+        reference = rest.rpartition(":")[0]
+        return next((key for key in snapshot.invalid_keys if key_reference(key) == reference), None)
     return None
