@@ -32,7 +32,7 @@ from clinical.objects import keys_under
 from experiments import SAMPLES
 from experiments.hostile import CASES, TRANSCRIPTS, Case
 from experiments.hostile import records as terminal_records
-from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check
+from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check, invalid_upload_recorded
 from experiments.measure import execution_histories, per_encounter_figures, state_transitions
 from experiments.pairing import (
     attempts_by_error,
@@ -98,8 +98,9 @@ def _settled(cloud: LocalCloud, stack: str, valid: set[str]) -> int:
 
 
 def _settle(cloud: LocalCloud, stack: str, workload: Plan, show) -> None:
-    """Run until every valid encounter has an outcome, or the simulated budget is spent (then the
-    invariants report what is missing)."""
+    """Run until every upload has its outcome (a valid encounter its note or record, an upload that breaks the
+    contract its record), or the simulated budget is spent (then the invariants report what is missing). An
+    upload whose event was lost gets its outcome from a sweep, after the grace period: the run waits for it."""
     checked_at = [None]
 
     def settled() -> bool:
@@ -107,7 +108,10 @@ def _settle(cloud: LocalCloud, stack: str, workload: Plan, show) -> None:
         if checked_at[0] is not None and cloud.clock.now() - checked_at[0] < 300:
             return False
         checked_at[0] = cloud.clock.now()
-        return _settled(cloud, stack, workload.valid_ids) >= len(workload.valid_ids)
+        if _settled(cloud, stack, workload.valid_ids) < len(workload.valid_ids):
+            return False
+        failure_keys = set(_keys(cloud, stack, FAILURES_PREFIX))
+        return all(invalid_upload_recorded(key, failure_keys) for key in workload.invalid_keys)
 
     with contextlib.suppress(HorizonReached):
         cloud.run_until(settled, horizon=SETTLE_BUDGET_SECONDS, progress=show)

@@ -78,6 +78,14 @@ def _examples(items, limit: int = 3) -> str:
     return ", ".join(items[:limit]) + more
 
 
+def invalid_upload_recorded(key: str, failure_keys: set[str]) -> bool:
+    """Whether an upload that breaks the contract has its record: the rejected upload's, or its claimed id's."""
+    claimed = claimed_encounter_id(key)
+    return rejected_upload_failure_key(key) in failure_keys or (
+        claimed is not None and failure_key(claimed) in failure_keys
+    )
+
+
 def check(snapshot: Snapshot) -> list[Verdict]:
     notes = {key for key, versions in snapshot.note_versions.items() if versions}
     both = {i for i in snapshot.valid_ids if note_key(i) in notes and failure_key(i) in snapshot.failure_keys}
@@ -86,10 +94,7 @@ def check(snapshot: Snapshot) -> list[Verdict]:
     }
     duplicated = {key for key, versions in snapshot.note_versions.items() if versions > 1}
     unrecorded_invalid = [
-        key
-        for key in snapshot.invalid_keys
-        if rejected_upload_failure_key(key) not in snapshot.failure_keys
-        and (claimed_encounter_id(key) is None or failure_key(claimed_encounter_id(key)) not in snapshot.failure_keys)
+        key for key in snapshot.invalid_keys if not invalid_upload_recorded(key, snapshot.failure_keys)
     ]
     # A quarantine record is not an encounter's failure: it has its own metric and alarm.
     quarantined = len({key for key in snapshot.failure_keys if key.startswith(QUARANTINE_PREFIX)})
