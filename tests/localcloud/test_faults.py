@@ -237,3 +237,22 @@ def test_an_event_is_lost_or_not_once_however_often_its_message_is_received(cdk_
         assert plan.asked("event_lost") == {(subject, CHOREOGRAPHY): 1, (subject, ORCHESTRATION): 1}
         assert plan.attempts("bedrock_throttle") == {("enc-1", CHOREOGRAPHY): 7, ("enc-1", ORCHESTRATION): 7}
         assert plan.injected["event_lost"] == 0
+
+
+def test_a_second_delivery_of_an_upload_makes_no_try_at_a_job_already_started(cdk_out):
+    """The same upload's event twice, its first start throttled: in choreography one delivery starts the job and
+    the other's retry then finds it started (ConflictException). That call is no try at starting the job: both
+    variants make the policy's two tries (storm, seed 2: a duplicated upload counted 3 tries in
+    choreography, 1 in orchestration)."""
+    plan = FaultPlan(first={"transcribe_start": 1}, seed=3)
+    with LocalCloud(cdk_out, faults=plan) as cloud:
+        for stack in STACKS:
+            cloud.deploy(stack)
+        cloud.transcribe.register(AUDIO, DICTATION)
+        for stack in STACKS:
+            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+        run_until(cloud, lambda: all(keys(cloud, s, "notes/") for s in STACKS), simulated_hours=2)
+        for stack in STACKS:
+            assert keys(cloud, stack, "notes/") == ["notes/enc-1.json"], stack
+        assert plan.asked("transcribe_start") == {("enc-1", CHOREOGRAPHY): 2, ("enc-1", ORCHESTRATION): 2}
