@@ -43,6 +43,7 @@ from experiments.pairing import (
     parity_failures,
     record_outcome,
     step_work,
+    tries_by_encounter,
 )
 from experiments.workloads import Plan, plan, workload_named
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
@@ -80,6 +81,7 @@ class VariantRun:
     # Per encounter, what the paired report sets beside the other variant's (experiments.pairing).
     encounters: dict = field(default_factory=dict)
     attempts_by_error: dict = field(default_factory=dict)
+    tries_by_encounter: dict = field(default_factory=dict)
 
 
 def _keys(cloud: LocalCloud, stack: str, prefix: str) -> list[str]:
@@ -175,6 +177,7 @@ class _Phase:
     first_fired: list[float] = field(default_factory=list)
     redriven: set[str] = field(default_factory=set)
     first_attempts: dict = field(default_factory=dict)
+    first_tries: dict = field(default_factory=dict)
     reviews: dict[str, int] = field(default_factory=dict)
 
 
@@ -260,6 +263,7 @@ def run_variant(
             faults=faults_by_encounter(cloud.faults),
         )
         run.attempts_by_error = phase.first_attempts
+        run.tries_by_encounter = phase.first_tries
     return run
 
 
@@ -293,6 +297,7 @@ def _note_first_failures(phase: _Phase) -> None:
     # The policy's tries, before the operator's redrive gives a failed encounter another go (a mechanism the
     # paired report names where it changed an outcome).
     phase.first_attempts = attempts_by_error(cloud.faults)
+    phase.first_tries = tries_by_encounter(cloud.faults)
     cloud.alarms.evaluate()
     phase.first_records = [_json(cloud, stack, f"failures/{i}.json") for i in sorted(phase.failed_before)]
     phase.first_fired = [e.simulated_at for e in cloud.alarms.fired if e.alarm_name.startswith(f"{stack}-")
@@ -587,6 +592,7 @@ def _run_one(args: tuple) -> tuple[str, str, dict]:
             "drain": run.drain,
             "timeline": run.timeline,
             "attempts_by_error": run.attempts_by_error,
+            "tries_by_encounter": run.tries_by_encounter,
             "encounters": run.encounters,
         },
     )
@@ -644,6 +650,7 @@ def compare(
         setting: pair(
             {variant: figures.pop("encounters") for variant, figures in by_variant.items()},
             {variant: figures.pop("attempts_by_error") for variant, figures in by_variant.items()},
+            {variant: figures.pop("tries_by_encounter") for variant, figures in by_variant.items()},
         )
         for setting, by_variant in results.items()
     }
