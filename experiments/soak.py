@@ -173,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    with ProcessPoolExecutor(max_workers=args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # A process per run: a run's local cloud leaves its blocked actor threads (and what they hold) behind, which
+    # would pile up in a long-lived worker and keep it from exiting; a fresh process also makes the second run
+    # of a seed a run in another process, as a person reproducing it would make it.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=context, max_tasks_per_child=1) as pool:
         futures = [pool.submit(run_one, job) for job in jobs]
         for done, future in enumerate(as_completed(futures), start=1):
             result = future.result()
