@@ -5,7 +5,7 @@ in both variants (parity included) and give the same report twice. `make soak` r
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from experiments import compare
@@ -49,6 +49,8 @@ def test_a_failing_or_drifting_seed_is_printed_with_the_command_that_reproduces_
     derandomize=True,
     database=None,
     deadline=None,
+    # No shrinking: each example is two comparisons (10-45 s); a failure names its repro command as drawn.
+    phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
