@@ -58,9 +58,16 @@ test: install $(CHECKOV_VENV)/.installed lint
 unit: $(VENV)/.installed
 	$(OFFLINE_ENV) $(BIN)/pytest -p no:xdist tests/unit
 
-## soak: the longer runs make test bounds: the review's stateful test (both variants) with many more examples and steps
-soak: $(VENV)/.installed
+# The seed sweep of `make soak`: seeds per fault profile, encounters per run, seeds run twice, worker processes.
+SOAK_SEEDS ?= 50
+SOAK_ENCOUNTERS ?= 12
+SOAK_TWICE ?= 10
+SOAK_WORKERS ?= 2
+## soak: the longer runs make test bounds: the review's stateful test (both variants) with many more examples and steps, then the seed sweep (every fault profile x SOAK_SEEDS seeds, SOAK_TWICE of them twice; writes reports/soak/summary.md)
+soak: synth
 	$(OFFLINE_ENV) HYPOTHESIS_PROFILE=soak $(BIN)/pytest -n 2 tests/unit/test_review_races.py
+	$(OFFLINE_ENV) $(BIN)/python -m experiments.soak --seeds $(SOAK_SEEDS) --encounters $(SOAK_ENCOUNTERS) \
+		--determinism $(SOAK_TWICE) --workers $(SOAK_WORKERS) --cdk-out $(CDK_OUT) --summary reports/soak/summary.md
 
 ## scan: cfn-lint and checkov over the synthesized templates (the tests' cached synth)
 scan: install $(CHECKOV_VENV)/.installed

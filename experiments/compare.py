@@ -33,7 +33,7 @@ from clinical.stages import Stage, stage_of_review
 from experiments import INTERPRETER_LOG, SAMPLES
 from experiments.hostile import CASES, TRANSCRIPTS, Case
 from experiments.hostile import records as terminal_records
-from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check
+from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check, invalid_upload_recorded
 from experiments.measure import execution_histories, per_encounter_figures, state_transitions
 from experiments.pairing import (
     attempts_by_error,
@@ -44,6 +44,7 @@ from experiments.pairing import (
     parity_failures,
     record_outcome,
     step_work,
+    tries_by_encounter,
 )
 from experiments.workloads import Plan, plan, workload_named
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
@@ -81,6 +82,7 @@ class VariantRun:
     # Per encounter, what the paired report sets beside the other variant's (experiments.pairing).
     encounters: dict = field(default_factory=dict)
     attempts_by_error: dict = field(default_factory=dict)
+    tries_by_encounter: dict = field(default_factory=dict)
 
 
 def _keys(cloud: LocalCloud, stack: str, prefix: str) -> list[str]:
@@ -99,8 +101,9 @@ def _settled(cloud: LocalCloud, stack: str, valid: set[str]) -> int:
 
 
 def _settle(cloud: LocalCloud, stack: str, workload: Plan, show) -> None:
-    """Run until every valid encounter has an outcome, or the simulated budget is spent (then the
-    invariants report what is missing)."""
+    """Run until every upload has its outcome (a valid encounter its note or record, an upload that breaks the
+    contract its record), or the simulated budget is spent (then the invariants report what is missing). An
+    upload whose event was lost gets its outcome from a sweep, after the grace period: the run waits for it."""
     checked_at = [None]
 
     def settled() -> bool:
@@ -108,7 +111,10 @@ def _settle(cloud: LocalCloud, stack: str, workload: Plan, show) -> None:
         if checked_at[0] is not None and cloud.clock.now() - checked_at[0] < 300:
             return False
         checked_at[0] = cloud.clock.now()
-        return _settled(cloud, stack, workload.valid_ids) >= len(workload.valid_ids)
+        if _settled(cloud, stack, workload.valid_ids) < len(workload.valid_ids):
+            return False
+        failure_keys = set(_keys(cloud, stack, FAILURES_PREFIX))
+        return all(invalid_upload_recorded(key, failure_keys) for key in workload.invalid_keys)
 
     with contextlib.suppress(HorizonReached):
         cloud.run_until(settled, horizon=SETTLE_BUDGET_SECONDS, progress=show)
@@ -172,6 +178,7 @@ class _Phase:
     first_fired: list[float] = field(default_factory=list)
     redriven: set[str] = field(default_factory=set)
     first_attempts: dict = field(default_factory=dict)
+    first_tries: dict = field(default_factory=dict)
     reviews: dict[str, int] = field(default_factory=dict)
 
 
@@ -257,6 +264,7 @@ def run_variant(
             faults=faults_by_encounter(cloud.faults),
         )
         run.attempts_by_error = phase.first_attempts
+        run.tries_by_encounter = phase.first_tries
     return run
 
 
@@ -290,6 +298,7 @@ def _note_first_failures(phase: _Phase) -> None:
     # The policy's tries, before the operator's redrive gives a failed encounter another go (a mechanism the
     # paired report names where it changed an outcome).
     phase.first_attempts = attempts_by_error(cloud.faults)
+    phase.first_tries = tries_by_encounter(cloud.faults)
     cloud.alarms.evaluate()
     phase.first_records = [_json(cloud, stack, f"failures/{i}.json") for i in sorted(phase.failed_before)]
     phase.first_fired = [e.simulated_at for e in cloud.alarms.fired if e.alarm_name.startswith(f"{stack}-")
@@ -591,6 +600,7 @@ def _run_one(args: tuple) -> tuple[str, str, dict]:
             "drain": run.drain,
             "timeline": run.timeline,
             "attempts_by_error": run.attempts_by_error,
+            "tries_by_encounter": run.tries_by_encounter,
             "encounters": run.encounters,
         },
     )
@@ -647,6 +657,7 @@ def compare(
         setting: pair(
             {variant: figures.pop("encounters") for variant, figures in by_variant.items()},
             {variant: figures.pop("attempts_by_error") for variant, figures in by_variant.items()},
+            {variant: figures.pop("tries_by_encounter") for variant, figures in by_variant.items()},
         )
         for setting, by_variant in results.items()
     }

@@ -26,6 +26,7 @@ from clinical.layout import (
     FAILURES_PREFIX,
     claimed_encounter_id,
     failure_key,
+    key_reference,
     note_key,
     rejected_upload_failure_key,
 )
@@ -77,6 +78,14 @@ def _examples(items, limit: int = 3) -> str:
     return ", ".join(items[:limit]) + more
 
 
+def invalid_upload_recorded(key: str, failure_keys: set[str]) -> bool:
+    """Whether an upload that breaks the contract has its record: the rejected upload's, or its claimed id's."""
+    claimed = claimed_encounter_id(key)
+    return rejected_upload_failure_key(key) in failure_keys or (
+        claimed is not None and failure_key(claimed) in failure_keys
+    )
+
+
 def check(snapshot: Snapshot) -> list[Verdict]:
     notes = {key for key, versions in snapshot.note_versions.items() if versions}
     both = {i for i in snapshot.valid_ids if note_key(i) in notes and failure_key(i) in snapshot.failure_keys}
@@ -85,10 +94,7 @@ def check(snapshot: Snapshot) -> list[Verdict]:
     }
     duplicated = {key for key, versions in snapshot.note_versions.items() if versions > 1}
     unrecorded_invalid = [
-        key
-        for key in snapshot.invalid_keys
-        if rejected_upload_failure_key(key) not in snapshot.failure_keys
-        and (claimed_encounter_id(key) is None or failure_key(claimed_encounter_id(key)) not in snapshot.failure_keys)
+        key for key in snapshot.invalid_keys if not invalid_upload_recorded(key, snapshot.failure_keys)
     ]
     # A quarantine record is not an encounter's failure: it has its own metric and alarm.
     quarantined = len({key for key in snapshot.failure_keys if key.startswith(QUARANTINE_PREFIX)})
@@ -196,6 +202,9 @@ def _workload_upload_of(record: str, snapshot: Snapshot) -> str | None:
             return encounter_id
         claimed = [key for key in snapshot.invalid_keys if claimed_encounter_id(key) == encounter_id]
         return claimed[0] if claimed else None
-    if kind == "rejected" and (key := rest.rpartition(":")[0]) in snapshot.invalid_keys:
-        return key
+    if kind == "rejected":
+        # A record names an upload whose key is no encounter's by the key's reference (its digest, unless the
+        # key may be shown): matched by the same function that made it.
+        reference = rest.rpartition(":")[0]
+        return next((key for key in snapshot.invalid_keys if key_reference(key) == reference), None)
     return None

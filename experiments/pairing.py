@@ -88,6 +88,19 @@ def attempts_by_error(plan: FaultPlan) -> dict[str, int]:
     return dict(sorted(found.items()))
 
 
+def tries_by_encounter(plan: FaultPlan) -> dict[str, dict[str, int]]:
+    """Per error class, each encounter's tries while meeting it (the work of one encounter, one step): what the
+    parity invariant compares encounter by encounter."""
+    found: dict[str, dict[str, int]] = {}
+    for kind in ERROR_CLASSES:
+        for (subject, _scope), asked in plan.attempts(kind).items():
+            encounter, label = _encounter_of_subject(kind, subject), _error_class(kind, subject)
+            if encounter is not None and label is not None:
+                by_encounter = found.setdefault(label, {})
+                by_encounter[encounter] = max(by_encounter.get(encounter, 0), asked)
+    return {label: dict(sorted(counts.items())) for label, counts in sorted(found.items())}
+
+
 def _encounter_of_subject(kind: str, subject: str) -> str | None:
     if kind.startswith(("transcribe_", "bedrock_")):
         return subject
@@ -142,6 +155,10 @@ MECHANISMS = {
     "crash retry": "an invocation that did the encounter's work crashed",
 }
 UNEXPLAINED = "unexplained"
+# What can make one encounter's tries against an error class differ between the variants while the policy is one:
+# a lost event (one variant did the step later, or never: nobody was waiting for the transcript), or a crashed
+# invocation (choreography's crashed batch returns each of its records, and each uses up a try).
+TRIES_MECHANISMS = ("lost transcript event", "lost upload event", "crash retry")
 
 
 def mechanism(one: dict, other: dict) -> str:
@@ -158,9 +175,22 @@ def mechanism(one: dict, other: dict) -> str:
     return UNEXPLAINED
 
 
-def pair(traces: dict[str, dict[str, dict]], attempts: dict[str, dict[str, int]]) -> dict:
+def tries_mechanism(one: dict, other: dict) -> str:
+    """What made one encounter's tries differ, from its two traces; UNEXPLAINED when they hold no evidence of a
+    mechanism that can (TRIES_MECHANISMS): then the retry policies drifted."""
+    found = mechanism(one, other)
+    return found if found in TRIES_MECHANISMS else UNEXPLAINED
+
+
+def pair(
+    traces: dict[str, dict[str, dict]],
+    attempts: dict[str, dict[str, int]],
+    tries: dict[str, dict[str, dict[str, int]]] | None = None,
+) -> dict:
     """The paired report of two variants' runs of the same work: how many encounters ended the same way,
-    each that did not with the mechanism behind it, and each variant's most tries per error class."""
+    each that did not with the mechanism behind it, and each variant's most tries per error class. With
+    `tries` (tries_by_encounter of each variant), the tries are compared encounter by encounter, for each error
+    class both variants met: a difference is named by its mechanism, or it is drift (`attempts_differ`)."""
     (first, one), (second, other) = sorted(traces.items())
     nothing = {"outcome": "none", "first_failure": None, "redriven": False, "faults": []}
     same, differences = 0, []
@@ -178,13 +208,32 @@ def pair(traces: dict[str, dict[str, dict]], attempts: dict[str, dict[str, int]]
             }
         )
     both = set(attempts[first]) & set(attempts[second])
-    return {
+    paired = {
         "same_outcome": same,
         "different_outcome": len(differences),
         "differences": differences,
         "attempts_by_error": attempts,
         "attempts_differ": sorted(label for label in both if attempts[first][label] != attempts[second][label]),
     }
+    if tries is None:
+        return paired
+    tries_differences = []
+    for label in sorted(set(tries[first]) & set(tries[second])):
+        mine, theirs = tries[first][label], tries[second][label]
+        for encounter in sorted(set(mine) | set(theirs)):
+            if mine.get(encounter, 0) != theirs.get(encounter, 0):
+                tries_differences.append(
+                    {
+                        "error_class": label,
+                        "encounter": encounter,
+                        first: mine.get(encounter, 0),
+                        second: theirs.get(encounter, 0),
+                        "mechanism": tries_mechanism(one.get(encounter, nothing), other.get(encounter, nothing)),
+                    }
+                )
+    paired["tries_differences"] = tries_differences
+    paired["attempts_differ"] = sorted({d["error_class"] for d in tries_differences if d["mechanism"] == UNEXPLAINED})
+    return paired
 
 
 def parity_failures(paired: dict) -> list[str]:
@@ -197,10 +246,18 @@ def parity_failures(paired: dict) -> list[str]:
         if d["mechanism"] not in MECHANISMS
     ]
     tries = paired["attempts_by_error"]
-    drift = [
-        f"tries differ for {label}: {tries[first][label]} in {first}, {tries[second][label]} in {second}"
-        for label in paired["attempts_differ"]
-    ]
+    if "tries_differences" in paired:
+        drift = [
+            f"tries differ for {d['error_class']} of {d['encounter']}: {d[first]} in {first}, {d[second]} in {second}, "
+            "and no mechanism in the traces"
+            for d in paired["tries_differences"]
+            if d["mechanism"] not in TRIES_MECHANISMS
+        ]
+    else:  # a report made before the tries were compared encounter by encounter
+        drift = [
+            f"tries differ for {label}: {tries[first][label]} in {first}, {tries[second][label]} in {second}"
+            for label in paired["attempts_differ"]
+        ]
     return unexplained + drift
 
 
@@ -222,4 +279,11 @@ def paired_markdown(paired: dict) -> str:
     for label in labels:
         cells = [str(tries[v].get(label, "-")) for v in (first, second)]
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |\n")
+    if paired.get("tries_differences"):
+        lines.append(
+            f"\nOne encounter's tries against an error class both variants met, where they differ:\n\n"
+            f"| error class | encounter | {first} | {second} | mechanism |\n|---|---|---|---|---|\n"
+        )
+        for d in paired["tries_differences"]:
+            lines.append(f"| {d['error_class']} | {d['encounter']} | {d[first]} | {d[second]} | {d['mechanism']} |\n")
     return "".join(lines)

@@ -109,13 +109,15 @@ def rate_seconds(expression: str) -> float | None:
     return int(found.group(1)) * unit
 
 
-def event_subject(body: str) -> str:
-    """What a message is about, the same in both variants: the S3 object key of the event it carries; for
-    another event its kind and what it names (`Step Functions Execution Status Change/enc-1`)."""
-    try:
-        event = json.loads(body)
-    except ValueError:
-        return body
+def event_subject(event: dict | str) -> str:
+    """What an event is about, the same in both variants: the S3 object key it names; for another event its
+    kind and what it names (`Step Functions Execution Status Change/enc-1`). A message body is read as JSON."""
+    body = event if isinstance(event, str) else json.dumps(event, sort_keys=True, default=str)
+    if isinstance(event, str):
+        try:
+            event = json.loads(event)
+        except ValueError:
+            return body
     detail = event.get("detail") if isinstance(event, dict) else None
     if not isinstance(detail, dict):
         return body
@@ -282,7 +284,16 @@ class LocalCloud:
         enter(event_buses_referenced_by_name())
         enter(self.operations.counting())
         enter(self.access.enforced())
-        enter(deliveries_as_eventbridge(self.access))
+        # A lost event is drawn once per event and queue, as EventBridge hands it over (never per receive: a
+        # message put back for a retry was delivered, and cannot be lost again). Each deployment counts its own.
+        enter(
+            deliveries_as_eventbridge(
+                self.access,
+                lost=lambda queue, event: (
+                    self.faults.draw("event_lost", event_subject(event), queue.partition("-")[0]) is not None
+                ),
+            )
+        )
         enter(alarm_history_served(self.alarms))
         enter(self._api_latency())
         enter(traced_in_process(self.xray))
@@ -560,16 +571,6 @@ class LocalCloud:
         """Invokes the function as Lambda's own pollers and EventBridge do: in the calling actor, no API call."""
 
         def invoke(event: dict) -> dict:
-            deployment = function_name.partition("-")[0]
-            if "Records" in event:
-                kept = [
-                    r
-                    for r in event["Records"]
-                    if self.faults.draw("event_lost", event_subject(r["body"]), deployment) is None
-                ]
-                if not kept:
-                    return {"batchItemFailures": []}
-                event = {**event, "Records": kept}
             function = lambda_backends[ACCOUNT][REGION].get_function(function_name)
             payload_text, errored, _logs = function._invoke_lambda(json.dumps(event))
             payload = json.loads(payload_text or "null")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from moto.events.models import Rule
 
@@ -28,13 +28,18 @@ def scheduled_rules_ignore_events() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def deliveries_as_eventbridge(access) -> Iterator[None]:
+def deliveries_as_eventbridge(
+    access, lost: Callable[[str, dict], bool] = lambda _queue, _event: False
+) -> Iterator[None]:
     """EventBridge delivers to an SQS target as events.amazonaws.com with the rule as aws:SourceArn: the
     queue policy must allow sqs:SendMessage and, for an encrypted queue, the key policy kms:GenerateDataKey
     and kms:Decrypt (EventBridge User Guide, "Permissions for Amazon SQS" and "Amazon SQS queues
     encrypted with KMS"). A denied delivery is not retried (a permissions error is not transient) and goes
     to the target's dead-letter queue when that one accepts it (EventBridge User Guide, "Using dead-letter
-    queues to process undelivered events"); otherwise the event is dropped, as on AWS."""
+    queues to process undelivered events"); otherwise the event is dropped, as on AWS.
+
+    `lost(queue_name, event)` is asked once per event and target, as the event leaves for the queue: True drops
+    it there (the `event_lost` fault: the event never reaches its queue, so no receive of it ever happens)."""
     from localcloud.access import AccessDenied
     from localcloud.iam_policy import Principal
 
@@ -55,6 +60,8 @@ def deliveries_as_eventbridge(access) -> Iterator[None]:
         return None
 
     def _send_to_sqs_queue(self: Rule, resource_id: str, event: dict, group_id: str | None = None) -> None:
+        if lost(resource_id, event):
+            return None
         denied = allowed(self, resource_id)
         if denied is None:
             return real_send(self, resource_id, event, group_id)

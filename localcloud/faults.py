@@ -91,6 +91,11 @@ class FaultPlan:
         with self._lock:
             return {(subject, scope): self._asked[(k, subject, scope)] for k, subject, scope in self._hit if k == kind}
 
+    def asked(self, kind: str) -> dict[tuple[str, str], int]:
+        """(subject, scope) -> how many times the pipeline asked for this kind, hit or not."""
+        with self._lock:
+            return {(subject, scope): n for (k, subject, scope), n in self._asked.items() if k == kind}
+
     def bedrock(self, subject: str, scope: str = "") -> str | None:
         return (
             self.draw("bedrock_throttle", subject, scope)

@@ -239,15 +239,17 @@ class LocalTranscribeMedical:
                 raise LimitExceededException("Rate exceeded for StartMedicalTranscriptionJob.")
             with stand_in._lock:
                 running = len(stand_in.pending)
-            if (
-                running >= stand_in.concurrent_jobs
-                and kwargs["medical_transcription_job_name"] not in backend.medical_transcriptions
-            ):
+            exists = kwargs["medical_transcription_job_name"] in backend.medical_transcriptions
+            if running >= stand_in.concurrent_jobs and not exists:
                 stand_in.ledger.throttle("transcribe_medical_concurrent_jobs")
                 raise LimitExceededException(
                     "You have too many jobs running at the same time. Try your request again later."
                 )
-            if stand_in.fault("transcribe_start", encounter, deployment) == "limit_exceeded":
+            # A start of a job that is already there is answered ConflictException, as the quota above lets it
+            # through: it is no try at starting the job, and draws no fault. (A second delivery of the upload's
+            # event, or a sweep, asks again in one variant and not in the other: were it drawn, it would count
+            # as the policy's try and shift the draws of the tries that follow.)
+            if not exists and stand_in.fault("transcribe_start", encounter, deployment) == "limit_exceeded":
                 raise LimitExceededException()
             output_key = kwargs.pop("output_key", None)
             caller = stand_in.access.caller() if stand_in.access is not None else None

@@ -207,3 +207,52 @@ def test_a_lost_event_is_drawn_by_its_object_key_or_by_its_kind_and_name():
     status = {"detail-type": "Step Functions Execution Status Change", "detail": {"name": "enc-1", "status": "FAILED"}}
     assert event_subject(json.dumps(status)) == "Step Functions Execution Status Change/enc-1"
     assert event_subject("not json") == "not json"
+
+
+def test_an_event_is_lost_or_not_once_however_often_its_message_is_received(cdk_out):
+    """The event_lost fault is drawn as EventBridge hands the event to its queue, once per event: a message the
+    note step puts back (six throttled Converse calls here: more than one invocation's SDK retries) was delivered, and no later receive of it is lost.
+    So both variants draw once for the transcript, with a seed whose first draw keeps the event and whose
+    next two would lose it (they were drawn on choreography's redeliveries, which lost its note)."""
+    subject, rate = "transcripts/enc-1.json", 0.5
+
+    def draws(seed: int) -> list[bool]:
+        plan = FaultPlan(rates={"event_lost": rate}, seed=seed)
+        return [plan.draw("event_lost", subject) is not None for _ in range(3)]
+
+    seed = next(seed for seed in range(1000) if draws(seed) == [False, True, True])
+    plan = FaultPlan(
+        rates={"event_lost": rate}, only={"event_lost": "transcripts/"}, first={"bedrock_throttle": 6}, seed=seed
+    )
+    with LocalCloud(cdk_out, faults=plan) as cloud:
+        for stack in STACKS:
+            cloud.deploy(stack)
+        cloud.transcribe.register(AUDIO, DICTATION)
+        for stack in STACKS:
+            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+        run_until(cloud, lambda: all(keys(cloud, s, "notes/") for s in STACKS), simulated_hours=3)
+        for stack in STACKS:
+            assert keys(cloud, stack, "notes/") == ["notes/enc-1.json"], stack
+            assert keys(cloud, stack, "failures/") == [], stack
+        assert plan.asked("event_lost") == {(subject, CHOREOGRAPHY): 1, (subject, ORCHESTRATION): 1}
+        assert plan.attempts("bedrock_throttle") == {("enc-1", CHOREOGRAPHY): 7, ("enc-1", ORCHESTRATION): 7}
+        assert plan.injected["event_lost"] == 0
+
+
+def test_a_second_delivery_of_an_upload_makes_no_try_at_a_job_already_started(cdk_out):
+    """The same upload's event twice, its first start throttled: in choreography one delivery starts the job and
+    the other's retry then finds it started (ConflictException). That call is no try at starting the job: both
+    variants make the policy's two tries (storm, seed 2: a duplicated upload counted 3 tries in
+    choreography, 1 in orchestration)."""
+    plan = FaultPlan(first={"transcribe_start": 1}, seed=3)
+    with LocalCloud(cdk_out, faults=plan) as cloud:
+        for stack in STACKS:
+            cloud.deploy(stack)
+        cloud.transcribe.register(AUDIO, DICTATION)
+        for stack in STACKS:
+            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+        run_until(cloud, lambda: all(keys(cloud, s, "notes/") for s in STACKS), simulated_hours=2)
+        for stack in STACKS:
+            assert keys(cloud, stack, "notes/") == ["notes/enc-1.json"], stack
+        assert plan.asked("transcribe_start") == {("enc-1", CHOREOGRAPHY): 2, ("enc-1", ORCHESTRATION): 2}

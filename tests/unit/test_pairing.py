@@ -10,6 +10,7 @@ import pytest
 
 from experiments.pairing import (
     MECHANISMS,
+    TRIES_MECHANISMS,
     UNEXPLAINED,
     encounters_in,
     pair,
@@ -80,3 +81,50 @@ def test_tries_that_differ_for_an_error_class_both_met_fail_the_run(orchestratio
         f"tries differ for note: ThrottlingException: 5 in choreography, {orchestration_tries} in orchestration"
     ]
     assert "| crash in orchestration.intake | - | 3 |" in paired_markdown(paired)
+
+
+THROTTLED = "note: ThrottlingException"
+
+
+def test_tries_are_compared_encounter_by_encounter_and_a_difference_a_lost_event_explains_passes():
+    """Storm, seed 2: choreography lost enc-28's transcript event, so it never called the model for it; orchestration
+    was throttled 4 times. The most tries of any encounter still agree (7), and the run passes: the lost event
+    made the difference, not the policy."""
+    traces = {
+        "choreography": {
+            "enc-8": trace(),
+            "enc-28": trace("note: TranscriptNotProcessed", ["event lost: transcripts/"]),
+        },
+        "orchestration": {"enc-8": trace(), "enc-28": trace("note", ["event lost: transcripts/", THROTTLED])},
+    }
+    attempts = {"choreography": {THROTTLED: 7}, "orchestration": {THROTTLED: 7}}
+    tries = {"choreography": {THROTTLED: {"enc-8": 7}}, "orchestration": {THROTTLED: {"enc-8": 7, "enc-28": 4}}}
+    paired = pair(traces, attempts, tries)
+    assert paired["tries_differences"] == [
+        {"error_class": THROTTLED, "encounter": "enc-28", "choreography": 0, "orchestration": 4,
+         "mechanism": "lost transcript event"}
+    ]  # fmt: skip
+    assert paired["attempts_differ"] == []
+    assert [line for line in parity_failures(paired) if "tries" in line] == []
+    assert "| note: ThrottlingException | enc-28 | 0 | 4 | lost transcript event |" in paired_markdown(paired)
+
+
+def test_one_encounters_tries_that_differ_with_no_mechanism_fail_the_run_though_the_most_tries_agree():
+    traces = {"choreography": {"a": trace(), "b": trace()}, "orchestration": {"a": trace(), "b": trace()}}
+    attempts = {"choreography": {THROTTLED: 5}, "orchestration": {THROTTLED: 5}}
+    tries = {"choreography": {THROTTLED: {"a": 5, "b": 2}}, "orchestration": {THROTTLED: {"a": 5, "b": 3}}}
+    paired = pair(traces, attempts, tries)
+    assert paired["attempts_differ"] == [THROTTLED]
+    assert parity_failures(paired) == [
+        "tries differ for note: ThrottlingException of b: 2 in choreography, 3 in orchestration, "
+        "and no mechanism in the traces"
+    ]
+
+
+def test_a_redrive_explains_an_outcome_but_never_a_try_counted_before_it():
+    assert "redrive" in MECHANISMS and "redrive" not in TRIES_MECHANISMS
+    traces = {"choreography": {"a": trace(redriven=True)}, "orchestration": {"a": trace()}}
+    tries = {"choreography": {THROTTLED: {"a": 2}}, "orchestration": {THROTTLED: {"a": 3}}}
+    paired = pair(traces, {"choreography": {THROTTLED: 2}, "orchestration": {THROTTLED: 3}}, tries)
+    assert paired["tries_differences"][0]["mechanism"] == UNEXPLAINED
+    assert len(parity_failures(paired)) == 1
