@@ -113,11 +113,11 @@ class Served:
             for stack in STACKS
         }
 
-    def scribe(self, *args: str) -> subprocess.CompletedProcess:
-        """`scribe --local ARGS` as an operator types it, in its own process."""
+    def run(self, module: str, *args: str) -> subprocess.CompletedProcess:
+        """`python -m MODULE ARGS` in its own process, as an operator types it beside the served cloud."""
         try:
             return subprocess.run(  # noqa: S603 (this interpreter, our own arguments)
-                [sys.executable, "-m", "scribe.cli", "--local", *args],
+                [sys.executable, "-m", module, *args],
                 env=self.env,
                 cwd=PROJECT,
                 capture_output=True,
@@ -126,7 +126,11 @@ class Served:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            pytest.fail(f"`scribe --local {' '.join(args)}` did not end within {COMMAND_SECONDS} s\n{self.tail()}")
+            pytest.fail(f"`{module} {' '.join(args)}` did not end within {COMMAND_SECONDS} s\n{self.tail()}")
+
+    def scribe(self, *args: str) -> subprocess.CompletedProcess:
+        """`scribe --local ARGS`."""
+        return self.run("scribe.cli", "--local", *args)
 
     def tail(self) -> str:
         lines = [line for line in self.log.read_text().splitlines() if "Warning" not in line]
@@ -240,18 +244,7 @@ def test_a_bad_advance_is_one_line_that_changes_nothing(served, duration, says):
 
 def test_a_second_local_cloud_refuses_in_one_line_naming_the_running_one(served):
     before = served.endpoint_file.read_text()
-    try:
-        done = subprocess.run(  # noqa: S603 (this interpreter, our own arguments)
-            [sys.executable, "-m", "localcloud.serve", str(served.assembly)],
-            env=served.env,
-            cwd=PROJECT,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"a second local cloud was still running after {COMMAND_SECONDS} s")
+    done = served.run("localcloud.serve", str(served.assembly))
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1, done.stderr
     assert (
