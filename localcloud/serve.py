@@ -33,6 +33,7 @@ from localcloud.cdk_cli import deploy_all, free_port
 from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import send_handler_output_to
 from localcloud.service_model import load_latencies
+from localcloud.simulation import DEFAULT_HORIZON_SECONDS
 
 # Where `scribe --local` finds this cloud: scribe.target reads the same file (a test holds the two equal;
 # the emulator does not import the operator CLI).
@@ -42,8 +43,9 @@ LOCAL_ENDPOINT_FILE = Path(
     / "clinical-scribe-pipelines/endpoint.json"
 )
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-# The longest advance carried out (scribe.cli's limit too): the simulated week a run may take.
-MAX_ADVANCE_SECONDS = 7 * 24 * 3600
+# The longest advance carried out (scribe.cli names the same limit: a test holds the two equal): the simulated
+# week a run may take.
+MAX_ADVANCE_SECONDS = int(DEFAULT_HORIZON_SECONDS)
 
 
 class ClockControl:

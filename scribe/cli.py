@@ -639,7 +639,7 @@ def duration_seconds(text: str) -> float:
     return sum(float(number) * UNIT_SECONDS[unit] for number, unit in parts)
 
 
-# The longest advance a local cloud carries out: the simulated week a run may take before it is called stuck.
+# The longest advance a local cloud carries out (localcloud.serve's limit: a test holds the two equal).
 MAX_ADVANCE_SECONDS = 7 * 86400
 
 

@@ -322,6 +322,14 @@ def test_local_without_a_running_local_cloud_says_how_to_start_one(monkeypatch, 
     assert "make localcloud" in scribe("--local", "list", exit_code=1).output
 
 
+def test_scribe_refuses_exactly_the_advances_the_local_cloud_refuses():
+    """localcloud.serve and scribe.cli each name the longest advance (neither imports the other): the same."""
+    from localcloud import serve
+    from scribe import cli
+
+    assert serve.MAX_ADVANCE_SECONDS == cli.MAX_ADVANCE_SECONDS
+
+
 def test_the_local_cloud_writes_its_endpoint_where_scribe_local_reads_it():
     """localcloud.serve and scribe.target each name the endpoint file (neither imports the other): the same
     path, by default and under SCRIBE_LOCAL_ENDPOINT_FILE."""
