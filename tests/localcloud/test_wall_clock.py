@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import boto3
 import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.service_model import LATENCIES_FILE
 from scribe.cli import BadInput, duration_seconds
+from scribe.target import Target
 from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
 
 AUDIO = b"RIFF....WAVEfmt wall clock dictation"
@@ -97,21 +97,16 @@ class Served:
         with urllib.request.urlopen(self.endpoint["control_url"] + "/clock", timeout=30) as response:  # noqa: S310
             return datetime.fromisoformat(json.loads(response.read())["now"])
 
+    def target(self) -> Target:
+        """The served cloud as `scribe --local` finds it (its stacks by their outputs)."""
+        return Target(endpoint_url=self.endpoint["endpoint_url"], region="us-east-1", local=True)
+
     def s3(self):
-        return boto3.client("s3", endpoint_url=self.endpoint["endpoint_url"], region_name="us-east-1")
+        return self.target().client("s3")
 
     def buckets(self) -> dict[str, str]:
-        cloudformation = boto3.client(
-            "cloudformation", endpoint_url=self.endpoint["endpoint_url"], region_name="us-east-1"
-        )
-        return {
-            stack: next(
-                output["OutputValue"]
-                for output in cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
-                if output["OutputKey"] == "EncounterBucketName"
-            )
-            for stack in STACKS
-        }
+        """Each stack's encounter bucket."""
+        return {d.stack_name: d.bucket for found in self.target().deployments().values() for d in found}
 
     def run(self, module: str, *args: str) -> subprocess.CompletedProcess:
         """`python -m MODULE ARGS` in its own process, as an operator types it beside the served cloud."""
