@@ -21,15 +21,27 @@ DICTATION = (
 @pytest.fixture
 def local_cloud(cdk_out):
     with LocalCloud(cdk_out) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        yield cloud
+        yield deploy_both(cloud)
+
+
+def deploy_both(cloud: LocalCloud, audio: bytes | None = None) -> LocalCloud:
+    """Both stacks deployed; `audio`, if given, is what Transcribe's stand-in hears as DICTATION."""
+    for stack in STACKS:
+        cloud.deploy(stack)
+    if audio is not None:
+        cloud.transcribe.register(audio, DICTATION)
+    return cloud
 
 
 def upload(cloud: LocalCloud, stack: str, key: str, body: bytes, **metadata: str) -> None:
     cloud.client("s3").put_object(
         Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key, Body=body, Metadata=metadata
     )
+
+
+def upload_to_both(cloud: LocalCloud, key: str, body: bytes) -> None:
+    for stack in STACKS:
+        upload(cloud, stack, key, body)
 
 
 def keys(cloud: LocalCloud, stack: str, prefix: str = "") -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 from clinical.policy import DEFAULT
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
-from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
+from tests.localcloud.conftest import DICTATION, STACKS, deploy_both, keys, read_json, upload, upload_to_both
 
 AUDIO = b"RIFF....WAVEfmt fault test dictation"
 CHOREOGRAPHY, ORCHESTRATION = STACKS
@@ -225,11 +225,8 @@ def test_an_event_is_lost_or_not_once_however_often_its_message_is_received(cdk_
         rates={"event_lost": rate}, only={"event_lost": "transcripts/"}, first={"bedrock_throttle": 6}, seed=seed
     )
     with LocalCloud(cdk_out, faults=plan) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        cloud.transcribe.register(AUDIO, DICTATION)
-        for stack in STACKS:
-            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+        deploy_both(cloud, AUDIO)
+        upload_to_both(cloud, "audio/enc-1.wav", AUDIO)
         run_until(cloud, lambda: all(keys(cloud, s, "notes/") for s in STACKS), simulated_hours=3)
         for stack in STACKS:
             assert keys(cloud, stack, "notes/") == ["notes/enc-1.json"], stack
@@ -246,12 +243,9 @@ def test_a_second_delivery_of_an_upload_makes_no_try_at_a_job_already_started(cd
     choreography, 1 in orchestration)."""
     plan = FaultPlan(first={"transcribe_start": 1}, seed=3)
     with LocalCloud(cdk_out, faults=plan) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        cloud.transcribe.register(AUDIO, DICTATION)
-        for stack in STACKS:
-            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
-            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+        deploy_both(cloud, AUDIO)
+        upload_to_both(cloud, "audio/enc-1.wav", AUDIO)
+        upload_to_both(cloud, "audio/enc-1.wav", AUDIO)
         run_until(cloud, lambda: all(keys(cloud, s, "notes/") for s in STACKS), simulated_hours=2)
         for stack in STACKS:
             assert keys(cloud, stack, "notes/") == ["notes/enc-1.json"], stack

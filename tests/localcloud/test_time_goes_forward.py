@@ -21,7 +21,7 @@ from clinical.layout import failure_key, fhir_export_key, note_key, review_key, 
 from clinical.review import ReviewRecord, send_back, sign
 from localcloud.cloud import LocalCloud
 from localcloud.simulation import Simulation
-from tests.localcloud.conftest import DICTATION, STACKS, read_json, upload
+from tests.localcloud.conftest import STACKS, deploy_both, read_json, upload_to_both
 
 AUDIO = b"RIFF....WAVEfmt time goes forward dictation"
 CLINICIAN = "arn:aws:iam::123456789012:user/dr-rivera"
@@ -40,10 +40,7 @@ STEPS = st.one_of(
 def cloud(request, cdk_out):
     """One cloud for all of a test's examples, each example with encounters of its own."""
     with LocalCloud(cdk_out, time_mode=request.param) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        cloud.transcribe.register(AUDIO, DICTATION)
-        yield cloud
+        yield deploy_both(cloud, AUDIO)
 
 
 def wait(cloud: LocalCloud) -> None:
@@ -160,8 +157,7 @@ def test_the_clock_and_what_the_pipeline_writes_only_go_forward(cloud, extension
     encounter = f"forward-{next(ENCOUNTERS)}"
     audio_key = f"audio/{encounter}.{extension}"
     readings = [("start", cloud.simulation.wall())]
-    for stack in STACKS:
-        upload(cloud, stack, audio_key, AUDIO)
+    upload_to_both(cloud, audio_key, AUDIO)
     readings.append(("upload", cloud.simulation.wall()))
     # Then the steps, and five minutes for the pipeline to finish what the last of them started.
     for step, seconds in [*steps, ("advance", 300)]:
@@ -185,11 +181,8 @@ def test_the_clock_and_what_the_pipeline_writes_only_go_forward(cloud, extension
 
 def test_a_redrafted_note_is_drafted_before_its_review_opens_again(cdk_out):
     with LocalCloud(cdk_out) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        cloud.transcribe.register(AUDIO, DICTATION)
-        for stack in STACKS:
-            upload(cloud, stack, "audio/redrafted.wav", AUDIO)
+        deploy_both(cloud, AUDIO)
+        upload_to_both(cloud, "audio/redrafted.wav", AUDIO)
         cloud.run_until_quiet()
         review_action(cloud, "send back", "redrafted")
         cloud.run_until_quiet()
