@@ -47,11 +47,13 @@ from localcloud.bedrock_converse import local_converse
 from localcloud.cloudformation_shims import (
     applied_types_unannounced,
     apply_resource_policies,
+    cognito_user_pools,
     complete_stack,
     event_buses_referenced_by_name,
     names_from_logical_ids,
     outputs_after_change_sets,
     state_machines_in_the_interpreter,
+    subnets_on_their_route_tables,
     templates_read_as_json,
 )
 from localcloud.doctor_shims import bedrock_model_availability, lambda_account_settings
@@ -60,6 +62,7 @@ from localcloud.event_sources import Periodic, QueuePoller, ScheduledRule
 from localcloud.events_shims import deliveries_as_eventbridge, scheduled_rules_ignore_events
 from localcloud.faults import NO_FAULTS, FaultPlan
 from localcloud.lambda_runtime import in_process_lambdas, resolve_handler
+from localcloud.networking import Network, requests_follow_routes
 from localcloud.operations import HARNESS, OperationCounter, mark_harness
 from localcloud.service_model import (
     Latencies,
@@ -199,6 +202,7 @@ class LocalCloud:
         )
         self.alarms = AlarmEvaluator(self.client, self.simulation.now, self.access, self.simulation.wall)
         self.xray = SegmentDocuments()
+        self.network = Network(lambda: self.client("ec2"), REGION)
         self.outputs: dict[str, dict[str, str]] = {}
         self.operations = OperationCounter()
         self.event_sources: list[QueuePoller] = []
@@ -281,6 +285,8 @@ class LocalCloud:
         enter(self.transcribe.installed())
         enter(outputs_after_change_sets())
         enter(names_from_logical_ids())
+        enter(subnets_on_their_route_tables())
+        enter(cognito_user_pools())
         enter(event_buses_referenced_by_name())
         enter(self.operations.counting())
         enter(self.access.enforced())
@@ -296,6 +302,7 @@ class LocalCloud:
         )
         enter(alarm_history_served(self.alarms))
         enter(self._api_latency())
+        enter(requests_follow_routes(self.network))
         enter(traced_in_process(self.xray))
         enter(self._start_execution_quota())
         enter(execution_status_events())
@@ -446,6 +453,7 @@ class LocalCloud:
         summaries = cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
         physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
         self.access.check_log_group_keys(stack_name, template, physical)
+        self.network.forget()  # a stack may bring a VPC, endpoints or routes
         self._take_over_event_source_mappings()
         self._schedule_rules(stack_name)
         self._load_handlers(stack_name)
