@@ -47,6 +47,7 @@ from localcloud.bedrock_converse import local_converse
 from localcloud.cloudformation_shims import (
     applied_types_unannounced,
     apply_resource_policies,
+    change_sets_create_in_dependency_order,
     cognito_user_pools,
     complete_stack,
     event_buses_referenced_by_name,
@@ -287,6 +288,7 @@ class LocalCloud:
         enter(names_from_logical_ids())
         enter(subnets_on_their_route_tables())
         enter(cognito_user_pools())
+        enter(change_sets_create_in_dependency_order())
         enter(event_buses_referenced_by_name())
         enter(self.operations.counting())
         enter(self.access.enforced())
@@ -463,6 +465,35 @@ class LocalCloud:
         mock_random.seed(f"{self.seed}:{stack_name}")
         self.outputs[stack_name] = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         return self.outputs[stack_name]
+
+    def review_page_request(self, stack_name: str, path: str = "/", headers: dict[str, str] | None = None) -> dict:
+        """A GET of the stack's review page as API Gateway's Lambda proxy integration hands it to the page's
+        function (moto's API Gateway does not invoke it); returns the function's answer: the proxy response,
+        or Lambda's error payload (errorType, errorMessage) when the invocation failed."""
+        resources = self.client("cloudformation").list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+        functions = [
+            r["PhysicalResourceId"]
+            for r in resources
+            if r["ResourceType"] == "AWS::Lambda::Function" and r["LogicalResourceId"].startswith("ReviewPageFunction")
+        ]
+        if not functions:
+            raise ValueError(f"{stack_name} serves no review page (deploy it with review_page)")
+        stage = self.outputs[stack_name]["ReviewPageUrl"].rstrip("/").rsplit("/", 1)[-1]
+        resource = "/" if path == "/" else "/{proxy+}"
+        event = {
+            "resource": resource,
+            "path": path,
+            "httpMethod": "GET",
+            "headers": headers or {},
+            "multiValueHeaders": {name: [value] for name, value in (headers or {}).items()},
+            "queryStringParameters": None,
+            "pathParameters": None if path == "/" else {"proxy": path.lstrip("/")},
+            "body": None,
+            "isBase64Encoded": False,
+            "requestContext": {"stage": stage, "resourcePath": resource, "httpMethod": "GET", "path": path},
+        }
+        answer = self.client("lambda").invoke(FunctionName=functions[0], Payload=json.dumps(event).encode())
+        return json.loads(answer["Payload"].read())
 
     def _take_over_event_source_mappings(self) -> None:
         """moto invokes mapped functions inside SendMessage, one record at a time, with no retries;

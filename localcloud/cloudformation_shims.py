@@ -98,6 +98,37 @@ def outputs_after_change_sets() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def change_sets_create_in_dependency_order() -> Iterator[None]:
+    """A change set that creates a stack (what `cdk deploy` makes) adds its resources in template order in moto
+    5.2.5, ignoring DependsOn, which moto's CreateStack honours: the review page's API Gateway deployment came
+    before the methods it depends on ("The REST API doesn't contain any methods"). Add them with every DependsOn
+    first, as CloudFormation does."""
+    from moto.cloudformation.parsing import ResourceMap
+
+    real = ResourceMap.build_resource_diff
+
+    def build_resource_diff(self, other_template, parameters=None):
+        diff = real(self, other_template, parameters)
+        resources, ordered, seen = other_template["Resources"], [], set()
+
+        def add(name: str) -> None:
+            if name in seen or name not in diff["Add"]:
+                return
+            seen.add(name)
+            depends = resources[name].get("DependsOn", [])
+            for dependency in [depends] if isinstance(depends, str) else depends:
+                add(dependency)
+            ordered.append(name)
+
+        for name in diff["Add"]:
+            add(name)
+        return {**diff, "Add": ordered}
+
+    with moto_patches.replace("moto.cloudformation.parsing.ResourceMap.build_resource_diff", build_resource_diff):
+        yield
+
+
 class StackResources:
     """Resolves template references to the physical resources of a created stack."""
 

@@ -167,6 +167,12 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         "cloudformation",
+        "cloudformation_shims.change_sets_create_in_dependency_order",
+        "moto.cloudformation.parsing.ResourceMap.build_resource_diff",
+        "replace",
+    ),
+    Patch(
+        "cloudformation",
         "cloudformation_shims.cognito_user_pools",
         "moto.cloudformation.parsing.get_model_map",
         "replace",
