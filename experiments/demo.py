@@ -388,12 +388,18 @@ def review_page_signin(cloud: LocalCloud) -> None:
     if not served:
         return
     say("\n== The review page: a clinician whose session has lapsed opens the worklist (Cognito is asked about it)")
+    moto_log = logging.getLogger("moto")
     for variant, stack in served.items():
-        answer = cloud.review_page_request(stack, "/", {"Cookie": f"{SESSION_COOKIE}=a-lapsed-session"})
+        # Listing the stack's resources makes moto log once more each type it skipped (the stage among them).
+        level = moto_log.level
+        moto_log.setLevel(logging.ERROR)
+        try:
+            answer = cloud.review_page_request(stack, "/", {"Cookie": f"{SESSION_COOKIE}=a-lapsed-session"})
+        finally:
+            moto_log.setLevel(level)
         if "errorType" in answer:
-            say(
-                f"  {variant}: FAILED, {answer['errorType']}: {answer['errorMessage']} (no route from its subnets to Cognito)"
-            )
+            why = " (no route from its subnets to Cognito)" if answer["errorType"] == "Sandbox.Timedout" else ""
+            say(f"  {variant}: FAILED, {answer['errorType']}: {answer['errorMessage']}{why}")
             BROKEN_STEPS.append(f"{variant}: the review page could not reach Cognito ({answer['errorType']})")
         else:
             say(
