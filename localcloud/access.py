@@ -130,6 +130,11 @@ _KEY_USE = {
 }
 
 
+# Cognito user pool operations authorized by the user's access token alone: "Amazon Cognito doesn't evaluate
+# IAM policies in requests for this API operation" (their API reference pages). The review page makes these two.
+TOKEN_AUTHORIZED = {("cognito-idp", "GetUser"), ("cognito-idp", "GlobalSignOut")}
+
+
 class AccessDenied(Exception):
     """A request AWS would refuse (used where no SDK call carries it: EventBridge, CloudWatch, Transcribe)."""
 
@@ -467,6 +472,8 @@ class AccessControl:
     def authorize_call(self, principal: Principal, prefix: str, operation: str, params: dict) -> None:
         """Raises AccessDenied for a call AWS would refuse: the action on each resource it names, then the
         KMS requests the service makes for the caller on an encrypted resource."""
+        if (prefix, operation) in TOKEN_AUTHORIZED:
+            return  # the signed-in user's access token is the authorization; IAM is not asked
         action = self.table.action(prefix, operation, params)
         context = self.table.context(action, params, operation)
         code = _DENIED.get(prefix, "AccessDeniedException")
