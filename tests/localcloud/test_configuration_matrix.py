@@ -52,6 +52,12 @@ def referenced(value) -> set[str]:
 @pytest.mark.parametrize("configuration", MATRIX, ids=lambda configuration: configuration.name)
 def test_each_configuration_synthesizes_and_deploys_both_stacks_with_their_outputs(configuration: Configuration):
     cdk_out = configuration.cdk_out()  # raises on any unacknowledged cdk-nag finding
+    if configuration.context:  # its keys reach the templates
+        default = MATRIX[0].cdk_out()
+        assert any(
+            (cdk_out / f"{stack}.template.json").read_text() != (default / f"{stack}.template.json").read_text()
+            for stack in STACKS
+        )
     with LocalCloud(cdk_out) as cloud:
         cloudformation = cloud.client("cloudformation")
         assert cloudformation.describe_stacks()["Stacks"] == [], "each configuration starts on an empty cloud"
