@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit soak scan synth demo templates localcloud screenshot measure compare burst long-encounter bench plan diff deploy destroy lint format lock clean
+.PHONY: install test unit matrix soak scan synth demo templates localcloud screenshot measure compare burst long-encounter bench plan diff deploy destroy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
@@ -39,15 +39,11 @@ $(CDK): package.json package-lock.json
 
 # pytest-xdist workers for `make test` (0: none); each test file runs whole on one worker.
 TEST_WORKERS ?= 2
-# The app synthesized once with the default context, shared by the tests and the scanners, rebuilt when a
-# source changes (tests/support/synth_cache.py prints its directory, .cache/synth/<digest>).
-CACHED_SYNTH = $(OFFLINE_ENV) $(BIN)/python -m tests.support.synth_cache
-define SCAN
-	out=$$($(CACHED_SYNTH)); \
-	$(BIN)/cfn-lint --format parseable $$out/*.template.json; \
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation \
-		--skip-download --directory $$out --output cli
-endef
+# cfn-lint and checkov over every configuration of the matrix (tests/support/configurations.py), the default
+# one first: each synth is cached by content in .cache/synth (the tests built them) and scanned once per content.
+SCAN = $(OFFLINE_ENV) $(BIN)/python -m tests.support.template_scan --checkov $(CHECKOV_VENV)/bin/checkov
+# The configuration matrix's tests: every documented key covered, each configuration synthesized and deployed.
+MATRIX_TESTS := tests/infra/test_configuration_matrix.py tests/localcloud/test_configuration_matrix.py
 
 ## test: the whole suite (unit, infrastructure, local cloud, template scanners) plus ruff, on two workers
 test: install $(CHECKOV_VENV)/.installed lint
@@ -69,8 +65,13 @@ soak: synth
 	$(OFFLINE_ENV) $(BIN)/python -m experiments.soak --seeds $(SOAK_SEEDS) --encounters $(SOAK_ENCOUNTERS) \
 		--determinism $(SOAK_TWICE) --workers $(SOAK_WORKERS) --cdk-out $(CDK_OUT) --summary reports/soak/summary.md
 
-## scan: cfn-lint and checkov over the synthesized templates (the tests' cached synth)
+## scan: cfn-lint and checkov over the templates of every configuration of the matrix (cached synths; each scanned once)
 scan: install $(CHECKOV_VENV)/.installed
+	$(SCAN)
+
+## matrix: the configuration matrix alone (make test runs it too): each configuration synthesized with the cdk-nag packs, deployed on the local cloud, scanned
+matrix: install $(CHECKOV_VENV)/.installed
+	$(OFFLINE_ENV) $(BIN)/pytest -p no:xdist $(MATRIX_TESTS)
 	$(SCAN)
 
 ## synth: synthesize both stacks into cdk.out (offline, no Docker, cdk-nag packs attached)

@@ -16,7 +16,12 @@ __all__ = ["CHOREOGRAPHY_STACK", "ORCHESTRATION_STACK", "build_app"]
 
 
 # Feature flags this app relies on, whether or not the CDK CLI (and so cdk.json) is in play.
-FEATURE_FLAGS = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
+FEATURE_FLAGS = {
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    # Without it every replicating bucket's role is named CDKReplicationRole: IAM names are per account, so the
+    # second stack with replication_destination_bucket_arn would fail to create.
+    "@aws-cdk/aws-s3:setUniqueReplicationRoleName": True,
+}
 
 
 def build_app(context: dict | None = None, outdir: str | None = None) -> App:

@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING
 
 from clinical.conversation import MAX_SPEAKER_LABELS, SPEAKER_IDENTIFICATION, job_settings
 from clinical.fhir_endpoint import HEALTHLAKE_ENDPOINT
-from clinical.policy import DEFAULT, TRANSCRIPT_WAIT_SECONDS, Policy, PolicyError, flat_names
+from clinical.policy import (
+    DEFAULT,
+    EXECUTION_HOURS_BEFORE_REVIEW,
+    MAX_REDRAFTS,
+    MAX_SQS_RECEIVES,
+    TRANSCRIPT_WAIT_SECONDS,
+    Policy,
+    PolicyError,
+    ReviewWindow,
+    flat_names,
+)
 
 if TYPE_CHECKING:
     from constructs import Node
@@ -65,6 +75,8 @@ LOG_RETENTION_DAYS = _RETENTION_NAMES
 # The shortest retention of signed notes: six years, leap days included, HIPAA's documentation retention
 # (45 CFR 164.316(b)(2)(i)); state medical-record laws often ask longer, so the default is to keep them.
 SIGNED_RETENTION_FLOOR_DAYS = 2192
+# Step Functions ends a Standard execution after a year (its quotas page: maximum execution time).
+MAX_EXECUTION_HOURS = 365 * 24
 
 
 class ConfigError(ValueError):
@@ -149,6 +161,20 @@ class PipelineConfig:
                 f"review_reminder_hours ({self.review_reminder_hours}) must be less than review_window_hours "
                 f"({self.review_window_hours}): the reminder goes that many hours before the window ends"
             )
+        longest_window = (MAX_EXECUTION_HOURS - EXECUTION_HOURS_BEFORE_REVIEW) // (1 + MAX_REDRAFTS)
+        if ReviewWindow(self.review_window_hours).longest_hours + EXECUTION_HOURS_BEFORE_REVIEW > MAX_EXECUTION_HOURS:
+            raise ConfigError(
+                f"review_window_hours must be at most {longest_window} (an execution waits a window for the draft and "
+                f"each of {MAX_REDRAFTS} redrafts after up to {EXECUTION_HOURS_BEFORE_REVIEW} hours before the review, "
+                f"and Step Functions ends an execution after a year), not {self.review_window_hours!r}"
+            )
+        if self.upload_grace_minutes + self.watchdog_interval_minutes > self.upload_window_hours * 60:
+            raise ConfigError(
+                f"upload_window_hours ({self.upload_window_hours}) must cover upload_grace_minutes "
+                f"({self.upload_grace_minutes}) plus watchdog_interval_minutes ({self.watchdog_interval_minutes}): "
+                "a sweep takes in only uploads aged between the grace and the window, so a shorter window lets a lost "
+                "upload pass between two sweeps unseen"
+            )
         shortest = 2 * TRANSCRIPT_WAIT_SECONDS // 60
         if self.stalled_job_minutes < shortest:
             raise ConfigError(
@@ -157,9 +183,18 @@ class PipelineConfig:
                 f"not {self.stalled_job_minutes!r}"
             )
         try:
-            object.__setattr__(self, "policy", self.policy.with_quota_wait(self.quota_wait_minutes).check())
+            self.policy.check()  # the values as given, before the quota wait sets the start's tries
         except PolicyError as error:
             raise ConfigError(str(error)) from None
+        mean_wait = self.policy.transcription_start.max_delay_seconds / 2
+        longest_quota_wait = int(MAX_SQS_RECEIVES * mean_wait // 60)
+        if self.quota_wait_minutes > longest_quota_wait:
+            raise ConfigError(
+                f"quota_wait_minutes must be at most {longest_quota_wait} ({MAX_SQS_RECEIVES} tries of a start, at "
+                f"{mean_wait:g} s a try on average: half of transcription_start_max_delay_seconds), "
+                f"not {self.quota_wait_minutes!r}"
+            )
+        object.__setattr__(self, "policy", self.policy.with_quota_wait(self.quota_wait_minutes).check())
         low, high = MAX_RECEIVE_COUNT
         if not low <= self.max_receive_count <= high:
             raise ConfigError(

@@ -6,7 +6,7 @@ from aws_cdk.assertions import Template
 
 from stacks.app_factory import FEATURE_FLAGS
 from stacks.choreography_stack import ChoreographyStack
-from stacks.config import PipelineConfig
+from stacks.config import ConfigError, PipelineConfig
 from tests.infra.conftest import resources, synthesized
 
 
@@ -272,3 +272,51 @@ def test_how_speakers_are_told_apart_is_one_setting_for_both_templates(tmp_path_
     assert job_settings({"max_speaker_labels": 3}) == ({**labels, "MaxSpeakerLabels": 3},) * 2
     assert job_settings({"speaker_identification": "channels"}) == ({"ChannelIdentification": True},) * 2
     assert job_settings({"speaker_identification": "none"}) == ({}, None)
+
+
+@pytest.mark.parametrize(
+    ("context", "why"),
+    [
+        (
+            {"upload_window_hours": 1, "upload_grace_minutes": 45, "watchdog_interval_minutes": 30},
+            "upload_window_hours (1) must cover upload_grace_minutes (45) plus watchdog_interval_minutes (30): a sweep "
+            "takes in only uploads aged between the grace and the window, so a shorter window lets a lost upload pass "
+            "between two sweeps unseen",
+        ),
+        (
+            {"quota_wait_minutes": 501},
+            "quota_wait_minutes must be at most 500 (1000 tries of a start, at 30 s a try on average: half of "
+            "transcription_start_max_delay_seconds), not 501",
+        ),
+        (
+            {"quota_wait_minutes": 7501, "transcription_start_max_delay_seconds": 900},
+            "quota_wait_minutes must be at most 7500 (1000 tries of a start, at 450 s a try on average: half of "
+            "transcription_start_max_delay_seconds), not 7501",
+        ),
+        (
+            {"review_window_hours": 2905},
+            "review_window_hours must be at most 2904 (an execution waits a window for the draft and each of 2 "
+            "redrafts after up to 48 hours before the review, and Step Functions ends an execution after a year), "
+            "not 2905",
+        ),
+    ],
+    ids=["upload-window-shorter-than-grace-and-interval", "quota-wait-beyond-the-starts-tries",
+         "quota-wait-beyond-the-longest-delays-tries", "review-windows-beyond-a-year"],
+)  # fmt: skip
+def test_a_combination_that_cannot_work_fails_synth_in_one_line_saying_why(context, why):
+    with pytest.raises(ConfigError) as raised:
+        PipelineConfig.from_context(App(context=context).node)
+    assert str(raised.value) == why
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"upload_window_hours": 1, "upload_grace_minutes": 30, "watchdog_interval_minutes": 30},
+        {"quota_wait_minutes": 500},
+        {"review_window_hours": 2904, "review_reminder_hours": 1},
+    ],
+)
+def test_the_edge_of_each_refusal_is_accepted(context):
+    config = PipelineConfig.from_context(App(context=context).node)
+    assert {key: getattr(config, key) for key in context} == context
