@@ -111,7 +111,9 @@ def not_emitted(shown: Iterable[Shown], emf_documents: Iterable[dict], client: C
     for metric in shown:
         dimensions = dict(metric.dimensions)
         if metric.namespace == "AWS/SQS":
-            found = metric.name in SQS_METRICS and set(dimensions) == {"QueueName"} and dimensions["QueueName"] in queues
+            found = (
+                metric.name in SQS_METRICS and set(dimensions) == {"QueueName"} and dimensions["QueueName"] in queues
+            )
         elif metric.namespace == "AWS/States":
             found = (
                 metric.name in STATES_METRICS

@@ -90,7 +90,9 @@ class ChoreographyStack(PipelineStack):
         # Choreography counts each job it starts, and each start Transcribe throttled (put back to wait for quota).
         started = domain_metric(self, "TranscriptionJobsStarted")
         throttled = domain_metric(self, "TranscriptionStartsDeferred")
-        self.add_console(started=[started], transcription=graph("Transcribe: jobs started, starts throttled", [started, throttled]))
+        self.add_console(
+            started=[started], transcription=graph("Transcribe: jobs started, starts throttled", [started, throttled])
+        )
         self.outputs(
             {
                 "TranscriptionRequestsQueueUrl": transcription_requests.queue.queue_url,

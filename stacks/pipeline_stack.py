@@ -17,8 +17,8 @@ from clinical.event_names import NOTE_SIGNED
 from clinical.event_names import SOURCE as DOMAIN_EVENT_SOURCE
 from stacks.compliance import acknowledge
 from stacks.config import PipelineConfig
-from stacks.constructs.foundation import PipelineFoundation
 from stacks.constructs.console import Console, domain_metric
+from stacks.constructs.foundation import PipelineFoundation
 from stacks.constructs.pipeline_function import PipelineFunction
 from stacks.constructs.review_page import ReviewPage
 from stacks.constructs.work_queue import QueueTarget, WorkQueue, allow_events_from, dead_letter_queue

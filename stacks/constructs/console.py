@@ -39,7 +39,7 @@ def failures_by_reason(scope: Construct) -> cloudwatch.MathExpression:
     service = Stack.of(scope).stack_name
     return cloudwatch.MathExpression(
         expression=(
-            f"SEARCH('{{{METRICS_NAMESPACE},error_type,service}} MetricName=\"EncounterFailures\" "
+            f'SEARCH(\'{{{METRICS_NAMESPACE},error_type,service}} MetricName="EncounterFailures" '
             f"service=\"{service}\"', 'Sum', {int(GRAPH_PERIOD.to_seconds())})"
         ),
         using_metrics={},
@@ -95,8 +95,10 @@ class Console(Construct):
                     graph("Failures by reason", [metric("EncounterFailures"), failures_by_reason(self)]),
                 ],
                 [
-                    graph("Reviews: reminded before the deadline, expired", [metric("ReviewReminders"),
-                                                                             metric("ReviewsExpired")]),  # fmt: skip
+                    graph(
+                        "Reviews: reminded before the deadline, expired",
+                        [metric("ReviewReminders"), metric("ReviewsExpired")],
+                    ),
                     transcription,
                     graph(
                         "Dead-letter queues: messages",

@@ -159,7 +159,9 @@ def test_status_links_on_the_local_cloud_are_the_deployments_links_on_aws(run, m
     for stack, variant in zip(STACKS, ("choreography", "orchestration"), strict=True):
         outputs, links = run.outputs[stack], links_of(output, variant)
         assert links["traces"] == traces
-        assert links["dashboard"] == f"{console}cloudwatch/home?region=us-east-1#dashboards/dashboard/{stack}-encounters"
+        assert (
+            links["dashboard"] == f"{console}cloudwatch/home?region=us-east-1#dashboards/dashboard/{stack}-encounters"
+        )
         insights = links["Logs Insights"]
         prefix = f"{console}cloudwatch/home?region=us-east-1#logsV2:logs-insights$3FqueryDetail$3D"
         assert insights.startswith(prefix)
