@@ -105,6 +105,13 @@ def test_a_misspelled_or_unknown_metric_on_a_dashboard_is_reported(run):
     ]
 
 
+def test_the_local_cloud_keeps_each_stacks_saved_query_over_its_log_groups(run):
+    for stack in STACKS:
+        kept = run.saved_queries[run.outputs[stack]["EncounterLogsQueryName"]]
+        assert kept["queryString"] == encounter_query()
+        assert kept["logGroupNames"] == run.outputs[stack]["EncounterLogGroups"].split(",")
+
+
 def annotated(cloud, encounter_id: str) -> set[str]:
     """The functions (their names without CloudFormation's suffix) whose traces carry the encounter's id."""
     return {
