@@ -81,6 +81,14 @@ def test_every_metric_the_dashboard_shows_was_emitted(run, stack):
     assert not_emitted(shown, run.emitted, run.client) == []
 
 
+def test_a_failure_counted_again_by_reason_is_one_failure_to_its_alarm(run):
+    """EncounterFailures is published twice per failure (once by service, once by service and error_type): two
+    metrics to CloudWatch, so the alarm on the first sees enc-bad's failure once."""
+    fired = [(event.alarm_name.split("-", 1)[0], event.value) for event in run.alarms.fired
+             if event.metric == "EncounterFailures"]  # fmt: skip
+    assert sorted(fired) == [(CHOREOGRAPHY, 1.0), (ORCHESTRATION, 1.0)]
+
+
 def test_a_misspelled_or_unknown_metric_on_a_dashboard_is_reported(run):
     """The check itself: a name one letter off, a SEARCH over a dimension nobody emits, a queue that does not
     exist and a metric SQS does not publish are each reported; their correct forms are not."""
