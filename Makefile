@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit soak scan synth demo localcloud screenshot measure compare burst long-encounter bench plan diff deploy destroy lint format lock clean
+.PHONY: install test unit soak scan synth demo templates localcloud screenshot measure compare burst long-encounter bench plan diff deploy destroy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
@@ -80,6 +80,11 @@ synth: install
 ## demo: the main job offline: deploy both stacks on the local cloud, run the samples through them, then a fault scenario
 demo: synth
 	@$(OFFLINE_ENV) $(BIN)/python -m experiments.demo $(CDK_OUT)
+
+## templates: the app of REF (a commit, or before-deploy-fixes) with CONTEXT ("-c key=value ...") into CDK_OUT (default cdk.out.templates), for make demo CDK_OUT=...
+TEMPLATES_OUT = $(if $(filter command line,$(origin CDK_OUT)),$(CDK_OUT),cdk.out.templates)
+templates: install
+	$(OFFLINE_ENV) $(BIN)/python -m experiments.templates $(TEMPLATES_OUT) $(if $(REF),--ref $(REF)) $(CONTEXT)
 
 ## localcloud: a local cloud that stays up (both stacks deployed with the CDK CLI) for `scribe --local`; Ctrl-C stops it
 localcloud: synth

@@ -40,6 +40,7 @@ from localcloud.endpoint_access import uploader_credentials
 from localcloud.faults import FaultPlan
 from localcloud.lambda_runtime import send_handler_output_to
 from localcloud.service_model import load_latencies
+from review_desk.signin import SESSION_COOKIE
 from scribe import cli as scribe_cli
 from scribe.uploads import write_once
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
@@ -379,6 +380,33 @@ def multipart_upload(cloud: LocalCloud) -> None:
             say(f"  {variant}: accepted (CreateMultipartUpload, 2 x UploadPart, CompleteMultipartUpload)")
 
 
+def review_page_signin(cloud: LocalCloud) -> None:
+    """With review_page, a clinician whose session has lapsed opens the worklist: the page's function asks Cognito
+    about the session (GetUser) and sends the browser to sign in. A function in the VPC's isolated subnets, where
+    no endpoint or NAT reaches Cognito, hears nothing back until Lambda stops it (localcloud/networking.py)."""
+    served = {variant: stack for variant, stack in VARIANTS.items() if "ReviewPageUrl" in cloud.outputs[stack]}
+    if not served:
+        return
+    say("\n== The review page: a clinician whose session has lapsed opens the worklist (Cognito is asked about it)")
+    moto_log = logging.getLogger("moto")
+    for variant, stack in served.items():
+        # Listing the stack's resources makes moto log once more each type it skipped (the stage among them).
+        level = moto_log.level
+        moto_log.setLevel(logging.ERROR)
+        try:
+            answer = cloud.review_page_request(stack, "/", {"Cookie": f"{SESSION_COOKIE}=a-lapsed-session"})
+        finally:
+            moto_log.setLevel(level)
+        if "errorType" in answer:
+            why = " (no route from its subnets to Cognito)" if answer["errorType"] == "Sandbox.Timedout" else ""
+            say(f"  {variant}: FAILED, {answer['errorType']}: {answer['errorMessage']}{why}")
+            BROKEN_STEPS.append(f"{variant}: the review page could not reach Cognito ({answer['errorType']})")
+        else:
+            say(
+                f"  {variant}: {answer['statusCode']} to {answer['headers'].get('Location')} (Cognito answered: sign in again)"
+            )
+
+
 def main(argv: list[str]) -> int:
     cdk_out = Path(argv[1] if len(argv) > 1 else "cdk.out")
     if problem := not_an_assembly(cdk_out):
@@ -452,6 +480,7 @@ def main(argv: list[str]) -> int:
             say(f"\n== Where is {failed}? One execution history, or several services pieced together")
             scribe("status", failed)
             multipart_upload(cloud)
+            review_page_signin(cloud)
     note(f"demo finished in {time.monotonic() - real_start:.1f} s real; the local cloud on port {port} is stopped")
     if MISSING_OUTCOMES:
         say(f"\nFAILED: {len(MISSING_OUTCOMES)} upload(s) ended with no note and no failure record: {MISSING_OUTCOMES}")

@@ -130,6 +130,11 @@ _KEY_USE = {
 }
 
 
+# Cognito user pool operations authorized by the user's access token alone: "Amazon Cognito doesn't evaluate
+# IAM policies in requests for this API operation" (their API reference pages). The review page makes these two.
+TOKEN_AUTHORIZED = {("cognito-idp", "GetUser"), ("cognito-idp", "GlobalSignOut")}
+
+
 class AccessDenied(Exception):
     """A request AWS would refuse (used where no SDK call carries it: EventBridge, CloudWatch, Transcribe)."""
 
@@ -237,6 +242,21 @@ class Denial:
     message: str
 
 
+@dataclass(frozen=True)
+class RecordedDecision:
+    """One decision with everything it was made from, for a second evaluator to decide again
+    (tests/localcloud/test_access_second_opinion.py)."""
+
+    principal: Principal
+    action: str
+    resource: str
+    context: dict
+    identity_policies: tuple[dict, ...]
+    resource_policy: dict | None
+    key_policy: bool
+    allowed: bool
+
+
 @dataclass
 class AccessControl:
     """Decides every pipeline call; reads policies from the moto backends as deployed."""
@@ -246,6 +266,8 @@ class AccessControl:
     partition: str = "aws"
     denials: list[Denial] = field(default_factory=list)
     checked: int = 0
+    # Off (None) unless `recording()` is active: then every decision is appended, with its inputs.
+    recorded: list[RecordedDecision] | None = None
 
     def __post_init__(self) -> None:
         self.table = ActionTable(self.partition, self.region, self.account)
@@ -371,15 +393,34 @@ class AccessControl:
         is_key = action.startswith("kms:")
         with self._lock:
             self.checked += 1
-        return evaluate(
+        identity_policies = () if principal.is_service else self.identity_policies(principal.arn)
+        resource_policy = self.resource_policy(resource)
+        decision = evaluate(
             principal,
             action,
             resource,
             context,
-            identity_policies=() if principal.is_service else self.identity_policies(principal.arn),
-            resource_policy=self.resource_policy(resource),
+            identity_policies=identity_policies,
+            resource_policy=resource_policy,
             key_policy=is_key,
         )
+        recorded = self.recorded  # read once: a recording may end on another thread meanwhile
+        if recorded is not None:
+            entry = RecordedDecision(
+                principal, action, resource, context, tuple(identity_policies), resource_policy, is_key, decision.allowed
+            )  # fmt: skip
+            with self._lock:
+                recorded.append(entry)
+        return decision
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[RecordedDecision]]:
+        """Every decision made inside the block, in order, with the policies it was made from."""
+        self.recorded = []
+        try:
+            yield self.recorded
+        finally:
+            self.recorded = None
 
     def require(self, principal: Principal, action: str, resource: str, context: dict | None = None, *,
                 code: str = "AccessDeniedException") -> None:  # fmt: skip
@@ -431,6 +472,8 @@ class AccessControl:
     def authorize_call(self, principal: Principal, prefix: str, operation: str, params: dict) -> None:
         """Raises AccessDenied for a call AWS would refuse: the action on each resource it names, then the
         KMS requests the service makes for the caller on an encrypted resource."""
+        if (prefix, operation) in TOKEN_AUTHORIZED:
+            return  # the signed-in user's access token is the authorization; IAM is not asked
         action = self.table.action(prefix, operation, params)
         context = self.table.context(action, params, operation)
         code = _DENIED.get(prefix, "AccessDeniedException")

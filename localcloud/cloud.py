@@ -47,12 +47,15 @@ from localcloud.bedrock_converse import local_converse
 from localcloud.cloudformation_shims import (
     applied_types_unannounced,
     apply_resource_policies,
+    change_sets_create_in_dependency_order,
+    cognito_user_pools,
     complete_stack,
     event_buses_referenced_by_name,
     names_from_logical_ids,
     outputs_after_change_sets,
     saved_queries,
     state_machines_in_the_interpreter,
+    subnets_on_their_route_tables,
     templates_read_as_json,
 )
 from localcloud.doctor_shims import bedrock_model_availability, lambda_account_settings
@@ -61,6 +64,7 @@ from localcloud.event_sources import Periodic, QueuePoller, ScheduledRule
 from localcloud.events_shims import deliveries_as_eventbridge, scheduled_rules_ignore_events
 from localcloud.faults import NO_FAULTS, FaultPlan
 from localcloud.lambda_runtime import in_process_lambdas, resolve_handler
+from localcloud.networking import Network, requests_follow_routes
 from localcloud.operations import HARNESS, OperationCounter, mark_harness
 from localcloud.service_model import (
     Latencies,
@@ -202,6 +206,7 @@ class LocalCloud:
         self.xray = SegmentDocuments()
         # The stacks' saved Logs Insights queries, by name (localcloud.cloudformation_shims.saved_queries).
         self.saved_queries: dict[str, dict] = {}
+        self.network = Network(lambda: self.client("ec2"), REGION)
         self.outputs: dict[str, dict[str, str]] = {}
         self.operations = OperationCounter()
         self.event_sources: list[QueuePoller] = []
@@ -284,6 +289,9 @@ class LocalCloud:
         enter(self.transcribe.installed())
         enter(outputs_after_change_sets())
         enter(names_from_logical_ids())
+        enter(subnets_on_their_route_tables())
+        enter(cognito_user_pools())
+        enter(change_sets_create_in_dependency_order())
         enter(event_buses_referenced_by_name())
         enter(self.operations.counting())
         enter(self.access.enforced())
@@ -299,6 +307,7 @@ class LocalCloud:
         )
         enter(alarm_history_served(self.alarms))
         enter(self._api_latency())
+        enter(requests_follow_routes(self.network))
         enter(traced_in_process(self.xray))
         enter(self._start_execution_quota())
         enter(execution_status_events())
@@ -450,6 +459,7 @@ class LocalCloud:
         summaries = cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
         physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
         self.access.check_log_group_keys(stack_name, template, physical)
+        self.network.forget()  # a stack may bring a VPC, endpoints or routes
         self._take_over_event_source_mappings()
         self._schedule_rules(stack_name)
         self._load_handlers(stack_name)
@@ -459,6 +469,35 @@ class LocalCloud:
         mock_random.seed(f"{self.seed}:{stack_name}")
         self.outputs[stack_name] = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         return self.outputs[stack_name]
+
+    def review_page_request(self, stack_name: str, path: str = "/", headers: dict[str, str] | None = None) -> dict:
+        """A GET of the stack's review page as API Gateway's Lambda proxy integration hands it to the page's
+        function (moto's API Gateway does not invoke it); returns the function's answer: the proxy response,
+        or Lambda's error payload (errorType, errorMessage) when the invocation failed."""
+        resources = self.client("cloudformation").list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+        functions = [
+            r["PhysicalResourceId"]
+            for r in resources
+            if r["ResourceType"] == "AWS::Lambda::Function" and r["LogicalResourceId"].startswith("ReviewPageFunction")
+        ]
+        if not functions:
+            raise ValueError(f"{stack_name} serves no review page (deploy it with review_page)")
+        stage = self.outputs[stack_name]["ReviewPageUrl"].rstrip("/").rsplit("/", 1)[-1]
+        resource = "/" if path == "/" else "/{proxy+}"
+        event = {
+            "resource": resource,
+            "path": path,
+            "httpMethod": "GET",
+            "headers": headers or {},
+            "multiValueHeaders": {name: [value] for name, value in (headers or {}).items()},
+            "queryStringParameters": None,
+            "pathParameters": None if path == "/" else {"proxy": path.lstrip("/")},
+            "body": None,
+            "isBase64Encoded": False,
+            "requestContext": {"stage": stage, "resourcePath": resource, "httpMethod": "GET", "path": path},
+        }
+        answer = self.client("lambda").invoke(FunctionName=functions[0], Payload=json.dumps(event).encode())
+        return json.loads(answer["Payload"].read())
 
     def _take_over_event_source_mappings(self) -> None:
         """moto invokes mapped functions inside SendMessage, one record at a time, with no retries;

@@ -99,6 +99,37 @@ def outputs_after_change_sets() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def change_sets_create_in_dependency_order() -> Iterator[None]:
+    """A change set that creates a stack (what `cdk deploy` makes) adds its resources in template order in moto
+    5.2.5, ignoring DependsOn, which moto's CreateStack honours: the review page's API Gateway deployment came
+    before the methods it depends on ("The REST API doesn't contain any methods"). Add them with every DependsOn
+    first, as CloudFormation does."""
+    from moto.cloudformation.parsing import ResourceMap
+
+    real = ResourceMap.build_resource_diff
+
+    def build_resource_diff(self, other_template, parameters=None):
+        diff = real(self, other_template, parameters)
+        resources, ordered, seen = other_template["Resources"], [], set()
+
+        def add(name: str) -> None:
+            if name in seen or name not in diff["Add"]:
+                return
+            seen.add(name)
+            depends = resources[name].get("DependsOn", [])
+            for dependency in [depends] if isinstance(depends, str) else depends:
+                add(dependency)
+            ordered.append(name)
+
+        for name in diff["Add"]:
+            add(name)
+        return {**diff, "Add": ordered}
+
+    with moto_patches.replace("moto.cloudformation.parsing.ResourceMap.build_resource_diff", build_resource_diff):
+        yield
+
+
 class StackResources:
     """Resolves template references to the physical resources of a created stack."""
 
@@ -234,6 +265,123 @@ def event_buses_referenced_by_name() -> Iterator[None]:
     physical_resource_id, so moto resolves the Ref to the bus object itself (and a function environment
     holding it cannot be serialized): give it one."""
     with moto_patches.add("moto.events.models.EventBus.physical_resource_id", property(lambda bus: bus.name)):
+        yield
+
+
+class _CognitoResource:
+    """What a stack holds of a Cognito resource the shim below made: its physical id and attributes."""
+
+    def __init__(self, physical_resource_id: str, attributes: dict[str, str] | None = None) -> None:
+        self.physical_resource_id = physical_resource_id
+        self.attributes = attributes or {}
+
+    def get_cfn_attribute(self, name: str) -> str:
+        return self.attributes[name]
+
+    def is_created(self) -> bool:
+        return True
+
+
+def _cognito_model(resource_type: str, create):
+    """A CloudFormation model of `resource_type` whose creation is `create(backend, properties, logical_id)`."""
+
+    from moto.cognitoidp.models import cognitoidp_backends
+    from moto.core.common_models import CloudFormationModel
+
+    class Model(CloudFormationModel):
+        @staticmethod
+        def cloudformation_type() -> str:
+            return resource_type
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr in ("Arn", "ProviderName", "ProviderURL", "UserPoolId")
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            backend = cognitoidp_backends[account_id][region_name]
+            return create(backend, cloudformation_json.get("Properties", {}), resource_name)
+
+    Model.__name__ = resource_type.replace("::", "")
+    return Model
+
+
+def _user_pool(backend, properties: dict, logical_id: str) -> _CognitoResource:
+    pool = backend.create_user_pool(properties.get("UserPoolName", logical_id), properties)
+    provider = f"cognito-idp.{backend.region_name}.amazonaws.com/{pool.id}"
+    return _CognitoResource(pool.id, {"Arn": pool.arn, "ProviderName": provider, "ProviderURL": f"https://{provider}"})
+
+
+def _user_pool_client(backend, properties: dict, logical_id: str) -> _CognitoResource:
+    config = {"ClientName": logical_id, **{k: v for k, v in properties.items() if k != "UserPoolId"}}
+    client = backend.create_user_pool_client(properties["UserPoolId"], bool(properties.get("GenerateSecret")), config)
+    return _CognitoResource(client.id)
+
+
+def _user_pool_domain(backend, properties: dict, _logical_id: str) -> _CognitoResource:
+    backend.create_user_pool_domain(properties["UserPoolId"], properties["Domain"])
+    return _CognitoResource(properties["Domain"])
+
+
+def _user_pool_group(backend, properties: dict, _logical_id: str) -> _CognitoResource:
+    backend.create_group(
+        properties["UserPoolId"],
+        properties["GroupName"],
+        properties.get("Description", ""),
+        properties.get("RoleArn"),
+        properties.get("Precedence"),
+    )
+    return _CognitoResource(properties["GroupName"])
+
+
+@contextlib.contextmanager
+def cognito_user_pools() -> Iterator[None]:
+    """moto's CloudFormation skips the review page's user pool, its app client, domain and group (moto's Cognito
+    API has them all), so the page's function would start without its USER_POOL_ID: create them through that
+    API, as CloudFormation would, with the ids their Refs resolve to."""
+    from moto.cloudformation import parsing
+
+    real = parsing.get_model_map
+    models = {
+        kind: _cognito_model(kind, create)
+        for kind, create in (
+            ("AWS::Cognito::UserPool", _user_pool),
+            ("AWS::Cognito::UserPoolClient", _user_pool_client),
+            ("AWS::Cognito::UserPoolDomain", _user_pool_domain),
+            ("AWS::Cognito::UserPoolGroup", _user_pool_group),
+        )
+    }
+
+    with moto_patches.replace("moto.cloudformation.parsing.get_model_map", lambda: {**real(), **models}):
+        yield
+
+
+@contextlib.contextmanager
+def subnets_on_their_route_tables() -> Iterator[None]:
+    """An AWS::EC2::SubnetRouteTableAssociation puts the subnet on that route table. moto's CloudFormation keeps
+    it in a list of its own, so DescribeRouteTables shows the table with no subnet (and the subnet on its VPC's
+    main table): associate them as AssociateRouteTable does, which is what the network model reads
+    (localcloud.networking)."""
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.subnets import SubnetRouteTableAssociation
+
+    real = SubnetRouteTableAssociation.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        association = real(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        ec2_backends[account_id][region_name].associate_route_table(
+            association.route_table_id, subnet_id=association.subnet_id
+        )
+        return association
+
+    with moto_patches.replace(
+        "moto.ec2.models.subnets.SubnetRouteTableAssociation.create_from_cloudformation_json",
+        classmethod(create_from_cloudformation_json),
+    ):
         yield
 
 

@@ -192,6 +192,13 @@ def tracer_on(environ: dict[str, str]) -> bool:
     return not resolve_truthy_env_var_choice(env=switch)
 
 
+class FunctionTimedOut(BaseException):
+    """Lambda stopped the invocation at the function's timeout ("Task timed out after N seconds"). A
+    BaseException: the handler cannot catch it (`except Exception`), as it cannot on Lambda."""
+
+    error_type = "Sandbox.Timedout"
+
+
 class InjectedCrash(RuntimeError):
     """A LOCAL fault: the function's runtime died before the handler returned. Lambda reports it as an
     unhandled error of type Runtime.ExitError (Step Functions: Lambda.Unknown)."""
@@ -235,15 +242,19 @@ def invoke_in_process(
         "role": function.role,
         "function": function.function_name,
         "traced": tracer_on(environ),
+        "timeout": float(function.timeout or 3),
+        "vpc": function.vpc_config,  # localcloud.networking: where its requests can go
     }
     with around(function.function_name), _invocation(record):
+        simulation = simulation_module.ACTIVE
+        record["started"] = simulation.epoch() if simulation is not None else None
         try:
             handler = resolve_handler(function.handler)  # loaded first, as in Lambda's init phase
             _powertools_follow_environment(record["traced"])
             if crash(function, event):
                 raise InjectedCrash("Runtime exited unexpectedly (local fault)")
             result = handler(event, context)
-        except Exception as error:
+        except (Exception, FunctionTimedOut) as error:
             payload = error_payload(error)
             # Lambda's runtime logs an unhandled error to the function's log (JSON log format) as well.
             print(json.dumps({"level": "ERROR", **payload}), file=record["output"])

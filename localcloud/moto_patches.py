@@ -48,6 +48,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch("sdk", "operations.OperationCounter.counting", "botocore.client.BaseClient._make_api_call", "replace"),
     Patch("sdk", "cloud.LocalCloud._api_latency", "botocore.client.BaseClient._make_api_call", "replace"),
     Patch("sdk", "xray_traces.traced_in_process", "botocore.client.BaseClient._make_api_call", "replace"),
+    Patch("sdk", "networking.requests_follow_routes", "botocore.client.BaseClient._make_api_call", "replace"),
+    Patch("sdk", "networking.requests_follow_routes", "botocore.httpsession.URLLib3Session.send", "replace"),
     Patch("sdk", "cloud.LocalCloud.__enter__", "botocore.config.Config.OPTION_DEFAULTS", "replace"),
     Patch("sdk", "cloud.LocalCloud.__enter__", "botocore.retryhandler.random", "replace"),
     Patch(
@@ -162,6 +164,24 @@ PATCHES: tuple[Patch, ...] = (
         "cloudformation_shims.event_buses_referenced_by_name",
         "moto.events.models.EventBus.physical_resource_id",
         "add",
+    ),
+    Patch(
+        "cloudformation",
+        "cloudformation_shims.change_sets_create_in_dependency_order",
+        "moto.cloudformation.parsing.ResourceMap.build_resource_diff",
+        "replace",
+    ),
+    Patch(
+        "cloudformation",
+        "cloudformation_shims.cognito_user_pools",
+        "moto.cloudformation.parsing.get_model_map",
+        "replace",
+    ),
+    Patch(
+        "cloudformation",
+        "cloudformation_shims.subnets_on_their_route_tables",
+        "moto.ec2.models.subnets.SubnetRouteTableAssociation.create_from_cloudformation_json",
+        "replace",
     ),
     Patch(
         "cloudformation",

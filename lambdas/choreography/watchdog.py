@@ -128,11 +128,31 @@ def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: dateti
 @content_free_errors
 def handler(event, context):
     bucket, settings = os.environ["ENCOUNTER_BUCKET"], PipelineSettings.from_env()
+    dlq_url = require_env("NOTE_REQUESTS_DLQ_URL")
+    # Every sweep runs even when one before it fails (a service it asks is down, throttling or unreachable):
+    # reviews still expire when Transcribe cannot be listed. The first failure is raised once all have run, so
+    # the run still counts as an error (its alarm) and the next run tries again.
+    failed: list[Exception] = []
+
+    def sweep(name: str, run, nothing):
+        try:
+            return run()
+        except Exception as error:  # raised below, after the other sweeps
+            logger.error("watchdog sweep failed", extra={"sweep": name, "error_type": type(error).__name__})
+            failed.append(error)
+            return nothing
+
     # Dead requests first: their record names the cause, where a job with no note only shows the symptom.
-    recorded = surface_dead_note_requests(bucket, settings, require_env("NOTE_REQUESTS_DLQ_URL"))
-    recorded += surface_unfinished_jobs(bucket, settings)
-    lost = take_in_lost_uploads_of(bucket, settings)
-    reminded, expired = sweep_review_deadlines(clients.s3(), bucket=bucket, variant=settings.variant)
+    recorded = sweep("dead note requests", lambda: surface_dead_note_requests(bucket, settings, dlq_url), 0)
+    recorded += sweep("unfinished jobs", lambda: surface_unfinished_jobs(bucket, settings), 0)
+    lost = sweep("lost uploads", lambda: take_in_lost_uploads_of(bucket, settings), None)
+    reminded, expired = sweep(
+        "review deadlines",
+        lambda: sweep_review_deadlines(clients.s3(), bucket=bucket, variant=settings.variant),
+        (0, 0),
+    )
+    if failed:
+        raise failed[0]
     return {
         "failures_recorded": recorded,
         "lost_uploads_taken_in": len(lost.taken_in),

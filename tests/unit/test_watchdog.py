@@ -9,6 +9,7 @@ from botocore.stub import Stubber
 
 from choreography import watchdog
 from clinical import clients
+from clinical.errors import UnexpectedError
 from clinical.settings import PipelineSettings
 from tests.unit.conftest import BUCKET, PREFIX
 
@@ -167,6 +168,24 @@ def test_the_handler_reports_what_it_recorded_and_emits_the_failure_metric(
         "reviews_expired": 0,
     }
     assert '"EncounterFailures":[1.0]' in capsys.readouterr().out
+
+
+def test_a_sweep_that_fails_does_not_stop_the_others_and_the_run_still_fails(
+    cloud, transcribe, note_dlq, lambda_context, monkeypatch
+):
+    """Transcribe unreachable (a VPC without its endpoint): the reviews' deadlines are still kept, the lost uploads
+    still looked at, and the run fails with the first error, after them."""
+    ran = []
+
+    def unreachable(*_args, **_kwargs):
+        raise ConnectionError("Transcribe did not answer")
+
+    monkeypatch.setattr(watchdog, "surface_unfinished_jobs", unreachable)
+    monkeypatch.setattr(watchdog, "take_in_lost_uploads_of", lambda *_a, **_k: ran.append("lost uploads"))
+    monkeypatch.setattr(watchdog, "sweep_review_deadlines", lambda *_a, **_k: ran.append("review deadlines") or (0, 1))
+    with pytest.raises(UnexpectedError, match="unexpected ConnectionError"):  # by its type only
+        watchdog.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, lambda_context)
+    assert ran == ["lost uploads", "review deadlines"]
 
 
 def completed(encounter_id, minutes_ago):
