@@ -43,6 +43,8 @@ def failures_by_reason(scope: Construct) -> cloudwatch.MathExpression:
             f"service=\"{service}\"', 'Sum', {int(GRAPH_PERIOD.to_seconds())})"
         ),
         using_metrics={},
+        # CloudWatch's dynamic label: each line is named by its error type.
+        label="${PROP('Dim.error_type')}",
         period=GRAPH_PERIOD,
     )
 
