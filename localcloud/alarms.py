@@ -75,10 +75,14 @@ class AlarmEvaluator:
         self._seen_emf += len(new_emf)
         for document in new_emf:
             for directive in document["_aws"]["CloudWatchMetrics"]:
+                # A metric is its name with one dimension set: these alarms watch the one-dimension (service) ones,
+                # not the same count published again with a dimension more (EncounterFailures by error_type).
+                single = [names[0] for names in directive["Dimensions"] if len(names) == 1]
                 for metric in directive["Metrics"]:
                     values = document.get(metric["Name"], [])
                     total = sum(values) if isinstance(values, list) else values
-                    deltas[(directive["Namespace"], metric["Name"], document.get("service"))] += total
+                    for dimension in single:
+                        deltas[(directive["Namespace"], metric["Name"], document.get(dimension))] += total
         sfn = self.client("stepfunctions")
         for machine in sfn.list_state_machines()["stateMachines"]:
             for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:

@@ -53,6 +53,7 @@ from localcloud.cloudformation_shims import (
     event_buses_referenced_by_name,
     names_from_logical_ids,
     outputs_after_change_sets,
+    saved_queries,
     state_machines_in_the_interpreter,
     subnets_on_their_route_tables,
     templates_read_as_json,
@@ -203,6 +204,8 @@ class LocalCloud:
         )
         self.alarms = AlarmEvaluator(self.client, self.simulation.now, self.access, self.simulation.wall)
         self.xray = SegmentDocuments()
+        # The stacks' saved Logs Insights queries, by name (localcloud.cloudformation_shims.saved_queries).
+        self.saved_queries: dict[str, dict] = {}
         self.network = Network(lambda: self.client("ec2"), REGION)
         self.outputs: dict[str, dict[str, str]] = {}
         self.operations = OperationCounter()
@@ -452,6 +455,7 @@ class LocalCloud:
         template = json.loads((self.cdk_out / f"{stack_name}.template.json").read_text())
         complete_stack(cloudformation, self.client("s3"), self.client("cloudwatch"), stack_name, template)
         apply_resource_policies(self.client, stack_name, template, ACCOUNT, REGION)
+        self.saved_queries |= saved_queries(cloudformation, self.client("logs"), stack_name, template)
         summaries = cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
         physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
         self.access.check_log_group_keys(stack_name, template, physical)

@@ -5,7 +5,8 @@
   substitutions and creates the machine where the interpreter runs it.
 - After a stack is created, `complete_stack` applies what moto's CloudFormation skipped:
   the bucket's EventBridge notification configuration and the CloudWatch alarms, and
-  `apply_resource_policies` the bucket, queue and topic policies. moto's warning that it skips
+  `apply_resource_policies` the bucket, queue and topic policies; `saved_queries` keeps the saved
+  Logs Insights queries (moto has no query definitions), each over log groups that exist. moto's warning that it skips
   those types is dropped (`applied_types_unannounced`); any other type it skips still warns.
 """
 
@@ -26,7 +27,7 @@ from localcloud import moto_patches
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 RESOURCE_POLICIES = ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy")
 # The resource types moto's CloudFormation skips that the local cloud applies itself once a stack is created.
-APPLIED_AFTER_CREATION = (*RESOURCE_POLICIES, "AWS::CloudWatch::Alarm")
+APPLIED_AFTER_CREATION = (*RESOURCE_POLICIES, "AWS::CloudWatch::Alarm", "AWS::Logs::QueryDefinition")
 SKIPPED_LOG_MESSAGE = "No Moto CloudFormation support for %s"  # moto's log line for each type it skips
 
 
@@ -232,6 +233,30 @@ def complete_stack(cloudformation, s3, cloudwatch, stack_name: str, template: di
             )
             applied["alarms"] += 1
     return applied
+
+
+def saved_queries(cloudformation, logs, stack_name: str, template: dict) -> dict[str, dict]:
+    """The stack's saved Logs Insights queries by name, as DescribeQueryDefinitions gives them. A query over a
+    log group the stack did not create is refused here, as CloudFormation refuses it."""
+    resources = StackResources(cloudformation, stack_name)
+    pages = logs.get_paginator("describe_log_groups").paginate()
+    existing = {group["logGroupName"] for page in pages for group in page["logGroups"]}
+    kept = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Logs::QueryDefinition":
+            continue
+        properties = resource["Properties"]
+        groups = [str(resources.resolve(group)) for group in properties.get("LogGroupNames", [])]
+        if missing := [group for group in groups if group not in existing]:
+            raise ValueError(
+                f"{stack_name}: saved query {properties['Name']} names log groups that do not exist: {missing}"
+            )
+        kept[properties["Name"]] = {
+            "name": properties["Name"],
+            "queryString": properties["QueryString"],
+            "logGroupNames": groups,
+        }
+    return kept
 
 
 @contextlib.contextmanager

@@ -188,8 +188,16 @@ def upload(ctx: click.Context, files: tuple[Path, ...], variant: str, encounter_
 @click.option(
     "--timeout", default="2h", show_default=True, help="With --watch: give up (exit 1) if it has not settled by then."
 )
+@click.option(
+    "--links",
+    is_flag=True,
+    help="Also the encounter's console pages: execution, traces, logs (Logs Insights), dashboard. On the local "
+    "cloud: the same deployment's links on AWS.",
+)
 @click.pass_context
-def status(ctx: click.Context, encounter_id: str, variant: str, as_json: bool, watch: bool, timeout: str) -> None:
+def status(
+    ctx: click.Context, encounter_id: str, variant: str, as_json: bool, watch: bool, timeout: str, links: bool
+) -> None:
     """Where an encounter is: stage, timeline, retries, failure, evidence, and how the answer was found."""
     limit = duration_seconds(timeout)
     found, missing, unheard = [], [], []
@@ -198,6 +206,8 @@ def status(ctx: click.Context, encounter_id: str, variant: str, as_json: bool, w
         unheard += [f"{deployment.variant}: {failure}" for failure in encounters.failed_alarm_actions(deployment)]
         try:
             found.append(encounters.status_of(deployment, encounter_id))
+            if links:
+                found[-1].links |= deployment.encounter_links(encounter_id)
         except ContractViolation as error:
             raise BadInput(f"{encounter_id}: {error.message}") from None
         except EncounterNotFound as error:
@@ -212,7 +222,7 @@ def status(ctx: click.Context, encounter_id: str, variant: str, as_json: bool, w
         _emit_json([s.to_json() | {"found": True} for s in found] + missing)
     else:
         for item in found:
-            click.echo(status_text(item))
+            click.echo(status_text(item, links_as_on_aws=links and deployments[0].target.local))
         for item in missing:
             click.echo(f"{encounter_id} ({item['variant']}): not found: {item['reason']}")
         for failure in unheard:

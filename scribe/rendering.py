@@ -14,7 +14,8 @@ def when(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
-def status_text(status: EncounterStatus) -> str:
+def status_text(status: EncounterStatus, *, links_as_on_aws: bool = False) -> str:
+    """`links_as_on_aws`: the links are the AWS console's for this deployment, printed from the local cloud."""
     lines = [
         f"{status.encounter_id} ({status.variant}, stack {status.stack}): {status.stage}",
         "  timeline:",
@@ -34,6 +35,8 @@ def status_text(status: EncounterStatus) -> str:
     lines += [f"    {item}" for item in status.evidence]
     asked = ", ".join(status.services_asked)
     lines.append(f"  answered by asking {len(status.services_asked)} service(s): {asked} ({status.answered_by})")
+    if links_as_on_aws:
+        lines.append("  console links as on AWS (the local cloud has no console):")
     for name, link in status.links.items():
         lines.append(f"  console ({name}): {link}")
     return "\n".join(lines)

@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 import boto3
 
+from scribe import console_links
+
 VARIANTS = ("choreography", "orchestration")
 # Written by `python -m localcloud.serve`; read by `scribe --local`, from any working directory: in the user's state
 # directory (XDG_STATE_HOME, else ~/.local/state), unless SCRIBE_LOCAL_ENDPOINT_FILE names another file.
@@ -128,10 +130,14 @@ class Deployment:
         return self._console(f"lambda/home?region={{region}}#/functions/{function_name}?tab=monitoring")
 
     def log_group_link(self, name: str) -> str | None:
-        # The console reads the name percent-encoded twice, each % then written $ (/ is $252F): a vended-logs
-        # name (/aws/vendedlogs/states/...) encoded once opens no log group.
-        console_name = quote(quote(name, safe=""), safe="").replace("%", "$")
-        return self._console(f"cloudwatch/home?region={{region}}#logsV2:log-groups/log-group/{console_name}")
+        # A vended-logs name (/aws/vendedlogs/states/...) encoded once opens no log group (console_links).
+        return None if self.target.local else console_links.log_group_link(self.target.region_name, name)
+
+    def encounter_links(self, encounter_id: str) -> dict[str, str]:
+        """`status --links`: the encounter's console pages, as on AWS, in the Region the stack outputs (so on
+        the local cloud too: what they are for the same deployment on AWS)."""
+        region = self.outputs.get("Region") or self.target.region_name
+        return console_links.encounter_links(self.outputs, region, encounter_id)
 
 
 def local_control_url() -> str | None:

@@ -6,6 +6,7 @@ from aws_cdk import Duration
 
 from clinical.event_names import NOTE_SENT_BACK
 from clinical.prefixes import AUDIO_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
+from stacks.constructs.console import domain_metric, graph
 from stacks.constructs.work_queue import WorkQueue
 from stacks.pipeline_stack import PipelineStack
 
@@ -86,6 +87,12 @@ class ChoreographyStack(PipelineStack):
         self.alarm_on_encounter_failures()
         self.export_signed_notes()
         self.serve_review_page()
+        # Choreography counts each job it starts, and each start Transcribe throttled (put back to wait for quota).
+        started = domain_metric(self, "TranscriptionJobsStarted")
+        throttled = domain_metric(self, "TranscriptionStartsDeferred")
+        self.add_console(
+            started=[started], transcription=graph("Transcribe: jobs started, starts throttled", [started, throttled])
+        )
         self.outputs(
             {
                 "TranscriptionRequestsQueueUrl": transcription_requests.queue.queue_url,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from aws_cdk import Aws, Duration, Fn, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_logs as logs
@@ -16,6 +17,7 @@ from clinical.executions import UNSUCCESSFUL
 from clinical.policy import Policy, ReviewWindow, fill_definition
 from clinical.prefixes import AUDIO_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
 from stacks.compliance import acknowledge
+from stacks.constructs.console import domain_metric, graph
 from stacks.constructs.pipeline_function import PipelineFunction
 from stacks.constructs.work_queue import QueueTarget, WorkQueue
 from stacks.pipeline_stack import PipelineStack
@@ -68,6 +70,7 @@ class OrchestrationStack(PipelineStack):
         self.alarm_on_encounter_failures()
         self.export_signed_notes()
         self.serve_review_page(self.state_machine_name)
+        self._console(machine, execution_logs)
         intake_queue, transcript_events, ended_executions = queues
         self.outputs(
             {
@@ -324,21 +327,50 @@ class OrchestrationStack(PipelineStack):
             # A review decided already ends the wait at once; CheckReview settles what a decision still owes.
             permissions.review_keeper(review_task, self.state_machine_name)
 
-    def _alarm_on_executions(self, machine: sfn.StateMachine) -> None:
-        foundation = self.foundation
-        for metric, what in (
-            (machine.metric_failed, "an encounter execution FAILED"),
-            (machine.metric_timed_out, "an encounter execution TIMED OUT"),
-            (machine.metric_aborted, "an encounter execution was ABORTED"),
-            (machine.metric_throttled, "StartExecution or state transitions were throttled"),
-        ):
-            foundation.alarm(
-                self,
+    @staticmethod
+    def _execution_ends(machine: sfn.StateMachine) -> list[tuple[str, cloudwatch.Metric, str]]:
+        """The executions' metrics that have alarms: (alarm name, metric, what it means)."""
+        return [
+            (
                 f"Executions{metric.__name__.removeprefix('metric_').title().replace('_', '')}Alarm",
-                metric=metric(statistic="Sum", period=Duration.minutes(1)),
-                threshold=0,
-                description=what,
+                metric(statistic="Sum", period=Duration.minutes(1)),
+                what,
             )
+            for metric, what in (
+                (machine.metric_failed, "an encounter execution FAILED"),
+                (machine.metric_timed_out, "an encounter execution TIMED OUT"),
+                (machine.metric_aborted, "an encounter execution was ABORTED"),
+                (machine.metric_throttled, "StartExecution or state transitions were throttled"),
+            )
+        ]
+
+    def _alarm_on_executions(self, machine: sfn.StateMachine) -> None:
+        for name, metric, what in self._execution_ends(machine):
+            self.foundation.alarm(self, name, metric=metric, threshold=0, description=what)
+
+    def _console(self, machine: sfn.StateMachine, execution_logs: logs.LogGroup) -> None:
+        """The dashboard: uploads are executions started; Transcribe's starts and throttles are the state
+        machine's own (its StartTranscription task and Retry), seen in each execution's history."""
+        self.add_console(
+            started=[domain_metric(self, "ExecutionsStarted")],
+            transcription=cloudwatch.TextWidget(
+                markdown=(
+                    "**Transcribe**: the state machine starts each job (StartTranscription) and retries a throttled "
+                    "start itself (Retry on Transcribe.LimitExceededException): no function counts them. Each "
+                    "execution's history shows its tries; the executions graph shows executions started."
+                ),
+                width=8,
+                height=6,
+            ),
+            extra_rows=[
+                graph(
+                    "Executions: started, and the ends that have alarms",
+                    [machine.metric_started(statistic="Sum", period=Duration.minutes(5))]
+                    + [metric for _name, metric, _what in self._execution_ends(machine)],
+                )
+            ],
+            log_groups=[execution_logs],
+        )
 
     @property
     def state_machine_name(self) -> str:

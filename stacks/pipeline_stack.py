@@ -9,6 +9,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
@@ -16,8 +17,9 @@ from clinical.event_names import NOTE_SIGNED
 from clinical.event_names import SOURCE as DOMAIN_EVENT_SOURCE
 from stacks.compliance import acknowledge
 from stacks.config import PipelineConfig
+from stacks.constructs.console import Console, domain_metric
 from stacks.constructs.foundation import PipelineFoundation
-from stacks.constructs.pipeline_function import METRICS_NAMESPACE, PipelineFunction
+from stacks.constructs.pipeline_function import PipelineFunction
 from stacks.constructs.review_page import ReviewPage
 from stacks.constructs.work_queue import QueueTarget, WorkQueue, allow_events_from, dead_letter_queue
 from stacks.permissions import Permissions
@@ -244,16 +246,31 @@ class PipelineStack(Stack):
             self.foundation.alarm(
                 self,
                 f"{metric_name}Alarm",
-                metric=cloudwatch.Metric(
-                    namespace=METRICS_NAMESPACE,
-                    metric_name=metric_name,
-                    dimensions_map={"service": self.stack_name},
-                    statistic="Sum",
-                    period=Duration.minutes(5),
-                ),
+                metric=domain_metric(self, metric_name, period=Duration.minutes(5)),
                 threshold=0,
                 description=description,
             )
+
+    def add_console(
+        self,
+        *,
+        started: list[cloudwatch.IMetric],
+        transcription: cloudwatch.IWidget,
+        extra_rows: list[cloudwatch.IWidget] | None = None,
+        log_groups: list[logs.ILogGroup] | None = None,
+    ) -> Console:
+        """The stack's dashboard and saved query of one encounter's logs (stacks.constructs.console), over every
+        pipeline function's log group and the given others. Made last: its graphs show every queue of the stack."""
+        functions = [node for node in self.node.find_all() if isinstance(node, PipelineFunction)]
+        self.console = Console(
+            self,
+            "Console",
+            started=started,
+            transcription=transcription,
+            extra_rows=extra_rows or [],
+            log_groups=[function.log_group for function in functions] + (log_groups or []),
+        )
+        return self.console
 
     def outputs(self, values: dict[str, str]) -> None:
         """Stable names the operator CLI and the local cloud read."""
@@ -265,6 +282,10 @@ class PipelineStack(Stack):
             "AlarmTopicArn": self.foundation.topic.topic_arn,
             "EventDeliveryDlqUrl": self.undelivered.queue_url,
             "Region": Aws.REGION,
+            # What `scribe status --links` opens: the dashboard, and the log groups of an encounter's lines.
+            "DashboardName": self.console.dashboard.dashboard_name,
+            "EncounterLogsQueryName": f"{self.stack_name}/encounter-logs",
+            "EncounterLogGroups": Fn.join(",", self.console.query_log_groups),
         }
         for name, value in {**common, **values}.items():
             CfnOutput(self, name, value=value)

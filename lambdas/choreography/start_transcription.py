@@ -20,7 +20,7 @@ from clinical.errors import ContractViolation, TranscriptionQuotaExhausted, Tran
 from clinical.events import delivery_of, object_created
 from clinical.failures import settle_failure
 from clinical.layout import claimed_encounter_id
-from clinical.observability import MetricUnit, logger, metrics, tracer
+from clinical.observability import MetricUnit, annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings
 from clinical.steps import transcribe_upload
 from clinical.throttling import defer_throttled_start, quota_exhausted
@@ -36,6 +36,7 @@ def start_transcription_for(record: SQSRecord) -> None:
     upload = object_created(record, settings.variant)
     if upload is None:
         return  # not an upload event: quarantined
+    annotate_encounter(claimed_encounter_id(upload.key))
     try:
         try:
             transcribe_upload(

@@ -18,7 +18,7 @@ from clinical.events import delivery_of, is_domain_event, message_of, object_cre
 from clinical.failures import settle_failure
 from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key, review_key
 from clinical.messages import NoteSentBackEvent
-from clinical.observability import logger, metrics, tracer
+from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import draft_note, redraft_note, set_aside_stray_transcript
 from clinical.throttling import deliver_again_after_backoff, send_again_after_backoff
@@ -36,6 +36,7 @@ def write_note_for(record: SQSRecord) -> None:
         event = message_of(record, NoteSentBackEvent, "the NoteSentBack event", settings.variant)
         if event is not None:
             encounter_id, bucket = event.detail.encounter_id, require_env("ENCOUNTER_BUCKET")
+            annotate_encounter(encounter_id)
             with settled(
                 record, settings, bucket=bucket, encounter_id=encounter_id, source_key=review_key(encounter_id)
             ):
@@ -50,6 +51,7 @@ def write_note_for(record: SQSRecord) -> None:
         # Only the pipeline's jobs write under transcripts/; the one other object is Transcribe's probe.
         set_aside_stray_transcript(clients.s3(), bucket=transcript.bucket, key=transcript.key, variant=settings.variant)
         return
+    annotate_encounter(encounter_id)
     with settled(record, settings, bucket=transcript.bucket, encounter_id=encounter_id, source_key=transcript.key):
         draft_note(
             clients.s3(),

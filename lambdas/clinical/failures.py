@@ -14,7 +14,7 @@ from clinical.domain_events import ENCOUNTER_FAILED, detail, publish
 from clinical.errors import PipelineError
 from clinical.layout import failure_key, key_reference, rejected_upload_failure_key
 from clinical.objects import is_not_found, lost_the_race, object_exists
-from clinical.observability import MetricUnit, logger, metrics
+from clinical.observability import MetricUnit, count_by, logger, metrics
 from clinical.policy import DEFAULT, MODEL_OUTPUT_ERRORS, Policy
 
 Stage = Literal["intake", "transcription", "note", "review"]
@@ -166,6 +166,8 @@ def record_failure(s3, bucket: str, record: FailureRecord) -> str | None:
         return None
     if not counted:
         metrics.add_metric(name="EncounterFailures", unit=MetricUnit.Count, value=1)
+        # Again by its reason, for the dashboard's failures by reason (an error type is a class name).
+        count_by("EncounterFailures", "error_type", record.error_type)
     publish([failure_event(record)])
     logger.warning(
         "failure recorded again after a redrive" if counted else "failure recorded",

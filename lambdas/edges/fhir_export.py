@@ -13,7 +13,7 @@ from clinical.errors import content_free_errors
 from clinical.fhir import export_signed_note
 from clinical.fhir_endpoint import document_id, put_document
 from clinical.messages import NoteSignedEvent, parse_message
-from clinical.observability import MetricUnit, logger, metrics, tracer
+from clinical.observability import MetricUnit, annotate_encounter, logger, metrics, tracer
 from clinical.settings import require_env
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not an endpoint down.
@@ -25,6 +25,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def export(record: SQSRecord) -> None:
     signed = parse_message(NoteSignedEvent, record.body, "the NoteSigned event")
     bucket, encounter_id = require_env("ENCOUNTER_BUCKET"), signed.detail.encounter_id
+    annotate_encounter(encounter_id)
     key, document = export_signed_note(clients.s3(), bucket, encounter_id)
     metrics.add_metric(name="FhirDocumentsWritten", unit=MetricUnit.Count, value=1)
     logger.info("FHIR document written", extra={"encounter_id": encounter_id, "key": key})

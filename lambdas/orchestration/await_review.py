@@ -4,7 +4,7 @@ clinician's sign or send-back to redeem; a review decided before the wait began 
 from clinical import clients
 from clinical.errors import content_free_errors
 from clinical.messages import ReviewWait, parse_message
-from clinical.observability import logger, metrics, tracer
+from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.review import end_wait, wait_for
 from clinical.settings import require_env
 
@@ -15,6 +15,7 @@ from clinical.settings import require_env
 @content_free_errors
 def handler(event, context):
     wait = parse_message(ReviewWait, event, "the AwaitReview payload")
+    annotate_encounter(wait.encounter_id)
     status = wait_for(clients.s3(), require_env("ENCOUNTER_BUCKET"), wait.encounter_id, wait.task_token)
     if status != "AWAITING_REVIEW":
         end_wait(clients.stepfunctions(), wait.task_token, wait.encounter_id, status)

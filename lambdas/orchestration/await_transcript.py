@@ -5,7 +5,7 @@ from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.layout import transcript_key
 from clinical.messages import TranscriptWait, parse_message
 from clinical.objects import object_exists
-from clinical.observability import logger, metrics, tracer
+from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import set_aside_unless_from_job
 from orchestration.transcript_waits import register_wait, resume, take_wait
@@ -19,6 +19,7 @@ def handler(event, context):
     # Bad input fails the task with MalformedMessage, and so the execution, which is then quarantined.
     wait = parse_message(TranscriptWait, event, "the WaitForTranscript payload")
     encounter_id, table = wait.encounter_id, require_env("TRANSCRIPT_WAITS_TABLE")
+    annotate_encounter(encounter_id)
     register_wait(clients.dynamodb(), table, encounter_id, wait.task_token)
     bucket = require_env("ENCOUNTER_BUCKET")
     already_there = object_exists(clients.s3(), bucket, transcript_key(encounter_id))

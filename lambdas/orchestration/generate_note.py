@@ -8,7 +8,7 @@ can tell NoteModelThrottled (retry) from InvalidModelOutput (record the failure)
 from clinical import clients
 from clinical.errors import content_free_errors
 from clinical.messages import NoteRequest, parse_message
-from clinical.observability import logger, metrics, tracer
+from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import draft_note, redraft_note
 
@@ -19,6 +19,7 @@ from clinical.steps import draft_note, redraft_note
 @content_free_errors
 def handler(event, context):
     request = parse_message(NoteRequest, event, "the GenerateNote payload")
+    annotate_encounter(request.encounter_id)
     arguments = dict(
         s3=clients.s3(),
         bedrock=clients.bedrock_runtime(),

@@ -8,7 +8,7 @@ from clinical.errors import content_free_errors
 from clinical.events import delivery_of, object_created
 from clinical.failures import settle_failure
 from clinical.layout import claimed_encounter_id
-from clinical.observability import logger, metrics, tracer
+from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import accept_upload
 from orchestration.executions import start_encounter_execution
@@ -24,6 +24,7 @@ def start_encounter(record: SQSRecord) -> None:
     upload = object_created(record, settings.variant)
     if upload is None:
         return  # not an upload event: quarantined
+    annotate_encounter(claimed_encounter_id(upload.key))
     try:
         accepted = accept_upload(clients.s3(), bucket=upload.bucket, key=upload.key)
         start_encounter_execution(clients.stepfunctions(), require_env("STATE_MACHINE_ARN"), accepted)

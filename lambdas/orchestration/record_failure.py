@@ -7,7 +7,7 @@ from clinical import clients
 from clinical.errors import content_free_errors
 from clinical.events import message_of
 from clinical.messages import ExecutionStatusChange
-from clinical.observability import logger, metrics, tracer
+from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from orchestration.failed_executions import record_execution_failure
 
@@ -21,6 +21,8 @@ def record_ended_execution(record: SQSRecord) -> None:
     status_change = message_of(record, ExecutionStatusChange, "an execution status change event", settings.variant)
     if status_change is None:
         return  # quarantined
+    # An encounter's execution is named by its id (the last part of its ARN).
+    annotate_encounter(status_change.detail.executionArn.rsplit(":", 1)[-1])
     recorded = record_execution_failure(
         clients.stepfunctions(),
         clients.s3(),

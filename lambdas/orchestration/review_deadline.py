@@ -6,7 +6,7 @@ waits, the seconds until its time next comes (the next wait's timeout)."""
 from clinical import clients
 from clinical.errors import content_free_errors
 from clinical.messages import ReviewCheck, parse_message
-from clinical.observability import logger, metrics, tracer
+from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import require_env
 from clinical.steps import check_review
 
@@ -17,5 +17,6 @@ from clinical.steps import check_review
 @content_free_errors
 def handler(event, context):
     check = parse_message(ReviewCheck, event, "the CheckReview payload")
+    annotate_encounter(check.encounter_id)
     review = check_review(clients.s3(), bucket=require_env("ENCOUNTER_BUCKET"), encounter_id=check.encounter_id)
     return {"encounter_id": check.encounter_id, "status": review.status, "wait_seconds": review.wait_seconds}

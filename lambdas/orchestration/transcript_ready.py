@@ -7,7 +7,7 @@ from clinical import clients
 from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.events import object_created
 from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key
-from clinical.observability import logger, metrics, tracer
+from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import set_aside_stray_transcript, set_aside_unless_from_job
 from orchestration.transcript_waits import resume, take_wait
@@ -28,6 +28,7 @@ def resume_waiting_execution(record: SQSRecord) -> None:
             clients.s3(), bucket=transcript.bucket, key=transcript.key, variant=PipelineSettings.from_env().variant
         )
         return
+    annotate_encounter(encounter_id)
     try:
         set_aside_unless_from_job(
             clients.s3(), clients.transcribe(), bucket=transcript.bucket, encounter_id=encounter_id,

@@ -89,11 +89,21 @@ def encrypted_queue(scope: Construct, construct_id: str, foundation: PipelineFou
     )
 
 
+def dlq_depth(queue: sqs.IQueue) -> cloudwatch.Metric:
+    """The messages waiting in a DLQ: its alarm's metric, and its line on the dashboard."""
+    return queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=Duration.minutes(1))
+
+
+def oldest_message_age(queue: sqs.IQueue) -> cloudwatch.Metric:
+    """How long a work queue's oldest message has waited: its alarm's metric, and its line on the dashboard."""
+    return queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=Duration.minutes(1))
+
+
 def dlq_alarm(scope: Construct, foundation: PipelineFoundation, queue: sqs.Queue, what: str) -> cloudwatch.Alarm:
     return foundation.alarm(
         scope,
         "DlqAlarm",
-        metric=queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=Duration.minutes(1)),
+        metric=dlq_depth(queue),
         threshold=1,
         comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         description=f"{what} holds messages that could not be processed",
@@ -142,7 +152,7 @@ class WorkQueue(Construct):
         foundation.alarm(
             self,
             "OldestMessageAlarm",
-            metric=self.queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=Duration.minutes(1)),
+            metric=oldest_message_age(self.queue),
             threshold=config.oldest_message_alarm_seconds,
             evaluation_periods=5,
             description=f"{construct_id} is falling behind",

@@ -20,7 +20,7 @@ import pytest
 from moto.bedrockruntime.responses import BedrockRuntimeResponse
 from moto.core.responses import ActionResult
 
-from clinical.layout import fhir_export_key, key_reference, signed_key
+from clinical.layout import ENCOUNTER_ID_PATTERN, fhir_export_key, key_reference, signed_key
 from clinical.review import send_back, sign
 from localcloud.bedrock_converse import segments_from_request
 from localcloud.lambda_runtime import send_handler_output_to
@@ -234,6 +234,15 @@ def test_the_review_path_was_taken_and_every_function_sent_its_traces(hostile_ru
     }.items():
         for function in functions:
             assert any(name.startswith(f"{stack}-{function}Function") for name in traced), (function, sorted(traced))
+    # Each hop's encounter_id annotation is an encounter's id: never an object name that is none (a patient's).
+    annotated = {
+        document["annotations"]["encounter_id"]
+        for documents in cloud.traces().values()
+        for document in documents
+        if "encounter_id" in document.get("annotations", {})
+    }
+    assert "enc-ok" in annotated
+    assert all(ENCOUNTER_ID_PATTERN.fullmatch(value) for value in annotated), sorted(annotated)
 
 
 def test_no_marker_in_any_log_history_record_dlq_message_event_or_trace(hostile_run):
