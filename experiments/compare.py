@@ -139,9 +139,14 @@ def _arrivals(workload: Plan, cases: tuple[Case, ...]) -> list[tuple[float, str,
 
 
 def _emf_sum(documents: list[dict], metric: str, service: str) -> float:
+    """The metric as CloudWatch keeps it under the one dimension `service`: a document publishing the same count
+    with a dimension more (EncounterFailures by error_type) is another metric, not a second count."""
     total = 0.0
     for document in documents:
-        if document.get("service") == service and metric in document:
+        if document.get("service") != service or metric not in document:
+            continue
+        directives = document["_aws"]["CloudWatchMetrics"]
+        if any(["service"] in d["Dimensions"] and any(m["Name"] == metric for m in d["Metrics"]) for d in directives):
             value = document[metric]
             total += sum(value) if isinstance(value, list) else value
     return total
