@@ -6,7 +6,7 @@ from aws_cdk import Duration
 
 from clinical.event_names import NOTE_SENT_BACK
 from clinical.prefixes import AUDIO_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
-from stacks.constructs.console import domain_metric, graph
+from stacks.constructs.console import domain_gauge, domain_metric, graph
 from stacks.constructs.work_queue import WorkQueue
 from stacks.pipeline_stack import PipelineStack
 
@@ -87,11 +87,17 @@ class ChoreographyStack(PipelineStack):
         self.alarm_on_encounter_failures()
         self.export_signed_notes()
         self.serve_review_page()
-        # Choreography counts each job it starts, and each start Transcribe throttled (put back to wait for quota).
+        # Choreography counts each job it starts, and each start Transcribe throttled (put back to wait for quota);
+        # its watchdog reads the jobs in flight and the reviews awaiting on every sweep.
         started = domain_metric(self, "TranscriptionJobsStarted")
         throttled = domain_metric(self, "TranscriptionStartsDeferred")
+        in_flight = domain_gauge(self, "TranscriptionJobsInFlight")
         self.add_console(
-            started=[started], transcription=graph("Transcribe: jobs started, starts throttled", [started, throttled])
+            started=[started],
+            transcription=graph(
+                "Transcribe: jobs started, starts throttled, jobs in flight", [started, throttled, in_flight]
+            ),
+            review_backlog=graph("Reviews awaiting a clinician", [domain_gauge(self, "ReviewsAwaiting")]),
         )
         self.outputs(
             {

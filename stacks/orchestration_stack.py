@@ -17,7 +17,7 @@ from clinical.executions import UNSUCCESSFUL
 from clinical.policy import Policy, ReviewWindow, fill_definition
 from clinical.prefixes import AUDIO_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
 from stacks.compliance import acknowledge
-from stacks.constructs.console import domain_metric, graph
+from stacks.constructs.console import domain_gauge, domain_metric, graph
 from stacks.constructs.pipeline_function import PipelineFunction
 from stacks.constructs.work_queue import QueueTarget, WorkQueue
 from stacks.pipeline_stack import PipelineStack
@@ -305,6 +305,7 @@ class OrchestrationStack(PipelineStack):
         machine.grant_start_execution(upload_sweep.role)
         permissions.execution_reader(upload_sweep, self.state_machine_name)
         permissions.job_reader(upload_sweep)
+        permissions.job_lister(upload_sweep)  # counts the jobs in flight, for the dashboard
         permissions.transcript_checker(await_transcript)
         permissions.job_reader(await_transcript)  # is a transcript already there its job's output?
         permissions.failure_recorder(await_transcript)  # quarantine records
@@ -353,11 +354,14 @@ class OrchestrationStack(PipelineStack):
         machine's own (its StartTranscription task and Retry), seen in each execution's history."""
         self.add_console(
             started=[domain_metric(self, "ExecutionsStarted")],
-            transcription=cloudwatch.TextWidget(
+            # The state machine starts each job and retries a throttled start itself: no function counts those
+            # (each execution's history shows its tries); the upload sweep reads the jobs in flight.
+            transcription=graph("Transcribe: jobs in flight", [domain_gauge(self, "TranscriptionJobsInFlight")]),
+            review_backlog=cloudwatch.TextWidget(
                 markdown=(
-                    "**Transcribe**: the state machine starts each job (StartTranscription) and retries a throttled "
-                    "start itself (Retry on Transcribe.LimitExceededException): no function counts them. Each "
-                    "execution's history shows its tries; the executions graph shows executions started."
+                    "**Reviews awaiting a clinician**: each waits in its execution, in the AwaitReview state. The Step "
+                    "Functions console's list of this state machine's executions, filtered to Running, is the backlog; "
+                    "the Notes graph shows the notes put up for review."
                 ),
                 width=8,
                 height=6,

@@ -244,6 +244,11 @@ class Permissions:
     def job_watcher(self, function: PipelineFunction) -> None:
         self._bucket_and_key(function)
         self._objects(function, ["s3:GetObject"], NOTES_PREFIX)
+        self.job_lister(function)
+        self._transcribe_jobs(function, ["transcribe:GetMedicalTranscriptionJob"])
+
+    def job_lister(self, function: PipelineFunction) -> None:
+        """Lists the deployment's Transcribe jobs (its sweeps count those queued and running)."""
         # ListMedicalTranscriptionJobs supports no resource-level permissions.
         function.allow(["transcribe:ListMedicalTranscriptionJobs"], ["*"])
         acknowledge(
@@ -251,4 +256,3 @@ class Permissions:
             "AwsSolutions-IAM5[Resource::*]",
             "transcribe:ListMedicalTranscriptionJobs (like X-Ray's PutTraceSegments) supports no resource-level permissions.",
         )
-        self._transcribe_jobs(function, ["transcribe:GetMedicalTranscriptionJob"])

@@ -256,6 +256,7 @@ class PipelineStack(Stack):
         *,
         started: list[cloudwatch.IMetric],
         transcription: cloudwatch.IWidget,
+        review_backlog: cloudwatch.IWidget,
         extra_rows: list[cloudwatch.IWidget] | None = None,
         log_groups: list[logs.ILogGroup] | None = None,
     ) -> Console:
@@ -267,6 +268,7 @@ class PipelineStack(Stack):
             "Console",
             started=started,
             transcription=transcription,
+            review_backlog=review_backlog,
             extra_rows=extra_rows or [],
             log_groups=[function.log_group for function in functions] + (log_groups or []),
         )

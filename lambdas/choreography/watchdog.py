@@ -4,6 +4,7 @@ take in uploads whose event never arrived (nothing else would ever notice them),
 deadlines (a reminder before a review window ends, REVIEW_EXPIRED at its end: nothing else waits on them)."""
 
 import os
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from clinical import clients
@@ -12,7 +13,7 @@ from clinical.errors import ContractViolation, content_free_errors
 from clinical.failures import RUNTIME_DIED, FailureRecord, failure_record_exists, record_failure
 from clinical.layout import note_key, review_key, transcript_key, transcription_job_name
 from clinical.objects import object_exists
-from clinical.observability import logger, metrics, tracer
+from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.policy import LAMBDA_CRASH
 from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.review import read_review
@@ -28,6 +29,7 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
     s3 = clients.s3()
     now = now or datetime.now(UTC)
     recorded = 0
+    in_flight: Counter = Counter()
     for job in find_unfinished_jobs(
         clients.transcribe(),
         s3,
@@ -36,6 +38,7 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
         stalled_after=timedelta(minutes=settings.stalled_job_minutes),
         now=now,
         lookback=timedelta(hours=settings.upload_window_hours),
+        in_flight=in_flight,
     ):
         if failure_record_exists(s3, bucket, job.encounter_id):
             continue
@@ -56,7 +59,9 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
             ),
         )
         recorded += 1
-    logger.info("watchdog sweep finished", extra={"failures_recorded": recorded})
+    # A gauge, published by every sweep (0 too): the deployment's jobs queued or running at Transcribe.
+    metrics.add_metric(name="TranscriptionJobsInFlight", unit=MetricUnit.Count, value=in_flight.total())
+    logger.info("watchdog sweep finished", extra={"failures_recorded": recorded, "jobs_in_flight": in_flight.total()})
     return recorded
 
 

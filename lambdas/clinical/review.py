@@ -828,6 +828,7 @@ class Deadlines:
     expired: list[str]
     sent_back_again: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
+    awaiting: int = 0  # reviews AWAITING_REVIEW once the sweep kept their time: the backlog
 
 
 def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | None = None,
@@ -838,9 +839,11 @@ def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | 
     and lost before it reached the note writer's queue."""
     now = now or datetime.now(UTC)
     reminded, expired, sent_back_again, settled = [], [], [], []
+    awaiting = 0
     for record in reviews(s3, bucket, variant=variant):
         if record.settled_at is None or record.expired(now) or record.reminder_due(now):
             kept = keep_time(s3, bucket, record.encounter_id, now=now, bus=bus)
+            awaiting += kept.status == "AWAITING_REVIEW"
             reminded += [record.encounter_id] * kept.settled.count("reminded")
             expired += [record.encounter_id] * kept.settled.count("expired")
             settled += [record.encounter_id] * len([t for t in kept.settled if t not in ("reminded", "expired")])
@@ -851,7 +854,11 @@ def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | 
         ):
             publish([_sent_back_event(record)], bus=bus)
             sent_back_again.append(record.encounter_id)
-    return Deadlines(reminded=reminded, expired=expired, sent_back_again=sent_back_again, settled=settled)
+        else:
+            awaiting += record.status == "AWAITING_REVIEW"
+    return Deadlines(
+        reminded=reminded, expired=expired, sent_back_again=sent_back_again, settled=settled, awaiting=awaiting
+    )
 
 
 def wait_for(s3, bucket: str, encounter_id: str, token: str) -> Status:

@@ -247,6 +247,8 @@ def sweep_review_deadlines(s3, *, bucket: str, variant: str = "") -> tuple[int, 
     (reminded, expired)."""
     kept = sweep_deadlines(s3, bucket, variant=variant)
     _count_deadlines(len(kept.reminded), len(kept.expired))
+    # A gauge, published by every sweep (0 too): the dashboard's review backlog.
+    metrics.add_metric(name="ReviewsAwaiting", unit=MetricUnit.Count, value=kept.awaiting)
     logger.info("review deadlines swept", extra={"reminded": len(kept.reminded), "expired": len(kept.expired),
                                                  "sent_back_again": len(kept.sent_back_again),
                                                  "settled": len(kept.settled)})  # fmt: skip

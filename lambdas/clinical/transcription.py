@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -255,6 +256,11 @@ def _jobs(transcribe, status: str, prefix: str):
         kwargs["NextToken"] = page["NextToken"]
 
 
+def jobs_in_flight(transcribe, prefix: str) -> int:
+    """How many of the deployment's jobs are QUEUED or IN_PROGRESS: its share of the concurrent-job quota."""
+    return sum(1 for status in ("QUEUED", "IN_PROGRESS") for _job in _jobs(transcribe, status, prefix))
+
+
 def find_unfinished_jobs(
     transcribe,
     s3,
@@ -264,6 +270,7 @@ def find_unfinished_jobs(
     stalled_after: timedelta,
     now: datetime | None = None,
     lookback: timedelta | None = None,
+    in_flight: Counter | None = None,
 ) -> list[UnfinishedJob]:
     """This deployment's jobs that will not lead to a note by themselves: FAILED ones, ones queued or
     running past the limit, and COMPLETED ones still without a note past the limit.
@@ -272,6 +279,8 @@ def find_unfinished_jobs(
     completed job with no note; without this check such an encounter would simply stop. Jobs of
     other deployments (other prefixes) are ignored, and so are jobs that ended more than `lookback`
     ago (earlier sweeps settled them), so a sweep's S3 checks do not grow with the whole history.
+    `in_flight`, if given, counts the jobs listed QUEUED and IN_PROGRESS (the deployment's share of Transcribe's
+    concurrent-job quota), from the same listing.
     """
     now = now or datetime.now(UTC)
     found: list[UnfinishedJob] = []
@@ -282,6 +291,8 @@ def find_unfinished_jobs(
             encounter_id = encounter_id_from_job_name(prefix, job_name)
             if encounter_id is None:
                 continue
+            if in_flight is not None and status in ("QUEUED", "IN_PROGRESS"):
+                in_flight[status] += 1
             started_at = summary.get("StartTime") or summary.get("CreationTime")
             ended_at = summary.get("CompletionTime")
             if lookback is not None and ended_at is not None and now - ended_at > lookback + stalled_after:

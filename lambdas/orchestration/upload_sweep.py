@@ -8,10 +8,11 @@ from botocore.exceptions import ClientError
 from clinical import clients
 from clinical.errors import content_free_errors
 from clinical.executions import UNSUCCESSFUL, execution_arn
-from clinical.observability import logger, metrics, tracer
+from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps import accept_upload
+from clinical.transcription import jobs_in_flight
 from orchestration.executions import start_encounter_execution
 from orchestration.failed_executions import record_execution_failure
 
@@ -68,7 +69,9 @@ def take_in_lost_uploads_of(
 @metrics.log_metrics
 @content_free_errors
 def handler(event, context):
-    lost = take_in_lost_uploads_of(
-        require_env("ENCOUNTER_BUCKET"), require_env("STATE_MACHINE_ARN"), PipelineSettings.from_env()
-    )
-    return {"lost_uploads_taken_in": len(lost.taken_in)}
+    settings = PipelineSettings.from_env()
+    lost = take_in_lost_uploads_of(require_env("ENCOUNTER_BUCKET"), require_env("STATE_MACHINE_ARN"), settings)
+    # A gauge, published by every sweep (0 too): the deployment's jobs queued or running at Transcribe.
+    in_flight = jobs_in_flight(clients.transcribe(), settings.job_name_prefix)
+    metrics.add_metric(name="TranscriptionJobsInFlight", unit=MetricUnit.Count, value=in_flight)
+    return {"lost_uploads_taken_in": len(lost.taken_in), "transcription_jobs_in_flight": in_flight}

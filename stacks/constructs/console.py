@@ -21,6 +21,7 @@ from stacks.constructs.pipeline_function import METRICS_NAMESPACE
 from stacks.constructs.work_queue import dlq_depth, oldest_message_age
 
 GRAPH_PERIOD = Duration.minutes(5)
+GAUGE_PERIOD = Duration.minutes(15)  # the sweeps' default interval (watchdog_interval_minutes)
 
 
 def domain_metric(scope: Construct, name: str, period: Duration = GRAPH_PERIOD) -> cloudwatch.Metric:
@@ -32,6 +33,12 @@ def domain_metric(scope: Construct, name: str, period: Duration = GRAPH_PERIOD) 
         statistic="Sum",
         period=period,
     )
+
+
+def domain_gauge(scope: Construct, name: str) -> cloudwatch.Metric:
+    """A level a sweep publishes on each run (ReviewsAwaiting, TranscriptionJobsInFlight): its highest reading
+    in each sweep interval's worth of time (a sum would add the readings up)."""
+    return domain_metric(scope, name, period=GAUGE_PERIOD).with_(statistic="Maximum")
 
 
 def failures_by_reason(scope: Construct) -> cloudwatch.MathExpression:
@@ -70,11 +77,12 @@ class Console(Construct):
         *,
         started: Sequence[cloudwatch.IMetric],
         transcription: cloudwatch.IWidget,
+        review_backlog: cloudwatch.IWidget,
         extra_rows: Sequence[cloudwatch.IWidget] = (),
         log_groups: Sequence[logs.ILogGroup],
     ) -> None:
-        """`started`: the variant's count of encounters taken in; `transcription`: its Transcribe starts and
-        throttles; `extra_rows`: the variant's own widgets (orchestration: its executions); `log_groups`: where
+        """`started`: the variant's count of encounters taken in; `transcription`: its Transcribe starts, jobs in
+        flight and throttles; `review_backlog`: where the reviews awaiting a clinician are seen; `extra_rows`: the variant's own widgets (orchestration: its executions); `log_groups`: where
         the saved query looks."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -102,12 +110,13 @@ class Console(Construct):
                         [metric("ReviewReminders"), metric("ReviewsExpired")],
                     ),
                     transcription,
+                    review_backlog,
+                ],
+                [
                     graph(
                         "Dead-letter queues: messages",
                         [dlq_depth(queue).with_(label=queue_label(queue)) for queue in dead_letters],
                     ),
-                ],
-                [
                     graph(
                         "Work queues: age of the oldest message (s)",
                         [oldest_message_age(queue).with_(label=queue_label(queue)) for queue in work],

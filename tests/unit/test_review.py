@@ -407,10 +407,17 @@ def test_the_sweep_reminds_once_before_the_window_ends_then_expires_it(drafted):
     record = record_of(drafted)
     assert record.due_at - record.remind_at == timedelta(hours=12)
     before = record.remind_at - timedelta(minutes=1)
-    assert sweep_deadlines(drafted.s3, BUCKET, now=before) == Deadlines(reminded=[], expired=[])
-    assert sweep_deadlines(drafted.s3, BUCKET, now=record.remind_at) == Deadlines(reminded=["enc-0001"], expired=[])
-    assert sweep_deadlines(drafted.s3, BUCKET, now=record.remind_at) == Deadlines(reminded=[], expired=[]), "once"
-    assert sweep_deadlines(drafted.s3, BUCKET, now=record.due_at) == Deadlines(reminded=[], expired=["enc-0001"])
+    # `awaiting` is the backlog the sweep reads along the way: one review, until it expires.
+    assert sweep_deadlines(drafted.s3, BUCKET, now=before) == Deadlines(reminded=[], expired=[], awaiting=1)
+    assert sweep_deadlines(drafted.s3, BUCKET, now=record.remind_at) == Deadlines(
+        reminded=["enc-0001"], expired=[], awaiting=1
+    )
+    assert sweep_deadlines(drafted.s3, BUCKET, now=record.remind_at) == Deadlines(
+        reminded=[], expired=[], awaiting=1
+    ), "once"
+    assert sweep_deadlines(drafted.s3, BUCKET, now=record.due_at) == Deadlines(
+        reminded=[], expired=["enc-0001"], awaiting=0
+    )
     expired = record_of(drafted)
     assert (expired.status, expired.expired_at) == ("REVIEW_EXPIRED", record.due_at)
     with pytest.raises(ReviewRefused, match="is REVIEW_EXPIRED, not awaiting review"):

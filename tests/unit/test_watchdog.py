@@ -158,8 +158,12 @@ def test_the_handler_reports_what_it_recorded_and_emits_the_failure_metric(
 ):
     listing(transcribe, "FAILED", summary("enc-7", "FAILED"))
     failed_job(transcribe, "enc-7", "Internal failure")
-    listing(transcribe, "QUEUED")
-    listing(transcribe, "IN_PROGRESS")
+
+    def just_started(encounter_id, status):  # the handler reads the real clock: jobs younger than the stall limit
+        return {**summary(encounter_id, status), "CreationTime": datetime.now(UTC), "StartTime": datetime.now(UTC)}
+
+    listing(transcribe, "QUEUED", just_started("enc-8", "QUEUED"))
+    listing(transcribe, "IN_PROGRESS", just_started("enc-9", "IN_PROGRESS"), just_started("enc-10", "IN_PROGRESS"))
     listing(transcribe, "COMPLETED")
     assert watchdog.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, lambda_context) == {
         "failures_recorded": 1,
@@ -167,7 +171,10 @@ def test_the_handler_reports_what_it_recorded_and_emits_the_failure_metric(
         "reviews_reminded": 0,
         "reviews_expired": 0,
     }
-    assert '"EncounterFailures":[1.0]' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert '"EncounterFailures":[1.0]' in printed
+    # The gauges every sweep publishes: the jobs queued or running, and the reviews awaiting (none here).
+    assert '"TranscriptionJobsInFlight":[3.0]' in printed and '"ReviewsAwaiting":[0.0]' in printed
 
 
 def test_a_sweep_that_fails_does_not_stop_the_others_and_the_run_still_fails(
