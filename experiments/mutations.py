@@ -82,6 +82,20 @@ def remove_service_grant(template: dict, service: str, action: str) -> int:
     return sum(_strip(document, keep) for document in _documents(template, identity=False))
 
 
+def without_logs_key_use(cdk_out: Path, out: Path, stack: str = ORCHESTRATION_STACK) -> Path:
+    """A copy of the assembly whose key policy no longer lets CloudWatch Logs use the key: creating the stack's
+    encrypted log groups is refused, so the stack does not deploy. Returns the copy."""
+    shutil.copytree(cdk_out, out)
+    path = out / f"{stack}.template.json"
+    template = json.loads(path.read_text())
+    if not remove_service_grant(template, "logs.", "kms:Decrypt*") + remove_service_grant(
+        template, "logs.", "kms:Decrypt"
+    ):
+        raise ValueError(f"{stack}'s key policy grants CloudWatch Logs nothing to take away")
+    path.write_text(json.dumps(template))
+    return out
+
+
 def start_granted_on_job_arn(template: dict) -> int:
     """The first wave's grant: StartMedicalTranscriptionJob on this stack's job ARNs, no conditions."""
     changed = 0

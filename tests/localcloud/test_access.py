@@ -137,17 +137,10 @@ def test_without_the_grant_the_failure_shows_where_aws_would_show_it(cdk_out, tm
 
 def test_a_key_policy_that_refuses_cloudwatch_logs_fails_the_deployment(cdk_out, tmp_path):
     """CloudWatch Logs refuses to create a log group whose key it may not use: the stack does not deploy."""
-    from experiments.mutations import remove_service_grant
+    from experiments.mutations import without_logs_key_use
     from localcloud.cloud import LocalCloud
 
-    mutated = tmp_path / "no-logs-key"
-    shutil.copytree(cdk_out, mutated)
-    path = mutated / f"{ORCHESTRATION}.template.json"
-    template = json.loads(path.read_text())
-    assert remove_service_grant(template, "logs.", "kms:Decrypt*") + remove_service_grant(
-        template, "logs.", "kms:Decrypt"
-    )
-    path.write_text(json.dumps(template))
+    mutated = without_logs_key_use(cdk_out, tmp_path / "no-logs-key", ORCHESTRATION)
     with LocalCloud(mutated) as cloud, pytest.raises(RuntimeError, match="not allowed to be used with Arn"):
         cloud.deploy(ORCHESTRATION)
 

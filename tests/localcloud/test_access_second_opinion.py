@@ -8,7 +8,6 @@ except where a known disagreement below says why (mirrored in docs/access.md, "A
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from clinical.review import sign
-from experiments.mutations import GRANTS, mutated_assembly, remove_service_grant
+from experiments.mutations import GRANTS, mutated_assembly, without_logs_key_use
 from localcloud.access import TASK_RESPONSES, AccessControl
 from localcloud.cloud import LocalCloud
 from localcloud.iam_policy import Principal
@@ -166,14 +165,7 @@ def decided(cdk_out, tmp_path_factory) -> dict[Request, list[Seen]]:
             _encounter(cloud, signing=False)
         _record(cases, grant, recorded)
     # The log groups' key without its CloudWatch Logs statement: the deployment itself is refused.
-    no_logs_key = work / "no-logs-key"
-    shutil.copytree(cdk_out, no_logs_key)
-    template_path = no_logs_key / f"{ORCHESTRATION_STACK}.template.json"
-    template = json.loads(template_path.read_text())
-    assert remove_service_grant(template, "logs.", "kms:Decrypt*") + remove_service_grant(
-        template, "logs.", "kms:Decrypt"
-    )
-    template_path.write_text(json.dumps(template))
+    no_logs_key = without_logs_key_use(cdk_out, work / "no-logs-key", ORCHESTRATION_STACK)
     refused = pytest.raises(RuntimeError, match="not allowed to be used with Arn")
     with LocalCloud(no_logs_key) as cloud, cloud.access.recording() as recorded, refused:
         cloud.deploy(ORCHESTRATION_STACK)
