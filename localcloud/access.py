@@ -362,17 +362,6 @@ class AccessControl:
             return topic.kms_master_key_id if topic is not None else None
         return None
 
-    def _state_machine_of(self, task_token: str) -> str | None:
-        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-
-        backend = stepfunctions_parser_backends[self.account][self.region]
-        for machine in backend.state_machines:
-            for execution in machine.executions:
-                worker = getattr(execution, "exec_worker", None)
-                if worker is not None and worker.env.callback_pool_manager.get(task_token) is not None:
-                    return execution.state_machine_arn
-        return None
-
     def key_arn(self, key_id: str) -> str:
         key = self._key(key_id)
         return key.arn if key is not None else key_id
@@ -479,7 +468,7 @@ class AccessControl:
         code = _DENIED.get(prefix, "AccessDeniedException")
         resources = self.table.resources(action, params)
         if action in TASK_RESPONSES:
-            resources = [self._state_machine_of(params.get("taskToken", "")) or "*"]
+            resources = ["*"]  # no resource type (Service Authorization Reference): the task token is the capability
         for resource in resources:
             self.require(principal, action, resource, context, code=code)
         key_use = _KEY_USE.get(operation if prefix == "s3" else action)

@@ -13,7 +13,6 @@ from clinical.conversation import MAX_SPEAKER_LABELS, SPEAKER_IDENTIFICATION, jo
 from clinical.fhir_endpoint import HEALTHLAKE_ENDPOINT
 from clinical.policy import (
     DEFAULT,
-    EXECUTION_HOURS_BEFORE_REVIEW,
     MAX_REDRAFTS,
     MAX_SQS_RECEIVES,
     TRANSCRIPT_WAIT_SECONDS,
@@ -21,6 +20,7 @@ from clinical.policy import (
     PolicyError,
     ReviewWindow,
     flat_names,
+    hours_outside_review,
 )
 
 if TYPE_CHECKING:
@@ -161,13 +161,6 @@ class PipelineConfig:
                 f"review_reminder_hours ({self.review_reminder_hours}) must be less than review_window_hours "
                 f"({self.review_window_hours}): the reminder goes that many hours before the window ends"
             )
-        longest_window = (MAX_EXECUTION_HOURS - EXECUTION_HOURS_BEFORE_REVIEW) // (1 + MAX_REDRAFTS)
-        if ReviewWindow(self.review_window_hours).longest_hours + EXECUTION_HOURS_BEFORE_REVIEW > MAX_EXECUTION_HOURS:
-            raise ConfigError(
-                f"review_window_hours must be at most {longest_window} (an execution waits a window for the draft and "
-                f"each of {MAX_REDRAFTS} redrafts after up to {EXECUTION_HOURS_BEFORE_REVIEW} hours before the review, "
-                f"and Step Functions ends an execution after a year), not {self.review_window_hours!r}"
-            )
         if self.upload_grace_minutes + self.watchdog_interval_minutes > self.upload_window_hours * 60:
             raise ConfigError(
                 f"upload_window_hours ({self.upload_window_hours}) must cover upload_grace_minutes "
@@ -195,6 +188,20 @@ class PipelineConfig:
                 f"not {self.quota_wait_minutes!r}"
             )
         object.__setattr__(self, "policy", self.policy.with_quota_wait(self.quota_wait_minutes).check())
+        outside = hours_outside_review(self.policy, self.stalled_job_minutes)
+        longest_window = (MAX_EXECUTION_HOURS - outside) // (1 + MAX_REDRAFTS)
+        if longest_window < 1:
+            raise ConfigError(
+                f"the retry policy lets an encounter's execution run {outside} hours outside its reviews (every try "
+                "and wait of its steps at their longest), and Step Functions ends an execution after a year: lower "
+                "the tries or the delays"
+            )
+        if ReviewWindow(self.review_window_hours).longest_hours + outside > MAX_EXECUTION_HOURS:
+            raise ConfigError(
+                f"review_window_hours must be at most {longest_window} (an execution waits a window for the draft and "
+                f"each of {MAX_REDRAFTS} redrafts, up to {outside} hours outside them, and Step Functions ends an "
+                f"execution after a year), not {self.review_window_hours!r}"
+            )
         low, high = MAX_RECEIVE_COUNT
         if not low <= self.max_receive_count <= high:
             raise ConfigError(

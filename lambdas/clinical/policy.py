@@ -110,6 +110,14 @@ class Backoff:
         ceiling = min(self.max_delay_seconds, self.interval_seconds * self.backoff_rate ** (failed_tries - 1))
         return round(ceiling * draw)
 
+    def longest_seconds(self, each_try_seconds: float) -> float:
+        """The longest the step can take: every try at `each_try_seconds` and every wait at its ceiling."""
+        total, ceiling = self.tries * each_try_seconds, float(self.interval_seconds)
+        for _ in range(self.tries - 1):
+            total += min(ceiling, self.max_delay_seconds)
+            ceiling = min(ceiling * self.backoff_rate, self.max_delay_seconds)  # capped: no overflow at 1000 tries
+        return total
+
     def retrier(self, errors: tuple[str, ...], comment: str) -> dict:
         """This backoff as one entry of an ASL state's Retry."""
         rate = int(self.backoff_rate) if float(self.backoff_rate).is_integer() else self.backoff_rate
@@ -270,8 +278,14 @@ def transcript_waits(stalled_job_minutes: int) -> int:
 # How many times a note sent back is drafted again, at most: a note sent back this often is the clinician's to
 # edit and sign (a further send-back is refused), so a review, and the execution waiting for it, always ends.
 MAX_REDRAFTS = 2
-# An execution's time before its review: the transcript's waits and the note, with room to spare.
+# An execution's time outside its review windows, at least: the transcript's waits and the notes, with room to
+# spare. A retry policy whose steps may take longer gets its own figure (hours_outside_review).
 EXECUTION_HOURS_BEFORE_REVIEW = 48
+# How long one try of a step takes at most, for the execution's length: the 30 s functions (the transcript wait's,
+# the review steps'), an AWS SDK task (Transcribe's start, its status) answered within its client's limits.
+SHORT_FUNCTION_SECONDS = 30
+SDK_TASK_SECONDS = 60
+SPARE_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -287,9 +301,32 @@ class ReviewWindow:
         return self.hours * (1 + MAX_REDRAFTS)
 
 
-def definition_values(stalled_job_minutes: int, review: ReviewWindow = ReviewWindow()) -> dict[str, int]:
+def hours_outside_review(policy: Policy, stalled_job_minutes: int) -> int:
+    """The longest an encounter's execution may spend outside its review windows, in whole hours: before the first
+    review (the start's tries through the quota wait, the transcript's waits and status checks, the note's tries and
+    a malformed answer's, the review steps') and each redraft's note and review steps, every try and wait at its
+    longest, with SPARE_HOURS to spare; never less than EXECUTION_HOURS_BEFORE_REVIEW."""
+    note = policy.note.longest_seconds(policy.note_timeout_seconds) + policy.model_output.longest_seconds(
+        policy.note_timeout_seconds
+    )
+    review_steps = policy.review.longest_seconds(SHORT_FUNCTION_SECONDS)
+    before = (
+        policy.transcription_start.longest_seconds(SDK_TASK_SECONDS)
+        + transcript_waits(stalled_job_minutes) * TRANSCRIPT_WAIT_SECONDS
+        + policy.transcript_wait.longest_seconds(SHORT_FUNCTION_SECONDS)
+        + policy.transcription_status.longest_seconds(SDK_TASK_SECONDS)
+        + note
+        + review_steps
+    )
+    seconds = before + MAX_REDRAFTS * (note + review_steps)
+    return max(EXECUTION_HOURS_BEFORE_REVIEW, -(-int(seconds) // 3600) + SPARE_HOURS)
+
+
+def definition_values(stalled_job_minutes: int, review: ReviewWindow = ReviewWindow(),
+                      policy: Policy | None = None) -> dict[str, int]:  # fmt: skip
     """The state machine's "${Name}" placeholders that are policy values, filled in at synth."""
     waits = transcript_waits(stalled_job_minutes)
+    outside = hours_outside_review(policy or Policy(), stalled_job_minutes)
     return {
         "TranscriptWaitSeconds": TRANSCRIPT_WAIT_SECONDS,
         "TranscriptWaitMinutes": TRANSCRIPT_WAIT_SECONDS // 60,
@@ -298,9 +335,9 @@ def definition_values(stalled_job_minutes: int, review: ReviewWindow = ReviewWin
         "ReviewWindowHours": review.hours,
         "ReviewReminderHours": review.reminder_hours,
         "MaxRedrafts": MAX_REDRAFTS,
-        # The execution's own limit: the transcript's waits and the note (within two days), then the review,
-        # a window for the draft and one for each redraft.
-        "ExecutionTimeoutSeconds": (EXECUTION_HOURS_BEFORE_REVIEW + review.longest_hours) * 3600,
+        # The execution's own limit: its time outside the reviews (the transcript's waits and the notes, two days
+        # under the default policy), and the reviews, a window for the draft and one for each redraft.
+        "ExecutionTimeoutSeconds": (outside + review.longest_hours) * 3600,
     }
 
 
@@ -310,7 +347,7 @@ def fill_definition(definition: dict, policy: Policy, stalled_job_minutes: int,
     entry that names a policy ({"Policy": "note"}) gets that step's errors, tries, backoff and jitter;
     each string "${Name}" of the values below becomes the value (a number where the file holds only the
     placeholder). The other placeholders are CloudFormation's (the stack's definition substitutions)."""
-    values = definition_values(stalled_job_minutes, review)
+    values = definition_values(stalled_job_minutes, review, policy)
 
     def fill(value, where: str):
         if isinstance(value, dict):

@@ -296,12 +296,23 @@ def test_how_speakers_are_told_apart_is_one_setting_for_both_templates(tmp_path_
         (
             {"review_window_hours": 2905},
             "review_window_hours must be at most 2904 (an execution waits a window for the draft and each of 2 "
-            "redrafts after up to 48 hours before the review, and Step Functions ends an execution after a year), "
-            "not 2905",
+            "redrafts, up to 48 hours outside them, and Step Functions ends an execution after a year), not 2905",
+        ),
+        (
+            {"note_tries": 1000, "note_interval_seconds": 43200, "note_max_delay_seconds": 43200},
+            "the retry policy lets an encounter's execution run 36103 hours outside its reviews (every try and wait "
+            "of its steps at their longest), and Step Functions ends an execution after a year: lower the tries or "
+            "the delays",
+        ),
+        (
+            {"stalled_job_minutes": 3000, "review_window_hours": 2904},
+            "review_window_hours must be at most 2890 (an execution waits a window for the draft and each of 2 "
+            "redrafts, up to 88 hours outside them, and Step Functions ends an execution after a year), not 2904",
         ),
     ],
     ids=["upload-window-shorter-than-grace-and-interval", "quota-wait-beyond-the-starts-tries",
-         "quota-wait-beyond-the-longest-delays-tries", "review-windows-beyond-a-year"],
+         "quota-wait-beyond-the-longest-delays-tries", "review-windows-beyond-a-year",
+         "retries-beyond-a-year", "review-windows-after-a-long-stall-limit"],
 )  # fmt: skip
 def test_a_combination_that_cannot_work_fails_synth_in_one_line_saying_why(context, why):
     with pytest.raises(ConfigError) as raised:

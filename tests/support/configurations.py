@@ -72,24 +72,29 @@ HIGHEST_NUMBERS = {
     "upload_window_hours": 720,
     # The most the start's 1000 tries wait, at 450 s a try on average (its longest delay, 900 s, halved).
     "quota_wait_minutes": 7500,
-    "review_window_hours": 2904,
-    "review_reminder_hours": 2903,
+    # The longest review window the rest leaves in Step Functions' one-year execution: three windows (the draft's
+    # and two redrafts') after the 2048 hours the retry policy below may take outside them (clinical.policy).
+    "review_window_hours": 2237,
+    "review_reminder_hours": 2236,
     "max_receive_count": 1000,
     "oldest_message_alarm_seconds": 1209600,
     "note_timeout_seconds": 900,
     **{
         f"{step}_{name}": value
         for step in ("note", "model_output", "transcription_status", "transcript_wait", "review")
-        for name, value in (
-            ("tries", 1000),
-            ("interval_seconds", 43200),
-            ("backoff_rate", 10),
-            ("max_delay_seconds", 43200),
-        )
+        # The most tries, each wait at most a minute: 1000 tries of waits of up to 12 hours would run past the
+        # execution's year on their own (refused at synth; LONGEST_RETRY_DELAYS has those delays).
+        for name, value in (("tries", 1000), ("interval_seconds", 1), ("backoff_rate", 10), ("max_delay_seconds", 60))
     },
     "transcription_start_interval_seconds": 900,
     "transcription_start_backoff_rate": 10,
     "transcription_start_max_delay_seconds": 900,
+}
+# Every retry step's longest waits (12 hours, SQS's longest visibility), with a second try to wait for.
+LONGEST_RETRY_DELAYS = {
+    f"{step}_{name}": value
+    for step in ("note", "model_output", "transcription_status", "transcript_wait", "review")
+    for name, value in (("tries", 2), ("interval_seconds", 43200), ("backoff_rate", 10), ("max_delay_seconds", 43200))
 }
 
 
@@ -141,6 +146,7 @@ MATRIX: tuple[Configuration, ...] = (
     # Together: every number at each end of its range.
     Configuration("lowest-numbers", LOWEST_NUMBERS),
     Configuration("highest-numbers", HIGHEST_NUMBERS),
+    Configuration("longest-retry-delays", LONGEST_RETRY_DELAYS),
     # Together: the options that interact.
     _with_review_page("review-page-in-vpc", {"deploy_in_vpc": True}),
     Configuration("fhir-endpoint-in-vpc", {"fhir_endpoint": FHIR_ENDPOINT, "deploy_in_vpc": True}),
