@@ -78,17 +78,17 @@ class CannedAws:
             "Metadata": {},
         }
 
-    def s3_GetObject(self, Key, IfMatch=None, **_):  # noqa: N802, N803  (botocore's names)
+    def s3_GetObject(self, Key, IfMatch=None, **_):
         if Key not in self.objects:
             return error(404, "NoSuchKey")
         if IfMatch and IfMatch != self.etag(self.objects[Key]):
             return error(412, "PreconditionFailed")
         return {**self.described(Key), "Body": self.objects[Key]}
 
-    def s3_HeadObject(self, Key, **_):  # noqa: N802, N803
+    def s3_HeadObject(self, Key, **_):
         return self.described(Key) if Key in self.objects else error(404, "404")
 
-    def s3_PutObject(self, Key, Body=b"", IfNoneMatch=None, IfMatch=None, **_):  # noqa: N802, N803
+    def s3_PutObject(self, Key, Body=b"", IfNoneMatch=None, IfMatch=None, **_):
         if IfNoneMatch == "*" and Key in self.objects:
             return error(412, "PreconditionFailed")
         if IfMatch and (Key not in self.objects or IfMatch != self.etag(self.objects[Key])):
@@ -97,26 +97,31 @@ class CannedAws:
         self.objects[Key] = body
         return {"ETag": self.etag(body), "VersionId": self.etag(body)[1:17]}
 
-    def s3_CopyObject(self, Key, CopySource, **_):  # noqa: N802, N803
+    def s3_CopyObject(self, Key, CopySource, **_):
         source = CopySource["Key"] if isinstance(CopySource, dict) else CopySource.split("/", 1)[1]
         if source not in self.objects:
             return error(404, "NoSuchKey")
         self.objects[Key] = self.objects[source]
         return {"CopyObjectResult": {"ETag": self.etag(self.objects[Key]), "LastModified": STORED_AT}}
 
-    def s3_DeleteObject(self, Key, **_):  # noqa: N802, N803
+    def s3_DeleteObject(self, Key, **_):
         self.objects.pop(Key, None)
         return {}
 
-    def s3_ListObjectsV2(self, Prefix="", **_):  # noqa: N802, N803
+    def s3_ListObjectsV2(self, Prefix="", **_):
         keys = sorted(key for key in self.objects if key.startswith(Prefix))
         contents = [
-            {"Key": key, "LastModified": STORED_AT, "ETag": self.etag(self.objects[key]), "Size": len(self.objects[key])}
+            {
+                "Key": key,
+                "LastModified": STORED_AT,
+                "ETag": self.etag(self.objects[key]),
+                "Size": len(self.objects[key]),
+            }
             for key in keys
         ]
         return {"Contents": contents, "KeyCount": len(keys), "IsTruncated": False, "Prefix": Prefix}
 
-    def s3_ListObjectVersions(self, Prefix="", **_):  # noqa: N802, N803
+    def s3_ListObjectVersions(self, Prefix="", **_):
         """The current version of each object (the store keeps no older ones, nor delete markers)."""
         keys = sorted(key for key in self.objects if key.startswith(Prefix))
         versions = [{**self.described(key), "Key": key, "IsLatest": True} for key in keys]

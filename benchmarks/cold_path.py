@@ -2,21 +2,28 @@
 
 `python cold_path.py <scenario.pickle> <handler module | bare_boto3> <result.json> <calls.pickle>`: import the
 handler (or the bare-boto3 baseline), then invoke it once with the scenario's recorded event, every AWS call
-answered in this process (benchmarks/canned.py). Writes the import's and the invocation's seconds to the result
-file. A handler's run writes the calls it made (service, operation, parameters) to the calls file; the
+answered in this process (benchmarks/canned.py). Writes to the result file when the process started running Python, when the import ended, and when the invocation began and ended,
+on the system-wide monotonic clock (what comes after the invocation, the process's exit, is no part of a cold
+start: Lambda keeps the environment). A handler's run writes the calls it made (service, operation, parameters) to the calls file; the
 baseline's run reads them there, and makes them.
 """
 
 import sys
 import time
 
-started = time.perf_counter()
+
+def now() -> float:
+    """The system-wide monotonic clock: the bench reads the same one when it starts this process."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+started = now()
 scenario_path, target, result_path, calls_path = sys.argv[1:5]
 if target == "bare_boto3":
     import bare_boto3 as module
 else:
     module = __import__(target, fromlist=["handler"])
-imported = time.perf_counter()
+imported = now()
 
 import json  # noqa: E402
 import pickle  # noqa: E402
@@ -49,14 +56,22 @@ class Context:
 if target == "bare_boto3":
     with open(calls_path, "rb") as file:
         module.CALLS = pickle.load(file)  # noqa: S301  (the bench wrote it)
-loaded = time.perf_counter()
+loaded = now()
 response = module.handler(scenario["event"], Context())
-invoked = time.perf_counter()
+invoked = now()
 
 if isinstance(response, dict) and response.get("batchItemFailures"):
     sys.exit(f"{target}: the recorded event's record failed ({response['batchItemFailures']})")
 with open(result_path, "w") as file:
-    json.dump({"import": imported - started, "invoke": invoked - loaded, "calls": len(aws.made)}, file)
+    timings = {
+        "started": started,
+        "imported": imported,
+        "loaded": loaded,
+        "invoked": invoked,
+        "calls": len(aws.made),
+        "source": module.__file__,
+    }
+    json.dump(timings, file)
 if target != "bare_boto3":
     with open(calls_path, "wb") as file:
         pickle.dump(aws.made, file)

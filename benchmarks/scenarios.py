@@ -100,7 +100,9 @@ def transcription_job(status: str = "COMPLETED") -> dict:
             "LanguageCode": "en-US",
             "MediaFormat": "wav",
             "Media": {"MediaFileUri": f"s3://{BUCKET}/audio/{ENCOUNTER}.wav"},
-            "Transcript": {"TranscriptFileUri": f"https://s3.us-east-1.amazonaws.com/{BUCKET}/transcripts/{ENCOUNTER}.json"},
+            "Transcript": {
+                "TranscriptFileUri": f"https://s3.us-east-1.amazonaws.com/{BUCKET}/transcripts/{ENCOUNTER}.json"
+            },
             "StartTime": STORED_AT - timedelta(minutes=3),
             "CreationTime": STORED_AT - timedelta(minutes=3),
             "CompletionTime": STORED_AT + timedelta(minutes=10),
@@ -165,14 +167,21 @@ ENDED = {
             "status": "FAILED",
             "startDate": STORED_AT,
             "stopDate": STORED_AT + timedelta(minutes=5),
-            "input": json.dumps({"encounter_id": ENCOUNTER, "audio_key": f"audio/{ENCOUNTER}.wav", "media_format": "wav"}),
+            "input": json.dumps(
+                {"encounter_id": ENCOUNTER, "audio_key": f"audio/{ENCOUNTER}.wav", "media_format": "wav"}
+            ),
             "error": "InvalidModelOutput",
         }
     ],
     "stepfunctions.GetExecutionHistory": [
         {
             "events": [
-                {"id": 9, "type": "TaskStateEntered", "timestamp": STORED_AT, "stateEnteredEventDetails": {"name": "GenerateNote"}},
+                {
+                    "id": 9,
+                    "type": "TaskStateEntered",
+                    "timestamp": STORED_AT,
+                    "stateEnteredEventDetails": {"name": "GenerateNote"},
+                },
                 {"id": 10, "type": "TaskScheduled", "timestamp": STORED_AT, "previousEventId": 9},
                 {"id": 11, "type": "TaskFailed", "timestamp": STORED_AT, "previousEventId": 10},
                 {"id": 12, "type": "ExecutionFailed", "timestamp": STORED_AT, "previousEventId": 11},
@@ -209,7 +218,10 @@ def review_page_request() -> dict:
         "resource": "/",
         "path": "/",
         "httpMethod": "GET",
-        "headers": {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "cookie": f"__Host-review-session={session_token()}"},
+        "headers": {
+            "Host": "abc123.execute-api.us-east-1.amazonaws.com",
+            "cookie": f"__Host-review-session={session_token()}",
+        },
         "multiValueHeaders": {},
         "queryStringParameters": None,
         "multiValueQueryStringParameters": None,
@@ -242,14 +254,15 @@ SIGNED_IN = {"cognito-idp.GetUser": [{"Username": "dr-bench", "UserAttributes": 
 def drafted(signed: bool = False) -> dict[str, bytes]:
     """The encounter's objects once its note is drafted: the transcript, and what the domain's `draft_note`
     writes from it (the note, its review record); `signed`, once a clinician signed it (the signed note)."""
-    from benchmarks.cold_start import STACK_ENVIRONMENT  # noqa: PLC0415  (the same deployed environment)
+    from benchmarks.cold_start import STACK_ENVIRONMENT
 
-    with mock.patch.dict(os.environ, STACK_ENVIRONMENT):
-        from clinical.settings import PipelineSettings  # noqa: PLC0415  (lambdas/ is on the path here only)
-        from clinical.review import sign  # noqa: PLC0415
-        from clinical.steps import draft_note  # noqa: PLC0415
+    # The domain's own log lines stay out of the bench's output.
+    with mock.patch.dict(os.environ, {**STACK_ENVIRONMENT, "POWERTOOLS_LOG_LEVEL": "ERROR"}):
+        from clinical.review import sign
+        from clinical.settings import PipelineSettings
+        from clinical.steps import draft_note
 
-        session = boto3.Session(region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
+        session = boto3.Session(region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")  # noqa: S106  (no call leaves the process)
         aws = CannedAws(transcribed(), DRAFTING)
         aws.install(session.events)
         draft_note(
@@ -272,7 +285,9 @@ def scenarios() -> dict[str, Scenario]:
     return {
         "choreography.start_transcription": Scenario(sqs(audio), STARTING, uploaded()),
         "choreography.watchdog": Scenario(scheduled(), SWEEPING, uploaded(), {"NOTE_REQUESTS_DLQ_URL": DLQ_URL}),
-        "choreography.write_note": Scenario(sqs(object_created(f"transcripts/{ENCOUNTER}.json")), DRAFTING, transcribed()),
+        "choreography.write_note": Scenario(
+            sqs(object_created(f"transcripts/{ENCOUNTER}.json")), DRAFTING, transcribed()
+        ),
         "orchestration.intake": Scenario(sqs(audio), EXECUTING, uploaded()),
         "orchestration.await_transcript": Scenario(wait, {**DRAFTING, **WAITING, **RESUMING}, transcribed()),
         "orchestration.await_review": Scenario(wait, RESUMING, drafted()),
