@@ -2,10 +2,11 @@
 
 `python cold_path.py <scenario.pickle> <handler module | bare_boto3> <result.json> <calls.pickle>`: import the
 handler (or the bare-boto3 baseline), then invoke it once with the scenario's recorded event, every AWS call
-answered in this process (benchmarks/canned.py). Writes to the result file when the process started running Python, when the import ended, and when the invocation began and ended,
-on the system-wide monotonic clock (what comes after the invocation, the process's exit, is no part of a cold
-start: Lambda keeps the environment). A handler's run writes the calls it made (service, operation, parameters) to the calls file; the
-baseline's run reads them there, and makes them.
+answered in this process (benchmarks/canned.py). The result file gets, on the system-wide monotonic clock, when
+the process started running Python, when the import ended, and when the invocation began and ended (what comes
+after it, the process's exit, is no part of a cold start: Lambda keeps the environment). A handler's run writes
+the calls it made (service, operation, parameters) to the calls file; the baseline's run reads them there and
+makes them.
 """
 
 import sys

@@ -112,10 +112,13 @@ def lambda_environment(inherited: Mapping[str, str] | None = None, task_root: Pa
     return env
 
 
-def fresh_task_root(parent: Path) -> Path:
-    """A copy of lambdas/ as the asset packages it: the source without `__pycache__` or any byte code."""
+def fresh_task_root(parent: Path, python: str | None = None) -> Path:
+    """A copy of lambdas/ as the asset packages it: the source without `__pycache__` or any byte code. With
+    `python`, the copy is then compiled by that interpreter, as an asset shipping its byte code would be."""
     root = Path(tempfile.mkdtemp(prefix="task-", dir=parent))
     shutil.copytree(LAMBDA_SOURCE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
+    if python:
+        subprocess.run([python, "-m", "compileall", "-q", str(root)], check=True)  # noqa: S603
     return root
 
 
@@ -172,8 +175,14 @@ class Row:
 class ColdPaths:
     """Runs cold paths in fresh processes: a fresh asset copy each, the scenario's event and canned answers."""
 
-    def __init__(self, work: Path, python: str = sys.executable, inherited: Mapping[str, str] | None = None):
-        self.work, self.python = work, python
+    def __init__(
+        self,
+        work: Path,
+        python: str = sys.executable,
+        inherited: Mapping[str, str] | None = None,
+        byte_code: bool = False,
+    ):
+        self.work, self.python, self.byte_code = work, python, byte_code
         self.inherited = dict(os.environ if inherited is None else inherited)
         self.scenarios = scenarios()
 
@@ -214,7 +223,7 @@ class ColdPaths:
             result.unlink(missing_ok=True)
 
     def __call__(self, target: Target) -> Sample:
-        task_root = fresh_task_root(self.work)
+        task_root = fresh_task_root(self.work, self.python if self.byte_code else None)
         try:
             return sample_of(*self.run(target, task_root))
         finally:
@@ -273,10 +282,11 @@ def tabulate(samples: Mapping[Target, Sequence[Sample]], budget: float = BUDGET)
     return rows
 
 
-def render(rows: Sequence[Row], rounds: int, budget: float = BUDGET) -> str:
+def render(rows: Sequence[Row], rounds: int, budget: float = BUDGET, byte_code: bool = False) -> str:
     width = max(len("handler"), *(len(row.module) for row in rows))
+    compiled = "with the project's byte code shipped (--byte-code)" if byte_code else "without the project's byte code"
     lines = [
-        "Cold path: interpreter start + import without the project's byte code + first invocation of a recorded"
+        f"Cold path: interpreter start + import {compiled} + first invocation of a recorded"
         " event (AWS calls answered in-process),",
         f"median of {rounds} fresh processes each, against a bare-boto3 handler making the same calls"
         f" (budget {budget:g}x). Milliseconds.",
@@ -301,6 +311,11 @@ def main(argv: Sequence[str] | None = None, runner: Runner | None = None) -> int
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cold_start", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"fresh processes per side (default {ROUNDS})")
     parser.add_argument("--budget", type=float, default=BUDGET, help=f"largest ratio that passes (default {BUDGET})")
+    parser.add_argument(
+        "--byte-code",
+        action="store_true",
+        help="ship the project's byte code: compile each asset copy first (with this Python: a figure, not the budget's)",
+    )
     parser.add_argument("modules", nargs="*", help="handler modules (default: every handler module)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
@@ -311,11 +326,11 @@ def main(argv: Sequence[str] | None = None, runner: Runner | None = None) -> int
         if unknown:
             parser.error(f"no scenario for {', '.join(unknown)} (benchmarks/scenarios.py)")
         with tempfile.TemporaryDirectory(prefix="cold-path-") as work:
-            samples = measure(modules, ColdPaths(Path(work)), rounds=args.rounds)
+            samples = measure(modules, ColdPaths(Path(work), byte_code=args.byte_code), rounds=args.rounds)
     else:
         samples = measure(modules, runner, rounds=args.rounds)
     rows = tabulate(samples, budget=args.budget)
-    print(render(rows, rounds=args.rounds, budget=args.budget))
+    print(render(rows, rounds=args.rounds, budget=args.budget, byte_code=args.byte_code))
     return 0 if all(row.passed for row in rows) else 1
 
 

@@ -2,6 +2,7 @@
 the baseline's calls, the ratio and the exit code. Nothing here asserts a timing; the runs in fresh processes
 are checked for what they did, not for how long it took."""
 
+import sys
 from dataclasses import replace
 
 import pytest
@@ -200,3 +201,12 @@ def test_a_module_without_a_scenario_is_refused_by_name(capsys):
 def test_the_baseline_is_the_bare_boto3_handler():
     assert BASELINE == "bare_boto3"
     assert Target("orchestration.intake", baseline=True).name == "bare_boto3 (orchestration.intake)"
+
+
+def test_shipping_byte_code_compiles_the_copy_and_the_table_says_so(tmp_path):
+    copy = fresh_task_root(tmp_path, python=sys.executable)
+    compiled = byte_code_under(copy)
+    assert any(path.name.startswith("steps.") and path.suffix == ".pyc" for path in compiled)
+    rows = tabulate(measure(["choreography.fast"], fake_runner(), rounds=1))
+    assert "with the project's byte code shipped (--byte-code)" in render(rows, rounds=1, byte_code=True)
+    assert "without the project's byte code" in render(rows, rounds=1)
