@@ -111,7 +111,7 @@ burst: synth
 long-encounter: install
 	@$(OFFLINE_ENV) $(BIN)/python -m experiments.drafting
 
-## bench: each handler's cold import (fresh process, deployed function's environment, tracing on) against a bare `import boto3`; fails over 1.5x
+## bench: each handler's cold path (fresh process, import without the project's byte code, first invocation of a recorded event, AWS answered in-process; deployed function's environment, tracing on) against a bare-boto3 handler making the same calls; fails over 1.5x
 bench: install
 	$(OFFLINE_ENV) $(BIN)/python -m benchmarks.cold_start
 
