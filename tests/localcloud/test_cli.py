@@ -16,7 +16,7 @@ from clinical.layout import digest_reference
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
 from scribe.cli import main
-from tests.localcloud.conftest import DICTATION, STACKS, keys
+from tests.localcloud.conftest import STACKS, deploy_both, keys
 
 AUDIO = b"RIFF....WAVEfmt cli test dictation"
 
@@ -24,9 +24,7 @@ AUDIO = b"RIFF....WAVEfmt cli test dictation"
 @pytest.fixture
 def cloud(cdk_out):
     with LocalCloud(cdk_out, faults=FaultPlan(seed=3)) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        cloud.transcribe.register(AUDIO, DICTATION)
+        deploy_both(cloud, AUDIO)
         yield cloud
 
 

@@ -16,7 +16,7 @@ from localcloud.doctor_shims import MODEL_AVAILABLE, bedrock_model_availability,
 from scribe import doctor
 from scribe.cli import main
 from scribe.target import Deployment, Target
-from tests.localcloud.conftest import STACKS
+from tests.localcloud.conftest import STACKS, deploy_both
 
 CHOREOGRAPHY, ORCHESTRATION = STACKS
 PROFILE = json.loads((Path(__file__).parents[2] / "cdk.json").read_text())["context"]["bedrock_model_id"]
@@ -28,9 +28,7 @@ LOGGING_ROLE = "arn:aws:iam::123456789012:role/api-gateway-cloudwatch-logs"
 def cloud(cdk_out):
     """Read-only checks share one deployment; a test that breaks something mends it before it returns."""
     with LocalCloud(cdk_out) as cloud, lambda_account_settings(lambda: cloud.quotas.lambda_account_concurrency):
-        for stack in STACKS:
-            cloud.deploy(stack)
-        yield cloud
+        yield deploy_both(cloud)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from clinical.policy import DEFAULT
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
-from tests.localcloud.conftest import DICTATION, STACKS, deploy_both, keys, read_json, upload, upload_to_both
+from tests.localcloud.conftest import STACKS, deploy_both, keys, read_json, upload_to_both
 
 AUDIO = b"RIFF....WAVEfmt fault test dictation"
 CHOREOGRAPHY, ORCHESTRATION = STACKS
@@ -17,11 +17,8 @@ CHOREOGRAPHY, ORCHESTRATION = STACKS
 @pytest.fixture
 def faulty_cloud(cdk_out, request):
     with LocalCloud(cdk_out, faults=FaultPlan(rates=request.param, seed=3)) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        cloud.transcribe.register(AUDIO, DICTATION)
-        for stack in STACKS:
-            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+        deploy_both(cloud, AUDIO)
+        upload_to_both(cloud, "audio/enc-1.wav", AUDIO)
         cloud.run_until_quiet()
         yield cloud
 
@@ -148,13 +145,10 @@ def events_lost_under(cdk_out, prefix: str, key: str, job_seconds: float | None 
     """Both stacks deployed with every S3 event under `prefix` lost, and `key` uploaded to both."""
     plan = FaultPlan(rates={"event_lost": 1.0}, only={"event_lost": prefix}, seed=3)
     with LocalCloud(cdk_out, faults=plan) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        cloud.transcribe.register(AUDIO, DICTATION)
+        deploy_both(cloud, AUDIO)
         if job_seconds is not None:
             cloud.transcribe.job_seconds = lambda _audio_seconds: job_seconds
-        for stack in STACKS:
-            upload(cloud, stack, key, AUDIO)
+        upload_to_both(cloud, key, AUDIO)
         yield cloud
 
 

@@ -8,14 +8,13 @@ import pytest
 
 from experiments.hostile import CASES, TRANSCRIPTS, records
 from localcloud.cloud import LocalCloud
-from tests.localcloud.conftest import STACKS
+from tests.localcloud.conftest import STACKS, deploy_both
 
 
 @pytest.fixture(scope="module")
 def hostile_run(cdk_out):
     with LocalCloud(cdk_out) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
+        deploy_both(cloud)
         for audio, transcript in TRANSCRIPTS.items():
             cloud.transcribe.register(audio, transcript)
         s3 = cloud.client("s3")

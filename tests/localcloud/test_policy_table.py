@@ -17,7 +17,7 @@ from clinical.policy import DEFAULT
 from experiments.pairing import step_work
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
-from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
+from tests.localcloud.conftest import STACKS, deploy_both, keys, read_json, upload_to_both
 
 AUDIO = b"RIFF....WAVEfmt policy contract dictation"
 CHOREOGRAPHY, ORCHESTRATION = STACKS
@@ -102,11 +102,8 @@ def test_both_variants_try_as_often_and_end_the_same_way(cdk_out, row):
     else:
         plan = FaultPlan(first={row.kind: row.first, **dict(row.with_first)}, work=step_work)
     with LocalCloud(cdk_out, faults=plan) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        cloud.transcribe.register(AUDIO, DICTATION)
-        for stack in STACKS:
-            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+        deploy_both(cloud, AUDIO)
+        upload_to_both(cloud, "audio/enc-1.wav", AUDIO)
         # Until each variant has an outcome (a dead request's record waits for the watchdog's next run, and
         # a request in a DLQ is not pending work), then until nothing is pending.
         cloud.run_until(lambda: all(keys(cloud, s, "notes/") + keys(cloud, s, "failures/") for s in STACKS))

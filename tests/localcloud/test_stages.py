@@ -16,7 +16,7 @@ from review_desk.pages import worklist_page
 from scribe.cli import main
 from scribe.encounters import status_of
 from scribe.target import Target
-from tests.localcloud.conftest import DICTATION, STACKS, keys, upload
+from tests.localcloud.conftest import STACKS, deploy_both, keys, upload
 
 AUDIO = b"RIFF....WAVEfmt stages dictation"
 CLINICIAN = "arn:aws:iam::123456789012:user/dr-okafor"
@@ -26,9 +26,7 @@ VARIANTS = dict(zip(("choreography", "orchestration"), STACKS, strict=True))
 @pytest.fixture
 def cloud(cdk_out):
     with LocalCloud(cdk_out, faults=FaultPlan(seed=11)) as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        cloud.transcribe.register(AUDIO, DICTATION)
+        deploy_both(cloud, AUDIO)
         yield cloud
 
 

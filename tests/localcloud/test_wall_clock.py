@@ -27,7 +27,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.service_model import LATENCIES_FILE
 from scribe.cli import BadInput, duration_seconds
 from scribe.target import Target
-from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload
+from tests.localcloud.conftest import STACKS, deploy_both, keys, read_json, upload_to_both
 
 AUDIO = b"RIFF....WAVEfmt wall clock dictation"
 PROJECT = Path(__file__).resolve().parents[2]
@@ -50,11 +50,8 @@ COMMAND_SECONDS = 180
 def test_an_upload_reaches_its_note_when_the_operator_advances_the_clock(cdk_out):
     real_start = datetime.now(UTC)  # before the local cloud holds the clock
     with LocalCloud(cdk_out, time_mode="wall") as cloud:
-        for stack in STACKS:
-            cloud.deploy(stack)
-        cloud.transcribe.register(AUDIO, DICTATION)
-        for stack in STACKS:
-            upload(cloud, stack, "audio/enc-1.wav", AUDIO)
+        deploy_both(cloud, AUDIO)
+        upload_to_both(cloud, "audio/enc-1.wav", AUDIO)
         cloud.simulation.advance(300)
         sfn = cloud.client("stepfunctions")
         arn = cloud.outputs[STACKS[1]]["StateMachineArn"].replace(":stateMachine:", ":execution:") + ":enc-1"
