@@ -26,6 +26,7 @@ import ipaddress
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from botocore.client import BaseClient
@@ -147,9 +148,8 @@ def _allows(rules: list[dict], port: int, peers: set[str], cidrs: set[str]) -> b
 
 def _https_allowed(own: list[dict], endpoint: list[dict], subnet_cidrs: set[str]) -> bool:
     own_ids, endpoint_ids = {g["GroupId"] for g in own}, {g["GroupId"] for g in endpoint}
-    out = any(_allows(g.get("IpPermissionsEgress", []), HTTPS, endpoint_ids, {"0.0.0.0/0"}) for g in own) or any(
-        _allows(g.get("IpPermissionsEgress", []), HTTPS, endpoint_ids, subnet_cidrs) for g in own
-    )
+    # The endpoint's addresses are in the subnets: a rule to 0.0.0.0/0 holds them too.
+    out = any(_allows(g.get("IpPermissionsEgress", []), HTTPS, endpoint_ids, subnet_cidrs) for g in own)
     into = any(_allows(g.get("IpPermissions", []), HTTPS, own_ids, subnet_cidrs) for g in endpoint)
     return out and into
 
@@ -202,15 +202,17 @@ def requests_follow_routes(network: Network) -> Iterator[None]:
         reach = network.reach(vpc)
         return None if reach.reaches(service) else reach.why_not(service)
 
+    def unanswered(url: str, why: str, connect_timeout: float | None, attempts: int) -> NoReturn:
+        """The request's tries go unanswered: Lambda stops the function, or the SDK gives up."""
+        timed_out = _wait_unanswered(current_invocation(), float(connect_timeout or DEFAULT_CONNECT_TIMEOUT), attempts)
+        raise timed_out or ConnectTimeoutError(endpoint_url=f"{url} ({why})")
+
     def _make_api_call(client, operation_name, api_params):
         if not getattr(client, HARNESS, False):
             service = client.meta.service_model.endpoint_prefix
             if why := unreachable(service):
-                connect_timeout = client.meta.config.connect_timeout or DEFAULT_CONNECT_TIMEOUT
-                timed_out = _wait_unanswered(current_invocation(), float(connect_timeout), _attempts(client))
-                if timed_out is not None:
-                    raise timed_out
-                raise ConnectTimeoutError(endpoint_url=f"https://{service}.{network.region}.amazonaws.com/ ({why})")
+                url = f"https://{service}.{network.region}.amazonaws.com/"
+                unanswered(url, why, client.meta.config.connect_timeout, _attempts(client))
         return real_call(client, operation_name, api_params)
 
     def send(session, request):
@@ -218,11 +220,7 @@ def requests_follow_routes(network: Network) -> Iterator[None]:
         if host in LOCAL_HOSTS:  # the local cloud's own endpoint, standing in for every service
             return real_send(session, request)
         if why := unreachable(service_of_host(host, network.region)):
-            connect = getattr(session._timeout, "connect_timeout", session._timeout)
-            timed_out = _wait_unanswered(current_invocation(), float(connect or DEFAULT_CONNECT_TIMEOUT), 1)
-            if timed_out is not None:
-                raise timed_out
-            raise ConnectTimeoutError(endpoint_url=f"https://{host}/ ({why})")
+            unanswered(f"https://{host}/", why, getattr(session._timeout, "connect_timeout", session._timeout), 1)
         return real_send(session, request)
 
     with (
