@@ -50,7 +50,7 @@ from experiments.workloads import Plan, plan, workload_named
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
-from localcloud.lambda_runtime import INVOCATIONS, send_handler_output_to
+from localcloud.lambda_runtime import INVOCATIONS, emf_metrics, send_handler_output_to
 from localcloud.service_model import load_latencies, quotas_named
 from localcloud.simulation import HorizonReached
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
@@ -141,15 +141,12 @@ def _arrivals(workload: Plan, cases: tuple[Case, ...]) -> list[tuple[float, str,
 def _emf_sum(documents: list[dict], metric: str, service: str) -> float:
     """The metric as CloudWatch keeps it under the one dimension `service`: a document publishing the same count
     with a dimension more (EncounterFailures by error_type) is another metric, not a second count."""
-    total = 0.0
-    for document in documents:
-        if document.get("service") != service or metric not in document:
-            continue
-        directives = document["_aws"]["CloudWatchMetrics"]
-        if any(["service"] in d["Dimensions"] and any(m["Name"] == metric for m in d["Metrics"]) for d in directives):
-            value = document[metric]
-            total += sum(value) if isinstance(value, list) else value
-    return total
+    counted = (
+        total
+        for _namespace, name, dimensions, total in emf_metrics(documents)
+        if name == metric and dimensions == (("service", service),)
+    )
+    return sum(counted, 0.0)
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from moto.sqs.models import sqs_backends
 
 from localcloud import moto_patches
-from localcloud.lambda_runtime import INVOCATIONS
+from localcloud.lambda_runtime import INVOCATIONS, emf_metrics
 
 COMPARISONS = {
     "GreaterThanThreshold": operator.gt,
@@ -73,16 +73,11 @@ class AlarmEvaluator:
             self._seen_errors[function] = errors
         new_emf = INVOCATIONS.emf[self._seen_emf :]
         self._seen_emf += len(new_emf)
-        for document in new_emf:
-            for directive in document["_aws"]["CloudWatchMetrics"]:
-                # A metric is its name with one dimension set: these alarms watch the one-dimension (service) ones,
-                # not the same count published again with a dimension more (EncounterFailures by error_type).
-                single = [names[0] for names in directive["Dimensions"] if len(names) == 1]
-                for metric in directive["Metrics"]:
-                    values = document.get(metric["Name"], [])
-                    total = sum(values) if isinstance(values, list) else values
-                    for dimension in single:
-                        deltas[(directive["Namespace"], metric["Name"], document.get(dimension))] += total
+        for namespace, name, dimensions, total in emf_metrics(new_emf):
+            # These alarms watch the one-dimension (service) metrics, not the same count published again with a
+            # dimension more (EncounterFailures by error_type).
+            if len(dimensions) == 1:
+                deltas[(namespace, name, dimensions[0][1])] += total
         sfn = self.client("stepfunctions")
         for machine in sfn.list_state_machines()["stateMachines"]:
             for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:

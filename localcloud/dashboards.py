@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from localcloud.lambda_runtime import emf_metrics
+
 # AWS/SQS: the metrics SQS sends CloudWatch for every queue (SQS Developer Guide, "Available CloudWatch metrics").
 SQS_METRICS = frozenset(
     {
@@ -92,14 +94,7 @@ def _searched(expression: str) -> Shown:
 
 def emitted_by_handlers(emf_documents: Iterable[dict]) -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
     """(namespace, name, dimensions) of every metric in the EMF lines the handlers printed."""
-    emitted = set()
-    for document in emf_documents:
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            for dimension_set in directive["Dimensions"]:
-                dimensions = tuple(sorted((key, str(document[key])) for key in dimension_set))
-                for metric in directive["Metrics"]:
-                    emitted.add((directive["Namespace"], metric["Name"], dimensions))
-    return emitted
+    return {(namespace, name, dimensions) for namespace, name, dimensions, _total in emf_metrics(emf_documents)}
 
 
 def not_emitted(shown: Iterable[Shown], emf_documents: Iterable[dict], client: Callable) -> list[str]:

@@ -23,7 +23,7 @@ import sys
 import threading
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -62,6 +62,24 @@ class InvocationRecord:
 
 
 INVOCATIONS = InvocationRecord()
+
+
+def emf_metrics(documents: Iterable[dict]) -> Iterator[tuple[str, str, tuple[tuple[str, str], ...], float]]:
+    """Each metric of these EMF documents as CloudWatch keeps it: (namespace, name, dimensions, the sum of its
+    values), once for each dimension set the document declares. The same count under another dimension set is
+    another metric (EncounterFailures by service, and again by error_type and service)."""
+    for document in documents:
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            for dimension_set in directive["Dimensions"]:
+                dimensions = tuple(sorted((key, document.get(key)) for key in dimension_set))
+                for metric in directive["Metrics"]:
+                    values = document.get(metric["Name"], [])
+                    yield (
+                        directive["Namespace"],
+                        metric["Name"],
+                        dimensions,
+                        sum(values) if isinstance(values, list) else values,
+                    )
 
 
 def resolve_handler(handler: str):
