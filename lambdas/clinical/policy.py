@@ -323,10 +323,10 @@ def hours_outside_review(policy: Policy, stalled_job_minutes: int) -> int:
 
 
 def definition_values(stalled_job_minutes: int, review: ReviewWindow = ReviewWindow(),
-                      policy: Policy | None = None) -> dict[str, int]:  # fmt: skip
+                      policy: Policy = DEFAULT) -> dict[str, int]:  # fmt: skip
     """The state machine's "${Name}" placeholders that are policy values, filled in at synth."""
     waits = transcript_waits(stalled_job_minutes)
-    outside = hours_outside_review(policy or Policy(), stalled_job_minutes)
+    outside = hours_outside_review(policy, stalled_job_minutes)
     return {
         "TranscriptWaitSeconds": TRANSCRIPT_WAIT_SECONDS,
         "TranscriptWaitMinutes": TRANSCRIPT_WAIT_SECONDS // 60,
