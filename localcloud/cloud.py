@@ -117,15 +117,17 @@ def rate_seconds(expression: str) -> float | None:
 def event_subject(event: dict | str) -> str:
     """What an event is about, the same in both variants: the S3 object key it names; for another event its
     kind and what it names (`Step Functions Execution Status Change/enc-1`). A message body is read as JSON."""
-    body = event if isinstance(event, str) else json.dumps(event, sort_keys=True, default=str)
     if isinstance(event, str):
+        body = event
         try:
-            event = json.loads(event)
+            event = json.loads(body)
         except ValueError:
             return body
+    else:
+        body = None  # the event's own text, written only if it is the answer
     detail = event.get("detail") if isinstance(event, dict) else None
     if not isinstance(detail, dict):
-        return body
+        return body if body is not None else json.dumps(event, sort_keys=True, default=str)
     if isinstance(detail.get("object"), dict) and "key" in detail["object"]:
         return detail["object"]["key"]
     return f"{event.get('detail-type', 'event')}/{detail.get('name', '')}"
@@ -474,14 +476,6 @@ class LocalCloud:
         """A GET of the stack's review page as API Gateway's Lambda proxy integration hands it to the page's
         function (moto's API Gateway does not invoke it); returns the function's answer: the proxy response,
         or Lambda's error payload (errorType, errorMessage) when the invocation failed."""
-        resources = self.client("cloudformation").list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
-        functions = [
-            r["PhysicalResourceId"]
-            for r in resources
-            if r["ResourceType"] == "AWS::Lambda::Function" and r["LogicalResourceId"].startswith("ReviewPageFunction")
-        ]
-        if not functions:
-            raise ValueError(f"{stack_name} serves no review page (deploy it with review_page)")
         stage = self.outputs[stack_name]["ReviewPageUrl"].rstrip("/").rsplit("/", 1)[-1]
         resource = "/" if path == "/" else "/{proxy+}"
         event = {
@@ -496,8 +490,20 @@ class LocalCloud:
             "isBase64Encoded": False,
             "requestContext": {"stage": stage, "resourcePath": resource, "httpMethod": "GET", "path": path},
         }
-        answer = self.client("lambda").invoke(FunctionName=functions[0], Payload=json.dumps(event).encode())
+        answer = self.client("lambda").invoke(
+            FunctionName=self.review_page_function(stack_name), Payload=json.dumps(event).encode()
+        )
         return json.loads(answer["Payload"].read())
+
+    def review_page_function(self, stack_name: str) -> str:
+        """The name of the function that serves the stack's review page."""
+        resources = self.client("cloudformation").list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+        for resource in resources:
+            if resource["ResourceType"] == "AWS::Lambda::Function" and resource["LogicalResourceId"].startswith(
+                "ReviewPageFunction"
+            ):
+                return resource["PhysicalResourceId"]
+        raise ValueError(f"{stack_name} serves no review page (deploy it with review_page)")
 
     def _take_over_event_source_mappings(self) -> None:
         """moto invokes mapped functions inside SendMessage, one record at a time, with no retries;

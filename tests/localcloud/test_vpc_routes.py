@@ -4,16 +4,21 @@ service, or a NAT gateway), as on AWS; elsewhere they go unanswered until Lambda
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import INVOCATIONS
 from review_desk.signin import SESSION_COOKIE
 from stacks.app_factory import build_app
-from stacks.names import CHOREOGRAPHY_STACK
+from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 from tests.localcloud.conftest import STACKS, deploy_both, keys, upload, upload_to_both
 
 AUDIO = b"RIFF....WAVEfmt a dictation recorded in a clinic whose functions run in a VPC"
+# A function of each stack that runs in the VPC, by the output naming it.
+PIPELINE_FUNCTION = {CHOREOGRAPHY_STACK: "WatchdogFunctionName", ORCHESTRATION_STACK: "RecordFailureFunctionName"}
 LAPSED = {"Cookie": f"{SESSION_COOKIE}=a-lapsed-session"}
 
 
@@ -25,13 +30,21 @@ def vpc_cloud(tmp_path_factory):
         yield deploy_both(cloud, AUDIO)
 
 
-def functions_of(cloud: LocalCloud, stack: str) -> dict[str, str]:
-    resources = cloud.client("cloudformation").list_stack_resources(StackName=stack)["StackResourceSummaries"]
-    return {
-        r["LogicalResourceId"]: r["PhysicalResourceId"]
-        for r in resources
-        if r["ResourceType"] == "AWS::Lambda::Function"
-    }
+@contextlib.contextmanager
+def page_in_the_pipelines_subnets(cloud: LocalCloud, stack: str) -> Iterator[dict]:
+    """The review page's function moved into the subnets (and security group) of the pipeline's functions, where
+    the templates before the fix put it, and back out afterwards; yields that VpcConfig."""
+    lambda_ = cloud.client("lambda")
+    page = cloud.review_page_function(stack)
+    pipeline = lambda_.get_function_configuration(FunctionName=cloud.outputs[stack][PIPELINE_FUNCTION[stack]])
+    subnets = {key: pipeline["VpcConfig"][key] for key in ("SubnetIds", "SecurityGroupIds")}
+    assert subnets["SubnetIds"], "the pipeline's functions run in the VPC"
+    lambda_.update_function_configuration(FunctionName=page, VpcConfig=subnets)
+    try:
+        yield subnets
+    finally:
+        lambda_.update_function_configuration(FunctionName=page, VpcConfig={"SubnetIds": [], "SecurityGroupIds": []})
+        cloud.network.forget()
 
 
 def test_both_variants_reach_their_notes_from_inside_the_vpc(vpc_cloud):
@@ -56,52 +69,34 @@ def test_the_review_page_in_the_pipelines_isolated_subnets_times_out_asking_cogn
     """Where the templates before the fix put it: Cognito (its managed login, a pool with a domain) has no VPC
     endpoint, and the subnets have no NAT."""
     lambda_ = vpc_cloud.client("lambda")
-    functions = functions_of(vpc_cloud, stack)
-    page = next(name for logical, name in functions.items() if logical.startswith("ReviewPageFunction"))
-    pipeline = next(name for logical, name in functions.items() if not logical.startswith("ReviewPageFunction"))
-    subnets = lambda_.get_function_configuration(FunctionName=pipeline)["VpcConfig"]
-    assert subnets["SubnetIds"], "the pipeline's functions run in the VPC"
-    lambda_.update_function_configuration(
-        FunctionName=page,
-        VpcConfig={"SubnetIds": subnets["SubnetIds"], "SecurityGroupIds": subnets["SecurityGroupIds"]},
-    )
-    try:
+    with page_in_the_pipelines_subnets(vpc_cloud, stack):
         answer = vpc_cloud.review_page_request(stack, "/", LAPSED)
-    finally:
-        lambda_.update_function_configuration(FunctionName=page, VpcConfig={"SubnetIds": [], "SecurityGroupIds": []})
-    timeout = lambda_.get_function_configuration(FunctionName=page)["Timeout"]
+    timeout = lambda_.get_function_configuration(FunctionName=vpc_cloud.review_page_function(stack))["Timeout"]
     assert answer["errorType"] == "Sandbox.Timedout"
     assert answer["errorMessage"] == f"Task timed out after {timeout:.2f} seconds"
 
 
 def test_a_nat_gateway_on_every_subnets_route_table_reaches_cognito(vpc_cloud):
-    ec2, lambda_ = vpc_cloud.client("ec2"), vpc_cloud.client("lambda")
-    functions = functions_of(vpc_cloud, CHOREOGRAPHY_STACK)
-    page = next(name for logical, name in functions.items() if logical.startswith("ReviewPageFunction"))
-    pipeline = next(name for logical, name in functions.items() if not logical.startswith("ReviewPageFunction"))
-    subnets = lambda_.get_function_configuration(FunctionName=pipeline)["VpcConfig"]
-    tables = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": subnets["SubnetIds"]}])
-    assert len(tables["RouteTables"]) == len(subnets["SubnetIds"])
-    address = ec2.allocate_address(Domain="vpc")["AllocationId"]
-    nat = ec2.create_nat_gateway(SubnetId=subnets["SubnetIds"][0], AllocationId=address)["NatGateway"]["NatGatewayId"]
-    lambda_.update_function_configuration(
-        FunctionName=page,
-        VpcConfig={"SubnetIds": subnets["SubnetIds"], "SecurityGroupIds": subnets["SecurityGroupIds"]},
-    )
-    first, *others = tables["RouteTables"]
-    try:
-        ec2.create_route(RouteTableId=first["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
-        vpc_cloud.network.forget()
-        assert vpc_cloud.review_page_request(CHOREOGRAPHY_STACK, "/", LAPSED)["errorType"] == "Sandbox.Timedout"
-        for table in others:  # one subnet without the route is enough for an invocation to be handed it
-            ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
-        vpc_cloud.network.forget()
-        assert vpc_cloud.review_page_request(CHOREOGRAPHY_STACK, "/", LAPSED)["statusCode"] == 303
-    finally:
-        for table in tables["RouteTables"]:
-            ec2.delete_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
-        lambda_.update_function_configuration(FunctionName=page, VpcConfig={"SubnetIds": [], "SecurityGroupIds": []})
-        vpc_cloud.network.forget()
+    ec2 = vpc_cloud.client("ec2")
+    with page_in_the_pipelines_subnets(vpc_cloud, CHOREOGRAPHY_STACK) as subnets:
+        tables = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": subnets["SubnetIds"]}])
+        assert len(tables["RouteTables"]) == len(subnets["SubnetIds"])
+        address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        nat = ec2.create_nat_gateway(SubnetId=subnets["SubnetIds"][0], AllocationId=address)["NatGateway"][
+            "NatGatewayId"
+        ]
+        first, *others = tables["RouteTables"]
+        try:
+            ec2.create_route(RouteTableId=first["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+            vpc_cloud.network.forget()
+            assert vpc_cloud.review_page_request(CHOREOGRAPHY_STACK, "/", LAPSED)["errorType"] == "Sandbox.Timedout"
+            for table in others:  # one subnet without the route is enough for an invocation to be handed it
+                ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+            vpc_cloud.network.forget()
+            assert vpc_cloud.review_page_request(CHOREOGRAPHY_STACK, "/", LAPSED)["statusCode"] == 303
+        finally:
+            for table in tables["RouteTables"]:
+                ec2.delete_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
 
 
 def test_without_the_transcribe_endpoint_an_upload_waits_in_its_dlq_and_the_alarms_page(vpc_cloud):
