@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
-# When the encounter's objects were written: within the sweeps' windows, and the same in the bench's process and
-# the cold paths' (an hour boundary apart, at worst, once in a run).
+# When the encounter's objects were written, within the sweeps' windows: read once, in the bench's process. The
+# scenario carries it to each cold path (`stored_at`), whose own clock may read another hour by then: a start date
+# from the bench's hour beside a LastModified from the next made the upload "written again" (a failure path).
 STORED_AT = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 
 
@@ -30,7 +31,8 @@ class CannedAws:
     """Answers calls: S3 from `objects` (key -> bytes, one bucket), the rest from `responses`
     (`<service>.<Operation>` -> responses; successive calls take them in order, the last one repeating)."""
 
-    def __init__(self, objects: dict[str, bytes], responses: dict[str, list[dict]]):
+    def __init__(self, objects: dict[str, bytes], responses: dict[str, list[dict]], stored_at: datetime = STORED_AT):
+        self.stored_at = stored_at
         self.objects = dict(objects)
         self.responses = {operation: list(replies) for operation, replies in responses.items()}
         self.made: list[tuple[str, str, dict]] = []
@@ -72,7 +74,7 @@ class CannedAws:
         return {
             "ETag": self.etag(body),
             "ContentLength": len(body),
-            "LastModified": STORED_AT,
+            "LastModified": self.stored_at,
             "ContentType": "application/json",
             "VersionId": self.etag(body)[1:17],
             "Metadata": {},
@@ -102,7 +104,7 @@ class CannedAws:
         if source not in self.objects:
             return error(404, "NoSuchKey")
         self.objects[Key] = self.objects[source]
-        return {"CopyObjectResult": {"ETag": self.etag(self.objects[Key]), "LastModified": STORED_AT}}
+        return {"CopyObjectResult": {"ETag": self.etag(self.objects[Key]), "LastModified": self.stored_at}}
 
     def s3_DeleteObject(self, Key, **_):
         self.objects.pop(Key, None)
@@ -113,7 +115,7 @@ class CannedAws:
         contents = [
             {
                 "Key": key,
-                "LastModified": STORED_AT,
+                "LastModified": self.stored_at,
                 "ETag": self.etag(self.objects[key]),
                 "Size": len(self.objects[key]),
             }

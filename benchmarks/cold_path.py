@@ -34,7 +34,7 @@ from canned import CannedAws  # noqa: E402
 
 with open(scenario_path, "rb") as file:
     scenario = pickle.load(file)  # noqa: S301  (the bench wrote it)
-aws = CannedAws(scenario["objects"], scenario["responses"])
+aws = CannedAws(scenario["objects"], scenario["responses"], scenario["stored_at"])
 aws.install(boto3._get_default_session().events)  # the session boto3.client() makes every client from
 
 

@@ -14,7 +14,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from unittest import mock
@@ -39,6 +39,7 @@ class Scenario:
     responses: dict[str, list[dict]] = field(default_factory=dict)
     objects: dict[str, bytes] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
+    stored_at: datetime = STORED_AT  # the moment the responses above name, for the cold path's S3 store
 
 
 def recorded(name: str) -> dict:

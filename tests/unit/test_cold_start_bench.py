@@ -4,10 +4,12 @@ are checked for what they did, not for how long it took."""
 
 import sys
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from benchmarks import cold_start
+from benchmarks.canned import STORED_AT
 from benchmarks.cold_start import (
     BASELINE,
     ColdPaths,
@@ -23,7 +25,7 @@ from benchmarks.cold_start import (
     sample_of,
     tabulate,
 )
-from benchmarks.scenarios import scenarios
+from benchmarks.scenarios import EXECUTION, scenarios
 
 FAKE_SECONDS = {"choreography.fast": (0.28, 0.20), "orchestration.slow": (0.31, 0.20)}
 
@@ -125,6 +127,18 @@ def test_the_baseline_makes_the_calls_the_handler_made(cold_paths):
     handler = cold_paths(Target("orchestration.intake"))
     baseline = cold_paths(Target("orchestration.intake", baseline=True))
     assert handler.calls == baseline.calls == 2  # the upload's HeadObject, StartExecution
+
+
+def test_the_cold_path_stores_objects_at_the_moment_the_bench_chose_not_at_its_own_clock(tmp_path):
+    """The bench reads the clock once; a cold path started after the next hour began must still answer S3 with
+    the bench's moment: a LastModified later than the execution's start date makes the upload "written again"."""
+    handler = "orchestration.intake"
+    cold_paths = ColdPaths(tmp_path)
+    earlier = STORED_AT - timedelta(hours=1)  # as if the bench had read its clock an hour before this run
+    scenario = cold_paths.scenarios[handler]
+    started = {"stepfunctions.StartExecution": [{"executionArn": EXECUTION, "startDate": earlier}]}
+    cold_paths.scenarios[handler] = replace(scenario, responses=started, stored_at=earlier)
+    assert cold_paths(Target(handler)).calls == 2  # the upload's HeadObject, StartExecution: no failure record
 
 
 def test_a_call_without_a_canned_answer_fails_the_run_naming_it(tmp_path):
