@@ -417,6 +417,18 @@ def review(ctx: click.Context, serve_local: bool, port: int, variant: str) -> No
         server.server_close()
 
 
+@review.command("reindex")
+@click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
+@click.pass_context
+def review_reindex(ctx: click.Context, variant: str) -> None:
+    """Put the reviews written before the reviews' index into it (once, after upgrading a deployment that has
+    reviews open): the worklist and choreography's sweep read the index, not the records. Safe to run again."""
+    for name in _variants(variant):
+        deployment = _deployment(ctx, name)
+        indexed = reviews.reindex(deployment.client("s3"), deployment.bucket, variant=name)
+        click.echo(f"{name}: {len(indexed)} review{'' if len(indexed) == 1 else 's'} indexed")
+
+
 @review.command("list")
 @click.option("--variant", type=VARIANT_CHOICE, default="both", show_default=True)
 @click.option("--all", "everything", is_flag=True, help="Signed and sent-back reviews too.")
@@ -426,16 +438,15 @@ def review_list(ctx: click.Context, variant: str, everything: bool, as_json: boo
     """Notes awaiting review, oldest first, with each one's deadline: the review page's worklist."""
     shown = _desk(ctx, variant).worklist(everything)
     if as_json:
-        _emit_json([item.record.shown() | {"stage": item.stage} for item in shown])
+        _emit_json([item.shown() for item in shown])
         return
     if not shown:
         click.echo("no reviews" if everything else "no notes awaiting review")
-    width = max((len(item.record.encounter_id) for item in shown), default=0)
+    width = max((len(item.encounter_id) for item in shown), default=0)
     for item in shown:
-        record = item.record
         click.echo(
-            f"{record.encounter_id:<{width}}  {item.variant:<13}  {item.stage:<15}  "
-            f"opened {record.opened_at:%Y-%m-%d %H:%M}  due {record.due_at:%Y-%m-%d %H:%M} UTC  version {record.version}"
+            f"{item.encounter_id:<{width}}  {item.variant:<13}  {item.stage:<15}  "
+            f"opened {item.opened_at:%Y-%m-%d %H:%M}  due {item.due_at:%Y-%m-%d %H:%M} UTC  version {item.version}"
         )
 
 

@@ -11,6 +11,7 @@ from clinical.prefixes import (
     AUDIO_PREFIX,
     FAILURES_PREFIX,
     FHIR_EXPORTS_PREFIX,
+    INDEX_PREFIX,
     NOTES_PREFIX,
     REVIEWS_PREFIX,
     SIGNED_PREFIX,
@@ -42,6 +43,11 @@ class Permissions:
             f"AwsSolutions-IAM5[Resource::<{bucket_logical_id}.Arn>/{prefix}*]",
             f"Scoped to the {prefix} prefix of this stack's encounter bucket; object keys are per encounter.",
         )
+
+    def _review_index(self, function: PipelineFunction) -> None:
+        """Writes and deletes the reviews' index (clinical.review_index: empty objects, ids and moments in their
+        keys); ListBucket (granted with the key) lists it."""
+        self._objects(function, ["s3:PutObject", "s3:DeleteObject"], INDEX_PREFIX)
 
     def _bucket_and_key(self, function: PipelineFunction) -> None:
         # ListBucket makes a HEAD of a missing key answer 404 instead of 403.
@@ -185,6 +191,7 @@ class Permissions:
         self._objects(function, ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], NOTES_PREFIX)
         # Opens the note's review (clinical.review.open_review).
         self._objects(function, ["s3:GetObject", "s3:PutObject"], REVIEWS_PREFIX)
+        self._review_index(function)
         region, account = Aws.REGION, Aws.ACCOUNT_ID
         if config.is_inference_profile:
             resources = [
@@ -210,6 +217,7 @@ class Permissions:
         self._objects(function, ["s3:GetObject", "s3:GetObjectVersion"], NOTES_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], REVIEWS_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], SIGNED_PREFIX)
+        self._review_index(function)
         if state_machine_name is not None:
             self.task_responder(function)
 
@@ -229,6 +237,7 @@ class Permissions:
         self._objects(function, ["s3:GetObject"], TRANSCRIPTS_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], REVIEWS_PREFIX)
         self._objects(function, ["s3:GetObject", "s3:PutObject"], SIGNED_PREFIX)
+        self._review_index(function)
         # Quarantine records of objects under reviews/ that are not review records (the worklist sets them aside).
         self._objects(function, ["s3:PutObject"], FAILURES_PREFIX)
         if state_machine_name is not None:

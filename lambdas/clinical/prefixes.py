@@ -9,6 +9,9 @@ FAILURES_PREFIX = "failures/"
 REVIEWS_PREFIX = "reviews/"  # a note's review: reviews/<id>.json, and its later versions reviews/<id>/v<n>-<tag>.json
 SIGNED_PREFIX = "signed/"  # the signed note, written once: signed/<id>.json
 FHIR_EXPORTS_PREFIX = "exports/fhir/"  # the signed note as a FHIR DocumentReference: exports/fhir/<id>.json
+# Empty objects whose keys say which reviews need a sweep, and when, and which await a clinician
+# (clinical.review_index): what choreography's sweep and the worklist read instead of every review record.
+INDEX_PREFIX = "index/"
 DATA_PREFIXES = (
     AUDIO_PREFIX,
     TRANSCRIPTS_PREFIX,
@@ -17,6 +20,7 @@ DATA_PREFIXES = (
     REVIEWS_PREFIX,
     SIGNED_PREFIX,
     FHIR_EXPORTS_PREFIX,
+    INDEX_PREFIX,
 )
 # The signed note and its FHIR export are the medical record: they outlive the draft and its inputs, so the
 # bucket's lifecycle keeps them (and their old versions) unless cdk.json sets signed_retention_days.

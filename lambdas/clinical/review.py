@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from math import ceil
 from typing import Any, Literal
@@ -68,6 +68,7 @@ from clinical.patients import is_patient_reference
 from clinical.policy import MAX_REDRAFTS
 from clinical.prefixes import REVIEWS_PREFIX
 from clinical.quarantine import quarantine
+from clinical.review_index import Deadline, Entry, count_awaiting, due, mark_awaiting, mark_due, unmark, unmark_opening
 from clinical.revisions import Changes, ReviewRefused, revise
 from clinical.roles import needs_review
 from clinical.transcription import read_transcript
@@ -80,6 +81,9 @@ DEFAULT_REMINDER_HOURS = 12
 Status = Literal["AWAITING_REVIEW", "SIGNED", "SENT_BACK", "REVIEW_EXPIRED"]
 # What moved the record last; `settle` does what it owes.
 Transition = Literal["opened", "reminded", "signed", "sent_back", "expired", "redrafted"]
+# Who keeps a review's time: choreography's sweep (through the index's deadlines), or orchestration's execution
+# (its wait's timeout; no deadlines are indexed for it).
+Keeper = Literal["sweep", "execution"]
 # The errors a waiting execution's task token fails with (the state machine catches them by name, then reads
 # the record).
 SENT_BACK_ERROR = "NoteSentBack"
@@ -93,6 +97,11 @@ REDRAFT_OVERDUE = timedelta(hours=1)
 ENDED_WAIT_CODES = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
 # A decided record's settle that meets another writer reads it again, this many times in all.
 SETTLE_TRIES = 3
+# A transition's follow-ups become the sweep's this long after its deadline was written, before the record's
+# write: by then the function deciding it has written the record or stopped (a Lambda function runs for 15 minutes
+# at most; the page's request for 29 seconds). Sooner, the sweep could read the record before that write, find
+# nothing owed and delete the deadline the write was counting on.
+SWEEP_AFTER = timedelta(minutes=15)
 
 
 class NoteVersion(BaseModel):
@@ -145,6 +154,7 @@ class ReviewRecord(BaseModel):
     settled_at: datetime | None = None
     # Orchestration: the task token of the execution's current wait for this review (never shown).
     task_token: str | None = Field(default=None, repr=False)
+    kept_by: Keeper = "sweep"
 
     @model_validator(mode="before")
     @classmethod
@@ -163,6 +173,9 @@ class ReviewRecord(BaseModel):
                 data.get("signed_at") or data.get("sent_back_at") or data.get("expired_at") or data.get("opened_at")
             )
             data = {**data, "schema_version": "2", "last_transition": last, "settled_at": decided}
+        if isinstance(data, dict) and "kept_by" not in data:
+            # Written before the reviews' index: orchestration's executions kept their own time then too.
+            data = {**data, "kept_by": "execution" if data.get("variant") == "orchestration" else "sweep"}
         return data
 
     def expired(self, now: datetime) -> bool:
@@ -251,18 +264,50 @@ def reviews(s3, bucket: str, *, variant: str = "") -> list[ReviewRecord]:
             key = item["Key"]
             if key.count("/") != 1:
                 continue  # a version under reviews/<id>/, read through its record
-            encounter_id = encounter_id_from_key(key, REVIEWS_PREFIX, ".json")
-            response = s3.get_object(Bucket=bucket, Key=key)
-            try:
-                record = ReviewRecord.model_validate_json(response["Body"].read())
-            except ValidationError:
-                record = None
-            if record is None or record.encounter_id != encounter_id:
-                quarantine(s3, bucket, source_key=key, version_id=response.get("VersionId"), variant=variant or "unknown",
-                           reason="not a review record of this layout (reviews/<encounter id>.json)")  # fmt: skip
-                continue
-            found.append(record)
+            if (record := _listed_record(s3, bucket, key, variant)) is not None:
+                found.append(record)
     return sorted(found, key=lambda record: record.opened_at)
+
+
+def _listed_record(s3, bucket: str, key: str, variant: str) -> ReviewRecord | None:
+    """The record at a listed key of reviews/, or None when it is not one (a stray write, a record under another
+    encounter's key): that object is quarantined, with its record and alarm."""
+    response = s3.get_object(Bucket=bucket, Key=key)
+    try:
+        record = ReviewRecord.model_validate_json(response["Body"].read())
+    except ValidationError:
+        record = None
+    if record is None or record.encounter_id != encounter_id_from_key(key, REVIEWS_PREFIX, ".json"):
+        _quarantine_record(s3, bucket, key, variant, response.get("VersionId"))
+        return None
+    return record
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    """A page of review records, each with its key, and where the next page starts (None: the last)."""
+
+    records: list[tuple[ReviewRecord, str]]
+    after: str | None
+
+
+def review_page(s3, bucket: str, *, size: int, after: str | None = None, variant: str = "") -> RecordPage:
+    """A page of review records by encounter id: one listing of at most `size` keys after `after` (a record's
+    later versions, under reviews/<id>/, count as one key), and a read of each record on it. A record that is
+    not one is quarantined, as `reviews` does."""
+    if after is not None and not after.startswith(REVIEWS_PREFIX):
+        raise ValueError("a page of reviews starts after a key of reviews/")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=REVIEWS_PREFIX, Delimiter="/", MaxKeys=size,
+                                **({"StartAfter": after} if after else {}))  # fmt: skip
+    keys = [item["Key"] for item in listed.get("Contents", [])]
+    records = [(record, key) for key in keys if (record := _listed_record(s3, bucket, key, variant)) is not None]
+    last = max(keys + [item["Prefix"] for item in listed.get("CommonPrefixes", [])], default=None)
+    return RecordPage(records, last if listed.get("IsTruncated") else None)
+
+
+def _quarantine_record(s3, bucket: str, key: str, variant: str, version_id: str | None = None) -> None:
+    quarantine(s3, bucket, source_key=key, version_id=version_id, variant=variant or "unknown",
+               reason="not a review record of this layout (reviews/<encounter id>.json)")  # fmt: skip
 
 
 # ---- writing: stage a version, decide, settle ---------------------------------------------------------
@@ -285,10 +330,13 @@ def _stage(s3, bucket: str, key: str, note: Note) -> None:
             raise
 
 
-def _decide(s3, bucket: str, record: ReviewRecord, etag: str, transition: Transition) -> None:
+def _decide(s3, bucket: str, record: ReviewRecord, etag: str, transition: Transition, now: datetime) -> None:
     """The commit point: the record, moved by `transition`, over exactly the one read. ReviewRecordConflict
-    (transient) when someone wrote it meanwhile."""
+    (transient) when someone wrote it meanwhile. A swept review's deadline comes first (now): what the transition
+    owes is settled by the sweep if nobody else has (SWEEP_AFTER)."""
     record.last_transition, record.settled_at = transition, None
+    if record.kept_by == "sweep":
+        mark_due(s3, bucket, Deadline(now + SWEEP_AFTER, record.encounter_id, record.opened_at))
     try:
         _write(s3, bucket, review_key(record.encounter_id), record, {"IfMatch": etag})
     except ClientError as error:
@@ -339,6 +387,8 @@ def settle(s3, bucket: str, encounter_id: str, *, now: datetime | None = None, b
 
 def _follow_up(s3, bucket: str, record: ReviewRecord, *, bus: str | None, stepfunctions, events) -> None:
     transition, token, encounter_id = record.last_transition, record.task_token, record.encounter_id
+    if transition in ("signed", "sent_back", "expired"):
+        unmark_opening(s3, bucket, encounter_id, record.opened_at)  # off the worklist
     if transition == "signed":
         signed = _write_signed(s3, bucket, record)
         publish([_signed_event(signed, record)], bus=bus, client=events)
@@ -513,9 +563,10 @@ def _review_event(detail_type: str, record: ReviewRecord) -> tuple[str, dict]:
 
 # ---- the transitions ------------------------------------------------------------------------------------
 def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVIEW_WINDOW_HOURS,
-                reminder_hours: int = DEFAULT_REMINDER_HOURS, now: datetime | None = None) -> bool:  # fmt: skip
+                reminder_hours: int = DEFAULT_REMINDER_HOURS, kept_by: Keeper = "sweep",
+                now: datetime | None = None) -> bool:  # fmt: skip
     """Open the note's review (once per transcript; a note from a new transcript opens it again, unless it was
-    signed: what a clinician signed stands). Returns whether it opened one."""
+    signed: what a clinician signed stands), kept by `kept_by`. Returns whether it opened one."""
     now = now or datetime.now(UTC)
     encounter_id = note.provenance.encounter_id
     existing = read_review(s3, bucket, encounter_id)
@@ -548,8 +599,10 @@ def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVI
         settled_at=now,  # opening owes nothing: the note's own events are the draft step's
         # A waiting execution keeps waiting, now for this review (it reads the record when it wakes).
         task_token=existing[0].task_token if existing else None,
+        kept_by=existing[0].kept_by if existing else kept_by,
     )
     _open_window(record, now, window_hours, reminder_hours)
+    _index_opening(s3, bucket, record)
     condition = {"IfMatch": existing[1]} if existing else {"IfNoneMatch": "*"}
     try:
         _write(s3, bucket, review_key(encounter_id), record, condition)
@@ -557,6 +610,8 @@ def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVI
         if lost_the_race(error):
             return False  # another delivery opened it, or someone acted on the one read: the next delivery sees
         raise
+    if existing and existing[0].status == "AWAITING_REVIEW":  # the opening this one replaced
+        unmark_opening(s3, bucket, encounter_id, existing[0].opened_at, keep=entry_of(record).key)
     return True
 
 
@@ -571,6 +626,21 @@ def _origin(stored: dict) -> str | None:
 def _open_window(record: ReviewRecord, now: datetime, window_hours: int, reminder_hours: int) -> None:
     record.opened_at, record.due_at = now, now + timedelta(hours=window_hours)
     record.remind_at, record.reminded_at = now + timedelta(hours=window_hours - reminder_hours), None
+
+
+def entry_of(record: ReviewRecord) -> Entry:
+    """The worklist entry of an awaiting review."""
+    latest = record.versions[-1]
+    return Entry(record.encounter_id, record.opened_at, record.due_at, latest.version, latest.flagged)
+
+
+def _index_opening(s3, bucket: str, record: ReviewRecord) -> None:
+    """Index an opening before the write that opens it: its worklist entry, and for a swept review the deadlines
+    of its reminder and of its window's end."""
+    mark_awaiting(s3, bucket, entry_of(record))
+    if record.kept_by == "sweep":
+        for at in sorted({record.next_deadline(), record.due_at}):
+            mark_due(s3, bucket, Deadline(at, record.encounter_id, record.opened_at))
 
 
 def _awaiting(s3, bucket: str, encounter_id: str, now: datetime, clients_and_bus: dict) -> tuple[ReviewRecord, str]:
@@ -599,10 +669,11 @@ def _reviewed(record: ReviewRecord, version: int | None) -> int:
     return record.version
 
 
-def _decided_by_person(s3, bucket: str, record: ReviewRecord, etag: str, transition: Transition, acted: str) -> None:
+def _decided_by_person(s3, bucket: str, record: ReviewRecord, etag: str, transition: Transition, acted: str,
+                       now: datetime) -> None:  # fmt: skip
     """A person's decision: lost to a concurrent one, it is refused, saying what the review is now."""
     try:
-        _decide(s3, bucket, record, etag, transition)
+        _decide(s3, bucket, record, etag, transition, now)
     except ReviewRecordConflict:
         now_found = read_review(s3, bucket, record.encounter_id)
         status = now_found[0].status if now_found else "gone"
@@ -651,7 +722,7 @@ def sign(s3, bucket: str, encounter_id: str, *, clinician: str, changes: Changes
             )
         )
     record.status, record.signed_by, record.signed_at, record.patient = "SIGNED", clinician, now, patient
-    _decided_by_person(s3, bucket, record, etag, "signed", "signed")
+    _decided_by_person(s3, bucket, record, etag, "signed", "signed", now)
     _settle_after_decision(s3, bucket, encounter_id, now=now, **acting)
     return signed_note(record, revision.note)
 
@@ -683,7 +754,7 @@ def send_back(s3, bucket: str, encounter_id: str, *, clinician: str, reason: str
             f"encounter {encounter_id}'s note was drafted again {record.redrafts} times, the most it is: edit and sign it"
         )
     record.status, record.sent_back_by, record.sent_back_at, record.reason = "SENT_BACK", clinician, now, reason
-    _decided_by_person(s3, bucket, record, etag, "sent_back", "sent back")
+    _decided_by_person(s3, bucket, record, etag, "sent_back", "sent back", now)
     _settle_after_decision(s3, bucket, encounter_id, now=now, **acting)
     return record
 
@@ -729,10 +800,29 @@ def redraft(s3, bucket: str, encounter_id: str, draft: Callable[[ReviewRecord], 
     record.status, record.redrafts, record.task_token = "AWAITING_REVIEW", record.redrafts + 1, None
     # The window opens once the redraft exists: the model's call took time since this try began.
     _open_window(record, max(now, note.provenance.created_at), window_hours, reminder_hours)
-    _decide(s3, bucket, record, etag, "redrafted")
+    _index_opening(s3, bucket, record)
+    _decide(s3, bucket, record, etag, "redrafted", now)
     return Kept(
         changed=True, status=record.status, settled=_settled(settle(s3, bucket, encounter_id, now=now, bus=bus))
     )
+
+
+def reindex(s3, bucket: str, *, now: datetime | None = None, variant: str = "") -> list[str]:
+    """Put the reviews written before the reviews' index into it (decision 0016), reading every record once: an
+    awaiting review gets its worklist entry and, when a sweep keeps it, its deadlines; a swept review that owes
+    follow-ups or was sent back gets a deadline now. Writing an index object again changes nothing, so it may run
+    any number of times. Returns the encounters indexed."""
+    now = now or datetime.now(UTC)
+    indexed = []
+    for record in reviews(s3, bucket, variant=variant):
+        if record.status == "AWAITING_REVIEW":
+            _index_opening(s3, bucket, record)
+        if record.kept_by == "sweep" and (record.settled_at is None or record.status == "SENT_BACK"):
+            mark_due(s3, bucket, Deadline(now, record.encounter_id, record.opened_at))
+        elif record.status != "AWAITING_REVIEW":
+            continue
+        indexed.append(record.encounter_id)
+    return indexed
 
 
 # ---- the deadline: a reminder before it, the expiry at it -------------------------------------------------
@@ -762,7 +852,7 @@ def _keep(s3, bucket: str, encounter_id: str, change: Callable[[ReviewRecord], T
     record, etag = found
     if record.status != "AWAITING_REVIEW" or (transition := change(record)) is None:
         return Kept(changed=False, status=record.status)
-    _decide(s3, bucket, record, etag, transition)
+    _decide(s3, bucket, record, etag, transition, now)
     return Kept(
         changed=True, status=record.status, settled=_settled(settle(s3, bucket, encounter_id, now=now, bus=bus))
     )
@@ -833,32 +923,61 @@ class Deadlines:
 
 def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | None = None,
                     variant: str = "") -> Deadlines:  # fmt: skip
-    """Choreography's way: every review's time is kept (`keep_time`), so a transition whose follow-ups a stopped
-    action left owing is settled within one sweep. A note sent back and not drafted again within REDRAFT_OVERDUE,
-    with no failure recorded for it, has its NoteSentBack put again (same event id): the event may have been put
-    and lost before it reached the note writer's queue."""
+    """Choreography's way: the time of every review with a deadline up to now is kept (`keep_time`), so a
+    transition whose follow-ups a stopped action left owing is settled within one sweep; the sweep reads the
+    index's deadlines that are due, not every record (clinical.review_index). A note sent back and not drafted
+    again within REDRAFT_OVERDUE, with no failure recorded for it, has its NoteSentBack put again (same event id),
+    then every REDRAFT_OVERDUE: the event may have been put and lost before it reached the note writer's queue.
+    A record that is not one is quarantined, with its record and alarm, and the sweep goes on."""
     now = now or datetime.now(UTC)
     reminded, expired, sent_back_again, settled = [], [], [], []
-    awaiting = 0
-    for record in reviews(s3, bucket, variant=variant):
-        if record.settled_at is None or record.expired(now) or record.reminder_due(now):
-            kept = keep_time(s3, bucket, record.encounter_id, now=now, bus=bus)
-            awaiting += kept.status == "AWAITING_REVIEW"
-            reminded += [record.encounter_id] * kept.settled.count("reminded")
-            expired += [record.encounter_id] * kept.settled.count("expired")
-            settled += [record.encounter_id] * len([t for t in kept.settled if t not in ("reminded", "expired")])
-        elif (
-            record.status == "SENT_BACK"
-            and now - (record.sent_back_at or now) >= REDRAFT_OVERDUE
-            and not failure_record_exists(s3, bucket, record.encounter_id)
-        ):
-            publish([_sent_back_event(record)], bus=bus)
-            sent_back_again.append(record.encounter_id)
-        else:
-            awaiting += record.status == "AWAITING_REVIEW"
+    for key, deadline in due(s3, bucket, now):
+        if deadline is not None:
+            try:
+                kept = _keep_deadline(s3, bucket, deadline, now=now, bus=bus)
+            except StoredReviewInvalid:
+                _quarantine_record(s3, bucket, review_key(deadline.encounter_id), variant)
+                kept = Kept(changed=False, status=None)
+            reminded += [deadline.encounter_id] * kept.settled.count("reminded")
+            expired += [deadline.encounter_id] * kept.settled.count("expired")
+            settled += [deadline.encounter_id] * len([t for t in kept.settled if t not in ("reminded", "expired")])
+            if kept.changed:
+                sent_back_again.append(deadline.encounter_id)
+        unmark(s3, bucket, key)  # kept, or a key that names no deadline
     return Deadlines(
-        reminded=reminded, expired=expired, sent_back_again=sent_back_again, settled=settled, awaiting=awaiting
+        reminded=reminded,
+        expired=expired,
+        sent_back_again=sent_back_again,
+        settled=settled,
+        awaiting=count_awaiting(s3, bucket),
     )
+
+
+def _keep_deadline(s3, bucket: str, deadline: Deadline, *, now: datetime, bus: str | None) -> Kept:
+    """What a due deadline asks of its review; `changed`: its NoteSentBack was put again."""
+    found = read_review(s3, bucket, deadline.encounter_id)
+    record = found[0] if found else None
+    if record is None or record.opened_at != deadline.opened_at:
+        # An opening that never was (a crash before its record's write), or one a later opening replaced.
+        unmark_opening(s3, bucket, deadline.encounter_id, deadline.opened_at,
+                       keep=entry_of(record).key if record is not None else None)  # fmt: skip
+    if record is None:
+        return Kept(changed=False, status=None)
+    kept = Kept(changed=False, status=record.status)
+    if record.settled_at is None or record.expired(now) or record.reminder_due(now):
+        kept = replace(keep_time(s3, bucket, record.encounter_id, now=now, bus=bus), changed=False)
+    if record.status == "SENT_BACK":
+        # Its redraft is overdue from REDRAFT_OVERDUE after the send-back, and every REDRAFT_OVERDUE after that.
+        overdue_at = (record.sent_back_at or now) + REDRAFT_OVERDUE
+        if now >= overdue_at:
+            if failure_record_exists(s3, bucket, record.encounter_id):
+                return kept  # its note step gave up and said so: nothing more is owed
+            if "sent_back" not in kept.settled:  # settled just now: its NoteSentBack was put
+                publish([_sent_back_event(record)], bus=bus)
+                kept = replace(kept, changed=True)
+            overdue_at = now + REDRAFT_OVERDUE
+        mark_due(s3, bucket, Deadline(overdue_at, record.encounter_id, record.opened_at))
+    return kept
 
 
 def wait_for(s3, bucket: str, encounter_id: str, token: str) -> Status:

@@ -195,9 +195,8 @@ def redraft_note(s3, bedrock, transcribe, *, bucket: str, encounter_id: str, set
 def announce(s3, bucket: str, note: Note, settings: PipelineSettings) -> None:
     """What follows a stored note, again on every delivery (both are idempotent): its review is opened, and
     its domain events put."""
-    open_review(
-        s3, bucket, note, window_hours=settings.review_window_hours, reminder_hours=settings.review_reminder_hours
-    )
+    open_review(s3, bucket, note, window_hours=settings.review_window_hours,
+                reminder_hours=settings.review_reminder_hours, kept_by=settings.reviews_kept_by)  # fmt: skip
     publish(note_events(note))
 
 

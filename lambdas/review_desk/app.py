@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from clinical import review as reviews
 from clinical.errors import PipelineError
 from clinical.layout import ENCOUNTER_ID_PATTERN, digest_reference
-from review_desk.desk import DECIDED, REFUSED, NotFound, Refusal, ReviewDesk, changes_from, version_from
+from review_desk.desk import AFTER_FIELD, DECIDED, REFUSED, NotFound, Refusal, ReviewDesk, changes_from, version_from
 from review_desk.pages import (
     CONTENT_SECURITY_POLICY,
     FORM_TOKEN_FIELD,
@@ -124,8 +124,18 @@ def respond(desk: ReviewDesk, request: Request) -> Response:
 def _get(desk: ReviewDesk, request: Request) -> Response:
     path, _, query = request.path.partition("?")
     if path == "/":
-        everything = parse_qs(query).get("all") == ["1"]
-        page = worklist_page(desk.worklist(everything), desk.now(), request.base, request.account, everything)
+        asked = parse_qs(query)
+        everything = asked.get("all") == ["1"]
+        after = {
+            name.removeprefix(AFTER_FIELD): values[-1] for name, values in asked.items() if name.startswith(AFTER_FIELD)
+        }
+        try:
+            worklist = desk.page(everything, after)
+        except NotFound as missing:
+            return Response(
+                HTTPStatus.NOT_FOUND, message_page("Not found", str(missing), request.base, request.account)
+            )
+        page = worklist_page(worklist, desk.now(), request.base, request.account, everything)
         return Response(HTTPStatus.OK, page)
     found = route(path)
     if found is None or found[2]:

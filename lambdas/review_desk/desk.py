@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from clinical import review as reviews
+from clinical import review_index as index
 from clinical.conversation import Segment
 from clinical.errors import ContractViolation, DecidedNotSettled
 from clinical.layout import transcript_key
@@ -41,6 +42,7 @@ ACCEPT_FIELD = "accept."  # accept.<id>: a flagged statement accepted as it is
 ADD_FIELD = "add."  # add.<section>: statements the clinician adds, one per line
 CATEGORY_FIELD = "category."  # category.medications_and_orders: the category of the orders added
 VERSION_FIELD = "version"  # the version the clinician reviewed
+AFTER_FIELD = "after."  # after.<variant>: where the worklist's next page starts in that deployment
 # Settled or not, a decision stands: the page and the CLI say so rather than fail.
 DECIDED = (DecidedNotSettled,)
 
@@ -53,14 +55,58 @@ def caller_identity(deployment: Place, _headers: Mapping[str, str]) -> str:
 @dataclass(frozen=True)
 class Awaiting:
     """A review on the worklist (awaiting, or with --all any status), at the stage its record gives, as every
-    view of the encounter names it (clinical.stages)."""
+    view of the encounter names it (clinical.stages): what the worklist shows of it, from the reviews' index
+    (awaiting) or from its record (every review)."""
 
     variant: str
-    record: reviews.ReviewRecord
+    encounter_id: str
+    status: str
+    opened_at: datetime
+    due_at: datetime
+    version: int
+    flagged: int | None
 
     @property
     def stage(self) -> Stage:
-        return stage_of_review(self.record.status)
+        return stage_of_review(self.status)
+
+    def shown(self) -> dict:
+        """As `scribe review list --json` shows it."""
+        return {
+            "encounter_id": self.encounter_id,
+            "variant": self.variant,
+            "status": self.status,
+            "stage": str(self.stage),
+            "opened_at": self.opened_at.isoformat(),
+            "due_at": self.due_at.isoformat(),
+            "version": self.version,
+            "flagged": self.flagged,
+        }
+
+    @classmethod
+    def of_record(cls, variant: str, record: reviews.ReviewRecord) -> Awaiting:
+        return cls(variant, record.encounter_id, record.status, record.opened_at, record.due_at, record.version,
+                   record.versions[-1].flagged)  # fmt: skip
+
+    @classmethod
+    def of_entry(cls, variant: str, entry: index.Entry) -> Awaiting:
+        return cls(
+            variant, entry.encounter_id, "AWAITING_REVIEW", entry.opened_at, entry.due_at, entry.version, entry.flagged
+        )
+
+
+# A worklist page: this many notes awaiting review, one listing of the index per deployment; of every review,
+# this many records (each read: a listing and a GET per record).
+WORKLIST_PAGE = 50
+EVERY_REVIEW_PAGE = 8
+
+
+@dataclass(frozen=True)
+class Worklist:
+    """One page of the worklist, and where the next page starts in each deployment (empty: this is the last)."""
+
+    items: list[Awaiting]
+    after: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,14 +152,53 @@ class ReviewDesk:
 
     def worklist(self, everything: bool = False) -> list[Awaiting]:
         """The notes awaiting review in every deployment (`everything`: every review, signed, sent back and
-        expired too), oldest first."""
-        found = [
-            Awaiting(variant, record)
-            for variant, deployment in self.deployments.items()
-            for record in reviews.reviews(deployment.client("s3"), deployment.bucket, variant=variant)
-            if everything or stage_of_review(record.status) == Stage.AWAITING_REVIEW
-        ]
-        return sorted(found, key=lambda item: item.record.opened_at)
+        expired too), oldest first: every page (the CLI's list)."""
+        if everything:
+            found = [
+                Awaiting.of_record(variant, record)
+                for variant, deployment in self.deployments.items()
+                for record in reviews.reviews(deployment.client("s3"), deployment.bucket, variant=variant)
+            ]
+            return sorted(found, key=lambda item: item.opened_at)
+        items: list[Awaiting] = []
+        after: dict[str, str] | None = {}
+        while after is not None:
+            page = self.page(after=after, size=index.LIST_LIMIT)
+            items += page.items
+            after = page.after or None
+        return items
+
+    def page(self, everything: bool = False, after: Mapping[str, str] | None = None,
+             size: int | None = None) -> Worklist:  # fmt: skip
+        """One page of the worklist, starting after `after` (each deployment's key, from the page before): of the
+        notes awaiting review, oldest first, one listing of the reviews' index per deployment; of every review
+        (`everything`), by encounter id, a listing and a read of each record shown."""
+        after, size = dict(after or {}), size or (EVERY_REVIEW_PAGE if everything else WORKLIST_PAGE)
+        if unknown := sorted(set(after) - set(self.deployments)):
+            raise NotFound(f"no {unknown[0]} deployment is served here")
+        listed: list[tuple[Awaiting, str]] = []
+        truncated: set[str] = set()
+        for variant, deployment in self.deployments.items():
+            s3, start = deployment.client("s3"), after.get(variant)
+            try:
+                if everything:
+                    found = reviews.review_page(s3, deployment.bucket, size=size, after=start, variant=variant)
+                    listed += [(Awaiting.of_record(variant, record), key) for record, key in found.records]
+                else:
+                    entries = index.awaiting(s3, deployment.bucket, size=size, after=start)
+                    listed += [(Awaiting.of_entry(variant, entry), entry.key) for entry in entries.entries]
+                    found = entries
+            except ValueError as refused:
+                raise NotFound(str(refused)) from None
+            if found.after is not None:
+                truncated.add(variant)
+        by_order = (lambda pair: (pair[0].variant, pair[1])) if everything else (lambda pair: pair[1])
+        listed.sort(key=by_order)
+        shown = listed[:size]
+        for item, key in shown:
+            after[item.variant] = key
+        more = len(listed) > len(shown) or bool(truncated)
+        return Worklist([item for item, _ in shown], after if more else {})
 
     def note(self, variant: str, encounter_id: str) -> NoteUnderReview:
         """The review, its note's latest version, and the transcript's segments."""

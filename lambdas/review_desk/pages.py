@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from urllib.parse import urlencode
 
 from clinical import review as reviews
 from clinical.conversation import Segment
@@ -21,13 +22,14 @@ from clinical.templates import ORDER_CATEGORIES, ORDERS
 from review_desk.desk import (
     ACCEPT_FIELD,
     ADD_FIELD,
+    AFTER_FIELD,
     CATEGORY_FIELD,
     EDIT_FIELD,
     OWN_FIELD,
     VERSION_FIELD,
-    Awaiting,
     NoteUnderReview,
     Refusal,
+    Worklist,
 )
 
 STYLE = """
@@ -147,11 +149,11 @@ def _moment(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC" if value else "-"
 
 
-def _due(record: reviews.ReviewRecord, now: datetime) -> str:
-    hours = (record.due_at - now).total_seconds() / 3600
+def _due(due_at: datetime, now: datetime) -> str:
+    hours = (due_at - now).total_seconds() / 3600
     if hours < 0:
-        return f"<span class=overdue>expired {_moment(record.due_at)}</span>"
-    return f"{_moment(record.due_at)} <span class=cites>(in {hours:.0f} h)</span>"
+        return f"<span class=overdue>expired {_moment(due_at)}</span>"
+    return f"{_moment(due_at)} <span class=cites>(in {hours:.0f} h)</span>"
 
 
 # The note view's first path segment (a URL's, not the bucket's notes/ prefix).
@@ -163,19 +165,27 @@ def note_path(variant: str, encounter_id: str) -> str:
     return f"{NOTE_VIEW}/{escape(variant)}/{escape(encounter_id)}"
 
 
-def worklist_page(items: list[Awaiting], now: datetime, base: str = "/", account: str | None = None,
+def worklist_page(worklist: Worklist, now: datetime, base: str = "/", account: str | None = None,
                   everything: bool = False) -> str:  # fmt: skip
-    """The worklist: the notes awaiting review, oldest first (`everything`: every review, by stage), each with
-    how many of its statements are flagged."""
+    """A page of the worklist: the notes awaiting review, oldest first (`everything`: every review, by encounter
+    id, with its stage), each with how many of its statements are flagged, and a link to the next page."""
+    items = worklist.items
     rows = "".join(
-        f"<tr class='review {escape(item.stage.lower())}' data-encounter='{escape(item.record.encounter_id)}'"
+        f"<tr class='review {escape(item.stage.lower())}' data-encounter='{escape(item.encounter_id)}'"
         f" data-variant='{escape(item.variant)}'>"
-        f"<td><a href='{note_path(item.variant, item.record.encounter_id)}'>{escape(item.record.encounter_id)}</a></td>"
+        f"<td><a href='{note_path(item.variant, item.encounter_id)}'>{escape(item.encounter_id)}</a></td>"
         f"<td>{escape(item.variant)}</td><td class=status>{escape(item.stage)}</td>"
-        f"<td>{_moment(item.record.opened_at)}</td>"
-        f"<td class=due>{_due(item.record, now) if item.stage == Stage.AWAITING_REVIEW else '-'}</td>"
-        f"<td>{item.record.version}</td><td class=flagged>{_flagged(item.record)}</td></tr>"
+        f"<td>{_moment(item.opened_at)}</td>"
+        f"<td class=due>{_due(item.due_at, now) if item.stage == Stage.AWAITING_REVIEW else '-'}</td>"
+        f"<td>{item.version}</td><td class=flagged>{_flagged(item.flagged)}</td></tr>"
         for item in items
+    )
+    query = [("all", "1")] if everything else []
+    more = (
+        f"<p><a id=next-page href='./?{escape(urlencode(query + [(AFTER_FIELD + v, k) for v, k in worklist.after.items()]))}'>"
+        "Next page</a></p>"
+        if worklist.after
+        else ""
     )
     table = (
         "<table><thead><tr><th>encounter</th><th>variant</th><th>stage</th><th>opened</th><th>due</th>"
@@ -184,15 +194,14 @@ def worklist_page(items: list[Awaiting], now: datetime, base: str = "/", account
         else f"<p>{'No reviews.' if everything else 'No notes awaiting review.'}</p>"
     )
     title, other = (
-        ("Every review, oldest first", "<a id=show-awaiting href='./'>Awaiting review only</a>")
+        ("Every review, by encounter", "<a id=show-awaiting href='./'>Awaiting review only</a>")
         if everything
         else ("Awaiting review, oldest first", "<a id=show-all href='./?all=1'>Signed, sent back and expired too</a>")
     )
-    return _page("Worklist", f"<h1>{title}</h1><p>{other}</p>{table}", base, account)
+    return _page("Worklist", f"<h1>{title}</h1><p>{other}</p>{table}{more}", base, account)
 
 
-def _flagged(record: reviews.ReviewRecord) -> str:
-    flagged = record.versions[-1].flagged
+def _flagged(flagged: int | None) -> str:
     if flagged is None:
         return "-"
     return f"<span class=flag>{flagged} flagged</span>" if flagged else "0"
@@ -406,7 +415,7 @@ def _where(record: reviews.ReviewRecord, now: datetime) -> str:
         )
     if record.status == "REVIEW_EXPIRED":
         return f" at {_moment(record.expired_at)}: nobody signed it within its window; the draft stands, unsigned"
-    return f", due {_due(record, now)}"
+    return f", due {_due(record.due_at, now)}"
 
 
 def _redraft_line(record: reviews.ReviewRecord) -> str:

@@ -58,10 +58,10 @@ def views(encounter_id: str) -> dict[str, dict[str, str]]:
             seen[item["variant"]]["review list"] = item["stage"]
     target = Target(region="us-east-1", local=True)
     desk = ReviewDesk({variant: target.deployment(variant) for variant in VARIANTS})
-    worklist = desk.worklist(everything=True)
+    worklist = desk.page(everything=True, size=1000)
     page = worklist_page(worklist, desk.now(), everything=True)
-    for item in worklist:
-        if item.record.encounter_id == encounter_id:
+    for item in worklist.items:
+        if item.encounter_id == encounter_id:
             seen[item.variant]["worklist"] = item.stage
             assert f"data-variant='{item.variant}'><td><a href='notes/{item.variant}/{encounter_id}'>" in page
             assert f"<td class=status>{item.stage}</td>" in page

@@ -321,11 +321,14 @@ def test_a_signature_decided_but_not_settled_is_finished_by_the_sweep(drafted, m
         sign(drafted.s3, BUCKET, "enc-0001", clinician=DR)
     record = record_of(drafted)
     assert (record.status, record.settled_at, drafted.keys("signed/"), bus()) == ("SIGNED", None, [], [])
-    assert sweep_deadlines(drafted.s3, BUCKET).settled == ["enc-0001"]
+    # The sweep leaves it to the function deciding it for SWEEP_AFTER (that function may still be writing).
+    assert sweep_deadlines(drafted.s3, BUCKET).settled == []
+    later = datetime.now(UTC) + review.SWEEP_AFTER
+    assert sweep_deadlines(drafted.s3, BUCKET, now=later).settled == ["enc-0001"]
     assert drafted.read_json("signed/enc-0001.json")["signed_by"] == DR
     assert [event["detail-type"] for event in bus()] == ["NoteSigned"]
     assert record_of(drafted).settled_at is not None
-    assert sweep_deadlines(drafted.s3, BUCKET) == Deadlines(reminded=[], expired=[]), "settled once"
+    assert sweep_deadlines(drafted.s3, BUCKET, now=later) == Deadlines(reminded=[], expired=[]), "settled once"
 
 
 def test_a_person_acting_again_on_an_unsettled_decision_finishes_it(drafted, monkeypatch, bus):
@@ -513,7 +516,7 @@ def test_a_new_transcripts_draft_after_a_signature_changes_nothing_signed(drafte
     draft = drafted.read_json("notes/enc-0001.json")
     new_transcript(drafted, lambda_context)
     assert drafted.read_json("notes/enc-0001.json") != draft, "the new transcript's draft is the encounter's draft"
-    assert sweep_deadlines(drafted.s3, BUCKET).settled == ["enc-0001"]
+    assert sweep_deadlines(drafted.s3, BUCKET, now=datetime.now(UTC) + review.SWEEP_AFTER).settled == ["enc-0001"]
     record = record_of(drafted)
     assert (record.status, [v.version for v in record.versions]) == ("SIGNED", [1])
     assert drafted.read_json("signed/enc-0001.json")["note"] == draft

@@ -17,7 +17,7 @@ from clinical.conversation import Segment
 from clinical.notes import FlaggedStatement, Note, NoteOrder, NoteSection, NoteStatement, Provenance, Speaker
 from clinical.review import NoteVersion, ReviewRecord, ReviewRefused
 from clinical.revisions import Addition, Changes
-from review_desk.desk import Awaiting, NoteUnderReview, Refusal, changes_from, version_from
+from review_desk.desk import Awaiting, NoteUnderReview, Refusal, Worklist, changes_from, version_from
 from review_desk.pages import CONTENT_SECURITY_POLICY, note_page, worklist_page
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -173,17 +173,17 @@ def test_a_sent_back_note_says_what_happens_next():
 def test_the_worklist_shows_each_deadline_and_how_many_statements_are_flagged():
     flagged = record()
     flagged.versions[0].flagged = 2
-    page = worklist_page([Awaiting("orchestration", flagged)], NOW)
+    page = worklist_page(Worklist([Awaiting.of_record("orchestration", flagged)]), NOW)
     assert "2026-01-08 09:00 UTC <span class=cites>(in 72 h)</span>" in page
     assert "<span class=flag>2 flagged</span>" in page
     assert "href='notes/orchestration/enc-1'" in page and "<base href='/'>" in page
-    assert "No notes awaiting review." in worklist_page([], NOW)
+    assert "No notes awaiting review." in worklist_page(Worklist([]), NOW)
     assert "href='./?all=1'" in page
 
 
 def test_the_whole_worklist_shows_signed_and_sent_back_reviews_by_status():
     signed = record(status="SIGNED", signed_by="dr", signed_at=NOW)
-    page = worklist_page([Awaiting("choreography", signed)], NOW, everything=True)
+    page = worklist_page(Worklist([Awaiting.of_record("choreography", signed)]), NOW, everything=True)
     assert "<td class=status>SIGNED</td>" in page and "Awaiting review only" in page
 
 

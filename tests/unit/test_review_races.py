@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from moto import mock_aws
 
-from clinical import clients, review
+from clinical import clients, review, review_index
 from clinical.errors import PipelineError
 from clinical.layout import note_key, signed_key, transcript_key
 from clinical.notes import (
@@ -122,6 +122,10 @@ class FaultyS3:
         self._faults.before_write("s3")
         return self._s3.put_object(**kwargs)
 
+    def delete_object(self, **kwargs):
+        self._faults.before_write("s3")
+        return self._s3.delete_object(**kwargs)
+
     def __getattr__(self, name: str):
         return getattr(self._s3, name)
 
@@ -203,6 +207,7 @@ def changes_of(kind: str, note: Note) -> Changes:
 
 class ReviewRaces(RuleBasedStateMachine):
     variant = "choreography"
+    kept_by = "sweep"
 
     def __init__(self) -> None:
         super().__init__()
@@ -253,7 +258,9 @@ class ReviewRaces(RuleBasedStateMachine):
         """The draft step of the transcript there (choreography's note writer): the note once, then its review."""
         transcript = read_transcript(self.raw, BUCKET, transcript_key(ENCOUNTER))
         save_note(self.s3, BUCKET, model_note(transcript.text, self.now))
-        review.open_review(self.s3, BUCKET, stored_note(self.raw, BUCKET, ENCOUNTER), now=self.now)
+        review.open_review(
+            self.s3, BUCKET, stored_note(self.raw, BUCKET, ENCOUNTER), now=self.now, kept_by=self.kept_by
+        )
         self.undrafted = False
 
     def _act(self, action):
@@ -355,6 +362,32 @@ class ReviewRaces(RuleBasedStateMachine):
                                            reason="Please add the dose.", now=self.now, bus=BUS))  # fmt: skip
 
     # ---- the invariants ------------------------------------------------------------------------------------
+    def _index(self, prefix: str) -> list[str]:
+        return [item["Key"] for item in self.raw.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+
+    @invariant()
+    def the_index_never_misses_a_review(self) -> None:
+        """One too many, perhaps, never one too few: an awaiting review is on the worklist, and a swept review
+        that needs the sweep has a deadline no later than when it needs it."""
+        record = self._record()
+        if record is None:
+            return
+        if record.status == "AWAITING_REVIEW":
+            assert self._index(review_index.opening_prefix(ENCOUNTER, record.opened_at)), "off the worklist"
+        if record.kept_by != "sweep":
+            assert self._index(review_index.DUE_PREFIX) == [], "an execution keeps its own time"
+            return
+        if record.settled_at is None:
+            needed = self.now + review.SWEEP_AFTER
+        elif record.status == "AWAITING_REVIEW":
+            needed = record.next_deadline()
+        elif record.status == "SENT_BACK":
+            needed = max(record.sent_back_at, self.now) + review.REDRAFT_OVERDUE
+        else:
+            return
+        deadlines = [review_index.Deadline.from_key(key) for key in self._index(review_index.DUE_PREFIX)]
+        assert any(d.at <= needed for d in deadlines if d and d.encounter_id == ENCOUNTER), (record, deadlines)
+
     @invariant()
     def a_signed_object_only_for_a_signed_record_and_it_never_changes(self) -> None:
         found = self.raw.list_objects_v2(Bucket=BUCKET, Prefix=signed_key(ENCOUNTER)).get("Contents")
@@ -466,6 +499,12 @@ class ChoreographyReviewRaces(ReviewRaces):
         if done is not None:
             self.delivered = pending[0] + 1
 
+    def _heal_and_check_nothing_is_refused_forever(self) -> None:
+        super()._heal_and_check_nothing_is_refused_forever()
+        # Once every deadline has come, the sweep has left nothing in the index: no deadline, no stale entry.
+        review.sweep_deadlines(self.s3, BUCKET, now=self.now + timedelta(days=400), bus=BUS, variant="choreography")
+        assert self._index("index/") == [], "the sweep leaves the index of a signed review empty"
+
     def _heal(self) -> None:
         super()._heal()
         if self.undrafted:
@@ -481,6 +520,8 @@ class ChoreographyReviewRaces(ReviewRaces):
 
 class OrchestrationReviewRaces(ReviewRaces):
     """Orchestration: the execution's tasks, each retried where it failed, and its waits' timeouts."""
+
+    kept_by = "execution"
 
     def _transcribed(self) -> None:
         super()._transcribed()
