@@ -309,6 +309,12 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         "stepfunctions",
+        "stepfunctions_shims.interpreter_caches",
+        f"{SFN_PARSER}.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint",
+        "replace",
+    ),
+    Patch(
+        "stepfunctions",
         "stepfunctions_shims.execution_status_events",
         f"{SFN_PARSER}.backend.execution.BaseExecutionWorkerCommunication.terminated",
         "replace",

@@ -150,12 +150,24 @@ def on_simulated_time(transition_seconds: float = 0.0) -> Iterator[None]:
 
 @contextlib.contextmanager
 def interpreter_caches() -> Iterator[None]:
-    """moto's interpreter builds a new boto3 client for every SDK and Lambda task and parses every JSONPath
-    anew; on a burst that is most of its time. Reuse clients (they are thread-safe and carry no state of
-    the call) and parsed paths. Nothing an execution sees changes."""
+    """moto's interpreter builds a new boto3 client for every SDK and Lambda task, parses every JSONPath anew,
+    and lexes and parses the whole definition again for every execution (ANTLR: most of an orchestration run's
+    time on a burst). Reuse clients (they are thread-safe and carry no state of the call), parsed paths, and
+    each definition's parse tree (read-only once parsed); every execution still builds its own program from the
+    tree, so no state of one execution reaches another. Nothing an execution sees changes."""
     import functools
 
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
     from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+
+    trees = {}
+
+    def evaluation_entrypoint(worker):
+        definition = worker._evaluation_details.state_machine_details.definition
+        if definition not in trees:
+            trees[definition] = AmazonStateLanguageParser.parse(definition)[1]
+        return Preprocessor().visit(trees[definition])
 
     real = boto_client.boto_client_for
     clients = {}
@@ -170,6 +182,7 @@ def interpreter_caches() -> Iterator[None]:
         replace(f"{SERVICE_TASKS}.lambda_eval_utils.boto_client_for", boto_client_for),
         replace(f"{SERVICE_TASKS}.service.state_task_service_aws_sdk.boto_client_for", boto_client_for),
         replace(f"{PARSER}.asl.utils.json_path.parse", functools.lru_cache(maxsize=1024)(json_path.parse)),
+        replace(f"{PARSER}.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint", evaluation_entrypoint),
     ):
         yield
 

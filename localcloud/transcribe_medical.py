@@ -149,6 +149,9 @@ class PendingJob:
     in_progress_at: float
     fails_with: str | None = None
     caller: object = None  # the principal that started it (its permissions read the media)
+    # Moved to IN_PROGRESS by the stand-in (kept here: the next moment is asked for at every step of the
+    # simulation, and moto computes a job's status on every read).
+    in_progress: bool = False
 
 
 class LocalTranscribeMedical:
@@ -203,11 +206,7 @@ class LocalTranscribeMedical:
     def next_due(self) -> float | None:
         with self._lock:
             moments = [job.due_at for job in self.pending.values()]
-            moments += [
-                job.in_progress_at
-                for job in self.pending.values()
-                if job.backend.medical_transcriptions[job.name].status == "QUEUED"
-            ]
+            moments += [job.in_progress_at for job in self.pending.values() if not job.in_progress]
         return min(moments) if moments else None
 
     def run_due(self, now: float) -> int:
@@ -347,9 +346,12 @@ class LocalTranscribeMedical:
         with self._lock:
             now = self.now()
             for job in self.pending.values():
+                if job.in_progress or job.in_progress_at > now:
+                    continue
                 moto_job = job.backend.medical_transcriptions[job.name]
-                if job.in_progress_at <= now and moto_job.status == "QUEUED":
+                if moto_job.status == "QUEUED":
                     moto_job.status, moto_job.start_time = "IN_PROGRESS", self.wall()
+                job.in_progress = True
             due = [job for job in self.pending.values() if job.due_at <= now]
             for job in due:
                 del self.pending[job.name]
