@@ -17,10 +17,11 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from choreography import write_note
 from clinical import clients, domain_events
 from clinical.observability import logger, metrics
 from tests.support.domain_events import received, subscribe
-from tests.support.events import LambdaContext, load
+from tests.support.events import LambdaContext, load, object_created, sqs_event
 from tests.support.transcripts import transcribe_document
 
 BUCKET = "encounters"
@@ -204,3 +205,13 @@ def bus(cloud, monkeypatch):
     monkeypatch.setenv(domain_events.BUS_ENVIRONMENT, DOMAIN_BUS)
     url = subscribe(events, sqs, DOMAIN_BUS)
     return lambda: received(sqs, url)
+
+
+@pytest.fixture
+def drafted(cloud, lambda_context, bus):
+    """enc-0001's note drafted by choreography's note writer, its review open, the bus read."""
+    cloud.put_transcript("enc-0001")
+    cloud.model_answers(converse_answer())
+    write_note.handler(sqs_event(object_created(BUCKET, "transcripts/enc-0001.json")), lambda_context)
+    bus()
+    return cloud

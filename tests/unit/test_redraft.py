@@ -14,7 +14,7 @@ from clinical.dead_letters import encounter_of_body
 from clinical.policy import MAX_REDRAFTS
 from clinical.review import REDRAFT_OVERDUE, ReviewRefused, read_review, send_back, sign, sweep_deadlines
 from tests.support.domain_events import contract_errors
-from tests.support.events import object_created, sqs_event
+from tests.support.events import sqs_event
 from tests.unit.conftest import BUCKET, DOMAIN_BUS, converse_answer
 
 DR = "arn:aws:sts::123456789012:assumed-role/clinician/dr-lee"
@@ -22,12 +22,10 @@ REASON = "The plan misses the follow-up in two weeks."
 
 
 @pytest.fixture
-def drafted(cloud, lambda_context, bus):
-    """enc-0001's note drafted by choreography's writer, its review open, and what the model was asked."""
-    cloud.put_transcript("enc-0001")
-    cloud.model_answers(converse_answer())
-    write_note.handler(sqs_event(object_created(BUCKET, "transcripts/enc-0001.json")), lambda_context)
-    bus()  # NoteDrafted, read
+def drafted(drafted):
+    """enc-0001's note drafted by choreography's writer, its review open (conftest), and what the model is asked
+    from now on."""
+    cloud = drafted
     cloud.prompts = []
 
     def asked(params, **_):

@@ -43,16 +43,6 @@ DR = "arn:aws:sts::123456789012:assumed-role/clinician/dr-lee"
 PLAN, TEMPERATURE, CRACKLES, AMOXICILLIN, XRAY = "s5", "s2", "s3", "o1", "o2"
 
 
-@pytest.fixture
-def drafted(cloud, lambda_context, bus):
-    """enc-0001's note drafted by the pipeline, its review open, the bus read."""
-    cloud.put_transcript("enc-0001")
-    cloud.model_answers(converse_answer())
-    write_note.handler(sqs_event(object_created(BUCKET, "transcripts/enc-0001.json")), lambda_context)
-    bus()
-    return cloud
-
-
 def snapshot(cloud) -> dict:
     return {key: cloud.read_json(key) for prefix in ("reviews/", "signed/", "notes/") for key in cloud.keys(prefix)}
 

@@ -11,23 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from choreography import write_note
 from clinical import review, review_index
 from clinical.review import Changes, read_review, send_back, sign, sweep_deadlines
 from review_desk.desk import NotFound, ReviewDesk
-from tests.support.events import object_created, sqs_event
-from tests.unit.conftest import BUCKET, converse_answer
+from tests.unit.conftest import BUCKET
 
 DR = "arn:aws:sts::123456789012:assumed-role/clinician/dr-lee"
-
-
-@pytest.fixture
-def drafted(cloud, lambda_context, bus):
-    cloud.put_transcript("enc-0001")
-    cloud.model_answers(converse_answer())
-    write_note.handler(sqs_event(object_created(BUCKET, "transcripts/enc-0001.json")), lambda_context)
-    bus()
-    return cloud
 
 
 def requests_of(s3) -> list[str]:
