@@ -9,9 +9,16 @@ templates to show what each one is for. They sit on top of everything else: they
 nothing below imports them.
 """
 
+import json
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 SAMPLES = PROJECT / "samples"  # the bundled dictations (WAV) and their reference transcripts
 # moto's Step Functions interpreter logs every state that fails at ERROR; the experiments report failures themselves.
 INTERPRETER_LOG = "moto.stepfunctions.parser.asl.component.eval_component"
+FAULT_PROFILES = Path(__file__).resolve().parent / "fault_profiles.json"
+
+
+def fault_profiles() -> dict[str, dict[str, float]]:
+    """The fault profiles `--faults` names (fault_profiles.json), by name: each fault's rate."""
+    return {name: rates for name, rates in json.loads(FAULT_PROFILES.read_text()).items() if not name.startswith("_")}

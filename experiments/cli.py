@@ -1,6 +1,6 @@
-"""`scribe compare`: the comparison as a command of the operator CLI.
+"""`scribe compare` and `scribe scale`: the experiments as commands of the operator CLI.
 
-scribe does not import the experiments: pyproject.toml offers this command under the "scribe.commands"
+scribe does not import the experiments: pyproject.toml offers these commands under the "scribe.commands"
 entry points, and scribe.cli adds what that group holds to its commands.
 """
 
@@ -12,6 +12,17 @@ from pathlib import Path
 import click
 
 
+def _report_and_templates(command):
+    """--report DIR and --cdk-out DIR, as the experiments that write a report take them."""
+    command = click.option("--cdk-out", type=click.Path(path_type=Path), default=Path("cdk.out"), show_default=True)(
+        command
+    )
+    return click.option(
+        "--report", "report_dir", type=click.Path(path_type=Path), default=None,
+        help="Write report.json and report.md here.",
+    )(command)  # fmt: skip
+
+
 @click.command("compare")
 @click.option("--workload", default="steady", show_default=True, help="A workload of experiments/workloads.json.")
 @click.option("--encounters", type=click.IntRange(1, 5000), default=None, help="Override the workload's count.")
@@ -21,14 +32,7 @@ import click
     "--faults", "profile", default="default", show_default=True, help="A profile of experiments/fault_profiles.json."
 )
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write report.json and report.md here.",
-)
-@click.option("--cdk-out", type=click.Path(path_type=Path), default=Path("cdk.out"), show_default=True)
+@_report_and_templates
 @click.option(
     "--results",
     "results_file",
@@ -84,6 +88,77 @@ def compare(
         comparison.write_report(report, report_dir)
     if results_file:
         comparison.update_results(results_file, report)
+
+
+@click.command("scale")
+@click.option("--encounters", type=int, default=200, show_default=True, help="N: the smaller scale's encounters.")
+@click.option("--larger", type=int, default=None, help="The larger scale's encounters (default: 10 x N).")
+@click.option(
+    "--real",
+    type=int,
+    default=None,
+    help="Encounters run through the pipeline at each scale (default: N); the rest of each scale is seeded.",
+)
+@click.option(
+    "--faults", "profile", default="none", show_default=True, help="A profile of experiments/fault_profiles.json."
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True, help="Runs in parallel processes (1 to 4).")
+@_report_and_templates
+@click.option(
+    "--results",
+    "results_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write this run's section (scale) into this results page (docs/results.md).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def scale(ctx, encounters, larger, real, profile, seed, workers, report_dir, cdk_out, results_file, as_json) -> None:
+    """Run both variants at N and at 10N encounters (the review window on) on the local cloud and report, per
+    variant and scale: requests per upload by service, Lambda GB-seconds per upload, the longest sweep's simulated
+    duration and requests, and the worklist's requests per page. The same real encounters run at both scales; the
+    rest of each scale is seeded into the deployment as finished work (experiments/scale_run.py says how). Writes the
+    report and the results section, then exits 1 naming each target a figure missed (per-upload figures within
+    10% from N to 10N, the longest sweep at 10N under a simulated minute, a worklist page under 10 requests); a run
+    that leaves a real encounter without its outcome exits 1 and writes nothing; bad options exit 2."""
+    from experiments import fault_profiles
+    from experiments import scale as experiment
+    from scribe.cli import BadInput
+
+    try:
+        chosen = experiment.scales(encounters, larger, real)
+    except experiment.ScaleInputError as error:
+        raise BadInput(str(error)) from None
+    if not 1 <= workers <= 4:
+        raise BadInput(f"--workers must be from 1 to 4, got {workers}")
+    known = fault_profiles()
+    if profile not in known:
+        raise BadInput(f"unknown fault profile {profile!r}; profiles: {', '.join(sorted(known))}")
+    if not (cdk_out / "manifest.json").exists():
+        raise BadInput(f"{cdk_out} holds no synthesized app: run `make synth` first")
+    click.echo(
+        f"scale: {chosen.encounters} and {chosen.larger} encounters ({chosen.real} real at each), both variants, "
+        f"{workers} at a time",
+        err=True,
+    )
+    from experiments import scale_run  # the local cloud: loaded once the options hold
+
+    report = scale_run.scale(cdk_out, chosen, profile, seed, workers, show=lambda line: click.echo(line, err=True))
+    click.echo(experiment.report_json(report) if as_json else experiment.markdown(report))
+    if lost := experiment.lost_encounters(report):
+        for line in lost:
+            click.echo(f"RUN BROKEN: {line}", err=True)
+        click.echo("nothing written: a run that loses an encounter measures nothing", err=True)
+        ctx.exit(1)
+    if report_dir:
+        experiment.write_report(report, report_dir)
+    if results_file:
+        experiment.update_results(results_file, report)
+    for line in experiment.missed_targets(report):
+        click.echo(f"TARGET MISSED: {line}", err=True)
+    if not report["all_targets_met"]:
+        ctx.exit(1)
 
 
 @click.command("eval")

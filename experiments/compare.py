@@ -30,7 +30,7 @@ from typing import Any
 from clinical.layout import FAILURES_PREFIX
 from clinical.objects import keys_under
 from clinical.stages import Stage, stage_of_review
-from experiments import INTERPRETER_LOG, SAMPLES
+from experiments import INTERPRETER_LOG, SAMPLES, fault_profiles
 from experiments.hostile import CASES, TRANSCRIPTS, Case
 from experiments.hostile import records as terminal_records
 from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check, invalid_upload_recorded
@@ -55,7 +55,6 @@ from localcloud.service_model import load_latencies, quotas_named
 from localcloud.simulation import HorizonReached
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
-PROFILES_FILE = Path(__file__).resolve().parent / "fault_profiles.json"
 VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
 SETTLE_BUDGET_SECONDS = 12 * 3600  # simulated: past the watchdog's 120-minute stall limit and several sweeps
 COST_MINUTES = 5.0
@@ -65,7 +64,7 @@ HOSTILE_SWEEP_SECONDS = 3 * 3600  # simulated: the sweeps and the watchdog have 
 
 
 def profiles() -> dict[str, dict[str, float]]:
-    return {name: rates for name, rates in json.loads(PROFILES_FILE.read_text()).items() if not name.startswith("_")}
+    return fault_profiles()
 
 
 @dataclass
@@ -270,9 +269,10 @@ def run_variant(
     return run
 
 
-def _upload_and_settle(phase: _Phase, progress: dict, tick) -> None:
+def _upload_and_settle(phase: _Phase, progress: dict, tick, after_upload=None) -> None:
     """Each upload at its moment of the workload's simulated time (the cloud runs meanwhile), then the hostile
-    cases' second round (re-uploads, forged transcripts) once the first is over."""
+    cases' second round (re-uploads, forged transcripts) once the first is over. `after_upload()`, if given, is
+    called after each upload (experiments.scale seeds the bucket's history from there)."""
     cloud, s3 = phase.cloud, phase.s3
     first_upload = cloud.clock.now() + FIRST_UPLOAD_AFTER_SECONDS
     for at, key, body in _arrivals(phase.workload, phase.hostile):
@@ -281,6 +281,8 @@ def _upload_and_settle(phase: _Phase, progress: dict, tick) -> None:
         cloud.operations.add("s3", "PutObject")  # the upload (the harness makes it here)
         if (encounter_id := key.removeprefix("audio/").rpartition(".")[0]) in phase.workload.valid_ids:
             phase.uploaded_at.setdefault(encounter_id, cloud.clock.now())
+        if after_upload is not None:
+            after_upload()
     progress["phase"] = "settling"
     _settle(cloud, phase.stack, phase.workload, tick)
     if phase.hostile:
@@ -329,20 +331,12 @@ def signs(encounter_id: str) -> bool:
     return int(hashlib.sha256(encounter_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < SIGNED_SHARE
 
 
-def _review_and_wait(phase: _Phase) -> None:
-    """Clinicians sign their share of the notes awaiting review as `scribe sign` does (redeeming orchestration's
-    task tokens); nobody acts on the rest, and the run goes on past the review window, so they expire (each
-    variant keeps the deadline its own way). Counts the reviews by the stage they ended in (SIGNED, REVIEW_EXPIRED),
-    as every view names it."""
-    from clinical.review import Changes, note_of, reviews, sign
+def sign_their_share(phase: _Phase, awaiting: list) -> None:
+    """The clinicians sign their share of these reviews awaiting them (`signs`), as `scribe sign` does (redeeming
+    orchestration's task tokens), each read and accepted as it is."""
+    from clinical.review import Changes, note_of, sign
 
-    cloud, stack = phase.cloud, phase.stack
-    sfn, bus = cloud.client("stepfunctions"), cloud.outputs[stack]["DomainEventBusName"]
-    awaiting = [
-        r
-        for r in reviews(phase.s3, phase.bucket, variant=phase.variant)
-        if stage_of_review(r.status) == Stage.AWAITING_REVIEW
-    ]
+    sfn, bus = phase.cloud.client("stepfunctions"), phase.cloud.outputs[phase.stack]["DomainEventBusName"]
     for record in awaiting:
         if signs(record.encounter_id):
             # The clinician reads every flagged statement and accepts it as it is (a signature needs that).
@@ -350,6 +344,22 @@ def _review_and_wait(phase: _Phase) -> None:
             accepted = [flag.statement for flag in note.flagged if flag.statement]
             sign(phase.s3, phase.bucket, record.encounter_id, clinician=CLINICIAN, bus=bus, stepfunctions=sfn,
                  changes=Changes(accepted=accepted), version=record.version)  # fmt: skip
+
+
+def _review_and_wait(phase: _Phase) -> None:
+    """Clinicians sign their share of the notes awaiting review as `scribe sign` does (redeeming orchestration's
+    task tokens); nobody acts on the rest, and the run goes on past the review window, so they expire (each
+    variant keeps the deadline its own way). Counts the reviews by the stage they ended in (SIGNED, REVIEW_EXPIRED),
+    as every view names it."""
+    from clinical.review import reviews
+
+    cloud = phase.cloud
+    awaiting = [
+        r
+        for r in reviews(phase.s3, phase.bucket, variant=phase.variant)
+        if stage_of_review(r.status) == Stage.AWAITING_REVIEW
+    ]
+    sign_their_share(phase, awaiting)
     if awaiting:
         last_due = max(record.due_at for record in awaiting).timestamp() - cloud.clock.start.timestamp()
         cloud.run_for(max(last_due - cloud.clock.now(), 0.0) + 3600)  # the sweep's interval, and then some
@@ -521,19 +531,16 @@ def _timings(phase: _Phase, left: _Left, run: VariantRun) -> None:
     }
 
 
-def _operations_and_cost(phase: _Phase, left: _Left, run: VariantRun) -> None:
-    """AWS operations per upload, and what 1,000 encounters would cost at those counts."""
-    from scribe.cost import PRICES, encounter_cost
-
-    cloud, stack, workload, hostile, variant = phase.cloud, phase.stack, phase.workload, phase.hostile, phase.variant
-    transitions, invocations_start = left.transitions, phase.invocations_start
-    n = len(workload.uploads) + sum(len(case.first) + len(case.then) for case in hostile)
-    invoked = Counter(INVOCATIONS.invocations) - invocations_start
+def operations_per_upload(
+    cloud: LocalCloud, stack: str, invoked: Counter, transitions: int, n: int
+) -> tuple[dict, dict]:
+    """What the run asked of AWS, per upload (`n` of them): the figures `scribe cost` prices
+    (experiments.measure.per_encounter_figures), and the report's summary of them (Lambda invocations, state
+    transitions, and the requests of the services the pipeline calls most), from the local cloud's operation
+    counter and the invocations and transitions the run made."""
     figures = per_encounter_figures(cloud, stack, invoked, transitions, n)
-    by_service = Counter()
-    for (service, _operation), count in cloud.operations.counts.items():
-        by_service[service] += count
-    run.operations_per_encounter = {
+    by_service = Counter(cloud.operations.by_service())
+    return figures, {
         "lambda_invocations": sum(f["invocations"] for f in figures["lambda"].values()),
         "state_transitions": figures["state_transitions"],
         "sqs_requests": by_service["sqs"] / n,
@@ -541,6 +548,16 @@ def _operations_and_cost(phase: _Phase, left: _Left, run: VariantRun) -> None:
         "transcribe_calls": by_service["transcribe"] / n,
         "bedrock_calls": by_service["bedrock-runtime"] / n,
     }
+
+
+def _operations_and_cost(phase: _Phase, left: _Left, run: VariantRun) -> None:
+    """AWS operations per upload, and what 1,000 encounters would cost at those counts."""
+    from scribe.cost import PRICES, encounter_cost
+
+    cloud, stack, workload, hostile, variant = phase.cloud, phase.stack, phase.workload, phase.hostile, phase.variant
+    n = len(workload.uploads) + sum(len(case.first) + len(case.then) for case in hostile)
+    invoked = Counter(INVOCATIONS.invocations) - phase.invocations_start
+    figures, run.operations_per_encounter = operations_per_upload(cloud, stack, invoked, left.transitions, n)
     measured = {"per_encounter": {variant: figures}}
     lines = encounter_cost(
         variant,
@@ -793,7 +810,8 @@ def _markdown_for(report: dict, variants: dict, setting: str) -> str:
 RESULTS_INTRO = (
     "# Results\n\n"
     "Generated by `scribe compare ... --results docs/results.md` (`make compare`, `make burst`), one section per "
-    "workload, from the runs whose reports are in `reports/`. Every duration is simulated time on the local cloud "
+    "workload, and by `scribe scale ... --results docs/results.md` (`make scale`), from the runs whose reports are in "
+    "`reports/`. Every duration is simulated time on the local cloud "
     "([simulated-time.md](simulated-time.md)): the same on any machine, apart from the real seconds a run took, "
     "and as good as the latency model each section lists. A test checks that each section matches its committed "
     "report.\n"
@@ -836,9 +854,15 @@ def results_markers(workload: str) -> tuple[str, str]:
 
 def update_results(path: Path, report: dict) -> None:
     """Write this run's section into the results page, replacing the section of the same workload."""
-    begin, end = results_markers(report["parameters"]["workload"])
+    write_results_section(path, report["parameters"]["workload"], results_section(report))
+
+
+def write_results_section(path: Path, name: str, body: str) -> None:
+    """Write `body` as the results page's section `name` (between its markers), replacing the section of that
+    name, or after the others when the page has none (`scribe scale` writes its own this way)."""
+    begin, end = results_markers(name)
     text = path.read_text() if path.exists() else RESULTS_INTRO
-    section = f"{begin}\n{results_section(report)}{end}\n"
+    section = f"{begin}\n{body}{end}\n"
     if begin in text and end in text:
         text = text[: text.index(begin)] + section + text[text.index(end) + len(end) + 1 :]
     else:

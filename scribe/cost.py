@@ -31,6 +31,15 @@ def _price(prices: dict, name: str) -> float:
     return prices["prices"][name]["usd"]
 
 
+def lambda_gb_seconds(functions: dict, billed_ms: dict[str, float]) -> float:
+    """GB-seconds of the Lambda invocations `functions` counts ({handler: {"invocations", "memory_mb"}}), each
+    billed the milliseconds the price table states for its handler (1,000 for one it does not name)."""
+    return sum(
+        f["invocations"] * f["memory_mb"] / 1024 * billed_ms.get(handler, 1000) / 1000
+        for handler, f in functions.items()
+    )
+
+
 def encounter_cost(variant: str, minutes: float, model_id: str, prices: dict, measured: dict) -> list[Line]:
     figures = measured["per_encounter"][variant]
     assumptions = {name: a["value"] for name, a in prices["assumptions"].items()}
@@ -50,10 +59,7 @@ def encounter_cost(variant: str, minutes: float, model_id: str, prices: dict, me
     converse = count("bedrock-runtime")
     input_tokens = assumptions["prompt_tokens"] + minutes * assumptions["transcript_tokens_per_minute"]
     output_tokens = assumptions["output_tokens"]
-    lambda_gb_s = sum(
-        f["invocations"] * f["memory_mb"] / 1024 * assumptions["lambda_billed_ms"].get(handler, 1000) / 1000
-        for handler, f in figures["lambda"].items()
-    )
+    lambda_gb_s = lambda_gb_seconds(figures["lambda"], assumptions["lambda_billed_ms"])
     invocations = sum(f["invocations"] for f in figures["lambda"].values())
     s3_put = count("s3", S3_PUT_CLASS)
     s3_get = count("s3") - s3_put

@@ -15,7 +15,7 @@ from tests.support.make import make_with
 COMPARE = EntryPoint(name="compare", value="experiments.cli:compare", group=cli.COMMANDS_ENTRY_POINTS)
 
 
-@pytest.mark.parametrize("target", ["demo", "localcloud", "measure", "compare", "burst", "plan"])
+@pytest.mark.parametrize("target", ["demo", "localcloud", "measure", "compare", "burst", "scale", "plan"])
 def test_a_make_target_without_a_synthesized_app_exits_non_zero_saying_so(target, tmp_path):
     done = make_with(target, tmp_path)
     assert done.returncode != 0, done.stdout
