@@ -41,7 +41,12 @@ def group_with(*entry_points: EntryPoint) -> click.Group:
 def test_pyproject_offers_the_experiments_commands_under_the_group_scribe_reads():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     offered = project["entry-points"][cli.COMMANDS_ENTRY_POINTS]
-    assert offered == {"compare": COMPARE.value, "eval": "experiments.cli:evaluate", "draft": "experiments.cli:draft"}
+    assert offered == {
+        "compare": COMPARE.value,
+        "scale": "experiments.cli:scale",
+        "eval": "experiments.cli:evaluate",
+        "draft": "experiments.cli:draft",
+    }
 
 
 def test_the_loader_adds_each_entry_point_as_a_command_under_its_name():
