@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from math import ceil
 from typing import Any, Literal
@@ -68,7 +68,18 @@ from clinical.patients import is_patient_reference
 from clinical.policy import MAX_REDRAFTS
 from clinical.prefixes import REVIEWS_PREFIX
 from clinical.quarantine import quarantine
-from clinical.review_index import Deadline, Entry, count_awaiting, due, mark_awaiting, mark_due, unmark, unmark_opening
+from clinical.review_index import (
+    Deadline,
+    Entry,
+    Keeper,
+    count_awaiting,
+    due,
+    keeper_of,
+    mark_awaiting,
+    mark_due,
+    unmark,
+    unmark_opening,
+)
 from clinical.revisions import Changes, ReviewRefused, revise
 from clinical.roles import needs_review
 from clinical.transcription import read_transcript
@@ -81,9 +92,6 @@ DEFAULT_REMINDER_HOURS = 12
 Status = Literal["AWAITING_REVIEW", "SIGNED", "SENT_BACK", "REVIEW_EXPIRED"]
 # What moved the record last; `settle` does what it owes.
 Transition = Literal["opened", "reminded", "signed", "sent_back", "expired", "redrafted"]
-# Who keeps a review's time: choreography's sweep (through the index's deadlines), or orchestration's execution
-# (its wait's timeout; no deadlines are indexed for it).
-Keeper = Literal["sweep", "execution"]
 # The errors a waiting execution's task token fails with (the state machine catches them by name, then reads
 # the record).
 SENT_BACK_ERROR = "NoteSentBack"
@@ -175,7 +183,7 @@ class ReviewRecord(BaseModel):
             data = {**data, "schema_version": "2", "last_transition": last, "settled_at": decided}
         if isinstance(data, dict) and "kept_by" not in data:
             # Written before the reviews' index: orchestration's executions kept their own time then too.
-            data = {**data, "kept_by": "execution" if data.get("variant") == "orchestration" else "sweep"}
+            data = {**data, "kept_by": keeper_of(data.get("variant", ""))}
         return data
 
     def expired(self, now: datetime) -> bool:
@@ -934,14 +942,14 @@ def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | 
     for key, deadline in due(s3, bucket, now):
         if deadline is not None:
             try:
-                kept = _keep_deadline(s3, bucket, deadline, now=now, bus=bus)
+                kept, put_again = _keep_deadline(s3, bucket, deadline, now=now, bus=bus)
             except StoredReviewInvalid:
                 _quarantine_record(s3, bucket, review_key(deadline.encounter_id), variant)
-                kept = Kept(changed=False, status=None)
+                kept, put_again = Kept(changed=False, status=None), False
             reminded += [deadline.encounter_id] * kept.settled.count("reminded")
             expired += [deadline.encounter_id] * kept.settled.count("expired")
             settled += [deadline.encounter_id] * len([t for t in kept.settled if t not in ("reminded", "expired")])
-            if kept.changed:
+            if put_again:
                 sent_back_again.append(deadline.encounter_id)
         unmark(s3, bucket, key)  # kept, or a key that names no deadline
     return Deadlines(
@@ -953,31 +961,30 @@ def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | 
     )
 
 
-def _keep_deadline(s3, bucket: str, deadline: Deadline, *, now: datetime, bus: str | None) -> Kept:
-    """What a due deadline asks of its review; `changed`: its NoteSentBack was put again."""
+def _keep_deadline(s3, bucket: str, deadline: Deadline, *, now: datetime, bus: str | None) -> tuple[Kept, bool]:
+    """What a due deadline asks of its review, and whether its NoteSentBack was put again."""
     found = read_review(s3, bucket, deadline.encounter_id)
     record = found[0] if found else None
     if record is None or record.opened_at != deadline.opened_at:
         # An opening that never was (a crash before its record's write), or one a later opening replaced.
-        unmark_opening(s3, bucket, deadline.encounter_id, deadline.opened_at,
-                       keep=entry_of(record).key if record is not None else None)  # fmt: skip
+        unmark_opening(s3, bucket, deadline.encounter_id, deadline.opened_at)
     if record is None:
-        return Kept(changed=False, status=None)
-    kept = Kept(changed=False, status=record.status)
+        return Kept(changed=False, status=None), False
+    kept, put_again = Kept(changed=False, status=record.status), False
     if record.settled_at is None or record.expired(now) or record.reminder_due(now):
-        kept = replace(keep_time(s3, bucket, record.encounter_id, now=now, bus=bus), changed=False)
+        kept = keep_time(s3, bucket, record.encounter_id, now=now, bus=bus)
     if record.status == "SENT_BACK":
         # Its redraft is overdue from REDRAFT_OVERDUE after the send-back, and every REDRAFT_OVERDUE after that.
         overdue_at = (record.sent_back_at or now) + REDRAFT_OVERDUE
         if now >= overdue_at:
             if failure_record_exists(s3, bucket, record.encounter_id):
-                return kept  # its note step gave up and said so: nothing more is owed
+                return kept, False  # its note step gave up and said so: nothing more is owed
             if "sent_back" not in kept.settled:  # settled just now: its NoteSentBack was put
                 publish([_sent_back_event(record)], bus=bus)
-                kept = replace(kept, changed=True)
+                put_again = True
             overdue_at = now + REDRAFT_OVERDUE
         mark_due(s3, bucket, Deadline(overdue_at, record.encounter_id, record.opened_at))
-    return kept
+    return kept, put_again
 
 
 def wait_for(s3, bucket: str, encounter_id: str, token: str) -> Status:

@@ -23,8 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from clinical.layout import validate_encounter_id
+from clinical.objects import keys_under
 from clinical.prefixes import INDEX_PREFIX
 
 DUE_PREFIX = f"{INDEX_PREFIX}due/"
@@ -33,6 +35,15 @@ AWAITING_PREFIX = f"{INDEX_PREFIX}awaiting/"
 _MOMENT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # The most entries one listing returns (ListObjectsV2's MaxKeys ceiling).
 LIST_LIMIT = 1000
+# Who keeps a review's time: choreography's sweep (through the index's deadlines), or orchestration's execution
+# (its wait's timeout; no deadlines are indexed for it).
+Keeper = Literal["sweep", "execution"]
+
+
+def keeper_of(variant: str) -> Keeper:
+    """The keeper of a variant's reviews: orchestration's executions wait for theirs, choreography's sweep keeps
+    its through the index."""
+    return "execution" if variant == "orchestration" else "sweep"
 
 
 def moment(at: datetime) -> str:
@@ -170,9 +181,4 @@ def awaiting(s3, bucket: str, *, size: int, after: str | None = None) -> Page:
 
 def count_awaiting(s3, bucket: str) -> int:
     """How many reviews await a clinician (the dashboard's backlog): one listing per 1,000 entries."""
-    return sum(
-        1
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=AWAITING_PREFIX)
-        for item in page.get("Contents", [])
-        if Entry.from_key(item["Key"]) is not None
-    )
+    return sum(1 for key in keys_under(s3, bucket, AWAITING_PREFIX) if Entry.from_key(key) is not None)

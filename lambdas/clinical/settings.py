@@ -45,12 +45,6 @@ class PipelineSettings:
     # How many hours before the window ends the clinician is reminded.
     review_reminder_hours: int = 12
 
-    @property
-    def reviews_kept_by(self) -> str:
-        """Who keeps a review's time: orchestration's execution waits for it (its timeout is the deadline);
-        choreography's sweep keeps it through the reviews' index."""
-        return "execution" if self.variant == "orchestration" else "sweep"
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
         env = os.environ if env is None else env

@@ -36,6 +36,7 @@ from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.policy import REVIEW_STORE_TRANSIENT_CODES
 from clinical.quarantine import quarantine
 from clinical.review import ReviewRecord, keep_time, open_review, redraft, sweep_deadlines
+from clinical.review_index import keeper_of
 from clinical.roles import SpeakerRole, assign_roles, needs_review
 from clinical.settings import PipelineSettings
 from clinical.templates import Template
@@ -196,7 +197,7 @@ def announce(s3, bucket: str, note: Note, settings: PipelineSettings) -> None:
     """What follows a stored note, again on every delivery (both are idempotent): its review is opened, and
     its domain events put."""
     open_review(s3, bucket, note, window_hours=settings.review_window_hours,
-                reminder_hours=settings.review_reminder_hours, kept_by=settings.reviews_kept_by)  # fmt: skip
+                reminder_hours=settings.review_reminder_hours, kept_by=keeper_of(settings.variant))  # fmt: skip
     publish(note_events(note))
 
 

@@ -185,9 +185,8 @@ class ReviewDesk:
                     found = reviews.review_page(s3, deployment.bucket, size=size, after=start, variant=variant)
                     listed += [(Awaiting.of_record(variant, record), key) for record, key in found.records]
                 else:
-                    entries = index.awaiting(s3, deployment.bucket, size=size, after=start)
-                    listed += [(Awaiting.of_entry(variant, entry), entry.key) for entry in entries.entries]
-                    found = entries
+                    found = index.awaiting(s3, deployment.bucket, size=size, after=start)
+                    listed += [(Awaiting.of_entry(variant, entry), entry.key) for entry in found.entries]
             except ValueError as refused:
                 raise NotFound(str(refused)) from None
             if found.after is not None:
