@@ -43,11 +43,12 @@ import logging
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from moto.s3.models import s3_backends
 from moto.transcribe.models import transcribe_backends
 
 from clinical import review_index
@@ -92,6 +93,13 @@ def events_held_back():
 
 def _shifted(value, by: timedelta):
     return value - by if isinstance(value, datetime) else value
+
+
+def _dated(bucket: str, key: str, at: datetime) -> None:
+    """The seeded upload as old as its seeded job: history the sweeps' windows (a day) no longer hold. S3 sets an
+    object's LastModified itself; the simulated bucket's object is dated directly."""
+    stored = s3_backends[ACCOUNT]["global"].get_object(bucket, key)
+    stored.last_modified = at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)  # moto: naive UTC
 
 
 def _job_prefix(cloud, stack: str) -> str:
@@ -209,6 +217,7 @@ class History:
         }
         with events_held_back():
             s3.put_object(Bucket=bucket, Key=f"audio/{encounter_id}.wav", Body=b"seeded history")
+            _dated(bucket, f"audio/{encounter_id}.wav", _shifted(job.creation_time, job_shift))
             s3.put_object(Bucket=bucket, Key=note_key(encounter_id), Body=json.dumps(body).encode())
             if awaiting:  # the index first, as the pipeline writes it (decision 0016)
                 review_index.mark_awaiting(s3, bucket, entry_of(seeded))

@@ -87,7 +87,7 @@ from localcloud.stepfunctions_shims import (
     redrive_execution,
 )
 from localcloud.transcribe_medical import LocalTranscribeMedical
-from localcloud.transcribe_shims import failure_reason_in_get
+from localcloud.transcribe_shims import failure_reason_in_get, jobs_listed_newest_first
 from localcloud.xray_traces import SegmentDocuments, traced_in_process
 
 ACCOUNT = "123456789012"
@@ -281,6 +281,7 @@ class LocalCloud:
         enter(on_simulated_time(self.latencies.sfn_transition))
         enter(interpreter_caches())
         enter(failure_reason_in_get())
+        enter(jobs_listed_newest_first())
         enter(state_machines_in_the_interpreter())
         enter(templates_read_as_json())
         applied_types_unannounced()

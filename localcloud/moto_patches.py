@@ -130,6 +130,12 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         "transcribe",
+        "transcribe_shims.jobs_listed_newest_first",
+        "moto.transcribe.models.TranscribeBackend.list_medical_transcription_jobs",
+        "replace",
+    ),
+    Patch(
+        "transcribe",
         "transcribe_medical.LocalTranscribeMedical.installed",
         "moto.transcribe.models.TranscribeBackend.start_medical_transcription_job",
         "replace",

@@ -81,6 +81,7 @@ class ChoreographyStack(PipelineStack):
         permissions.failure_recorder(write_note)
         permissions.job_watcher(watchdog)
         permissions.failure_recorder(watchdog)
+        permissions.settlement_checker(watchdog)
         permissions.transcribe_starter(watchdog)
         permissions.dead_letter_reader(watchdog, note_requests.dlq.queue_arn)
         permissions.review_keeper(watchdog)  # a reminder before a review window ends, the expiry at its end

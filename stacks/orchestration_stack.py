@@ -302,6 +302,7 @@ class OrchestrationStack(PipelineStack):
         machine.grant_start_execution(intake.role)
         permissions.upload_checker(upload_sweep)
         permissions.failure_recorder(upload_sweep)
+        permissions.settlement_checker(upload_sweep)
         machine.grant_start_execution(upload_sweep.role)
         permissions.execution_reader(upload_sweep, self.state_machine_name)
         permissions.job_reader(upload_sweep)

@@ -14,6 +14,7 @@ from clinical.prefixes import (
     INDEX_PREFIX,
     NOTES_PREFIX,
     REVIEWS_PREFIX,
+    SETTLED_PREFIX,
     SIGNED_PREFIX,
     TRANSCRIPTS_PREFIX,
 )
@@ -180,6 +181,15 @@ class Permissions:
         self._objects(
             function, ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"], FAILURES_PREFIX
         )
+        # The record's marker (clinical.settlements: an empty object, the record's key and a moment in its key).
+        self._objects(function, ["s3:PutObject"], SETTLED_PREFIX)
+
+    def settlement_checker(self, function: PipelineFunction) -> None:
+        """A sweep's look at an upload or a job without a marker: HEAD of its note and failure record (S3
+        authorizes HEAD as GetObject); ListBucket, granted with the key, lists the markers."""
+        self._bucket_and_key(function)
+        self._objects(function, ["s3:GetObject"], NOTES_PREFIX)
+        self._objects(function, ["s3:GetObject"], FAILURES_PREFIX)
 
     def note_writer(self, function: PipelineFunction, config: PipelineConfig) -> None:
         self._bucket_and_key(function)

@@ -16,6 +16,7 @@ from clinical.layout import failure_key, key_reference, rejected_upload_failure_
 from clinical.objects import is_not_found, lost_the_race, object_exists
 from clinical.observability import MetricUnit, count_by, logger, metrics
 from clinical.policy import DEFAULT, MODEL_OUTPUT_ERRORS, Policy
+from clinical.settlements import mark_settled
 
 Stage = Literal["intake", "transcription", "note", "review"]
 # How a record names the object it is about: a key_reference (a key that names no encounter as its digest).
@@ -146,6 +147,7 @@ def record_failure(s3, bucket: str, record: FailureRecord) -> str | None:
     existing = _recorded_upload(s3, bucket, record.key)
     if existing is not None and existing[1] == record.source_key:
         logger.info("failure already recorded", extra={"encounter_id": record.encounter_id, "stage": record.stage})
+        mark_settled(s3, bucket, record.key)  # again too: the writer may have stopped before it
         # Its event again (the same event id): the writer may have stopped before putting it.
         publish([failure_event(_stored_record(s3, bucket, record.key) or record)])
         return None
@@ -164,6 +166,7 @@ def record_failure(s3, bucket: str, record: FailureRecord) -> str | None:
             raise
         logger.info("failure recorded concurrently", extra={"encounter_id": record.encounter_id})
         return None
+    mark_settled(s3, bucket, record.key)  # after the record (clinical.settlements)
     if not counted:
         metrics.add_metric(name="EncounterFailures", unit=MetricUnit.Count, value=1)
         # Again by its reason, for the dashboard's failures by reason (an error type is a class name).

@@ -18,6 +18,7 @@ from clinical.layout import note_key
 from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
 from clinical.roles import needs_review
+from clinical.settlements import mark_settled
 from clinical.templates import ORDERS, OrderCategory, Template
 
 SCHEMA_VERSION = "3"
@@ -269,6 +270,9 @@ def save_note(s3, bucket: str, note: Note) -> bool:
         if existing_note_for(s3, bucket, encounter_id, note.provenance.transcript_sha256):
             return False
         raise NoteWriteConflict("another note for this encounter was written concurrently") from None
+    mark_settled(
+        s3, bucket, note_key(encounter_id)
+    )  # after the note: a crash between leaves no marker, never one too many
     logger.info("note written", extra={"encounter_id": encounter_id, "prompt_version": note.provenance.prompt_version})
     return True
 

@@ -12,6 +12,8 @@ FHIR_EXPORTS_PREFIX = "exports/fhir/"  # the signed note as a FHIR DocumentRefer
 # Empty objects whose keys say which reviews need a sweep, and when, and which await a clinician
 # (clinical.review_index): what choreography's sweep and the worklist read instead of every review record.
 INDEX_PREFIX = "index/"
+# Under it, markers of the notes and failure records written lately (clinical.settlements), read by the sweeps.
+SETTLED_PREFIX = f"{INDEX_PREFIX}settled/"
 DATA_PREFIXES = (
     AUDIO_PREFIX,
     TRANSCRIPTS_PREFIX,

@@ -8,8 +8,10 @@ taken in (past a grace period) that have neither a note, nor a failure record, n
 Transcribe job in choreography, an execution in orchestration), and hands each to the variant's
 normal intake step, which is idempotent, so a sweep racing a late event does no harm.
 
-Only uploads younger than the window are examined, so the cost per sweep is three listings plus
-one claim check per upload in flight, not a check per upload ever made.
+Only uploads younger than the window are examined: the cost per sweep is the audio listing (one request per
+1,000 uploads kept: the only evidence of an upload whose event was lost is its object), one listing of the
+markers of what was settled in the window (clinical.settlements) and one claim check per upload in flight,
+not a check per upload ever made.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ from clinical.errors import SweepIncomplete, TranscriptionThrottled
 from clinical.failures import Delivery, Stage, settle_failure
 from clinical.layout import (
     AUDIO_PREFIX,
-    FAILURES_PREFIX,
-    NOTES_PREFIX,
     claimed_encounter_id,
     failure_key,
     note_key,
@@ -31,6 +31,7 @@ from clinical.layout import (
 )
 from clinical.observability import MetricUnit, logger, metrics
 from clinical.settings import PipelineSettings
+from clinical.settlements import settled, settled_since
 
 
 @dataclass
@@ -55,8 +56,12 @@ def unclaimed_uploads(
     window: timedelta,
     now: datetime,
 ) -> list[str]:
-    """Audio keys aged between grace and window with no note, no failure record and no claim."""
-    settled = {item["Key"] for prefix in (NOTES_PREFIX, FAILURES_PREFIX) for item in _objects(s3, bucket, prefix)}
+    """Audio keys aged between grace and window with no note, no failure record and no claim.
+
+    The notes and failure records are known from their markers (clinical.settlements, written since the window's
+    start: an upload is settled after it arrives); an upload without a marker has its records asked for (HEAD)
+    before its claim, so a marker saves requests but never decides."""
+    marked = settled_since(s3, bucket, now - window)
     unclaimed = []
     for item in _objects(s3, bucket, AUDIO_PREFIX):
         age = now - item["LastModified"]
@@ -64,11 +69,14 @@ def unclaimed_uploads(
             continue
         key = item["Key"]
         encounter_id = claimed_encounter_id(key)
-        if encounter_id is None:
-            if rejected_upload_failure_key(key) not in settled:
-                unclaimed.append(key)
+        records = (
+            (rejected_upload_failure_key(key),)
+            if encounter_id is None
+            else (note_key(encounter_id), failure_key(encounter_id))
+        )
+        if any(record in marked for record in records) or settled(s3, bucket, records):
             continue
-        if note_key(encounter_id) in settled or failure_key(encounter_id) in settled or is_claimed(encounter_id):
+        if encounter_id is not None and is_claimed(encounter_id):
             continue
         unclaimed.append(key)
     return unclaimed

@@ -33,6 +33,7 @@ from clinical.layout import (
 from clinical.objects import is_not_found, keys_under
 from clinical.observability import logger
 from clinical.policy import TRANSCRIBE_TRANSIENT_CODES
+from clinical.settlements import settled, settled_since
 from clinical.templates import TEMPLATE_METADATA, Template, template_named
 
 THROTTLING_CODES = frozenset(TRANSCRIBE_TRANSIENT_CODES)
@@ -246,11 +247,17 @@ def job_failure(transcribe, job_name: str) -> TranscriptionJobFailed:
     return TranscriptionJobFailed(f"Transcribe Medical job failed: {reason[:300]}")
 
 
-def _jobs(transcribe, status: str, prefix: str):
+def _jobs(transcribe, status: str, prefix: str, created_since: datetime | None = None):
+    """The deployment's jobs of that status, newest first (as Transcribe lists them: by creation date, the newest
+    job first), up to the first created before `created_since`, if given: the listing stops there."""
     kwargs = {"Status": status, "JobNameContains": prefix, "MaxResults": 100}
     while True:
         page = transcribe.list_medical_transcription_jobs(**kwargs)
-        yield from page.get("MedicalTranscriptionJobSummaries", [])
+        for summary in page.get("MedicalTranscriptionJobSummaries", []):
+            created = summary.get("CreationTime")
+            if created_since is not None and created is not None and created < created_since:
+                return
+            yield summary
         if not page.get("NextToken"):
             return
         kwargs["NextToken"] = page["NextToken"]
@@ -284,9 +291,12 @@ def find_unfinished_jobs(
     """
     now = now or datetime.now(UTC)
     found: list[UnfinishedJob] = []
-    noted: set[str] | None = None  # the notes/ listing, read once per sweep when first needed
+    # Jobs that ended (FAILED, COMPLETED) are listed back to the lookback's start only, newest first: a job created
+    # earlier that ended inside it ran longer than stalled_after, so an earlier sweep already reported it stalled.
+    ended_since = None if lookback is None else now - lookback - 2 * stalled_after
+    noted: set[str] | None = None  # the notes written lately, from their markers, read once when first needed
     for status in ("FAILED", "QUEUED", "IN_PROGRESS", "COMPLETED"):
-        for summary in _jobs(transcribe, status, prefix):
+        for summary in _jobs(transcribe, status, prefix, ended_since if status in ("FAILED", "COMPLETED") else None):
             job_name = summary["MedicalTranscriptionJobName"]
             encounter_id = encounter_id_from_job_name(prefix, job_name)
             if encounter_id is None:
@@ -302,8 +312,14 @@ def find_unfinished_jobs(
             if status in ("QUEUED", "IN_PROGRESS") and (started_at is None or now - started_at <= stalled_after):
                 continue
             if noted is None:
-                noted = keys_under(s3, bucket, NOTES_PREFIX)
-            if note_key(encounter_id) in noted:
+                noted = (
+                    settled_since(s3, bucket, ended_since)
+                    if ended_since is not None
+                    else keys_under(s3, bucket, NOTES_PREFIX)
+                )
+            # No marker: the note itself decides (a crash between the note and its marker, or a note from before
+            # the markers), one HEAD.
+            if note_key(encounter_id) in noted or settled(s3, bucket, (note_key(encounter_id),)):
                 continue
             minutes = int(stalled_after.total_seconds() // 60)
             if status == "FAILED":

@@ -24,9 +24,11 @@ def test_an_upload_becomes_a_transcript_and_a_draft_note(local_cloud, stack):
         "reviews/enc-1.json",
         "transcripts/enc-1.json",
     ]
-    # The reviews' index: a worklist entry, and in choreography the deadlines of its sweep (reminder, window end).
+    # The reviews' index: a worklist entry, and in choreography the deadlines of its sweep (reminder, window end);
+    # and the note's marker for the sweeps (decision 0017).
     indexed = sorted(key.split("/")[1] for key in found if key.startswith("index/"))
-    assert indexed == (["awaiting", "due", "due"] if "Choreography" in stack else ["awaiting"])
+    assert indexed == (["awaiting", "due", "due", "settled"] if "Choreography" in stack else ["awaiting", "settled"])
+    assert [key.partition("Z/")[2] for key in found if key.startswith("index/settled/")] == ["notes/enc-1.json"]
     transcript = read_json(local_cloud, stack, "transcripts/enc-1.json")
     assert transcript["results"]["transcripts"][0]["transcript"] == DICTATION
     # A CONVERSATION job with speaker labels (both variants' Settings): numbered segments, each with its speaker.

@@ -3,6 +3,7 @@
 import json
 import logging
 import warnings
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -19,7 +20,7 @@ from localcloud.lambda_runtime import in_process_lambdas
 from localcloud.simulation import Simulation
 from localcloud.stepfunctions_shims import aws_error_names, on_simulated_time
 from localcloud.transcribe_medical import LocalTranscribeMedical
-from localcloud.transcribe_shims import failure_reason_in_get
+from localcloud.transcribe_shims import failure_reason_in_get, jobs_listed_newest_first
 from localcloud.xray_traces import SegmentDocuments, traced_in_process
 from tests.support.orchestration import deploy_function, finished
 
@@ -93,6 +94,25 @@ def test_get_job_includes_the_failure_reason(moto):
     with failure_reason_in_get():
         got = transcribe.get_medical_transcription_job(MedicalTranscriptionJobName="job-2")["MedicalTranscriptionJob"]
     assert got["FailureReason"] == "Unsupported media"
+
+
+def test_jobs_are_listed_newest_first_and_matched_whatever_the_case(moto):
+    """As AWS documents ListMedicalTranscriptionJobs: by creation date, the newest job first; JobNameContains is
+    not case sensitive. moto lists them in the order they were started (a job dated back is started last here)."""
+    transcribe = boto3.client("transcribe", region_name=REGION)
+    jobs = transcribe_backends["123456789012"][REGION].medical_transcriptions
+    for name in ("Stack-a", "Stack-b", "Stack-c", "Stack-old"):
+        transcribe.start_medical_transcription_job(**start_job(name)["Parameters"])
+    base = jobs["Stack-a"].creation_time
+    for offset, name in enumerate(("Stack-a", "Stack-b", "Stack-c")):
+        jobs[name].creation_time = base + timedelta(minutes=offset)
+    jobs["Stack-old"].creation_time = base - timedelta(days=3)
+    with jobs_listed_newest_first():
+        pages = [transcribe.list_medical_transcription_jobs(JobNameContains="stack-", MaxResults=2)]
+        pages.append(transcribe.list_medical_transcription_jobs(JobNameContains="stack-", MaxResults=2,
+                                                                NextToken=pages[0]["NextToken"]))  # fmt: skip
+    names = [job["MedicalTranscriptionJobName"] for page in pages for job in page["MedicalTranscriptionJobSummaries"]]
+    assert names == ["Stack-c", "Stack-b", "Stack-a", "Stack-old"] and "NextToken" not in pages[1]
 
 
 def test_lambda_handlers_run_in_process_with_their_own_environment_and_error_type(moto):

@@ -80,7 +80,12 @@ def test_the_drafted_encounter_is_what_the_domain_wrote():
         "notes/enc-0001.json",
         "reviews/enc-0001.json",
     }
-    assert sorted(key.split("/")[1] for key in objects if key.startswith("index/")) == ["awaiting", "due", "due"]
+    assert sorted(key.split("/")[1] for key in objects if key.startswith("index/")) == [
+        "awaiting",
+        "due",
+        "due",
+        "settled",
+    ]
     assert "signed/enc-0001.json" in scenarios()["edges.fhir_export"].objects
 
 

@@ -8,9 +8,11 @@ import pytest
 from choreography import watchdog
 from clinical.errors import SweepIncomplete, TranscriptionThrottled, UnsupportedAudioFormat
 from clinical.executions import execution_arn
+from clinical.failures import FailureRecord, record_failure
 from clinical.layout import rejected_upload_failure_key
 from clinical.reconcile import take_in_lost_uploads, unclaimed_uploads
 from clinical.settings import PipelineSettings
+from clinical.settlements import mark_settled, settled_since
 from orchestration.upload_sweep import execution_status
 from tests.unit.conftest import BUCKET, PREFIX
 
@@ -97,3 +99,64 @@ def test_an_encounter_is_claimed_in_orchestration_once_its_execution_exists(clou
     started = sfn.start_execution(stateMachineArn=machine, name="enc-3", input="{}")["executionArn"]
     assert execution_arn(machine, "enc-3") == started
     assert execution_status(sfn, machine, "enc-3") in ("RUNNING", "SUCCEEDED")
+
+
+def s3_calls(cloud) -> list[str]:
+    """The S3 operations the client makes from now on, in order."""
+    made: list[str] = []
+    cloud.s3.meta.events.register("before-call.s3.*", lambda model, **_: made.append(model.name))
+    return made
+
+
+def test_the_sweep_knows_settled_uploads_from_the_markers_of_its_window_and_looks_only_at_the_rest(cloud):
+    """GIVEN a year's notes and failure records, with their markers, and three uploads in the window, one noted,
+    one failed (each with its marker) and one with neither, WHEN the sweep runs THEN it lists the audio and the
+    markers since the window's start (one page: the old markers are never read), asks nothing about the settled
+    uploads, and HEADs the unsettled one's note and record before its claim."""
+    long_ago = datetime.now(UTC) - timedelta(days=200)
+    for n in range(1_200):
+        mark_settled(cloud.s3, BUCKET, f"notes/old-{n}.json", at=long_ago + timedelta(minutes=n))
+    for name in ("noted", "failed", "lost"):
+        cloud.put_audio(f"audio/{name}.wav")
+    cloud.s3.put_object(Bucket=BUCKET, Key="notes/noted.json", Body=b"{}")
+    mark_settled(cloud.s3, BUCKET, "notes/noted.json")
+    cloud.s3.put_object(Bucket=BUCKET, Key="failures/failed.json", Body=b"{}")
+    mark_settled(cloud.s3, BUCKET, "failures/failed.json")
+    asked: list[str] = []
+    made = s3_calls(cloud)
+
+    found = unclaimed_uploads(
+        cloud.s3, BUCKET, is_claimed=lambda eid: asked.append(eid) or False, grace=GRACE, window=WINDOW, now=later(30)
+    )
+
+    assert found == ["audio/lost.wav"] and asked == ["lost"]
+    assert made == ["ListObjectsV2", "ListObjectsV2", "HeadObject", "HeadObject"]
+
+
+def test_an_upload_whose_note_has_no_marker_is_still_settled(cloud):
+    """A crash between the note and its marker (or a note from before the markers): the note itself decides."""
+    cloud.put_audio("audio/noted.wav")
+    cloud.s3.put_object(Bucket=BUCKET, Key="notes/noted.json", Body=b"{}")
+    assert unclaimed(cloud) == []
+    assert settled_since(cloud.s3, BUCKET, datetime.now(UTC) - WINDOW) == set()
+
+
+def test_writing_a_failure_record_marks_it_settled(cloud):
+    record_failure(
+        cloud.s3,
+        BUCKET,
+        FailureRecord(
+            encounter_id="enc-1",
+            variant="choreography",
+            stage="intake",
+            error_type="UnsupportedAudioFormat",
+            message="not a format",
+            retryable=False,
+            attempts=1,
+            source_key="audio/enc-1.txt",
+            first_attempt_at=datetime.now(UTC),
+            recorded_at=datetime.now(UTC),
+        ),
+    )
+    assert settled_since(cloud.s3, BUCKET, datetime.now(UTC) - timedelta(minutes=1)) == {"failures/enc-1.json"}
+    assert settled_since(cloud.s3, BUCKET, datetime.now(UTC) + timedelta(minutes=10)) == set()

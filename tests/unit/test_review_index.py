@@ -61,7 +61,9 @@ def test_each_review_costs_the_sweep_a_few_requests_from_opening_to_signature(dr
     assert drafted.keys("index/awaiting/") == [], "off the worklist once signed"
     for now in (record.opened_at + timedelta(minutes=5), record.remind_at, record.due_at):
         assert sweep_deadlines(drafted.s3, BUCKET, now=now).expired == []
-    assert drafted.keys("index/") == [], "every deadline swept and gone"
+    assert drafted.keys(review_index.DUE_PREFIX) + drafted.keys(review_index.AWAITING_PREFIX) == [], (
+        "every deadline swept and gone"
+    )
 
 
 def test_an_opening_that_stopped_before_its_record_leaves_an_index_the_sweep_removes(drafted, monkeypatch):

@@ -503,7 +503,9 @@ class ChoreographyReviewRaces(ReviewRaces):
         super()._heal_and_check_nothing_is_refused_forever()
         # Once every deadline has come, the sweep has left nothing in the index: no deadline, no stale entry.
         review.sweep_deadlines(self.s3, BUCKET, now=self.now + timedelta(days=400), bus=BUS, variant="choreography")
-        assert self._index("index/") == [], "the sweep leaves the index of a signed review empty"
+        assert self._index(review_index.DUE_PREFIX) + self._index(review_index.AWAITING_PREFIX) == [], (
+            "the sweep leaves no deadline or entry"
+        )
 
     def _heal(self) -> None:
         super()._heal()

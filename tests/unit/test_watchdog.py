@@ -11,6 +11,7 @@ from choreography import watchdog
 from clinical import clients
 from clinical.errors import UnexpectedError
 from clinical.settings import PipelineSettings
+from clinical.settlements import mark_settled
 from tests.unit.conftest import BUCKET, PREFIX
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -156,12 +157,11 @@ def test_a_note_request_that_died_on_every_try_gets_the_state_machines_record_an
 def test_the_handler_reports_what_it_recorded_and_emits_the_failure_metric(
     cloud, transcribe, note_dlq, lambda_context, capsys
 ):
-    listing(transcribe, "FAILED", summary("enc-7", "FAILED"))
-    failed_job(transcribe, "enc-7", "Internal failure")
-
     def just_started(encounter_id, status):  # the handler reads the real clock: jobs younger than the stall limit
         return {**summary(encounter_id, status), "CreationTime": datetime.now(UTC), "StartTime": datetime.now(UTC)}
 
+    listing(transcribe, "FAILED", just_started("enc-7", "FAILED"))
+    failed_job(transcribe, "enc-7", "Internal failure")
     listing(transcribe, "QUEUED", just_started("enc-8", "QUEUED"))
     listing(transcribe, "IN_PROGRESS", just_started("enc-9", "IN_PROGRESS"), just_started("enc-10", "IN_PROGRESS"))
     listing(transcribe, "COMPLETED")
@@ -223,3 +223,34 @@ def test_jobs_that_ended_before_the_lookback_are_not_checked_again(cloud, transc
     listing(transcribe, "COMPLETED", completed("enc-12", 30 * 60))
     assert sweep() == 0, "no GetMedicalTranscriptionJob, no record: earlier sweeps settled these"
     assert cloud.keys("failures/") == []
+
+
+def test_completed_jobs_are_listed_back_to_the_window_only_and_a_note_is_known_by_its_marker_or_itself(
+    cloud, transcribe
+):
+    """GIVEN completed jobs listed newest first, as Transcribe lists them: one with its note's marker, one whose
+    note has no marker (a crash between the two writes), one with no note at all, then one older than the window
+    on the first page of many WHEN the watchdog sweeps THEN it asks for no further page, and records only the job
+    with no note."""
+    cloud.s3.put_object(Bucket=BUCKET, Key="notes/enc-20.json", Body=b"{}")
+    mark_settled(cloud.s3, BUCKET, "notes/enc-20.json", at=NOW - timedelta(minutes=200))
+    cloud.s3.put_object(Bucket=BUCKET, Key="notes/enc-21.json", Body=b"{}")
+    listing(transcribe, "FAILED")
+    listing(transcribe, "QUEUED")
+    listing(transcribe, "IN_PROGRESS")
+    transcribe.add_response(
+        "list_medical_transcription_jobs",
+        {
+            "MedicalTranscriptionJobSummaries": [
+                completed("enc-20", 200),
+                completed("enc-21", 300),
+                completed("enc-22", 400),
+                completed("enc-23", 3 * 24 * 60),  # three days ago: before the window, so every later page too
+            ],
+            "NextToken": "page-2",
+        },
+        {"Status": "COMPLETED", "JobNameContains": PREFIX, "MaxResults": 100},
+    )
+    assert sweep() == 1
+    assert cloud.keys("failures/") == ["failures/enc-22.json"]
+    assert cloud.read_json("failures/enc-22.json")["error_type"] == "TranscriptNotProcessed"
