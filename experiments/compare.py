@@ -802,7 +802,7 @@ def _markdown_for(report: dict, variants: dict, setting: str) -> str:
         ]
         lines.append(f"| {invariant['name']} | " + " | ".join(cells) + " |\n")
     if setting in report.get("parity", {}):
-        lines.append("\n" + paired_markdown(report["parity"][setting]))
+        lines.append("\n" + paired_markdown(report["parity"][setting]).rstrip("\n") + "\n")
     lines.append("\n" + _drain_table(variants))
     return "".join(lines)
 
