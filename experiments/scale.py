@@ -490,6 +490,6 @@ def results_section(report: dict) -> str:
 
 def update_results(path: Path, report: dict) -> None:
     """Write the report's section into the results page (docs/results.md), between its own markers."""
-    from experiments.compare import write_results_section  # the comparison's page, and its way of writing it
+    from experiments.results import write_results_section  # the comparison's page, and its way of writing it
 
     write_results_section(path, "scale", results_section(report))
