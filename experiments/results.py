@@ -643,8 +643,9 @@ def render(page: Path = PAGE, reports: Path = REPORTS) -> list[tuple[Path, str]]
         write_results_section(page, workload, results_section(report, chart_links(report, directory, page)))
         written += [(directory / "report.md", "all"), (page, f"section {workload}")]
     if (report := load(reports / SCALE_REPORT)) is not None:
+        (reports / SCALE_REPORT / "report.md").write_text(scale.report_text(report))
         write_results_section(page, "scale", scale.results_section(report))
-        written.append((page, "section scale"))
+        written += [(reports / SCALE_REPORT / "report.md", "all"), (page, "section scale")]
     return written
 
 
