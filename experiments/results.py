@@ -1,5 +1,6 @@
-"""docs/results.md and the comparison's report.md, rendered from the reports' JSON: each `scribe compare` run's
-section with its charts and the notes that explain its odd-looking figures, and the page's writing between markers. `scribe scale`'s section is experiments/scale.py's.
+"""docs/results.md and the comparison's report.md, rendered from the reports' JSON: the summary that opens the page
+(which variant to choose when), each `scribe compare` run's section with its charts and the notes that explain its
+odd-looking figures, and the page's writing between markers. `scribe scale`'s section is experiments/scale.py's.
 
 Everything here is computed from the report dicts, so a report made again renders again: `python -m
 experiments.results` (`make results`) renders the page (and each report.md) from the committed report.json files
@@ -13,6 +14,7 @@ import json
 import os
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 from experiments import PROJECT, SIGNED_SHARE
@@ -23,6 +25,7 @@ REPORTS = PROJECT / "reports"
 # The committed reports, by the page's section each renders: `make compare`, `make burst`, `make scale`.
 COMPARE_REPORTS = {"steady": "compare-default", "clinic-burst": "clinic-burst"}
 SCALE_REPORT = "scale"
+SUMMARY = "summary"
 # localcloud/service_model.py's LATENCIES_FILE (this module does not load the local cloud to name it).
 LATENCIES = PROJECT / "localcloud" / "model" / "latencies.json"
 # The charts experiments.compare.write_charts draws from a report's first quota setting, with their titles; then
@@ -577,6 +580,246 @@ def results_section(report: dict, links: dict[str, str] | None = None) -> str:
     return "".join(lines)
 
 
+# ---- the summary: which variant, when -----------------------------------------------------------------------------
+# What each mechanism (experiments.pairing) did for the variant whose encounter it brought to a note.
+MECHANISM_STORY = {
+    "lost transcript event": "whose transcript event was lost (its wait timed out, it asked Transcribe and went on "
+    "to the note)",
+    "redrive": "whose failure its redrive resumed at the step that failed",
+    "lost upload event": "whose upload event was lost (a sweep took the upload in)",
+    "crash retry": "whose invocation crashed (its task retried that encounter alone)",
+}
+
+
+def _runs(*reports: dict) -> list[tuple[dict, str]]:
+    return [(report, setting) for report in reports for setting in report["parameters"]["quota_settings"]]
+
+
+def _growth(scaled: dict, variant: str) -> list[str]:
+    """The variant's per-upload figures that grew past the target from the smaller scale to the larger."""
+    limit = scaled["parameters"]["targets"]["most_growth"]
+    return [
+        f"{t['target'].split(' per upload')[0]} {t['growth']:+.0%}"
+        for t in scaled["targets"]
+        if t["variant"] == variant and " per upload " in t["target"] and t["growth"] is not None and t["growth"] > limit
+    ]
+
+
+def summary(steady: dict, burst: dict, scaled: dict) -> str:
+    """The page's opening: which variant to choose when, in five lines, each from the committed reports' figures."""
+    runs = _runs(steady, burst)
+    names = list(variants_of(steady))
+    first, second = names[0], names[1]
+    lines = [
+        "## Which variant, when\n\n",
+        "From the committed reports (`reports/compare-default`, `reports/clinic-burst`, `reports/scale`); the "
+        "sections below hold every figure and say how it was measured.\n\n",
+        "- " + _outcomes_line(runs) + "\n",
+        "- " + _cost_line(steady, names) + "\n",
+        "- " + _burst_line(burst, names) + "\n",
+    ]
+    stateless = without_state_machine(variants_of(steady))
+    keeper = next((n for n in names if n not in stateless), second)  # the variant with one place per encounter
+    other = next((n for n in names if n != keeper), first)
+    lines.append("- " + _choose_keeper(steady, scaled, keeper, other) + "\n")
+    lines.append("- " + _choose_other(steady, scaled, other, keeper) + "\n")
+    return "".join(lines)
+
+
+def _outcomes_line(runs: list[tuple[dict, str]]) -> str:
+    failed = [
+        f"{setting}/{variant}: {i['name']}"
+        for report, setting in runs
+        for variant, v in variants_of(report, setting).items()
+        for i in v["invariants"]
+        if i["status"] != "PASS"
+    ]
+    invariants = max(len(v["invariants"]) for report, setting in runs for v in variants_of(report, setting).values())
+    reports = list({id(r): r for r, _s in runs}.values())
+    described = _and([
+        f"`{r['parameters']['workload']}`"
+        + (f" at {_and([f'`{s}`' for s in r['parameters']['quota_settings']])} quotas"
+           if len(r["parameters"]["quota_settings"]) > 1 else "")
+        + f" under `{r['parameters']['faults']}` faults"
+        for r in reports
+    ])  # fmt: skip
+    paired = [report["parity"][setting] for report, setting in runs if setting in report.get("parity", {})]
+    same = sum(p["same_outcome"] for p in paired)
+    total = same + sum(p["different_outcome"] for p in paired)
+    mechanisms = Counter(d["mechanism"] for p in paired for d in p["differences"])
+    differing = total - same
+    text = (
+        f"**Guarantees: {'a tie' if not failed else 'not held'}.** "
+        + (
+            f"All {invariants} invariants passed in both variants in all {len(runs)} runs ({described})"
+            if not failed
+            else f"{len(failed)} invariant(s) failed ({'; '.join(failed)})"
+        )
+        + f"; paired by encounter, {count(same)} of {count(total)} ended the same way in both"
+    )
+    if differing:
+        text += (
+            f", and the other {count(differing)} met a failure each variant handles its own way ("
+            + ", ".join(f"{m}: {count(n)}" for m, n in mechanisms.most_common())
+            + "; below)"
+        )
+    return text + "."
+
+
+def _cost_line(steady: dict, names: list[str]) -> str:
+    variants = variants_of(steady)
+    p = steady["parameters"]
+    costs = {n: variants[n]["cost_per_1000_encounters_usd"] for n in names}
+    apart = percent_apart(costs[names[0]], costs[names[1]])
+    cheaper = min(names, key=lambda n: costs[n])
+    stateless = set(without_state_machine(variants))
+
+    def work(name: str) -> str:
+        o = variants[name]["operations_per_upload"]
+        parts = [f"{per_upload(o['lambda_invocations'])} Lambda invocations"]
+        parts.append(
+            "no state transitions" if name in stateless else f"{per_upload(o['state_transitions'])} state transitions"
+        )
+        parts += [f"{per_upload(o['s3_requests'])} S3", f"{per_upload(o['transcribe_calls'])} Transcribe",
+                  f"{per_upload(o['sqs_requests'])} SQS requests"]  # fmt: skip
+        return f"{name} " + ", ".join(parts)
+
+    head = "**Cost: a tie; the work differs.**" if apart < 0.01 else f"**Cost: {cheaper} is {share(apart)} cheaper.**"
+    return (
+        f"{head} Per 1,000 encounters of {p['cost_minutes_per_encounter']:g} minutes (`{p['workload']}`, "
+        f"`{p['faults']}` faults): " + _and([f"{n} {usd(costs[n])}" for n in names]) + f" ({share(apart)} apart). "
+        "Per upload: " + "; ".join(work(n) for n in names) + "."
+    )
+
+
+def _burst_line(burst: dict, names: list[str]) -> str:
+    p = burst["parameters"]
+    settings = p["quota_settings"]
+    ratios = {s: {n: variants_of(burst, s)[n]["drain"]["drain_to_bound_ratio"] for n in names} for s in settings}
+    lost = sum(v["drain"]["lost"] for s in settings for v in variants_of(burst, s).values())
+    worst = max((r for by in ratios.values() for r in by.values() if r is not None), default=None)
+    faster = {
+        s: min(names, key=lambda n: by[n])
+        for s, by in ratios.items()
+        if None not in by.values() and percent_apart(*by.values()) >= 0.02
+    }
+    if not faster:
+        head = "**Bursts: a tie.**"
+    elif len(set(faster.values())) == 1 and len(faster) == len(settings):
+        head = f"**Bursts: {next(iter(faster.values()))} drains faster.**"
+    else:
+        head = "**Bursts: no clear winner.**"
+    jobs = {s: count(burst["quotas"][s]["values"]["transcribe_medical_concurrent_jobs"]) for s in settings}
+    text = (
+        f"{head} {count(p['uploads'])} uploads in a burst (`{p['workload']}`): drain / bound "
+        + "; ".join(
+            _and([f"{ratio(by[n])} ({n})" for n in names]) + f" at `{s}` quotas ({jobs[s]} concurrent Transcribe jobs)"
+            for s, by in ratios.items()
+        )
+        + ("" if worst is None else f", within {share(worst - 1)} of the physical bound")
+        + "; time to note p95 "
+        + "; ".join(
+            _and([duration(variants_of(burst, s)[n]["drain"]["time_to_note_p95_seconds"]) for n in names])
+            + f" at `{s}`"
+            for s in settings
+        )
+        + f"; {count(lost)} lost."
+    )
+    stateless = without_state_machine(variants_of(burst))
+    if stateless:
+        queued = stateless[0]
+        keeper = next(n for n in names if n != queued)
+        setting = max(
+            settings, key=lambda s: variants_of(burst, s)[queued]["operations_per_upload"]["lambda_invocations"]
+        )
+        ops = {n: variants_of(burst, setting)[n]["operations_per_upload"] for n in names}
+        if ops[queued]["lambda_invocations"] >= 2 * ops[keeper]["lambda_invocations"]:
+            text += (
+                f" At `{setting}` quotas {queued} retries its throttled starts through its queue: "
+                f"{per_upload(ops[queued]['lambda_invocations'])} Lambda invocations and "
+                f"{per_upload(ops[queued]['sqs_requests'])} SQS requests per upload, {keeper} "
+                f"{per_upload(ops[keeper]['lambda_invocations'])} and {per_upload(ops[keeper]['sqs_requests'])} (its "
+                "state machine waits and retries)."
+            )
+    return text
+
+
+def _better_in(steady: dict, winner: str, loser: str) -> tuple[Counter, Counter]:
+    """The encounters that ended in a note in `winner` and not in `loser`: by mechanism, and by the loser's outcome."""
+    paired = steady["parity"].get(steady["parameters"]["quota_settings"][0], {"differences": []})
+    better = [d for d in paired["differences"] if d[winner] == "note" and d[loser] != "note"]
+    return Counter(d["mechanism"] for d in better), Counter(d[loser] for d in better)
+
+
+def _scale_clause(scaled: dict, variant: str) -> str:
+    p = scaled["parameters"]
+    grew = _growth(scaled, variant)
+    span = f"from {p['encounters']} to {p['larger']} kept encounters"  # as the scale section names its two scales
+    if not grew:
+        return f"{span} none of its figures per upload grew more than {p['targets']['most_growth']:.0%}"
+    return f"{span} its requests per upload grew: {_and(grew)}"
+
+
+def _choose_keeper(steady: dict, scaled: dict, keeper: str, other: str) -> str:
+    variants = variants_of(steady)
+    mechanisms, _outcomes = _better_in(steady, keeper, other)
+    notes_ = {n: variants[n]["outcomes"]["notes"] for n in (keeper, other)}
+    valid = variants[keeper]["outcomes"]["valid_encounters"]
+    text = (
+        f"**Choose {keeper}** when one place must know where each encounter is (an execution per encounter, with its "
+        "history) and a failure should resume rather than be uploaded again: "
+    )
+    if mechanisms:
+        better = sum(mechanisms.values())
+        text += (
+            f"in `{steady['parameters']['workload']}` {count(better)} {'encounter' if better == 1 else 'encounters'} "
+            f"got a note in it and not in {other}: "
+            + _and([f"{count(n)} {MECHANISM_STORY.get(m, f'({m})')}" for m, n in mechanisms.most_common()])
+            + f" ({count(notes_[keeper])} notes to {other}'s {count(notes_[other])}, of {count(valid)} valid "
+            "encounters)"
+        )
+    else:
+        text += f"in `{steady['parameters']['workload']}` no encounter ended better in it than in {other}"
+    return text + "; " + _scale_clause(scaled, keeper) + "."
+
+
+def _choose_other(steady: dict, scaled: dict, other: str, keeper: str) -> str:
+    variants = variants_of(steady)
+    ops = {n: variants[n]["operations_per_upload"] for n in (other, keeper)}
+    costs = {n: variants[n]["cost_per_1000_encounters_usd"] for n in (other, keeper)}
+    fewer = ops[other]["lambda_invocations"] < ops[keeper]["lambda_invocations"]
+    cost = (
+        "at the same cost"
+        if percent_apart(costs[other], costs[keeper]) < 0.01
+        else ("for less" if costs[other] < costs[keeper] else "for more")
+    )
+    _mechanisms, outcomes = _better_in(steady, keeper, other)
+    than = " than those recoveries" if outcomes else ""
+    text = f"**Choose {other}** when "
+    if fewer:
+        text += (
+            f"fewer moving parts per upload matter more{than}: "
+            f"{per_upload(ops[other]['lambda_invocations'])} Lambda invocations per upload to {keeper}'s "
+            f"{per_upload(ops[keeper]['lambda_invocations'])}"
+            + (" and no state machine" if other in without_state_machine(variants) else "")
+            + f", {cost}"
+        )
+    else:
+        text += (
+            f"independent steps matter more{than} ({per_upload(ops[other]['lambda_invocations'])} "
+            f"Lambda invocations per upload to {keeper}'s {per_upload(ops[keeper]['lambda_invocations'])}, {cost})"
+        )
+    if outcomes:
+        text += (
+            "; but here those encounters ended as failure records ("
+            + ", ".join(f"`{o}` {count(n)}" for o, n in outcomes.most_common())
+            + "), alarmed, to upload again"
+        )
+    return (
+        text + "; " + _scale_clause(scaled, other) + " ([what the scale figures show](#what-the-scale-figures-show))."
+    )
+
+
 # ---- the page -----------------------------------------------------------------------------------------------------
 RESULTS_INTRO = (
     "# Results\n\n"
@@ -584,8 +827,8 @@ RESULTS_INTRO = (
     "workload, and by `scribe scale ... --results docs/results.md` (`make scale`), from the runs whose reports are in "
     "`reports/`; `make results` renders the page again from those reports without running anything. Every duration "
     "is simulated time on the local cloud ([simulated-time.md](simulated-time.md)): the same on any machine, apart "
-    "from the real time a run took, and as good as the latency model each section lists. A test checks that each "
-    "section matches its committed report.\n"
+    "from the real time a run took, and as good as the latency model each section lists. A test checks that the "
+    "summary and each section match the committed reports.\n"
 )
 
 
@@ -593,14 +836,17 @@ def results_markers(name: str) -> tuple[str, str]:
     return f"<!-- results:{name}:begin -->", f"<!-- results:{name}:end -->"
 
 
-def write_results_section(path: Path, name: str, body: str) -> None:
+def write_results_section(path: Path, name: str, body: str, *, first: bool = False) -> None:
     """Write `body` as the results page's section `name` (between its markers), replacing the section of that
-    name, or after the others when the page has none."""
+    name; a page without it gets it after the others, or (`first`) right under the page's title."""
     begin, end = results_markers(name)
     text = path.read_text() if path.exists() else RESULTS_INTRO
     section = f"{begin}\n{body}{end}\n"
     if begin in text and end in text:
         text = text[: text.index(begin)] + section + text[text.index(end) + len(end) + 1 :]
+    elif first:
+        title, _, rest = text.partition("\n\n")
+        text = f"{title}\n\n{section}\n{rest}"
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -621,16 +867,32 @@ def load(directory: Path) -> dict | None:
     return json.loads(found.read_text()) if found.is_file() else None
 
 
+def summary_of(reports: Path = REPORTS) -> str | None:
+    """The summary from the committed reports (None: one of the three is missing)."""
+    steady, burst, scaled = (load(reports / name) for name in (*COMPARE_REPORTS.values(), SCALE_REPORT))
+    if steady is None or burst is None or scaled is None:
+        return None
+    return summary(steady, burst, scaled)
+
+
+def refresh_summary(path: Path, reports: Path = REPORTS) -> None:
+    """Render the page's summary again from the committed reports, if the page has one (a run's own results page
+    elsewhere has none)."""
+    if section_of(path, SUMMARY) is not None and (text := summary_of(reports)) is not None:
+        write_results_section(path, SUMMARY, text, first=True)
+
+
 def update_results(path: Path, report: dict, report_dir: Path | None = None) -> None:
     """Write this run's section into the results page, replacing the section of the same workload, with the charts
-    `report_dir` holds (none without it)."""
+    `report_dir` holds (none without it); then the page's summary again."""
     links = chart_links(report, report_dir, path) if report_dir is not None else {}
     write_results_section(path, report["parameters"]["workload"], results_section(report, links))
+    refresh_summary(path)
 
 
 def render(page: Path = PAGE, reports: Path = REPORTS) -> list[tuple[Path, str]]:
-    """Render the page and each report.md again from the committed report.json files, running nothing: each
-    comparison's section (with the charts its directory holds) and the scale section. Returns each (file, what
+    """Render the page and each report.md again from the committed report.json files, running nothing: the summary,
+    each comparison's section (with the charts its directory holds) and the scale section. Returns each (file, what
     of it) written."""
     from experiments import scale  # it writes its section through this module
 
@@ -646,6 +908,9 @@ def render(page: Path = PAGE, reports: Path = REPORTS) -> list[tuple[Path, str]]
         (reports / SCALE_REPORT / "report.md").write_text(scale.report_text(report))
         write_results_section(page, "scale", scale.results_section(report))
         written += [(reports / SCALE_REPORT / "report.md", "all"), (page, "section scale")]
+    if (text := summary_of(reports)) is not None:
+        write_results_section(page, SUMMARY, text, first=True)
+        written.append((page, "summary"))
     return written
 
 

@@ -533,5 +533,7 @@ def results_section(report: dict) -> str:
 
 
 def update_results(path: Path, report: dict) -> None:
-    """Write the report's section into the results page (docs/results.md), between its own markers."""
+    """Write the report's section into the results page (docs/results.md), between its own markers; then the page's
+    summary again."""
     results.write_results_section(path, "scale", results_section(report))
+    results.refresh_summary(path)

@@ -1,7 +1,7 @@
 """The comparison's report as a reader gets it (experiments/results.py): readable units, no empty table, no row of
 zeros where a figure cannot apply, a note beside each odd-looking figure computed from the report, the charts its
-directory holds, and each committed section equal to its committed report's rendering. The runs themselves are
-tests/localcloud/test_compare.py's."""
+directory holds, the summary that opens docs/results.md, and each committed section equal to its committed report's
+rendering. The runs themselves are tests/localcloud/test_compare.py's."""
 
 from __future__ import annotations
 
@@ -188,7 +188,48 @@ def test_each_committed_section_and_report_md_is_the_rendering_of_its_committed_
     assert results.results_markers(workload)[0] not in (PROJECT / "README.md").read_text(), "none in the README"
 
 
-def test_update_results_replaces_only_its_workloads_section(steady, burst, tmp_path):
+def test_the_committed_summary_is_the_rendering_of_the_committed_reports():
+    page = results.PAGE.read_text()
+    summary = results.section_of(results.PAGE, results.SUMMARY)
+    assert summary == results.summary(report_of(STEADY), report_of(BURST), report_of(SCALE))
+    assert page.startswith("# Results\n\n" + results.results_markers(results.SUMMARY)[0]), "the page opens with it"
+    assert summary.count("\n- ") == 5, "five lines"
+
+
+def test_the_summary_follows_the_figures(steady, burst):
+    scaled = report_of(SCALE)
+    text = results.summary(steady, burst, scaled)
+    for line in (
+        "- **Guarantees: a tie.** All 6 invariants passed in both variants in all 3 runs",
+        "589 of 593 ended the same way in both",
+        "choreography $380.83 and orchestration $381.22 (0.1% apart)",
+        "drain / bound 1.02 (choreography) and 1.06 (orchestration) at `default` quotas",
+        "- **Choose orchestration** when one place must know where each encounter is",
+        "4 encounters got a note in it and not in choreography: 3 whose transcript event was lost",
+        "(`note: TranscriptNotProcessed` 3, `note: InvalidModelOutput` 1)",
+        "its requests per upload grew: S3 requests +11% and Transcribe requests +283%",
+    ):
+        assert line in text, line
+    cheaper = copy.deepcopy(steady)
+    results.variants_of(cheaper)["orchestration"]["cost_per_1000_encounters_usd"] = 420.0
+    assert "**Cost: choreography is 10% cheaper.**" in results.summary(cheaper, burst, scaled)
+    alike = copy.deepcopy(steady)
+    paired = alike["parity"]["default"]
+    paired.update(same_outcome=193, different_outcome=0, differences=[])
+    retold = results.summary(alike, burst, scaled)
+    assert "in `steady` no encounter ended better in it than in choreography" in retold
+    assert "failure records (" not in retold and "593 of 593 ended the same way" in retold
+    assert "matter more: 3.53 Lambda invocations per upload" in retold, "no recoveries to weigh against"
+    failing = copy.deepcopy(burst)
+    results.variants_of(failing, "tight")["choreography"]["invariants"][1].update(status="FAIL")
+    assert "**Guarantees: not held.** 1 invariant(s) failed (tight/choreography: no silent loss)" in (
+        results.summary(steady, failing, scaled)
+    )
+
+
+def test_update_results_replaces_only_its_workloads_section_and_a_run_elsewhere_gets_no_summary(
+    steady, burst, tmp_path
+):
     page = tmp_path / "results.md"
     results.update_results(page, steady)
     results.update_results(page, burst)
@@ -196,12 +237,23 @@ def test_update_results_replaces_only_its_workloads_section(steady, burst, tmp_p
     text = page.read_text()
     assert text.startswith("# Results") and text.count("<!-- results:steady:begin -->") == 1
     assert "; 1.5 s real." in text and text.index("results:steady:begin") < text.index("results:clinic-burst:begin")
-    assert "![" not in text, "no report directory, no charts"
+    assert results.section_of(page, results.SUMMARY) is None and "![" not in text
+
+
+def test_a_run_written_into_the_page_renders_its_summary_again(steady, tmp_path):
+    """`make compare` and `make scale` write their reports, then their sections: the summary above follows."""
+    page = tmp_path / "results.md"
+    page.write_text(
+        "# Results\n\n<!-- results:summary:begin -->\nlast run's\n<!-- results:summary:end -->\n\nBy hand.\n"
+    )
+    results.update_results(page, steady)
+    assert results.section_of(page, results.SUMMARY) == results.summary_of(results.REPORTS)
+    assert page.read_text().index("By hand.") < page.read_text().index("results:steady:begin")
 
 
 def test_the_page_renders_again_from_the_reports_alone(tmp_path, capsys, monkeypatch):
-    """`python -m experiments.results`: each section between its markers, the charts the reports' folders hold
-    linked, each report.md written again; the hand-written text stays."""
+    """`python -m experiments.results`: the summary goes under the title, each section between its markers, the
+    charts the reports' folders hold linked, each report.md written again; the hand-written text stays."""
     reports = tmp_path / "reports"
     for directory in (STEADY, BURST, SCALE):
         (reports / directory.name).mkdir(parents=True)
@@ -213,12 +265,13 @@ def test_the_page_renders_again_from_the_reports_alone(tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)
     assert results.main(["results", "--page", "docs/results.md", "--reports", "reports"]) == 0
     text = page.read_text()
+    assert text.startswith("# Results\n\n<!-- results:summary:begin -->\n## Which variant, when\n")
     assert "Written by hand." in text and text.index("Written by hand.") < text.index("results:steady:begin")
     assert text.count("![") == 1 and "![Simulated coordination overhead and time to alarm (default quotas)]" \
         "(../reports/compare-default/latency.png)" in text  # fmt: skip
     assert results.section_of(page, "scale").startswith("## Scale: 200 and 2000 encounters")
     assert (reports / "compare-default" / "report.md").read_text().endswith("![latency](latency.png)\n")
-    assert "rendered docs/results.md: section scale" in capsys.readouterr().out.splitlines()
+    assert "rendered docs/results.md: summary" in capsys.readouterr().out.splitlines()
     again = text
     results.render(page, reports)
     assert page.read_text() == again, "rendering twice changes nothing"
