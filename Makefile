@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install test unit matrix soak scan synth demo templates localcloud screenshot measure compare burst scale long-encounter bench plan diff deploy destroy lint format lock clean
+.PHONY: install test unit matrix soak scan synth demo templates localcloud screenshot measure compare burst scale results long-encounter bench plan diff deploy destroy lint format lock clean
 
 install: $(VENV)/.installed $(CDK)
 
@@ -110,6 +110,10 @@ burst: synth
 ## scale: both variants at 200 and 2000 encounters, review window on (the same 200 run for real at each, the rest seeded as finished work); writes reports/scale and its section of docs/results.md, exits 1 naming each target a figure missed
 scale: synth
 	@$(OFFLINE_ENV) $(BIN)/scribe scale --cdk-out $(CDK_OUT) --encounters 200 --larger 2000 --report reports/scale --results docs/results.md
+
+## results: render docs/results.md (its summary and generated sections) and each report.md again from the committed reports/*/report.json, running nothing
+results: install
+	@$(OFFLINE_ENV) PYTHONPATH=lambdas:. $(BIN)/python -m experiments.results
 
 ## long-encounter: a synthetic 4-hour conversation drafted with the local note model; prints each model call's tokens against the budget
 long-encounter: install

@@ -16,6 +16,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 SAMPLES = PROJECT / "samples"  # the bundled dictations (WAV) and their reference transcripts
 # moto's Step Functions interpreter logs every state that fails at ERROR; the experiments report failures themselves.
 INTERPRETER_LOG = "moto.stepfunctions.parser.asl.component.eval_component"
+# The clinicians of a run sign this share of the notes awaiting review (the same encounters in both variants,
+# chosen by id) and leave the rest, whose review windows then end (experiments.compare; its report names the share).
+SIGNED_SHARE = 0.7
 FAULT_PROFILES = Path(__file__).resolve().parent / "fault_profiles.json"
 
 

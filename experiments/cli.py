@@ -56,6 +56,7 @@ def compare(
     stderr, and exits 1 without writing the report or the results page (a written report never says FAIL
     where a committed one said PASS)."""
     from experiments import compare as comparison
+    from experiments import results
     from scribe.cli import BadInput  # here, not above: scribe.cli loads this module while it is imported
 
     if not (cdk_out / "manifest.json").exists():
@@ -77,7 +78,7 @@ def compare(
         raise BadInput(str(error)) from None
     if sys.stderr.isatty():
         click.echo("", err=True)
-    click.echo(comparison.report_json(report) if as_json else comparison.markdown(report))
+    click.echo(comparison.report_json(report) if as_json else results.markdown(report))
     failed = comparison.failed_invariants(report)
     if failed:
         for line in failed:
@@ -87,7 +88,7 @@ def compare(
     if report_dir:
         comparison.write_report(report, report_dir)
     if results_file:
-        comparison.update_results(results_file, report)
+        results.update_results(results_file, report, report_dir)
 
 
 @click.command("scale")

@@ -30,7 +30,7 @@ from typing import Any
 from clinical.layout import FAILURES_PREFIX
 from clinical.objects import keys_under
 from clinical.stages import Stage, stage_of_review
-from experiments import INTERPRETER_LOG, SAMPLES, fault_profiles
+from experiments import INTERPRETER_LOG, SAMPLES, SIGNED_SHARE, fault_profiles
 from experiments.hostile import CASES, TRANSCRIPTS, Case
 from experiments.hostile import records as terminal_records
 from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check, invalid_upload_recorded
@@ -40,12 +40,13 @@ from experiments.pairing import (
     encounter_traces,
     faults_by_encounter,
     pair,
-    paired_markdown,
     parity_failures,
     record_outcome,
     step_work,
     tries_by_encounter,
 )
+from experiments.results import CHARTS as CHART_TITLES
+from experiments.results import report_markdown, variants_of
 from experiments.workloads import Plan, plan, workload_named
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
 from localcloud.cloud import LocalCloud
@@ -321,9 +322,7 @@ def _redrive_and_settle(phase: _Phase, progress: dict, tick) -> None:
     phase.cloud.alarms.evaluate()
 
 
-# The clinicians of a run sign this share of the notes awaiting review (the same encounters in both variants,
-# chosen by id) and leave the rest, whose review windows then end.
-SIGNED_SHARE = 0.7
+# Who signs for the run's clinicians (they sign SIGNED_SHARE of the notes awaiting review: experiments/__init__.py).
 CLINICIAN = "arn:aws:sts::123456789012:assumed-role/clinician/compare"
 
 
@@ -707,170 +706,6 @@ def compare(
     }
 
 
-def variants_of(report: dict, setting: str | None = None) -> dict:
-    """The per-variant figures of one quota setting (the first, by default)."""
-    return report["quotas"][setting or report["parameters"]["quota_settings"][0]]["variants"]
-
-
-def _seconds(value) -> str:
-    if value is None:
-        return "-"
-    minutes, seconds = divmod(round(value), 60)
-    return f"{minutes}m{seconds:02d}s"
-
-
-def markdown(report: dict) -> str:
-    p = report["parameters"]
-    text = _markdown_for(report, variants_of(report), p["quota_settings"][0])
-    for setting in p["quota_settings"][1:]:
-        text += f"\nUnder the `{setting}` quotas:\n\n" + _drain_table(variants_of(report, setting))
-    return text
-
-
-def _drain_table(variants: dict) -> str:
-    names = list(variants)
-    lines = ["| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"]
-    for label, key in DRAIN_ROWS:
-        cells = [variants[v]["drain"].get(key) for v in names]
-        shown = [_seconds(c) if key.endswith("_seconds") else ("-" if c is None else c) for c in cells]
-        if key == "throttled":
-            shown = ["<br>".join(f"{q} ({n})" for q, n in c.items()) or "0" for c in cells]
-        if key == "lost":
-            shown = [f"{variants[v]['drain']['lost']} / {variants[v]['drain']['duplicates']}" for v in names]
-        lines.append(f"| {label} | " + " | ".join(str(c) for c in shown) + " |\n")
-    return "".join(lines)
-
-
-DRAIN_ROWS = (
-    ("drain (first upload to last note)", "drain_seconds"),
-    ("physical lower bound", "lower_bound_seconds"),
-    ("drain / bound", "drain_to_bound_ratio"),
-    ("time to note p50", "time_to_note_p50_seconds"),
-    ("time to note p95", "time_to_note_p95_seconds"),
-    ("time to note p99", "time_to_note_p99_seconds"),
-    ("coordination overhead p95", "overhead_p95_seconds"),
-    ("lost / duplicated", "lost"),
-    ("throttled, by quota", "throttled"),
-    ("Transcribe start retries", "transcribe_start_retries"),
-    ("peak concurrent Transcribe jobs", "peak_transcribe_jobs"),
-)
-
-
-def _counts_cell(counts: dict[str, int]) -> str:
-    return "<br>".join(f"{name} ({n})" for name, n in counts.items()) or "-"
-
-
-def _markdown_for(report: dict, variants: dict, setting: str) -> str:
-    p = report["parameters"]
-    names = list(variants)
-    header = "| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"
-
-    def row(label, get):
-        return f"| {label} | " + " | ".join(str(get(variants[v])) for v in names) + " |\n"
-
-    lines = [
-        f"Workload `{p['workload']}`: {p['encounters']} encounters ({p['uploads']} uploads: {p['duplicates']} "
-        f"duplicates, {p['invalid']} breaking the contract)"
-        + (f", plus the {p['hostile_cases']} cases of the hostile table" if p.get("hostile_cases") else "")
-        + f", fault profile `{p['faults']}`, seed {p['seed']}, "
-        f"quotas `{setting}`; {report['real_seconds']} s real.\n\n",
-        header,
-        row("notes", lambda v: v["outcomes"]["notes"]),
-        row("failure records", lambda v: v["outcomes"]["failure_records"]),
-        row("failures by stage: reason", lambda v: _counts_cell(v["outcomes"]["failures_by_stage_and_reason"])),
-        row("the same, before the redrive", lambda v: _counts_cell(v["outcomes"]["first_failures_by_stage_and_reason"])),
-        row("messages left in DLQs", lambda v: sum(v["outcomes"]["dlq_messages"].values())),
-        row("failed executions", lambda v: "-" if v["outcomes"]["failed_executions"] is None else v["outcomes"]["failed_executions"]),
-        row("alarms that went to ALARM", lambda v: "<br>".join(v["outcomes"]["alarms_to_alarm"]) or "-"),
-        row("redriven / recovered by redrive", lambda v: f"{v['outcomes']['redriven']} / {v['outcomes']['recovered_by_redrive']}"),
-        *([row(f"reviews signed / expired ({SIGNED_SHARE:.0%} signed, the rest left)", lambda v: f"{v['outcomes']['reviews'].get('SIGNED', 0)} / {v['outcomes']['reviews'].get('REVIEW_EXPIRED', 0)}")]
-          if all("reviews" in v["outcomes"] for v in variants.values()) else []),  # reports made before the review phase
-        row("Lambda invocations per upload", lambda v: f"{v['operations_per_upload']['lambda_invocations']:.2f}"),
-        row("state transitions per upload", lambda v: f"{v['operations_per_upload']['state_transitions']:.2f}"),
-        row("SQS requests per upload", lambda v: f"{v['operations_per_upload']['sqs_requests']:.2f}"),
-        row("S3 requests per upload", lambda v: f"{v['operations_per_upload']['s3_requests']:.2f}"),
-        row("Transcribe / Bedrock calls per upload", lambda v: f"{v['operations_per_upload']['transcribe_calls']:.2f} / {v['operations_per_upload']['bedrock_calls']:.2f}"),
-        row(f"cost per 1,000 encounters ({p['cost_minutes_per_encounter']:g} min)", lambda v: f"${v['cost_per_1000_encounters_usd']:.2f}"),
-        row("coordination overhead p50 / p95 (simulated)", lambda v: f"{_seconds(v['simulated_latency']['overhead_p50_s'])} / {_seconds(v['simulated_latency']['overhead_p95_s'])}"),
-        row("failure to alarm p50 / max (simulated)", lambda v: f"{_seconds(v['simulated_latency']['failure_to_alarm_p50_s'])} / {_seconds(v['simulated_latency']['failure_to_alarm_max_s'])}"),
-        "\n| invariant | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n",
-    ]  # fmt: skip
-    for index, invariant in enumerate(variants[names[0]]["invariants"]):
-        cells = [
-            f"{variants[v]['invariants'][index]['status']} ({variants[v]['invariants'][index]['detail']})"
-            for v in names
-        ]
-        lines.append(f"| {invariant['name']} | " + " | ".join(cells) + " |\n")
-    if setting in report.get("parity", {}):
-        lines.append("\n" + paired_markdown(report["parity"][setting]))
-    lines.append("\n" + _drain_table(variants))
-    return "".join(lines)
-
-
-RESULTS_INTRO = (
-    "# Results\n\n"
-    "Generated by `scribe compare ... --results docs/results.md` (`make compare`, `make burst`), one section per "
-    "workload, and by `scribe scale ... --results docs/results.md` (`make scale`), from the runs whose reports are in "
-    "`reports/`. Every duration is simulated time on the local cloud "
-    "([simulated-time.md](simulated-time.md)): the same on any machine, apart from the real seconds a run took, "
-    "and as good as the latency model each section lists. A test checks that each section matches its committed "
-    "report.\n"
-)
-
-
-def results_section(report: dict) -> str:
-    """One run's section of docs/results.md: its command, every quota setting's tables, and the latency model."""
-    from localcloud.service_model import LATENCIES_FILE
-
-    p = report["parameters"]
-    sources = json.loads(LATENCIES_FILE.read_text())
-    command = (
-        f"scribe compare --workload {p['workload']} --encounters {p['encounters']} --faults {p['faults']} "
-        f"--seed {p['seed']} --quotas {','.join(p['quota_settings'])}"
-        + ("" if p.get("reviews", True) else " --no-reviews")
-    )
-    lines = [f"## Workload `{p['workload']}`, faults `{p['faults']}`\n\n`{command}`\n"]
-    for setting in p["quota_settings"]:
-        quotas = report["quotas"][setting]["values"]
-        lines.append(
-            f"\n### Quotas `{setting}`\n\nTranscribe Medical {quotas['transcribe_medical_concurrent_jobs']:g} "
-            f"concurrent jobs and {quotas['transcribe_medical_starts_per_second']:g} starts per second; Bedrock "
-            f"{quotas['bedrock_tokens_per_minute']:,.0f} tokens and {quotas['bedrock_requests_per_minute']:,.0f} "
-            f"requests per minute; Lambda {quotas['lambda_account_concurrency']:g} concurrent executions.\n\n"
-        )
-        lines.append(_markdown_for(report, variants_of(report, setting), setting))
-    lines.append("\n### The latency model these figures come from (localcloud/model/latencies.json)\n\n")
-    lines.append("| step | seconds | source |\n|---|---|---|\n")
-    for name, value in report["latency_model"].items():
-        entry = sources.get(name, {})
-        note = ("assumption: " if entry.get("assumption") else "") + entry.get("source", "")
-        lines.append(f"| `{name}` | {value:g} | {note} |\n")
-    return "".join(lines)
-
-
-def results_markers(workload: str) -> tuple[str, str]:
-    return f"<!-- results:{workload}:begin -->", f"<!-- results:{workload}:end -->"
-
-
-def update_results(path: Path, report: dict) -> None:
-    """Write this run's section into the results page, replacing the section of the same workload."""
-    write_results_section(path, report["parameters"]["workload"], results_section(report))
-
-
-def write_results_section(path: Path, name: str, body: str) -> None:
-    """Write `body` as the results page's section `name` (between its markers), replacing the section of that
-    name, or after the others when the page has none (`scribe scale` writes its own this way)."""
-    begin, end = results_markers(name)
-    text = path.read_text() if path.exists() else RESULTS_INTRO
-    section = f"{begin}\n{body}{end}\n"
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + section + text[text.index(end) + len(end) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def failed_invariants(report: dict) -> list[str]:
     """Each failed invariant, as `setting/variant: name (detail)`, then the paired report's, as
     `setting/parity: ...`."""
@@ -887,9 +722,10 @@ def _failed(by_setting: dict, parity: dict) -> list[str]:
     ] + [f"{setting}/parity: {failure}" for setting, paired in parity.items() for failure in parity_failures(paired)]
 
 
+# Drawn from the first quota setting; their names and titles are the results page's (experiments.results.CHARTS).
 CHARTS = {
     "outcomes.png": (
-        "Outcomes",
+        CHART_TITLES["outcomes.png"],
         "encounters",
         {
             "notes": lambda v: v["outcomes"]["notes"],
@@ -899,7 +735,7 @@ CHARTS = {
         },
     ),
     "operations.png": (
-        "Operations per upload",
+        CHART_TITLES["operations.png"],
         "count",
         {
             "Lambda invocations": lambda v: v["operations_per_upload"]["lambda_invocations"],
@@ -909,7 +745,7 @@ CHARTS = {
         },
     ),
     "latency.png": (
-        "Simulated coordination overhead and time to alarm",
+        CHART_TITLES["latency.png"],
         "simulated minutes",
         {
             "overhead p50": lambda v: (v["simulated_latency"]["overhead_p50_s"] or 0) / 60,
@@ -988,12 +824,14 @@ def report_json(report: dict) -> str:
     return json.dumps(stored, indent=2) + "\n"
 
 
-def write_report(report: dict, directory: Path) -> None:
+def write_report(report: dict, directory: Path) -> list[str]:
+    """report.json, the charts (those it could draw: a report without its timelines gets none of those), and
+    report.md; returns the charts written."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "report.json").write_text(report_json(report))
     charts = write_charts(report, directory)
-    images = "".join(f"![{name.removesuffix('.png')}]({name})\n" for name in charts)
-    (directory / "report.md").write_text("# Side by side under faults\n\n" + markdown(report) + "\n" + images)
+    (directory / "report.md").write_text(report_markdown(report, charts))
+    return charts
 
 
 def progress_printer():

@@ -275,7 +275,8 @@ def paired_markdown(paired: dict) -> str:
         lines.append("\n")
     tries = paired["attempts_by_error"]
     labels = sorted(set(tries[first]) | set(tries[second]))
-    lines.append(f"| most tries of one encounter's work, by error class | {first} | {second} |\n|---|---|---|\n")
+    if labels:  # no error class met in either variant (a run without faults): no table
+        lines.append(f"| most tries of one encounter's work, by error class | {first} | {second} |\n|---|---|---|\n")
     for label in labels:
         cells = [str(tries[v].get(label, "-")) for v in (first, second)]
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |\n")

@@ -14,6 +14,8 @@ from typing import Any
 
 import botocore.session
 
+from experiments import results
+from experiments.results import count, duration, notes
 from review_desk.desk import ReviewDesk
 
 SCALE_FACTOR = 10  # the larger scale, by default, is this many times the smaller
@@ -346,12 +348,12 @@ def method_text(report: dict) -> str:
     seeded_small, seeded_big = n - real, big - real
     awaiting_big = round(seeded_big * p["awaiting_share"])
     runs = "\n".join(
-        f"- {variant} at {run['encounters']}: {run['real_seconds']} s real, {run['simulated_hours']} simulated h, "
-        f"{run['sweeps']['count']} sweeps"
-        + (f"; history seeded at {run['seeded']['signed_at_simulated_hours']} simulated h "
+        f"- {variant} at {run['encounters']}: {duration(run['real_seconds'])} real, "
+        f"{duration(run['simulated_hours'] * 3600)} simulated, {count(run['sweeps']['count'])} sweeps"
+        + (f"; history seeded {duration(run['seeded']['signed_at_simulated_hours'] * 3600)} into the run "
            f"({run['seeded']['sweeps_before_the_history']} sweeps before it)" if run["seeded"]["signed"] else "")
-        + (" (" + ", ".join(f"{phase} {seconds:g} s" for phase, seconds in run["real_seconds_by_phase"].items()) + ")"
-           if run.get("real_seconds_by_phase") else "")
+        + (" (real: " + ", ".join(f"{phase} {duration(seconds)}" for phase, seconds in run["real_seconds_by_phase"].items())
+           + ")" if run.get("real_seconds_by_phase") else "")
         for variant, runs_ in report["variants"].items() for run in runs_.values()
     )  # fmt: skip
     return (
@@ -393,11 +395,12 @@ def _real_time(report: dict) -> str:
     if reviewing is None or None in own:
         return ""
     return (
-        f"\nThe whole experiment took {report['real_seconds']:g} s real. Most of a larger run's is the emulator "
-        f"reading the sweeps' listings of what is kept (the slowest, {variant} at {p['larger']}: {reviewing:g} of its "
-        f"{slowest['real_seconds']:g} s in the review windows' simulated hours, every key of every listing parsed); the "
-        f"{p['real_encounters']} real encounters' own uploading and settling took {max(own):g} s at {p['encounters']}, "
-        "so running fewer of them would not make the larger runs much shorter.\n"
+        f"\nThe whole experiment took {duration(report['real_seconds'])} real. Most of a larger run's is the emulator "
+        f"reading the sweeps' listings of what is kept (the slowest, {variant} at {p['larger']}: "
+        f"{duration(reviewing)} of its {duration(slowest['real_seconds'])} in the review windows' simulated hours, every "
+        f"key of every listing parsed); the {p['real_encounters']} real encounters' own uploading and settling took "
+        f"{duration(max(own))} at {p['encounters']}, so running fewer of them would not make the larger runs "
+        "much shorter.\n"
     )
 
 
@@ -409,9 +412,15 @@ def markdown(report: dict) -> str:
         small, large = runs["smaller"], runs["larger"]
         lines.append(f"\n### {variant}\n\n| per upload | {n} | {big} | change |\n|---|---|---|---|\n")
         rows_small, rows_large = per_upload_rows(small), per_upload_rows(large)
+        left_out, few = [], []
         for name in sorted(set(rows_small) | set(rows_large), key=_row_order):
             a, b = rows_small.get(name, 0.0), rows_large.get(name, 0.0)
+            if a == b == 0:
+                left_out.append(name)  # the variant never does it (state transitions: it has no state machine)
+                continue
             lines.append(f"| {name} | {_figure(a)} | {_figure(b)} | {_change(growth(a, b))} |\n")
+            if 0 < min(a, b) < 0.01:
+                few.append((name, a, b))
         for service in SERVICES:
             a = small["requests_in_sweeps_per_upload"].get(service, 0.0)
             b = large["requests_in_sweeps_per_upload"].get(service, 0.0)
@@ -421,20 +430,26 @@ def markdown(report: dict) -> str:
         for label, key in (("simulated durations", "simulated"), ("`scribe cost`'s stated durations", "stated")):
             a, b = small["lambda_gb_seconds_per_upload"][key], large["lambda_gb_seconds_per_upload"][key]
             lines.append(f"| Lambda GB-s ({label}) | {a:.4f} | {b:.4f} | {_change(growth(a, b))} |\n")
+        lines.append("\n" + notes(_per_upload_notes(small, large, left_out, few)))
         lines.append(f"\n| {SWEEP_NAMES[variant]} | {n} | {big} |\n|---|---|---|\n")
         sweeps = (small["sweeps"], large["sweeps"])
-        lines.append(f"| sweeps | {sweeps[0]['count']} | {sweeps[1]['count']} |\n")
+        lines.append(f"| sweeps | {count(sweeps[0]['count'])} | {count(sweeps[1]['count'])} |\n")
         longest = [
             s["longest"] or {"seconds": 0, "at_simulated_hours": 0, "requests": {}, "total_requests": 0} for s in sweeps
         ]
-        lines.append(f"| longest (simulated) | {longest[0]['seconds']:.2f} s at {longest[0]['at_simulated_hours']} h "
-                     f"| {longest[1]['seconds']:.2f} s at {longest[1]['at_simulated_hours']} h |\n")  # fmt: skip
+        lines.append(
+            "| longest (simulated) | "
+            + " | ".join(
+                f"{s['seconds']:.2f} s, {duration(s['at_simulated_hours'] * 3600)} into the run" for s in longest
+            )
+            + " |\n"
+        )
         lines.append(f"| its requests | {longest[0]['total_requests']}: {_requests(longest[0]['requests'])} "
                      f"| {longest[1]['total_requests']}: {_requests(longest[1]['requests'])} |\n")  # fmt: skip
         lines.append(f"| by operation | {_operations(longest[0].get('operations', {}))} "
                      f"| {_operations(longest[1].get('operations', {}))} |\n")  # fmt: skip
-        lines.append(f"| most / mean requests of a sweep | {sweeps[0]['most_requests']} / {sweeps[0]['mean_requests']} "
-                     f"| {sweeps[1]['most_requests']} / {sweeps[1]['mean_requests']} |\n")  # fmt: skip
+        lines.append(f"| most / mean requests of a sweep | {sweeps[0]['most_requests']} / {sweeps[0]['mean_requests']:.2f} "
+                     f"| {sweeps[1]['most_requests']} / {sweeps[1]['mean_requests']:.2f} |\n")  # fmt: skip
         lines.append(f"\n| worklist | {n} | {big} |\n|---|---|---|\n")
         for index, when in enumerate(w["when"] for w in small["worklist"]):
             cells = []
@@ -453,6 +468,8 @@ def markdown(report: dict) -> str:
         )
     lines.append("\n| target | variant | met |\n|---|---|---|\n")
     for t in report["targets"]:
+        if t["smaller"] == t["larger"] == 0 and t["growth"] == 0:
+            continue  # a figure the variant never has (left out of its table too)
         shown = f"{_figure(t['smaller'])} -> {_figure(t['larger'])}" + (
             "" if t["growth"] is None else f" ({_change(t['growth'])})"
         )
@@ -460,15 +477,42 @@ def markdown(report: dict) -> str:
     return "".join(lines)
 
 
+def _per_upload_notes(small: dict, large: dict, left_out: list[str], few: list[tuple[str, float, float]]) -> list[str]:
+    """What the per-upload table leaves out, and what a figure far below one per upload is in requests."""
+    found = []
+    if left_out:
+        found.append(
+            "Not shown, none at either scale: "
+            + ", ".join(left_out)
+            + (" (no state machine)" if "state transitions" in left_out else "")
+            + "."
+        )
+    for name, a, b in few:
+        made = sorted({round(a * small["uploads"]), round(b * large["uploads"])})
+        found.append(
+            f"{name}: {' and '.join(count(n) for n in made)} in the whole run over its {count(small['uploads'])} "
+            f"uploads ({_figure(a)} per upload): the operator's `scribe redrive` looking up the deployment, "
+            "not the encounters' work."
+        )
+    return found
+
+
 def report_json(report: dict) -> str:
     return json.dumps(report, indent=2) + "\n"
+
+
+def report_text(report: dict) -> str:
+    """report.md."""
+    return (
+        f"# Scale: {report['parameters']['encounters']} and {report['parameters']['larger']} encounters\n\n"
+        + markdown(report)
+    )
 
 
 def write_report(report: dict, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "report.json").write_text(report_json(report))
-    (directory / "report.md").write_text(f"# Scale: {report['parameters']['encounters']} and "
-                                         f"{report['parameters']['larger']} encounters\n\n" + markdown(report))  # fmt: skip
+    (directory / "report.md").write_text(report_text(report))
 
 
 def command_of(report: dict) -> str:
@@ -484,12 +528,12 @@ def results_section(report: dict) -> str:
     p = report["parameters"]
     return (
         f"## Scale: {p['encounters']} and {p['larger']} encounters\n\n`{command_of(report)}` "
-        f"(`make scale`); {report['real_seconds']} s real.\n\n" + markdown(report).replace("\n### ", "\n#### ")
+        f"(`make scale`); {duration(report['real_seconds'])} real.\n\n" + markdown(report).replace("\n### ", "\n#### ")
     )
 
 
 def update_results(path: Path, report: dict) -> None:
-    """Write the report's section into the results page (docs/results.md), between its own markers."""
-    from experiments.compare import write_results_section  # the comparison's page, and its way of writing it
-
-    write_results_section(path, "scale", results_section(report))
+    """Write the report's section into the results page (docs/results.md), between its own markers; then the page's
+    summary again."""
+    results.write_results_section(path, "scale", results_section(report))
+    results.refresh_summary(path)

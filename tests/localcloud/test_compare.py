@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from experiments import PROJECT, compare
+from experiments import PROJECT, compare, results
 from experiments.hostile import CASES
 from experiments.invariants import check
 from experiments.pairing import MECHANISMS
 from experiments.workloads import plan, workload_named, workloads
-from localcloud.service_model import ModelError
+from localcloud.service_model import LATENCIES_FILE, ModelError
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_a_small_compare_under_default_faults_passes_every_invariant_in_both_var
         assert sum(outcomes["faults_injected"].values()) > 0, "the run met faults"
     orchestration = compare.variants_of(report)["orchestration"]["operations_per_upload"]
     assert orchestration["state_transitions"] > 3, "4 per encounter with an execution (invalid uploads have none)"
-    markdown = compare.markdown(report)
+    markdown = results.markdown(report)
     assert "| no silent loss | PASS" in markdown
 
 
@@ -40,15 +40,23 @@ def test_the_clinicians_sign_their_share_and_every_other_review_expires_the_same
         counts = figures["outcomes"]["reviews"]
         assert set(counts) == {"SIGNED", "REVIEW_EXPIRED"} and min(counts.values()) > 0, (variant, counts)
         assert sum(counts.values()) == figures["outcomes"]["notes"], (variant, counts)
-    assert "| reviews signed / expired (70% signed, the rest left) |" in compare.markdown(report)
+    assert "| reviews signed / expired (70% signed, the rest left) |" in results.markdown(report)
 
 
 def test_the_report_is_json_markdown_and_charts(report, tmp_path):
-    compare.write_report(report, tmp_path)
+    charts = compare.write_report(report, tmp_path)
+    assert charts == results.chart_files(report), "the results page links the charts by these names"
     assert (tmp_path / "report.json").read_text() == compare.report_json(report)
     assert "![outcomes](outcomes.png)" in (tmp_path / "report.md").read_text()
     for chart in ("outcomes.png", "operations.png", "latency.png", "encounters-over-time-default.png"):
         assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", chart
+    page = tmp_path / "docs" / "results.md"
+    results.update_results(page, report, tmp_path)
+    assert "![Outcomes (default quotas)](../outcomes.png)" in page.read_text()
+
+
+def test_the_results_page_reads_the_latency_model_the_local_cloud_loads():
+    assert results.LATENCIES == LATENCIES_FILE
 
 
 def test_an_unknown_profile_is_a_clear_error(cdk_out):
@@ -102,7 +110,7 @@ def test_a_small_compare_with_the_hostile_table_mixed_in_passes_every_invariant_
         assert len(verdicts) == 8 and set(HOSTILE_INVARIANTS) <= set(verdicts), variant
         assert verdicts[HOSTILE_INVARIANTS[0]]["detail"] == f"{len(CASES)}/{len(CASES)} cases", variant
         assert figures["outcomes"]["failures_by_stage_and_reason"]["quarantine"] == 5, variant
-    assert f"plus the {len(CASES)} cases of the hostile table" in compare.markdown(report)
+    assert f"plus the {len(CASES)} cases of the hostile table" in results.markdown(report)
 
 
 def test_the_hostile_checker_fails_when_a_note_is_replaced_dropped_or_made_for_nobody(cdk_out):
@@ -161,30 +169,6 @@ def test_the_failure_metric_counts_each_failed_upload_once_and_the_checker_fails
             snapshot, encounter_failures_counted=snapshot.encounter_failures_counted + miscount
         )
         assert name in {v.name for v in check(counted) if not v.passed}, miscount
-
-
-@pytest.mark.parametrize(("report_dir", "encounters"), [("compare-default", 200), ("clinic-burst", 200)])
-def test_each_results_section_is_generated_from_its_committed_report(report_dir, encounters):
-    root = PROJECT
-    report = json.loads((root / "reports" / report_dir / "report.json").read_text())
-    page = (root / "docs" / "results.md").read_text()
-    begin, end = compare.results_markers(report["parameters"]["workload"])
-    assert page[page.index(begin) + len(begin) : page.index(end)] == "\n" + compare.results_section(report)
-    assert report["all_invariants_pass"] and report["parameters"]["encounters"] == encounters
-    assert begin not in (root / "README.md").read_text(), "generated results stay out of the README"
-
-
-def test_update_results_replaces_only_its_workloads_section(tmp_path):
-    root = PROJECT
-    steady = json.loads((root / "reports" / "compare-default" / "report.json").read_text())
-    burst = json.loads((root / "reports" / "clinic-burst" / "report.json").read_text())
-    page = tmp_path / "results.md"
-    compare.update_results(page, steady)
-    compare.update_results(page, burst)
-    compare.update_results(page, {**steady, "real_seconds": 1.5})
-    text = page.read_text()
-    assert text.startswith("# Results") and text.count("<!-- results:steady:begin -->") == 1
-    assert "; 1.5 s real." in text and text.index("results:steady:begin") < text.index("results:clinic-burst:begin")
 
 
 def compare_command(monkeypatch, report: dict):

@@ -128,3 +128,15 @@ def test_a_redrive_explains_an_outcome_but_never_a_try_counted_before_it():
     paired = pair(traces, {"choreography": {THROTTLED: 2}, "orchestration": {THROTTLED: 3}}, tries)
     assert paired["tries_differences"][0]["mechanism"] == UNEXPLAINED
     assert len(parity_failures(paired)) == 1
+
+
+def test_a_run_that_met_no_error_class_prints_no_empty_tries_table():
+    empty = {"choreography": {}, "orchestration": {}}
+    paired = pair({"choreography": {"a": trace()}, "orchestration": {"a": trace()}}, empty, empty)
+    assert paired_markdown(paired) == "Paired by encounter: 1 ended the same way in both variants, 0 differently.\n\n"
+    met = pair(
+        {"choreography": {"a": trace()}, "orchestration": {"a": trace()}}, {**empty, "choreography": {THROTTLED: 2}}
+    )
+    assert "| most tries of one encounter's work, by error class | choreography | orchestration |" in paired_markdown(
+        met
+    )

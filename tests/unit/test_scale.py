@@ -124,7 +124,7 @@ def test_the_report_shows_each_figure_per_variant_and_scale_and_meets_its_target
         "| of which the watchdog's S3 requests | 0.06 | 0.06 | +0% |",
         "| Lambda GB-s (simulated durations) | 1.5000 | 1.5000 | +0% |",
         "| sweeps | 4 | 4 |",
-        "| longest (simulated) | 0.30 s at 0.75 h | 0.30 s at 0.75 h |",
+        "| longest (simulated) | 0.30 s, 45 min into the run | 0.30 s, 45 min into the run |",
         "| its requests | 5: S3 3, Step Functions 1, Transcribe 1 |",
         "| by operation | S3 ListObjectsV2 3, Step Functions DescribeExecution 1, Transcribe ListMedicalTranscriptionJobs 1 |",
         "| the backlog at its peak | 193 entries, 4 pages, at most 1 request(s) a page |",
@@ -132,6 +132,26 @@ def test_the_report_shows_each_figure_per_variant_and_scale_and_meets_its_target
     ):
         assert row in text, row
     assert json.loads(scale.report_json(report)) == report
+
+
+def test_a_figure_a_variant_never_has_is_left_out_and_said_so_and_durations_read_in_units():
+    """No state transitions at either scale (no state machine): no row of zeros, no target met by 0 -> 0; the run's
+    real and simulated times in minutes and hours, not decimal seconds and hours."""
+    report = a_report()
+    text = scale.markdown(report)
+    assert "| state transitions |" not in text
+    assert "state transitions per upload at 200" not in text
+    assert text.count("- Not shown, none at either scale: state transitions (no state machine).") == 2
+    assert any(t["target"].startswith("state transitions") for t in report["targets"]), "kept in report.json"
+    assert "- choreography at 20: 12 s real, 80 h simulated, 4 sweeps" in text
+    assert "; 30 s real." in scale.results_section(report)
+    with_cloudformation = a_report()
+    for variant in with_cloudformation["variants"].values():
+        for run in variant.values():
+            run["requests_per_upload"]["cloudformation"] = 1 / 210
+    assert "- CloudFormation requests: 1 in the whole run over its 210 uploads (0.0048 per upload)" in scale.markdown(
+        with_cloudformation
+    )
 
 
 def test_a_figure_that_grows_with_what_is_kept_misses_its_target_and_says_which():
