@@ -11,7 +11,8 @@ index/settled/<when>/<the record's key>, and a sweep lists the markers from its 
 The record decides; the marker only points at it. It is written after the record, so a crash between leaves
 a record without its marker, never a marker without its record. A sweep treats a missing marker as "look":
 before it acts on an upload or a job as unsettled, it asks for the record itself (`settled`), so the marker
-saves requests but never decides an outcome.
+saves requests but never decides an outcome. A marker outlives a failure record removed later (a redrive removes
+it before the retry, a note clears it): the retry settles that encounter again, with a marker of its own.
 """
 
 from __future__ import annotations

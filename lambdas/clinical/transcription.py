@@ -26,6 +26,7 @@ from clinical.layout import (
     NOTES_PREFIX,
     AudioUpload,
     encounter_id_from_job_name,
+    failure_key,
     note_key,
     transcript_key,
     transcription_job_name,
@@ -280,7 +281,8 @@ def find_unfinished_jobs(
     in_flight: Counter | None = None,
 ) -> list[UnfinishedJob]:
     """This deployment's jobs that will not lead to a note by themselves: FAILED ones, ones queued or
-    running past the limit, and COMPLETED ones still without a note past the limit.
+    running past the limit, and COMPLETED ones still without a note past the limit; those whose note or failure
+    record was written lately (clinical.settlements) are left out.
 
     Transcribe Medical emits no event for a failed job, and a lost transcript event leaves a
     completed job with no note; without this check such an encounter would simply stop. Jobs of
@@ -317,9 +319,12 @@ def find_unfinished_jobs(
                     if ended_since is not None
                     else keys_under(s3, bucket, NOTES_PREFIX)
                 )
-            # No marker: the note itself decides (a crash between the note and its marker, or a note from before
-            # the markers), one HEAD.
-            if note_key(encounter_id) in noted or settled(s3, bucket, (note_key(encounter_id),)):
+            # Settled lately, as the markers say: its note, or its failure record (the job needs no report). With
+            # neither marker, the note itself decides (a crash between the note and its marker, or a note from before
+            # the markers): one HEAD; the caller asks for the failure record itself.
+            if {note_key(encounter_id), failure_key(encounter_id)} & noted or settled(
+                s3, bucket, (note_key(encounter_id),)
+            ):
                 continue
             minutes = int(stalled_after.total_seconds() // 60)
             if status == "FAILED":

@@ -254,3 +254,19 @@ def test_completed_jobs_are_listed_back_to_the_window_only_and_a_note_is_known_b
     assert sweep() == 1
     assert cloud.keys("failures/") == ["failures/enc-22.json"]
     assert cloud.read_json("failures/enc-22.json")["error_type"] == "TranscriptNotProcessed"
+
+
+def test_a_job_whose_failure_was_recorded_lately_costs_the_sweep_nothing_more(cloud, transcribe):
+    """GIVEN a FAILED job whose encounter's failure record has its marker WHEN the watchdog sweeps THEN it asks
+    Transcribe nothing about the job and S3 nothing about the encounter (no GetMedicalTranscriptionJob is stubbed:
+    asking would fail the test)."""
+    cloud.s3.put_object(Bucket=BUCKET, Key="failures/enc-30.json", Body=b"{}")
+    mark_settled(cloud.s3, BUCKET, "failures/enc-30.json", at=NOW - timedelta(minutes=5))
+    listing(transcribe, "FAILED", summary("enc-30", "FAILED"))
+    listing(transcribe, "QUEUED")
+    listing(transcribe, "IN_PROGRESS")
+    listing(transcribe, "COMPLETED")
+    made: list[str] = []
+    clients.s3().meta.events.register("before-call.s3.*", lambda model, **_: made.append(model.name))
+    assert sweep() == 0
+    assert made == ["ListObjectsV2"], "the markers' listing only"
