@@ -102,12 +102,12 @@ def test_a_fault_run_keeps_the_rows_that_apply_and_reads_in_units(steady):
         "| redriven / recovered by redrive | 0 / 0 | 5 / 1 |",
         "| reviews signed / expired (70% signed, the rest left) | 128 / 57 | 132 / 57 |",
         "| failure to alarm p50 / max (simulated) | 0 s / 59 s | 0 s / 56 s |",
-        "| cost per 1,000 encounters (5 min of audio each) | $380.83 | $381.22 |",
+        "| cost per 1,000 encounters (5 min of audio each) | $380.83 | $381.21 |",
         "| drain (first upload to last note) | 6 h 39 min | 6 h 43 min |",
         "| drain / bound | 1.00 | 1.01 |",
         "| time to note p99 | 12 min 57 s | 15 min 4 s |",
         "| throttled, by quota | none | none |",
-        "3,478 log lines and 4,005,377 characters of history searched",
+        "3,478 log lines and 4,005,391 characters of history searched",
         "| alarms that went to ALARM | EncounterFailures<br>ReviewsExpired<br>StartTranscriptionErrors<br>",
         "| crash in orchestration.intake | - | 3 |",
     ):
@@ -202,7 +202,7 @@ def test_the_summary_follows_the_figures(steady, burst):
     for line in (
         "- **Guarantees: a tie.** All 6 invariants passed in both variants in all 3 runs",
         "589 of 593 ended the same way in both",
-        "choreography $380.83 and orchestration $381.22 (0.1% apart)",
+        "choreography $380.83 and orchestration $381.21 (0.1% apart)",
         "drain / bound 1.02 (choreography) and 1.06 (orchestration) at `default` quotas",
         "- **Choose orchestration** when one place must know where each encounter is",
         "4 encounters got a note in it and not in choreography: 3 whose transcript event was lost",
