@@ -23,6 +23,14 @@ def _report_and_templates(command):
     )(command)  # fmt: skip
 
 
+def _results_page(section: str):
+    """--results FILE: the results page this run writes its section into."""
+    return click.option(
+        "--results", "results_file", type=click.Path(path_type=Path), default=None,
+        help=f"Write this run's section ({section}) into this results page (docs/results.md).",
+    )  # fmt: skip
+
+
 @click.command("compare")
 @click.option("--workload", default="steady", show_default=True, help="A workload of experiments/workloads.json.")
 @click.option("--encounters", type=click.IntRange(1, 5000), default=None, help="Override the workload's count.")
@@ -33,13 +41,7 @@ def _report_and_templates(command):
 )
 @click.option("--seed", type=int, default=7, show_default=True)
 @_report_and_templates
-@click.option(
-    "--results",
-    "results_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write this run's section (by workload) into this results page (docs/results.md).",
-)
+@_results_page("by workload")
 @click.option(
     "--reviews/--no-reviews",
     default=True,
@@ -106,13 +108,7 @@ def compare(
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True, help="Runs in parallel processes (1 to 4).")
 @_report_and_templates
-@click.option(
-    "--results",
-    "results_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write this run's section (scale) into this results page (docs/results.md).",
-)
+@_results_page("scale")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def scale(ctx, encounters, larger, real, profile, seed, workers, report_dir, cdk_out, results_file, as_json) -> None:
