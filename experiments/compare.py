@@ -45,6 +45,7 @@ from experiments.pairing import (
     step_work,
     tries_by_encounter,
 )
+from experiments.processes import each_run
 from experiments.results import CHARTS as CHART_TITLES
 from experiments.results import report_markdown, variants_of
 from experiments.workloads import Plan, plan, workload_named
@@ -657,19 +658,9 @@ def compare(
         for variant in VARIANTS
     ]
     results: dict[str, dict[str, dict]] = {setting: {} for setting in settings}
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for setting, variant, figures in pool.map(_run_one, jobs):
-                show(f"{setting}/{variant} done")
-                results[setting][variant] = figures
-    else:
-        for job in jobs:
-            setting, variant, figures = _run_one(job)
-            show(f"{setting}/{variant} done")
-            results[setting][variant] = figures
+    for setting, variant, figures in each_run(_run_one, jobs, workers):
+        show(f"{setting}/{variant} done")
+        results[setting][variant] = figures
     # The paired report from each encounter's trace; the traces themselves stay out of the report.
     parity = {
         setting: pair(

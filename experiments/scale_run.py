@@ -59,6 +59,7 @@ from experiments import INTERPRETER_LOG, fault_profiles
 from experiments import compare as comparison
 from experiments.measure import execution_histories, state_transitions
 from experiments.pairing import step_work
+from experiments.processes import each_run
 from experiments.scale import (
     AWAITING_SHARE,
     SERVICES,
@@ -415,20 +416,9 @@ def scale(cdk_out: Path, chosen: Scales, profile: str = "none", seed: int = 7, w
         for variant in comparison.VARIANTS
     ]
     runs: dict[str, dict[int, dict]] = {variant: {} for variant in comparison.VARIANTS}
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for future in as_completed([pool.submit(_run_one, job) for job in jobs]):
-                variant, held, figures = future.result()
-                show(f"{variant} at {held} encounters done ({figures['real_seconds']} s real)")
-                runs[variant][held] = figures
-    else:
-        for job in jobs:
-            variant, held, figures = _run_one(job)
-            show(f"{variant} at {held} encounters done ({figures['real_seconds']} s real)")
-            runs[variant][held] = figures
+    for variant, held, figures in each_run(_run_one, jobs, workers):
+        show(f"{variant} at {held} encounters done ({figures['real_seconds']} s real)")
+        runs[variant][held] = figures
     return report_of(
         chosen, profile, seed, runs, round(time.monotonic() - started, 1), signed_share=comparison.SIGNED_SHARE
     )
