@@ -22,7 +22,7 @@ from clinical.failures import settle_failure
 from clinical.layout import claimed_encounter_id
 from clinical.observability import MetricUnit, annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings
-from clinical.steps import transcribe_upload
+from clinical.steps.uploads import transcribe_upload
 from clinical.throttling import defer_throttled_start, quota_exhausted
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.

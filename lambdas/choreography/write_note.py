@@ -20,7 +20,8 @@ from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key, review_ke
 from clinical.messages import NoteSentBackEvent
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import draft_note, redraft_note, set_aside_stray_transcript
+from clinical.steps.drafts import draft_note, redraft_note
+from clinical.steps.uploads import set_aside_stray_transcript
 from clinical.throttling import deliver_again_after_backoff, send_again_after_backoff
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.

@@ -10,7 +10,7 @@ from clinical.failures import settle_failure
 from clinical.layout import claimed_encounter_id
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import accept_upload
+from clinical.steps.uploads import accept_upload
 from orchestration.executions import start_encounter_execution
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.

@@ -8,7 +8,7 @@ from clinical.errors import content_free_errors
 from clinical.messages import ReviewCheck, parse_message
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import require_env
-from clinical.steps import check_review
+from clinical.steps.reviews import check_review
 
 
 @logger.inject_lambda_context

@@ -11,7 +11,7 @@ from clinical.executions import UNSUCCESSFUL, execution_arn
 from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import accept_upload
+from clinical.steps.uploads import accept_upload
 from clinical.transcription import jobs_in_flight
 from orchestration.executions import start_encounter_execution
 from orchestration.failed_executions import record_execution_failure
