@@ -161,6 +161,20 @@ class Note(BaseModel):
         return sum(len(section.statements) for section in self.sections)
 
 
+class SignedNote(BaseModel):
+    """signed/<encounter_id>.json, written once when a review is signed (clinical.review): the note as signed, and
+    by whom."""
+
+    schema_version: Literal["1"] = "1"
+    encounter_id: str
+    version: int
+    signed_by: str
+    signed_at: datetime
+    note: Note
+    # The patient's FHIR reference (Patient/123) if the signer gave it: the pipeline knows only encounters.
+    patient: str | None = None
+
+
 def numbered(items, prefix: str = "s") -> None:
     """Give each item (a dict) without an id the next id of its kind: s1, s2, ... (o1, ... for orders)."""
     for number, item in enumerate(items, start=1):

@@ -19,6 +19,10 @@ may act finishes it: the acting caller on a retry, the variant's sweep, orchestr
 The record decides, the token only wakes: orchestration's execution stores a task token in the record while it
 waits; settling a transition redeems it, and the execution then reads the record (CheckReview), whatever the
 token was redeemed with.
+
+Keeping a review's time and storing a wait's token read and write the record only, so the note's modules (the
+note, its revisions, the transcript, the speakers' roles) and the quarantine's are imported by the functions that
+use them: a function's cold start compiles and runs every module it imports (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from math import ceil
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -48,10 +52,10 @@ from clinical.errors import (
     DecidedNotSettled,
     PipelineError,
     ReviewRecordConflict,
+    ReviewRefused,
     StoredNoteInvalid,
     StoredReviewInvalid,
 )
-from clinical.failures import failure_record_exists
 from clinical.layout import (
     encounter_id_from_key,
     legacy_note_version_key,
@@ -61,13 +65,11 @@ from clinical.layout import (
     signed_key,
     transcript_key,
 )
-from clinical.notes import Note
 from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
 from clinical.patients import is_patient_reference
 from clinical.policy import MAX_REDRAFTS
 from clinical.prefixes import REVIEWS_PREFIX
-from clinical.quarantine import quarantine
 from clinical.review_index import (
     Deadline,
     Entry,
@@ -80,11 +82,10 @@ from clinical.review_index import (
     unmark,
     unmark_opening,
 )
-from clinical.revisions import Changes, ReviewRefused, revise
-from clinical.roles import needs_review
-from clinical.transcription import read_transcript
 
-__all__ = ["Changes", "ReviewRefused"]  # the review's vocabulary, from clinical.revisions
+if TYPE_CHECKING:
+    from clinical.notes import Note, SignedNote
+    from clinical.revisions import Changes
 
 DEFAULT_REVIEW_WINDOW_HOURS = 72
 # The reminder goes this many hours before the review window ends.
@@ -212,19 +213,6 @@ class ReviewRecord(BaseModel):
         return self.model_dump(mode="json", exclude={"task_token"})
 
 
-class SignedNote(BaseModel):
-    """signed/<encounter_id>.json, written once: the note as signed, and by whom."""
-
-    schema_version: Literal["1"] = "1"
-    encounter_id: str
-    version: int
-    signed_by: str
-    signed_at: datetime
-    note: Note
-    # The patient's FHIR reference (Patient/123) if the signer gave it: the pipeline knows only encounters.
-    patient: str | None = None
-
-
 # ---- reading ------------------------------------------------------------------------------------------
 def read_review(s3, bucket: str, encounter_id: str) -> tuple[ReviewRecord, str] | None:
     found = get_if_present(s3, bucket, review_key(encounter_id))
@@ -246,6 +234,8 @@ def version_key(encounter_id: str, version: NoteVersion) -> str:
 def note_of(s3, bucket: str, record: ReviewRecord, version: NoteVersion | None = None) -> Note:
     """A version of the note under review (the latest by default). ReviewRefused when it is not there, or when
     a newer transcript's note replaced the draft (that note opens its own review)."""
+    from clinical.notes import Note
+
     version = version or record.versions[-1]
     key = version_key(record.encounter_id, version)
     found = get_if_present(s3, bucket, key, version.object_version)
@@ -314,6 +304,8 @@ def review_page(s3, bucket: str, *, size: int, after: str | None = None, variant
 
 
 def _quarantine_record(s3, bucket: str, key: str, variant: str, version_id: str | None = None) -> None:
+    from clinical.quarantine import quarantine
+
     quarantine(s3, bucket, source_key=key, version_id=version_id, variant=variant or "unknown",
                reason="not a review record of this layout (reviews/<encounter id>.json)")  # fmt: skip
 
@@ -431,6 +423,8 @@ def _settle_after_decision(s3, bucket: str, encounter_id: str, **clients_and_bus
 
 def signed_note(record: ReviewRecord, note: Note) -> SignedNote:
     """The signed note a SIGNED record stands for: the latest version, by its signer, when they signed."""
+    from clinical.notes import SignedNote
+
     return SignedNote(
         encounter_id=record.encounter_id,
         version=record.version,
@@ -445,6 +439,8 @@ def _write_signed(s3, bucket: str, record: ReviewRecord) -> SignedNote:
     """signed/<id>.json as the record decided, written once. One already there that says otherwise (left by a
     signature whose decision lost, before decisions were made in the record) is replaced: the record decides,
     and the bucket's versioning keeps what it replaces."""
+    from clinical.notes import SignedNote
+
     signed = signed_note(record, note_of(s3, bucket, record))
     key = signed_key(record.encounter_id)
     try:
@@ -528,6 +524,8 @@ def _sent_back_event(record: ReviewRecord) -> tuple[str, dict]:
 
 
 def _redrafted_event(record: ReviewRecord, note: Note) -> tuple[str, dict]:
+    from clinical.roles import needs_review
+
     latest = record.versions[-1]
     return (
         NOTE_REDRAFTED,
@@ -625,6 +623,8 @@ def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVI
 
 def _origin(stored: dict) -> str | None:
     """The transcript a stored note was drafted from, or None for a body that is no note."""
+    from clinical.notes import Note
+
     try:
         return Note.model_validate_json(stored["Body"].read()).provenance.transcript_sha256
     except ValidationError:
@@ -700,6 +700,9 @@ def sign(s3, bucket: str, encounter_id: str, *, clinician: str, changes: Changes
     the clinician's version, then the record decides: SIGNED. Then it is settled (the signed note, NoteSigned,
     the waiting execution); a failure there is DecidedNotSettled, and the signature stands. `stepfunctions` and
     `events` are the caller's clients (an operator's, from the CLI or the page), else the function's own."""
+    from clinical.revisions import Changes, revise
+    from clinical.transcription import read_transcript
+
     now = now or datetime.now(UTC)
     acting = {"bus": bus, "stepfunctions": stepfunctions, "events": events}
     if not clinician.strip():
@@ -777,6 +780,8 @@ def redraft(s3, bucket: str, encounter_id: str, draft: Callable[[ReviewRecord], 
     ever found there), then the record decides: AWAITING_REVIEW again, with a new window; then NoteRedrafted. A
     review that is not SENT_BACK is left as it is, but what its last transition owes is settled (the try that
     redrafted it may have stopped before its event)."""
+    from clinical.notes import Note
+
     now = now or datetime.now(UTC)
     found = read_review(s3, bucket, encounter_id)
     if found is None:
@@ -963,6 +968,8 @@ def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | 
 
 def _keep_deadline(s3, bucket: str, deadline: Deadline, *, now: datetime, bus: str | None) -> tuple[Kept, bool]:
     """What a due deadline asks of its review, and whether its NoteSentBack was put again."""
+    from clinical.failures import failure_record_exists
+
     found = read_review(s3, bucket, deadline.encounter_id)
     record = found[0] if found else None
     if record is None or record.opened_at != deadline.opened_at:

@@ -14,7 +14,7 @@ from clinical import review_index as index
 from clinical.conversation import Segment
 from clinical.errors import ContractViolation, DecidedNotSettled
 from clinical.layout import transcript_key
-from clinical.notes import Note
+from clinical.notes import Note, SignedNote
 from clinical.revisions import Addition, Changes, statement_id
 from clinical.stages import Stage, stage_of_review
 from clinical.templates import ORDER_CATEGORIES, ORDERS
@@ -219,7 +219,7 @@ class ReviewDesk:
         return self.identity(self._deployment(variant), headers)
 
     def sign(self, variant: str, encounter_id: str, changes: Changes, headers: Mapping[str, str],
-             version: int | None = None, patient: str | None = None) -> reviews.SignedNote:  # fmt: skip
+             version: int | None = None, patient: str | None = None) -> SignedNote:  # fmt: skip
         return self._act(
             reviews.sign, variant, encounter_id, headers, changes=changes, version=version, patient=patient
         )

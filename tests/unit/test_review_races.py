@@ -45,8 +45,8 @@ from clinical.notes import (
     stored_note,
     transcript_sha256,
 )
-from clinical.review import Changes, read_review
-from clinical.revisions import Addition, ReviewRefused, revise
+from clinical.review import read_review
+from clinical.revisions import Addition, Changes, ReviewRefused, revise
 from clinical.transcription import read_transcript
 from tests.support.transcripts import transcribe_document
 
