@@ -165,6 +165,10 @@ class SignedNote(BaseModel):
     """signed/<encounter_id>.json, written once when a review is signed (clinical.review): the note as signed, and
     by whom."""
 
+    # Its validator is built when a signed note is first written or read (pydantic's defer_build): the functions
+    # that draft notes never do, and would build it at every cold start (docs/performance.md).
+    model_config = ConfigDict(defer_build=True)
+
     schema_version: Literal["1"] = "1"
     encounter_id: str
     version: int
