@@ -25,6 +25,7 @@ from clinical.errors import (
     NoteModelThrottled,
     TranscriptTooLong,
 )
+from clinical.notes import ModelCall
 from clinical.policy import BEDROCK_TRANSIENT_CODES
 from clinical.roles import SpeakerRole
 from clinical.templates import ORDERS, CitedStatement, ClinicalOrder, Template
@@ -174,15 +175,6 @@ def parse_model_output(text: str, template: Template, segment_numbers: Iterable[
     if uncited:
         raise InvalidModelOutput(f"model output cites segments the transcript does not have at: {', '.join(uncited)}")
     return answer
-
-
-class ModelCall(BaseModel):
-    """One Converse call of a draft: the segments it carried and its tokens."""
-
-    first_segment: int
-    last_segment: int
-    input_tokens: int | None
-    output_tokens: int | None
 
 
 @dataclass(frozen=True)

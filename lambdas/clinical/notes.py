@@ -1,4 +1,8 @@
-"""Notes: the schema of notes/<encounter_id>.json, composed from the model's draft, written once per transcript."""
+"""Notes: the schema of notes/<encounter_id>.json, composed from the model's draft, written once per transcript.
+
+The schema does not import the draft step's modules (the drafting, the speakers' roles), which only composing a
+note and its events use: a function that reads notes (the FHIR export, the review page) loads the schema alone at
+a cold start (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -6,19 +10,20 @@ import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from clinical.domain_events import NOTE_DRAFTED, NOTE_NEEDS_REVIEW, detail
-from clinical.drafting import Draft, ModelCall
 from clinical.errors import NoteWriteConflict, StoredNoteInvalid
 from clinical.layout import note_key
 from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
-from clinical.roles import needs_review
 from clinical.templates import ORDERS, OrderCategory, Template
+
+if TYPE_CHECKING:
+    from clinical.drafting import Draft
 
 SCHEMA_VERSION = "3"
 REVIEW_NOTICE = "AI-generated draft. A clinician must review and sign it before clinical use."
@@ -61,6 +66,15 @@ class NoteSection(BaseModel):
     name: str
     title: str
     statements: list[NoteStatement]
+
+
+class ModelCall(BaseModel):
+    """One Converse call of a draft (clinical.drafting): the segments it carried and its tokens."""
+
+    first_segment: int
+    last_segment: int
+    input_tokens: int | None
+    output_tokens: int | None
 
 
 class Provenance(BaseModel):
@@ -228,6 +242,8 @@ def stored_note(s3, bucket: str, encounter_id: str) -> Note | None:
 
 def note_events(note: Note) -> list[tuple[str, dict]]:
     """The domain events of a written note: NoteDrafted, and NoteNeedsReview when it needs one."""
+    from clinical.roles import needs_review
+
     provenance = note.provenance
     fields = {
         "note_key": note_key(provenance.encounter_id),

@@ -30,14 +30,16 @@ ORDER_CATEGORIES: tuple[str, ...] = OrderCategory.__args__
 class CitedStatement(BaseModel):
     """One statement of a section, with the numbers of the transcript segments that support it."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Validated only within a template's answer schema, which builds it: not built on its own at import
+    # (pydantic's defer_build), which every function reading a template would pay at cold start.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     text: str = Field(min_length=1)
     evidence: list[int] = Field(min_length=1)
 
 
 class ClinicalOrder(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # as CitedStatement
 
     category: OrderCategory
     description: str = Field(min_length=1)
