@@ -9,7 +9,8 @@ Transcribe job in choreography, an execution in orchestration), and hands each t
 normal intake step, which is idempotent, so a sweep racing a late event does no harm.
 
 Only uploads younger than the window are examined, so the cost per sweep is three listings plus
-one claim check per upload in flight, not a check per upload ever made.
+one claim check per upload in flight, not a check per upload ever made. An upload the intake step refuses gets its
+failure record, whose module (clinical.failures) is imported then, not at every cold start (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from clinical.errors import SweepIncomplete, TranscriptionThrottled
-from clinical.failures import Delivery, Stage, settle_failure
 from clinical.layout import (
     AUDIO_PREFIX,
     FAILURES_PREFIX,
@@ -31,6 +32,9 @@ from clinical.layout import (
 )
 from clinical.observability import MetricUnit, logger, metrics
 from clinical.settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from clinical.failures import Stage
 
 
 @dataclass
@@ -96,6 +100,8 @@ def take_in_lost_uploads(
             # The quota is full (an upload waiting its turn looks lost to a sweep): not an error.
             result.deferred.append(key)
         except Exception as error:
+            from clinical.failures import Delivery, settle_failure
+
             try:
                 settle_failure(
                     s3,

@@ -1,4 +1,8 @@
-"""Transcribe Medical: start a job for an upload, read its output, find jobs that failed."""
+"""Transcribe Medical: start a job for an upload, read its output, find jobs that failed.
+
+Reading the output into segments (clinical.conversation) and naming the upload's note template
+(clinical.templates) import their modules where they are done: the functions that only start jobs or check a
+transcript's origin do not load them at cold start (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -6,10 +10,10 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from clinical.conversation import Segment, segments_of, segments_of_text
 from clinical.errors import (
     AudioNotFound,
     EmptyAudio,
@@ -33,7 +37,10 @@ from clinical.layout import (
 from clinical.objects import is_not_found, keys_under
 from clinical.observability import logger
 from clinical.policy import TRANSCRIBE_TRANSIENT_CODES
-from clinical.templates import TEMPLATE_METADATA, Template, template_named
+
+if TYPE_CHECKING:
+    from clinical.conversation import Segment
+    from clinical.templates import Template
 
 THROTTLING_CODES = frozenset(TRANSCRIBE_TRANSIENT_CODES)
 
@@ -91,6 +98,8 @@ def upload_template(s3, bucket: str, audio_key: str) -> Template:
 
 
 def _template_of(head: dict) -> Template:
+    from clinical.templates import TEMPLATE_METADATA, template_named
+
     return template_named(head.get("Metadata", {}).get(TEMPLATE_METADATA))
 
 
@@ -198,6 +207,8 @@ def transcript_of_document(document) -> Transcript:
     """The transcript a Transcribe Medical output document holds. TranscriptMalformed for another document,
     EmptyTranscript when no speech was recognized. A document without word items (no timings) is one
     speaker's, a segment per sentence of its text."""
+    from clinical.conversation import segments_of, segments_of_text
+
     try:
         text = document["results"]["transcripts"][0]["transcript"]
     except (KeyError, IndexError, TypeError):

@@ -12,7 +12,6 @@ from clinical.layout import (
     transcription_job_name,
 )
 from clinical.observability import MetricUnit, logger, metrics, tracer
-from clinical.quarantine import quarantine
 from clinical.settings import PipelineSettings
 from clinical.transcription import (
     StartedJob,
@@ -64,6 +63,8 @@ def set_aside_unless_from_job(s3, transcribe, *, bucket: str, encounter_id: str,
     )
     if origin.not_from_job is None:
         return origin.audio_key
+    from clinical.quarantine import quarantine
+
     record = quarantine(
         s3, bucket, source_key=key, version_id=origin.version_id, variant=settings.variant, reason=origin.not_from_job
     )
@@ -75,6 +76,8 @@ def set_aside_stray_transcript(s3, *, bucket: str, key: str, variant: str) -> bo
     own write probe. Returns True when it was quarantined."""
     if key.endswith(TRANSCRIBE_WRITE_CHECK):
         return False
+    from clinical.quarantine import quarantine
+
     quarantine(s3, bucket, source_key=key, version_id=None, variant=variant,
                reason="not a transcript key of this layout (transcripts/<encounter id>.json)")  # fmt: skip
     return True
