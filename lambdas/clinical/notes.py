@@ -32,6 +32,8 @@ Author = Literal["model", "clinician"]
 # A statement's id: s<n> for the model's statements, o<n> for its orders, c<n> for the clinician's; ASCII
 # digits only. Ids never change within a review: a removed statement's id is not given to another.
 STATEMENT_ID = re.compile(r"[soc][0-9]{1,4}")
+# The models' empty lists are written as [] (pydantic copies a mutable default for each instance), not as
+# default_factory=list, which costs an inspect.signature, and so a tokenizer, at cold start (docs/performance.md).
 
 
 class NoteStatement(BaseModel):
@@ -41,7 +43,7 @@ class NoteStatement(BaseModel):
 
     id: str = Field(pattern=STATEMENT_ID.pattern)
     text: str = Field(min_length=1)
-    evidence: list[int] = Field(default_factory=list)
+    evidence: list[int] = []
     author: Author = "model"
     # A model statement its evidence does not support, which the signing clinician accepted as it is.
     accepted: bool = False
@@ -53,7 +55,7 @@ class NoteOrder(BaseModel):
     id: str = Field(pattern=STATEMENT_ID.pattern)
     category: OrderCategory
     description: str = Field(min_length=1)
-    evidence: list[int] = Field(default_factory=list)
+    evidence: list[int] = []
     author: Author = "model"
     accepted: bool = False
 
@@ -88,7 +90,7 @@ class Provenance(BaseModel):
     created_at: datetime
     input_tokens: int | None = None
     output_tokens: int | None = None
-    model_calls: list[ModelCall] = Field(default_factory=list)
+    model_calls: list[ModelCall] = []
 
 
 class Speaker(BaseModel):
@@ -105,7 +107,7 @@ class FlaggedStatement(BaseModel):
     section: str
     text: str
     reason: str
-    evidence: list[int] = Field(default_factory=list)
+    evidence: list[int] = []
     statement: str | None = None  # its id (None only in a note of schema 2 whose text no statement has)
 
 
@@ -122,8 +124,8 @@ class Note(BaseModel):
     sections: list[NoteSection]
     medications_and_orders: list[NoteOrder]
     provenance: Provenance
-    speakers: list[Speaker] = Field(default_factory=list)
-    flagged: list[FlaggedStatement] = Field(default_factory=list)
+    speakers: list[Speaker] = []
+    flagged: list[FlaggedStatement] = []
 
     @model_validator(mode="before")
     @classmethod

@@ -123,11 +123,13 @@ class NoteVersion(BaseModel):
     object_version: str | None = None
     # A clinician's version: the version they reviewed and changed.
     based_on: int | None = None
-    # The statements the clinician changed, by id (schema 1: by `section.index`).
-    edited: list[str] = Field(default_factory=list)
-    removed: list[str] = Field(default_factory=list)
-    added: list[str] = Field(default_factory=list)
-    accepted: list[str] = Field(default_factory=list)
+    # The statements the clinician changed, by id (schema 1: by `section.index`). Written as [], not
+    # default_factory=list: pydantic copies a mutable default for each instance, and a builtin default_factory
+    # costs an inspect.signature (which loads a tokenizer) at cold start (docs/performance.md).
+    edited: list[str] = []
+    removed: list[str] = []
+    added: list[str] = []
+    accepted: list[str] = []
     # A redraft: the reason the clinician sent the version before it back, as the model was given it.
     feedback: str | None = None
     # How many of its statements the unsupported-claim check flagged (the worklist shows it; None: not recorded).

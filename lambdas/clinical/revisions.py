@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from clinical.claims import Statement, check_cited
 from clinical.conversation import Segment
@@ -43,10 +43,11 @@ class Changes(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    edits: dict[str, str] = Field(default_factory=dict)
-    added: list[Addition] = Field(default_factory=list)
-    own: list[str] = Field(default_factory=list)
-    accepted: list[str] = Field(default_factory=list)
+    # {} and [] rather than default_factory: pydantic copies a mutable default for each instance (clinical.notes).
+    edits: dict[str, str] = {}
+    added: list[Addition] = []
+    own: list[str] = []
+    accepted: list[str] = []
 
 
 @dataclass(frozen=True)
