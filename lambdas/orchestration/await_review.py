@@ -5,7 +5,7 @@ from clinical import clients
 from clinical.errors import content_free_errors
 from clinical.messages import ReviewWait, parse_message
 from clinical.observability import annotate_encounter, logger, metrics, tracer
-from clinical.review import end_wait, wait_for
+from clinical.review_record import end_wait, wait_for
 from clinical.settings import require_env
 
 

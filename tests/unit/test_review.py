@@ -20,7 +20,6 @@ from clinical.notes import SignedNote
 from clinical.review import (
     Deadlines,
     ReviewRefused,
-    end_wait,
     expire,
     read_review,
     remind,
@@ -29,8 +28,8 @@ from clinical.review import (
     settle,
     sign,
     sweep_deadlines,
-    wait_for,
 )
+from clinical.review_record import end_wait, wait_for
 from clinical.revisions import Addition, Changes
 from tests.support.domain_events import contract_errors
 from tests.support.events import object_created, sqs_event
