@@ -202,12 +202,13 @@ def numbered(items, prefix: str = "s") -> None:
 
 
 class StoredNote(BaseModel):
-    """What the writer reads of a stored note, of any schema version: whose transcript it was drafted from."""
+    """What the writer reads of a stored note, of any schema version: whose transcript it was drafted from. Built
+    when first read (defer_build): a function that only reads signed notes never does."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     class Origin(BaseModel):
-        model_config = ConfigDict(extra="ignore")
+        model_config = ConfigDict(extra="ignore", defer_build=True)
         transcript_sha256: str
 
     provenance: Origin
