@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
+from clinical.environment import require_env
 from clinical.errors import MalformedMessage
 from clinical.event_names import SOURCE
 from clinical.messages import Model, ObjectCreatedEvent, parse_message
-from clinical.settings import require_env
 
 if TYPE_CHECKING:
     from clinical.failures import Delivery

@@ -11,11 +11,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
+from clinical.environment import require_env
 from clinical.errors import content_free_errors
 from clinical.fhir import export_signed_note
 from clinical.messages import NoteSignedEvent, parse_message
 from clinical.observability import MetricUnit, annotate_encounter, logger, metrics, tracer
-from clinical.settings import require_env
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not an endpoint down.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

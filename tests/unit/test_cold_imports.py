@@ -21,12 +21,14 @@ RARE_PATHS = ("clinical.failures", "clinical.quarantine", "clinical.throttling")
 # Powertools' batch utility imports every parser model (pydantic) for its type hints when pydantic is loaded before
 # it: the handlers import the batch utility first, so that it never does.
 POWERTOOLS_PARSER = "aws_lambda_powertools.utilities.parser"
+# The deployment's settings and the pipeline's policy: a function that reads a setting or two does without them.
+SETTINGS = ("clinical.settings", "clinical.policy")
 
 NOT_LOADED = {
     "choreography.start_transcription": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, POWERTOOLS_PARSER),
     "choreography.watchdog": (*NOTE_MODULES, "clinical.quarantine", "clinical.throttling"),
     "choreography.write_note": ("clinical.revisions", "clinical.quarantine", "clinical.throttling", POWERTOOLS_PARSER),
-    "orchestration.await_review": (*NOTE_MODULES, "clinical.review", "clinical.transcription", *RARE_PATHS),
+    "orchestration.await_review": (*NOTE_MODULES, "clinical.review", "clinical.transcription", *RARE_PATHS, *SETTINGS),
     "orchestration.await_transcript": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, "clinical.conversation"),
     "orchestration.generate_note": ("clinical.revisions", "clinical.quarantine", "clinical.throttling"),
     "orchestration.intake": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, POWERTOOLS_PARSER),
@@ -53,6 +55,7 @@ NOT_LOADED = {
         *REVIEW_MODULES,
         *RARE_PATHS,
         "clinical.fhir_endpoint",
+        *SETTINGS,
         POWERTOOLS_PARSER,
     ),
     # The worklist, the page's ordinary request, builds no pydantic model: the note view's modules load with it.
