@@ -14,7 +14,7 @@ from clinical.errors import EmptyTranscript, PipelineError, TranscriptMalformed
 from clinical.notes import Note
 from clinical.steps.drafts import note_from_transcript
 from clinical.templates import template_named
-from clinical.transcription import Transcript, transcript_of_document
+from clinical.transcripts import Transcript, transcript_of_document
 
 
 class DraftInputError(ValueError):

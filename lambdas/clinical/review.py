@@ -569,7 +569,7 @@ def sign(s3, bucket: str, encounter_id: str, *, clinician: str, changes: Changes
     the waiting execution); a failure there is DecidedNotSettled, and the signature stands. `stepfunctions` and
     `events` are the caller's clients (an operator's, from the CLI or the page), else the function's own."""
     from clinical.revisions import Changes, revise
-    from clinical.transcription import read_transcript
+    from clinical.transcripts import read_transcript
 
     now = now or datetime.now(UTC)
     acting = {"bus": bus, "stepfunctions": stepfunctions, "events": events}

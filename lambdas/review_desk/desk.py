@@ -210,7 +210,7 @@ class ReviewDesk:
     def note(self, variant: str, encounter_id: str) -> NoteUnderReview:
         """The review, its note's latest version, and the transcript's segments."""
         from clinical import review as reviews
-        from clinical.transcription import read_transcript
+        from clinical.transcripts import read_transcript
 
         deployment = self._deployment(variant)
         s3 = deployment.client("s3")

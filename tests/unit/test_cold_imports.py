@@ -18,6 +18,8 @@ NOTE_MODULES = ("clinical.notes", "clinical.drafting", "clinical.claims", "clini
 REVIEW_MODULES = ("clinical.review", "clinical.review_record", "clinical.review_index")
 # Rare paths: a failed delivery's record, an object or message set aside, a throttled start's waiting.
 RARE_PATHS = ("clinical.failures", "clinical.quarantine", "clinical.throttling")
+# Reading a transcript's output document: only the functions that draft notes do it.
+TRANSCRIPTS = ("clinical.transcripts", "clinical.conversation")
 # Powertools' batch utility imports every parser model (pydantic) for its type hints when pydantic is loaded before
 # it: the handlers import the batch utility first, so that it never does.
 POWERTOOLS_PARSER = "aws_lambda_powertools.utilities.parser"
@@ -25,13 +27,13 @@ POWERTOOLS_PARSER = "aws_lambda_powertools.utilities.parser"
 SETTINGS = ("clinical.settings", "clinical.policy")
 
 NOT_LOADED = {
-    "choreography.start_transcription": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, POWERTOOLS_PARSER),
+    "choreography.start_transcription": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, *TRANSCRIPTS, POWERTOOLS_PARSER),
     "choreography.watchdog": (*NOTE_MODULES, "clinical.quarantine", "clinical.throttling"),
     "choreography.write_note": ("clinical.revisions", "clinical.quarantine", "clinical.throttling", POWERTOOLS_PARSER),
     "orchestration.await_review": (*NOTE_MODULES, "clinical.review", "clinical.transcription", *RARE_PATHS, *SETTINGS),
-    "orchestration.await_transcript": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, "clinical.conversation"),
+    "orchestration.await_transcript": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, *TRANSCRIPTS),
     "orchestration.generate_note": ("clinical.revisions", "clinical.quarantine", "clinical.throttling"),
-    "orchestration.intake": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, POWERTOOLS_PARSER),
+    "orchestration.intake": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, *TRANSCRIPTS, POWERTOOLS_PARSER),
     "orchestration.record_failure": (
         *NOTE_MODULES,
         *REVIEW_MODULES,
@@ -41,7 +43,7 @@ NOT_LOADED = {
         POWERTOOLS_PARSER,
     ),
     "orchestration.review_deadline": (*NOTE_MODULES, "clinical.transcription", *RARE_PATHS),
-    "orchestration.transcript_ready": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, POWERTOOLS_PARSER),
+    "orchestration.transcript_ready": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, *TRANSCRIPTS, POWERTOOLS_PARSER),
     "orchestration.upload_sweep": (
         *NOTE_MODULES,
         *REVIEW_MODULES,

@@ -47,7 +47,7 @@ from clinical.notes import (
 )
 from clinical.review import read_review
 from clinical.revisions import Addition, Changes, ReviewRefused, revise
-from clinical.transcription import read_transcript
+from clinical.transcripts import read_transcript
 from tests.support.transcripts import transcribe_document
 
 settings.register_profile(

@@ -31,7 +31,8 @@ from clinical.roles import SpeakerRole, assign_roles, needs_review
 from clinical.settings import PipelineSettings
 from clinical.steps.uploads import set_aside_unless_from_job
 from clinical.templates import Template
-from clinical.transcription import Transcript, read_transcript, upload_template
+from clinical.transcription import upload_template
+from clinical.transcripts import Transcript, read_transcript
 
 
 @dataclass(frozen=True)
