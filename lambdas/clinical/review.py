@@ -68,7 +68,6 @@ from clinical.layout import (
 from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
 from clinical.patients import is_patient_reference
-from clinical.policy import MAX_REDRAFTS
 from clinical.prefixes import REVIEWS_PREFIX
 from clinical.review_index import (
     Deadline,
@@ -628,6 +627,8 @@ def send_back(s3, bucket: str, encounter_id: str, *, clinician: str, reason: str
         )
     record, etag = _awaiting(s3, bucket, encounter_id, now, acting)
     _reviewed(record, version)
+    from clinical.policy import MAX_REDRAFTS
+
     if record.redrafts >= MAX_REDRAFTS:
         raise ReviewRefused(
             f"encounter {encounter_id}'s note was drafted again {record.redrafts} times, the most it is: edit and sign it"

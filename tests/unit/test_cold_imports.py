@@ -42,7 +42,7 @@ NOT_LOADED = {
         "clinical.transcription",
         POWERTOOLS_PARSER,
     ),
-    "orchestration.review_deadline": (*NOTE_MODULES, "clinical.transcription", *RARE_PATHS),
+    "orchestration.review_deadline": (*NOTE_MODULES, "clinical.transcription", *RARE_PATHS, *SETTINGS),
     "orchestration.transcript_ready": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, *TRANSCRIPTS, POWERTOOLS_PARSER),
     "orchestration.upload_sweep": (
         *NOTE_MODULES,

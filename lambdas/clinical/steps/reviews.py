@@ -1,4 +1,6 @@
-"""The review's time: orchestration's CheckReview for one review, choreography's sweep for every review due."""
+"""The review's time: orchestration's CheckReview for one review, choreography's sweep for every review due. The
+pipeline's policy (clinical.policy) is imported when the review's store answers with an error, not at every cold
+start (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from botocore.exceptions import ClientError
 
 from clinical.errors import ReviewRecordConflict, ReviewStoreBusy, content_free_errors
 from clinical.observability import MetricUnit, logger, metrics, tracer
-from clinical.policy import REVIEW_STORE_TRANSIENT_CODES
 from clinical.review import keep_time, sweep_deadlines
 
 
@@ -40,6 +41,8 @@ def check_review(s3, *, bucket: str, encounter_id: str) -> ReviewTime:
         kept = keep_time(s3, bucket, encounter_id)
     except ClientError as error:
         code = error.response["Error"]["Code"]
+        from clinical.policy import REVIEW_STORE_TRANSIENT_CODES
+
         if code not in REVIEW_STORE_TRANSIENT_CODES:
             raise
         raise ReviewStoreBusy(f"checking the review of {encounter_id} met {code}") from None
