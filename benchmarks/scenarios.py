@@ -261,7 +261,7 @@ def drafted(signed: bool = False) -> dict[str, bytes]:
     with mock.patch.dict(os.environ, {**STACK_ENVIRONMENT, "POWERTOOLS_LOG_LEVEL": "ERROR"}):
         from clinical.review import sign
         from clinical.settings import PipelineSettings
-        from clinical.steps import draft_note
+        from clinical.steps.drafts import draft_note
 
         session = boto3.Session(region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")  # noqa: S106  (no call leaves the process)
         aws = CannedAws(transcribed(), DRAFTING)

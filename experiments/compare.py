@@ -334,7 +334,8 @@ def signs(encounter_id: str) -> bool:
 def sign_their_share(phase: _Phase, awaiting: list) -> None:
     """The clinicians sign their share of these reviews awaiting them (`signs`), as `scribe sign` does (redeeming
     orchestration's task tokens), each read and accepted as it is."""
-    from clinical.review import Changes, note_of, sign
+    from clinical.review import note_of, sign
+    from clinical.revisions import Changes
 
     sfn, bus = phase.cloud.client("stepfunctions"), phase.cloud.outputs[phase.stack]["DomainEventBusName"]
     for record in awaiting:

@@ -26,7 +26,7 @@ from clinical import observability
 from clinical import review as reviews
 from clinical.errors import ContractViolation, DecidedNotSettled
 from clinical.layout import note_key, signed_key, validate_encounter_id
-from clinical.notes import Note
+from clinical.notes import Note, SignedNote
 from clinical.revisions import Addition, Changes, statement_id
 from clinical.stages import Stage
 from clinical.templates import DEFAULT_TEMPLATE, ORDER_CATEGORIES, ORDERS, templates
@@ -561,7 +561,7 @@ def export(ctx: click.Context, encounter_id: str, variant: str, patient: str | N
         _refuse_mistyped([deployment], encounter_id)
         raise Failed(f"encounter {encounter_id} has no signed note in {variant}: see `scribe review list`")
     try:
-        _emit_json(fhir.validated(reviews.SignedNote.model_validate(document), patient=patient))
+        _emit_json(fhir.validated(SignedNote.model_validate(document), patient=patient))
     except fhir.ExportError as error:
         raise BadInput(str(error)) from None
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from clinical.errors import EmptyTranscript, PipelineError, TranscriptMalformed
 from clinical.notes import Note
-from clinical.steps import note_from_transcript
+from clinical.steps.drafts import note_from_transcript
 from clinical.templates import template_named
-from clinical.transcription import Transcript, transcript_of_document
+from clinical.transcripts import Transcript, transcript_of_document
 
 
 class DraftInputError(ValueError):

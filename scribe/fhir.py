@@ -9,7 +9,7 @@ import json
 from fhir.resources.R4B.documentreference import DocumentReference
 
 from clinical.fhir import ExportError, document_reference
-from clinical.review import SignedNote
+from clinical.notes import SignedNote
 
 __all__ = ["ExportError", "validated"]
 

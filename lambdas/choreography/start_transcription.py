@@ -2,7 +2,8 @@
 
 When Transcribe's concurrent-job quota is full, the request goes back into the queue with a short
 delay (clinical.throttling) instead of failing the delivery, so waiting for quota does not use up
-the message's receives (and land it in the DLQ) while the slots it waits for free up.
+the message's receives (and land it in the DLQ) while the slots it waits for free up. The waiting's and the
+failure record's modules are imported on those paths, not at every cold start (docs/performance.md).
 """
 
 from dataclasses import replace
@@ -18,12 +19,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from clinical import clients
 from clinical.errors import ContractViolation, TranscriptionQuotaExhausted, TranscriptionThrottled, content_free_errors
 from clinical.events import delivery_of, object_created
-from clinical.failures import settle_failure
 from clinical.layout import claimed_encounter_id
 from clinical.observability import MetricUnit, annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings
-from clinical.steps import transcribe_upload
-from clinical.throttling import defer_throttled_start, quota_exhausted
+from clinical.steps.uploads import transcribe_upload
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -43,6 +42,8 @@ def start_transcription_for(record: SQSRecord) -> None:
                 clients.s3(), clients.transcribe(), bucket=upload.bucket, key=upload.key, settings=settings
             )
         except TranscriptionThrottled:
+            from clinical.throttling import quota_exhausted
+
             if not settings.work_queue_url:
                 raise  # no queue to wait in: the delivery fails and SQS redelivers it
             if wait_for_quota(record, upload.key, settings):
@@ -50,6 +51,8 @@ def start_transcription_for(record: SQSRecord) -> None:
             tries = settings.policy.transcription_start.tries
             raise quota_exhausted(tries, settings.quota_wait_minutes) from None
     except Exception as error:
+        from clinical.failures import settle_failure
+
         delivery = delivery_of(record, settings.max_receive_count)
         if isinstance(error, TranscriptionQuotaExhausted):
             delivery = replace(delivery, attempt=settings.policy.transcription_start.tries)
@@ -68,6 +71,8 @@ def start_transcription_for(record: SQSRecord) -> None:
 
 def wait_for_quota(record: SQSRecord, audio_key: str, settings: PipelineSettings) -> bool:
     """Put the request back with a delay; False once it has waited long enough."""
+    from clinical.throttling import defer_throttled_start
+
     attributes = record.message_attributes
     throttles = int(attributes["throttles"].string_value) if "throttles" in attributes else 0
     since = attributes["throttled_since"].string_value if "throttled_since" in attributes else None

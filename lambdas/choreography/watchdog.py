@@ -18,7 +18,8 @@ from clinical.policy import LAMBDA_CRASH
 from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.review import read_review
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import sweep_review_deadlines, transcribe_upload
+from clinical.steps.reviews import sweep_review_deadlines
+from clinical.steps.uploads import transcribe_upload
 from clinical.transcription import find_unfinished_jobs, job_exists
 
 

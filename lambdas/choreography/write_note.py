@@ -20,8 +20,8 @@ from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key, review_ke
 from clinical.messages import NoteSentBackEvent
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import draft_note, redraft_note, set_aside_stray_transcript
-from clinical.throttling import deliver_again_after_backoff, send_again_after_backoff
+from clinical.steps.drafts import draft_note, redraft_note
+from clinical.steps.uploads import set_aside_stray_transcript
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -74,6 +74,9 @@ def settled(record: SQSRecord, settings: PipelineSettings, *, bucket: str, encou
         # Quarantined with its record and alarm; the encounter's own job, if one runs, brings the real one.
         return
     except Exception as error:
+        # The redeliveries' backoff is imported on this path only (docs/performance.md).
+        from clinical.throttling import deliver_again_after_backoff, send_again_after_backoff
+
         delivery = delivery_of(record, settings.policy.note.tries)
         if isinstance(error, InvalidModelOutput):
             # Its own count, as the state machine's retrier for it has: a receive used up by a throttle

@@ -13,9 +13,10 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from clinical.conversation import Segment
 from clinical.errors import (
@@ -25,9 +26,10 @@ from clinical.errors import (
     NoteModelThrottled,
     TranscriptTooLong,
 )
+from clinical.notes import ModelCall
 from clinical.policy import BEDROCK_TRANSIENT_CODES
 from clinical.roles import SpeakerRole
-from clinical.templates import ORDERS, CitedStatement, ClinicalOrder, Template
+from clinical.templates import ORDERS, OrderCategory, Template
 
 MAX_OUTPUT_TOKENS = 4096
 # One call's input, at most: a long encounter is drafted in calls of this size rather than one call of the
@@ -140,6 +142,36 @@ def chunks_of(lines: Sequence[str], budget_chars: int) -> list[range]:
     return chunks
 
 
+class CitedStatement(BaseModel):
+    """One statement of a section, with the numbers of the transcript segments that support it."""
+
+    # Validated only within a template's answer schema, which builds it: not built on its own (defer_build).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    text: str = Field(min_length=1)
+    evidence: list[int] = Field(min_length=1)
+
+
+class ClinicalOrder(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # as CitedStatement
+
+    category: OrderCategory
+    description: str = Field(min_length=1)
+    evidence: list[int] = Field(min_length=1)
+
+
+@cache
+def answer_schema(template: Template) -> type[BaseModel]:
+    """The model's answer for a template: one list of cited statements per section, and the orders; nothing else."""
+    fields = {name: (list[CitedStatement], ...) for name in template.section_names}
+    return create_model(
+        f"{template.name.capitalize()}Answer",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+        **{ORDERS: (list[ClinicalOrder], ...)},
+    )
+
+
 def schema_path(location: tuple, template: Template) -> str:
     """Where in the answer a validation issue is; a name the schema does not define is model text, so withheld."""
     known = {*template.section_names, ORDERS, *CitedStatement.model_fields, *ClinicalOrder.model_fields}
@@ -160,7 +192,7 @@ def parse_model_output(text: str, template: Template, segment_numbers: Iterable[
     if isinstance(document, dict) and document.get("cannot_generate"):
         raise ModelRefused("the model declined to write a note for this transcript")
     try:
-        answer = template.answer_schema().model_validate(document)
+        answer = answer_schema(template).model_validate(document)
     except ValidationError as error:
         fields = sorted({schema_path(issue["loc"], template) for issue in error.errors()})
         raise InvalidModelOutput(f"model output does not match the note schema at: {', '.join(fields)}") from None
@@ -174,15 +206,6 @@ def parse_model_output(text: str, template: Template, segment_numbers: Iterable[
     if uncited:
         raise InvalidModelOutput(f"model output cites segments the transcript does not have at: {', '.join(uncited)}")
     return answer
-
-
-class ModelCall(BaseModel):
-    """One Converse call of a draft: the segments it carried and its tokens."""
-
-    first_segment: int
-    last_segment: int
-    input_tokens: int | None
-    output_tokens: int | None
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,15 @@ class FhirDocumentRejected(PipelineError):
     """The FHIR endpoint refused the document (a 4xx other than 429): its DLQ and alarm, for a person."""
 
 
+class ReviewRefused(PipelineError):
+    """A review action that cannot be taken as asked; nothing was changed. `statement` is the id of the
+    statement the refusal is about, when it is about one (the page marks it)."""
+
+    def __init__(self, message: str, statement: str | None = None) -> None:
+        super().__init__(message)
+        self.statement = statement
+
+
 class ReviewRecordConflict(TransientError):
     """A review record changed (or was not there yet) while a deadline or a wait was kept: tried again."""
 

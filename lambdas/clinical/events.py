@@ -1,20 +1,25 @@
-"""Reading the events that carry work: S3 "Object Created" events from EventBridge, inside SQS."""
+"""Reading the events that carry work: S3 "Object Created" events from EventBridge, inside SQS.
+
+A message set aside (the quarantine) and a failed delivery (its failure record) are the rare paths: their modules
+are imported where they begin, not by every function that reads a message (docs/performance.md)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from clinical import clients
+from clinical.environment import require_env
 from clinical.errors import MalformedMessage
 from clinical.event_names import SOURCE
-from clinical.failures import Delivery
 from clinical.messages import Model, ObjectCreatedEvent, parse_message
-from clinical.quarantine import quarantine
-from clinical.settings import require_env
+
+if TYPE_CHECKING:
+    from clinical.failures import Delivery
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ def message_source(record: SQSRecord) -> str:
 
 def set_aside_message(record: SQSRecord, variant: str, reason: str) -> str:
     """Quarantine a message its consumer cannot take (the QuarantinedObjects alarm fires); its record key."""
+    from clinical.quarantine import quarantine
+
     return quarantine(
         clients.s3(),
         require_env("ENCOUNTER_BUCKET"),
@@ -80,6 +87,8 @@ def is_domain_event(record: SQSRecord, detail_type: str) -> bool:
 
 def delivery_of(record: SQSRecord, max_attempts: int) -> Delivery:
     """Which delivery of its message this is, from SQS's own receive count."""
+    from clinical.failures import Delivery
+
     first = record.attributes.approximate_first_receive_timestamp
     return Delivery(
         attempt=int(record.attributes.approximate_receive_count or 1),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from clinical.domain_events import ENCOUNTER_FAILED, detail, publish
 from clinical.errors import PipelineError
@@ -31,6 +31,10 @@ RUNTIME_DIED = "every try ended with the function's runtime dying (out of memory
 class FailureRecord(BaseModel):
     """failures/<encounter_id>.json. The message is safe to show: it never holds PHI; nor does source_key,
     a `key_reference` (a key that names no encounter is kept as its digest)."""
+
+    # Its validator is built when a failure is first recorded or read, not at every cold start (pydantic's
+    # defer_build): most invocations record none (docs/performance.md).
+    model_config = ConfigDict(defer_build=True)
 
     schema_version: Literal["1"] = "1"
     encounter_id: str | None

@@ -18,10 +18,9 @@ from datetime import UTC, datetime
 
 from clinical.errors import SignedNoteMissing
 from clinical.layout import fhir_export_key, signed_key
-from clinical.notes import NoteOrder, NoteStatement
+from clinical.notes import NoteOrder, NoteStatement, SignedNote
 from clinical.objects import get_if_present
 from clinical.patients import is_patient_reference
-from clinical.review import SignedNote
 from clinical.templates import template_named
 
 ENCOUNTER_SYSTEM = "urn:clinical-scribe:encounter"

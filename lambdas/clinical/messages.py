@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from clinical.errors import ContractViolation, MalformedMessage
 from clinical.layout import parse_audio_key, validate_encounter_id
@@ -24,7 +24,15 @@ EncounterId = Annotated[str, AfterValidator(_valid_id)]
 Model = TypeVar("Model", bound=BaseModel)
 
 
-class EncounterExecutionInput(BaseModel):
+class Message(BaseModel):
+    """A message's shape. Its validator is built when its consumer first reads one (pydantic's defer_build), not
+    when the module is imported: each function reads one or two of these shapes, and building the others would
+    lengthen every cold start (docs/performance.md)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class EncounterExecutionInput(Message):
     """The input intake starts an encounter's execution with (orchestration.executions.execution_input)."""
 
     encounter_id: EncounterId
@@ -42,44 +50,44 @@ class EncounterExecutionInput(BaseModel):
         return self
 
 
-class TranscriptWait(BaseModel):
+class TranscriptWait(Message):
     """The WaitForTranscript task's payload."""
 
     encounter_id: EncounterId
     task_token: str
 
 
-class NoteRequest(BaseModel):
+class NoteRequest(Message):
     """The GenerateNote and RedraftNote tasks' payload (a redraft: the clinician sent the note back)."""
 
     encounter_id: EncounterId
     redraft: bool = False
 
 
-class ReviewWait(BaseModel):
+class ReviewWait(Message):
     """The AwaitReview tasks' payload."""
 
     encounter_id: EncounterId
     task_token: str
 
 
-class ReviewCheck(BaseModel):
+class ReviewCheck(Message):
     """The CheckReview task's payload."""
 
     encounter_id: EncounterId
 
 
-class _EncounterDetail(BaseModel):
+class _EncounterDetail(Message):
     encounter_id: EncounterId
 
 
-class NoteSignedEvent(BaseModel):
+class NoteSignedEvent(Message):
     """NoteSigned as EventBridge delivers it from the domain bus, as far as its consumers read it."""
 
     detail: _EncounterDetail
 
 
-class NoteSentBackEvent(BaseModel):
+class NoteSentBackEvent(Message):
     """NoteSentBack as EventBridge delivers it from the domain bus to choreography's note writer."""
 
     source: Literal["clinical-scribe"]
@@ -87,30 +95,30 @@ class NoteSentBackEvent(BaseModel):
     detail: _EncounterDetail
 
 
-class _Bucket(BaseModel):
+class _Bucket(Message):
     name: str
 
 
-class _Object(BaseModel):
+class _Object(Message):
     key: str
 
 
-class _ObjectCreatedDetail(BaseModel):
+class _ObjectCreatedDetail(Message):
     bucket: _Bucket
     object: _Object
 
 
-class ObjectCreatedEvent(BaseModel):
+class ObjectCreatedEvent(Message):
     """S3's EventBridge "Object Created" event, as far as the pipeline reads it."""
 
     detail: _ObjectCreatedDetail
 
 
-class _StatusChangeDetail(BaseModel):
+class _StatusChangeDetail(Message):
     executionArn: str  # the event's own field name
 
 
-class ExecutionStatusChange(BaseModel):
+class ExecutionStatusChange(Message):
     """Step Functions' EventBridge "Execution Status Change" event, as far as the pipeline reads it."""
 
     detail: _StatusChangeDetail

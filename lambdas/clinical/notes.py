@@ -1,4 +1,8 @@
-"""Notes: the schema of notes/<encounter_id>.json, composed from the model's draft, written once per transcript."""
+"""Notes: the schema of notes/<encounter_id>.json, composed from the model's draft, written once per transcript.
+
+The schema does not import the draft step's modules (the drafting, the speakers' roles), which only composing a
+note and its events use: a function that reads notes (the FHIR export, the review page) loads the schema alone at
+a cold start (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -6,20 +10,21 @@ import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from clinical.domain_events import NOTE_DRAFTED, NOTE_NEEDS_REVIEW, detail
-from clinical.drafting import Draft, ModelCall
 from clinical.errors import NoteWriteConflict, StoredNoteInvalid
 from clinical.layout import note_key
 from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
-from clinical.roles import needs_review
 from clinical.settlements import mark_settled
 from clinical.templates import ORDERS, OrderCategory, Template
+
+if TYPE_CHECKING:
+    from clinical.drafting import Draft
 
 SCHEMA_VERSION = "3"
 REVIEW_NOTICE = "AI-generated draft. A clinician must review and sign it before clinical use."
@@ -28,6 +33,8 @@ Author = Literal["model", "clinician"]
 # A statement's id: s<n> for the model's statements, o<n> for its orders, c<n> for the clinician's; ASCII
 # digits only. Ids never change within a review: a removed statement's id is not given to another.
 STATEMENT_ID = re.compile(r"[soc][0-9]{1,4}")
+# The models' empty lists are written as [] (pydantic copies a mutable default for each instance), not as
+# default_factory=list, which costs an inspect.signature, and so a tokenizer, at cold start (docs/performance.md).
 
 
 class NoteStatement(BaseModel):
@@ -37,7 +44,7 @@ class NoteStatement(BaseModel):
 
     id: str = Field(pattern=STATEMENT_ID.pattern)
     text: str = Field(min_length=1)
-    evidence: list[int] = Field(default_factory=list)
+    evidence: list[int] = []
     author: Author = "model"
     # A model statement its evidence does not support, which the signing clinician accepted as it is.
     accepted: bool = False
@@ -49,7 +56,7 @@ class NoteOrder(BaseModel):
     id: str = Field(pattern=STATEMENT_ID.pattern)
     category: OrderCategory
     description: str = Field(min_length=1)
-    evidence: list[int] = Field(default_factory=list)
+    evidence: list[int] = []
     author: Author = "model"
     accepted: bool = False
 
@@ -64,6 +71,15 @@ class NoteSection(BaseModel):
     statements: list[NoteStatement]
 
 
+class ModelCall(BaseModel):
+    """One Converse call of a draft (clinical.drafting): the segments it carried and its tokens."""
+
+    first_segment: int
+    last_segment: int
+    input_tokens: int | None
+    output_tokens: int | None
+
+
 class Provenance(BaseModel):
     encounter_id: str
     model_id: str
@@ -75,7 +91,7 @@ class Provenance(BaseModel):
     created_at: datetime
     input_tokens: int | None = None
     output_tokens: int | None = None
-    model_calls: list[ModelCall] = Field(default_factory=list)
+    model_calls: list[ModelCall] = []
 
 
 class Speaker(BaseModel):
@@ -92,7 +108,7 @@ class FlaggedStatement(BaseModel):
     section: str
     text: str
     reason: str
-    evidence: list[int] = Field(default_factory=list)
+    evidence: list[int] = []
     statement: str | None = None  # its id (None only in a note of schema 2 whose text no statement has)
 
 
@@ -109,8 +125,8 @@ class Note(BaseModel):
     sections: list[NoteSection]
     medications_and_orders: list[NoteOrder]
     provenance: Provenance
-    speakers: list[Speaker] = Field(default_factory=list)
-    flagged: list[FlaggedStatement] = Field(default_factory=list)
+    speakers: list[Speaker] = []
+    flagged: list[FlaggedStatement] = []
 
     @model_validator(mode="before")
     @classmethod
@@ -162,6 +178,24 @@ class Note(BaseModel):
         return sum(len(section.statements) for section in self.sections)
 
 
+class SignedNote(BaseModel):
+    """signed/<encounter_id>.json, written once when a review is signed (clinical.review): the note as signed, and
+    by whom."""
+
+    # Its validator is built when a signed note is first written or read (pydantic's defer_build): the functions
+    # that draft notes never do, and would build it at every cold start (docs/performance.md).
+    model_config = ConfigDict(defer_build=True)
+
+    schema_version: Literal["1"] = "1"
+    encounter_id: str
+    version: int
+    signed_by: str
+    signed_at: datetime
+    note: Note
+    # The patient's FHIR reference (Patient/123) if the signer gave it: the pipeline knows only encounters.
+    patient: str | None = None
+
+
 def numbered(items, prefix: str = "s") -> None:
     """Give each item (a dict) without an id the next id of its kind: s1, s2, ... (o1, ... for orders)."""
     for number, item in enumerate(items, start=1):
@@ -169,12 +203,13 @@ def numbered(items, prefix: str = "s") -> None:
 
 
 class StoredNote(BaseModel):
-    """What the writer reads of a stored note, of any schema version: whose transcript it was drafted from."""
+    """What the writer reads of a stored note, of any schema version: whose transcript it was drafted from. Built
+    when first read (defer_build): a function that only reads signed notes never does."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     class Origin(BaseModel):
-        model_config = ConfigDict(extra="ignore")
+        model_config = ConfigDict(extra="ignore", defer_build=True)
         transcript_sha256: str
 
     provenance: Origin
@@ -211,6 +246,8 @@ def stored_note(s3, bucket: str, encounter_id: str) -> Note | None:
 
 def note_events(note: Note) -> list[tuple[str, dict]]:
     """The domain events of a written note: NoteDrafted, and NoteNeedsReview when it needs one."""
+    from clinical.roles import needs_review
+
     provenance = note.provenance
     fields = {
         "note_key": note_key(provenance.encounter_id),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from clinical.failures import SourceKey
 from clinical.layout import FAILURES_PREFIX, key_reference
@@ -19,6 +19,9 @@ from clinical.observability import MetricUnit, logger, metrics
 class QuarantineRecord(BaseModel):
     """failures/_quarantine-<digest>.json. The reason is the pipeline's own text: it never holds PHI; the
     source is a `key_reference` (a key that names no encounter is kept as its digest)."""
+
+    # Built when an object is first set aside, not at every cold start (pydantic's defer_build): docs/performance.md.
+    model_config = ConfigDict(defer_build=True)
 
     schema_version: Literal["1"] = "1"
     kind: Literal["quarantine"] = "quarantine"

@@ -11,7 +11,8 @@ normal intake step, which is idempotent, so a sweep racing a late event does no 
 Only uploads younger than the window are examined: the cost per sweep is the audio listing (one request per
 1,000 uploads kept: the only evidence of an upload whose event was lost is its object), one listing of the
 markers of what was settled in the window (clinical.settlements) and one claim check per upload in flight,
-not a check per upload ever made.
+not a check per upload ever made. An upload the intake step refuses gets its
+failure record, whose module (clinical.failures) is imported then, not at every cold start (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from clinical.errors import SweepIncomplete, TranscriptionThrottled
-from clinical.failures import Delivery, Stage, settle_failure
 from clinical.layout import (
     AUDIO_PREFIX,
     claimed_encounter_id,
@@ -32,6 +33,9 @@ from clinical.layout import (
 from clinical.observability import MetricUnit, logger, metrics
 from clinical.settings import PipelineSettings
 from clinical.settlements import settled, settled_since
+
+if TYPE_CHECKING:
+    from clinical.failures import Stage
 
 
 @dataclass
@@ -104,6 +108,8 @@ def take_in_lost_uploads(
             # The quota is full (an upload waiting its turn looks lost to a sweep): not an error.
             result.deferred.append(key)
         except Exception as error:
+            from clinical.failures import Delivery, settle_failure
+
             try:
                 settle_failure(
                     s3,

@@ -19,22 +19,26 @@ may act finishes it: the acting caller on a retry, the variant's sweep, orchestr
 The record decides, the token only wakes: orchestration's execution stores a task token in the record while it
 waits; settling a transition redeems it, and the execution then reads the record (CheckReview), whatever the
 token was redeemed with.
+
+The record itself, its reading and orchestration's wait on it (storing and redeeming the task token) are
+clinical.review_record's, which AwaitReview imports alone. Keeping a review's time reads and writes the record only,
+so the note's modules (the note, its revisions, the transcript, the speakers' roles) and the quarantine's are
+imported by the functions that use them: a function's cold start compiles and runs every module it imports
+(docs/performance.md).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from math import ceil
-from typing import Any, Literal
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
-from clinical import clients
 from clinical.domain_events import (
     NOTE_REDRAFTED,
     NOTE_SENT_BACK,
@@ -48,10 +52,10 @@ from clinical.errors import (
     DecidedNotSettled,
     PipelineError,
     ReviewRecordConflict,
+    ReviewRefused,
     StoredNoteInvalid,
     StoredReviewInvalid,
 )
-from clinical.failures import failure_record_exists
 from clinical.layout import (
     encounter_id_from_key,
     legacy_note_version_key,
@@ -61,48 +65,44 @@ from clinical.layout import (
     signed_key,
     transcript_key,
 )
-from clinical.notes import Note
 from clinical.objects import get_if_present, lost_the_race
 from clinical.observability import logger
 from clinical.patients import is_patient_reference
-from clinical.policy import MAX_REDRAFTS
 from clinical.prefixes import REVIEWS_PREFIX
-from clinical.quarantine import quarantine
 from clinical.review_index import (
     Deadline,
     Entry,
     Keeper,
     count_awaiting,
     due,
-    keeper_of,
     mark_awaiting,
     mark_due,
     unmark,
     unmark_opening,
 )
-from clinical.revisions import Changes, ReviewRefused, revise
-from clinical.roles import needs_review
-from clinical.transcription import read_transcript
+from clinical.review_record import (
+    EXPIRED_ERROR,
+    SENT_BACK_ERROR,
+    NoteVersion,
+    ReviewRecord,
+    Status,
+    Transition,
+    read_review,
+    resume_wait,
+)
 
-__all__ = ["Changes", "ReviewRefused"]  # the review's vocabulary, from clinical.revisions
+if TYPE_CHECKING:
+    from clinical.notes import Note, SignedNote
+    from clinical.revisions import Changes
 
 DEFAULT_REVIEW_WINDOW_HOURS = 72
 # The reminder goes this many hours before the review window ends.
 DEFAULT_REMINDER_HOURS = 12
-Status = Literal["AWAITING_REVIEW", "SIGNED", "SENT_BACK", "REVIEW_EXPIRED"]
-# What moved the record last; `settle` does what it owes.
-Transition = Literal["opened", "reminded", "signed", "sent_back", "expired", "redrafted"]
-# The errors a waiting execution's task token fails with (the state machine catches them by name, then reads
-# the record).
-SENT_BACK_ERROR = "NoteSentBack"
-EXPIRED_ERROR = "ReviewExpired"
 # A send-back's reason is read by people and by the model as feedback: a few sentences, not a document.
 MAX_REASON_CHARS = 1000
 # A note sent back and not drafted again after this long (the note step's tries are long over) has its
 # NoteSentBack put again by choreography's sweep.
 REDRAFT_OVERDUE = timedelta(hours=1)
-# SendTask* errors of a token whose wait has ended (timed out, or its execution stopped).
-ENDED_WAIT_CODES = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
 # A decided record's settle that meets another writer reads it again, this many times in all.
 SETTLE_TRIES = 3
 # A transition's follow-ups become the sweep's this long after its deadline was written, before the record's
@@ -112,131 +112,7 @@ SETTLE_TRIES = 3
 SWEEP_AFTER = timedelta(minutes=15)
 
 
-class NoteVersion(BaseModel):
-    version: int
-    by: str
-    at: datetime
-    # Where the version is (None in a record of schema 1: notes/<id>.json for version 1, reviews/<id>/v<n>.json),
-    # and for the draft at notes/<id>.json, which a later transcript's draft replaces, the S3 version it was.
-    key: str | None = None
-    object_version: str | None = None
-    # A clinician's version: the version they reviewed and changed.
-    based_on: int | None = None
-    # The statements the clinician changed, by id (schema 1: by `section.index`).
-    edited: list[str] = Field(default_factory=list)
-    removed: list[str] = Field(default_factory=list)
-    added: list[str] = Field(default_factory=list)
-    accepted: list[str] = Field(default_factory=list)
-    # A redraft: the reason the clinician sent the version before it back, as the model was given it.
-    feedback: str | None = None
-    # How many of its statements the unsupported-claim check flagged (the worklist shows it; None: not recorded).
-    flagged: int | None = None
-
-
-class ReviewRecord(BaseModel):
-    """reviews/<encounter_id>.json: where the note's review is, every version of it, and what its last
-    transition still owes."""
-
-    schema_version: Literal["2"] = "2"
-    encounter_id: str
-    variant: str
-    status: Status = "AWAITING_REVIEW"
-    transcript_sha256: str
-    opened_at: datetime
-    due_at: datetime
-    versions: list[NoteVersion]
-    signed_by: str | None = None
-    signed_at: datetime | None = None
-    # The patient's FHIR reference (Patient/123) the signer gave, which the signed note carries.
-    patient: str | None = None
-    sent_back_by: str | None = None
-    sent_back_at: datetime | None = None
-    reason: str | None = None
-    remind_at: datetime | None = None
-    reminded_at: datetime | None = None
-    expired_at: datetime | None = None
-    # How many times the note was drafted again after a send-back (at most clinical.policy.MAX_REDRAFTS).
-    redrafts: int = 0
-    last_transition: Transition = "opened"
-    # When what the last transition owes was all done; None while it is owed.
-    settled_at: datetime | None = None
-    # Orchestration: the task token of the execution's current wait for this review (never shown).
-    task_token: str | None = Field(default=None, repr=False)
-    kept_by: Keeper = "sweep"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_schema_1(cls, data: Any) -> Any:
-        """A record of schema 1 (no transitions recorded) as settled at its last decision: its follow-ups were
-        done by the code that wrote it, in the same call."""
-        if isinstance(data, dict) and data.get("schema_version") == "1":
-            status = data.get("status", "AWAITING_REVIEW")
-            versions = data.get("versions") or [{}]
-            last = {
-                "SIGNED": "signed",
-                "SENT_BACK": "sent_back",
-                "REVIEW_EXPIRED": "expired",
-            }.get(status) or ("redrafted" if (versions[-1] or {}).get("feedback") else "opened")
-            decided = (
-                data.get("signed_at") or data.get("sent_back_at") or data.get("expired_at") or data.get("opened_at")
-            )
-            data = {**data, "schema_version": "2", "last_transition": last, "settled_at": decided}
-        if isinstance(data, dict) and "kept_by" not in data:
-            # Written before the reviews' index: orchestration's executions kept their own time then too.
-            data = {**data, "kept_by": keeper_of(data.get("variant", ""))}
-        return data
-
-    def expired(self, now: datetime) -> bool:
-        return self.status == "AWAITING_REVIEW" and now >= self.due_at
-
-    def reminder_due(self, now: datetime) -> bool:
-        return (
-            self.status == "AWAITING_REVIEW"
-            and self.reminded_at is None
-            and self.remind_at is not None
-            and now >= self.remind_at
-        )
-
-    def next_deadline(self) -> datetime:
-        """When the review's time next comes: its reminder, unless it was sent, else the end of its window."""
-        if self.reminded_at is None and self.remind_at is not None and self.remind_at < self.due_at:
-            return self.remind_at
-        return self.due_at
-
-    @property
-    def version(self) -> int:
-        return self.versions[-1].version
-
-    def shown(self) -> dict:
-        """The record as the CLI and the page show it: without the task token."""
-        return self.model_dump(mode="json", exclude={"task_token"})
-
-
-class SignedNote(BaseModel):
-    """signed/<encounter_id>.json, written once: the note as signed, and by whom."""
-
-    schema_version: Literal["1"] = "1"
-    encounter_id: str
-    version: int
-    signed_by: str
-    signed_at: datetime
-    note: Note
-    # The patient's FHIR reference (Patient/123) if the signer gave it: the pipeline knows only encounters.
-    patient: str | None = None
-
-
 # ---- reading ------------------------------------------------------------------------------------------
-def read_review(s3, bucket: str, encounter_id: str) -> tuple[ReviewRecord, str] | None:
-    found = get_if_present(s3, bucket, review_key(encounter_id))
-    if found is None:
-        return None
-    try:
-        return ReviewRecord.model_validate_json(found["Body"].read()), found["ETag"]
-    except ValidationError:
-        # pydantic's message would quote the record, which may hold a reason or anything someone wrote there.
-        raise StoredReviewInvalid(f"{review_key(encounter_id)} is not a review record") from None
-
-
 def version_key(encounter_id: str, version: NoteVersion) -> str:
     if version.key is not None:
         return version.key
@@ -246,6 +122,8 @@ def version_key(encounter_id: str, version: NoteVersion) -> str:
 def note_of(s3, bucket: str, record: ReviewRecord, version: NoteVersion | None = None) -> Note:
     """A version of the note under review (the latest by default). ReviewRefused when it is not there, or when
     a newer transcript's note replaced the draft (that note opens its own review)."""
+    from clinical.notes import Note
+
     version = version or record.versions[-1]
     key = version_key(record.encounter_id, version)
     found = get_if_present(s3, bucket, key, version.object_version)
@@ -314,6 +192,8 @@ def review_page(s3, bucket: str, *, size: int, after: str | None = None, variant
 
 
 def _quarantine_record(s3, bucket: str, key: str, variant: str, version_id: str | None = None) -> None:
+    from clinical.quarantine import quarantine
+
     quarantine(s3, bucket, source_key=key, version_id=version_id, variant=variant or "unknown",
                reason="not a review record of this layout (reviews/<encounter id>.json)")  # fmt: skip
 
@@ -401,14 +281,14 @@ def _follow_up(s3, bucket: str, record: ReviewRecord, *, bus: str | None, stepfu
         signed = _write_signed(s3, bucket, record)
         publish([_signed_event(signed, record)], bus=bus, client=events)
         if token:
-            _resume(stepfunctions, token, encounter_id, output={"signed_key": signed_key(encounter_id)})
+            resume_wait(stepfunctions, token, encounter_id, output={"signed_key": signed_key(encounter_id)})
     elif transition == "sent_back":
         if token:
-            _resume(stepfunctions, token, encounter_id, error=SENT_BACK_ERROR)
+            resume_wait(stepfunctions, token, encounter_id, error=SENT_BACK_ERROR)
         publish([_sent_back_event(record)], bus=bus, client=events)
     elif transition == "expired":
         if token:
-            _resume(stepfunctions, token, encounter_id, error=EXPIRED_ERROR)
+            resume_wait(stepfunctions, token, encounter_id, error=EXPIRED_ERROR)
         publish([_review_event(REVIEW_EXPIRED, record)], bus=bus, client=events)
     elif transition == "reminded":
         publish([_review_event(REVIEW_REMINDER, record)], bus=bus, client=events)
@@ -431,6 +311,8 @@ def _settle_after_decision(s3, bucket: str, encounter_id: str, **clients_and_bus
 
 def signed_note(record: ReviewRecord, note: Note) -> SignedNote:
     """The signed note a SIGNED record stands for: the latest version, by its signer, when they signed."""
+    from clinical.notes import SignedNote
+
     return SignedNote(
         encounter_id=record.encounter_id,
         version=record.version,
@@ -445,6 +327,8 @@ def _write_signed(s3, bucket: str, record: ReviewRecord) -> SignedNote:
     """signed/<id>.json as the record decided, written once. One already there that says otherwise (left by a
     signature whose decision lost, before decisions were made in the record) is replaced: the record decides,
     and the bucket's versioning keeps what it replaces."""
+    from clinical.notes import SignedNote
+
     signed = signed_note(record, note_of(s3, bucket, record))
     key = signed_key(record.encounter_id)
     try:
@@ -462,27 +346,6 @@ def _write_signed(s3, bucket: str, record: ReviewRecord) -> SignedNote:
         _write(s3, bucket, key, signed, {"IfMatch": found["ETag"]})
         logger.warning("signed note replaced by the record's decision", extra={"encounter_id": record.encounter_id})
     return signed
-
-
-def _resume(stepfunctions, token: str, encounter_id: str, *, output: dict | None = None, error: str = "") -> bool:
-    """Wake the execution's wait: success with `output`, else the failure `error` (its cause names the record,
-    never its text). Either way the execution reads the record next. A wait that already ended is not an error.
-    Returns whether the token was taken."""
-    stepfunctions = stepfunctions or clients.stepfunctions()
-    try:
-        if output is not None:
-            stepfunctions.send_task_success(taskToken=token, output=json.dumps(output))
-        else:
-            stepfunctions.send_task_failure(
-                taskToken=token, error=error, cause=f"the review is decided in {review_key(encounter_id)}"
-            )
-    except ClientError as failure:
-        code = failure.response["Error"]["Code"]
-        if code not in ENDED_WAIT_CODES:
-            raise
-        logger.info("review wait already ended", extra={"encounter_id": encounter_id, "error_code": code})
-        return False
-    return True
 
 
 # ---- events ---------------------------------------------------------------------------------------------
@@ -528,6 +391,8 @@ def _sent_back_event(record: ReviewRecord) -> tuple[str, dict]:
 
 
 def _redrafted_event(record: ReviewRecord, note: Note) -> tuple[str, dict]:
+    from clinical.roles import needs_review
+
     latest = record.versions[-1]
     return (
         NOTE_REDRAFTED,
@@ -625,6 +490,8 @@ def open_review(s3, bucket: str, note: Note, *, window_hours: int = DEFAULT_REVI
 
 def _origin(stored: dict) -> str | None:
     """The transcript a stored note was drafted from, or None for a body that is no note."""
+    from clinical.notes import Note
+
     try:
         return Note.model_validate_json(stored["Body"].read()).provenance.transcript_sha256
     except ValidationError:
@@ -700,6 +567,9 @@ def sign(s3, bucket: str, encounter_id: str, *, clinician: str, changes: Changes
     the clinician's version, then the record decides: SIGNED. Then it is settled (the signed note, NoteSigned,
     the waiting execution); a failure there is DecidedNotSettled, and the signature stands. `stepfunctions` and
     `events` are the caller's clients (an operator's, from the CLI or the page), else the function's own."""
+    from clinical.revisions import Changes, revise
+    from clinical.transcripts import read_transcript
+
     now = now or datetime.now(UTC)
     acting = {"bus": bus, "stepfunctions": stepfunctions, "events": events}
     if not clinician.strip():
@@ -757,6 +627,8 @@ def send_back(s3, bucket: str, encounter_id: str, *, clinician: str, reason: str
         )
     record, etag = _awaiting(s3, bucket, encounter_id, now, acting)
     _reviewed(record, version)
+    from clinical.policy import MAX_REDRAFTS
+
     if record.redrafts >= MAX_REDRAFTS:
         raise ReviewRefused(
             f"encounter {encounter_id}'s note was drafted again {record.redrafts} times, the most it is: edit and sign it"
@@ -777,6 +649,8 @@ def redraft(s3, bucket: str, encounter_id: str, draft: Callable[[ReviewRecord], 
     ever found there), then the record decides: AWAITING_REVIEW again, with a new window; then NoteRedrafted. A
     review that is not SENT_BACK is left as it is, but what its last transition owes is settled (the try that
     redrafted it may have stopped before its event)."""
+    from clinical.notes import Note
+
     now = now or datetime.now(UTC)
     found = read_review(s3, bucket, encounter_id)
     if found is None:
@@ -963,6 +837,8 @@ def sweep_deadlines(s3, bucket: str, *, now: datetime | None = None, bus: str | 
 
 def _keep_deadline(s3, bucket: str, deadline: Deadline, *, now: datetime, bus: str | None) -> tuple[Kept, bool]:
     """What a due deadline asks of its review, and whether its NoteSentBack was put again."""
+    from clinical.failures import failure_record_exists
+
     found = read_review(s3, bucket, deadline.encounter_id)
     record = found[0] if found else None
     if record is None or record.opened_at != deadline.opened_at:
@@ -985,31 +861,3 @@ def _keep_deadline(s3, bucket: str, deadline: Deadline, *, now: datetime, bus: s
             overdue_at = now + REDRAFT_OVERDUE
         mark_due(s3, bucket, Deadline(overdue_at, record.encounter_id, record.opened_at))
     return kept, put_again
-
-
-def wait_for(s3, bucket: str, encounter_id: str, token: str) -> Status:
-    """Orchestration's way: store the execution's task token in the awaiting review, for the transition that
-    decides it to redeem. Returns the review's status: a review decided before the wait began is not waited for
-    (the caller ends the wait at once, and the execution reads the record)."""
-    found = read_review(s3, bucket, encounter_id)
-    if found is None:
-        raise ReviewRecordConflict(f"encounter {encounter_id} has no review record yet")
-    record, etag = found
-    if record.status != "AWAITING_REVIEW":
-        return record.status
-    record.task_token = token
-    try:
-        _write(s3, bucket, review_key(encounter_id), record, {"IfMatch": etag})
-    except ClientError as error:
-        if lost_the_race(error):
-            raise ReviewRecordConflict(f"the review of {encounter_id} changed meanwhile") from None
-        raise
-    return record.status
-
-
-def end_wait(stepfunctions, token: str, encounter_id: str, status: Status) -> None:
-    """End a wait that began after the review was decided: the execution then reads the record."""
-    if status == "SIGNED":
-        _resume(stepfunctions, token, encounter_id, output={"signed_key": signed_key(encounter_id)})
-    else:
-        _resume(stepfunctions, token, encounter_id, error=SENT_BACK_ERROR if status == "SENT_BACK" else EXPIRED_ERROR)

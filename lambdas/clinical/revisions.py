@@ -14,25 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from clinical.claims import Statement, check_cited
 from clinical.conversation import Segment
-from clinical.errors import PipelineError
+from clinical.errors import ReviewRefused
 from clinical.notes import STATEMENT_ID, Note, NoteOrder, NoteStatement
 from clinical.templates import ORDERS, OrderCategory
 
 # A statement is a sentence or a few: a clinician's text longer than this is refused, not cut.
 MAX_STATEMENT_CHARS = 2000
-
-
-class ReviewRefused(PipelineError):
-    """A review action that cannot be taken as asked; nothing was changed. `statement` is the id of the
-    statement the refusal is about, when it is about one (the page marks it)."""
-
-    def __init__(self, message: str, statement: str | None = None) -> None:
-        super().__init__(message)
-        self.statement = statement
 
 
 class Addition(BaseModel):
@@ -52,10 +43,11 @@ class Changes(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    edits: dict[str, str] = Field(default_factory=dict)
-    added: list[Addition] = Field(default_factory=list)
-    own: list[str] = Field(default_factory=list)
-    accepted: list[str] = Field(default_factory=list)
+    # {} and [] rather than default_factory: pydantic copies a mutable default for each instance (clinical.notes).
+    edits: dict[str, str] = {}
+    added: list[Addition] = []
+    own: list[str] = []
+    accepted: list[str] = []
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from clinical.environment import require_env
 from clinical.errors import ConfigurationError
 from clinical.policy import DEFAULT, Policy
-
-
-def require_env(name: str, env: Mapping[str, str] | None = None) -> str:
-    """A setting only some functions need (a table or state machine name)."""
-    value = (os.environ if env is None else env).get(name, "")
-    if not value:
-        raise ConfigurationError(f"environment variable {name} is not set")
-    return value
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Note templates as data: a section list (clinical/prompts/<name>.json), the prompt made from it and the shared
-rules (clinical/prompts/note-rules.md), and the schema the model's answer must satisfy.
+rules (clinical/prompts/note-rules.md); the schema the model's answer must satisfy is clinical.drafting's
+(answer_schema), so that reading a template (at intake, for the FHIR export) builds no pydantic model.
 
 SOAP is the default; History and Physical (`hp`) and a behavioral-health DAP note (`dap`) are the others. An
 upload chooses one with the object metadata `x-amz-meta-template` (`scribe upload --template`); the note
@@ -8,14 +9,11 @@ records which, with the template's version, in its provenance.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from clinical.errors import UnknownTemplate
 from clinical.layout import digest_reference
@@ -25,23 +23,6 @@ TEMPLATE_METADATA = "template"  # the S3 object metadata key (x-amz-meta-templat
 ORDERS = "medications_and_orders"
 OrderCategory = Literal["medication", "lab", "imaging", "referral", "procedure", "other"]
 ORDER_CATEGORIES: tuple[str, ...] = OrderCategory.__args__
-
-
-class CitedStatement(BaseModel):
-    """One statement of a section, with the numbers of the transcript segments that support it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(min_length=1)
-    evidence: list[int] = Field(min_length=1)
-
-
-class ClinicalOrder(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    category: OrderCategory
-    description: str = Field(min_length=1)
-    evidence: list[int] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
@@ -77,25 +58,10 @@ class Template:
             title=self.title, section_names=", ".join(self.section_names), schema=json.dumps(shape, indent=2)
         )
 
-    def answer_schema(self) -> type[BaseModel]:
-        """The model's answer: one list of cited statements per section, and the orders; nothing else."""
-        return _answer_schema(self)
-
 
 @cache
 def rules() -> str:
     return resources.files("clinical").joinpath("prompts/note-rules.md").read_text()
-
-
-@cache
-def _answer_schema(template: Template) -> type[BaseModel]:
-    fields = {name: (list[CitedStatement], ...) for name in template.section_names}
-    return create_model(
-        f"{template.name.capitalize()}Answer",
-        __config__=ConfigDict(extra="forbid"),
-        **fields,
-        **{ORDERS: (list[ClinicalOrder], ...)},
-    )
 
 
 @cache
@@ -117,6 +83,8 @@ def template_named(name: str | None) -> Template:
         return known[DEFAULT_TEMPLATE]
     if name in known:
         return known[name]
+    import difflib  # a typo's hint only
+
     close = difflib.get_close_matches(name.lower(), known, n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
     # Typed into the upload's metadata, so it may be anything: the failure record shows its digest, never it.

@@ -1,25 +1,26 @@
-"""Transcribe Medical: start a job for an upload, read its output, find jobs that failed."""
+"""Transcribe Medical: start a job for an upload, check that a transcript is its output, find jobs that failed.
+Reading the output is clinical.transcripts'.
+
+Naming the upload's note template (clinical.templates) imports its module where it is done: the functions that
+only check a transcript's origin or list jobs do not load it at cold start (docs/performance.md)."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from clinical.conversation import Segment, segments_of, segments_of_text
 from clinical.errors import (
     AudioNotFound,
     EmptyAudio,
-    EmptyTranscript,
     EncounterIdInUse,
     TranscriptionJobFailed,
     TranscriptionRejected,
     TranscriptionStalled,
     TranscriptionThrottled,
-    TranscriptMalformed,
     TranscriptNotProcessed,
 )
 from clinical.layout import (
@@ -35,7 +36,9 @@ from clinical.objects import is_not_found, keys_under
 from clinical.observability import logger
 from clinical.policy import TRANSCRIBE_TRANSIENT_CODES
 from clinical.settlements import settled, settled_since
-from clinical.templates import TEMPLATE_METADATA, Template, template_named
+
+if TYPE_CHECKING:
+    from clinical.templates import Template
 
 THROTTLING_CODES = frozenset(TRANSCRIBE_TRANSIENT_CODES)
 
@@ -58,14 +61,6 @@ class TranscriptionRequest:
 class StartedJob:
     job_name: str
     already_started: bool
-
-
-@dataclass(frozen=True)
-class Transcript:
-    job_name: str | None
-    text: str
-    # Numbered segments with speakers (clinical.conversation).
-    segments: tuple[Segment, ...] = ()
 
 
 def _head_audio(s3, bucket: str, key: str) -> dict:
@@ -93,6 +88,8 @@ def upload_template(s3, bucket: str, audio_key: str) -> Template:
 
 
 def _template_of(head: dict) -> Template:
+    from clinical.templates import TEMPLATE_METADATA, template_named
+
     return template_named(head.get("Metadata", {}).get(TEMPLATE_METADATA))
 
 
@@ -184,36 +181,6 @@ def transcript_origin(s3, transcribe, *, bucket: str, key: str, job_name: str) -
     if completed is not None and head["LastModified"] > completed.replace(microsecond=0) + timedelta(seconds=1):
         return TranscriptOrigin(version, f"it was written after job {job_name} completed")
     return TranscriptOrigin(version, None, job["Media"]["MediaFileUri"].removeprefix(f"s3://{bucket}/"))
-
-
-def read_transcript(s3, bucket: str, key: str) -> Transcript:
-    """Read a Transcribe Medical output document: its full text and its numbered segments."""
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise TranscriptMalformed("transcript is not a Transcribe Medical output document") from None
-    return transcript_of_document(document)
-
-
-def transcript_of_document(document) -> Transcript:
-    """The transcript a Transcribe Medical output document holds. TranscriptMalformed for another document,
-    EmptyTranscript when no speech was recognized. A document without word items (no timings) is one
-    speaker's, a segment per sentence of its text."""
-    try:
-        text = document["results"]["transcripts"][0]["transcript"]
-    except (KeyError, IndexError, TypeError):
-        raise TranscriptMalformed("transcript is not a Transcribe Medical output document") from None
-    if not isinstance(text, str):
-        raise TranscriptMalformed("transcript text is not a string")
-    if not text.strip():
-        raise EmptyTranscript("the transcript is empty: no speech was recognized")
-    job_name = document.get("jobName")
-    try:
-        segments = tuple(segments_of(document))
-    except (TranscriptMalformed, EmptyTranscript):
-        segments = tuple(segments_of_text(text))
-    return Transcript(job_name=job_name if isinstance(job_name, str) else None, text=text, segments=segments)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, event_source
 
 from clinical import clients
+from clinical.environment import require_env
 from clinical.errors import content_free_errors
 from clinical.observability import logger, tracer
-from clinical.settings import require_env
 from review_desk.app import Request, Response, form_token, respond, shown_path
 from review_desk.desk import ReviewDesk
 from review_desk.pages import message_page

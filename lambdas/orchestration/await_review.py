@@ -2,11 +2,11 @@
 clinician's sign or send-back to redeem; a review decided before the wait began ends the wait at once."""
 
 from clinical import clients
+from clinical.environment import require_env
 from clinical.errors import content_free_errors
 from clinical.messages import ReviewWait, parse_message
 from clinical.observability import annotate_encounter, logger, metrics, tracer
-from clinical.review import end_wait, wait_for
-from clinical.settings import require_env
+from clinical.review_record import end_wait, wait_for
 
 
 @logger.inject_lambda_context

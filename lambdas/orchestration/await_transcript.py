@@ -7,7 +7,7 @@ from clinical.messages import TranscriptWait, parse_message
 from clinical.objects import object_exists
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import set_aside_unless_from_job
+from clinical.steps.uploads import set_aside_unless_from_job
 from orchestration.transcript_waits import register_wait, resume, take_wait
 
 

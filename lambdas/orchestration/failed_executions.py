@@ -3,7 +3,9 @@
 The state machine has no catch-all: a step that fails after its retries fails the execution right
 there, so the history names the failed step and RedriveExecution resumes at it. Its end is turned
 into the same failure record choreography writes, from the execution itself (DescribeExecution and
-its history: ids, state names and error names, never PHI).
+its history: ids, state names and error names, never PHI). A failed Transcribe job's reason, a throttled start's
+exhaustion and an execution set aside import their modules when met, not at every cold start
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -21,15 +23,14 @@ from clinical.layout import failure_key, transcription_job_name
 from clinical.messages import EncounterExecutionInput, parse_message
 from clinical.objects import is_not_found, object_exists
 from clinical.policy import LAMBDA_CRASH, TRANSCRIBE_TRANSIENT_CODES, step_functions_names
-from clinical.quarantine import quarantine, quarantine_key
 from clinical.settings import PipelineSettings
-from clinical.throttling import quota_exhausted
-from clinical.transcription import THROTTLING_CODES, job_failure
 
 
 def describe(error_name: str, cause: str | None, job_name: str) -> tuple[str, bool]:
     """A message safe to show, and whether the error was transient, from an execution's error and cause."""
     if error_name == "TranscriptionJobFailed":
+        from clinical.transcription import job_failure
+
         return job_failure(clients.transcribe(), job_name).message, False
     known = pipeline_error_named(error_name)
     if known is not None:
@@ -46,7 +47,7 @@ def describe(error_name: str, cause: str | None, job_name: str) -> tuple[str, bo
         return "the execution was stopped before it finished", True
     service, _, code = error_name.partition(".")
     if service in ("Transcribe", "S3", "Lambda", "DynamoDb") and code:
-        return f"{service} error {code}", code in THROTTLING_CODES
+        return f"{service} error {code}", code in TRANSCRIBE_TRANSIENT_CODES
     return f"the step failed with {error_name}", False
 
 
@@ -83,6 +84,8 @@ def encounter_of(execution: dict) -> EncounterExecutionInput:
 
 def _set_aside(s3, bucket: str, execution: dict, settings: PipelineSettings, reason: str) -> bool:
     """Quarantine, once, the end of an execution that ran for no encounter: nothing is built from its input."""
+    from clinical.quarantine import quarantine, quarantine_key
+
     source_key = f"execution:{execution['name']}"
     if object_exists(s3, bucket, quarantine_key(source_key, None)):
         return False
@@ -112,6 +115,8 @@ def record_execution_failure(stepfunctions, s3, bucket: str, execution_arn: str,
     state, tries = failed_step(execution_history(stepfunctions, execution_arn))
     if state == "StartTranscription" and error_name in step_functions_names("Transcribe", TRANSCRIBE_TRANSIENT_CODES):
         # Throttled on every try the policy allows: the same failure choreography records.
+        from clinical.throttling import quota_exhausted
+
         exhausted = quota_exhausted(tries, settings.quota_wait_minutes)
         error_name, message, retryable = exhausted.error_type, exhausted.message, False
     record_failure(

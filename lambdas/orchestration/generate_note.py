@@ -10,7 +10,7 @@ from clinical.errors import content_free_errors
 from clinical.messages import NoteRequest, parse_message
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import draft_note, redraft_note
+from clinical.steps.drafts import draft_note, redraft_note
 
 
 @logger.inject_lambda_context

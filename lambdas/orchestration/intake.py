@@ -1,4 +1,5 @@
-"""intake queue -> validate the upload and start the encounter's execution."""
+"""intake queue -> validate the upload and start the encounter's execution. A failed upload's record
+(clinical.failures) is imported where a failure is settled, not at every cold start (docs/performance.md)."""
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -6,11 +7,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from clinical import clients
 from clinical.errors import content_free_errors
 from clinical.events import delivery_of, object_created
-from clinical.failures import settle_failure
 from clinical.layout import claimed_encounter_id
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import accept_upload
+from clinical.steps.uploads import accept_upload
 from orchestration.executions import start_encounter_execution
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
@@ -29,6 +29,8 @@ def start_encounter(record: SQSRecord) -> None:
         accepted = accept_upload(clients.s3(), bucket=upload.bucket, key=upload.key)
         start_encounter_execution(clients.stepfunctions(), require_env("STATE_MACHINE_ARN"), accepted)
     except Exception as error:
+        from clinical.failures import settle_failure
+
         settle_failure(
             clients.s3(),
             upload.bucket,

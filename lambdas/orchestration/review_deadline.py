@@ -4,11 +4,11 @@ reminder or window is due is reminded or expired, and the task returns the revie
 waits, the seconds until its time next comes (the next wait's timeout)."""
 
 from clinical import clients
+from clinical.environment import require_env
 from clinical.errors import content_free_errors
 from clinical.messages import ReviewCheck, parse_message
 from clinical.observability import annotate_encounter, logger, metrics, tracer
-from clinical.settings import require_env
-from clinical.steps import check_review
+from clinical.steps.reviews import check_review
 
 
 @logger.inject_lambda_context

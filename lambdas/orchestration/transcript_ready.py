@@ -9,7 +9,7 @@ from clinical.events import object_created
 from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import set_aside_stray_transcript, set_aside_unless_from_job
+from clinical.steps.uploads import set_aside_stray_transcript, set_aside_unless_from_job
 from orchestration.transcript_waits import resume, take_wait
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

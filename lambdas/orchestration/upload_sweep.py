@@ -1,5 +1,7 @@
 """Scheduled: start the execution of each upload whose event never arrived (it has no execution), and
-record the failure of each execution that ended unsuccessfully without one (its status event was lost)."""
+record the failure of each execution that ended unsuccessfully without one (its status event was lost). Recording
+one imports its modules (orchestration.failed_executions) when the sweep meets such an execution, not at every
+cold start (docs/performance.md)."""
 
 from datetime import UTC, datetime
 
@@ -11,10 +13,9 @@ from clinical.executions import UNSUCCESSFUL, execution_arn
 from clinical.observability import MetricUnit, logger, metrics, tracer
 from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.settings import PipelineSettings, require_env
-from clinical.steps import accept_upload
+from clinical.steps.uploads import accept_upload
 from clinical.transcription import jobs_in_flight
 from orchestration.executions import start_encounter_execution
-from orchestration.failed_executions import record_execution_failure
 
 
 def execution_status(stepfunctions, state_machine_arn: str, encounter_id: str) -> str | None:
@@ -57,6 +58,8 @@ def take_in_lost_uploads_of(
     finally:
         # Even when some uploads could not be taken in, the ended executions the sweep met get their records.
         for encounter_id in ended_unrecorded:
+            from orchestration.failed_executions import record_execution_failure
+
             record_execution_failure(
                 stepfunctions, s3, bucket, execution_arn(state_machine_arn, encounter_id), settings
             )

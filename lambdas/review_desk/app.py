@@ -16,10 +16,8 @@ from http import HTTPStatus
 from urllib.parse import parse_qs
 
 from botocore.exceptions import ClientError
-from pydantic import ValidationError
 
-from clinical import review as reviews
-from clinical.errors import PipelineError
+from clinical.errors import PipelineError, ReviewRefused
 from clinical.layout import ENCOUNTER_ID_PATTERN, digest_reference
 from review_desk.desk import AFTER_FIELD, DECIDED, REFUSED, NotFound, Refusal, ReviewDesk, changes_from, version_from
 from review_desk.pages import (
@@ -205,12 +203,12 @@ def _show_note(desk: ReviewDesk, request: Request, variant: str, encounter_id: s
         signer = desk.signer(variant, request.headers) if view.record.status == "AWAITING_REVIEW" else None
     except NotFound as error:
         return Response(HTTPStatus.NOT_FOUND, message_page("Not found", str(error), request.base, request.account))
-    except reviews.ReviewRefused as error:
+    except ReviewRefused as error:
         return Response(
             HTTPStatus.CONFLICT, message_page("Cannot show the note", error.message, request.base, request.account)
         )
-    except (ValidationError, ValueError, ClientError, PipelineError) as error:
-        # Never the error's text: pydantic's message quotes the note.
+    except (ValueError, ClientError, PipelineError) as error:
+        # Never the error's text: pydantic's message (its ValidationError is a ValueError) quotes the note.
         return Response(
             HTTPStatus.INTERNAL_SERVER_ERROR,
             message_page(

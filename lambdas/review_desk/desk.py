@@ -1,24 +1,28 @@
 """What the review page reads and does, per deployment (variant), each through clinical.review as the
 identity that `ReviewDesk.identity` returns: the caller's AWS identity for the local page, the signed-in
-clinician (Cognito) on AWS."""
+clinician (Cognito) on AWS.
+
+The worklist reads the reviews' index only: the review's, the note's and the transcript's modules are imported
+by the note view and the actions, so that the page's function does not compile them at a cold start whose
+request is the worklist (docs/performance.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from clinical import review as reviews
 from clinical import review_index as index
-from clinical.conversation import Segment
-from clinical.errors import ContractViolation, DecidedNotSettled
+from clinical.errors import ContractViolation, DecidedNotSettled, ReviewRefused
 from clinical.layout import transcript_key
-from clinical.notes import Note
-from clinical.revisions import Addition, Changes, statement_id
 from clinical.stages import Stage, stage_of_review
-from clinical.templates import ORDER_CATEGORIES, ORDERS
-from clinical.transcription import read_transcript
+
+if TYPE_CHECKING:
+    from clinical.conversation import Segment
+    from clinical.notes import Note, SignedNote
+    from clinical.review import ReviewRecord
+    from clinical.revisions import Changes
 
 
 class Place(Protocol):
@@ -34,7 +38,7 @@ class Place(Protocol):
 
 # Who acts, from the deployment acted on and the request's headers (where an authenticating proxy puts the user).
 Identity = Callable[[Place, Mapping[str, str]], str]
-REFUSED = (reviews.ReviewRefused, ContractViolation)
+REFUSED = (ReviewRefused, ContractViolation)
 # The note view's form fields, each named by a statement's id or a section's name.
 EDIT_FIELD = "edit."  # edit.<id>: a statement's new text ("" removes it), sent only for the statements opened
 OWN_FIELD = "own."  # own.<id>: the edited statement is the clinician's own (not checked against the recording)
@@ -84,7 +88,7 @@ class Awaiting:
         }
 
     @classmethod
-    def of_record(cls, variant: str, record: reviews.ReviewRecord) -> Awaiting:
+    def of_record(cls, variant: str, record: ReviewRecord) -> Awaiting:
         return cls(variant, record.encounter_id, record.status, record.opened_at, record.due_at, record.version,
                    record.versions[-1].flagged)  # fmt: skip
 
@@ -115,7 +119,7 @@ class NoteUnderReview:
     they changed (the signed view shows their changes against it)."""
 
     variant: str
-    record: reviews.ReviewRecord
+    record: ReviewRecord
     note: Note
     segments: tuple[Segment, ...]
     draft: Note | None = None
@@ -154,6 +158,8 @@ class ReviewDesk:
         """The notes awaiting review in every deployment (`everything`: every review, signed, sent back and
         expired too), oldest first: every page (the CLI's list)."""
         if everything:
+            from clinical import review as reviews
+
             found = [
                 Awaiting.of_record(variant, record)
                 for variant, deployment in self.deployments.items()
@@ -174,6 +180,8 @@ class ReviewDesk:
         notes awaiting review, oldest first, one listing of the reviews' index per deployment; of every review
         (`everything`), by encounter id, a listing and a read of each record shown."""
         after, size = dict(after or {}), size or (EVERY_REVIEW_PAGE if everything else WORKLIST_PAGE)
+        if everything:
+            from clinical import review as reviews
         if unknown := sorted(set(after) - set(self.deployments)):
             raise NotFound(f"no {unknown[0]} deployment is served here")
         listed: list[tuple[Awaiting, str]] = []
@@ -201,6 +209,9 @@ class ReviewDesk:
 
     def note(self, variant: str, encounter_id: str) -> NoteUnderReview:
         """The review, its note's latest version, and the transcript's segments."""
+        from clinical import review as reviews
+        from clinical.transcripts import read_transcript
+
         deployment = self._deployment(variant)
         s3 = deployment.client("s3")
         found = reviews.read_review(s3, deployment.bucket, encounter_id)
@@ -219,13 +230,17 @@ class ReviewDesk:
         return self.identity(self._deployment(variant), headers)
 
     def sign(self, variant: str, encounter_id: str, changes: Changes, headers: Mapping[str, str],
-             version: int | None = None, patient: str | None = None) -> reviews.SignedNote:  # fmt: skip
+             version: int | None = None, patient: str | None = None) -> SignedNote:  # fmt: skip
+        from clinical import review as reviews
+
         return self._act(
             reviews.sign, variant, encounter_id, headers, changes=changes, version=version, patient=patient
         )
 
     def send_back(self, variant: str, encounter_id: str, reason: str, headers: Mapping[str, str],
-                  version: int | None = None) -> reviews.ReviewRecord:  # fmt: skip
+                  version: int | None = None) -> ReviewRecord:  # fmt: skip
+        from clinical import review as reviews
+
         return self._act(reviews.send_back, variant, encounter_id, headers, reason=reason, version=version)
 
     def _act(self, action: Callable, variant: str, encounter_id: str, headers: Mapping[str, str], **details):
@@ -250,7 +265,7 @@ def version_from(form: Mapping[str, list[str]]) -> int | None:
     if not value:
         return None
     if not (value.isascii() and value.isdigit()):
-        raise reviews.ReviewRefused("the form's version is not a number: open the note again")
+        raise ReviewRefused("the form's version is not a number: open the note again")
     return int(value)
 
 
@@ -258,11 +273,14 @@ def changes_from(form: Mapping[str, list[str]], note: Note) -> Changes:
     """The clinician's changes a form carries: new text of the statements opened (an opened but unchanged one is
     no edit), their own statements, flagged statements accepted, and statements added (one per line). A
     statement the note does not have is passed on, for the review to refuse: never signed without the change."""
+    from clinical.revisions import Addition, Changes, statement_id
+    from clinical.templates import ORDER_CATEGORIES, ORDERS
+
     current = {item.id: item.text for _section, item in note.items()}
     edits, own, accepted, added = {}, [], [], []
     category = (form.get(CATEGORY_FIELD + ORDERS) or ["other"])[0]
     if category not in ORDER_CATEGORIES:
-        raise reviews.ReviewRefused(f"an order's category is one of {', '.join(ORDER_CATEGORIES)}")
+        raise ReviewRefused(f"an order's category is one of {', '.join(ORDER_CATEGORIES)}")
     for name, values in form.items():
         if name.startswith(EDIT_FIELD):
             named = statement_id(name.removeprefix(EDIT_FIELD))

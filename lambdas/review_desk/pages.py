@@ -11,14 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from clinical import review as reviews
-from clinical.conversation import Segment
-from clinical.notes import NoteOrder, NoteStatement
 from clinical.policy import MAX_REDRAFTS
 from clinical.stages import Stage
-from clinical.templates import ORDER_CATEGORIES, ORDERS
 from review_desk.desk import (
     ACCEPT_FIELD,
     ADD_FIELD,
@@ -31,6 +28,11 @@ from review_desk.desk import (
     Refusal,
     Worklist,
 )
+
+if TYPE_CHECKING:
+    from clinical.conversation import Segment
+    from clinical.notes import NoteOrder, NoteStatement
+    from clinical.review import NoteVersion, ReviewRecord
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1d2433; background: #f5f6f8; }
@@ -234,6 +236,8 @@ def _cites(evidence: list[int]) -> str:
 def _statement(section: str, item: NoteStatement | NoteOrder, flag: str | None, shown: _Shown) -> str:
     """One statement (or order): its id, text and citations, who wrote it, its flag, and while the review is
     open its editor; a refused change is shown open with what was typed."""
+    from clinical.notes import NoteOrder
+
     sid = escape(item.id)
     typed = shown.typed.get(f"{EDIT_FIELD}{item.id}")
     category = f"<span class=order-category>{escape(item.category)}</span>" if isinstance(item, NoteOrder) else ""
@@ -283,6 +287,8 @@ def _statement(section: str, item: NoteStatement | NoteOrder, flag: str | None, 
 
 def _adder(section: str, typed: Mapping[str, list[str]]) -> str:
     """Where the clinician adds statements to a section (one per line), the empty ones included."""
+    from clinical.templates import ORDER_CATEGORIES, ORDERS
+
     name = f"{ADD_FIELD}{section}"
     value = (typed.get(name) or [""])[0]
     category = ""
@@ -302,6 +308,9 @@ def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused:
     """The note beside its transcript. Awaiting review: every statement editable (its id names it), flagged
     ones to accept, statements to add to any section, sign or send back. Signed: who signed and when, and the
     clinician's changes against the version they reviewed."""
+    from clinical.review import MAX_REASON_CHARS
+    from clinical.templates import ORDERS
+
     record, note = view.record, view.note
     awaiting = record.status == "AWAITING_REVIEW" and not record.expired(now)
     typed = refused.form if refused else {}
@@ -349,7 +358,7 @@ def note_page(view: NoteUnderReview, now: datetime, signer: str | None, refused:
                 "send-back-form",
                 f"{path}/send-back",
                 token,
-                f"{version_field}<label>Reason <input name=reason size=40 maxlength={reviews.MAX_REASON_CHARS} required"
+                f"{version_field}<label>Reason <input name=reason size=40 maxlength={MAX_REASON_CHARS} required"
                 f" value='{escape((typed.get('reason') or [''])[0])}'></label> "
                 "<button type=submit>Send back for a redraft</button>",
             )
@@ -384,7 +393,7 @@ def _flag_reason(note, statement_id: str) -> str | None:
     return flag.reason if flag is not None else None
 
 
-def _changes(version: reviews.NoteVersion) -> str:
+def _changes(version: NoteVersion) -> str:
     parts = [
         f"{len(ids)} {what}"
         for ids, what in (
@@ -398,12 +407,12 @@ def _changes(version: reviews.NoteVersion) -> str:
     return f"the clinician's changes to version {version.based_on}: " + (", ".join(parts) or "none")
 
 
-def _redrafts_left(record: reviews.ReviewRecord) -> str:
+def _redrafts_left(record: ReviewRecord) -> str:
     left = MAX_REDRAFTS - record.redrafts
     return f"{left} redraft{'s' if left != 1 else ''} left" if left else "no redraft left: edit and sign"
 
 
-def _where(record: reviews.ReviewRecord, now: datetime) -> str:
+def _where(record: ReviewRecord, now: datetime) -> str:
     """What the review's status means now, in a line."""
     if record.status == "SIGNED":
         return f" by {escape(record.signed_by or '')} at {_moment(record.signed_at)}" if record.signed_at else ""
@@ -418,7 +427,7 @@ def _where(record: reviews.ReviewRecord, now: datetime) -> str:
     return f", due {_due(record.due_at, now)}"
 
 
-def _redraft_line(record: reviews.ReviewRecord) -> str:
+def _redraft_line(record: ReviewRecord) -> str:
     """For a redraft: why the version before it was sent back, as the model was told."""
     latest = record.versions[-1]
     if latest.feedback is None:

@@ -14,7 +14,8 @@ from fhir.resources.R4B.documentreference import DocumentReference
 
 from clinical.executions import execution_arn, execution_history
 from clinical.layout import fhir_export_key, review_key, signed_key
-from clinical.review import Changes, ReviewRefused, note_of, read_review, send_back, sign
+from clinical.review import ReviewRefused, note_of, read_review, send_back, sign
+from clinical.revisions import Changes
 from localcloud.bedrock_converse import UNSUPPORTED_STATEMENT
 from localcloud.faults import FaultPlan
 from tests.localcloud.conftest import DICTATION, STACKS, keys, read_json, upload

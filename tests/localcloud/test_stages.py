@@ -8,7 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner, Result
 
-from clinical.review import Changes, note_of, read_review, send_back, sign
+from clinical.review import note_of, read_review, send_back, sign
+from clinical.revisions import Changes
 from localcloud.cloud import LocalCloud
 from localcloud.faults import FaultPlan
 from review_desk.desk import ReviewDesk

@@ -226,7 +226,7 @@ def test_the_baseline_is_the_bare_boto3_handler():
 def test_shipping_byte_code_compiles_the_copy_and_the_table_says_so(tmp_path):
     copy = fresh_task_root(tmp_path, python=sys.executable)
     compiled = byte_code_under(copy)
-    assert any(path.name.startswith("steps.") and path.suffix == ".pyc" for path in compiled)
+    assert any(path.name.startswith("review.") and path.suffix == ".pyc" for path in compiled)
     rows = tabulate(measure(["choreography.fast"], fake_runner(), rounds=1))
     assert "with the project's byte code shipped (--byte-code)" in render(rows, rounds=1, byte_code=True)
     assert "without the project's byte code" in render(rows, rounds=1)

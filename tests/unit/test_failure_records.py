@@ -10,7 +10,7 @@ from clinical import failures
 from clinical.errors import ContractViolation
 from clinical.layout import rejected_upload_failure_key
 from clinical.reconcile import take_in_lost_uploads
-from clinical.steps import accept_upload
+from clinical.steps.uploads import accept_upload
 from tests.support.events import object_created, sqs_event
 from tests.unit.conftest import BUCKET
 

@@ -12,7 +12,7 @@ import pytest
 from fhir.resources.R4B.documentreference import DocumentReference
 
 from clinical.fhir import document_reference
-from clinical.review import SignedNote
+from clinical.notes import SignedNote
 from scribe.fhir import ExportError, validated
 from tests.unit.test_notes import note_for
 

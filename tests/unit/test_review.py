@@ -16,12 +16,10 @@ from choreography import write_note
 from clinical import review
 from clinical.errors import DecidedNotSettled, DomainEventNotPublished
 from clinical.fhir import document_reference
+from clinical.notes import SignedNote
 from clinical.review import (
-    Changes,
     Deadlines,
     ReviewRefused,
-    SignedNote,
-    end_wait,
     expire,
     read_review,
     remind,
@@ -30,9 +28,9 @@ from clinical.review import (
     settle,
     sign,
     sweep_deadlines,
-    wait_for,
 )
-from clinical.revisions import Addition
+from clinical.review_record import end_wait, wait_for
+from clinical.revisions import Addition, Changes
 from tests.support.domain_events import contract_errors
 from tests.support.events import object_created, sqs_event
 from tests.unit.conftest import BUCKET, TRANSCRIPT_TEXT, converse_answer

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from clinical import review, review_index
-from clinical.review import Changes, read_review, send_back, sign, sweep_deadlines
+from clinical.notes import Note
+from clinical.review import read_review, send_back, sign, sweep_deadlines
+from clinical.revisions import Changes
 from review_desk.desk import NotFound, ReviewDesk
 from tests.unit.conftest import BUCKET
 
@@ -82,7 +84,7 @@ def test_an_opening_that_stopped_before_its_record_leaves_an_index_the_sweep_rem
 
     monkeypatch.setattr(review, "_write", stop_at_the_record)
     with pytest.raises(RuntimeError):
-        review.open_review(drafted.s3, BUCKET, review.Note.model_validate(note))
+        review.open_review(drafted.s3, BUCKET, Note.model_validate(note))
     monkeypatch.setattr(review, "_write", written)
     [entry] = review_index.awaiting(drafted.s3, BUCKET, size=50).entries
     assert read_review(drafted.s3, BUCKET, "enc-0001") is None, "only the index was written"
@@ -104,7 +106,7 @@ def test_a_sent_back_note_is_off_the_worklist_and_back_on_it_when_drafted_again(
 
 
 def test_orchestrations_reviews_are_on_the_worklist_with_no_deadline_to_sweep(drafted):
-    note = review.Note.model_validate(drafted.read_json("notes/enc-0001.json"))
+    note = Note.model_validate(drafted.read_json("notes/enc-0001.json"))
     drafted.s3.delete_object(Bucket=BUCKET, Key="reviews/enc-0001.json")
     for key in drafted.keys("index/"):
         drafted.s3.delete_object(Bucket=BUCKET, Key=key)

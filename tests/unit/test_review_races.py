@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from moto import mock_aws
 
-from clinical import clients, review, review_index
+from clinical import clients, review, review_index, review_record
 from clinical.errors import PipelineError
 from clinical.layout import note_key, signed_key, transcript_key
 from clinical.notes import (
@@ -45,9 +45,9 @@ from clinical.notes import (
     stored_note,
     transcript_sha256,
 )
-from clinical.review import Changes, read_review
-from clinical.revisions import Addition, ReviewRefused, revise
-from clinical.transcription import read_transcript
+from clinical.review import read_review
+from clinical.revisions import Addition, Changes, ReviewRefused, revise
+from clinical.transcripts import read_transcript
 from tests.support.transcripts import transcribe_document
 
 settings.register_profile(
@@ -559,13 +559,13 @@ class OrchestrationReviewRaces(ReviewRaces):
         if run.phase == "wait":
             run.tokens += 1
             token = f"token-{run.tokens}"
-            status = self._act(lambda: review.wait_for(self.s3, BUCKET, ENCOUNTER, token))
+            status = self._act(lambda: review_record.wait_for(self.s3, BUCKET, ENCOUNTER, token))
             if status is None:
                 return  # the task is retried with a new token
             run.phase, run.token, run.woken = "waiting", token, False
             run.wait_until = self.now + timedelta(seconds=run.wait_seconds)
             if status != "AWAITING_REVIEW":
-                self._act(lambda: review.end_wait(self.execution, token, ENCOUNTER, status))
+                self._act(lambda: review_record.end_wait(self.execution, token, ENCOUNTER, status))
 
     def the_variant_works(self) -> None:
         if self.execution.ended is None:

@@ -1,26 +1,18 @@
-"""The pipeline's steps as both variants call them; only who calls them, and when, differs."""
+"""The note: drafted from the encounter's transcript once per transcript, or drafted again with the clinician's
+reason after a send-back; then its review is opened and its events put."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from botocore.exceptions import ClientError
-
 from clinical.claims import Statement, check_cited
 from clinical.conversation import Segment
 from clinical.domain_events import publish
 from clinical.drafting import request_note
-from clinical.errors import ReviewRecordConflict, ReviewStoreBusy, TranscriptNotFromJob, content_free_errors
+from clinical.errors import content_free_errors
 from clinical.failures import clear_failure
-from clinical.layout import (
-    TRANSCRIBE_WRITE_CHECK,
-    AudioUpload,
-    note_key,
-    parse_audio_key,
-    transcript_key,
-    transcription_job_name,
-)
+from clinical.layout import note_key, transcript_key, transcription_job_name
 from clinical.notes import (
     FlaggedStatement,
     Note,
@@ -33,80 +25,14 @@ from clinical.notes import (
     transcript_sha256,
 )
 from clinical.observability import MetricUnit, logger, metrics, tracer
-from clinical.policy import REVIEW_STORE_TRANSIENT_CODES
-from clinical.quarantine import quarantine
-from clinical.review import ReviewRecord, keep_time, open_review, redraft, sweep_deadlines
+from clinical.review import ReviewRecord, open_review, redraft
 from clinical.review_index import keeper_of
 from clinical.roles import SpeakerRole, assign_roles, needs_review
 from clinical.settings import PipelineSettings
+from clinical.steps.uploads import set_aside_unless_from_job
 from clinical.templates import Template
-from clinical.transcription import (
-    StartedJob,
-    Transcript,
-    TranscriptionRequest,
-    check_audio_object,
-    read_transcript,
-    start_transcription,
-    transcript_origin,
-    upload_template,
-)
-
-
-def accept_upload(s3, *, bucket: str, key: str) -> AudioUpload:
-    """Check an uploaded object against the encounter contract (raises ContractViolation)."""
-    return check_audio_object(s3, bucket, parse_audio_key(key))
-
-
-def transcription_request(bucket: str, settings: PipelineSettings) -> TranscriptionRequest:
-    return TranscriptionRequest(
-        bucket=bucket,
-        job_name_prefix=settings.job_name_prefix,
-        kms_key_arn=settings.kms_key_arn,
-        specialty=settings.medical_specialty,
-        type=settings.medical_type,
-        settings=settings.transcription_settings,
-    )
-
-
-@tracer.capture_method(capture_response=False)
-@content_free_errors
-def transcribe_upload(s3, transcribe, *, bucket: str, key: str, settings: PipelineSettings) -> StartedJob:
-    """Validate an upload and start its Transcribe Medical job (idempotent)."""
-    upload = accept_upload(s3, bucket=bucket, key=key)
-    started = start_transcription(transcribe, upload, transcription_request(bucket, settings))
-    if not started.already_started:
-        metrics.add_metric(name="TranscriptionJobsStarted", unit=MetricUnit.Count, value=1)
-    logger.info(
-        "transcription requested",
-        extra={"encounter_id": upload.encounter_id, "already_started": started.already_started},
-    )
-    return started
-
-
-def set_aside_unless_from_job(s3, transcribe, *, bucket: str, encounter_id: str, settings: PipelineSettings) -> str:
-    """The key of the upload the encounter's job transcribed. Raise TranscriptNotFromJob, after quarantining
-    the object, when the encounter's transcript is not the output of the job started for it (a forged or
-    replaced object): a note changes only through the pipeline's own job."""
-    key = transcript_key(encounter_id)
-    origin = transcript_origin(
-        s3, transcribe, bucket=bucket, key=key, job_name=transcription_job_name(settings.job_name_prefix, encounter_id)
-    )
-    if origin.not_from_job is None:
-        return origin.audio_key
-    record = quarantine(
-        s3, bucket, source_key=key, version_id=origin.version_id, variant=settings.variant, reason=origin.not_from_job
-    )
-    raise TranscriptNotFromJob(f"{key} is not the output of the encounter's job ({origin.not_from_job}); see {record}")
-
-
-def set_aside_stray_transcript(s3, *, bucket: str, key: str, variant: str) -> bool:
-    """An object under transcripts/ whose key names no encounter: quarantined, unless it is Transcribe's
-    own write probe. Returns True when it was quarantined."""
-    if key.endswith(TRANSCRIBE_WRITE_CHECK):
-        return False
-    quarantine(s3, bucket, source_key=key, version_id=None, variant=variant,
-               reason="not a transcript key of this layout (transcripts/<encounter id>.json)")  # fmt: skip
-    return True
+from clinical.transcription import upload_template
+from clinical.transcripts import Transcript, read_transcript
 
 
 @dataclass(frozen=True)
@@ -199,60 +125,6 @@ def announce(s3, bucket: str, note: Note, settings: PipelineSettings) -> None:
     open_review(s3, bucket, note, window_hours=settings.review_window_hours,
                 reminder_hours=settings.review_reminder_hours, kept_by=keeper_of(settings.variant))  # fmt: skip
     publish(note_events(note))
-
-
-def _count_deadlines(reminded: int, expired: int) -> None:
-    if reminded:
-        metrics.add_metric(name="ReviewReminders", unit=MetricUnit.Count, value=reminded)
-    if expired:
-        # Its alarm: a note nobody signed within the review window.
-        metrics.add_metric(name="ReviewsExpired", unit=MetricUnit.Count, value=expired)
-
-
-@dataclass(frozen=True)
-class ReviewTime:
-    """Where a review is, for orchestration's next state: its status and, while it waits, the seconds until its
-    time next comes (the wait's timeout)."""
-
-    status: str
-    wait_seconds: int
-
-
-@tracer.capture_method(capture_response=False)
-@content_free_errors
-def check_review(s3, *, bucket: str, encounter_id: str) -> ReviewTime:
-    """Orchestration's CheckReview, whenever the execution's wait for the clinician ends (a decision's token, a
-    timeout, or any other redemption of the token): the record decides. What its last transition owes is
-    settled; a review past its window expires, one past its reminder time is reminded; the status says where the
-    execution goes next."""
-    try:
-        kept = keep_time(s3, bucket, encounter_id)
-    except ClientError as error:
-        code = error.response["Error"]["Code"]
-        if code not in REVIEW_STORE_TRANSIENT_CODES:
-            raise
-        raise ReviewStoreBusy(f"checking the review of {encounter_id} met {code}") from None
-    if kept.status is None:
-        raise ReviewRecordConflict(f"encounter {encounter_id} has no review record yet")
-    _count_deadlines(kept.settled.count("reminded"), kept.settled.count("expired"))
-    logger.info("review checked", extra={"encounter_id": encounter_id, "review_status": kept.status,
-                                         "settled": list(kept.settled), "wait_seconds": kept.wait_seconds})  # fmt: skip
-    return ReviewTime(status=kept.status, wait_seconds=kept.wait_seconds)
-
-
-@tracer.capture_method(capture_response=False)
-@content_free_errors
-def sweep_review_deadlines(s3, *, bucket: str, variant: str = "") -> tuple[int, int]:
-    """Choreography: keep every review's time (remind, expire, settle what a stopped action left owing); returns
-    (reminded, expired)."""
-    kept = sweep_deadlines(s3, bucket, variant=variant)
-    _count_deadlines(len(kept.reminded), len(kept.expired))
-    # A gauge, published by every sweep (0 too): the dashboard's review backlog.
-    metrics.add_metric(name="ReviewsAwaiting", unit=MetricUnit.Count, value=kept.awaiting)
-    logger.info("review deadlines swept", extra={"reminded": len(kept.reminded), "expired": len(kept.expired),
-                                                 "sent_back_again": len(kept.sent_back_again),
-                                                 "settled": len(kept.settled)})  # fmt: skip
-    return len(kept.reminded), len(kept.expired)
 
 
 def encounter_note(s3, bedrock, bucket: str, audio_key: str, transcript: Transcript, encounter_id: str,
