@@ -1,4 +1,7 @@
-"""Small S3 reads every step needs: does this key exist?"""
+"""Small S3 reads every step needs: does this key exist, which keys are under a prefix; and how a moment is
+written in a key."""
+
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
@@ -20,10 +23,27 @@ def lost_the_race(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in LOST_RACE_CODES
 
 
-def keys_under(s3, bucket: str, prefix: str) -> set[str]:
-    """Every key under a prefix (one request per 1,000 keys)."""
+# The most keys one listing returns (ListObjectsV2's MaxKeys ceiling).
+LIST_LIMIT = 1000
+# A moment in a key (the indexes under index/): fixed width, so S3's lexicographic order is time order.
+_MOMENT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def key_moment(at: datetime) -> str:
+    return at.astimezone(UTC).strftime(_MOMENT)
+
+
+def moment_of_key(text: str) -> datetime:
+    """The moment key_moment wrote (ValueError for any other text)."""
+    return datetime.strptime(text, _MOMENT).replace(tzinfo=UTC)
+
+
+def keys_under(s3, bucket: str, prefix: str, start_after: str | None = None) -> set[str]:
+    """Every key under a prefix (after `start_after`, if given: the keys before it are never read), one request
+    per 1,000 keys."""
     keys: set[str] = set()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    listing = {"Bucket": bucket, "Prefix": prefix} | ({"StartAfter": start_after} if start_after else {})
+    for page in s3.get_paginator("list_objects_v2").paginate(**listing):
         keys.update(item["Key"] for item in page.get("Contents", []))
     return keys
 

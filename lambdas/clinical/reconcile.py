@@ -11,8 +11,8 @@ normal intake step, which is idempotent, so a sweep racing a late event does no 
 Only uploads younger than the window are examined: the cost per sweep is the audio listing (one request per
 1,000 uploads kept: the only evidence of an upload whose event was lost is its object), one listing of the
 markers of what was settled in the window (clinical.settlements) and one claim check per upload in flight,
-not a check per upload ever made. An upload the intake step refuses gets its
-failure record, whose module (clinical.failures) is imported then, not at every cold start (docs/performance.md).
+not a check per upload ever made. An upload the intake step refuses gets its failure record, whose module
+(clinical.failures) is imported then, not at every cold start (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -22,19 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from clinical.layout import validate_encounter_id
-from clinical.objects import keys_under
+from clinical.objects import LIST_LIMIT, key_moment, keys_under, moment_of_key
 from clinical.prefixes import INDEX_PREFIX
 
 DUE_PREFIX = f"{INDEX_PREFIX}due/"
 AWAITING_PREFIX = f"{INDEX_PREFIX}awaiting/"
-# A moment in a key: fixed width, so S3's lexicographic order is time order.
-_MOMENT = "%Y-%m-%dT%H:%M:%S.%fZ"
-# The most entries one listing returns (ListObjectsV2's MaxKeys ceiling).
-LIST_LIMIT = 1000
 # Who keeps a review's time: choreography's sweep (through the index's deadlines), or orchestration's execution
 # (its wait's timeout; no deadlines are indexed for it).
 Keeper = Literal["sweep", "execution"]
@@ -44,14 +40,6 @@ def keeper_of(variant: str) -> Keeper:
     """The keeper of a variant's reviews: orchestration's executions wait for theirs, choreography's sweep keeps
     its through the index."""
     return "execution" if variant == "orchestration" else "sweep"
-
-
-def moment(at: datetime) -> str:
-    return at.astimezone(UTC).strftime(_MOMENT)
-
-
-def _parse(text: str) -> datetime:
-    return datetime.strptime(text, _MOMENT).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -64,7 +52,9 @@ class Deadline:
 
     @property
     def key(self) -> str:
-        return f"{DUE_PREFIX}{moment(self.at)}/{validate_encounter_id(self.encounter_id)}/{moment(self.opened_at)}"
+        return (
+            f"{DUE_PREFIX}{key_moment(self.at)}/{validate_encounter_id(self.encounter_id)}/{key_moment(self.opened_at)}"
+        )
 
     @classmethod
     def from_key(cls, key: str) -> Deadline | None:
@@ -72,7 +62,7 @@ class Deadline:
         parts = key.removeprefix(DUE_PREFIX).split("/")
         try:
             at, encounter_id, opened_at = parts
-            return cls(_parse(at), validate_encounter_id(encounter_id), _parse(opened_at))
+            return cls(moment_of_key(at), validate_encounter_id(encounter_id), moment_of_key(opened_at))
         except ValueError:
             return None
 
@@ -91,7 +81,7 @@ class Entry:
     @property
     def key(self) -> str:
         flagged = "-" if self.flagged is None else str(self.flagged)
-        return f"{self.prefix}{moment(self.due_at)}/v{self.version}/f{flagged}"
+        return f"{self.prefix}{key_moment(self.due_at)}/v{self.version}/f{flagged}"
 
     @property
     def prefix(self) -> str:
@@ -106,8 +96,8 @@ class Entry:
                 return None
             return cls(
                 encounter_id=validate_encounter_id(encounter_id),
-                opened_at=_parse(opened_at),
-                due_at=_parse(due_at),
+                opened_at=moment_of_key(opened_at),
+                due_at=moment_of_key(due_at),
                 version=int(version[1:]),
                 flagged=None if flagged == "f-" else int(flagged[1:]),
             )
@@ -117,7 +107,7 @@ class Entry:
 
 def opening_prefix(encounter_id: str, opened_at: datetime) -> str:
     """Where the entry of one opening of a review is (whatever version and flags it shows)."""
-    return f"{AWAITING_PREFIX}{moment(opened_at)}/{validate_encounter_id(encounter_id)}/"
+    return f"{AWAITING_PREFIX}{key_moment(opened_at)}/{validate_encounter_id(encounter_id)}/"
 
 
 def _mark(s3, bucket: str, key: str) -> None:
@@ -148,7 +138,7 @@ def unmark_opening(s3, bucket: str, encounter_id: str, opened_at: datetime, keep
 def due(s3, bucket: str, now: datetime) -> Iterator[tuple[str, Deadline | None]]:
     """Every deadline up to `now`, oldest first, with its key (None: a key that names no deadline). The listing
     stops at the first deadline after `now`: a sweep reads what is due, not what is kept."""
-    until = f"{DUE_PREFIX}{moment(now)}~"  # '~' sorts after the rest of any key at that moment
+    until = f"{DUE_PREFIX}{key_moment(now)}~"  # '~' sorts after the rest of any key at that moment
     for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, Prefix=DUE_PREFIX, PaginationConfig={"PageSize": LIST_LIMIT}
     ):

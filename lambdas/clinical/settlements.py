@@ -19,18 +19,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from clinical.objects import object_exists
+from clinical.objects import key_moment, keys_under, object_exists
 from clinical.prefixes import SETTLED_PREFIX
 
-# A moment in a key: fixed width, so S3's lexicographic order is time order (as clinical.review_index's).
-_MOMENT = "%Y-%m-%dT%H:%M:%S.%fZ"
-LIST_LIMIT = 1000
 # The writers' clocks and the sweep's may differ a little: a listing starts this much before the moment asked.
 CLOCK_MARGIN = timedelta(minutes=5)
 
 
 def marker_key(record_key: str, at: datetime) -> str:
-    return f"{SETTLED_PREFIX}{at.astimezone(UTC).strftime(_MOMENT)}/{record_key}"
+    return f"{SETTLED_PREFIX}{key_moment(at)}/{record_key}"
 
 
 def mark_settled(s3, bucket: str, record_key: str, at: datetime | None = None) -> None:
@@ -41,16 +38,9 @@ def mark_settled(s3, bucket: str, record_key: str, at: datetime | None = None) -
 def settled_since(s3, bucket: str, since: datetime) -> set[str]:
     """The keys of the notes and failure records written since `since`, as their markers say (one request per
     1,000 markers from `since` on, less CLOCK_MARGIN; the markers before it are never read)."""
-    keys: set[str] = set()
-    start = f"{SETTLED_PREFIX}{(since - CLOCK_MARGIN).astimezone(UTC).strftime(_MOMENT)}"
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=SETTLED_PREFIX, StartAfter=start, PaginationConfig={"PageSize": LIST_LIMIT}
-    ):
-        for item in page.get("Contents", []):
-            _moment, _, record_key = item["Key"].removeprefix(SETTLED_PREFIX).partition("/")
-            if record_key:
-                keys.add(record_key)
-    return keys
+    start = f"{SETTLED_PREFIX}{key_moment(since - CLOCK_MARGIN)}"
+    markers = keys_under(s3, bucket, SETTLED_PREFIX, start_after=start)
+    return {record_key for key in markers if (record_key := key.removeprefix(SETTLED_PREFIX).partition("/")[2])}
 
 
 def settled(s3, bucket: str, record_keys: tuple[str, ...]) -> bool:

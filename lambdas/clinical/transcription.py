@@ -24,7 +24,6 @@ from clinical.errors import (
     TranscriptNotProcessed,
 )
 from clinical.layout import (
-    NOTES_PREFIX,
     AudioUpload,
     encounter_id_from_job_name,
     failure_key,
@@ -32,7 +31,7 @@ from clinical.layout import (
     transcript_key,
     transcription_job_name,
 )
-from clinical.objects import is_not_found, keys_under
+from clinical.objects import is_not_found
 from clinical.observability import logger
 from clinical.policy import TRANSCRIBE_TRANSIENT_CODES
 from clinical.settlements import settled, settled_since
@@ -243,8 +242,8 @@ def find_unfinished_jobs(
     bucket: str,
     prefix: str,
     stalled_after: timedelta,
+    lookback: timedelta,
     now: datetime | None = None,
-    lookback: timedelta | None = None,
     in_flight: Counter | None = None,
 ) -> list[UnfinishedJob]:
     """This deployment's jobs that will not lead to a note by themselves: FAILED ones, ones queued or
@@ -262,7 +261,7 @@ def find_unfinished_jobs(
     found: list[UnfinishedJob] = []
     # Jobs that ended (FAILED, COMPLETED) are listed back to the lookback's start only, newest first: a job created
     # earlier that ended inside it ran longer than stalled_after, so an earlier sweep already reported it stalled.
-    ended_since = None if lookback is None else now - lookback - 2 * stalled_after
+    ended_since = now - lookback - 2 * stalled_after
     noted: set[str] | None = None  # the notes written lately, from their markers, read once when first needed
     for status in ("FAILED", "QUEUED", "IN_PROGRESS", "COMPLETED"):
         for summary in _jobs(transcribe, status, prefix, ended_since if status in ("FAILED", "COMPLETED") else None):
@@ -274,18 +273,14 @@ def find_unfinished_jobs(
                 in_flight[status] += 1
             started_at = summary.get("StartTime") or summary.get("CreationTime")
             ended_at = summary.get("CompletionTime")
-            if lookback is not None and ended_at is not None and now - ended_at > lookback + stalled_after:
+            if ended_at is not None and now - ended_at > lookback + stalled_after:
                 continue
             if status == "COMPLETED" and (ended_at is None or now - ended_at <= stalled_after):
                 continue
             if status in ("QUEUED", "IN_PROGRESS") and (started_at is None or now - started_at <= stalled_after):
                 continue
             if noted is None:
-                noted = (
-                    settled_since(s3, bucket, ended_since)
-                    if ended_since is not None
-                    else keys_under(s3, bucket, NOTES_PREFIX)
-                )
+                noted = settled_since(s3, bucket, ended_since)
             # Settled lately, as the markers say: its note, or its failure record (the job needs no report). With
             # neither marker, the note itself decides (a crash between the note and its marker, or a note from before
             # the markers): one HEAD; the caller asks for the failure record itself.
