@@ -68,6 +68,8 @@ STACK_ENVIRONMENT = {
     "WORK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/111122223333/transcription-requests",
     "QUOTA_WAIT_MINUTES": "180",
     "TRANSCRIPT_WAITS_TABLE": "ClinicalScribeOrchestration-TranscriptWaits",
+    "TRANSCRIPTION_LINE_TABLE": "ClinicalScribeChoreography-TranscriptionLine",
+    "TRANSCRIPTION_REQUESTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/111122223333/transcription-requests",
     "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:111122223333:stateMachine:Encounter",
 }
 # What the Lambda runtime sets in every function (active tracing: the daemon address, context-missing).

@@ -14,7 +14,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from unittest import mock
@@ -140,9 +140,11 @@ DRAFTING = {
 }
 
 
-STARTING = {"transcribe.StartMedicalTranscriptionJob": [transcription_job("IN_PROGRESS")]}
+# The line for Transcribe's slots (clinical.waiting_line) on the ordinary path: nobody waits; a job's end is noted.
+LINE_EMPTY = {"dynamodb.Query": [{"Items": [], "Count": 0, "ScannedCount": 0}], "dynamodb.PutItem": [{}]}
+STARTING = {"transcribe.StartMedicalTranscriptionJob": [transcription_job("IN_PROGRESS")], **LINE_EMPTY}
 EXECUTION = f"{STATE_MACHINE.replace(':stateMachine:', ':execution:')}:{ENCOUNTER}"
-EXECUTING = {"stepfunctions.StartExecution": [{"executionArn": EXECUTION, "startDate": STORED_AT}]}
+EXECUTING = {"stepfunctions.StartExecution": [{"executionArn": EXECUTION, "startDate": STORED_AT}], **LINE_EMPTY}
 RESUMING = {"stepfunctions.SendTaskSuccess": [{}], "stepfunctions.SendTaskFailure": [{}]}
 WAITING = {
     "dynamodb.PutItem": [{}],
@@ -287,16 +289,21 @@ def scenarios() -> dict[str, Scenario]:
         "choreography.start_transcription": Scenario(sqs(audio), STARTING, uploaded()),
         "choreography.watchdog": Scenario(scheduled(), SWEEPING, uploaded(), {"NOTE_REQUESTS_DLQ_URL": DLQ_URL}),
         "choreography.write_note": Scenario(
-            sqs(object_created(f"transcripts/{ENCOUNTER}.json")), DRAFTING, transcribed()
+            sqs(object_created(f"transcripts/{ENCOUNTER}.json")), {**DRAFTING, **LINE_EMPTY}, transcribed()
         ),
         "orchestration.intake": Scenario(sqs(audio), EXECUTING, uploaded()),
         "orchestration.await_transcript": Scenario(wait, {**DRAFTING, **WAITING, **RESUMING}, transcribed()),
+        "orchestration.await_slot": Scenario(
+            {**wait, "waiting_since": datetime.now(UTC).isoformat()}, {"dynamodb.PutItem": [{}]}, uploaded()
+        ),
         "orchestration.await_review": Scenario(wait, RESUMING, drafted()),
         "orchestration.generate_note": Scenario({"encounter_id": ENCOUNTER}, DRAFTING, transcribed()),
-        "orchestration.record_failure": Scenario(sqs(execution_ended()), ENDED, drafted()),
+        "orchestration.record_failure": Scenario(sqs(execution_ended()), {**ENDED, **LINE_EMPTY}, drafted()),
         "orchestration.review_deadline": Scenario({"encounter_id": ENCOUNTER}, {}, drafted()),
         "orchestration.transcript_ready": Scenario(
-            sqs(object_created(f"transcripts/{ENCOUNTER}.json")), {**DRAFTING, **WAITING, **RESUMING}, transcribed()
+            sqs(object_created(f"transcripts/{ENCOUNTER}.json")),
+            {**DRAFTING, **WAITING, **RESUMING, **LINE_EMPTY, "dynamodb.PutItem": [{}]},
+            transcribed(),
         ),
         "orchestration.upload_sweep": Scenario(
             scheduled(),

@@ -59,6 +59,10 @@ class ChoreographyStack(PipelineStack):
         watchdog.function.add_environment("NOTE_REQUESTS_DLQ_URL", note_requests.dlq.queue_url)
         # A request throttled by Transcribe's quota goes back into its own queue with a delay.
         start_transcription.function.add_environment("WORK_QUEUE_URL", transcription_requests.queue.queue_url)
+        # A request waits in line for a Transcribe slot; a job's end (its note step, the watchdog) wakes the head
+        # by sending its request again (clinical.waiting_line).
+        for waker in (write_note, watchdog):
+            waker.function.add_environment("TRANSCRIPTION_REQUESTS_QUEUE_URL", transcription_requests.queue.queue_url)
         self.route_objects("AudioUploaded", AUDIO_PREFIX, transcription_requests)
         self.route_objects("TranscriptWritten", TRANSCRIPTS_PREFIX, note_requests)
         # A note the clinician sent back is drafted again by the same writer, told by the domain bus.
@@ -72,6 +76,10 @@ class ChoreographyStack(PipelineStack):
         )  # a job that exists: for this upload, or another (EncounterIdInUse)?
         permissions.request_requeuer(start_transcription, transcription_requests.queue.queue_arn)
         permissions.failure_recorder(start_transcription)
+        permissions.line_waiter(start_transcription, self.transcription_line)
+        for waker in (write_note, watchdog):
+            permissions.line_waker(waker, self.transcription_line)
+            permissions.request_requeuer(waker, transcription_requests.queue.queue_arn)
         permissions.note_writer(write_note, config)
         permissions.retry_scheduler(write_note, note_requests.queue.queue_arn)
         permissions.request_requeuer(write_note, note_requests.queue.queue_arn)  # a malformed answer's next try
@@ -109,5 +117,6 @@ class ChoreographyStack(PipelineStack):
                 "StartTranscriptionFunctionName": start_transcription.function.function_name,
                 "WriteNoteFunctionName": write_note.function.function_name,
                 "WatchdogFunctionName": watchdog.function.function_name,
+                "TranscriptionLineTableName": self.transcription_line.table_name,
             }
         )

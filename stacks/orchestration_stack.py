@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-from aws_cdk import Aws, Duration, Fn, RemovalPolicy
+from aws_cdk import Aws, Duration, Fn
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -19,6 +19,7 @@ from clinical.prefixes import AUDIO_PREFIX, NOTES_PREFIX, TRANSCRIPTS_PREFIX
 from stacks.compliance import acknowledge
 from stacks.constructs.console import domain_gauge, domain_metric, graph
 from stacks.constructs.pipeline_function import PipelineFunction
+from stacks.constructs.state_table import state_table
 from stacks.constructs.work_queue import QueueTarget, WorkQueue
 from stacks.pipeline_stack import PipelineStack
 
@@ -29,6 +30,7 @@ class TaskFunctions(NamedTuple):
     """The functions the state machine invokes."""
 
     await_transcript: PipelineFunction
+    await_slot: PipelineFunction
     generate_note: PipelineFunction
     await_review: PipelineFunction
     review_deadline: PipelineFunction
@@ -86,6 +88,8 @@ class OrchestrationStack(PipelineStack):
                 "IntakeFunctionName": intake.function.function_name,
                 "TranscriptReadyFunctionName": transcript_ready.function.function_name,
                 "AwaitTranscriptFunctionName": tasks.await_transcript.function.function_name,
+                "AwaitSlotFunctionName": tasks.await_slot.function.function_name,
+                "TranscriptionLineTableName": self.transcription_line.table_name,
                 "GenerateNoteFunctionName": tasks.generate_note.function.function_name,
                 "AwaitReviewFunctionName": tasks.await_review.function.function_name,
                 "ReviewDeadlineFunctionName": tasks.review_deadline.function.function_name,
@@ -96,23 +100,12 @@ class OrchestrationStack(PipelineStack):
 
     def _transcript_waits(self) -> dynamodb.Table:
         """The task tokens of executions waiting for their transcript, by encounter id."""
-        waits = dynamodb.Table(
+        waits = state_table(
             self,
             "TranscriptWaits",
-            partition_key=dynamodb.Attribute(name="encounter_id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=self.foundation.key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        acknowledge(
-            waits,
-            "HIPAA.Security-DynamoDBInBackupPlan",
-            "Holds only task tokens of running executions, each expiring within 2 days; point-in-time recovery covers it.",
+            foundation=self.foundation,
+            partition_key="encounter_id",
+            holds="Holds only task tokens of running executions, each expiring within 2 days",
         )
         self.function_environment["TRANSCRIPT_WAITS_TABLE"] = waits.table_name
         return waits
@@ -124,6 +117,14 @@ class OrchestrationStack(PipelineStack):
             "AwaitTranscript",
             handler="orchestration.await_transcript.handler",
             description="Stores an execution's task token until its transcript arrives",
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            reserved_concurrency=10,
+        )
+        await_slot = self.function(
+            "AwaitSlot",
+            handler="orchestration.await_slot.handler",
+            description="Stands an execution's task token in line for a Transcribe slot until a slot frees",
             timeout=Duration.seconds(30),
             memory_size=256,
             reserved_concurrency=10,
@@ -152,7 +153,7 @@ class OrchestrationStack(PipelineStack):
             memory_size=256,
             reserved_concurrency=10,
         )
-        return TaskFunctions(await_transcript, generate_note, await_review, review_deadline)
+        return TaskFunctions(await_transcript, await_slot, generate_note, await_review, review_deadline)
 
     def _encounter_state_machine(self, tasks: TaskFunctions) -> tuple[sfn.StateMachine, logs.LogGroup]:
         """statemachines/encounter.asl.json as a Standard state machine, its logs and its role's grants."""
@@ -317,6 +318,15 @@ class OrchestrationStack(PipelineStack):
         permissions.job_reader(transcript_ready)
         permissions.transcript_checker(transcript_ready)
         permissions.failure_recorder(transcript_ready)  # quarantine records
+        # The line for Transcribe's slots (clinical.waiting_line): intake and the sweep look at it, AwaitSlot stands
+        # in it, a job's end (its transcript, its execution's failure) and the sweep wake its head.
+        line = self.transcription_line
+        permissions.line_reader(intake, line)
+        permissions.line_waiter(tasks.await_slot, line)
+        for waker in (transcript_ready, record_failure, upload_sweep):
+            permissions.line_waker(waker, line)
+        permissions.task_responder(record_failure)
+        permissions.task_responder(upload_sweep)
         permissions.note_writer(generate_note, config)
         permissions.job_reader(generate_note)  # is the transcript its job's output?
         self.foundation.only_these_write(TRANSCRIPTS_PREFIX, [machine.role])
@@ -393,6 +403,7 @@ class OrchestrationStack(PipelineStack):
             "MedicalSpecialty": self.config.medical_specialty,
             "MedicalType": self.config.medical_type,
             "AwaitTranscriptFunctionArn": tasks.await_transcript.function.function_arn,
+            "AwaitSlotFunctionArn": tasks.await_slot.function.function_arn,
             "GenerateNoteFunctionArn": tasks.generate_note.function.function_arn,
             "AwaitReviewFunctionArn": tasks.await_review.function.function_arn,
             "ReviewDeadlineFunctionArn": tasks.review_deadline.function.function_arn,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Aws, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -123,6 +124,22 @@ class Permissions:
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:<AWS::AccountId>:medical-transcription-job/{self.stack.stack_name}-*]",
             "Scoped to this stack's job name prefix; one job per encounter.",
         )
+
+    def line_reader(self, function: PipelineFunction, line: dynamodb.ITable) -> None:
+        """Look at the line for Transcribe's slots (is anyone waiting?): Query."""
+        function.allow(["dynamodb:Query"], [line.table_arn])
+        function.allow(KEY_USE, [self.key.key_arn])
+
+    def line_waiter(self, function: PipelineFunction, line: dynamodb.ITable) -> None:
+        """Look at the line for Transcribe's slots and stand in it (clinical.waiting_line): Query, PutItem."""
+        function.allow(["dynamodb:Query", "dynamodb:PutItem"], [line.table_arn])
+        function.allow(KEY_USE, [self.key.key_arn])
+
+    def line_waker(self, function: PipelineFunction, line: dynamodb.ITable) -> None:
+        """Take waiters out of the line and note the ended job that woke them: Query, DeleteItem (on condition:
+        one waker wins), PutItem (an ended job's item, on condition)."""
+        function.allow(["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:PutItem"], [line.table_arn])
+        function.allow(KEY_USE, [self.key.key_arn])
 
     def request_requeuer(self, function: PipelineFunction, queue_arn: str) -> None:
         """Put a request back into its own work queue (a throttled Transcribe start waits there); the queue

@@ -21,6 +21,7 @@ from stacks.constructs.console import Console, domain_metric
 from stacks.constructs.foundation import PipelineFoundation
 from stacks.constructs.pipeline_function import PipelineFunction
 from stacks.constructs.review_page import ReviewPage
+from stacks.constructs.state_table import state_table
 from stacks.constructs.work_queue import QueueTarget, WorkQueue, allow_events_from, dead_letter_queue
 from stacks.permissions import Permissions
 
@@ -84,6 +85,16 @@ class PipelineStack(Stack):
         )
         allow_events_from(undecryptable, "DomainEventBusDeadLetters", self.domain_event_bus_arn)
         self.permissions.domain_event_bus_arn = self.domain_event_bus_arn
+        # The line for Transcribe Medical's slots (clinical.waiting_line, decision 0018), both variants.
+        self.transcription_line = state_table(
+            self,
+            "TranscriptionLine",
+            foundation=self.foundation,
+            partition_key="line",
+            sort_key="place",
+            holds="Holds only the encounters waiting for a Transcribe slot and the jobs whose end woke one (ids, "
+            "times, a queued S3 event or a task token), each expiring within 2 days",
+        )
         self.function_environment = {
             "PIPELINE_VARIANT": self.variant,
             "TRANSCRIPTION_JOB_PREFIX": self.stack_name,
@@ -100,6 +111,7 @@ class PipelineStack(Stack):
             "REVIEW_WINDOW_HOURS": str(config.review_window_hours),
             "REVIEW_REMINDER_HOURS": str(config.review_reminder_hours),
             "ENCOUNTER_BUCKET": self.bucket.bucket_name,
+            "TRANSCRIPTION_LINE_TABLE": self.transcription_line.table_name,
             "DOMAIN_EVENT_BUS": self.domain_event_bus_name,
             # Retries, backoff and timeouts (clinical.policy), as the state machine's Retry entries have them.
             "PIPELINE_POLICY": config.policy.to_json(),

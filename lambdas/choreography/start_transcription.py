@@ -1,13 +1,15 @@
 """transcription-requests queue -> start the encounter's Transcribe Medical job.
 
-When Transcribe's concurrent-job quota is full, the request goes back into the queue with a short
-delay (clinical.throttling) instead of failing the delivery, so waiting for quota does not use up
-the message's receives (and land it in the DLQ) while the slots it waits for free up. The waiting's and the
-failure record's modules are imported on those paths, not at every cold start (docs/performance.md).
+When Transcribe refuses the start for its concurrent-job quota, or others already wait for a slot, the request
+stands in line (clinical.waiting_line) and its message is done: it asks nothing more until the end of another
+job, or a sweep, sends it back (choreography.slots), so waiting uses up neither the message's receives nor
+Transcribe's requests. A start Transcribe failed for a moment goes back into the queue with a short delay
+(clinical.throttling). The waiting's and the failure record's modules are imported on those paths, not at
+every cold start (docs/performance.md).
 """
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -16,13 +18,21 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from choreography.slots import line_table, waiting_since
 from clinical import clients
-from clinical.errors import ContractViolation, TranscriptionQuotaExhausted, TranscriptionThrottled, content_free_errors
+from clinical.errors import (
+    ContractViolation,
+    TranscriptionSlotsFull,
+    TranscriptionThrottled,
+    TranscriptionUnavailable,
+    content_free_errors,
+)
 from clinical.events import delivery_of, object_created
 from clinical.layout import claimed_encounter_id
 from clinical.observability import MetricUnit, annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings
 from clinical.steps.uploads import transcribe_upload
+from clinical.waiting_line import anyone_waiting
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -36,25 +46,32 @@ def start_transcription_for(record: SQSRecord) -> None:
     if upload is None:
         return  # not an upload event: quarantined
     annotate_encounter(claimed_encounter_id(upload.key))
+    since = waiting_since(record.message_attributes)
     try:
         try:
+            # A new request goes behind anyone waiting for a slot; a woken one asks (it was at the head).
             transcribe_upload(
-                clients.s3(), clients.transcribe(), bucket=upload.bucket, key=upload.key, settings=settings
-            )
+                clients.s3(), clients.transcribe(), bucket=upload.bucket, key=upload.key, settings=settings,
+                behind_others=None if since else lambda: anyone_waiting(clients.dynamodb(), line_table(settings)),
+            )  # fmt: skip
+        except TranscriptionSlotsFull:
+            if not wait_in_line(record, upload.key, settings, since):
+                from clinical.throttling import quota_exhausted
+
+                raise quota_exhausted(settings.quota_wait_minutes) from None
         except TranscriptionThrottled:
-            from clinical.throttling import quota_exhausted
+            from clinical.throttling import unavailable_too_long
 
             if not settings.work_queue_url:
                 raise  # no queue to wait in: the delivery fails and SQS redelivers it
             if wait_for_quota(record, upload.key, settings):
                 return
-            tries = settings.policy.transcription_start.tries
-            raise quota_exhausted(tries, settings.quota_wait_minutes) from None
+            raise unavailable_too_long(settings.policy.transcription_start.tries, settings.quota_wait_minutes) from None
     except Exception as error:
         from clinical.failures import settle_failure
 
         delivery = delivery_of(record, settings.max_receive_count)
-        if isinstance(error, TranscriptionQuotaExhausted):
+        if isinstance(error, TranscriptionUnavailable):
             delivery = replace(delivery, attempt=settings.policy.transcription_start.tries)
         settle_failure(
             clients.s3(),
@@ -69,8 +86,23 @@ def start_transcription_for(record: SQSRecord) -> None:
         )
 
 
+def wait_in_line(record: SQSRecord, audio_key: str, settings: PipelineSettings, since: datetime | None) -> bool:
+    """Stand in line for a slot with the request as delivered (clinical.waiting_line); False once it has
+    waited `quota_wait_minutes` since it first waited."""
+    from clinical.waiting_line import Place, join
+
+    now = datetime.now(UTC)
+    since = since or now
+    if now - since >= timedelta(minutes=settings.quota_wait_minutes):
+        return False
+    encounter_id = claimed_encounter_id(audio_key) or ""
+    join(clients.dynamodb(), line_table(settings), Place(encounter_id, since), record.body, now)
+    metrics.add_metric(name="TranscriptionStartsDeferred", unit=MetricUnit.Count, value=1)
+    return True
+
+
 def wait_for_quota(record: SQSRecord, audio_key: str, settings: PipelineSettings) -> bool:
-    """Put the request back with a delay; False once it has waited long enough."""
+    """Transcribe failed for a moment: put the request back with a delay; False once it has waited long enough."""
     from clinical.throttling import defer_throttled_start
 
     attributes = record.message_attributes
@@ -94,9 +126,9 @@ def wait_for_quota(record: SQSRecord, audio_key: str, settings: PipelineSettings
             "throttled_since": {"DataType": "String", "StringValue": deferral.throttled_since.isoformat()},
         },
     )
-    metrics.add_metric(name="TranscriptionStartsDeferred", unit=MetricUnit.Count, value=1)
     logger.info(
-        "waiting for Transcribe quota", extra={"throttles": deferral.throttles, "delay": deferral.delay_seconds}
+        "Transcribe failing for a moment: trying again",
+        extra={"throttles": deferral.throttles, "delay": deferral.delay_seconds},
     )
     return True
 

@@ -1,12 +1,14 @@
 """Scheduled: record failures for Transcribe jobs that failed or stalled (Transcribe emits no event for
 them) and for note requests whose every try died with the function (they reach the DLQ with no record),
-take in uploads whose event never arrived (nothing else would ever notice them), and keep the reviews'
+take in uploads whose event never arrived (nothing else would ever notice them), wake the head of the line for
+Transcribe's slots and anyone who waited too long (clinical.waiting_line), and keep the reviews'
 deadlines (a reminder before a review window ends, REVIEW_EXPIRED at its end: nothing else waits on them)."""
 
 import os
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from choreography.slots import line_table, waker
 from clinical import clients
 from clinical.dead_letters import dead_letters
 from clinical.errors import ContractViolation, content_free_errors
@@ -21,6 +23,7 @@ from clinical.settings import PipelineSettings, require_env
 from clinical.steps.reviews import sweep_review_deadlines
 from clinical.steps.uploads import transcribe_upload
 from clinical.transcription import find_unfinished_jobs, job_exists
+from clinical.waiting_line import anyone_waiting, waiting_ids, wake_for_ended_job, wake_on_sweep
 
 
 @tracer.capture_method(capture_response=False)
@@ -60,6 +63,8 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
             ),
         )
         recorded += 1
+        # The job is over: its slot is free for the head of the line (once per job).
+        wake_for_ended_job(clients.dynamodb(), line_table(settings), job.encounter_id, waker(settings), now)
     # A gauge, published by every sweep (0 too): the deployment's jobs queued or running at Transcribe.
     metrics.add_metric(name="TranscriptionJobsInFlight", unit=MetricUnit.Count, value=in_flight.total())
     logger.info("watchdog sweep finished", extra={"failures_recorded": recorded, "jobs_in_flight": in_flight.total()})
@@ -113,16 +118,26 @@ def surface_dead_note_requests(
 @content_free_errors
 def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: datetime | None = None) -> SweepResult:
     """Start the job of each upload that has none yet (its event was lost): the same idempotent start."""
-    s3, transcribe = clients.s3(), clients.transcribe()
+    s3, transcribe, dynamodb = clients.s3(), clients.transcribe(), clients.dynamodb()
     now = now or datetime.now(UTC)
+    table = line_table(settings)
+    waiting = waiting_ids(dynamodb, table)  # in line for a slot: taken in, though no job runs yet
     return sweep_lost_uploads(
         s3,
         bucket,
         settings,
-        is_claimed=lambda encounter_id: job_exists(
-            transcribe, transcription_job_name(settings.job_name_prefix, encounter_id)
+        is_claimed=lambda encounter_id: (
+            encounter_id in waiting
+            or job_exists(transcribe, transcription_job_name(settings.job_name_prefix, encounter_id))
         ),
-        take_in=lambda key: transcribe_upload(s3, transcribe, bucket=bucket, key=key, settings=settings),
+        take_in=lambda key: transcribe_upload(
+            s3,
+            transcribe,
+            bucket=bucket,
+            key=key,
+            settings=settings,
+            behind_others=lambda: anyone_waiting(dynamodb, table),
+        ),
         stage_of=lambda error: "intake" if isinstance(error, ContractViolation) else "transcription",
         now=now,
     )
@@ -152,6 +167,17 @@ def handler(event, context):
     recorded = sweep("dead note requests", lambda: surface_dead_note_requests(bucket, settings, dlq_url), 0)
     recorded += sweep("unfinished jobs", lambda: surface_unfinished_jobs(bucket, settings), 0)
     lost = sweep("lost uploads", lambda: take_in_lost_uploads_of(bucket, settings), None)
+    woken = sweep(
+        "waiting line",
+        lambda: wake_on_sweep(
+            clients.dynamodb(),
+            line_table(settings),
+            waker(settings),
+            now=datetime.now(UTC),
+            quota_wait=timedelta(minutes=settings.quota_wait_minutes),
+        ),
+        [],
+    )
     reminded, expired = sweep(
         "review deadlines",
         lambda: sweep_review_deadlines(clients.s3(), bucket=bucket, variant=settings.variant),
@@ -162,6 +188,7 @@ def handler(event, context):
     return {
         "failures_recorded": recorded,
         "lost_uploads_taken_in": len(lost.taken_in),
+        "waiters_woken": len(woken),
         "reviews_reminded": reminded,
         "reviews_expired": expired,
     }

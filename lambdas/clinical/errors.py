@@ -89,6 +89,10 @@ class TranscriptionQuotaExhausted(PermanentError):
     """Transcribe Medical's concurrent-job quota stayed full for longer than the pipeline waits."""
 
 
+class TranscriptionUnavailable(PermanentError):
+    """Transcribe Medical failed a start for a moment on every try, for longer than the pipeline waits."""
+
+
 class TranscriptNotProcessed(PermanentError):
     pass
 
@@ -138,6 +142,11 @@ class TransientError(PipelineError):
 
 class TranscriptionThrottled(TransientError):
     pass
+
+
+class TranscriptionSlotsFull(TranscriptionThrottled):
+    """Transcribe Medical refused a start for its concurrent-job quota or its request rate, or others already
+    wait for a slot: the upload waits in line (clinical.waiting_line)."""
 
 
 class NoteModelThrottled(TransientError):

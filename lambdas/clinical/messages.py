@@ -5,6 +5,7 @@ what was wrong with them (never a value: a message may hold anything), so no key
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -38,6 +39,8 @@ class EncounterExecutionInput(Message):
     encounter_id: EncounterId
     audio_key: str
     media_format: str
+    # Intake found others waiting for a Transcribe slot: the execution goes behind them (clinical.waiting_line).
+    behind_others: bool = False
 
     @model_validator(mode="after")
     def names_its_own_upload(self) -> EncounterExecutionInput:
@@ -55,6 +58,14 @@ class TranscriptWait(Message):
 
     encounter_id: EncounterId
     task_token: str
+
+
+class SlotWait(Message):
+    """The AwaitSlot task's payload: the execution's token, and when it began (its place in line)."""
+
+    encounter_id: EncounterId
+    task_token: str
+    waiting_since: datetime
 
 
 class NoteRequest(Message):

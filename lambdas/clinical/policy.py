@@ -6,8 +6,8 @@ Choreography's handlers and queues and orchestration's state machine read the sa
   (stacks/orchestration_stack.encounter_definition); the ASL file names only the policy of each entry;
 - choreography's note queue delivers a message at most `note.tries` times, and its handler puts a failed
   message back with the delay `note.delay_seconds` gives (SQS ChangeMessageVisibility), the same backoff
-  and full jitter Step Functions applies; a throttled Transcribe start waits in its queue with the delays
-  of `transcription_start`.
+  and full jitter Step Functions applies; a Transcribe start that failed for a moment waits in its queue
+  with the delays of `transcription_start` (one refused for the quota waits in line: clinical.waiting_line).
 cdk.json overrides a value for both variants at once (stacks/config.py); `Policy.check` refuses a value
 AWS or the pipeline could not honour. No imports beyond the standard library, so the CDK app, the
 handlers and the tests all read it.
@@ -18,12 +18,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
-# Transcribe Medical: the concurrent-job quota is full (LimitExceededException) or the service is busy
-# or failing for a moment. Both variants wait for a slot, at most `quota_wait_minutes`.
-TRANSCRIBE_TRANSIENT_CODES = (
+# Transcribe Medical refuses a start for its concurrent-job quota (LimitExceededException, also its answer past
+# the request rate) or its rate: both variants wait in line for a slot (clinical.waiting_line), at most
+# `quota_wait_minutes`, instead of asking again on a timer.
+TRANSCRIBE_SLOT_CODES = (
     "LimitExceededException",
     "ThrottlingException",
     "TooManyRequestsException",
+)
+# Transcribe Medical failing for a moment: the start is tried again with `transcription_start`'s backoff.
+TRANSCRIBE_TRANSIENT_CODES = (
     "InternalFailureException",
     "ServiceUnavailableException",
 )
@@ -80,6 +84,9 @@ REVIEW_STORE_TRANSIENT_CODES = (
 # records TranscriptionStalled once `stalled_job_minutes` of waits have passed, as choreography's watchdog
 # does for a job queued or running that long. The limit is whole waits, and at least two.
 TRANSCRIPT_WAIT_SECONDS = 900
+# An execution waiting in line for a Transcribe slot (clinical.waiting_line) asks again after this long if
+# nothing woke it: a wake lost to a crash costs at most this (choreography's lost-upload sweep does the same).
+SLOT_WAIT_SECONDS = 1800
 
 # Step Functions' and SQS's own bounds on what the wirings are given.
 MAX_SQS_DELAY_SECONDS = 900  # SendMessage DelaySeconds (a throttled start waits in its queue)
@@ -136,8 +143,9 @@ class Backoff:
 class Policy:
     """Every step's backoff and the timeouts, with the defaults both variants deploy."""
 
-    # Waiting for Transcribe's quota: a minute at most between tries, so a freed slot is taken soon. Its
-    # tries follow quota_wait_minutes (`with_quota_wait`): 180 minutes are 360 tries of 30 s on average.
+    # Transcribe failing for a moment: a minute at most between tries. Its tries follow quota_wait_minutes
+    # (`with_quota_wait`): 180 minutes are 360 tries of 30 s on average. (A start refused for the quota does not
+    # try again on a timer: it waits in line, clinical.waiting_line.)
     transcription_start: Backoff = Backoff(tries=360, interval_seconds=10, backoff_rate=2, max_delay_seconds=60)
     # Orchestration's status check after a callback timeout (choreography's watchdog asks again next sweep).
     transcription_status: Backoff = Backoff(tries=7, interval_seconds=10, backoff_rate=2, max_delay_seconds=300)
@@ -245,15 +253,15 @@ def step_functions_names(service: str, codes: tuple[str, ...]) -> tuple[str, ...
 RETRIERS = {
     "transcription_start": (
         step_functions_names("Transcribe", TRANSCRIBE_TRANSIENT_CODES),
-        "Transcribe's transient errors, its concurrent-job quota above all: waiting for a slot, for about "
-        "quota_wait_minutes. Choreography waits the same way in its queue.",
+        "Transcribe failing for a moment, tried again for about quota_wait_minutes. Choreography waits the same "
+        "way in its queue. (A start refused for the quota waits in line instead: AwaitSlot.)",
     ),
     "transcript_wait": (
         (*LAMBDA_SERVICE_ERRORS, LAMBDA_CRASH),
         "Lambda's transient errors and a crashed invocation of the function that stores the task token.",
     ),
     "transcription_status": (
-        step_functions_names("Transcribe", TRANSCRIBE_TRANSIENT_CODES),
+        step_functions_names("Transcribe", TRANSCRIBE_SLOT_CODES + TRANSCRIBE_TRANSIENT_CODES),
         "Transcribe's transient errors while asking for the job's status.",
     ),
     "note": (
@@ -322,6 +330,13 @@ def hours_outside_review(policy: Policy, stalled_job_minutes: int) -> int:
     return max(EXECUTION_HOURS_BEFORE_REVIEW, -(-int(seconds) // 3600) + SPARE_HOURS)
 
 
+# The errors a Catch entry names by policy ({"Policy": "transcription_slot", "Next": ...}), filled in at synth.
+CATCHERS = {
+    # A start refused for Transcribe's quota or rate waits in line for a slot (clinical.waiting_line).
+    "transcription_slot": step_functions_names("Transcribe", TRANSCRIBE_SLOT_CODES),
+}
+
+
 def definition_values(stalled_job_minutes: int, review: ReviewWindow = ReviewWindow(),
                       policy: Policy = DEFAULT) -> dict[str, int]:  # fmt: skip
     """The state machine's "${Name}" placeholders that are policy values, filled in at synth."""
@@ -329,6 +344,7 @@ def definition_values(stalled_job_minutes: int, review: ReviewWindow = ReviewWin
     outside = hours_outside_review(policy, stalled_job_minutes)
     return {
         "TranscriptWaitSeconds": TRANSCRIPT_WAIT_SECONDS,
+        "SlotWaitSeconds": SLOT_WAIT_SECONDS,
         "TranscriptWaitMinutes": TRANSCRIPT_WAIT_SECONDS // 60,
         "TranscriptWaits": waits,
         "StalledAfterExtraWaits": waits - 1,
@@ -355,6 +371,8 @@ def fill_definition(definition: dict, policy: Policy, stalled_job_minutes: int,
         if isinstance(value, list):
             if where.endswith(".Retry"):
                 return [retrier(entry, where) for entry in value]
+            if where.endswith(".Catch"):
+                return [catcher(entry) for entry in value]
             return [fill(item, where) for item in value]
         if isinstance(value, str):
             if value.startswith("${") and value.endswith("}") and value[2:-1] in values:
@@ -369,5 +387,14 @@ def fill_definition(definition: dict, policy: Policy, stalled_job_minutes: int,
             raise PolicyError(f"{where}: a Retry entry names one policy of {sorted(RETRIERS)}, not {entry!r}")
         errors, why = RETRIERS[name]
         return getattr(policy, name).retrier(errors, f"{why} (policy: {name})")
+
+    def catcher(entry: dict) -> dict:
+        if "Policy" not in entry:
+            return entry
+        name = entry["Policy"]
+        if name not in CATCHERS:
+            raise PolicyError(f"a Catch entry names one of {sorted(CATCHERS)}, not {name!r}")
+        rest = {key: item for key, item in entry.items() if key != "Policy"}
+        return {"ErrorEquals": list(CATCHERS[name]), **rest}
 
     return fill(definition, "$")

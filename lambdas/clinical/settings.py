@@ -29,6 +29,10 @@ class PipelineSettings:
     # puts a throttled request back (its own work queue).
     quota_wait_minutes: int = 180
     work_queue_url: str = ""
+    # The line for Transcribe's slots (clinical.waiting_line): its table, and where choreography puts a woken
+    # request (the transcription-requests queue).
+    transcription_line_table: str = ""
+    transcription_requests_url: str = ""
     # Retries, backoff and timeouts of both variants (PIPELINE_POLICY, written by the stack).
     policy: Policy = DEFAULT
     # The Transcribe job's Settings (TRANSCRIPTION_SETTINGS, clinical.transcription.job_settings).
@@ -65,6 +69,8 @@ class PipelineSettings:
             upload_window_hours=integer("UPLOAD_WINDOW_HOURS") if env.get("UPLOAD_WINDOW_HOURS") else 24,
             quota_wait_minutes=integer("QUOTA_WAIT_MINUTES") if env.get("QUOTA_WAIT_MINUTES") else 180,
             work_queue_url=env.get("WORK_QUEUE_URL", ""),
+            transcription_line_table=env.get("TRANSCRIPTION_LINE_TABLE", ""),
+            transcription_requests_url=env.get("TRANSCRIPTION_REQUESTS_QUEUE_URL", ""),
             policy=policy_from(env),
             transcription_settings=transcription_settings_from(env),
             review_window_hours=integer("REVIEW_WINDOW_HOURS") if env.get("REVIEW_WINDOW_HOURS") else 72,

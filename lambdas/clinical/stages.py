@@ -44,7 +44,9 @@ OF_REVIEW = {
 OF_STATE = {
     "ExecutionName": Stage.RECEIVED,
     "CheckInput": Stage.RECEIVED,
+    "BehindOthers": Stage.RECEIVED,
     "StartTranscription": Stage.RECEIVED,
+    "AwaitSlot": Stage.RECEIVED,  # in line for a Transcribe slot: no job yet, as in choreography
     "WaitForTranscript": Stage.TRANSCRIBING,
     "CheckTranscriptionJob": Stage.TRANSCRIBING,
     "TranscriptionJobStatus": Stage.TRANSCRIBING,

@@ -1,4 +1,5 @@
-"""Waiting for quota: what a step does when Transcribe Medical says its concurrent-job quota is full.
+"""Trying again: what a step does when Transcribe Medical fails a start for a moment, and how a wait for its
+quota ends. (A start refused for the quota waits in line: clinical.waiting_line.)
 
 At the end of a clinic hundreds of uploads can arrive while the quota allows a hundred jobs. Every
 upload must still get its job as soon as a slot frees (a slot left idle is time added to every
@@ -14,7 +15,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from clinical.errors import TranscriptionQuotaExhausted
+from clinical.errors import TranscriptionQuotaExhausted, TranscriptionUnavailable
 from clinical.policy import MAX_SQS_DELAY_SECONDS, Backoff
 
 
@@ -42,11 +43,20 @@ def defer_throttled_start(
     return Deferral(delay_seconds=delay, throttles=throttles + 1, throttled_since=throttled_since or now)
 
 
-def quota_exhausted(tries: int, quota_wait_minutes: int) -> TranscriptionQuotaExhausted:
-    """The failure of a start throttled on every one of its tries, the same in both variants."""
+def quota_exhausted(quota_wait_minutes: int) -> TranscriptionQuotaExhausted:
+    """The failure of a start that waited in line for a slot longer than the pipeline waits, the same in both
+    variants (clinical.waiting_line)."""
     return TranscriptionQuotaExhausted(
-        f"Transcribe Medical's concurrent-job quota stayed full through {tries} tries "
-        f"(about {quota_wait_minutes} minutes, quota_wait_minutes)"
+        f"Transcribe Medical's concurrent-job quota had no slot for the encounter through {quota_wait_minutes} "
+        "minutes of waiting in line (quota_wait_minutes)"
+    )
+
+
+def unavailable_too_long(tries: int, quota_wait_minutes: int) -> TranscriptionUnavailable:
+    """The failure of a start Transcribe failed for a moment on every one of its tries, the same in both variants."""
+    return TranscriptionUnavailable(
+        f"Transcribe Medical failed the start on each of {tries} tries (about {quota_wait_minutes} minutes, "
+        "quota_wait_minutes)"
     )
 
 

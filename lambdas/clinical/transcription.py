@@ -19,6 +19,7 @@ from clinical.errors import (
     EncounterIdInUse,
     TranscriptionJobFailed,
     TranscriptionRejected,
+    TranscriptionSlotsFull,
     TranscriptionStalled,
     TranscriptionThrottled,
     TranscriptNotProcessed,
@@ -33,12 +34,13 @@ from clinical.layout import (
 )
 from clinical.objects import is_not_found
 from clinical.observability import logger
-from clinical.policy import TRANSCRIBE_TRANSIENT_CODES
+from clinical.policy import TRANSCRIBE_SLOT_CODES, TRANSCRIBE_TRANSIENT_CODES
 from clinical.settlements import settled, settled_since
 
 if TYPE_CHECKING:
     from clinical.templates import Template
 
+SLOT_CODES = frozenset(TRANSCRIBE_SLOT_CODES)
 THROTTLING_CODES = frozenset(TRANSCRIBE_TRANSIENT_CODES)
 
 
@@ -135,8 +137,10 @@ def start_transcription(transcribe, upload: AudioUpload, request: TranscriptionR
                 raise conflict from None
             logger.info("transcription already started", extra={"encounter_id": upload.encounter_id})
             return StartedJob(job_name=job_name, already_started=True)
+        if code in SLOT_CODES:
+            raise TranscriptionSlotsFull(f"Transcribe Medical refused the start for its quota ({code})") from None
         if code in THROTTLING_CODES:
-            raise TranscriptionThrottled(f"Transcribe Medical is throttling ({code})") from None
+            raise TranscriptionThrottled(f"Transcribe Medical is failing for a moment ({code})") from None
         if code == "BadRequestException":
             raise TranscriptionRejected("Transcribe Medical rejected the job request") from None
         raise

@@ -20,19 +20,23 @@ class ExecutionStartThrottled(TransientError):
     pass
 
 
-def execution_input(upload: AudioUpload) -> str:
-    """Deterministic: the same upload always gives byte-identical input (so a retry is idempotent)."""
-    return json.dumps(
-        {"encounter_id": upload.encounter_id, "audio_key": upload.key, "media_format": upload.media_format},
-        sort_keys=True,
-    )
+def execution_input(upload: AudioUpload, *, behind_others: bool = False) -> str:
+    """Deterministic: the same upload always gives byte-identical input (so a retry is idempotent), unless it
+    goes behind others waiting for a Transcribe slot this time (a retry that differs is told apart below)."""
+    fields = {"encounter_id": upload.encounter_id, "audio_key": upload.key, "media_format": upload.media_format}
+    return json.dumps(fields | ({"behind_others": True} if behind_others else {}), sort_keys=True)
 
 
-def start_encounter_execution(stepfunctions, state_machine_arn: str, upload: AudioUpload) -> bool:
-    """Start the encounter's execution; False when it already ran (a duplicate delivery)."""
+def start_encounter_execution(
+    stepfunctions, state_machine_arn: str, upload: AudioUpload, *, behind_others: bool = False
+) -> bool:
+    """Start the encounter's execution; False when it already ran (a duplicate delivery). `behind_others`:
+    others wait in line for a Transcribe slot, and the execution goes behind them (clinical.waiting_line)."""
     try:
         started = stepfunctions.start_execution(
-            stateMachineArn=state_machine_arn, name=upload.encounter_id, input=execution_input(upload)
+            stateMachineArn=state_machine_arn,
+            name=upload.encounter_id,
+            input=execution_input(upload, behind_others=behind_others),
         )
     except ClientError as error:
         code = error.response["Error"]["Code"]

@@ -114,10 +114,10 @@ def record_execution_failure(stepfunctions, s3, bucket: str, execution_arn: str,
     )
     state, tries = failed_step(execution_history(stepfunctions, execution_arn))
     if state == "StartTranscription" and error_name in step_functions_names("Transcribe", TRANSCRIBE_TRANSIENT_CODES):
-        # Throttled on every try the policy allows: the same failure choreography records.
-        from clinical.throttling import quota_exhausted
+        # Failed for a moment on every try the policy allows: the same failure choreography records.
+        from clinical.throttling import unavailable_too_long
 
-        exhausted = quota_exhausted(tries, settings.quota_wait_minutes)
+        exhausted = unavailable_too_long(tries, settings.quota_wait_minutes)
         error_name, message, retryable = exhausted.error_type, exhausted.message, False
     record_failure(
         s3,

@@ -11,6 +11,7 @@ from clinical.layout import claimed_encounter_id
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps.uploads import accept_upload
+from clinical.waiting_line import anyone_waiting
 from orchestration.executions import start_encounter_execution
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
@@ -27,7 +28,11 @@ def start_encounter(record: SQSRecord) -> None:
     annotate_encounter(claimed_encounter_id(upload.key))
     try:
         accepted = accept_upload(clients.s3(), bucket=upload.bucket, key=upload.key)
-        start_encounter_execution(clients.stepfunctions(), require_env("STATE_MACHINE_ARN"), accepted)
+        # Others waiting for a Transcribe slot: the execution goes behind them (clinical.waiting_line).
+        behind_others = anyone_waiting(clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE"))
+        start_encounter_execution(
+            clients.stepfunctions(), require_env("STATE_MACHINE_ARN"), accepted, behind_others=behind_others
+        )
     except Exception as error:
         from clinical.failures import settle_failure
 

@@ -1,5 +1,7 @@
 """transcript-events queue -> resume the execution waiting for this transcript."""
 
+from datetime import UTC, datetime
+
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -10,6 +12,8 @@ from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps.uploads import set_aside_stray_transcript, set_aside_unless_from_job
+from clinical.waiting_line import wake_for_ended_job
+from orchestration.slots import waker
 from orchestration.transcript_waits import resume, take_wait
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -36,6 +40,10 @@ def resume_waiting_execution(record: SQSRecord) -> None:
         )  # fmt: skip
     except TranscriptNotFromJob:
         return  # quarantined: no execution resumes on it, and no encounter fails for it
+    # The job ended: its slot is free for the head of the line (once for this job, however often its event comes).
+    wake_for_ended_job(
+        clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE"), encounter_id, waker(), datetime.now(UTC)
+    )
     token = take_wait(clients.dynamodb(), require_env("TRANSCRIPT_WAITS_TABLE"), encounter_id)
     if token is None:
         # The execution has not registered yet; when it does, it finds this transcript itself.

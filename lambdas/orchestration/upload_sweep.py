@@ -3,7 +3,7 @@ record the failure of each execution that ended unsuccessfully without one (its 
 one imports its modules (orchestration.failed_executions) when the sweep meets such an execution, not at every
 cold start (docs/performance.md)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
 
@@ -15,7 +15,9 @@ from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps.uploads import accept_upload
 from clinical.transcription import jobs_in_flight
+from clinical.waiting_line import anyone_waiting, wake_on_sweep
 from orchestration.executions import start_encounter_execution
+from orchestration.slots import waker
 
 
 def execution_status(stepfunctions, state_machine_arn: str, encounter_id: str) -> str | None:
@@ -50,7 +52,10 @@ def take_in_lost_uploads_of(
             settings,
             is_claimed=is_claimed,
             take_in=lambda key: start_encounter_execution(
-                stepfunctions, state_machine_arn, accept_upload(s3, bucket=bucket, key=key)
+                stepfunctions,
+                state_machine_arn,
+                accept_upload(s3, bucket=bucket, key=key),
+                behind_others=anyone_waiting(clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE")),
             ),
             stage_of=lambda _error: "intake",
             now=now,
@@ -74,7 +79,16 @@ def take_in_lost_uploads_of(
 def handler(event, context):
     settings = PipelineSettings.from_env()
     lost = take_in_lost_uploads_of(require_env("ENCOUNTER_BUCKET"), require_env("STATE_MACHINE_ARN"), settings)
+    # The line for Transcribe's slots: its head (a wake lost to a crash), and anyone who waited too long.
+    woken = wake_on_sweep(
+        clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE"), waker(),
+        now=datetime.now(UTC), quota_wait=timedelta(minutes=settings.quota_wait_minutes),
+    )  # fmt: skip
     # A gauge, published by every sweep (0 too): the deployment's jobs queued or running at Transcribe.
     in_flight = jobs_in_flight(clients.transcribe(), settings.job_name_prefix)
     metrics.add_metric(name="TranscriptionJobsInFlight", unit=MetricUnit.Count, value=in_flight)
-    return {"lost_uploads_taken_in": len(lost.taken_in), "transcription_jobs_in_flight": in_flight}
+    return {
+        "lost_uploads_taken_in": len(lost.taken_in),
+        "transcription_jobs_in_flight": in_flight,
+        "waiters_woken": len(woken),
+    }

@@ -19,7 +19,7 @@ def test_the_asl_placeholders_are_the_stacks_substitutions_and_the_policys_value
     substituted, policy = set(machine(orchestration)["DefinitionSubstitutions"]), set(definition_values(120))
     settings = {TRANSCRIPTION_SETTINGS[2:-1]}  # an object, filled at synth (the job's Settings)
     assert placeholders == substituted | policy | settings and not substituted & policy
-    assert (len(substituted), len(policy)) == (11, 8)
+    assert (len(substituted), len(policy)) == (12, 9)
     left = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", machine(orchestration)["DefinitionString"]))
     assert left == substituted, "synth fills in every policy value; CloudFormation the rest"
 
@@ -58,6 +58,7 @@ def test_the_task_functions_are_the_ones_the_substitutions_name(orchestration):
     }
     assert named == {
         "AwaitTranscriptFunctionArn": "orchestration.await_transcript.handler",
+        "AwaitSlotFunctionArn": "orchestration.await_slot.handler",
         "GenerateNoteFunctionArn": "orchestration.generate_note.handler",
         "AwaitReviewFunctionArn": "orchestration.await_review.handler",
         "ReviewDeadlineFunctionArn": "orchestration.review_deadline.handler",
@@ -83,12 +84,21 @@ def test_every_unsuccessful_end_of_this_machines_executions_goes_to_record_failu
     assert consumers[ref_id(rule["Targets"][0]["Arn"])] == "orchestration.record_failure.handler"
 
 
-def test_callback_tokens_live_in_an_encrypted_table_with_ttl(orchestration):
-    [table] = resources(orchestration, "AWS::DynamoDB::Table").values()
-    props = table["Properties"]
-    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert props["KeySchema"] == [{"AttributeName": "encounter_id", "KeyType": "HASH"}]
-    assert props["SSESpecification"]["SSEType"] == "KMS"
+def test_callback_tokens_and_the_line_for_slots_live_in_encrypted_tables_with_ttl(orchestration):
+    from clinical import waiting_line
+
+    tables = {table_id.rstrip("0123456789ABCDEF"): table["Properties"]
+              for table_id, table in resources(orchestration, "AWS::DynamoDB::Table").items()}  # fmt: skip
+    assert set(tables) == {"TranscriptWaits", "TranscriptionLine"}
+    for props in tables.values():
+        assert props["TimeToLiveSpecification"] == {"AttributeName": waiting_line.TTL_ATTRIBUTE, "Enabled": True}
+        assert props["SSESpecification"]["SSEType"] == "KMS"
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert tables["TranscriptWaits"]["KeySchema"] == [{"AttributeName": "encounter_id", "KeyType": "HASH"}]
+    assert tables["TranscriptionLine"]["KeySchema"] == [
+        {"AttributeName": waiting_line.PARTITION_KEY, "KeyType": "HASH"},
+        {"AttributeName": waiting_line.SORT_KEY, "KeyType": "RANGE"},
+    ]
 
 
 def test_uploads_go_to_intake_and_transcripts_to_the_callback(orchestration):
@@ -129,12 +139,15 @@ def test_only_intake_and_the_lost_upload_sweep_may_start_executions_and_only_the
         "orchestration.upload_sweep.handler",
     }
     # The review's wait ends at once when the review was decided before it began, and CheckReview settles what a
-    # decision still owes (the clinician's sign and send-back redeem it otherwise, with their own identity).
+    # decision still owes (the clinician's sign and send-back redeem it otherwise, with their own identity). A job's
+    # end (its transcript, its execution's failure) and the sweep wake the head of the line for Transcribe's slots.
     assert {handler_of_role[r] for r in roles["states:SendTaskSuccess"]} == {
         "orchestration.await_transcript.handler",
         "orchestration.transcript_ready.handler",
         "orchestration.await_review.handler",
         "orchestration.review_deadline.handler",
+        "orchestration.record_failure.handler",
+        "orchestration.upload_sweep.handler",
     }
     assert json.dumps(sorted(roles["transcribe:StartMedicalTranscriptionJob"])) != "[]"
 

@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from choreography import write_note
-from clinical import clients, domain_events
+from clinical import clients, domain_events, waiting_line
 from clinical.observability import logger, metrics
 from tests.support.domain_events import received, subscribe
 from tests.support.events import LambdaContext, load, object_created, sqs_event
@@ -26,6 +26,7 @@ from tests.support.transcripts import transcribe_document
 
 BUCKET = "encounters"
 PREFIX = "ClinicalScribeTest"
+LINE_TABLE = "transcription-line"
 MODEL_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 TRANSCRIPT_TEXT = load("transcribe_medical_output.json")["results"]["transcripts"][0]["transcript"]
 
@@ -38,6 +39,7 @@ class Cloud:
     bedrock: object
     bedrock_stub: Stubber
     kms_key_arn: str
+    dynamodb: object = None
     bucket: str = BUCKET
 
     def put_audio(self, key: str, body: bytes = b"RIFF....WAVEfmt fake audio") -> None:
@@ -113,6 +115,7 @@ def pipeline_env(monkeypatch, cloud_key_arn):
         "MAX_RECEIVE_COUNT": "5",
         "STALLED_JOB_MINUTES": "120",
         "ENCOUNTER_BUCKET": BUCKET,
+        "TRANSCRIPTION_LINE_TABLE": LINE_TABLE,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -137,6 +140,18 @@ def cloud(moto_aws, cloud_key_arn, pipeline_env, monkeypatch):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    boto3.client("dynamodb").create_table(
+        TableName=LINE_TABLE,
+        KeySchema=[
+            {"AttributeName": waiting_line.PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": waiting_line.SORT_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": waiting_line.PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": waiting_line.SORT_KEY, "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
     bedrock = boto3.client("bedrock-runtime")
     stub = Stubber(bedrock)
     stub.activate()
@@ -148,6 +163,7 @@ def cloud(moto_aws, cloud_key_arn, pipeline_env, monkeypatch):
         bedrock=bedrock,
         bedrock_stub=stub,
         kms_key_arn=cloud_key_arn,
+        dynamodb=boto3.client("dynamodb"),
     )
     stub.deactivate()
     clients.reset()

@@ -25,7 +25,7 @@ from benchmarks.cold_start import (
     sample_of,
     tabulate,
 )
-from benchmarks.scenarios import EXECUTION, scenarios
+from benchmarks.scenarios import EXECUTION, LINE_EMPTY, scenarios
 
 FAKE_SECONDS = {"choreography.fast": (0.28, 0.20), "orchestration.slow": (0.31, 0.20)}
 
@@ -48,7 +48,7 @@ def test_every_handler_module_is_discovered_and_no_helper_module():
     assert "orchestration.intake" in modules
     assert "orchestration.executions" not in modules  # a helper module: no handler
     assert "edges.fhir_export" in modules and "edges.review_page" in modules
-    assert len(modules) == 13
+    assert len(modules) == 14
 
 
 def test_every_handler_has_a_scenario_and_every_scenario_a_handler():
@@ -132,7 +132,7 @@ def test_a_cold_path_imports_the_copy_and_leaves_it_without_byte_code(cold_paths
 def test_the_baseline_makes_the_calls_the_handler_made(cold_paths):
     handler = cold_paths(Target("orchestration.intake"))
     baseline = cold_paths(Target("orchestration.intake", baseline=True))
-    assert handler.calls == baseline.calls == 2  # the upload's HeadObject, StartExecution
+    assert handler.calls == baseline.calls == 3  # the upload's HeadObject, the line's Query, StartExecution
 
 
 def test_the_cold_path_stores_objects_at_the_moment_the_bench_chose_not_at_its_own_clock(tmp_path):
@@ -142,16 +142,16 @@ def test_the_cold_path_stores_objects_at_the_moment_the_bench_chose_not_at_its_o
     cold_paths = ColdPaths(tmp_path)
     earlier = STORED_AT - timedelta(hours=1)  # as if the bench had read its clock an hour before this run
     scenario = cold_paths.scenarios[handler]
-    started = {"stepfunctions.StartExecution": [{"executionArn": EXECUTION, "startDate": earlier}]}
+    started = {"stepfunctions.StartExecution": [{"executionArn": EXECUTION, "startDate": earlier}], **LINE_EMPTY}
     cold_paths.scenarios[handler] = replace(scenario, responses=started, stored_at=earlier)
-    assert cold_paths(Target(handler)).calls == 2  # the upload's HeadObject, StartExecution: no failure record
+    assert cold_paths(Target(handler)).calls == 3  # HeadObject, the line's Query, StartExecution: no failure record
 
 
 def test_a_call_without_a_canned_answer_fails_the_run_naming_it(tmp_path):
     handler = "orchestration.intake"
     cold_paths = ColdPaths(tmp_path)
     cold_paths.scenarios[handler] = replace(cold_paths.scenarios[handler], responses={})
-    with pytest.raises(RuntimeError, match=r"no canned response for stepfunctions\.StartExecution"):
+    with pytest.raises(RuntimeError, match=r"no canned response for dynamodb\.Query"):
         cold_paths(Target(handler))
 
 

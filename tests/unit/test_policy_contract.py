@@ -18,6 +18,7 @@ from clinical.policy import (
     DEFAULT,
     LAMBDA_CRASH,
     RETRIERS,
+    TRANSCRIBE_SLOT_CODES,
     TRANSCRIBE_TRANSIENT_CODES,
     Backoff,
     Policy,
@@ -33,11 +34,20 @@ RETRY_FIELDS = ("IntervalSeconds", "BackoffRate", "MaxAttempts", "MaxDelaySecond
 
 def disagreements(definition: dict, policy: Policy) -> list[str]:
     found = []
-    transient = set(step_functions_names("Transcribe", TRANSCRIBE_TRANSIENT_CODES))
+    slots = set(step_functions_names("Transcribe", TRANSCRIBE_SLOT_CODES))
     states = definition["States"]
     for name, state in states.items():
         if not state.get("Resource", "").startswith("arn:aws:states:::aws-sdk:transcribe:"):
             continue
+        # A start refused for the quota waits in line (AwaitSlot); any other call is tried again on refusal too.
+        transient = set(step_functions_names("Transcribe", TRANSCRIBE_TRANSIENT_CODES))
+        if name == "StartTranscription":
+            waits = {error for catcher in state.get("Catch", []) if catcher["Next"] == "AwaitSlot"
+                     for error in catcher["ErrorEquals"]}  # fmt: skip
+            if waits != slots:
+                found.append(f"{name}.Catch[AwaitSlot].ErrorEquals: {sorted(waits)}, not the quota's {sorted(slots)}")
+        else:
+            transient |= slots
         retried = {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
         if retried != transient:
             missing, extra = sorted(transient - retried), sorted(retried - transient)
@@ -91,7 +101,11 @@ def test_a_disagreement_is_named_by_state_and_field():
     drifted["States"]["GenerateNote"]["Retry"][0]["ErrorEquals"].remove("NoteModelThrottled")
     drifted["States"]["GenerateNote"]["Retry"][1]["MaxAttempts"] = 3
     drifted["States"]["StartTranscription"]["Retry"][0]["JitterStrategy"] = "NONE"
+    drifted["States"]["StartTranscription"]["Catch"][0]["ErrorEquals"].remove("Transcribe.LimitExceededException")
     assert disagreements(drifted, DEFAULT) == [
+        "StartTranscription.Catch[AwaitSlot].ErrorEquals: ['Transcribe.ThrottlingException', "
+        "'Transcribe.TooManyRequestsException'], not the quota's ['Transcribe.LimitExceededException', "
+        "'Transcribe.ThrottlingException', 'Transcribe.TooManyRequestsException']",
         "CheckTranscriptionJob.Retry[].ErrorEquals: missing ['Transcribe.ThrottlingException'], not in the policy []",
         "GenerateNote.Retry[note].ErrorEquals: ['Lambda.AWSLambdaException', 'Lambda.ClientExecutionTimeoutException', "
         "'Lambda.SdkClientException', 'Lambda.ServiceException', 'Lambda.TooManyRequestsException', 'Lambda.Unknown', "

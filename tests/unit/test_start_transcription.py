@@ -1,6 +1,7 @@
 """choreography.start_transcription: an upload becomes exactly one Transcribe Medical job, or a failure record."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
 
 import pytest
@@ -8,8 +9,9 @@ from botocore.exceptions import ClientError
 
 from choreography import start_transcription
 from clinical.layout import digest_reference, key_reference
+from clinical.waiting_line import Waiter, waiters
 from tests.support.events import object_created, sqs_event
-from tests.unit.conftest import BUCKET, PREFIX
+from tests.unit.conftest import BUCKET, LINE_TABLE, PREFIX
 
 
 def run(cloud, lambda_context, *keys, receive_count=1):
@@ -88,25 +90,135 @@ def test_upload_deleted_before_processing_is_recorded(cloud, lambda_context):
     assert record["error_type"] == "AudioNotFound"
 
 
-def throttled(*args, **kwargs):
-    raise ClientError({"Error": {"Code": "LimitExceededException", "Message": "quota"}}, "StartMedicalTranscriptionJob")
+def refused(code: str):
+    def start(*args, **kwargs):
+        raise ClientError({"Error": {"Code": code, "Message": "refused"}}, "StartMedicalTranscriptionJob")
+
+    return start
 
 
-def test_limit_exceeded_is_retried_through_the_queue_without_a_record(cloud, lambda_context):
-    cloud.put_audio("audio/enc-0007.wav")
+throttled = refused("LimitExceededException")  # the concurrent-job quota (and the request rate)
+unavailable = refused("ServiceUnavailableException")  # failing for a moment
+
+
+def line(cloud) -> list[Waiter]:
+    return list(waiters(cloud.dynamodb, LINE_TABLE))
+
+
+def delayed(cloud, url: str) -> str:
+    attributes = ["ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessages"]
+    queued = cloud.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=attributes)["Attributes"]
+    return queued["ApproximateNumberOfMessagesDelayed"], queued["ApproximateNumberOfMessages"]
+
+
+@pytest.fixture
+def work_queue(cloud, monkeypatch):
+    url = cloud.sqs.create_queue(QueueName="transcription-requests")["QueueUrl"]
+    monkeypatch.setenv("WORK_QUEUE_URL", url)
+    return url
+
+
+def test_a_start_refused_for_the_quota_waits_in_line_and_asks_nothing_more(cloud, lambda_context, work_queue):
+    cloud.put_audio("audio/enc-0010.wav")
+    with (
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled) as start,
+        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+    ):
+        response = run(cloud, lambda_context, "audio/enc-0010.wav", receive_count=1)
+    assert response == {"batchItemFailures": []}, "waiting in line uses up no receive"
+    assert start.call_count == 1
+    assert cloud.keys("failures/") == []
+    [waiter] = line(cloud)
+    assert waiter.place.encounter_id == "enc-0010"
+    assert json.loads(waiter.wake)["detail"]["object"]["key"] == "audio/enc-0010.wav", "the request as delivered"
+    assert delayed(cloud, work_queue) == ("0", "0"), "no timer: only a job's end or a sweep sends it again"
+
+
+def test_a_new_upload_goes_behind_those_waiting_without_asking_transcribe(cloud, lambda_context, work_queue):
+    for key in ("audio/enc-0010.wav", "audio/enc-0012.wav"):
+        cloud.put_audio(key)
+    with (
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled) as start,
+        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+    ):
+        run(cloud, lambda_context, "audio/enc-0010.wav")
+        run(cloud, lambda_context, "audio/enc-0012.wav")
+    assert start.call_count == 1, "the second upload found someone waiting and did not ask"
+    assert [waiter.place.encounter_id for waiter in line(cloud)] == ["enc-0010", "enc-0012"], "in order of arrival"
+
+
+def test_an_invalid_upload_is_recorded_at_once_even_with_a_line(cloud, lambda_context, work_queue):
+    cloud.put_audio("audio/enc-0010.wav")
     with (
         patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
+        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+    ):
+        run(cloud, lambda_context, "audio/enc-0010.wav")
+    cloud.put_audio("audio/enc-0013.wav", body=b"")
+    run(cloud, lambda_context, "audio/enc-0013.wav")
+    assert cloud.read_json("failures/enc-0013.json")["error_type"] == "EmptyAudio"
+    assert [waiter.place.encounter_id for waiter in line(cloud)] == ["enc-0010"]
+
+
+def woken(key: str, minutes_ago: float) -> dict:
+    event = sqs_event(object_created(BUCKET, key))
+    since = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
+    event["Records"][0]["messageAttributes"] = {"waiting_since": {"stringValue": since, "dataType": "String"}}
+    return event
+
+
+def test_a_woken_request_asks_though_others_wait_and_rejoins_at_its_first_place(cloud, lambda_context, work_queue):
+    """The head was woken: it asks (the others stay behind it); refused again, it keeps its place."""
+    cloud.put_audio("audio/enc-0010.wav")
+    cloud.put_audio("audio/enc-0012.wav")
+    with (
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
+        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+    ):
+        run(cloud, lambda_context, "audio/enc-0012.wav")  # waits
+        event = woken("audio/enc-0010.wav", minutes_ago=30)
+        assert start_transcription.handler(event, lambda_context) == {"batchItemFailures": []}
+    assert [waiter.place.encounter_id for waiter in line(cloud)] == ["enc-0010", "enc-0012"]
+    assert start_transcription.handler(woken("audio/enc-0010.wav", 31), lambda_context) == {"batchItemFailures": []}
+    assert job(cloud, "enc-0010")["Media"]["MediaFileUri"] == f"s3://{BUCKET}/audio/enc-0010.wav"
+
+
+def test_a_woken_request_refused_past_the_quota_wait_is_a_permanent_failure_with_a_record(
+    cloud, lambda_context, work_queue
+):
+    cloud.put_audio("audio/enc-0011.wav")
+    with (
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
+        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+    ):
+        event = woken("audio/enc-0011.wav", minutes_ago=181)
+        assert start_transcription.handler(event, lambda_context) == {"batchItemFailures": []}
+    record = cloud.read_json("failures/enc-0011.json")
+    assert (record["stage"], record["error_type"], record["retryable"]) == (
+        "transcription",
+        "TranscriptionQuotaExhausted",
+        False,
+    )
+    assert "through 180 minutes of waiting in line" in record["message"]
+    assert line(cloud) == []
+
+
+def test_a_start_failing_for_a_moment_is_retried_through_the_queue_without_a_record(cloud, lambda_context):
+    cloud.put_audio("audio/enc-0007.wav")
+    with (
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=unavailable),
         patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
     ):
         response = run(cloud, lambda_context, "audio/enc-0007.wav", receive_count=2)
     assert len(response["batchItemFailures"]) == 1
     assert cloud.keys("failures/") == []
+    assert line(cloud) == [], "a service failing is no quota: nothing waits in line"
 
 
-def test_limit_exceeded_on_the_last_attempt_is_recorded_before_the_dlq(cloud, lambda_context):
+def test_a_start_failing_on_the_last_attempt_is_recorded_before_the_dlq(cloud, lambda_context):
     cloud.put_audio("audio/enc-0008.wav")
     with (
-        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=unavailable),
         patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
     ):
         response = run(cloud, lambda_context, "audio/enc-0008.wav", receive_count=5)
@@ -120,16 +232,7 @@ def test_limit_exceeded_on_the_last_attempt_is_recorded_before_the_dlq(cloud, la
     )
 
 
-@pytest.fixture
-def work_queue(cloud, monkeypatch):
-    url = cloud.sqs.create_queue(QueueName="transcription-requests")["QueueUrl"]
-    monkeypatch.setenv("WORK_QUEUE_URL", url)
-    return url
-
-
-def throttled_since(minutes_ago: float, throttles: int = 3) -> dict:
-    from datetime import UTC, datetime, timedelta
-
+def failing_since(minutes_ago: float, throttles: int = 3) -> dict:
     since = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
     return {
         "throttles": {"stringValue": str(throttles), "dataType": "Number"},
@@ -137,40 +240,35 @@ def throttled_since(minutes_ago: float, throttles: int = 3) -> dict:
     }
 
 
-def test_a_start_throttled_by_the_quota_waits_in_its_queue_with_a_short_delay(cloud, lambda_context, work_queue):
+def test_a_start_failing_for_a_moment_comes_back_after_a_short_delay(cloud, lambda_context, work_queue):
     cloud.put_audio("audio/enc-0010.wav")
     with (
-        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=unavailable),
         patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
     ):
         response = run(cloud, lambda_context, "audio/enc-0010.wav", receive_count=1)
-    assert response == {"batchItemFailures": []}, "waiting for quota uses up no receive"
+    assert response == {"batchItemFailures": []}, "trying again uses up no receive"
     assert cloud.keys("failures/") == []
-    [message] = cloud.sqs.receive_message(
-        QueueUrl=work_queue, MessageAttributeNames=["All"], WaitTimeSeconds=0, AttributeNames=["All"]
-    ).get("Messages", []) or [None]
-    assert message is None, "the request comes back only after its delay"
-    queued = cloud.sqs.get_queue_attributes(QueueUrl=work_queue, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
-    assert queued["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert delayed(cloud, work_queue) == ("1", "0"), "the request comes back only after its delay"
 
 
-def test_a_start_throttled_on_its_last_try_is_a_permanent_failure_with_a_record(cloud, lambda_context, work_queue):
+def test_a_start_failing_on_its_last_try_is_a_permanent_failure_with_a_record(cloud, lambda_context, work_queue):
     """The policy's tries for quota_wait_minutes (360 for 180), counted as the state machine counts them."""
     cloud.put_audio("audio/enc-0011.wav")
     event = sqs_event(object_created(BUCKET, "audio/enc-0011.wav"))
-    event["Records"][0]["messageAttributes"] = throttled_since(minutes_ago=179, throttles=359)
+    event["Records"][0]["messageAttributes"] = failing_since(minutes_ago=179, throttles=359)
     with (
-        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=unavailable),
         patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
     ):
         assert start_transcription.handler(event, lambda_context) == {"batchItemFailures": []}
     record = cloud.read_json("failures/enc-0011.json")
     assert (record["stage"], record["error_type"], record["retryable"]) == (
         "transcription",
-        "TranscriptionQuotaExhausted",
+        "TranscriptionUnavailable",
         False,
     )
-    assert "through 360 tries (about 180 minutes" in record["message"] and record["attempts"] == 360
+    assert "on each of 360 tries (about 180 minutes" in record["message"] and record["attempts"] == 360
 
 
 def test_a_message_that_is_not_an_upload_event_is_quarantined_and_acknowledged(cloud, lambda_context):

@@ -3,7 +3,9 @@ started; a transcript read only when it is the output of the encounter's own job
 
 from __future__ import annotations
 
-from clinical.errors import TranscriptNotFromJob, content_free_errors
+from collections.abc import Callable
+
+from clinical.errors import TranscriptionSlotsFull, TranscriptNotFromJob, content_free_errors
 from clinical.layout import (
     TRANSCRIBE_WRITE_CHECK,
     AudioUpload,
@@ -40,9 +42,21 @@ def transcription_request(bucket: str, settings: PipelineSettings) -> Transcript
 
 @tracer.capture_method(capture_response=False)
 @content_free_errors
-def transcribe_upload(s3, transcribe, *, bucket: str, key: str, settings: PipelineSettings) -> StartedJob:
-    """Validate an upload and start its Transcribe Medical job (idempotent)."""
+def transcribe_upload(
+    s3,
+    transcribe,
+    *,
+    bucket: str,
+    key: str,
+    settings: PipelineSettings,
+    behind_others: Callable[[], bool] | None = None,
+) -> StartedJob:
+    """Validate an upload and start its Transcribe Medical job (idempotent). When `behind_others` says others
+    wait for a slot, the valid upload does not ask: it raises TranscriptionSlotsFull, as a refused start does,
+    and goes behind them (clinical.waiting_line)."""
     upload = accept_upload(s3, bucket=bucket, key=key)
+    if behind_others is not None and behind_others():
+        raise TranscriptionSlotsFull("others are waiting for a Transcribe slot")
     started = start_transcription(transcribe, upload, transcription_request(bucket, settings))
     if not started.already_started:
         metrics.add_metric(name="TranscriptionJobsStarted", unit=MetricUnit.Count, value=1)

@@ -1,0 +1,31 @@
+"""State machine callback task: stand the execution in line for a Transcribe slot (clinical.waiting_line) with
+its task token. The end of another job or a sweep wakes it (orchestration.slots); past quota_wait_minutes since
+the execution began, the task fails with TranscriptionQuotaExhausted and the execution with it (its record)."""
+
+from datetime import UTC, datetime, timedelta
+
+from clinical import clients
+from clinical.errors import content_free_errors
+from clinical.messages import SlotWait, parse_message
+from clinical.observability import MetricUnit, annotate_encounter, logger, metrics, tracer
+from clinical.settings import PipelineSettings, require_env
+from clinical.waiting_line import Place, join
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+@content_free_errors
+def handler(event, context):
+    # Bad input fails the task with MalformedMessage, and so the execution, which is then quarantined.
+    wait = parse_message(SlotWait, event, "the AwaitSlot payload")
+    annotate_encounter(wait.encounter_id)
+    settings, now = PipelineSettings.from_env(), datetime.now(UTC)
+    if now - wait.waiting_since >= timedelta(minutes=settings.quota_wait_minutes):
+        from clinical.throttling import quota_exhausted
+
+        raise quota_exhausted(settings.quota_wait_minutes)
+    place = Place(wait.encounter_id, wait.waiting_since)
+    join(clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE"), place, wait.task_token, now)
+    metrics.add_metric(name="TranscriptionStartsDeferred", unit=MetricUnit.Count, value=1)
+    return {"encounter_id": wait.encounter_id}
