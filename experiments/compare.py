@@ -511,6 +511,7 @@ def _timings(phase: _Phase, left: _Left, run: VariantRun) -> None:
         "duplicates": sum(1 for count in versions.values() if count > 1),
         "throttled": dict(sorted(cloud.quota_ledger.throttled.items())),
         "transcribe_start_retries": max(starts - len(jobs), 0),
+        "transcribe_starts_per_upload": _round(starts / len(workload.valid_ids), 2) if workload.valid_ids else None,
         "peak_transcribe_jobs": cloud.transcribe.peak_concurrency,
         "lambda_starts": dict(sorted(cloud.lambda_starts.items())),
     }

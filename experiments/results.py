@@ -414,6 +414,7 @@ DRAIN_ROWS = (
     ("lost / duplicated", "lost", None),
     ("throttled, by quota", "throttled", None),
     ("Transcribe start retries", "transcribe_start_retries", count),
+    ("Transcribe start calls per upload", "transcribe_starts_per_upload", ratio),
     ("peak concurrent Transcribe jobs", "peak_transcribe_jobs", count),
 )
 
