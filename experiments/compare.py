@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from clinical.layout import FAILURES_PREFIX
+from clinical.layout import FAILURES_PREFIX, RECORDING_SECONDS_METADATA
 from clinical.objects import keys_under
 from clinical.stages import Stage, stage_of_review
 from experiments import INTERPRETER_LOG, SAMPLES, SIGNED_SHARE, fault_profiles
@@ -279,7 +279,10 @@ def _upload_and_settle(phase: _Phase, progress: dict, tick, after_upload=None) -
     first_upload = cloud.clock.now() + FIRST_UPLOAD_AFTER_SECONDS
     for at, key, body in _arrivals(phase.workload, phase.hostile):
         cloud.run_for(max(first_upload + at - cloud.clock.now(), 0.0))
-        s3.put_object(Bucket=phase.bucket, Key=key, Body=body)
+        # The recording's length, declared as `scribe upload` declares a WAV file's (clinical.waiting_line).
+        seconds = phase.workload.audio_seconds.get(key.removeprefix("audio/").rpartition(".")[0])
+        declared = {"Metadata": {RECORDING_SECONDS_METADATA: str(round(seconds))}} if seconds else {}
+        s3.put_object(Bucket=phase.bucket, Key=key, Body=body, **declared)
         cloud.operations.add("s3", "PutObject")  # the upload (the harness makes it here)
         if (encounter_id := key.removeprefix("audio/").rpartition(".")[0]) in phase.workload.valid_ids:
             phase.uploaded_at.setdefault(encounter_id, cloud.clock.now())

@@ -279,8 +279,19 @@ def _figures_notes(report: dict, variants: dict, first: bool = True) -> list[str
 
 
 def _throttle_notes(variants: dict) -> list[str]:
-    """Where the throttled starts wait: a variant without a state machine waits in its queue, invoked again each time."""
+    """Where the throttled starts wait: in line for a slot (reports since decision 0018 count the asks per upload);
+    before, a variant without a state machine waited in its queue, invoked again each time."""
     found = []
+    if all("transcribe_starts_per_upload" in v["drain"] for v in variants.values()):
+        if any(v["drain"]["throttled"] for v in variants.values()):
+            asks = ", ".join(f"{n} {ratio(v['drain']['transcribe_starts_per_upload'])}" for n, v in variants.items())
+            found.append(
+                "Both variants wait in line for a Transcribe slot (decision 0018): a start refused for the quota, "
+                "and an upload that finds others waiting, ask nothing more until the end of a job or a sweep wakes "
+                f"the head; Transcribe start calls per upload: {asks}. A wait costs choreography one more run of its "
+                "start function (the request sent again), orchestration an AwaitSlot task."
+            )
+        return found
     stateless = without_state_machine(variants)
     for name in stateless:
         throttled = sum(variants[name]["drain"]["throttled"].values())

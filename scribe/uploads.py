@@ -8,7 +8,14 @@ from pathlib import Path
 import filetype
 
 from clinical.errors import ContractViolation, EmptyAudio, UnsupportedAudioFormat
-from clinical.layout import AUDIO_PREFIX, failure_key, note_key, parse_audio_key
+from clinical.layout import (
+    AUDIO_PREFIX,
+    LONGEST_RECORDING_SECONDS,
+    RECORDING_SECONDS_METADATA,
+    failure_key,
+    note_key,
+    parse_audio_key,
+)
 from clinical.templates import DEFAULT_TEMPLATE, TEMPLATE_METADATA, template_named
 from scribe.target import Deployment
 
@@ -89,8 +96,9 @@ def refuse_ids_in_use(deployment: Deployment, planned: list[PlannedUpload]) -> N
 
 def upload(deployment: Deployment, planned: PlannedUpload) -> None:
     """Server-side encrypted with the stack's own KMS key, and only if no object has that key yet
-    (If-None-Match: *): an upload never replaces another (S3 answers 412 PreconditionFailed). The note
-    template rides along as object metadata, which the pipeline reads when it drafts the note."""
+        (If-None-Match: *): an upload never replaces another (S3 answers 412 PreconditionFailed). The note
+        template rides along as object metadata, which the pipeline reads when it drafts the note, and a WAV file's
+    length (`declared_length`)."""
     with planned.path.open("rb") as body:
         deployment.client("s3").put_object(
             Bucket=deployment.bucket,
@@ -99,8 +107,24 @@ def upload(deployment: Deployment, planned: PlannedUpload) -> None:
             ServerSideEncryption="aws:kms",
             SSEKMSKeyId=deployment.outputs["KmsKeyArn"],
             IfNoneMatch="*",
-            Metadata={TEMPLATE_METADATA: planned.template},
+            Metadata={TEMPLATE_METADATA: planned.template, **declared_length(planned.path)},
         )
+
+
+def declared_length(path: Path) -> dict[str, str]:
+    """A WAV file's length, read from its header, as the upload's x-amz-meta-recording-seconds: the pipeline
+    places the upload in line for a Transcribe slot by when its visit began (clinical.waiting_line). Other
+    formats declare none (their length is not in a header the standard library reads): placed at the upload."""
+    import wave
+
+    try:
+        with wave.open(str(path)) as recording:
+            seconds = recording.getnframes() / float(recording.getframerate())
+    except (wave.Error, EOFError, ZeroDivisionError, OSError):
+        return {}
+    if not 0 < seconds <= LONGEST_RECORDING_SECONDS:
+        return {}
+    return {RECORDING_SECONDS_METADATA: str(round(seconds))}
 
 
 def write_once(s3_client):

@@ -61,7 +61,7 @@ class ChoreographyStack(PipelineStack):
         start_transcription.function.add_environment("WORK_QUEUE_URL", transcription_requests.queue.queue_url)
         # A request waits in line for a Transcribe slot; a job's end (its note step, the watchdog) wakes the head
         # by sending its request again (clinical.waiting_line).
-        for waker in (write_note, watchdog):
+        for waker in (start_transcription, write_note, watchdog):
             waker.function.add_environment("TRANSCRIPTION_REQUESTS_QUEUE_URL", transcription_requests.queue.queue_url)
         self.route_objects("AudioUploaded", AUDIO_PREFIX, transcription_requests)
         self.route_objects("TranscriptWritten", TRANSCRIPTS_PREFIX, note_requests)
@@ -77,6 +77,7 @@ class ChoreographyStack(PipelineStack):
         permissions.request_requeuer(start_transcription, transcription_requests.queue.queue_arn)
         permissions.failure_recorder(start_transcription)
         permissions.line_waiter(start_transcription, self.transcription_line)
+        permissions.line_waker(start_transcription, self.transcription_line)  # a sweep's chain, carried on
         for waker in (write_note, watchdog):
             permissions.line_waker(waker, self.transcription_line)
             permissions.request_requeuer(waker, transcription_requests.queue.queue_arn)

@@ -323,8 +323,9 @@ class OrchestrationStack(PipelineStack):
         line = self.transcription_line
         permissions.line_reader(intake, line)
         permissions.line_waiter(tasks.await_slot, line)
-        for waker in (transcript_ready, record_failure, upload_sweep):
-            permissions.line_waker(waker, line)
+        permissions.upload_checker(tasks.await_slot)  # its place: the upload's time and declared length
+        for waker in (transcript_ready, record_failure, upload_sweep, await_transcript):
+            permissions.line_waker(waker, line)  # AwaitTranscript: a sweep's chain, carried on
         permissions.task_responder(record_failure)
         permissions.task_responder(upload_sweep)
         permissions.note_writer(generate_note, config)

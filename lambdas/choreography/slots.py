@@ -1,16 +1,14 @@
 """Choreography's side of the line for Transcribe's slots (clinical.waiting_line): a refused request stands in
-line with its message as delivered, and a woken one goes back into the transcription-requests queue carrying
-when it first waited, so it keeps its place if it is refused again."""
+line with its message as delivered, and a woken one goes back into the transcription-requests queue marked as
+woken, so it asks though others wait (its place, from its upload, is the same if it is refused again)."""
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from clinical import clients
 from clinical.settings import PipelineSettings
 from clinical.waiting_line import Waiter
 
-WAITING_SINCE = "waiting_since"  # the message attribute of a woken request
+WOKEN = "woken"  # the message attribute of a woken request: its place in line
 
 
 def line_table(settings: PipelineSettings) -> str:
@@ -30,13 +28,13 @@ def waker(settings: PipelineSettings):
         sqs.send_message(
             QueueUrl=queue_url,
             MessageBody=waiter.wake,
-            MessageAttributes={WAITING_SINCE: {"DataType": "String", "StringValue": waiter.place.since.isoformat()}},
+            MessageAttributes={WOKEN: {"DataType": "String", "StringValue": waiter.place.key}},
         )
         return True
 
     return wake
 
 
-def waiting_since(attributes) -> datetime | None:
-    """When a woken request first waited (None for a request that never waited)."""
-    return datetime.fromisoformat(attributes[WAITING_SINCE].string_value) if WAITING_SINCE in attributes else None
+def woken(record) -> bool:
+    """Whether a request was woken from the line (it asks Transcribe though others wait: it was their head)."""
+    return WOKEN in record.message_attributes

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from choreography.slots import line_table, waiting_since
+from choreography.slots import line_table, waker, woken
 from clinical import clients
 from clinical.errors import (
     ContractViolation,
@@ -28,11 +28,11 @@ from clinical.errors import (
     content_free_errors,
 )
 from clinical.events import delivery_of, object_created
-from clinical.layout import claimed_encounter_id
+from clinical.layout import AudioUpload, claimed_encounter_id
 from clinical.observability import MetricUnit, annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings
-from clinical.steps.uploads import transcribe_upload
-from clinical.waiting_line import anyone_waiting
+from clinical.steps.uploads import accept_upload, request_transcription
+from clinical.waiting_line import anyone_waiting, carry_chain
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -46,16 +46,21 @@ def start_transcription_for(record: SQSRecord) -> None:
     if upload is None:
         return  # not an upload event: quarantined
     annotate_encounter(claimed_encounter_id(upload.key))
-    since = waiting_since(record.message_attributes)
     try:
+        accepted = accept_upload(clients.s3(), bucket=upload.bucket, key=upload.key)
         try:
             # A new request goes behind anyone waiting for a slot; a woken one asks (it was at the head).
-            transcribe_upload(
-                clients.s3(), clients.transcribe(), bucket=upload.bucket, key=upload.key, settings=settings,
-                behind_others=None if since else lambda: anyone_waiting(clients.dynamodb(), line_table(settings)),
+            request_transcription(
+                clients.transcription_starts(), accepted, bucket=upload.bucket, settings=settings,
+                behind_others=None if woken(record) else lambda: anyone_waiting(clients.dynamodb(), line_table(settings)),
             )  # fmt: skip
+            if woken(record):
+                # A sweep's chain woke it and it found a slot: the next may find one too (clinical.waiting_line).
+                carry_chain(
+                    clients.dynamodb(), line_table(settings), accepted.encounter_id, waker(settings), datetime.now(UTC)
+                )
         except TranscriptionSlotsFull:
-            if not wait_in_line(record, upload.key, settings, since):
+            if not wait_in_line(record, accepted, settings):
                 from clinical.throttling import quota_exhausted
 
                 raise quota_exhausted(settings.quota_wait_minutes) from None
@@ -86,17 +91,15 @@ def start_transcription_for(record: SQSRecord) -> None:
         )
 
 
-def wait_in_line(record: SQSRecord, audio_key: str, settings: PipelineSettings, since: datetime | None) -> bool:
-    """Stand in line for a slot with the request as delivered (clinical.waiting_line); False once it has
-    waited `quota_wait_minutes` since it first waited."""
-    from clinical.waiting_line import Place, join
+def wait_in_line(record: SQSRecord, upload: AudioUpload, settings: PipelineSettings) -> bool:
+    """Stand in line for a slot with the request as delivered (clinical.waiting_line); False once the upload has
+    waited `quota_wait_minutes`."""
+    from clinical.waiting_line import join, waited_too_long
 
     now = datetime.now(UTC)
-    since = since or now
-    if now - since >= timedelta(minutes=settings.quota_wait_minutes):
+    if waited_too_long(upload, now, timedelta(minutes=settings.quota_wait_minutes)):
         return False
-    encounter_id = claimed_encounter_id(audio_key) or ""
-    join(clients.dynamodb(), line_table(settings), Place(encounter_id, since), record.body, now)
+    join(clients.dynamodb(), line_table(settings), upload, record.body, now)
     metrics.add_metric(name="TranscriptionStartsDeferred", unit=MetricUnit.Count, value=1)
     return True
 

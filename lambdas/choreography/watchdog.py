@@ -132,7 +132,7 @@ def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: dateti
         ),
         take_in=lambda key: transcribe_upload(
             s3,
-            transcribe,
+            clients.transcription_starts(),
             bucket=bucket,
             key=key,
             settings=settings,

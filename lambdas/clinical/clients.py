@@ -16,6 +16,17 @@ def transcribe():
 
 
 @cache
+def transcription_starts():
+    """Transcribe for StartMedicalTranscriptionJob alone, without the SDK's own retries: a refused start waits in
+    line for a slot (clinical.waiting_line) and a failing one has the policy's timed retries, as the state
+    machine's StartTranscription task, which the SDK does not retry either; the SDK's three quick tries would
+    only be three refusals."""
+    from botocore.config import Config
+
+    return boto3.client("transcribe", config=Config(retries={"total_max_attempts": 1}))
+
+
+@cache
 def bedrock_runtime():
     return boto3.client("bedrock-runtime")
 
@@ -50,7 +61,7 @@ def credentials():
     return boto3.Session().get_credentials()
 
 
-ALL = (s3, transcribe, bedrock_runtime, sqs, stepfunctions, dynamodb, events, cognito_idp)
+ALL = (s3, transcribe, transcription_starts, bedrock_runtime, sqs, stepfunctions, dynamodb, events, cognito_idp)
 
 
 def reset() -> None:

@@ -56,6 +56,10 @@ class UnknownTemplate(ContractViolation):
     """The upload asks for a note template this deployment does not have (clinical.templates)."""
 
 
+class InvalidRecordingLength(ContractViolation):
+    pass
+
+
 class EncounterIdInUse(ContractViolation):
     """A second, different upload under an encounter id whose work already began: the first upload's
     job, execution and note stand, and the new audio is refused (it is recorded by its own key, not as

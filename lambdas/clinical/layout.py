@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from clinical.errors import InvalidEncounterId, UnsupportedAudioFormat
+from clinical.errors import InvalidEncounterId, InvalidRecordingLength, UnsupportedAudioFormat
 from clinical.prefixes import (
     AUDIO_PREFIX,
     FAILURES_PREFIX,
@@ -63,6 +63,37 @@ class AudioUpload:
     media_format: str
     # When the object was written (S3 LastModified), once the object has been checked.
     uploaded_at: datetime | None = None
+    # How long the recording is, as its uploader declared it (x-amz-meta-recording-seconds; 0: not declared).
+    recording_seconds: float = 0.0
+
+    @property
+    def began_at(self) -> datetime | None:
+        """When the visit began, as far as the upload tells: written less the recording's declared length."""
+        return None if self.uploaded_at is None else self.uploaded_at - timedelta(seconds=self.recording_seconds)
+
+
+# The upload's declared length (x-amz-meta-recording-seconds), which places it in the line for Transcribe's slots
+# by when its visit began (clinical.waiting_line); at most Transcribe Medical's longest recording, 4 hours.
+RECORDING_SECONDS_METADATA = "recording-seconds"
+LONGEST_RECORDING_SECONDS = 4 * 3600
+
+
+def recording_seconds_of(metadata: dict) -> float:
+    """The recording's declared length in seconds (0 when the upload declares none); InvalidRecordingLength for
+    anything but a number of seconds from 0 to 4 hours."""
+    text = metadata.get(RECORDING_SECONDS_METADATA)
+    if text is None or text == "":
+        return 0.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= LONGEST_RECORDING_SECONDS:  # NaN fails too
+        raise InvalidRecordingLength(
+            f"x-amz-meta-{RECORDING_SECONDS_METADATA} must be the recording's length in seconds, from 0 to "
+            f"{LONGEST_RECORDING_SECONDS:,} (Transcribe Medical's 4 hours), or left out"
+        )
+    return seconds
 
 
 def validate_encounter_id(encounter_id: str) -> str:

@@ -5,7 +5,6 @@ what was wrong with them (never a value: a message may hold anything), so no key
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -61,11 +60,11 @@ class TranscriptWait(Message):
 
 
 class SlotWait(Message):
-    """The AwaitSlot task's payload: the execution's token, and when it began (its place in line)."""
+    """The AwaitSlot task's payload: the execution's token, and its input's audio key (for the extension)."""
 
     encounter_id: EncounterId
+    audio_key: str
     task_token: str
-    waiting_since: datetime
 
 
 class NoteRequest(Message):

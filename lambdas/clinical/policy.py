@@ -84,8 +84,9 @@ REVIEW_STORE_TRANSIENT_CODES = (
 # records TranscriptionStalled once `stalled_job_minutes` of waits have passed, as choreography's watchdog
 # does for a job queued or running that long. The limit is whole waits, and at least two.
 TRANSCRIPT_WAIT_SECONDS = 900
-# An execution waiting in line for a Transcribe slot (clinical.waiting_line) asks again after this long if
-# nothing woke it: a wake lost to a crash costs at most this (choreography's lost-upload sweep does the same).
+# An execution waiting in line for a Transcribe slot (clinical.waiting_line) stands in line again after this long
+# if nothing woke it (a wake lost to a crash took it out of the line; choreography's lost-upload sweep finds such
+# an upload), at the same place and without asking Transcribe.
 SLOT_WAIT_SECONDS = 1800
 
 # Step Functions' and SQS's own bounds on what the wirings are given.

@@ -29,6 +29,7 @@ from clinical.layout import (
     encounter_id_from_job_name,
     failure_key,
     note_key,
+    recording_seconds_of,
     transcript_key,
     transcription_job_name,
 )
@@ -74,13 +75,14 @@ def _head_audio(s3, bucket: str, key: str) -> dict:
 
 
 def check_audio_object(s3, bucket: str, upload: AudioUpload) -> AudioUpload:
-    """The object must still exist, hold audio bytes and name a known note template, if any; returns the upload
-    with when it was written."""
+    """The object must still exist, hold audio bytes, name a known note template, if any, and declare its length
+    rightly, if at all; returns the upload with when it was written and how long it is."""
     head = _head_audio(s3, bucket, upload.key)
     if head["ContentLength"] == 0:
         raise EmptyAudio("the uploaded audio object is empty (0 bytes)")
     _template_of(head)
-    return replace(upload, uploaded_at=head["LastModified"])
+    seconds = recording_seconds_of(head.get("Metadata", {}))
+    return replace(upload, uploaded_at=head["LastModified"], recording_seconds=seconds)
 
 
 def upload_template(s3, bucket: str, audio_key: str) -> Template:

@@ -8,12 +8,17 @@ frees wakes the line's head, which asks once. So an upload asks Transcribe about
 (decision 0018).
 
 - Who waits: a start Transcribe refused for its quota or rate, and a new upload that finds anyone waiting
-  (it goes behind them, so the oldest is served first and a late upload never takes a freed slot from one
-  that waited).
+  (it goes behind them, so a late upload never takes a freed slot from one that waited).
+- In what order: by when each visit began, the upload's time less its recording's declared length
+  (x-amz-meta-recording-seconds; an upload that declares none is placed at its upload). The oldest visit is
+  served first, and at the end of a clinic the long recordings, which would otherwise end last, start first.
+  No upload waits behind one written more than 4 hours (the longest recording) after it.
 - Who wakes: the end of a job (its transcript arrived, or it failed) wakes the head, once per job (an
   item per ended job, written on condition, keeps a redelivered event from waking twice); every scheduled
-  sweep wakes the head too, and everyone who has waited `quota_wait_minutes` (they then start, or fail with
-  their record), so a wake that was lost costs at most a sweep interval.
+  sweep wakes the head too, with a chain: should it find a slot, it wakes the next, and so on until one is
+  refused (so slots that no job's end of this deployment frees, after an outage or the account's other jobs,
+  fill within a sweep interval); and the sweep wakes everyone who has waited `quota_wait_minutes` (they then
+  start, or fail with their record). A wake that was lost costs at most a sweep interval.
 - Taking a waiter out of the line is a conditional delete: of two wakers at once, one gets it. A woken
   start that is refused again joins at its first place, ahead of those who came after.
 - What a variant does to wake a waiter (put its request back in the queue; send its execution's task
@@ -31,12 +36,15 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
+from clinical.layout import AudioUpload
 from clinical.observability import logger
 
 # The table's key (the stacks and the tests build it from these): a partition per kind of item, then a place.
 PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE = "line", "place", "expires_at"
 WAITING = "waiting"  # the partition of the line itself, sorted by place
 ENDED = "ended"  # one item per job whose end woke the line: its place is the encounter id
+CHAIN = "chain"  # one item per encounter a sweep's chain woke: should it start, it wakes the next
+CHAIN_FOR = timedelta(minutes=5)  # a chain not carried on within this (the woken start was refused) is over
 # Waiters and ended-job items are kept no longer than this after they were written (DynamoDB's TTL); a waiter
 # still in line is woken by a sweep long before (quota_wait_minutes is at most a day).
 KEEP_FOR = timedelta(days=2)
@@ -45,7 +53,8 @@ PAGE = 25
 
 @dataclass(frozen=True)
 class Place:
-    """Where an encounter stands: when it first waited, then its id (so equal times keep one order)."""
+    """Where an encounter stands: when its visit began (its upload less its recording's declared length), then
+    its id (so equal times keep one order)."""
 
     encounter_id: str
     since: datetime
@@ -59,11 +68,23 @@ class Place:
         since, _, encounter_id = key.partition("#")
         return cls(encounter_id=encounter_id, since=datetime.fromisoformat(since))
 
+    @classmethod
+    def of_upload(cls, upload: AudioUpload) -> Place:
+        if upload.began_at is None:
+            raise ValueError("an upload is placed in line once it has been checked (its LastModified)")
+        return cls(encounter_id=upload.encounter_id, since=upload.began_at)
+
 
 @dataclass(frozen=True)
 class Waiter:
     place: Place
     wake: str  # what the variant needs to wake it: a request as queued, or a task token
+    uploaded_at: datetime  # the wait's limit counts from here
+
+
+def waited_too_long(upload: AudioUpload, now: datetime, quota_wait: timedelta) -> bool:
+    """Whether an upload has waited for a slot `quota_wait` since it was written."""
+    return upload.uploaded_at is not None and now - upload.uploaded_at >= quota_wait
 
 
 def _key(line: str, place: str) -> dict:
@@ -87,18 +108,22 @@ def anyone_waiting(dynamodb, table: str) -> bool:
     return bool(response.get("Items"))
 
 
-def join(dynamodb, table: str, place: Place, wake: str, now: datetime) -> None:
-    """Stand in line at `place` (again, after a woken start was refused: the same place, the new wake)."""
+def join(dynamodb, table: str, upload: AudioUpload, wake: str, now: datetime) -> Place:
+    """Stand in line at the upload's place (again, after a woken start was refused: the same place, the new
+    wake)."""
+    place = Place.of_upload(upload)
     dynamodb.put_item(
         TableName=table,
         Item={
             **_key(WAITING, place.key),
             "encounter_id": {"S": place.encounter_id},
             "wake": {"S": wake},
+            "uploaded_at": {"S": upload.uploaded_at.isoformat()},
             "expires_at": {"N": str(int((now + KEEP_FOR).timestamp()))},
         },
     )
     logger.info("waiting in line for a Transcribe slot", extra={"encounter_id": place.encounter_id})
+    return place
 
 
 def waiters(dynamodb, table: str) -> Iterator[Waiter]:
@@ -114,10 +139,18 @@ def waiters(dynamodb, table: str) -> Iterator[Waiter]:
             **({"ExclusiveStartKey": start} if start else {}),
         )
         for item in response.get("Items", []):
-            yield Waiter(place=Place.of(item["place"]["S"]), wake=item["wake"]["S"])
+            yield _waiter(item)
         start = response.get("LastEvaluatedKey")
         if not start:
             return
+
+
+def _waiter(item: dict) -> Waiter:
+    return Waiter(
+        place=Place.of(item["place"]["S"]),
+        wake=item["wake"]["S"],
+        uploaded_at=datetime.fromisoformat(item["uploaded_at"]["S"]),
+    )
 
 
 def take(dynamodb, table: str, place: Place) -> Waiter | None:
@@ -133,17 +166,49 @@ def take(dynamodb, table: str, place: Place) -> Waiter | None:
         if _is_condition_failure(error):
             return None
         raise
-    return Waiter(place=place, wake=response["Attributes"]["wake"]["S"])
+    return _waiter(response["Attributes"])
 
 
-def wake_head(dynamodb, table: str, wake: Callable[[Waiter], bool]) -> Waiter | None:
-    """Take the line's head and wake it (the next one when it is gone); None when nobody waits."""
+def wake_head(
+    dynamodb, table: str, wake: Callable[[Waiter], bool], *, chain_at: datetime | None = None
+) -> Waiter | None:
+    """Take the line's head and wake it (the next one when it is gone); None when nobody waits. With `chain_at`
+    (now), the woken one carries the chain on: should it find a slot, it wakes the next (`carry_chain`)."""
     for waiting in waiters(dynamodb, table):
         taken = take(dynamodb, table, waiting.place)
-        if taken is not None and wake(taken):
+        if taken is None:
+            continue
+        if chain_at is not None:
+            _hand_chain(dynamodb, table, taken.place.encounter_id, chain_at)
+        if wake(taken):
             logger.info("woke the line's head", extra={"encounter_id": taken.place.encounter_id})
             return taken
     return None
+
+
+def _hand_chain(dynamodb, table: str, encounter_id: str, now: datetime) -> None:
+    expires = int((now + CHAIN_FOR).timestamp())
+    dynamodb.put_item(TableName=table, Item={**_key(CHAIN, encounter_id), "expires_at": {"N": str(expires)}})
+
+
+def carry_chain(
+    dynamodb, table: str, encounter_id: str, wake: Callable[[Waiter], bool], now: datetime
+) -> Waiter | None:
+    """The encounter's job started: if a sweep's chain woke it, slots may be free that no job's end will free
+    (Transcribe's own jobs ended, a refusal that was no quota), so it wakes the next with the chain, until one is
+    refused. One conditional delete (nothing else) when no chain woke it."""
+    try:
+        held = dynamodb.delete_item(
+            TableName=table, Key=_key(CHAIN, encounter_id), ConditionExpression="attribute_exists(place)",
+            ReturnValues="ALL_OLD",
+        )  # fmt: skip
+    except ClientError as error:
+        if _is_condition_failure(error):
+            return None
+        raise
+    if int(held["Attributes"]["expires_at"]["N"]) < now.timestamp():
+        return None  # a chain this encounter held before it was refused and waited again: it ended there
+    return wake_head(dynamodb, table, wake, chain_at=now)
 
 
 def wake_for_ended_job(
@@ -167,14 +232,21 @@ def wake_for_ended_job(
 def wake_on_sweep(
     dynamodb, table: str, wake: Callable[[Waiter], bool], *, now: datetime, quota_wait: timedelta
 ) -> list[Waiter]:
-    """A scheduled sweep wakes the head (a wake lost to a crash costs one interval) and everyone who has
-    waited `quota_wait` (they start, or fail with their record: nobody waits for ever)."""
+    """A scheduled sweep wakes the head with a chain (a wake lost to a crash, or slots freed that no job's end
+    of this deployment frees, cost one interval: the chain fills them) and everyone who has waited `quota_wait`
+    (they start, or fail with their record: nobody waits for ever)."""
     woken: list[Waiter] = []
     for position, waiting in enumerate(waiters(dynamodb, table)):
         if position > 0 and now - waiting.place.since < quota_wait:
-            break  # the line is in order of first wait: nobody further has waited that long
+            break  # in order of the visits' beginnings, each before its upload: nobody further waited that long
+        if position > 0 and now - waiting.uploaded_at < quota_wait:
+            continue
         taken = take(dynamodb, table, waiting.place)
-        if taken is not None and wake(taken):
+        if taken is None:
+            continue
+        if position == 0:
+            _hand_chain(dynamodb, table, taken.place.encounter_id, now)
+        if wake(taken):
             woken.append(taken)
     if woken:
         logger.info("sweep woke waiters", extra={"woken": len(woken)})

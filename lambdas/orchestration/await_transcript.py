@@ -1,5 +1,7 @@
 """State machine callback task: register the execution's token; resume at once if the transcript is there."""
 
+from datetime import UTC, datetime
+
 from clinical import clients
 from clinical.errors import TranscriptNotFromJob, content_free_errors
 from clinical.layout import transcript_key
@@ -8,6 +10,8 @@ from clinical.objects import object_exists
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps.uploads import set_aside_unless_from_job
+from clinical.waiting_line import carry_chain
+from orchestration.slots import waker
 from orchestration.transcript_waits import register_wait, resume, take_wait
 
 
@@ -21,6 +25,8 @@ def handler(event, context):
     encounter_id, table = wait.encounter_id, require_env("TRANSCRIPT_WAITS_TABLE")
     annotate_encounter(encounter_id)
     register_wait(clients.dynamodb(), table, encounter_id, wait.task_token)
+    # Its job started: if a sweep's chain woke it from the line for a slot, the next may find one too.
+    carry_chain(clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE"), encounter_id, waker(), datetime.now(UTC))
     bucket = require_env("ENCOUNTER_BUCKET")
     already_there = object_exists(clients.s3(), bucket, transcript_key(encounter_id))
     if already_there:

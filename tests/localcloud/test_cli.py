@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -82,6 +83,14 @@ def test_upload_uses_the_file_name_as_id_and_the_stacks_key(cloud, tmp_path):
     scribe("upload", dictation(tmp_path, "whatever.wav"), "--encounter-id", "enc-2", "--variant", "orchestration")
     assert keys(cloud, STACKS[1], "audio/") == ["audio/enc-1.wav", "audio/enc-2.wav"]
     assert head["Metadata"] == {"template": "soap"}, "the default template travels with the audio"
+
+
+def test_upload_declares_a_wav_files_length_so_the_line_places_it_by_when_the_visit_began(cloud, tmp_path):
+    sample = Path(__file__).resolve().parents[2] / "samples" / "cough-visit.wav"
+    recording = dictation(tmp_path, "enc-5.wav", sample.read_bytes())
+    scribe("upload", recording, "--variant", "choreography")
+    head = cloud.client("s3").head_object(Bucket=cloud.outputs[STACKS[0]]["EncounterBucketName"], Key="audio/enc-5.wav")
+    assert head["Metadata"] == {"template": "soap", "recording-seconds": "19"}, "19.0 s by its header"
 
 
 def test_upload_carries_the_note_template_and_refuses_a_typo_before_sending(cloud, tmp_path):
@@ -390,16 +399,17 @@ def test_cost_prices_both_variants_and_rejects_an_unknown_model():
     assert "no price for model" in scribe("cost", "--model", "unknown", exit_code=2).output
 
 
-def test_the_measurement_counts_one_converse_call_and_eight_transitions_per_encounter(cdk_out):
+def test_the_measurement_counts_one_converse_call_and_nine_transitions_per_encounter(cdk_out):
     from experiments.measure import measure
 
     figures = measure(cdk_out, encounters=2)["per_encounter"]
     for variant in ("choreography", "orchestration"):
         assert figures[variant]["operations"]["bedrock-runtime:Converse"] == 1.0, variant
         assert figures[variant]["operations"]["transcribe:StartMedicalTranscriptionJob"] == 1.0, variant
-    # ExecutionName and CheckInput (the input check before any key is built from it), the transcript's three
-    # steps, then the review's: CheckReview reads the record, ReviewOutcome routes it, AwaitReview waits.
-    assert figures["orchestration"]["state_transitions"] == 8.0
+    # ExecutionName and CheckInput (the input check before any key is built from it), BehindOthers (nobody waits
+    # for a Transcribe slot), the transcript's three steps, then the review's: CheckReview reads the record,
+    # ReviewOutcome routes it, AwaitReview waits.
+    assert figures["orchestration"]["state_transitions"] == 9.0
     assert figures["choreography"]["lambda"]["choreography.write_note.handler"]["invocations"] == 1.0
 
 

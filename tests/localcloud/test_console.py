@@ -30,20 +30,19 @@ AUDIO = b"RIFF....WAVEfmt console test dictation"
 CHOREOGRAPHY, ORCHESTRATION = STACKS
 ENCOUNTERS = ("enc-ok", "enc-bad", "enc-flag")
 REVIEW_WINDOW_HOURS = 72
-# A throttled call is tried this many times by the SDK itself (botocore's legacy retry mode) before the handler
-# sees the throttle: one invocation's every try throttled, choreography puts the request back to wait for quota.
-SDK_ATTEMPTS = 5
+# Each encounter's first Transcribe start is refused for the quota: it waits in line for a slot (decision 0018).
+REFUSED = 1
 
 
 @pytest.fixture(scope="module")
 def run(cdk_out):
     """enc-ok drafted and left unreviewed (reminded, then expired), enc-bad's model answer malformed every time
     (a failure record), enc-flag's note citing a drug nobody said (a note for review); each encounter's first
-    Transcribe start throttled (all of its SDK's tries)."""
+    Transcribe start refused for the quota (it waits in line)."""
     plan = FaultPlan(
         rates={"bedrock_malformed": 1.0, "bedrock_unsupported": 1.0},
         only={"bedrock_malformed": "enc-bad", "bedrock_unsupported": "enc-flag"},
-        first={"transcribe_start": SDK_ATTEMPTS},
+        first={"transcribe_start": REFUSED},
         seed=3,
     )
     with LocalCloud(cdk_out, faults=plan, port=free_port()) as cloud:
@@ -71,7 +70,7 @@ def test_the_run_took_every_path_the_dashboards_graph(run):
         assert failure["error_type"] == "InvalidModelOutput", stack
         note = json.loads(s3.get_object(Bucket=bucket, Key="notes/enc-flag.json")["Body"].read())
         assert note["status"] == "needs_review", stack
-    assert run.faults.injected["transcribe_start"] == SDK_ATTEMPTS * 2 * len(ENCOUNTERS)
+    assert run.faults.injected["transcribe_start"] == REFUSED * 2 * len(ENCOUNTERS)
 
 
 @pytest.mark.parametrize("stack", STACKS)

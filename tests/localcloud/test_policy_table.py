@@ -32,9 +32,8 @@ class Row:
     outcome: str  # "note", or the record's "stage: error_type"
     record_attempts: int | None = None
     function: str = ""  # a crash: the step and encounter (experiments.pairing.step_work)
-    # Choreography's lost-upload sweep also asks Transcribe for an upload still waiting in its queue (it
-    # cannot tell a waiting request from a lost one); orchestration's sweep sees the execution. The
-    # step's own tries (the record's attempts) are still the same.
+    # A sweep also asks Transcribe in one variant and not the other; the step's own tries (the record's
+    # attempts) are still the same.
     sweep_asks_too: bool = False
     # Other faults at their first occasions, as (kind, n).
     with_first: tuple[tuple[str, int], ...] = ()
@@ -53,8 +52,9 @@ ROWS = (
         "transcribe_start",
         EVERY,
         "transcription: TranscriptionQuotaExhausted",
-        record_attempts=DEFAULT.transcription_start.tries,
-        sweep_asks_too=True,
+        # Refused every time, it waits in line (decision 0018): each sweep wakes it to ask once more until it has
+        # waited quota_wait_minutes; the last wake's one try is the record's.
+        record_attempts=1,
     ),
     Row("transcription_job", "permanent", "transcribe_job", EVERY, "transcription: TranscriptionJobFailed", 1),
     Row("note", "transient-then-ok", "bedrock_throttle", 2, "note"),

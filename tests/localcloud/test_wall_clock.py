@@ -58,7 +58,7 @@ def test_an_upload_reaches_its_note_when_the_operator_advances_the_clock(cdk_out
         history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         notes = {stack: read_json(cloud, stack, "notes/enc-1.json") for stack in STACKS}
         assert all(keys(cloud, stack, "notes/") == ["notes/enc-1.json"] for stack in STACKS)
-    assert sum(1 for event in history if event["type"].endswith("StateEntered")) == 8, "as in the demo"
+    assert sum(1 for event in history if event["type"].endswith("StateEntered")) == 9, "as in the demo"
     for note in notes.values():
         created = datetime.fromisoformat(note["provenance"]["created_at"])
         minutes_from_real = (created - real_start).total_seconds() / 60

@@ -31,7 +31,7 @@ NOT_LOADED = {
     "choreography.watchdog": (*NOTE_MODULES, "clinical.quarantine", "clinical.throttling"),
     "choreography.write_note": ("clinical.revisions", "clinical.quarantine", "clinical.throttling", POWERTOOLS_PARSER),
     "orchestration.await_review": (*NOTE_MODULES, "clinical.review", "clinical.transcription", *RARE_PATHS, *SETTINGS),
-    "orchestration.await_slot": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, *TRANSCRIPTS, "clinical.transcription"),
+    "orchestration.await_slot": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, *TRANSCRIPTS),
     "orchestration.await_transcript": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, *TRANSCRIPTS),
     "orchestration.generate_note": ("clinical.revisions", "clinical.quarantine", "clinical.throttling"),
     "orchestration.intake": (*NOTE_MODULES, *REVIEW_MODULES, *RARE_PATHS, *TRANSCRIPTS, POWERTOOLS_PARSER),

@@ -40,7 +40,7 @@ def test_the_job_request_names_output_key_and_kms_key(cloud, lambda_context):
         patch.object(
             cloud.transcribe, "start_medical_transcription_job", wraps=cloud.transcribe.start_medical_transcription_job
         ) as spy,
-        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+        patch.object(start_transcription.clients, "transcription_starts", return_value=cloud.transcribe),
     ):
         run(cloud, lambda_context, "audio/enc-0002.flac")
     request = spy.call_args.kwargs
@@ -122,7 +122,7 @@ def test_a_start_refused_for_the_quota_waits_in_line_and_asks_nothing_more(cloud
     cloud.put_audio("audio/enc-0010.wav")
     with (
         patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled) as start,
-        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+        patch.object(start_transcription.clients, "transcription_starts", return_value=cloud.transcribe),
     ):
         response = run(cloud, lambda_context, "audio/enc-0010.wav", receive_count=1)
     assert response == {"batchItemFailures": []}, "waiting in line uses up no receive"
@@ -139,7 +139,7 @@ def test_a_new_upload_goes_behind_those_waiting_without_asking_transcribe(cloud,
         cloud.put_audio(key)
     with (
         patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled) as start,
-        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+        patch.object(start_transcription.clients, "transcription_starts", return_value=cloud.transcribe),
     ):
         run(cloud, lambda_context, "audio/enc-0010.wav")
         run(cloud, lambda_context, "audio/enc-0012.wav")
@@ -151,7 +151,7 @@ def test_an_invalid_upload_is_recorded_at_once_even_with_a_line(cloud, lambda_co
     cloud.put_audio("audio/enc-0010.wav")
     with (
         patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
-        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+        patch.object(start_transcription.clients, "transcription_starts", return_value=cloud.transcribe),
     ):
         run(cloud, lambda_context, "audio/enc-0010.wav")
     cloud.put_audio("audio/enc-0013.wav", body=b"")
@@ -160,46 +160,69 @@ def test_an_invalid_upload_is_recorded_at_once_even_with_a_line(cloud, lambda_co
     assert [waiter.place.encounter_id for waiter in line(cloud)] == ["enc-0010"]
 
 
-def woken(key: str, minutes_ago: float) -> dict:
+def woken(key: str) -> dict:
     event = sqs_event(object_created(BUCKET, key))
-    since = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
-    event["Records"][0]["messageAttributes"] = {"waiting_since": {"stringValue": since, "dataType": "String"}}
+    event["Records"][0]["messageAttributes"] = {"woken": {"stringValue": "its place", "dataType": "String"}}
     return event
 
 
-def test_a_woken_request_asks_though_others_wait_and_rejoins_at_its_first_place(cloud, lambda_context, work_queue):
+def test_a_woken_request_asks_though_others_wait_and_rejoins_at_its_place(cloud, lambda_context, work_queue):
     """The head was woken: it asks (the others stay behind it); refused again, it keeps its place."""
     cloud.put_audio("audio/enc-0010.wav")
     cloud.put_audio("audio/enc-0012.wav")
     with (
-        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
-        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled) as start,
+        patch.object(start_transcription.clients, "transcription_starts", return_value=cloud.transcribe),
     ):
-        run(cloud, lambda_context, "audio/enc-0012.wav")  # waits
-        event = woken("audio/enc-0010.wav", minutes_ago=30)
-        assert start_transcription.handler(event, lambda_context) == {"batchItemFailures": []}
+        run(cloud, lambda_context, "audio/enc-0010.wav")  # waits
+        run(cloud, lambda_context, "audio/enc-0012.wav")  # goes behind, unasked
+        assert start_transcription.handler(woken("audio/enc-0010.wav"), lambda_context) == {"batchItemFailures": []}
+    assert start.call_count == 2
     assert [waiter.place.encounter_id for waiter in line(cloud)] == ["enc-0010", "enc-0012"]
-    assert start_transcription.handler(woken("audio/enc-0010.wav", 31), lambda_context) == {"batchItemFailures": []}
+    assert start_transcription.handler(woken("audio/enc-0010.wav"), lambda_context) == {"batchItemFailures": []}
     assert job(cloud, "enc-0010")["Media"]["MediaFileUri"] == f"s3://{BUCKET}/audio/enc-0010.wav"
 
 
+def test_an_upload_declaring_its_recordings_length_is_placed_by_when_its_visit_began(cloud, lambda_context, work_queue):
+    cloud.put_audio("audio/enc-0010.wav")
+    cloud.s3.put_object(Bucket=BUCKET, Key="audio/enc-0012.wav", Body=b"RIFF a long visit",
+                        Metadata={"recording-seconds": "3600"})  # fmt: skip
+    with (
+        patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
+        patch.object(start_transcription.clients, "transcription_starts", return_value=cloud.transcribe),
+    ):
+        run(cloud, lambda_context, "audio/enc-0010.wav")
+        run(cloud, lambda_context, "audio/enc-0012.wav")
+    assert [waiter.place.encounter_id for waiter in line(cloud)] == ["enc-0012", "enc-0010"], "began an hour earlier"
+
+
+@pytest.mark.parametrize("declared", ["an hour", "-5", "14401", "nan"])
+def test_a_recordings_length_that_is_no_number_of_seconds_is_a_contract_violation(cloud, lambda_context, declared):
+    cloud.s3.put_object(Bucket=BUCKET, Key="audio/enc-0014.wav", Body=b"RIFF", Metadata={"recording-seconds": declared})
+    run(cloud, lambda_context, "audio/enc-0014.wav")
+    record = cloud.read_json("failures/enc-0014.json")
+    assert (record["stage"], record["error_type"]) == ("intake", "InvalidRecordingLength")
+    assert "x-amz-meta-recording-seconds must be the recording's length in seconds" in record["message"]
+    assert declared not in record["message"].replace("14,400", ""), "a value typed into the upload is never quoted"
+
+
 def test_a_woken_request_refused_past_the_quota_wait_is_a_permanent_failure_with_a_record(
-    cloud, lambda_context, work_queue
+    cloud, lambda_context, work_queue, monkeypatch
 ):
+    monkeypatch.setenv("QUOTA_WAIT_MINUTES", "0")  # the upload has waited that long
     cloud.put_audio("audio/enc-0011.wav")
     with (
         patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=throttled),
-        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+        patch.object(start_transcription.clients, "transcription_starts", return_value=cloud.transcribe),
     ):
-        event = woken("audio/enc-0011.wav", minutes_ago=181)
-        assert start_transcription.handler(event, lambda_context) == {"batchItemFailures": []}
+        assert start_transcription.handler(woken("audio/enc-0011.wav"), lambda_context) == {"batchItemFailures": []}
     record = cloud.read_json("failures/enc-0011.json")
     assert (record["stage"], record["error_type"], record["retryable"]) == (
         "transcription",
         "TranscriptionQuotaExhausted",
         False,
     )
-    assert "through 180 minutes of waiting in line" in record["message"]
+    assert "through 0 minutes of waiting in line" in record["message"]
     assert line(cloud) == []
 
 
@@ -207,7 +230,7 @@ def test_a_start_failing_for_a_moment_is_retried_through_the_queue_without_a_rec
     cloud.put_audio("audio/enc-0007.wav")
     with (
         patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=unavailable),
-        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+        patch.object(start_transcription.clients, "transcription_starts", return_value=cloud.transcribe),
     ):
         response = run(cloud, lambda_context, "audio/enc-0007.wav", receive_count=2)
     assert len(response["batchItemFailures"]) == 1
@@ -219,7 +242,7 @@ def test_a_start_failing_on_the_last_attempt_is_recorded_before_the_dlq(cloud, l
     cloud.put_audio("audio/enc-0008.wav")
     with (
         patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=unavailable),
-        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+        patch.object(start_transcription.clients, "transcription_starts", return_value=cloud.transcribe),
     ):
         response = run(cloud, lambda_context, "audio/enc-0008.wav", receive_count=5)
     assert len(response["batchItemFailures"]) == 1, "the message must still reach the DLQ for redrive"
@@ -244,7 +267,7 @@ def test_a_start_failing_for_a_moment_comes_back_after_a_short_delay(cloud, lamb
     cloud.put_audio("audio/enc-0010.wav")
     with (
         patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=unavailable),
-        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+        patch.object(start_transcription.clients, "transcription_starts", return_value=cloud.transcribe),
     ):
         response = run(cloud, lambda_context, "audio/enc-0010.wav", receive_count=1)
     assert response == {"batchItemFailures": []}, "trying again uses up no receive"
@@ -259,7 +282,7 @@ def test_a_start_failing_on_its_last_try_is_a_permanent_failure_with_a_record(cl
     event["Records"][0]["messageAttributes"] = failing_since(minutes_ago=179, throttles=359)
     with (
         patch.object(cloud.transcribe, "start_medical_transcription_job", side_effect=unavailable),
-        patch.object(start_transcription.clients, "transcribe", return_value=cloud.transcribe),
+        patch.object(start_transcription.clients, "transcription_starts", return_value=cloud.transcribe),
     ):
         assert start_transcription.handler(event, lambda_context) == {"batchItemFailures": []}
     record = cloud.read_json("failures/enc-0011.json")

@@ -51,10 +51,22 @@ def transcribe_upload(
     settings: PipelineSettings,
     behind_others: Callable[[], bool] | None = None,
 ) -> StartedJob:
-    """Validate an upload and start its Transcribe Medical job (idempotent). When `behind_others` says others
-    wait for a slot, the valid upload does not ask: it raises TranscriptionSlotsFull, as a refused start does,
-    and goes behind them (clinical.waiting_line)."""
+    """Validate an upload and start its Transcribe Medical job (idempotent); see `request_transcription`."""
     upload = accept_upload(s3, bucket=bucket, key=key)
+    return request_transcription(transcribe, upload, bucket=bucket, settings=settings, behind_others=behind_others)
+
+
+def request_transcription(
+    transcribe,
+    upload: AudioUpload,
+    *,
+    bucket: str,
+    settings: PipelineSettings,
+    behind_others: Callable[[], bool] | None = None,
+) -> StartedJob:
+    """Start an accepted upload's job (idempotent). When `behind_others` says others wait for a slot, the upload
+    does not ask: it raises TranscriptionSlotsFull, as a refused start does, and goes behind them
+    (clinical.waiting_line)."""
     if behind_others is not None and behind_others():
         raise TranscriptionSlotsFull("others are waiting for a Transcribe slot")
     started = start_transcription(transcribe, upload, transcription_request(bucket, settings))

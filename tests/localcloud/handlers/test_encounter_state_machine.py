@@ -18,10 +18,12 @@ from moto.transcribe.models import transcribe_backends
 
 from clinical.layout import transcript_key
 from clinical.review import read_review, sign
+from clinical.waiting_line import waiters, wake_head
 from localcloud.lambda_runtime import in_process_lambdas
 from localcloud.simulation import Simulation
 from localcloud.stepfunctions_shims import aws_error_names, on_simulated_time
 from localcloud.transcribe_shims import failure_reason_in_get
+from orchestration.slots import waker
 from stacks.app_factory import ORCHESTRATION_STACK
 from tests.support.events import execution_status_change, object_created, sqs_event
 from tests.support.orchestration import (
@@ -34,7 +36,7 @@ from tests.support.orchestration import (
     wait_for,
 )
 from tests.support.templates import ref_id, resources_of_type, synthesized_template
-from tests.unit.conftest import BUCKET, TRANSCRIPT_TEXT, converse_answer
+from tests.unit.conftest import BUCKET, LINE_TABLE, TRANSCRIPT_TEXT, converse_answer
 
 TABLE = "transcript-waits"
 CLINICIAN = "arn:aws:sts::123456789012:assumed-role/clinician/dr-lee"
@@ -231,7 +233,13 @@ class LimitExceeded(JsonRESTError):
         super().__init__("LimitExceededException", "You have exceeded the concurrent job limit")
 
 
-def test_transcribe_throttled_then_succeeding_retries_the_start_step(cloud, machine, monkeypatch):
+def in_line(encounter_id: str) -> bool:
+    return any(w.place.encounter_id == encounter_id for w in waiters(boto3.client("dynamodb"), LINE_TABLE))
+
+
+def test_a_start_refused_for_the_quota_waits_in_line_and_asks_again_only_when_woken(cloud, machine, monkeypatch):
+    """Refused twice: each time the execution stands its token in line (AwaitSlot) and asks nothing until a
+    job's end wakes it; the third ask starts the job."""
     backend = transcribe_backends["123456789012"]["us-east-1"]
     real_start, calls = backend.start_medical_transcription_job, []
 
@@ -244,11 +252,16 @@ def test_transcribe_throttled_then_succeeding_retries_the_start_step(cloud, mach
     monkeypatch.setattr(backend, "start_medical_transcription_job", throttled_twice)
     cloud.model_answers(converse_answer())
     execution = start(cloud, machine, "enc-4")
+    for refused in (1, 2):
+        wait_for(lambda: in_line("enc-4"), what="the execution to stand in line")
+        assert len(calls) == refused, "in line, it asks nothing"
+        assert wake_head(boto3.client("dynamodb"), LINE_TABLE, waker()) is not None  # another job's end
     awaiting_transcript(machine, execution)
     transcribe_finishes(cloud, "enc-4")
     assert signed_off(execution)["status"] == "SUCCEEDED"
     assert errors_in(machine.history(execution)) == ["Transcribe.LimitExceededException"] * 2
     assert len(calls) == 3
+    assert not in_line("enc-4")
 
 
 def test_a_failed_job_ends_in_a_failure_record_and_a_failed_execution(cloud, machine):

@@ -38,7 +38,8 @@ def dlq_bodies(cloud, dlq_url):
 
 
 class FlakyTranscribe:
-    """Answers LimitExceededException `failures` times, then lets the real (moto) call through."""
+    """Answers ServiceUnavailableException (Transcribe failing for a moment) `failures` times, then lets the real
+    (moto) call through. (A start refused for the quota waits in line instead: tests/unit/test_waiting_line.py.)"""
 
     def __init__(self, client, failures):
         self.client, self.failures, self.calls = client, failures, 0
@@ -46,7 +47,7 @@ class FlakyTranscribe:
     def start_medical_transcription_job(self, **request):
         self.calls += 1
         if self.calls <= self.failures:
-            raise ClientError({"Error": {"Code": "LimitExceededException"}}, "StartMedicalTranscriptionJob")
+            raise ClientError({"Error": {"Code": "ServiceUnavailableException"}}, "StartMedicalTranscriptionJob")
         return self.client.start_medical_transcription_job(**request)
 
 
@@ -55,12 +56,12 @@ def deliver_upload(cloud, queue, failures):
     cloud.put_audio("audio/enc-1.wav")
     cloud.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(object_created(BUCKET, "audio/enc-1.wav")))
     transcribe = FlakyTranscribe(cloud.transcribe, failures)
-    with patch.object(start_transcription.clients, "transcribe", return_value=transcribe):
+    with patch.object(start_transcription.clients, "transcription_starts", return_value=transcribe):
         polls = SqsEventSource(cloud.sqs, url, start_transcription.handler, retry_immediately=True).drain()
     return transcribe, polls, dlq_bodies(cloud, dlq_url)
 
 
-def test_limit_exceeded_twice_then_the_job_starts_with_nothing_in_the_dlq(cloud, queue):
+def test_a_start_failing_twice_then_the_job_starts_with_nothing_in_the_dlq(cloud, queue):
     transcribe, polls, dead = deliver_upload(cloud, queue, failures=2)
     assert transcribe.calls == 3
     assert [p.failed for p in polls] == [1, 1, 0]
@@ -69,7 +70,7 @@ def test_limit_exceeded_twice_then_the_job_starts_with_nothing_in_the_dlq(cloud,
     assert [j["MedicalTranscriptionJobName"] for j in jobs] == [f"{PREFIX}-enc-1"]
 
 
-def test_limit_exceeded_on_every_attempt_ends_in_the_dlq_after_max_receive_count_with_a_record(cloud, queue):
+def test_a_start_failing_on_every_attempt_ends_in_the_dlq_after_max_receive_count_with_a_record(cloud, queue):
     transcribe, _, dead = deliver_upload(cloud, queue, failures=100)
     assert transcribe.calls == MAX_RECEIVE_COUNT
     assert len(dead) == 1 and dead[0]["detail"]["object"]["key"] == "audio/enc-1.wav"
