@@ -189,6 +189,8 @@ def handler(event, context):
         "failures_recorded": recorded,
         "lost_uploads_taken_in": len(lost.taken_in),
         "waiters_woken": len(woken),
+        # Uploads still in line for a Transcribe slot: work this function's next run moves on.
+        "waiting": anyone_waiting(clients.dynamodb(), line_table(settings)),
         "reviews_reminded": reminded,
         "reviews_expired": expired,
     }

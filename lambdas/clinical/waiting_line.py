@@ -18,7 +18,8 @@ frees wakes the line's head, which asks once. So an upload asks Transcribe about
   sweep wakes the head too, with a chain: should it find a slot, it wakes the next, and so on until one is
   refused (so slots that no job's end of this deployment frees, after an outage or the account's other jobs,
   fill within a sweep interval); and the sweep wakes everyone who has waited `quota_wait_minutes` (they then
-  start, or fail with their record). A wake that was lost costs at most a sweep interval.
+  start, or fail with their record). A wake that was lost, or a start refused when no job of this deployment
+  runs (nothing will end to wake it), costs at most a sweep interval (`watchdog_interval_minutes`).
 - Taking a waiter out of the line is a conditional delete: of two wakers at once, one gets it. A woken
   start that is refused again joins at its first place, ahead of those who came after.
 - What a variant does to wake a waiter (put its request back in the queue; send its execution's task

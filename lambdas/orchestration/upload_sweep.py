@@ -91,4 +91,6 @@ def handler(event, context):
         "lost_uploads_taken_in": len(lost.taken_in),
         "transcription_jobs_in_flight": in_flight,
         "waiters_woken": len(woken),
+        # Executions still in line for a Transcribe slot: work this function's next run moves on.
+        "waiting": anyone_waiting(clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE")),
     }

@@ -169,6 +169,7 @@ def test_the_handler_reports_what_it_recorded_and_emits_the_failure_metric(
         "failures_recorded": 1,
         "lost_uploads_taken_in": 0,
         "waiters_woken": 0,
+        "waiting": False,
         "reviews_reminded": 0,
         "reviews_expired": 0,
     }
