@@ -82,15 +82,15 @@ def test_a_run_without_faults_has_no_empty_tries_table_and_no_rows_that_cannot_a
     for absent in ("failures by stage", "the same, before the redrive", "redriven / recovered", "failure to alarm",
                    "reviews signed / expired", "Failure to alarm:", "Alarms that went to ALARM"):  # fmt: skip
         assert absent not in text, absent
-    assert "| state transitions per upload | - | 8.08 |" in text
+    assert "| state transitions per upload | - | 9.37 |" in text
     assert "| failed executions | - | 0 |" in text
     assert (
         "- `-` does not apply: choreography has no state machine (no executions to fail, no state transitions)." in text
     )
-    assert "| drain (first upload to last note) | 27 min 29 s | 28 min 31 s |" in text
-    assert "| drain / bound | 1.02 | 1.06 |" in text
+    assert "| drain (first upload to last note) | 27 min 6 s | 27 min 6 s |" in text
+    assert "| drain / bound | 1.01 | 1.01 |" in text
     assert (
-        "| throttled, by quota | Transcribe Medical concurrent jobs (246) | Transcribe Medical concurrent jobs (118) |"
+        "| throttled, by quota | Transcribe Medical concurrent jobs (4) | Transcribe Medical concurrent jobs (2) |"
         in text
     )
 
@@ -98,16 +98,16 @@ def test_a_run_without_faults_has_no_empty_tries_table_and_no_rows_that_cannot_a
 def test_a_fault_run_keeps_the_rows_that_apply_and_reads_in_units(steady):
     text = results.markdown_for(steady, "default")
     for row in (
-        "| state transitions per upload | - | 10.90 |",
+        "| state transitions per upload | - | 12.01 |",
         "| redriven / recovered by redrive | 0 / 0 | 5 / 1 |",
         "| reviews signed / expired (70% signed, the rest left) | 128 / 57 | 132 / 57 |",
         "| failure to alarm p50 / max (simulated) | 0 s / 59 s | 0 s / 56 s |",
-        "| cost per 1,000 encounters (5 min of audio each) | $380.83 | $381.21 |",
+        "| cost per 1,000 encounters (5 min of audio each) | $380.83 | $381.24 |",
         "| drain (first upload to last note) | 6 h 39 min | 6 h 43 min |",
         "| drain / bound | 1.00 | 1.01 |",
-        "| time to note p99 | 12 min 57 s | 15 min 4 s |",
+        "| time to note p99 | 14 min 20 s | 15 min 4 s |",
         "| throttled, by quota | none | none |",
-        "3,478 log lines and 4,005,391 characters of history searched",
+        "3,577 log lines and 4,231,816 characters of history searched",
         "| alarms that went to ALARM | EncounterFailures<br>ReviewsExpired<br>StartTranscriptionErrors<br>",
         "| crash in orchestration.intake | - | 3 |",
     ):
@@ -123,11 +123,11 @@ def test_each_odd_figure_is_explained_from_the_reports_own_counts(steady):
         "removed." in text
     )
     assert "choreography: 15 failure records" not in text, "nothing odd where every record was written once"
-    assert "Peak concurrent Transcribe jobs: at most 1 (choreography) and 2 (orchestration) ran at once, against a " \
+    assert "Peak concurrent Transcribe jobs: at most 8 (choreography) and 7 (orchestration) ran at once, against a " \
            "quota of 100: the 210 uploads were spread over a drain of 6 h 39 min" in text  # fmt: skip
     assert "The `default` fault profile makes work fail on purpose (choreography: 4 failed Transcribe jobs" in text
     assert "`ExecutionsFailed` on a failed execution (4)" in text
-    assert "each encounter priced as 5 minutes of audio" in text and "the variants are $0.38 (0.1%) apart." in text
+    assert "each encounter priced as 5 minutes of audio" in text and "the variants are $0.41 (0.11%) apart." in text
     assert "Physical lower bound: the shortest drain this workload allows" in text
     assert "Transcribe calls per upload are every Transcribe request of the run over its 210 uploads" in text
     assert "so orchestration's 0.00 does not mean it has no queues" in text
@@ -144,7 +144,7 @@ def test_each_odd_figure_is_explained_from_the_reports_own_counts(steady):
     assert "each of the 7 encounters it retried" in retold and "5 failed again" in retold
     assert "2 got their notes, so their records stay removed." in retold
     results.variants_of(redriven)["orchestration"]["drain"]["peak_transcribe_jobs"] = 100
-    assert "Peak concurrent Transcribe jobs: 1 (choreography) and 100 (orchestration), the quota's 100" in (
+    assert "Peak concurrent Transcribe jobs: 8 (choreography) and 100 (orchestration), the quota's 100" in (
         results.markdown_for(redriven, "default")
     )
 
@@ -202,8 +202,9 @@ def test_the_summary_follows_the_figures(steady, burst):
     for line in (
         "- **Guarantees: a tie.** All 6 invariants passed in both variants in all 3 runs",
         "589 of 593 ended the same way in both",
-        "choreography $380.83 and orchestration $381.21 (0.1% apart)",
-        "drain / bound 1.02 (choreography) and 1.06 (orchestration) at `default` quotas",
+        "choreography $380.83 and orchestration $381.24 (0.11% apart)",
+        "drain / bound 1.01 (choreography) and 1.01 (orchestration) at `default` quotas",
+        "1.04 (choreography) and 1.04 (orchestration) at `tight` quotas",
         "- **Choose orchestration** when one place must know where each encounter is",
         "4 encounters got a note in it and not in choreography: 3 whose transcript event was lost",
         "(`note: TranscriptNotProcessed` 3, `note: InvalidModelOutput` 1)",
@@ -226,7 +227,7 @@ def test_the_summary_follows_the_figures(steady, burst):
     retold = results.summary(alike, burst, scaled)
     assert "in `steady` no encounter ended better in it than in choreography" in retold
     assert "failure records (" not in retold and "593 of 593 ended the same way" in retold
-    assert "matter more: 3.53 Lambda invocations per upload" in retold, "no recoveries to weigh against"
+    assert "matter more: 3.68 Lambda invocations per upload" in retold, "no recoveries to weigh against"
     failing = copy.deepcopy(burst)
     results.variants_of(failing, "tight")["choreography"]["invariants"][1].update(status="FAIL")
     assert "**Guarantees: not held.** 1 invariant(s) failed (tight/choreography: no silent loss)" in (
