@@ -22,7 +22,7 @@ from clinical.failures import RUNTIME_DIED, FailureRecord, record_failure
 from clinical.layout import failure_key, transcription_job_name
 from clinical.messages import EncounterExecutionInput, parse_message
 from clinical.objects import is_not_found, object_exists
-from clinical.policy import LAMBDA_CRASH, TRANSCRIBE_TRANSIENT_CODES, step_functions_names
+from clinical.policy import LAMBDA_CRASH, TRANSCRIBE_SLOT_CODES, TRANSCRIBE_TRANSIENT_CODES, step_functions_names
 from clinical.settings import PipelineSettings
 
 
@@ -47,7 +47,7 @@ def describe(error_name: str, cause: str | None, job_name: str) -> tuple[str, bo
         return "the execution was stopped before it finished", True
     service, _, code = error_name.partition(".")
     if service in ("Transcribe", "S3", "Lambda", "DynamoDb") and code:
-        return f"{service} error {code}", code in TRANSCRIBE_TRANSIENT_CODES
+        return f"{service} error {code}", code in TRANSCRIBE_SLOT_CODES + TRANSCRIBE_TRANSIENT_CODES
     return f"the step failed with {error_name}", False
 
 

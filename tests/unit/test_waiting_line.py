@@ -244,3 +244,20 @@ def test_await_slot_refuses_a_payload_without_its_audio_key(cloud, lambda_contex
     with pytest.raises(MalformedMessage):
         await_slot.handler({"encounter_id": "enc-a", "task_token": "t"}, lambda_context)
     assert boto3.client("dynamodb").scan(TableName=LINE_TABLE)["Items"] == []
+
+
+@pytest.mark.parametrize(
+    ("error_name", "retryable"),
+    [
+        ("Transcribe.LimitExceededException", True),  # the quota or rate: a slot's code is still transient
+        ("Transcribe.ServiceUnavailableException", True),
+        ("Transcribe.BadRequestException", False),
+    ],
+)
+def test_an_execution_that_failed_on_a_transcribe_error_is_recorded_retryable_only_for_a_transient_one(
+    error_name, retryable
+):
+    """Splitting the quota's codes from Transcribe's passing failures leaves both transient in a failure record."""
+    from orchestration.failed_executions import describe
+
+    assert describe(error_name, None, "job") == (f"Transcribe error {error_name.partition('.')[2]}", retryable)
