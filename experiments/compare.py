@@ -279,12 +279,13 @@ def _upload_and_settle(phase: _Phase, progress: dict, tick, after_upload=None) -
     first_upload = cloud.clock.now() + FIRST_UPLOAD_AFTER_SECONDS
     for at, key, body in _arrivals(phase.workload, phase.hostile):
         cloud.run_for(max(first_upload + at - cloud.clock.now(), 0.0))
+        encounter_id = key.removeprefix("audio/").rpartition(".")[0]
         # The recording's length, declared as `scribe upload` declares a WAV file's (clinical.waiting_line).
-        seconds = phase.workload.audio_seconds.get(key.removeprefix("audio/").rpartition(".")[0])
+        seconds = phase.workload.audio_seconds.get(encounter_id)
         declared = {"Metadata": {RECORDING_SECONDS_METADATA: str(round(seconds))}} if seconds else {}
         s3.put_object(Bucket=phase.bucket, Key=key, Body=body, **declared)
         cloud.operations.add("s3", "PutObject")  # the upload (the harness makes it here)
-        if (encounter_id := key.removeprefix("audio/").rpartition(".")[0]) in phase.workload.valid_ids:
+        if encounter_id in phase.workload.valid_ids:
             phase.uploaded_at.setdefault(encounter_id, cloud.clock.now())
         if after_upload is not None:
             after_upload()

@@ -11,15 +11,6 @@ from clinical.waiting_line import Waiter
 WOKEN = "woken"  # the message attribute of a woken request: its place in line
 
 
-def line_table(settings: PipelineSettings) -> str:
-    """The line's table (the stack names it in every function that waits or wakes)."""
-    if not settings.transcription_line_table:
-        from clinical.errors import ConfigurationError
-
-        raise ConfigurationError("environment variable TRANSCRIPTION_LINE_TABLE is not set")
-    return settings.transcription_line_table
-
-
 def waker(settings: PipelineSettings):
     """How this deployment wakes a waiter: its request, sent again to the transcription-requests queue."""
     sqs, queue_url = clients.sqs(), settings.transcription_requests_url

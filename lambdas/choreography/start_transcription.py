@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from choreography.slots import line_table, waker, woken
+from choreography.slots import waker, woken
 from clinical import clients
 from clinical.errors import (
     ContractViolation,
@@ -32,7 +32,7 @@ from clinical.layout import AudioUpload, claimed_encounter_id
 from clinical.observability import MetricUnit, annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings
 from clinical.steps.uploads import accept_upload, request_transcription
-from clinical.waiting_line import anyone_waiting, carry_chain
+from clinical.waiting_line import anyone_waiting, carry_chain, line_table
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -47,18 +47,16 @@ def start_transcription_for(record: SQSRecord) -> None:
         return  # not an upload event: quarantined
     annotate_encounter(claimed_encounter_id(upload.key))
     try:
-        accepted = accept_upload(clients.s3(), bucket=upload.bucket, key=upload.key)
+        accepted, was_woken = accept_upload(clients.s3(), bucket=upload.bucket, key=upload.key), woken(record)
         try:
             # A new request goes behind anyone waiting for a slot; a woken one asks (it was at the head).
             request_transcription(
                 clients.transcription_starts(), accepted, bucket=upload.bucket, settings=settings,
-                behind_others=None if woken(record) else lambda: anyone_waiting(clients.dynamodb(), line_table(settings)),
+                behind_others=None if was_woken else lambda: anyone_waiting(clients.dynamodb(), line_table()),
             )  # fmt: skip
-            if woken(record):
+            if was_woken:
                 # A sweep's chain woke it and it found a slot: the next may find one too (clinical.waiting_line).
-                carry_chain(
-                    clients.dynamodb(), line_table(settings), accepted.encounter_id, waker(settings), datetime.now(UTC)
-                )
+                carry_chain(clients.dynamodb(), line_table(), accepted.encounter_id, waker(settings), datetime.now(UTC))
         except TranscriptionSlotsFull:
             if not wait_in_line(record, accepted, settings):
                 from clinical.throttling import quota_exhausted
@@ -99,7 +97,7 @@ def wait_in_line(record: SQSRecord, upload: AudioUpload, settings: PipelineSetti
     now = datetime.now(UTC)
     if waited_too_long(upload, now, timedelta(minutes=settings.quota_wait_minutes)):
         return False
-    join(clients.dynamodb(), line_table(settings), upload, record.body, now)
+    join(clients.dynamodb(), line_table(), upload, record.body, now)
     metrics.add_metric(name="TranscriptionStartsDeferred", unit=MetricUnit.Count, value=1)
     return True
 

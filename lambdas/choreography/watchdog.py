@@ -8,7 +8,7 @@ import os
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from choreography.slots import line_table, waker
+from choreography.slots import waker
 from clinical import clients
 from clinical.dead_letters import dead_letters
 from clinical.errors import ContractViolation, content_free_errors
@@ -23,7 +23,7 @@ from clinical.settings import PipelineSettings, require_env
 from clinical.steps.reviews import sweep_review_deadlines
 from clinical.steps.uploads import transcribe_upload
 from clinical.transcription import find_unfinished_jobs, job_exists
-from clinical.waiting_line import anyone_waiting, waiting_ids, wake_for_ended_job, wake_on_sweep
+from clinical.waiting_line import anyone_waiting, line_table, waiting_ids, wake_for_ended_job, wake_on_sweep
 
 
 @tracer.capture_method(capture_response=False)
@@ -64,7 +64,7 @@ def surface_unfinished_jobs(bucket: str, settings: PipelineSettings, now: dateti
         )
         recorded += 1
         # The job is over: its slot is free for the head of the line (once per job).
-        wake_for_ended_job(clients.dynamodb(), line_table(settings), job.encounter_id, waker(settings), now)
+        wake_for_ended_job(clients.dynamodb(), line_table(), job.encounter_id, waker(settings), now)
     # A gauge, published by every sweep (0 too): the deployment's jobs queued or running at Transcribe.
     metrics.add_metric(name="TranscriptionJobsInFlight", unit=MetricUnit.Count, value=in_flight.total())
     logger.info("watchdog sweep finished", extra={"failures_recorded": recorded, "jobs_in_flight": in_flight.total()})
@@ -120,7 +120,7 @@ def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: dateti
     """Start the job of each upload that has none yet (its event was lost): the same idempotent start."""
     s3, transcribe, dynamodb = clients.s3(), clients.transcribe(), clients.dynamodb()
     now = now or datetime.now(UTC)
-    table = line_table(settings)
+    table = line_table()
     waiting = waiting_ids(dynamodb, table)  # in line for a slot: taken in, though no job runs yet
     return sweep_lost_uploads(
         s3,
@@ -171,7 +171,7 @@ def handler(event, context):
         "waiting line",
         lambda: wake_on_sweep(
             clients.dynamodb(),
-            line_table(settings),
+            line_table(),
             waker(settings),
             now=datetime.now(UTC),
             quota_wait=timedelta(minutes=settings.quota_wait_minutes),
@@ -190,7 +190,7 @@ def handler(event, context):
         "lost_uploads_taken_in": len(lost.taken_in),
         "waiters_woken": len(woken),
         # Uploads still in line for a Transcribe slot: work this function's next run moves on.
-        "waiting": anyone_waiting(clients.dynamodb(), line_table(settings)),
+        "waiting": anyone_waiting(clients.dynamodb(), line_table()),
         "reviews_reminded": reminded,
         "reviews_expired": expired,
     }

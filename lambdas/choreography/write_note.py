@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from choreography.slots import line_table, waker
+from choreography.slots import waker
 from clinical import clients
 from clinical.domain_events import NOTE_SENT_BACK
 from clinical.errors import InvalidModelOutput, TranscriptNotFromJob, content_free_errors
@@ -24,7 +24,7 @@ from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps.drafts import draft_note, redraft_note
 from clinical.steps.uploads import set_aside_stray_transcript
-from clinical.waiting_line import wake_for_ended_job
+from clinical.waiting_line import line_table, wake_for_ended_job
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -56,7 +56,7 @@ def write_note_for(record: SQSRecord) -> None:
         return
     annotate_encounter(encounter_id)
     # The job ended: its slot is free for the head of the line (once for this job, however often its event comes).
-    wake_for_ended_job(clients.dynamodb(), line_table(settings), encounter_id, waker(settings), datetime.now(UTC))
+    wake_for_ended_job(clients.dynamodb(), line_table(), encounter_id, waker(settings), datetime.now(UTC))
     with settled(record, settings, bucket=transcript.bucket, encounter_id=encounter_id, source_key=transcript.key):
         draft_note(
             clients.s3(),

@@ -29,9 +29,7 @@ class PipelineSettings:
     # puts a throttled request back (its own work queue).
     quota_wait_minutes: int = 180
     work_queue_url: str = ""
-    # The line for Transcribe's slots (clinical.waiting_line): its table, and where choreography puts a woken
-    # request (the transcription-requests queue).
-    transcription_line_table: str = ""
+    # Where choreography puts a request woken from the line for Transcribe's slots (clinical.waiting_line).
     transcription_requests_url: str = ""
     # Retries, backoff and timeouts of both variants (PIPELINE_POLICY, written by the stack).
     policy: Policy = DEFAULT
@@ -69,7 +67,6 @@ class PipelineSettings:
             upload_window_hours=integer("UPLOAD_WINDOW_HOURS") if env.get("UPLOAD_WINDOW_HOURS") else 24,
             quota_wait_minutes=integer("QUOTA_WAIT_MINUTES") if env.get("QUOTA_WAIT_MINUTES") else 180,
             work_queue_url=env.get("WORK_QUEUE_URL", ""),
-            transcription_line_table=env.get("TRANSCRIPTION_LINE_TABLE", ""),
             transcription_requests_url=env.get("TRANSCRIPTION_REQUESTS_QUEUE_URL", ""),
             policy=policy_from(env),
             transcription_settings=transcription_settings_from(env),

@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
+from clinical.environment import require_env
 from clinical.layout import AudioUpload
 from clinical.observability import logger
 
@@ -50,6 +51,11 @@ CHAIN_FOR = timedelta(minutes=5)  # a chain not carried on within this (the woke
 # still in line is woken by a sweep long before (quota_wait_minutes is at most a day).
 KEEP_FOR = timedelta(days=2)
 PAGE = 25
+
+
+def line_table() -> str:
+    """The line's table, as the stack names it to every function that waits or wakes."""
+    return require_env("TRANSCRIPTION_LINE_TABLE")
 
 
 @dataclass(frozen=True)
@@ -176,15 +182,23 @@ def wake_head(
     """Take the line's head and wake it (the next one when it is gone); None when nobody waits. With `chain_at`
     (now), the woken one carries the chain on: should it find a slot, it wakes the next (`carry_chain`)."""
     for waiting in waiters(dynamodb, table):
-        taken = take(dynamodb, table, waiting.place)
-        if taken is None:
-            continue
-        if chain_at is not None:
-            _hand_chain(dynamodb, table, taken.place.encounter_id, chain_at)
-        if wake(taken):
-            logger.info("woke the line's head", extra={"encounter_id": taken.place.encounter_id})
-            return taken
+        if (woken := _take_and_wake(dynamodb, table, waiting, wake, chain_at)) is not None:
+            logger.info("woke the line's head", extra={"encounter_id": woken.place.encounter_id})
+            return woken
     return None
+
+
+def _take_and_wake(
+    dynamodb, table: str, waiting: Waiter, wake: Callable[[Waiter], bool], chain_at: datetime | None
+) -> Waiter | None:
+    """Take one waiter and wake it, handing it the chain first when `chain_at`; None if another waker took it
+    or its wait was over."""
+    taken = take(dynamodb, table, waiting.place)
+    if taken is None:
+        return None
+    if chain_at is not None:
+        _hand_chain(dynamodb, table, taken.place.encounter_id, chain_at)
+    return taken if wake(taken) else None
 
 
 def _hand_chain(dynamodb, table: str, encounter_id: str, now: datetime) -> None:
@@ -242,12 +256,7 @@ def wake_on_sweep(
             break  # in order of the visits' beginnings, each before its upload: nobody further waited that long
         if position > 0 and now - waiting.uploaded_at < quota_wait:
             continue
-        taken = take(dynamodb, table, waiting.place)
-        if taken is None:
-            continue
-        if position == 0:
-            _hand_chain(dynamodb, table, taken.place.encounter_id, now)
-        if wake(taken):
+        if (taken := _take_and_wake(dynamodb, table, waiting, wake, now if position == 0 else None)) is not None:
             woken.append(taken)
     if woken:
         logger.info("sweep woke waiters", extra={"woken": len(woken)})

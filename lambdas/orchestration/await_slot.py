@@ -12,7 +12,7 @@ from clinical.messages import SlotWait, parse_message
 from clinical.observability import MetricUnit, annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps.uploads import accept_upload
-from clinical.waiting_line import join, waited_too_long
+from clinical.waiting_line import join, line_table, waited_too_long
 
 
 @logger.inject_lambda_context
@@ -31,6 +31,6 @@ def handler(event, context):
         from clinical.throttling import quota_exhausted
 
         raise quota_exhausted(settings.quota_wait_minutes)
-    join(clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE"), upload, wait.task_token, now)
+    join(clients.dynamodb(), line_table(), upload, wait.task_token, now)
     metrics.add_metric(name="TranscriptionStartsDeferred", unit=MetricUnit.Count, value=1)
     return {"encounter_id": wait.encounter_id}

@@ -10,7 +10,7 @@ from clinical.objects import object_exists
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps.uploads import set_aside_unless_from_job
-from clinical.waiting_line import carry_chain
+from clinical.waiting_line import carry_chain, line_table
 from orchestration.slots import waker
 from orchestration.transcript_waits import register_wait, resume, take_wait
 
@@ -26,7 +26,7 @@ def handler(event, context):
     annotate_encounter(encounter_id)
     register_wait(clients.dynamodb(), table, encounter_id, wait.task_token)
     # Its job started: if a sweep's chain woke it from the line for a slot, the next may find one too.
-    carry_chain(clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE"), encounter_id, waker(), datetime.now(UTC))
+    carry_chain(clients.dynamodb(), line_table(), encounter_id, waker(), datetime.now(UTC))
     bucket = require_env("ENCOUNTER_BUCKET")
     already_there = object_exists(clients.s3(), bucket, transcript_key(encounter_id))
     if already_there:

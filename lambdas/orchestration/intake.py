@@ -11,7 +11,7 @@ from clinical.layout import claimed_encounter_id
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps.uploads import accept_upload
-from clinical.waiting_line import anyone_waiting
+from clinical.waiting_line import anyone_waiting, line_table
 from orchestration.executions import start_encounter_execution
 
 # A batch whose records all failed is reported, not raised: Lambda Errors then mean a crash, not a throttle.
@@ -29,7 +29,7 @@ def start_encounter(record: SQSRecord) -> None:
     try:
         accepted = accept_upload(clients.s3(), bucket=upload.bucket, key=upload.key)
         # Others waiting for a Transcribe slot: the execution goes behind them (clinical.waiting_line).
-        behind_others = anyone_waiting(clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE"))
+        behind_others = anyone_waiting(clients.dynamodb(), line_table())
         start_encounter_execution(
             clients.stepfunctions(), require_env("STATE_MACHINE_ARN"), accepted, behind_others=behind_others
         )

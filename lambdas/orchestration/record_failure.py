@@ -11,7 +11,7 @@ from clinical.events import message_of
 from clinical.messages import ExecutionStatusChange
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
-from clinical.waiting_line import wake_for_ended_job
+from clinical.waiting_line import line_table, wake_for_ended_job
 from orchestration.failed_executions import record_execution_failure
 from orchestration.slots import waker
 
@@ -36,9 +36,7 @@ def record_ended_execution(record: SQSRecord) -> None:
         settings,
     )
     # Its job, if one ran, is over: its slot is free for the head of the line (once per encounter).
-    wake_for_ended_job(
-        clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE"), encounter_id, waker(), datetime.now(UTC)
-    )
+    wake_for_ended_job(clients.dynamodb(), line_table(), encounter_id, waker(), datetime.now(UTC))
     logger.info("execution end seen", extra={"recorded": recorded})
 
 

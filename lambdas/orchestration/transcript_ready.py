@@ -12,7 +12,7 @@ from clinical.layout import TRANSCRIPTS_PREFIX, encounter_id_from_key
 from clinical.observability import annotate_encounter, logger, metrics, tracer
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps.uploads import set_aside_stray_transcript, set_aside_unless_from_job
-from clinical.waiting_line import wake_for_ended_job
+from clinical.waiting_line import line_table, wake_for_ended_job
 from orchestration.slots import waker
 from orchestration.transcript_waits import resume, take_wait
 
@@ -41,9 +41,7 @@ def resume_waiting_execution(record: SQSRecord) -> None:
     except TranscriptNotFromJob:
         return  # quarantined: no execution resumes on it, and no encounter fails for it
     # The job ended: its slot is free for the head of the line (once for this job, however often its event comes).
-    wake_for_ended_job(
-        clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE"), encounter_id, waker(), datetime.now(UTC)
-    )
+    wake_for_ended_job(clients.dynamodb(), line_table(), encounter_id, waker(), datetime.now(UTC))
     token = take_wait(clients.dynamodb(), require_env("TRANSCRIPT_WAITS_TABLE"), encounter_id)
     if token is None:
         # The execution has not registered yet; when it does, it finds this transcript itself.

@@ -15,7 +15,7 @@ from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps.uploads import accept_upload
 from clinical.transcription import jobs_in_flight
-from clinical.waiting_line import anyone_waiting, wake_on_sweep
+from clinical.waiting_line import anyone_waiting, line_table, wake_on_sweep
 from orchestration.executions import start_encounter_execution
 from orchestration.slots import waker
 
@@ -55,7 +55,7 @@ def take_in_lost_uploads_of(
                 stepfunctions,
                 state_machine_arn,
                 accept_upload(s3, bucket=bucket, key=key),
-                behind_others=anyone_waiting(clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE")),
+                behind_others=anyone_waiting(clients.dynamodb(), line_table()),
             ),
             stage_of=lambda _error: "intake",
             now=now,
@@ -81,7 +81,7 @@ def handler(event, context):
     lost = take_in_lost_uploads_of(require_env("ENCOUNTER_BUCKET"), require_env("STATE_MACHINE_ARN"), settings)
     # The line for Transcribe's slots: its head (a wake lost to a crash), and anyone who waited too long.
     woken = wake_on_sweep(
-        clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE"), waker(),
+        clients.dynamodb(), line_table(), waker(),
         now=datetime.now(UTC), quota_wait=timedelta(minutes=settings.quota_wait_minutes),
     )  # fmt: skip
     # A gauge, published by every sweep (0 too): the deployment's jobs queued or running at Transcribe.
@@ -92,5 +92,5 @@ def handler(event, context):
         "transcription_jobs_in_flight": in_flight,
         "waiters_woken": len(woken),
         # Executions still in line for a Transcribe slot: work this function's next run moves on.
-        "waiting": anyone_waiting(clients.dynamodb(), require_env("TRANSCRIPTION_LINE_TABLE")),
+        "waiting": anyone_waiting(clients.dynamodb(), line_table()),
     }
