@@ -77,6 +77,7 @@ from localcloud.service_model import (
 )
 from localcloud.simulation import Simulation, actors_follow_requests, http_dates_on_real_time
 from localcloud.sqs_event_source import SqsEventSource
+from localcloud.s3_shims import version_listings_copy_only_their_prefix
 from localcloud.sqs_shims import dlq_redrive
 from localcloud.stepfunctions_shims import (
     aws_error_names,
@@ -286,6 +287,7 @@ class LocalCloud:
         enter(templates_read_as_json())
         applied_types_unannounced()
         enter(scheduled_rules_ignore_events())
+        enter(version_listings_copy_only_their_prefix())
         enter(lambda_account_settings(lambda: self.quotas.lambda_account_concurrency))
         enter(bedrock_model_availability())
         enter(local_converse(lambda subject, scope: self.faults.bedrock(subject, scope), self._admit_bedrock))

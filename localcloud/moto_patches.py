@@ -84,6 +84,12 @@ PATCHES: tuple[Patch, ...] = (
     Patch("xray", "xray_traces.traced_in_process", "aws_xray_sdk.core.xray_recorder._emitter", "replace"),
     # S3
     Patch("s3", "access.no_moto_bucket_policy_check", "moto.s3.models.FakeBucket.get_permission", "replace"),
+    Patch(
+        "s3",
+        "s3_shims.version_listings_copy_only_their_prefix",
+        "moto.s3.models.S3Backend.list_object_versions",
+        "replace",
+    ),
     # SQS
     Patch("sqs", "sqs_shims.dlq_redrive", "moto.sqs.responses.SQSResponse.start_message_move_task", "add"),
     Patch("sqs", "sqs_shims.dlq_redrive", "moto.sqs.responses.SQSResponse.list_message_move_tasks", "add"),

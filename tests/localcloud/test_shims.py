@@ -4,6 +4,7 @@ import json
 import logging
 import warnings
 from datetime import timedelta
+from unittest import mock
 
 import boto3
 import pytest
@@ -463,3 +464,53 @@ def test_a_reference_transcript_tagged_by_turn_is_a_conversation_and_its_tags_ar
         assert [(s.speaker, s.text) for s in segments_of(document)] == list(
             zip(labels, ["Any fever?", "No fever.", "Good."], strict=True)
         )
+
+
+def _versions_listing(s3, **paging) -> list:
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket="layout", **paging)
+    return [
+        (
+            [(v["Key"], v["VersionId"], v["IsLatest"]) for v in page.get("Versions", [])],
+            [(m["Key"], m["VersionId"]) for m in page.get("DeleteMarkers", [])],
+            [p["Prefix"] for p in page.get("CommonPrefixes", [])],
+        )
+        for page in pages
+    ]
+
+
+def test_a_version_listing_answers_as_before_and_copies_only_what_is_under_its_prefix():
+    from moto.s3.models import FakeKey
+
+    from localcloud.s3_shims import version_listings_copy_only_their_prefix
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="layout")
+        s3.put_bucket_versioning(Bucket="layout", VersioningConfiguration={"Status": "Enabled"})
+        for n in range(4):
+            s3.put_object(Bucket="layout", Key=f"audio/enc-{n}.wav", Body=b"RIFF" + bytes(2048))
+            for body in (b"{}", b'{"v": 2}'):
+                s3.put_object(Bucket="layout", Key=f"notes/enc-{n}.json", Body=body)
+            s3.put_object(Bucket="layout", Key=f"notes/sub/enc-{n}.json", Body=b"{}")
+        s3.delete_object(Bucket="layout", Key="notes/enc-1.json")
+        asks = [
+            {"Prefix": "notes/"},
+            {"Prefix": "notes/", "PaginationConfig": {"PageSize": 3}},
+            {"Prefix": "notes/", "Delimiter": "/"},
+            {},
+            {"Prefix": "notes/enc-2.json"},
+        ]
+        before = [_versions_listing(s3, **ask) for ask in asks]
+        copied = []
+        real_state = FakeKey.__getstate__
+
+        def counted(key):
+            copied.append(key.name)
+            return real_state(key)
+
+        with version_listings_copy_only_their_prefix(), mock.patch.object(FakeKey, "__getstate__", counted):
+            after = [_versions_listing(s3, **ask) for ask in asks[:-2]]
+            assert not [name for name in copied if not name.startswith("notes/")]
+            after += [_versions_listing(s3, **ask) for ask in asks[-2:]]
+        assert after == before
+        assert len(before[1]) > 1  # the small pages did page
