@@ -59,6 +59,7 @@ from localcloud.cloudformation_shims import (
     templates_read_as_json,
 )
 from localcloud.doctor_shims import bedrock_model_availability, lambda_account_settings
+from localcloud.dynamodb_shims import queries_read_their_partition
 from localcloud.endpoint_access import people_are_checked_at_the_endpoint
 from localcloud.event_sources import Periodic, QueuePoller, ScheduledRule
 from localcloud.events_shims import deliveries_as_eventbridge, scheduled_rules_ignore_events
@@ -66,6 +67,7 @@ from localcloud.faults import NO_FAULTS, FaultPlan
 from localcloud.lambda_runtime import in_process_lambdas, resolve_handler
 from localcloud.networking import Network, requests_follow_routes
 from localcloud.operations import HARNESS, OperationCounter, mark_harness
+from localcloud.s3_shims import url_table_read_once, version_listings_copy_only_their_prefix
 from localcloud.service_model import (
     Latencies,
     QuotaLedger,
@@ -77,11 +79,11 @@ from localcloud.service_model import (
 )
 from localcloud.simulation import Simulation, actors_follow_requests, http_dates_on_real_time
 from localcloud.sqs_event_source import SqsEventSource
-from localcloud.s3_shims import version_listings_copy_only_their_prefix
 from localcloud.sqs_shims import dlq_redrive
 from localcloud.stepfunctions_shims import (
     aws_error_names,
     callbacks_skip_unstarted_executions,
+    catches_may_lead_back_to_their_state,
     execution_status_events,
     interpreter_caches,
     on_simulated_time,
@@ -279,6 +281,7 @@ class LocalCloud:
             )
         )
         enter(aws_error_names())
+        enter(catches_may_lead_back_to_their_state())
         enter(on_simulated_time(self.latencies.sfn_transition))
         enter(interpreter_caches())
         enter(failure_reason_in_get())
@@ -288,6 +291,8 @@ class LocalCloud:
         applied_types_unannounced()
         enter(scheduled_rules_ignore_events())
         enter(version_listings_copy_only_their_prefix())
+        enter(url_table_read_once())
+        enter(queries_read_their_partition())
         enter(lambda_account_settings(lambda: self.quotas.lambda_account_concurrency))
         enter(bedrock_model_availability())
         enter(local_converse(lambda subject, scope: self.faults.bedrock(subject, scope), self._admit_bedrock))

@@ -90,6 +90,11 @@ PATCHES: tuple[Patch, ...] = (
         "moto.s3.models.S3Backend.list_object_versions",
         "replace",
     ),
+    Patch("s3", "s3_shims.url_table_read_once", "moto.s3.models.S3Backend._url_module", "replace"),
+    # DynamoDB
+    Patch(
+        "dynamodb", "dynamodb_shims.queries_read_their_partition", "moto.dynamodb.models.table.Table.query", "replace"
+    ),
     # SQS
     Patch("sqs", "sqs_shims.dlq_redrive", "moto.sqs.responses.SQSResponse.start_message_move_task", "add"),
     Patch("sqs", "sqs_shims.dlq_redrive", "moto.sqs.responses.SQSResponse.list_message_move_tasks", "add"),
@@ -218,6 +223,18 @@ PATCHES: tuple[Patch, ...] = (
         "stepfunctions",
         "cloud.LocalCloud._start_execution_quota",
         f"{SFN_PARSER}.models.StepFunctionsParserBackend.start_execution",
+        "replace",
+    ),
+    Patch(
+        "stepfunctions",
+        "stepfunctions_shims.catches_may_lead_back_to_their_state",
+        f"{SFN_PARSER}.asl.component.state.exec.execute_state.ExecutionState._handle_catch",
+        "replace",
+    ),
+    Patch(
+        "stepfunctions",
+        "stepfunctions_shims.catches_may_lead_back_to_their_state",
+        f"{SFN_PARSER}.asl.component.state.state.CommonStateField._set_next",
         "replace",
     ),
     Patch(
@@ -445,6 +462,7 @@ def fingerprint(target: str) -> str | None:
     owner, name = resolve(target)
     original = inspect.getattr_static(owner, name, None)
     original = getattr(original, "__func__", original)
+    original = original.fget if isinstance(original, property) else original
     module = getattr(original, "__module__", "") or ""
     if not (inspect.isfunction(original) and module.startswith(("moto.", "botocore.", "aws_xray_sdk."))):
         return None

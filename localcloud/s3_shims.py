@@ -1,13 +1,16 @@
-"""Make moto's S3 answer like AWS at the cost of what it answers, not of the whole bucket."""
+"""Make moto's S3 answer at the cost of what it answers: not of the whole bucket, not of re-reading its URL table."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 from moto.s3.models import S3Backend
 
 from localcloud import moto_patches
+
+CUSTOM_ENDPOINTS = "MOTO_S3_CUSTOM_ENDPOINTS"  # the one setting moto.s3.urls reads
 
 
 class _KeysUnder:
@@ -42,4 +45,26 @@ def version_listings_copy_only_their_prefix() -> Iterator[None]:
         return real(_BucketsUnder(self, prefix or ""), bucket_name, prefix=prefix, **listing)
 
     with moto_patches.replace("moto.s3.models.S3Backend.list_object_versions", list_object_versions):
+        yield
+
+
+@contextlib.contextmanager
+def url_table_read_once() -> Iterator[None]:
+    """moto 5.2.5 re-executes moto.s3.urls (importlib.reload: a stat and a read of its byte code) on every
+    S3 request, to pick up MOTO_S3_CUSTOM_ENDPOINTS should it have changed. The module is reloaded only
+    when that variable did change."""
+    from importlib import reload
+
+    import moto.s3.urls as urls
+
+    reloaded_for = [object()]
+
+    def _url_module(_backend):
+        endpoints = os.environ.get(CUSTOM_ENDPOINTS)
+        if endpoints != reloaded_for[0]:
+            reload(urls)
+            reloaded_for[0] = endpoints
+        return urls
+
+    with moto_patches.replace("moto.s3.models.S3Backend._url_module", property(_url_module)):
         yield

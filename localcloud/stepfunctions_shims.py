@@ -63,6 +63,37 @@ def aws_error_names() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def catches_may_lead_back_to_their_state() -> Iterator[None]:
+    """On AWS a Catch may name its own state as Next (a wait that timed out waits again). moto 5.2.5 takes a
+    next state equal to the current one for "no Catch chose" and follows the state's Next instead: the
+    state machine's AwaitSlot, timed out, asked Transcribe again out of turn. A Catch that chose its own
+    state is now followed."""
+    from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+
+    real_handle_catch, real_set_next = ExecutionState._handle_catch, CommonStateField._set_next
+    caught_to_itself: set[int] = set()  # id() of the environments whose Catch chose their own state
+
+    def _handle_catch(self, env, failure_event):
+        real_handle_catch(self, env, failure_event)
+        if env.stack[-1] == CatchOutcome.Caught and env.next_state_name == self.name:
+            caught_to_itself.add(id(env))
+
+    def _set_next(self, env):
+        chose_itself = id(env) in caught_to_itself
+        caught_to_itself.discard(id(env))
+        if not (chose_itself and env.next_state_name == self.name):
+            real_set_next(self, env)
+
+    with (
+        replace(f"{PARSER}.asl.component.state.exec.execute_state.ExecutionState._handle_catch", _handle_catch),
+        replace(f"{PARSER}.asl.component.state.state.CommonStateField._set_next", _set_next),
+    ):
+        yield
+
+
 # A callback task whose Comment starts so waits for a person (a clinician's review), not for a machine: while
 # it waits, its execution is not pending work (the run is quiet; its timeout still fires when it is due).
 PERSON_WAIT_COMMENT = "Waits for a person"

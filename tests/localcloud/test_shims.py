@@ -514,3 +514,78 @@ def test_a_version_listing_answers_as_before_and_copies_only_what_is_under_its_p
             after += [_versions_listing(s3, **ask) for ask in asks[-2:]]
         assert after == before
         assert len(before[1]) > 1  # the small pages did page
+
+
+def _queries(ddb) -> list:
+    asks = [
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "waiting"}}},
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "waiting"}}, "Limit": 2},
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "waiting"}},
+         "ScanIndexForward": False, "Limit": 3},
+        {"KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+         "ExpressionAttributeValues": {":p": {"S": "ended"}, ":s": {"S": "2026-12-07T10"}}},
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "nobody"}}},
+        {"IndexName": "byKind", "KeyConditionExpression": "kind = :k", "ExpressionAttributeValues": {":k": {"S": "b"}}},
+    ]  # fmt: skip
+    answers = []
+    for ask in asks:
+        pages = ddb.get_paginator("query").paginate(TableName="line", **ask)
+        answers.append([[(i["pk"]["S"], i["sk"]["S"]) for i in page["Items"]] for page in pages])
+    return answers
+
+
+def test_a_query_on_the_tables_own_key_answers_as_before_and_reads_only_its_partition():
+    from moto.dynamodb.models.table import Table
+
+    from localcloud.dynamodb_shims import queries_read_their_partition
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(
+            TableName="line",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "kind")],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[
+                {"IndexName": "byKind", "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"}],
+                 "Projection": {"ProjectionType": "ALL"}}
+            ],
+        )  # fmt: skip
+        for n in range(7):
+            for partition in ("waiting", "ended", "chain"):
+                sk = f"2026-12-07T{10 + n % 3}:0{n}:00#enc-{n}"
+                ddb.put_item(
+                    TableName="line", Item={"pk": {"S": partition}, "sk": {"S": sk}, "kind": {"S": "ab"[n % 2]}}
+                )
+        before = _queries(ddb)
+        whole_table_read = []
+        real_all_items = Table.all_items
+
+        def all_items(table):
+            whole_table_read.append(table.name)
+            return real_all_items(table)
+
+        with queries_read_their_partition(), mock.patch.object(Table, "all_items", all_items):
+            after = _queries(ddb)
+        assert after == before
+        assert len(before[1]) > 1 and before[3] and before[5]  # paged, matched a prefix, found by the index
+        assert whole_table_read == ["line"]  # only the query on the index read the whole table
+
+
+def test_s3_reads_its_url_table_once_until_the_custom_endpoints_change(monkeypatch):
+    import moto.s3.urls as urls
+    from moto.s3.models import s3_backends
+
+    from localcloud.s3_shims import CUSTOM_ENDPOINTS, url_table_read_once
+
+    monkeypatch.delenv(CUSTOM_ENDPOINTS, raising=False)
+    with mock_aws(), url_table_read_once():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="layout")
+        table = urls.url_bases  # each run of moto.s3.urls makes a new list
+        for n in range(5):
+            s3.put_object(Bucket="layout", Key=f"notes/{n}.json", Body=b"{}")
+        assert s3.get_object(Bucket="layout", Key="notes/4.json")["Body"].read() == b"{}"
+        assert urls.url_bases is table
+        monkeypatch.setenv(CUSTOM_ENDPOINTS, "https://s3.example.test")
+        assert "https://s3.example.test" in s3_backends["123456789012"]["aws"].url_bases

@@ -20,8 +20,8 @@ from clinical.layout import transcript_key
 from clinical.review import read_review, sign
 from clinical.waiting_line import waiters, wake_head
 from localcloud.lambda_runtime import in_process_lambdas
-from localcloud.simulation import Simulation
-from localcloud.stepfunctions_shims import aws_error_names, on_simulated_time
+from localcloud.simulation import Simulation, active
+from localcloud.stepfunctions_shims import aws_error_names, catches_may_lead_back_to_their_state, on_simulated_time
 from localcloud.transcribe_shims import failure_reason_in_get
 from orchestration.slots import waker
 from stacks.app_factory import ORCHESTRATION_STACK
@@ -79,7 +79,14 @@ def machine(cloud, pipeline_env):
         logical_id: resource["Properties"]["Handler"]
         for logical_id, resource in resources_of_type(template, "AWS::Lambda::Function").items()
     }
-    with Simulation(), in_process_lambdas(), aws_error_names(), on_simulated_time(), failure_reason_in_get():
+    with (
+        Simulation(),
+        in_process_lambdas(),
+        aws_error_names(),
+        catches_may_lead_back_to_their_state(),
+        on_simulated_time(),
+        failure_reason_in_get(),
+    ):
         known = {
             ref_id(substitutions["EncounterBucket"]): BUCKET,
             ref_id(substitutions["KmsKeyArn"]): cloud.kms_key_arn,
@@ -262,6 +269,32 @@ def test_a_start_refused_for_the_quota_waits_in_line_and_asks_again_only_when_wo
     assert errors_in(machine.history(execution)) == ["Transcribe.LimitExceededException"] * 2
     assert len(calls) == 3
     assert not in_line("enc-4")
+
+
+def test_a_wait_in_line_that_times_out_stands_in_line_again_without_asking(cloud, machine, monkeypatch):
+    """Nobody wakes it (a wake lost to a crash): at AwaitSlot's timeout the execution stands in line again at its
+    place and asks nothing; the next wake starts the job."""
+    backend = transcribe_backends["123456789012"]["us-east-1"]
+    real_start, calls = backend.start_medical_transcription_job, []
+
+    def throttled_once(**kwargs):
+        calls.append(active().now())
+        if len(calls) == 1:
+            raise LimitExceeded()
+        return real_start(**kwargs)
+
+    monkeypatch.setattr(backend, "start_medical_transcription_job", throttled_once)
+    cloud.model_answers(converse_answer())
+    execution = start(cloud, machine, "enc-4")
+    wait_for(lambda: in_line("enc-4"), what="the execution to stand in line")
+    joined_at = active().now()
+    timed_out = lambda: sum(e["type"] == "TaskTimedOut" for e in machine.history(execution))  # noqa: E731
+    wait_for(lambda: timed_out() >= 2 and in_line("enc-4"), what="two timeouts of the wait")
+    assert active().now() - joined_at >= 2 * 1800
+    assert len(calls) == 1, "a timed-out wait asks nothing"
+    assert wake_head(boto3.client("dynamodb"), LINE_TABLE, waker()) is not None
+    awaiting_transcript(machine, execution)
+    assert len(calls) == 2
 
 
 def test_a_failed_job_ends_in_a_failure_record_and_a_failed_execution(cloud, machine):
