@@ -75,6 +75,7 @@ def compare(
             quotas=settings,
             workers=workers,
             reviews=reviews,
+            progress=True,
         )
     except ValueError as error:
         raise BadInput(str(error)) from None

@@ -60,6 +60,7 @@ from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
 SETTLE_BUDGET_SECONDS = 12 * 3600  # simulated: past the watchdog's 120-minute stall limit and several sweeps
 COST_MINUTES = 5.0
+PROGRESS_SECONDS = 10.0  # real: how often a run says how far it is
 FIRST_UPLOAD_AFTER_SECONDS = 120  # the deployed cloud idles a little before the first upload
 HOSTILE_PROFILE = "hostile"  # the fault profile that also mixes the hostile table into the workload
 HOSTILE_SWEEP_SECONDS = 3 * 3600  # simulated: the sweeps and the watchdog have their say on every case
@@ -235,12 +236,18 @@ def run_variant(
             len(INVOCATIONS.emf), Counter(INVOCATIONS.invocations),
         )  # fmt: skip
         cloud.operations.counts.clear()
-        progress = {"phase": "uploading"}
+        progress = {"phase": "uploading", "shown_at": 0.0}
 
         def tick() -> None:
-            done = _settled(cloud, stack, workload.valid_ids) if progress["phase"] != "uploading" else 0
-            show(f"{variant:13} {progress['phase']:<10} {done}/{len(workload.valid_ids)} settled, "
-                 f"{cloud.clock.now() / 3600:5.1f} simulated h")  # fmt: skip
+            # Counting the settled lists the bucket: at most once per PROGRESS_SECONDS of real time.
+            if time.monotonic() - progress["shown_at"] < PROGRESS_SECONDS:
+                return
+            progress["shown_at"] = time.monotonic()
+            if progress["phase"] == "uploading":
+                count = f"{len(phase.uploaded_at)}/{len(workload.valid_ids)} uploaded"
+            else:
+                count = f"{_settled(cloud, stack, workload.valid_ids)}/{len(workload.valid_ids)} settled"
+            show(f"{quotas}/{variant:13} {progress['phase']:<10} {count}, {cloud.clock.now() / 3600:5.1f} simulated h")
 
         _upload_and_settle(phase, progress, tick if show is not None else None)
         _note_first_failures(phase)
@@ -289,6 +296,8 @@ def _upload_and_settle(phase: _Phase, progress: dict, tick, after_upload=None) -
             phase.uploaded_at.setdefault(encounter_id, cloud.clock.now())
         if after_upload is not None:
             after_upload()
+        if tick is not None:
+            tick()
     progress["phase"] = "settling"
     _settle(cloud, phase.stack, phase.workload, tick)
     if phase.hostile:
@@ -610,9 +619,11 @@ def _by_stage_and_reason(records: list[dict]) -> dict[str, int]:
 
 def _run_one(args: tuple) -> tuple[str, str, dict]:
     """One (quota setting, variant) run, as a plain dict (it may run in a worker process)."""
-    cdk_out, variant, workload, rates, seed, quotas, hostile, reviews = args
+    cdk_out, variant, workload, rates, seed, quotas, hostile, reviews, shows_progress = args
     logging.getLogger(INTERPRETER_LOG).setLevel(logging.CRITICAL)
-    run = run_variant(cdk_out, variant, workload, rates, seed, None, quotas=quotas, hostile=hostile, reviews=reviews)
+    # Runs in worker processes print whole lines (two of them share the terminal).
+    show = progress_printer(whole_lines=True) if shows_progress else None
+    run = run_variant(cdk_out, variant, workload, rates, seed, show, quotas=quotas, hostile=hostile, reviews=reviews)
     return (
         quotas,
         variant,
@@ -642,11 +653,13 @@ def compare(
     quotas: list[str] | None = None,
     workers: int = 1,
     reviews: bool = True,
+    progress: bool = False,
 ) -> dict:
     """Both variants through the same workload, faults and seed, under each quota setting of the workload.
     `workers` > 1 runs the (setting, variant) runs in that many processes (each run is independent).
     `reviews`: after the redrive, clinicians sign their share of the notes and the run goes on past the
-    review window (some 73 simulated hours); without it the run ends with the reviews open."""
+    review window (some 73 simulated hours); without it the run ends with the reviews open. `progress`: each
+    run prints on stderr how far it is, every PROGRESS_SECONDS of real time."""
     known = profiles()
     if profile not in known:
         raise ValueError(f"unknown fault profile {profile!r}; profiles: {', '.join(sorted(known))}")
@@ -659,7 +672,7 @@ def compare(
     logging.getLogger(INTERPRETER_LOG).setLevel(logging.CRITICAL)
     hostile = tuple(CASES) if profile == HOSTILE_PROFILE else ()
     jobs = [
-        (cdk_out, variant, uploads, known[profile], seed, setting, hostile, reviews)
+        (cdk_out, variant, uploads, known[profile], seed, setting, hostile, reviews, progress)
         for setting in settings
         for variant in VARIANTS
     ]
@@ -831,11 +844,12 @@ def write_report(report: dict, directory: Path) -> list[str]:
     return charts
 
 
-def progress_printer():
+def progress_printer(*, whole_lines: bool = False):
+    """Progress on stderr: one line rewritten on a terminal, else a line at most every ten seconds."""
     last = [0.0]
 
     def show(line: str) -> None:
-        if sys.stderr.isatty():
+        if sys.stderr.isatty() and not whole_lines:
             print("\r" + line, end="", file=sys.stderr, flush=True)
         elif time.monotonic() - last[0] > 10:
             print(line, file=sys.stderr, flush=True)

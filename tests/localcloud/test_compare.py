@@ -324,3 +324,12 @@ def test_an_invalid_upload_whose_event_was_lost_is_recorded_by_the_sweep_before_
     assert compare.failed_invariants(report) == []
     for variant, figures in compare.variants_of(report).items():
         assert figures["outcomes"]["faults_injected"].get("event_lost", 0) >= 1, variant
+
+
+def test_a_run_says_how_far_it_is_as_it_goes(cdk_out, monkeypatch):
+    monkeypatch.setattr(compare, "PROGRESS_SECONDS", 0.0)
+    lines = []
+    workload = plan(workload_named("steady"), 3, 3)
+    compare.run_variant(cdk_out, "choreography", workload, {}, 3, lines.append, quotas="tight", reviews=False)
+    assert lines[0].startswith("tight/choreography") and "uploaded" in lines[0]
+    assert "3/3 settled" in lines[-1]
