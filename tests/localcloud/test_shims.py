@@ -501,16 +501,10 @@ def test_a_version_listing_answers_as_before_and_copies_only_what_is_under_its_p
             {"Prefix": "notes/enc-2.json"},
         ]
         before = [_versions_listing(s3, **ask) for ask in asks]
-        copied = []
-        real_state = FakeKey.__getstate__
-
-        def counted(key):
-            copied.append(key.name)
-            return real_state(key)
-
-        with version_listings_copy_only_their_prefix(), mock.patch.object(FakeKey, "__getstate__", counted):
+        spy = mock.patch.object(FakeKey, "__getstate__", autospec=True, side_effect=FakeKey.__getstate__)
+        with version_listings_copy_only_their_prefix(), spy as copied:
             after = [_versions_listing(s3, **ask) for ask in asks[:-2]]
-            assert not [name for name in copied if not name.startswith("notes/")]
+            assert not [c.args[0].name for c in copied.call_args_list if not c.args[0].name.startswith("notes/")]
             after += [_versions_listing(s3, **ask) for ask in asks[-2:]]
         assert after == before
         assert len(before[1]) > 1  # the small pages did page
@@ -558,18 +552,13 @@ def test_a_query_on_the_tables_own_key_answers_as_before_and_reads_only_its_part
                     TableName="line", Item={"pk": {"S": partition}, "sk": {"S": sk}, "kind": {"S": "ab"[n % 2]}}
                 )
         before = _queries(ddb)
-        whole_table_read = []
-        real_all_items = Table.all_items
-
-        def all_items(table):
-            whole_table_read.append(table.name)
-            return real_all_items(table)
-
-        with queries_read_their_partition(), mock.patch.object(Table, "all_items", all_items):
+        spy = mock.patch.object(Table, "all_items", autospec=True, side_effect=Table.all_items)
+        with queries_read_their_partition(), spy as whole_table_read:
             after = _queries(ddb)
         assert after == before
         assert len(before[1]) > 1 and before[3] and before[5]  # paged, matched a prefix, found by the index
-        assert whole_table_read == ["line"]  # only the query on the index read the whole table
+        # only the query on the index read the whole table
+        assert [c.args[0].name for c in whole_table_read.call_args_list] == ["line"]
 
 
 def test_s3_reads_its_url_table_once_until_the_custom_endpoints_change(monkeypatch):
