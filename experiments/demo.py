@@ -30,6 +30,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from clinical import review as reviews
+from clinical.layout import rejected_upload_failure_key
 from experiments import INTERPRETER_LOG, SAMPLES
 from localcloud.assets import not_an_assembly
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
@@ -122,7 +123,9 @@ def execution_of(cloud: LocalCloud, encounter_id: str) -> tuple[str, int, str, s
     return described["status"], len(entered), failed_step, entered[-1] if entered else ""
 
 
-def outcome(cloud: LocalCloud, variant: str, encounter_id: str, uploaded_at: float) -> Outcome:
+def outcome(cloud: LocalCloud, variant: str, encounter_id: str, uploaded_at: float, key: str | None = None) -> Outcome:
+    """What became of an upload: its note, its failure record, or, for an upload whose `key` has no valid id, the
+    rejection recorded for that very key."""
     stack = VARIANTS[variant]
     keys = set(list_keys(cloud, stack, ""))
     execution = execution_of(cloud, encounter_id) if variant == "orchestration" else None
@@ -135,9 +138,8 @@ def outcome(cloud: LocalCloud, variant: str, encounter_id: str, uploaded_at: flo
         return Outcome("note", at, evidence)
     failure_key = f"failures/{encounter_id}.json"
     if failure_key not in keys:
-        rejected = [k for k in keys if k.startswith("failures/_rejected-")]
-        if rejected:
-            record = read_json(cloud, stack, rejected[0])
+        if key is not None and (rejected := rejected_upload_failure_key(key)) in keys:
+            record = read_json(cloud, stack, rejected)
             return Outcome(f"rejected: {record['error_type']}", None, "failure record, no job or execution")
         return Outcome("NO OUTCOME", None, "nothing recorded")
     record = read_json(cloud, stack, failure_key)
@@ -201,11 +203,13 @@ def run_scenario(
             for encounter_id in ids or [Path(f).stem for f in files]:
                 uploaded.setdefault(encounter_id, cloud.clock.now())
     s3 = cloud.client("s3")
-    accepted_ids = set(uploaded)
+    accepted_ids, direct_keys = set(uploaded), {}
     for key, body in direct:
         for stack in VARIANTS.values():
             s3.put_object(Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key, Body=body)
-        uploaded.setdefault(key.removeprefix("audio/").rpartition(".")[0], cloud.clock.now())
+        encounter_id = key.removeprefix("audio/").rpartition(".")[0]
+        uploaded.setdefault(encounter_id, cloud.clock.now())
+        direct_keys.setdefault(encounter_id, key)
         say(f"(a client that bypasses scribe puts {key!r} straight into both buckets)")
     expected = len(uploaded)
     started = time.monotonic()
@@ -218,7 +222,7 @@ def run_scenario(
     for encounter_id, at in uploaded.items():
         row = [encounter_id]
         for variant in VARIANTS:
-            result = outcome(cloud, variant, encounter_id, at)
+            result = outcome(cloud, variant, encounter_id, at, direct_keys.get(encounter_id))
             if result.result == "NO OUTCOME":
                 MISSING_OUTCOMES.append(f"{variant}/{encounter_id}")
             elif notes_expected and encounter_id in accepted_ids and result.result != "note":

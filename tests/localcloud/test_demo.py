@@ -89,3 +89,16 @@ def test_make_demo_exits_non_zero_when_a_step_is_broken(cdk_out, tmp_path):
     assert done.returncode != 0, done.stdout[-2000:]
     assert "FAILED: choreography/ankle-sprain ended in 'failed: NoteModelRejected', not a note" in done.stdout
     assert "FAILED: no note awaits review" in done.stdout
+
+
+def test_an_upload_without_an_outcome_is_not_credited_with_another_uploads_rejection(monkeypatch):
+    from clinical.layout import rejected_upload_failure_key
+
+    rejected = rejected_upload_failure_key("audio/visit 7.wav")
+    monkeypatch.setattr(demo, "list_keys", lambda *_args: [rejected])
+    monkeypatch.setattr(demo, "read_json", lambda *_args: {"error_type": "InvalidEncounterId"})
+    assert demo.outcome(None, "choreography", "enc-9", 0.0).result == "NO OUTCOME"
+    assert demo.outcome(None, "choreography", "enc-9", 0.0, "audio/enc-9.wav").result == "NO OUTCOME"
+    assert (
+        demo.outcome(None, "choreography", "visit 7", 0.0, "audio/visit 7.wav").result == "rejected: InvalidEncounterId"
+    )
