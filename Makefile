@@ -61,7 +61,7 @@ SOAK_TWICE ?= 10
 SOAK_WORKERS ?= 2
 ## soak: the longer runs make test bounds: the review's stateful test (both variants) with many more examples and steps, then the seed sweep (every fault profile x SOAK_SEEDS seeds, SOAK_TWICE of them twice; writes reports/soak/summary.md)
 soak: synth
-	$(OFFLINE_ENV) HYPOTHESIS_PROFILE=soak $(BIN)/pytest -n 2 tests/unit/test_review_races.py
+	$(OFFLINE_ENV) HYPOTHESIS_PROFILE=soak $(BIN)/pytest -n 2 tests/unit/test_review_races.py tests/unit/test_waiting_line_races.py
 	$(OFFLINE_ENV) $(BIN)/python -m experiments.soak --seeds $(SOAK_SEEDS) --encounters $(SOAK_ENCOUNTERS) \
 		--determinism $(SOAK_TWICE) --workers $(SOAK_WORKERS) --cdk-out $(CDK_OUT) --summary reports/soak/summary.md
 
