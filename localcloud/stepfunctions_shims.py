@@ -74,18 +74,19 @@ def catches_may_lead_back_to_their_state() -> Iterator[None]:
     from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 
     real_handle_catch, real_set_next = ExecutionState._handle_catch, CommonStateField._set_next
-    caught_to_itself: set[int] = set()  # id() of the environments whose Catch chose their own state
+    chose_itself = "_local_catch_chose_its_state"  # set on the state's environment by its Catch
 
     def _handle_catch(self, env, failure_event):
         real_handle_catch(self, env, failure_event)
-        if env.stack[-1] == CatchOutcome.Caught and env.next_state_name == self.name:
-            caught_to_itself.add(id(env))
+        caught = env.stack[-1] == CatchOutcome.Caught
+        setattr(env, chose_itself, caught and env.next_state_name == self.name)
 
     def _set_next(self, env):
-        chose_itself = id(env) in caught_to_itself
-        caught_to_itself.discard(id(env))
-        if not (chose_itself and env.next_state_name == self.name):
-            real_set_next(self, env)
+        if getattr(env, chose_itself, False):
+            setattr(env, chose_itself, False)
+            if env.next_state_name == self.name:
+                return
+        real_set_next(self, env)
 
     with (
         replace(f"{PARSER}.asl.component.state.exec.execute_state.ExecutionState._handle_catch", _handle_catch),
