@@ -58,6 +58,9 @@ from localcloud.simulation import HorizonReached
 from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
+# The variants by how long a run of theirs takes, longest first: the local cloud interprets orchestration's state
+# machine in the run's process (a 1,000-upload burst: some 7 minutes to choreography's 4).
+LONGER_FIRST = ("orchestration", "choreography")
 SETTLE_BUDGET_SECONDS = 12 * 3600  # simulated: past the watchdog's 120-minute stall limit and several sweeps
 COST_MINUTES = 5.0
 PROGRESS_SECONDS = 10.0  # real: how often a run says how far it is
@@ -85,6 +88,19 @@ class VariantRun:
     encounters: dict = field(default_factory=dict)
     attempts_by_error: dict = field(default_factory=dict)
     tries_by_encounter: dict = field(default_factory=dict)
+    # Encounter -> simulated seconds from its upload to its Transcribe job's creation (its wait for a slot).
+    slot_waits: dict = field(default_factory=dict)
+
+
+def quota_wait_seconds(cdk_out: Path, stack: str) -> float | None:
+    """The deployment's `quota_wait_minutes`, in seconds, as its template gives its functions (None: none reads it)."""
+    template = json.loads((Path(cdk_out) / f"{stack}.template.json").read_text())
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Lambda::Function":
+            value = resource["Properties"].get("Environment", {}).get("Variables", {}).get("QUOTA_WAIT_MINUTES")
+            if value is not None:
+                return float(value) * 60
+    return None
 
 
 def _keys(cloud: LocalCloud, stack: str, prefix: str) -> list[str]:
@@ -263,6 +279,7 @@ def run_variant(
         observability.logger.registered_handler.setStream(previous_stream)
         run.invariants = check(run.snapshot)
         _timings(phase, left, run)
+        run.drain["quota_wait_seconds"] = quota_wait_seconds(cdk_out, stack)
         _operations_and_cost(phase, left, run)
         run.outcomes = _outcomes(phase, left)
         run.encounters = encounter_traces(
@@ -272,6 +289,7 @@ def run_variant(
             first_records=phase.first_records,
             redriven=phase.redriven,
             faults=faults_by_encounter(cloud.faults),
+            slot_waits=run.slot_waits,
         )
         run.attempts_by_error = phase.first_attempts
         run.tries_by_encounter = phase.first_tries
@@ -499,6 +517,11 @@ def _timings(phase: _Phase, left: _Left, run: VariantRun) -> None:
         overheads.append(max(took - own_work[encounter_id] - model, 0.0))
         timeline.append((uploaded_at[encounter_id], cloud.clock.at(job["CreationTime"]), note_at))
     run.timeline = sorted(timeline)
+    run.slot_waits = {
+        encounter: _round(cloud.clock.at(job["CreationTime"]) - uploaded_at[encounter])
+        for encounter, job in sorted(jobs.items())
+        if encounter in uploaded_at
+    }
     note_times = [t[2] for t in timeline]
     first = min(uploaded_at.values()) if uploaded_at else 0.0
     # The physical floor: the longest single encounter (from its upload), or all Transcribe work spread
@@ -671,21 +694,29 @@ def compare(
     started = time.monotonic()
     logging.getLogger(INTERPRETER_LOG).setLevel(logging.CRITICAL)
     hostile = tuple(CASES) if profile == HOSTILE_PROFILE else ()
+    # The longer runs go first (LONGER_FIRST), so each worker takes one of them and then a shorter one, instead of
+    # one worker ending with the two longest while the other idles.
     jobs = [
         (cdk_out, variant, uploads, known[profile], seed, setting, hostile, reviews, progress)
+        for variant in LONGER_FIRST
         for setting in settings
-        for variant in VARIANTS
     ]
-    results: dict[str, dict[str, dict]] = {setting: {} for setting in settings}
+    found: dict[tuple[str, str], dict] = {}
     for setting, variant, figures in each_run(_run_one, jobs, workers):
         show(f"{setting}/{variant} done")
-        results[setting][variant] = figures
+        found[setting, variant] = figures
+    results = {setting: {variant: found[setting, variant] for variant in VARIANTS} for setting in settings}
+    waits = {quota_wait_seconds(cdk_out, stack) for stack in VARIANTS.values()}
     # The paired report from each encounter's trace; the traces themselves stay out of the report.
     parity = {
         setting: pair(
             {variant: figures.pop("encounters") for variant, figures in by_variant.items()},
             {variant: figures.pop("attempts_by_error") for variant, figures in by_variant.items()},
             {variant: figures.pop("tries_by_encounter") for variant, figures in by_variant.items()},
+            quota_wait_seconds=min(
+                (wait for figures in by_variant.values() if (wait := figures["drain"].get("quota_wait_seconds"))),
+                default=None,
+            ),
         )
         for setting, by_variant in results.items()
     }
@@ -705,6 +736,7 @@ def compare(
             "rates": known[profile],
             "seed": seed,
             "quota_settings": settings,
+            **({"quota_wait_minutes": round(waits.pop() / 60)} if len(waits) == 1 and None not in waits else {}),
             **({} if reviews else {"reviews": False}),
             "cost_minutes_per_encounter": COST_MINUTES,
         },

@@ -128,10 +128,19 @@ def record_outcome(record: dict) -> str:
 
 
 def encounter_traces(
-    valid_ids, *, notes: list[str], records: list[dict], first_records: list[dict], redriven: set[str], faults: dict
+    valid_ids,
+    *,
+    notes: list[str],
+    records: list[dict],
+    first_records: list[dict],
+    redriven: set[str],
+    faults: dict,
+    slot_waits: dict[str, float] | None = None,
 ) -> dict[str, dict]:
     """Encounter -> how it ended ("note", its record's "stage: error_type", or "none"), its first failure
-    before the operator's redrive, whether the redrive took it, and the faults it met."""
+    before the operator's redrive, whether the redrive took it, the faults it met, and how long it waited for a
+    Transcribe slot (`slot_waits`: from its upload to its job's creation; None without a job)."""
+    slot_waits = slot_waits or {}
     noted = {encounter_id_from_key(key, NOTES_PREFIX, ".json") for key in notes}
     final = {r["encounter_id"]: record_outcome(r) for r in records if r.get("encounter_id")}
     first = {r["encounter_id"]: record_outcome(r) for r in first_records if r.get("encounter_id")}
@@ -141,6 +150,7 @@ def encounter_traces(
             "first_failure": first.get(encounter),
             "redriven": encounter in redriven,
             "faults": faults.get(encounter, []),
+            "slot_wait_seconds": slot_waits.get(encounter),
         }
         for encounter in sorted(valid_ids)
     }
@@ -153,7 +163,15 @@ MECHANISMS = {
     "lost upload event": "the upload's Object Created event never reached its queue",
     "redrive": "the operator's redrive took the encounter in one variant and ended it otherwise",
     "crash retry": "an invocation that did the encounter's work crashed",
+    "line outlasted the wait": "the upload waited quota_wait_minutes for a Transcribe slot in one variant and failed "
+    "by design, while the other took it in near the wait's end: each variant drains the line at its own pace, so the "
+    "uploads at the wait's edge differ",
 }
+# The record of an upload that waited its deployment's quota_wait_minutes in line (clinical.errors).
+QUOTA_EXHAUSTED = "TranscriptionQuotaExhausted"
+# How near the wait's end the other variant must have taken the upload in for the wait's edge to explain a
+# difference: a variant that failed uploads which the other took in early is a fault, not the edge.
+EDGE_OF_THE_WAIT = 0.9
 UNEXPLAINED = "unexplained"
 # What can make one encounter's tries against an error class differ between the variants while the policy is one:
 # a lost event (one variant did the step later, or never: nobody was waiting for the transcript), or a crashed
@@ -161,8 +179,25 @@ UNEXPLAINED = "unexplained"
 TRIES_MECHANISMS = ("lost transcript event", "lost upload event", "crash retry")
 
 
-def mechanism(one: dict, other: dict) -> str:
-    """What made the difference, from the two traces; UNEXPLAINED when they hold no evidence of any."""
+def _at_the_edge_of_the_wait(one: dict, other: dict, quota_wait_seconds: float | None) -> bool:
+    """One ended waiting out quota_wait_minutes, the other in a note whose job began within the wait's last tenth."""
+    if not quota_wait_seconds:
+        return False
+    for exhausted, noted in ((one, other), (other, one)):
+        waited = noted.get("slot_wait_seconds")
+        if (
+            exhausted["outcome"].endswith(f": {QUOTA_EXHAUSTED}")
+            and noted["outcome"] == "note"
+            and waited is not None
+            and waited >= EDGE_OF_THE_WAIT * quota_wait_seconds
+        ):
+            return True
+    return False
+
+
+def mechanism(one: dict, other: dict, quota_wait_seconds: float | None = None) -> str:
+    """What made the difference, from the two traces (and the deployment's quota wait, in seconds); UNEXPLAINED
+    when they hold no evidence of any."""
     met = set(one["faults"]) | set(other["faults"])
     if "event lost: transcripts/" in met:
         return "lost transcript event"
@@ -172,6 +207,8 @@ def mechanism(one: dict, other: dict) -> str:
         return "redrive"
     if any(label.startswith(ERROR_CLASSES["lambda_crash"]) for label in met):
         return "crash retry"
+    if _at_the_edge_of_the_wait(one, other, quota_wait_seconds):
+        return "line outlasted the wait"
     return UNEXPLAINED
 
 
@@ -186,13 +223,16 @@ def pair(
     traces: dict[str, dict[str, dict]],
     attempts: dict[str, dict[str, int]],
     tries: dict[str, dict[str, dict[str, int]]] | None = None,
+    *,
+    quota_wait_seconds: float | None = None,
 ) -> dict:
     """The paired report of two variants' runs of the same work: how many encounters ended the same way,
     each that did not with the mechanism behind it, and each variant's most tries per error class. With
     `tries` (tries_by_encounter of each variant), the tries are compared encounter by encounter, for each error
-    class both variants met: a difference is named by its mechanism, or it is drift (`attempts_differ`)."""
+    class both variants met: a difference is named by its mechanism, or it is drift (`attempts_differ`).
+    `quota_wait_seconds`: the deployment's quota_wait_minutes (the edge of the wait is a mechanism only with it)."""
     (first, one), (second, other) = sorted(traces.items())
-    nothing = {"outcome": "none", "first_failure": None, "redriven": False, "faults": []}
+    nothing = {"outcome": "none", "first_failure": None, "redriven": False, "faults": [], "slot_wait_seconds": None}
     same, differences = 0, []
     for encounter in sorted(set(one) | set(other)):
         mine, theirs = one.get(encounter, nothing), other.get(encounter, nothing)
@@ -204,7 +244,7 @@ def pair(
                 "encounter": encounter,
                 first: mine["outcome"],
                 second: theirs["outcome"],
-                "mechanism": mechanism(mine, theirs),
+                "mechanism": mechanism(mine, theirs, quota_wait_seconds),
             }
         )
     both = set(attempts[first]) & set(attempts[second])

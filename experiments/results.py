@@ -23,7 +23,12 @@ from experiments.pairing import paired_markdown
 PAGE = PROJECT / "docs" / "results.md"
 REPORTS = PROJECT / "reports"
 # The committed reports, by the page's section each renders: `make compare`, `make burst`, `make scale`.
-COMPARE_REPORTS = {"steady": "compare-default", "clinic-burst": "clinic-burst"}
+STEADY_REPORT, BURST_REPORT = "compare-default", "clinic-burst"
+COMPARE_REPORTS = {"steady": STEADY_REPORT, "clinic-burst": BURST_REPORT, "clinic-burst-1000": "clinic-burst-1000"}
+# The quota wait cdk.json deploys (a run on other templates says so: deployment_line).
+DEFAULT_QUOTA_WAIT_MINUTES = json.loads((PROJECT / "cdk.json").read_text())["context"]["quota_wait_minutes"]
+# experiments/workloads.py's WORKLOADS_FILE (this module does not load the local cloud to name it).
+WORKLOADS = PROJECT / "experiments" / "workloads.json"
 SCALE_REPORT = "scale"
 SUMMARY = "summary"
 # localcloud/service_model.py's LATENCIES_FILE (this module does not load the local cloud to name it).
@@ -486,7 +491,28 @@ def _drain_notes(report: dict, setting: str, variants: dict, first: bool = True)
                 f"Peak concurrent Transcribe jobs: {shown}, the quota's {count(jobs)}: the starts beyond it were "
                 "throttled (throttled, by quota) and tried again (Transcribe start retries)."
             )
+    found += _wait_notes(report, variants)
     return found
+
+
+def _wait_notes(report: dict, variants: dict) -> list[str]:
+    """When the line outlasts the deployment's quota_wait_minutes: the uploads past it fail by design, so drain /
+    bound measures the wait, not the coordination."""
+    waits = {v["drain"].get("quota_wait_seconds") for v in variants.values()} - {None}
+    bounds = {v["drain"]["lower_bound_seconds"] for v in variants.values()} - {None}
+    if len(waits) != 1 or not bounds or max(bounds) <= (wait := waits.pop()):
+        return []
+    failed = {
+        name: v["outcomes"].get("failures_by_stage_and_reason", {}).get("transcription: TranscriptionQuotaExhausted", 0)
+        for name, v in variants.items()
+    }
+    return [
+        f"The line outlasts the wait: the physical lower bound ({duration(max(bounds))}) is past the deployment's "
+        f"`quota_wait_minutes` ({duration(wait)}), so the uploads still in line after it waited their wait out and "
+        f"failed by design (TranscriptionQuotaExhausted: {_and([f'{count(n)} in {name}' for name, n in failed.items()])}); "
+        "drain / bound says nothing of the coordination here. A deployment that expects such bursts sets "
+        "`quota_wait_minutes` above its line's bound (docs/reference.md)."
+    ]
 
 
 def chart_files(report: dict) -> list[str]:
@@ -566,12 +592,34 @@ def command_of(report: dict) -> str:
     )
 
 
+def section_name(report: dict) -> str:
+    """The results page's section a comparison writes: its workload's, with its count when it ran another than the
+    workload's own (`clinic-burst-1000`)."""
+    p = report["parameters"]
+    own = json.loads(WORKLOADS.read_text()).get(p["workload"], {}).get("encounters")
+    return p["workload"] if p["encounters"] == own else f"{p['workload']}-{p['encounters']}"
+
+
+def deployment_line(report: dict) -> str:
+    """What the deployment set that the run depends on, when it is not cdk.json's: its quota wait."""
+    minutes = report["parameters"].get("quota_wait_minutes")
+    if minutes is None or minutes == DEFAULT_QUOTA_WAIT_MINUTES:
+        return ""
+    return (
+        f"The deployment's `quota_wait_minutes` is {count(minutes)} (cdk.json's is {DEFAULT_QUOTA_WAIT_MINUTES}): "
+        "long enough for the line's physical bound, so every upload waits for its slot (`make burst-1000` synthesizes "
+        "it with `make templates`).\n"
+    )
+
+
 def results_section(report: dict, links: dict[str, str] | None = None) -> str:
     """One run's section of docs/results.md: its command, every quota setting's tables and notes, the charts its
     report directory holds (`links`: chart_links), and the latency model."""
     p = report["parameters"]
     sources = json.loads(LATENCIES.read_text())
     lines = [f"## Workload `{p['workload']}`, faults `{p['faults']}`\n\n`{command_of(report)}`\n"]
+    if deployment := deployment_line(report):
+        lines.append("\n" + deployment)
     for setting in p["quota_settings"]:
         quotas = report["quotas"][setting]["values"]
         lines.append(
@@ -600,6 +648,8 @@ MECHANISM_STORY = {
     "redrive": "whose failure its redrive resumed at the step that failed",
     "lost upload event": "whose upload event was lost (a sweep took the upload in)",
     "crash retry": "whose invocation crashed (its task retried that encounter alone)",
+    "line outlasted the wait": "that got a Transcribe slot near the end of quota_wait_minutes (the other variant's "
+    "line was slower to reach them, and they waited their wait out)",
 }
 
 
@@ -881,7 +931,7 @@ def load(directory: Path) -> dict | None:
 
 def summary_of(reports: Path = REPORTS) -> str | None:
     """The summary from the committed reports (None: one of the three is missing)."""
-    steady, burst, scaled = (load(reports / name) for name in (*COMPARE_REPORTS.values(), SCALE_REPORT))
+    steady, burst, scaled = (load(reports / name) for name in (STEADY_REPORT, BURST_REPORT, SCALE_REPORT))
     if steady is None or burst is None or scaled is None:
         return None
     return summary(steady, burst, scaled)
@@ -898,7 +948,7 @@ def update_results(path: Path, report: dict, report_dir: Path | None = None) -> 
     """Write this run's section into the results page, replacing the section of the same workload, with the charts
     `report_dir` holds (none without it); then the page's summary again."""
     links = chart_links(report, report_dir, path) if report_dir is not None else {}
-    write_results_section(path, report["parameters"]["workload"], results_section(report, links))
+    write_results_section(path, section_name(report), results_section(report, links))
     refresh_summary(path)
 
 
@@ -912,10 +962,10 @@ def render(page: Path = PAGE, reports: Path = REPORTS) -> list[tuple[Path, str]]
     for directory in (reports / name for name in COMPARE_REPORTS.values()):
         if (report := load(directory)) is None:
             continue
-        workload = report["parameters"]["workload"]
+        name = section_name(report)
         (directory / "report.md").write_text(report_markdown(report, charts_in(report, directory)))
-        write_results_section(page, workload, results_section(report, chart_links(report, directory, page)))
-        written += [(directory / "report.md", "all"), (page, f"section {workload}")]
+        write_results_section(page, name, results_section(report, chart_links(report, directory, page)))
+        written += [(directory / "report.md", "all"), (page, f"section {name}")]
     if (report := load(reports / SCALE_REPORT)) is not None:
         (reports / SCALE_REPORT / "report.md").write_text(scale.report_text(report))
         write_results_section(page, "scale", scale.results_section(report))

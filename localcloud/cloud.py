@@ -68,6 +68,7 @@ from localcloud.lambda_runtime import in_process_lambdas, resolve_handler
 from localcloud.networking import Network, requests_follow_routes
 from localcloud.operations import HARNESS, OperationCounter, mark_harness
 from localcloud.s3_shims import url_table_read_once, version_listings_copy_only_their_prefix
+from localcloud.serializer_shims import member_names_worked_out_once
 from localcloud.service_model import (
     Latencies,
     QuotaLedger,
@@ -292,6 +293,7 @@ class LocalCloud:
         enter(scheduled_rules_ignore_events())
         enter(version_listings_copy_only_their_prefix())
         enter(url_table_read_once())
+        enter(member_names_worked_out_once())
         enter(queries_read_their_partition())
         enter(lambda_account_settings(lambda: self.quotas.lambda_account_concurrency))
         enter(bedrock_model_availability())

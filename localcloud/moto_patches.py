@@ -60,6 +60,13 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch("sdk", "simulation.actors_follow_requests", "botocore.endpoint.Endpoint.create_request", "replace"),
     Patch("sdk", "stepfunctions_shims.on_simulated_time", "botocore.endpoint.time", "replace"),
+    # moto's response serializer.
+    Patch(
+        "server",
+        "serializer_shims.member_names_worked_out_once",
+        "moto.core.serialize.ResponseSerializer.get_value",
+        "replace",
+    ),
     # The moto server and its HTTP transport.
     Patch(
         "server",

@@ -333,3 +333,34 @@ def test_a_run_says_how_far_it_is_as_it_goes(cdk_out, monkeypatch):
     compare.run_variant(cdk_out, "choreography", workload, {}, 3, lines.append, quotas="tight", reviews=False)
     assert lines[0].startswith("tight/choreography") and "uploaded" in lines[0]
     assert "3/3 settled" in lines[-1]
+
+
+def test_the_longer_runs_are_handed_out_first_and_the_report_keeps_its_order(cdk_out, monkeypatch):
+    """Orchestration's runs go to the workers first (two workers: one each, then a choreography run each, not one
+    worker left with both long runs); the report's settings and variants keep their order whatever ran first."""
+    handed = []
+
+    def each_run(function, jobs, workers):
+        for job in jobs:
+            handed.append((job[5], job[1]))
+            figures = {
+                "encounters": {},
+                "attempts_by_error": {},
+                "tries_by_encounter": {},
+                "drain": {},
+                "invariants": [],
+            }
+            yield job[5], job[1], figures
+
+    monkeypatch.setattr(compare, "each_run", each_run)
+    report = compare.compare(cdk_out, encounters=4, profile="none", workload="clinic-burst", workers=2)
+    assert handed == [
+        ("default", "orchestration"),
+        ("tight", "orchestration"),
+        ("default", "choreography"),
+        ("tight", "choreography"),
+    ]
+    assert list(report["quotas"]) == ["default", "tight"]
+    assert [list(setting["variants"]) for setting in report["quotas"].values()] == [
+        ["choreography", "orchestration"]
+    ] * 2

@@ -578,3 +578,51 @@ def test_s3_reads_its_url_table_once_until_the_custom_endpoints_change(monkeypat
         assert urls.url_bases is table
         monkeypatch.setenv(CUSTOM_ENDPOINTS, "https://s3.example.test")
         assert "https://s3.example.test" in s3_backends["123456789012"]["aws"].url_bases
+
+
+def test_a_response_serializes_as_before_and_works_out_each_members_names_once():
+    """moto's serializer asked six alias providers for every member of every object of a list (each event of an
+    execution history); the serializer of one response now does it once per member of a shape, with the same
+    answer, for dicts; an object with attributes is still asked as moto asks."""
+    from datetime import UTC, datetime
+
+    from moto.core.serialize import JSONSerializer, XFormedAttributePicker
+    from moto.core.utils import get_service_model
+
+    from localcloud.serializer_shims import member_names_worked_out_once
+
+    class Event:  # an object, not a dict: moto's own path
+        def __init__(self, n):
+            self.id, self.type, self.timestamp = n, "TaskStateEntered", datetime(2026, 12, 8, tzinfo=UTC)
+            self.state_entered_event_details = {"name": "AwaitSlot", "input": "{}"}
+
+    def history(events: int) -> dict:
+        dicts = [
+            {
+                "id": n,
+                "type": "LambdaFunctionSucceeded",
+                "timestamp": datetime(2026, 12, 8, tzinfo=UTC),
+                "previousEventId": n - 1,
+                "lambdaFunctionSucceededEventDetails": {"output": '{"ok": true}'},
+            }
+            for n in range(1, events + 1)
+        ]
+        return {"events": [*dicts, Event(events + 1)], "nextToken": "more"}
+
+    operation = get_service_model("stepfunctions").operation_model("GetExecutionHistory")
+
+    def serialized(events: int) -> tuple[str, int]:
+        picker = XFormedAttributePicker()
+        real = XFormedAttributePicker.get_possible_keys
+        with mock.patch.object(XFormedAttributePicker, "get_possible_keys", autospec=True, side_effect=real) as spy:
+            body = JSONSerializer(operation_model=operation, value_picker=picker).serialize(history(events))["body"]
+        return body, spy.call_count
+
+    before = {n: serialized(n) for n in (5, 50)}
+    with member_names_worked_out_once():
+        after = {n: serialized(n) for n in (5, 50)}
+    for n in (5, 50):
+        assert json.loads(after[n][0]) == json.loads(before[n][0]), n
+        assert json.loads(after[n][0])["events"][-1]["stateEnteredEventDetails"] == {"name": "AwaitSlot", "input": "{}"}
+    assert before[50][1] > 5 * before[5][1], "moto asks again for every event"
+    assert after[50][1] == after[5][1], "once per member of a shape, however many events"

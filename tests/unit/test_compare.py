@@ -17,6 +17,7 @@ from experiments import PROJECT, results
 STEADY = PROJECT / "reports" / "compare-default"
 BURST = PROJECT / "reports" / "clinic-burst"
 SCALE = PROJECT / "reports" / "scale"
+BURST_1000 = PROJECT / "reports" / "clinic-burst-1000"
 
 
 def report_of(directory: Path) -> dict:
@@ -174,18 +175,41 @@ def test_each_burst_quota_setting_shows_its_own_timeline(burst):
     assert "outcomes.png" not in tight, "the bar charts are the first setting's"
 
 
-@pytest.mark.parametrize("directory", [STEADY, BURST])
-def test_each_committed_section_and_report_md_is_the_rendering_of_its_committed_report(directory):
+@pytest.mark.parametrize(("directory", "encounters"), [(STEADY, 200), (BURST, 200), (BURST_1000, 1000)])
+def test_each_committed_section_and_report_md_is_the_rendering_of_its_committed_report(directory, encounters):
     report = report_of(directory)
-    assert report["all_invariants_pass"] and report["parameters"]["encounters"] == 200
-    workload = report["parameters"]["workload"]
-    assert results.COMPARE_REPORTS[workload] == directory.name
-    assert results.section_of(results.PAGE, workload) == results.results_section(
+    assert report["all_invariants_pass"] and report["parameters"]["encounters"] == encounters
+    name = results.section_name(report)
+    assert results.COMPARE_REPORTS[name] == directory.name
+    assert results.section_of(results.PAGE, name) == results.results_section(
         report, results.chart_links(report, directory, results.PAGE)
     )
     charts = results.charts_in(report, directory)
     assert (directory / "report.md").read_text() == results.report_markdown(report, charts)
-    assert results.results_markers(workload)[0] not in (PROJECT / "README.md").read_text(), "none in the README"
+    assert results.results_markers(name)[0] not in (PROJECT / "README.md").read_text(), "none in the README"
+
+
+def test_a_run_of_its_workloads_own_count_writes_the_workloads_section_and_another_count_its_own(burst):
+    assert results.section_name(burst) == "clinic-burst"
+    assert results.section_name({**burst, "parameters": {**burst["parameters"], "encounters": 1000}}) == (
+        "clinic-burst-1000"
+    )
+
+
+def test_the_committed_burst_of_a_thousand_drains_near_its_bound_and_asks_transcribe_little():
+    """Issue 31's targets, on the committed 1,000-encounter burst: drain / bound at most 1.05 under default quotas
+    and 1.10 under tight, at most 2 Transcribe start calls per upload under tight, nothing lost or duplicated, on
+    templates whose quota wait outlasts the line (else drain / bound measures the wait)."""
+    report = report_of(BURST_1000)
+    assert report["parameters"]["quota_wait_minutes"] == 360
+    for setting, most in (("default", 1.05), ("tight", 1.10)):
+        for variant, figures in results.variants_of(report, setting).items():
+            drain = figures["drain"]
+            assert drain["drain_to_bound_ratio"] <= most, (setting, variant, drain["drain_to_bound_ratio"])
+            assert drain["lower_bound_seconds"] < drain["quota_wait_seconds"], (setting, variant)
+            assert (drain["lost"], drain["duplicates"]) == (0, 0), (setting, variant)
+            if setting == "tight":
+                assert drain["transcribe_starts_per_upload"] <= 2, (variant, drain["transcribe_starts_per_upload"])
 
 
 def test_the_committed_summary_is_the_rendering_of_the_committed_reports():
@@ -283,3 +307,18 @@ def test_the_page_renders_again_from_the_reports_alone(tmp_path, capsys, monkeyp
     again = text
     results.render(page, reports)
     assert page.read_text() == again, "rendering twice changes nothing"
+
+
+def test_a_line_that_outlasts_the_wait_is_said_beside_the_drain_and_a_line_within_it_is_not(burst):
+    walled = copy.deepcopy(burst)
+    variants = results.variants_of(walled, "default")
+    bound = next(iter(variants.values()))["drain"]["lower_bound_seconds"]
+    for n, v in enumerate(variants.values()):
+        v["drain"]["quota_wait_seconds"] = bound - 60
+        v["outcomes"]["failures_by_stage_and_reason"] = {"transcription: TranscriptionQuotaExhausted": 3 + n}
+    text = results.markdown_for(walled, "default")
+    assert "The line outlasts the wait: the physical lower bound (" in text
+    assert "TranscriptionQuotaExhausted: 3 in choreography and 4 in orchestration" in text
+    for v in variants.values():
+        v["drain"]["quota_wait_seconds"] = bound + 60
+    assert "The line outlasts the wait" not in results.markdown_for(walled, "default")

@@ -140,3 +140,29 @@ def test_a_run_that_met_no_error_class_prints_no_empty_tries_table():
     assert "| most tries of one encounter's work, by error class | choreography | orchestration |" in paired_markdown(
         met
     )
+
+
+def exhausted(waited=None):
+    return trace("transcription: TranscriptionQuotaExhausted") | {"slot_wait_seconds": waited}
+
+
+def noted(waited):
+    return trace() | {"slot_wait_seconds": waited}
+
+
+def test_a_line_longer_than_the_wait_explains_the_uploads_at_its_edge_and_only_those():
+    """One variant's line got to an upload near the end of quota_wait_minutes, the other's did not: the wait's edge.
+    An upload the other variant took in early, or a run that does not say its wait, is no edge."""
+    wait = 180 * 60.0
+    traces = {
+        "choreography": {"edge": exhausted(), "early": exhausted(), "theirs": noted(170 * 60.0)},
+        "orchestration": {"edge": noted(175 * 60.0), "early": noted(20 * 60.0), "theirs": exhausted()},
+    }
+    paired = pair(traces, {"choreography": {}, "orchestration": {}}, quota_wait_seconds=wait)
+    mechanisms = {d["encounter"]: d["mechanism"] for d in paired["differences"]}
+    assert mechanisms == {"edge": "line outlasted the wait", "early": UNEXPLAINED, "theirs": "line outlasted the wait"}
+    assert "line outlasted the wait" in MECHANISMS
+    (failure,) = parity_failures(paired)
+    assert failure.startswith("early ended 'transcription: TranscriptionQuotaExhausted' in choreography and 'note'")
+    unsaid = pair(traces, {"choreography": {}, "orchestration": {}})
+    assert {d["mechanism"] for d in unsaid["differences"]} == {UNEXPLAINED}
