@@ -6,6 +6,7 @@ entry points, and scribe.cli adds what that group holds to its commands.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -35,7 +36,13 @@ def _results_page(section: str):
 @click.option("--workload", default="steady", show_default=True, help="A workload of experiments/workloads.json.")
 @click.option("--encounters", type=click.IntRange(1, 5000), default=None, help="Override the workload's count.")
 @click.option("--quotas", default=None, help="Quota settings to run under, comma-separated (default: the workload's).")
-@click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True, help="Runs in parallel processes.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 8),
+    default=lambda: min(os.cpu_count() or 1, 8),
+    show_default="this machine's cores, at most 8",
+    help="Runs in parallel processes (each run is independent: the report is the same for any count).",
+)
 @click.option(
     "--faults", "profile", default="default", show_default=True, help="A profile of experiments/fault_profiles.json."
 )

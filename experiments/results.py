@@ -617,7 +617,8 @@ def results_section(report: dict, links: dict[str, str] | None = None) -> str:
     report directory holds (`links`: chart_links), and the latency model."""
     p = report["parameters"]
     sources = json.loads(LATENCIES.read_text())
-    lines = [f"## Workload `{p['workload']}`, faults `{p['faults']}`\n\n`{command_of(report)}`\n"]
+    size = "" if section_name(report) == p["workload"] else f" at {count(p['encounters'])} encounters"
+    lines = [f"## Workload `{p['workload']}`{size}, faults `{p['faults']}`\n\n`{command_of(report)}`\n"]
     if deployment := deployment_line(report):
         lines.append("\n" + deployment)
     for setting in p["quota_settings"]:
