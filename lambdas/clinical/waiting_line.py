@@ -50,7 +50,8 @@ CHAIN_FOR = timedelta(minutes=5)  # a chain not carried on within this (the woke
 # Waiters and ended-job items are kept no longer than this after they were written (DynamoDB's TTL); a waiter
 # still in line is woken by a sweep long before (quota_wait_minutes is at most a day).
 KEEP_FOR = timedelta(days=2)
-PAGE = 25
+PAGE = 25  # a sweep reads the line in pages of this many
+HEAD = 1  # a wake reads the head alone (the next only if another waker took it first): one item, not a page
 
 
 def line_table() -> str:
@@ -133,8 +134,9 @@ def join(dynamodb, table: str, upload: AudioUpload, wake: str, now: datetime) ->
     return place
 
 
-def waiters(dynamodb, table: str) -> Iterator[Waiter]:
-    """The line, head first (it holds what waits now, never what waited before: its size is the backlog)."""
+def waiters(dynamodb, table: str, *, page: int = PAGE) -> Iterator[Waiter]:
+    """The line, head first (it holds what waits now, never what waited before: its size is the backlog), read
+    `page` items at a time."""
     start: dict | None = None
     while True:
         response = dynamodb.query(
@@ -142,7 +144,7 @@ def waiters(dynamodb, table: str) -> Iterator[Waiter]:
             KeyConditionExpression="line = :line",
             ExpressionAttributeValues={":line": {"S": WAITING}},
             ConsistentRead=True,
-            Limit=PAGE,
+            Limit=page,
             **({"ExclusiveStartKey": start} if start else {}),
         )
         for item in response.get("Items", []):
@@ -181,7 +183,7 @@ def wake_head(
 ) -> Waiter | None:
     """Take the line's head and wake it (the next one when it is gone); None when nobody waits. With `chain_at`
     (now), the woken one carries the chain on: should it find a slot, it wakes the next (`carry_chain`)."""
-    for waiting in waiters(dynamodb, table):
+    for waiting in waiters(dynamodb, table, page=HEAD):
         if (woken := _take_and_wake(dynamodb, table, waiting, wake, chain_at)) is not None:
             logger.info("woke the line's head", extra={"encounter_id": woken.place.encounter_id})
             return woken

@@ -261,3 +261,23 @@ def test_an_execution_that_failed_on_a_transcribe_error_is_recorded_retryable_on
     from orchestration.failed_executions import describe
 
     assert describe(error_name, None, "job") == (f"Transcribe error {error_name.partition('.')[2]}", retryable)
+
+
+def test_a_wake_reads_the_head_alone_and_the_next_only_when_the_head_was_gone(cloud, monkeypatch):
+    """Waking reads one item of the line, not a page: a long line costs a wake no more than a short one."""
+    for n in range(40):
+        join(cloud.dynamodb, LINE_TABLE, upload(f"enc-{n:03}", 100 - n), "w", NOW)
+    read = []
+    query = cloud.dynamodb.query
+
+    def counted(**request):
+        answer = query(**request)
+        read.append(len(answer["Items"]))
+        return answer
+
+    monkeypatch.setattr(cloud.dynamodb, "query", counted)
+    assert wake_head(cloud.dynamodb, LINE_TABLE, Woken()).place.encounter_id == "enc-000"
+    assert read == [1]
+    read.clear()
+    assert wake_head(cloud.dynamodb, LINE_TABLE, Woken(gone={"enc-001"})).place.encounter_id == "enc-002"
+    assert read == [1, 1], "the gone head, then the next"
