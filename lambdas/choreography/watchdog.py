@@ -126,9 +126,9 @@ def take_in_lost_uploads_of(bucket: str, settings: PipelineSettings, now: dateti
         s3,
         bucket,
         settings,
-        is_claimed=lambda encounter_id: (
-            encounter_id in waiting
-            or job_exists(transcribe, transcription_job_name(settings.job_name_prefix, encounter_id))
+        claimed=waiting,
+        is_claimed=lambda encounter_id: job_exists(
+            transcribe, transcription_job_name(settings.job_name_prefix, encounter_id)
         ),
         take_in=lambda key: transcribe_upload(
             s3,

@@ -17,7 +17,7 @@ not a check per upload ever made. An upload the intake step refuses gets its fai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -59,12 +59,15 @@ def unclaimed_uploads(
     grace: timedelta,
     window: timedelta,
     now: datetime,
+    claimed: Collection[str] = frozenset(),
 ) -> list[str]:
     """Audio keys aged between grace and window with no note, no failure record and no claim.
 
     The notes and failure records are known from their markers (clinical.settlements, written since the window's
     start: an upload is settled after it arrives); an upload without a marker has its records asked for (HEAD)
-    before its claim, so a marker saves requests but never decides."""
+    before its claim, so a marker saves requests but never decides. `claimed`: encounters known to be claimed
+    without asking (those waiting in line for a Transcribe slot), passed over before their records are asked for:
+    a burst's backlog costs a sweep a read of the line, not three requests per upload waiting."""
     marked = settled_since(s3, bucket, now - window)
     unclaimed = []
     for item in _objects(s3, bucket, AUDIO_PREFIX):
@@ -78,7 +81,7 @@ def unclaimed_uploads(
             if encounter_id is None
             else (note_key(encounter_id), failure_key(encounter_id))
         )
-        if any(record in marked for record in records) or settled(s3, bucket, records):
+        if any(record in marked for record in records) or encounter_id in claimed or settled(s3, bucket, records):
             continue
         if encounter_id is not None and is_claimed(encounter_id):
             continue
@@ -151,8 +154,10 @@ def sweep_lost_uploads(
     take_in: Callable[[str], None],
     stage_of: Callable[[Exception], Stage],
     now: datetime,
+    claimed: Collection[str] = frozenset(),
 ) -> SweepResult:
-    """One sweep with the deployment's grace period and window: find the unclaimed uploads, take them in."""
+    """One sweep with the deployment's grace period and window: find the unclaimed uploads (`claimed`: those known
+    to be, unasked), take them in."""
     keys = unclaimed_uploads(
         s3,
         bucket,
@@ -160,5 +165,6 @@ def sweep_lost_uploads(
         grace=timedelta(minutes=settings.upload_grace_minutes),
         window=timedelta(hours=settings.upload_window_hours),
         now=now,
+        claimed=claimed,
     )
     return take_in_lost_uploads(s3, bucket, keys, take_in=take_in, stage_of=stage_of, variant=settings.variant, now=now)

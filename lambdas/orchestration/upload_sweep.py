@@ -15,7 +15,7 @@ from clinical.reconcile import SweepResult, sweep_lost_uploads
 from clinical.settings import PipelineSettings, require_env
 from clinical.steps.uploads import accept_upload
 from clinical.transcription import jobs_in_flight
-from clinical.waiting_line import anyone_waiting, line_table, wake_on_sweep
+from clinical.waiting_line import anyone_waiting, line_table, waiting_ids, wake_on_sweep
 from orchestration.executions import start_encounter_execution
 from orchestration.slots import waker
 
@@ -50,6 +50,8 @@ def take_in_lost_uploads_of(
             s3,
             bucket,
             settings,
+            # Waiting in line for a Transcribe slot: its execution waits in AwaitSlot (claimed, unasked).
+            claimed=waiting_ids(clients.dynamodb(), line_table()),
             is_claimed=is_claimed,
             take_in=lambda key: start_encounter_execution(
                 stepfunctions,

@@ -133,6 +133,51 @@ def test_the_sweep_knows_settled_uploads_from_the_markers_of_its_window_and_look
     assert made == ["ListObjectsV2", "ListObjectsV2", "HeadObject", "HeadObject"]
 
 
+def test_an_upload_known_to_wait_in_line_is_passed_over_without_asking_for_its_records_or_its_claim(cloud):
+    """A burst's backlog waits in line for Transcribe's slots: the sweep reads the line once (the variants pass
+    its encounters as `claimed`) instead of two HEADs and a claim per waiting upload."""
+    for n in range(30):
+        cloud.put_audio(f"audio/waiting-{n}.wav")
+    cloud.put_audio("audio/lost.wav")
+    asked: list[str] = []
+    made = s3_calls(cloud)
+
+    waiting = {f"waiting-{n}" for n in range(30)}
+    found = unclaimed_uploads(
+        cloud.s3,
+        BUCKET,
+        is_claimed=lambda eid: asked.append(eid) or False,
+        grace=GRACE,
+        window=WINDOW,
+        now=later(30),
+        claimed=waiting,
+    )
+
+    assert found == ["audio/lost.wav"] and asked == ["lost"]
+    assert made == ["ListObjectsV2", "ListObjectsV2", "HeadObject", "HeadObject"]
+
+
+def test_both_sweeps_count_an_upload_waiting_in_line_as_claimed_unasked(cloud, monkeypatch):
+    """The choreography watchdog and the orchestration upload sweep pass the line's encounters as claimed."""
+    from clinical import reconcile
+    from orchestration import upload_sweep
+
+    passed = []
+
+    def sweep(*_args, claimed=frozenset(), **_named):
+        passed.append(set(claimed))
+        return reconcile.SweepResult()
+
+    monkeypatch.setattr(watchdog, "sweep_lost_uploads", sweep)
+    monkeypatch.setattr(upload_sweep, "sweep_lost_uploads", sweep)
+    monkeypatch.setattr(watchdog, "waiting_ids", lambda *_: {"enc-waiting"})
+    monkeypatch.setattr(upload_sweep, "waiting_ids", lambda *_: {"enc-waiting"})
+    settings = PipelineSettings.from_env()
+    watchdog.take_in_lost_uploads_of(BUCKET, settings, now=later(30))
+    upload_sweep.take_in_lost_uploads_of(BUCKET, "arn:aws:states:us-east-1:123456789012:stateMachine:m", settings)
+    assert passed == [{"enc-waiting"}, {"enc-waiting"}]
+
+
 def test_an_upload_whose_note_has_no_marker_is_still_settled(cloud):
     """A crash between the note and its marker (or a note from before the markers): the note itself decides."""
     cloud.put_audio("audio/noted.wav")
