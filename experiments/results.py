@@ -496,10 +496,11 @@ def _drain_notes(report: dict, setting: str, variants: dict, first: bool = True)
 
 
 def _wait_notes(report: dict, variants: dict) -> list[str]:
-    """When the line outlasts the deployment's quota_wait_minutes: the uploads past it fail by design, so drain /
-    bound measures the wait, not the coordination."""
+    """When the line outlasts the deployment's quota_wait_minutes (all the jobs' time over the quota, the line's
+    bound, is longer than the wait): the uploads past it fail by design, so drain / bound measures the wait, not
+    the coordination. Uploads spread over hours (`steady`) make a long bound but no line."""
     waits = {v["drain"].get("quota_wait_seconds") for v in variants.values()} - {None}
-    bounds = {v["drain"]["lower_bound_seconds"] for v in variants.values()} - {None}
+    bounds = {v["drain"].get("quota_bound_seconds") for v in variants.values()} - {None}
     if len(waits) != 1 or not bounds or max(bounds) <= (wait := waits.pop()):
         return []
     failed = {
@@ -507,7 +508,7 @@ def _wait_notes(report: dict, variants: dict) -> list[str]:
         for name, v in variants.items()
     }
     return [
-        f"The line outlasts the wait: the physical lower bound ({duration(max(bounds))}) is past the deployment's "
+        f"The line outlasts the wait: all the jobs' time over the quota ({duration(max(bounds))}) is past the deployment's "
         f"`quota_wait_minutes` ({duration(wait)}), so the uploads still in line after it waited their wait out and "
         f"failed by design (TranscriptionQuotaExhausted: {_and([f'{count(n)} in {name}' for name, n in failed.items()])}); "
         "drain / bound says nothing of the coordination here. A deployment that expects such bursts sets "
