@@ -25,3 +25,9 @@ FAULT_PROFILES = Path(__file__).resolve().parent / "fault_profiles.json"
 def fault_profiles() -> dict[str, dict[str, float]]:
     """The fault profiles `--faults` names (fault_profiles.json), by name: each fault's rate."""
     return {name: rates for name, rates in json.loads(FAULT_PROFILES.read_text()).items() if not name.startswith("_")}
+
+
+def upload_name(key: str) -> str:
+    """What the harness calls an upload: its key less `audio/` and the extension, valid encounter id or not
+    (clinical.layout.claimed_encounter_id gives None for an invalid one; the harness must still name it)."""
+    return key.removeprefix("audio/").rpartition(".")[0]

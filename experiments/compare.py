@@ -30,7 +30,7 @@ from typing import Any
 from clinical.layout import FAILURES_PREFIX, RECORDING_SECONDS_METADATA
 from clinical.objects import keys_under
 from clinical.stages import Stage, stage_of_review
-from experiments import INTERPRETER_LOG, SAMPLES, SIGNED_SHARE, fault_profiles
+from experiments import INTERPRETER_LOG, SAMPLES, SIGNED_SHARE, fault_profiles, upload_name
 from experiments.hostile import CASES, TRANSCRIPTS, Case
 from experiments.hostile import records as terminal_records
 from experiments.invariants import QUARANTINE_PREFIX, Snapshot, check, invalid_upload_recorded
@@ -304,7 +304,7 @@ def _upload_and_settle(phase: _Phase, progress: dict, tick, after_upload=None) -
     first_upload = cloud.clock.now() + FIRST_UPLOAD_AFTER_SECONDS
     for at, key, body in _arrivals(phase.workload, phase.hostile):
         cloud.run_for(max(first_upload + at - cloud.clock.now(), 0.0))
-        encounter_id = key.removeprefix("audio/").rpartition(".")[0]
+        encounter_id = upload_name(key)
         # The recording's length, declared as `scribe upload` declares a WAV file's (clinical.waiting_line).
         seconds = phase.workload.audio_seconds.get(encounter_id)
         declared = {"Metadata": {RECORDING_SECONDS_METADATA: str(round(seconds))}} if seconds else {}

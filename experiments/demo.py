@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from clinical import review as reviews
 from clinical.layout import rejected_upload_failure_key
-from experiments import INTERPRETER_LOG, SAMPLES
+from experiments import INTERPRETER_LOG, SAMPLES, upload_name
 from localcloud.assets import not_an_assembly
 from localcloud.bedrock_converse import LOCAL_MODEL_NOTICE
 from localcloud.cdk_cli import deploy_all, free_port
@@ -207,7 +207,7 @@ def run_scenario(
     for key, body in direct:
         for stack in VARIANTS.values():
             s3.put_object(Bucket=cloud.outputs[stack]["EncounterBucketName"], Key=key, Body=body)
-        encounter_id = key.removeprefix("audio/").rpartition(".")[0]
+        encounter_id = upload_name(key)
         uploaded.setdefault(encounter_id, cloud.clock.now())
         direct_keys.setdefault(encounter_id, key)
         say(f"(a client that bypasses scribe puts {key!r} straight into both buckets)")
