@@ -364,3 +364,24 @@ def test_the_longer_runs_are_handed_out_first_and_the_report_keeps_its_order(cdk
     assert [list(setting["variants"]) for setting in report["quotas"].values()] == [
         ["choreography", "orchestration"]
     ] * 2
+
+
+def test_a_burst_whose_line_outlasts_the_quota_wait_fails_the_rest_alike_and_says_so():
+    """A deployment whose quota_wait_minutes (10) is shorter than its line (200 uploads at tight quotas: some 50
+    minutes of jobs over 25 slots): the uploads still in line when their wait ends fail with their records in both
+    variants, every difference between them has its mechanism (the wait's edge among them), and the report says the
+    line outlasts the wait beside the drain."""
+    from tests.support.synth_cache import cdk_out as cached_synth
+
+    walled = cached_synth({"quota_wait_minutes": "10"})
+    report = compare.compare(walled, 200, "none", workload="clinic-burst", quotas=["tight"], reviews=False)
+    assert report["all_invariants_pass"], compare.failed_invariants(report)
+    assert report["parameters"]["quota_wait_minutes"] == 10
+    for variant, figures in compare.variants_of(report, "tight").items():
+        exhausted = figures["outcomes"]["failures_by_stage_and_reason"].get(
+            "transcription: TranscriptionQuotaExhausted"
+        )
+        assert exhausted and exhausted > 50, (variant, figures["outcomes"]["failures_by_stage_and_reason"])
+    paired = report["parity"]["tight"]
+    assert all(d["mechanism"] in MECHANISMS for d in paired["differences"]), paired["differences"]
+    assert "The line outlasts the wait: all the jobs' time over the quota" in results.markdown_for(report, "tight")
