@@ -59,7 +59,7 @@ from stacks.names import CHOREOGRAPHY_STACK, ORCHESTRATION_STACK
 
 VARIANTS = {"choreography": CHOREOGRAPHY_STACK, "orchestration": ORCHESTRATION_STACK}
 # The variants by how long a run of theirs takes, longest first: the local cloud interprets orchestration's state
-# machine in the run's process (a 1,000-upload burst: some 7 minutes to choreography's 4).
+# machine in the run's process (a 1,000-upload burst's orchestration runs take about twice choreography's).
 LONGER_FIRST = ("orchestration", "choreography")
 SETTLE_BUDGET_SECONDS = 12 * 3600  # simulated: past the watchdog's 120-minute stall limit and several sweeps
 COST_MINUTES = 5.0
@@ -526,7 +526,7 @@ def _timings(phase: _Phase, left: _Left, run: VariantRun) -> None:
     first = min(uploaded_at.values()) if uploaded_at else 0.0
     # The physical floor: the longest single encounter (from its upload), or all Transcribe work spread
     # over the concurrent-job quota, whichever is larger.
-    at_quota = sum(own_work.values()) / max(concurrency, 1)  # the jobs' time spread over the quota: the line's
+    at_quota = sum(own_work.values()) / max(concurrency, 1)  # the jobs' time over the quota's slots: the line's own
     bound = max(max((uploaded_at[e] - first + work for e, work in own_work.items()), default=0.0), at_quota)
     drain = (max(note_times) - first) if note_times else None
     starts = cloud.operations.counts[("transcribe", "StartMedicalTranscriptionJob")]
@@ -706,16 +706,14 @@ def compare(
         found[setting, variant] = figures
     results = {setting: {variant: found[setting, variant] for variant in VARIANTS} for setting in settings}
     waits = {quota_wait_seconds(cdk_out, stack) for stack in VARIANTS.values()}
+    quota_wait = waits.pop() if len(waits) == 1 else None  # the deployment's, when both stacks have the same
     # The paired report from each encounter's trace; the traces themselves stay out of the report.
     parity = {
         setting: pair(
             {variant: figures.pop("encounters") for variant, figures in by_variant.items()},
             {variant: figures.pop("attempts_by_error") for variant, figures in by_variant.items()},
             {variant: figures.pop("tries_by_encounter") for variant, figures in by_variant.items()},
-            quota_wait_seconds=min(
-                (wait for figures in by_variant.values() if (wait := figures["drain"].get("quota_wait_seconds"))),
-                default=None,
-            ),
+            quota_wait_seconds=quota_wait,
         )
         for setting, by_variant in results.items()
     }
@@ -735,7 +733,7 @@ def compare(
             "rates": known[profile],
             "seed": seed,
             "quota_settings": settings,
-            **({"quota_wait_minutes": round(waits.pop() / 60)} if len(waits) == 1 and None not in waits else {}),
+            **({"quota_wait_minutes": round(quota_wait / 60)} if quota_wait is not None else {}),
             **({} if reviews else {"reviews": False}),
             "cost_minutes_per_encounter": COST_MINUTES,
         },

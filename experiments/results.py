@@ -607,9 +607,8 @@ def deployment_line(report: dict) -> str:
     if minutes is None or minutes == DEFAULT_QUOTA_WAIT_MINUTES:
         return ""
     return (
-        f"The deployment's `quota_wait_minutes` is {count(minutes)} (cdk.json's is {DEFAULT_QUOTA_WAIT_MINUTES}): "
-        "long enough for the line's physical bound, so every upload waits for its slot (`make burst-1000` synthesizes "
-        "it with `make templates`).\n"
+        f"The deployment's `quota_wait_minutes` is {count(minutes)}, not cdk.json's {DEFAULT_QUOTA_WAIT_MINUTES} "
+        f'(templates made with `make templates CONTEXT="-c quota_wait_minutes={minutes}"`).\n'
     )
 
 
